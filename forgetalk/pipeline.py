@@ -1,0 +1,191 @@
+"""One entry point: image file -> faces -> engine -> ranked regions -> :class:`Analysis`.
+
+:class:`Analyzer` holds the loaded face backend and engine so that batch scans pay model
+start-up once per worker. It never writes files; rendering is :mod:`forgetalk.render`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .engines import EngineOutput, get_engine
+from .errors import IntegrityError
+from .explain import explain_face
+from .faces import REGION_LABELS, AlignedFace, get_backend
+from .faces.align import warp_map_to_photo
+from .io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sha256_file
+from .results import (
+    SCHEMA_VERSION,
+    VERDICT_NO_FACE,
+    Analysis,
+    AnalysisReport,
+    FaceArtifacts,
+    FaceResult,
+    RegionResult,
+)
+from .verdict import face_verdict, image_verdict
+
+DEFAULT_ENGINE = "fused"
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    """Run parameters; all of them are written into the report for reproducibility."""
+
+    engine: str = DEFAULT_ENGINE
+    face_backend: str = "default"
+    device: str = "cpu"
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    detection_threshold: float = 0.8
+    max_faces: int = 32
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def rank_regions(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_scores: dict[str, float] | None = None) -> list[tuple[str, float, float, int]]:
+    """(name, saliency, mean, area) sorted by saliency, highest first.
+
+    Saliency blends the region mean with the mean of its hottest quarter, so a small hot
+    spot in a large region still counts, without letting one hot pixel win. When the engine
+    has its own per-region score (a learned head), it is averaged in.
+    """
+    rows = []
+    for name, mask in regions.items():
+        area = int(mask.sum())
+        if area == 0:
+            continue
+        vals = heatmap[mask]
+        mean = float(vals.mean())
+        q = np.partition(vals, int(0.75 * (vals.size - 1)))[int(0.75 * (vals.size - 1)) :]
+        sal = 0.5 * mean + 0.5 * float(q.mean())
+        if region_scores and name in region_scores:
+            sal = 0.5 * sal + 0.5 * float(region_scores[name])
+        rows.append((name, float(np.clip(sal, 0.0, 1.0)), mean, area))
+    rows.sort(key=lambda r: -r[1])
+    return rows
+
+
+class Analyzer:
+    """Loads a face backend and an engine once; analyses any number of images."""
+
+    def __init__(self, options: AnalyzeOptions | None = None) -> None:
+        self.options = options or AnalyzeOptions()
+        o = self.options
+        self.backend = get_backend(o.face_backend, score_threshold=o.detection_threshold, device=o.device, max_faces=o.max_faces)
+        self.engine = get_engine(o.engine, device=o.device, **o.engine_options)
+
+    def analyze_path(self, path: str | Path) -> Analysis:
+        t0 = time.perf_counter()
+        loaded = load_image(path, max_pixels=self.options.max_pixels)
+        return self.analyze_loaded(loaded, load_s=time.perf_counter() - t0)
+
+    def analyze_loaded(self, loaded: LoadedImage, load_s: float = 0.0) -> Analysis:
+        started = _now()
+        timings: dict[str, float] = {"load": load_s}
+        rgb = loaded.rgb
+        t = time.perf_counter()
+        detections = self.backend.detect(rgb)
+        timings["detect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        aligned = self.backend.align(rgb, detections)
+        timings["landmarks"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        outputs: list[EngineOutput] = [self.engine.analyze_face(face) for face in aligned]
+        timings["engine"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        faces: list[FaceResult] = []
+        artifacts: list[FaceArtifacts] = []
+        photo_heat = np.zeros(rgb.shape[:2], np.float32)
+        for face, out in zip(aligned, outputs):
+            faces.append(self._face_result(face, out))
+            artifacts.append(FaceArtifacts(crop=face.crop, heatmap=out.heatmap, regions=face.regions, inverse=face.inverse))
+            masked = out.heatmap * face.face_mask.astype(np.float32)
+            photo_heat = np.maximum(photo_heat, warp_map_to_photo(masked, face.inverse, rgb.shape[:2]))
+        timings["explain"] = time.perf_counter() - t
+
+        # Evidence integrity: the file must be byte-identical after analysis.
+        after = sha256_file(loaded.info.path)
+        if after != loaded.info.sha256:
+            raise IntegrityError(f"{loaded.info.path}: input changed during analysis (sha256 {loaded.info.sha256} -> {after})")
+
+        warnings = list(loaded.info.notes)
+        if not faces:
+            verdict, score = VERDICT_NO_FACE, 0.0
+        else:
+            verdict, score = image_verdict(faces)
+        report = AnalysisReport(
+            schema=SCHEMA_VERSION,
+            tool_version=__version__,
+            engine=self.options.engine,
+            engine_info=self.engine.info(),
+            face_backend=self.backend.info(),
+            parameters=asdict(self.options),
+            input=loaded.info,
+            started_at=started,
+            finished_at=_now(),
+            timings_s={k: round(v, 4) for k, v in timings.items()},
+            verdict=verdict,
+            score=score,
+            faces=tuple(faces),
+            warnings=tuple(warnings),
+        )
+        return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
+
+    def _face_result(self, face: AlignedFace, out: EngineOutput) -> FaceResult:
+        ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None)
+        evidence_by_region, sentences_by_region, text_links = explain_face(face, out, [r[0] for r in ranked])
+        regions = tuple(
+            RegionResult(
+                name=name,
+                label=REGION_LABELS.get(name, name),
+                rank=i + 1,
+                saliency=sal,
+                mean_heat=mean,
+                area_px=area,
+                evidence=evidence_by_region.get(name, ()),
+                explanations=tuple(sentences_by_region.get(name, ())) + tuple(text_links.get(name, ())),
+                region_word_prob=_region_word_prob(name, out.region_words),
+            )
+            for i, (name, sal, mean, area) in enumerate(ranked)
+        )
+        verdict, reason = face_verdict(face, out)
+        det = face.detection
+        return FaceResult(
+            index=face.index,
+            box=tuple(round(float(v), 2) for v in det.box),  # type: ignore[arg-type]
+            detection_score=det.score,
+            face_size_px=det.size,
+            score=float(out.score),
+            verdict=verdict,
+            verdict_reason=reason,
+            regions=regions,
+            model_text=out.text,
+            notes=face.notes,
+            engine_meta=dict(out.meta),
+        )
+
+
+def _region_word_prob(region: str, words: dict[str, float]) -> float | None:
+    if not words:
+        return None
+    from .explain import REGION_WORDS
+
+    probs = [words[w] for w in REGION_WORDS.get(region, ()) if w in words]
+    return max(probs) if probs else None
+
+
+def analyze(path: str | Path, options: AnalyzeOptions | None = None) -> Analysis:
+    """Convenience one-shot analysis (builds models each call; use :class:`Analyzer` in loops)."""
+    return Analyzer(options).analyze_path(path)

@@ -1,0 +1,126 @@
+"""Result dataclasses: the single source for the PDF, the overlay labels and the JSON sidecar.
+
+Everything numeric that a report shows lives here, so the JSON sidecar (``to_dict``) is
+guaranteed to carry every number the PDF prints. Pixel arrays live in :class:`Analysis`,
+which is not serialised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .io import InputInfo
+
+SCHEMA_VERSION = "forgetalk.report/1"
+
+VERDICT_MANIPULATED = "likely manipulated"
+VERDICT_NO_EVIDENCE = "no evidence of manipulation found"
+VERDICT_INCONCLUSIVE = "inconclusive"
+VERDICT_NO_FACE = "no face found"
+
+
+@dataclass(frozen=True)
+class CueEvidence:
+    """One measured cue in one region, compared to the rest of the same face."""
+
+    cue: str  # machine name, e.g. "noise_residual"
+    label: str  # human name, e.g. "noise-level inconsistency"
+    region_value: float  # cue statistic inside the region
+    rest_value: float  # same statistic over the rest of the face
+    ratio: float  # region / rest
+    z: float  # how unusual the ratio is against real faces (robust z-score); 0 when uncalibrated
+    fired: bool  # z above the engine's firing threshold
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    name: str
+    label: str
+    rank: int  # 1 = most salient
+    saliency: float  # [0, 1]: mean of the top quartile of the heatmap inside the region
+    mean_heat: float  # plain mean of the heatmap inside the region
+    area_px: int  # area in the aligned crop
+    evidence: tuple[CueEvidence, ...] = ()
+    explanations: tuple[str, ...] = ()
+    region_word_prob: float | None = None  # ForgeryTalker prompter probability, when available
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    index: int
+    box: tuple[float, float, float, float]
+    detection_score: float
+    face_size_px: float
+    score: float  # face-level suspicion in [0, 1]
+    verdict: str
+    verdict_reason: str
+    regions: tuple[RegionResult, ...]
+    model_text: str | None = None
+    notes: tuple[str, ...] = ()
+    engine_meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top_region(self) -> RegionResult | None:
+        return self.regions[0] if self.regions else None
+
+
+@dataclass(frozen=True)
+class AnalysisReport:
+    schema: str
+    tool_version: str
+    engine: str
+    engine_info: dict[str, Any]
+    face_backend: dict[str, Any]
+    parameters: dict[str, Any]
+    input: InputInfo
+    started_at: str
+    finished_at: str
+    timings_s: dict[str, float]
+    verdict: str
+    score: float  # max face score; 0 when no face
+    faces: tuple[FaceResult, ...]
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["input"]["notes"] = list(self.input.notes)
+        return _jsonable(d)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, float):
+        return round(obj, 6)
+    return obj
+
+
+@dataclass(frozen=True)
+class FaceArtifacts:
+    """Per-face pixels for rendering (never serialised)."""
+
+    crop: np.ndarray = field(repr=False)  # (512,512,3) uint8
+    heatmap: np.ndarray = field(repr=False)  # (512,512) float32
+    regions: dict[str, np.ndarray] = field(repr=False)
+    inverse: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A report plus the pixels needed to draw it."""
+
+    report: AnalysisReport
+    image: np.ndarray = field(repr=False)  # photo RGB uint8
+    heatmap: np.ndarray = field(repr=False)  # photo-size float32 [0,1]
+    faces: tuple[FaceArtifacts, ...] = ()
