@@ -56,7 +56,7 @@ def analyze(image: Path, report: Path | None, overlay: Path | None, json_path: P
 
     Exit codes: 0 analysed (any verdict), 3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
     """
-    from .pipeline import Analyzer, AnalyzeOptions
+    from .pipeline import AnalyzeOptions, Analyzer
     from .render import write_outputs
 
     if report is not None:

@@ -20,7 +20,7 @@ from .errors import IntegrityError
 from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
-from .io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, sha256_file
+from .io import DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
 from .results import (
     SCHEMA_VERSION,
     VERDICT_NO_FACE,
@@ -108,8 +108,8 @@ class Analyzer:
         faces: list[FaceResult] = []
         artifacts: list[FaceArtifacts] = []
         photo_heat = np.zeros(rgb.shape[:2], np.float32)
-        for face, out in zip(aligned, outputs):
-            faces.append(self._face_result(face, out))
+        for face, out in zip(aligned, outputs, strict=True):
+            faces.append(self._face_result(face, out, loaded.info))
             artifacts.append(FaceArtifacts(crop=face.crop, heatmap=out.heatmap, regions=face.regions, inverse=face.inverse))
             masked = out.heatmap * face.face_mask.astype(np.float32)
             photo_heat = np.maximum(photo_heat, warp_map_to_photo(masked, face.inverse, rgb.shape[:2]))
@@ -143,7 +143,7 @@ class Analyzer:
         )
         return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
 
-    def _face_result(self, face: AlignedFace, out: EngineOutput) -> FaceResult:
+    def _face_result(self, face: AlignedFace, out: EngineOutput, info: InputInfo) -> FaceResult:
         ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None)
         evidence_by_region, sentences_by_region, text_links = explain_face(face, out, [r[0] for r in ranked])
         regions = tuple(
@@ -160,7 +160,7 @@ class Analyzer:
             )
             for i, (name, sal, mean, area) in enumerate(ranked)
         )
-        verdict, reason = face_verdict(face, out)
+        verdict, reason = face_verdict(face, out, info)
         det = face.detection
         return FaceResult(
             index=face.index,

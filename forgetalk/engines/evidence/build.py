@@ -1,0 +1,87 @@
+"""Build the evidence engine's real-face calibration (``weights/evidence/``).
+
+    python -m forgetalk.engines.evidence.build --faces ../shared/faces
+
+Location/region statistics come from the *train* split of the real photos; the face-score
+threshold is then chosen on the *validation* split at a stated false-positive rate. The
+test split (and any external hold-out) is never read, so benchmarks on it stay honest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from ...faces.regions import regions_from_mesh
+from ...io import atomic_write_bytes, atomic_write_json, sha256_bytes
+from ...weights import weights_root
+from .calibration import build_calibration, save_calibration
+from .engine import CALIBRATION_FILE, COMPONENT, EvidenceEngine
+
+TARGET_FPR = 0.05
+
+
+def _faces(cached):  # noqa: ANN001, ANN202 - iterable of CachedFace
+    for cf in cached:
+        regions, oval = regions_from_mesh(cf.landmarks)
+        yield cf.crop, regions, oval
+
+
+def threshold_at_fpr(scores: np.ndarray, target_fpr: float) -> tuple[float, float]:
+    """Smallest threshold whose false-positive rate on real scores is <= target."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    if s.size == 0:
+        return 0.5, float("nan")
+    k = int(np.ceil((1.0 - target_fpr) * s.size)) - 1
+    thr = float(np.nextafter(s[min(max(k, 0), s.size - 1)], np.inf))
+    return thr, float((s >= thr).mean())
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ...faces import AlignedFace, DetectedFace
+    from ...train.data import load_split_faces, split_rule_text
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--faces", type=Path, required=True)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target-fpr", type=float, default=TARGET_FPR)
+    args = ap.parse_args(argv)
+    out_dir = args.out or (weights_root() / COMPONENT)
+    t0 = time.time()
+    train = load_split_faces(args.faces, "train", args.seed, log=print)
+    val = load_split_faces(args.faces, "val", args.seed, log=print)
+    cal = build_calibration(_faces(train), {"split": "train", "split_rule": split_rule_text(args.seed), "photos": sorted({f.photo for f in train})})
+    # Threshold on validation real faces, scored by the calibrated engine.
+    engine = EvidenceEngine(calibration=cal)
+    scores = []
+    for cf in val:
+        regions, oval = regions_from_mesh(cf.landmarks)
+        det = DetectedFace(box=(0, 0, 512, 512), score=1.0, landmarks5=np.zeros((5, 2), np.float32))
+        face = AlignedFace(0, det, cf.crop, np.eye(2, 3), np.eye(2, 3), regions, oval, cf.landmarks)
+        scores.append(engine.analyze_face(face).score)
+    thr, fpr = threshold_at_fpr(np.array(scores), args.target_fpr)
+    meta = dict(cal.meta)
+    meta.update(threshold=thr, target_fpr=args.target_fpr, measured_fpr=fpr, n_val_faces=len(val), threshold_split="val", seconds=round(time.time() - t0, 1))
+    cal = replace(cal, meta=meta)
+    data = save_calibration(cal, out_dir / CALIBRATION_FILE)
+    atomic_write_bytes(out_dir / CALIBRATION_FILE, data)
+    atomic_write_json(
+        out_dir / "manifest.json",
+        {
+            "component": COMPONENT,
+            "description": "Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.engines.evidence.build.",
+            "files": [{"name": CALIBRATION_FILE, "sha256": sha256_bytes(data), "size": len(data), "required": False, "description": "pickle-free npz"}],
+        },
+    )
+    print(json.dumps({"faces_train": len(train), "faces_val": len(val), "threshold": thr, "measured_fpr": fpr, "seconds": meta["seconds"]}))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Turn measurements into sentences, one region at a time.
+
+Rule: a sentence may only state what an engine measured. Every number quoted comes from
+``EngineOutput.cue_region_stats`` (hand-made cues), the heatmap, the region head, or the
+text a model generated (quoted as the model's words, linked to the regions it names).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .engines.base import EngineOutput
+from .faces import REGION_LABELS, AlignedFace
+from .results import CueEvidence
+
+try:  # the 21-word prompter vocabulary -> our region names (torch-free module)
+    from .engines.forgerytalker.vocab import WORD_TO_REGIONS
+except ImportError:  # pragma: no cover - only while the engine package is absent
+    WORD_TO_REGIONS = {}
+
+#: region name -> ForgeryTalker words that refer to it (inverse of WORD_TO_REGIONS).
+REGION_WORDS: dict[str, tuple[str, ...]] = {}
+for _word, _regions in WORD_TO_REGIONS.items():
+    for _r in _regions:
+        REGION_WORDS[_r] = REGION_WORDS.get(_r, ()) + (_word,)
+
+CUE_LABELS = {
+    "noise": "noise-level inconsistency",
+    "sharpness": "sharpness mismatch",
+    "frequency": "resampling/frequency trace",
+    "colour": "colour mismatch",
+    "seam": "blending seam",
+    "localizer": "learned localizer",
+}
+TWO_SIDED = {"noise", "sharpness", "frequency"}
+FIRE_Z = 3.0
+
+# Synonyms used to find region mentions in model text (whole words, case-insensitive).
+_TEXT_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "eye": ("eye", "eyes", "ocular", "pupil", "pupils", "iris", "eyelid", "eyelids"),
+    "eyebrow": ("eyebrow", "eyebrows", "brow", "brows"),
+    "nose": ("nose", "nasal", "nostril", "nostrils"),
+    "lip": ("lip", "lips"),
+    "mouth": ("mouth", "teeth", "tooth", "tongue", "smile"),
+    "cheek": ("cheek", "cheeks", "cheekbone", "cheekbones"),
+    "forehead": ("forehead",),
+    "chin": ("chin",),
+    "jaw": ("jaw", "jawline", "mandible"),
+    "skin": ("skin", "complexion", "wrinkle", "wrinkles", "freckle", "freckles", "texture"),
+    "hair": ("hair", "hairline", "beard", "mustache", "moustache"),
+    "ear": ("ear", "ears"),
+    "boundary": ("boundary", "edge", "edges", "contour", "outline", "border"),
+}
+_SYN_TO_REGIONS: dict[str, tuple[str, ...]] = {
+    "eye": ("left_eye", "right_eye"),
+    "eyebrow": ("left_brow", "right_brow"),
+    "nose": ("nose",),
+    "lip": ("mouth",),
+    "mouth": ("mouth",),
+    "cheek": ("left_cheek", "right_cheek"),
+    "forehead": ("forehead",),
+    "chin": ("chin_jaw",),
+    "jaw": ("chin_jaw",),
+    "skin": ("skin",),
+    "hair": ("hair",),
+    "ear": ("face_boundary",),
+    "boundary": ("face_boundary",),
+}
+
+
+def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value: float) -> str:
+    label = REGION_LABELS.get(region, region)
+    zs = f"{abs(z):.1f} real-face SDs {'above' if z > 0 else 'below'} normal"
+    if cue == "noise":
+        direction = "noisier" if ratio > 1 else "cleaner (less sensor noise)"
+        return f"The {label} is {direction} than the rest of the face: noise level x{ratio:.2f} ({zs})."
+    if cue == "sharpness":
+        direction = "sharper" if ratio > 1 else "blurrier"
+        return f"The {label} is {direction} than the rest of the face: edge crispness x{ratio:.2f} ({zs})."
+    if cue == "frequency":
+        if ratio < 1:
+            return f"The {label} has less fine detail than the rest of the face (high/mid DCT energy x{ratio:.2f}, {zs}), as after resampling or smoothing."
+        return f"The {label} has more high-frequency energy than the rest of the face (x{ratio:.2f}, {zs}), as after sharpening or a different compression."
+    if cue == "colour":
+        return f"Skin colour around the {label} departs from the face's median skin tone by {value:.1f} Lab units vs {rest:.1f} elsewhere ({zs})."
+    if cue == "seam":
+        return f"A blending seam runs through the {label}: seam strength x{ratio:.2f} the rest of the face ({zs})."
+    return f"{CUE_LABELS.get(cue, cue)} in the {label}: x{ratio:.2f} ({zs})."
+
+
+def region_evidence(out: EngineOutput, region: str) -> tuple[CueEvidence, ...]:
+    """All measured cues for one region, strongest first."""
+    rows = []
+    for cue, stats in out.cue_region_stats.items():
+        key = f"{region}.z"
+        if key not in stats:
+            continue
+        z = float(stats[key])
+        ratio = float(stats.get(f"{region}.ratio", float("nan")))
+        strength = abs(z) if cue in TWO_SIDED else z
+        rows.append(
+            CueEvidence(
+                cue=cue,
+                label=CUE_LABELS.get(cue, cue),
+                region_value=float(stats[f"{region}.region"]),
+                rest_value=float(stats[f"{region}.rest"]),
+                ratio=ratio if math.isfinite(ratio) else 0.0,
+                z=z,
+                fired=bool(strength >= FIRE_Z),
+            )
+        )
+    rows.sort(key=lambda e: -(abs(e.z) if e.cue in TWO_SIDED else e.z))
+    return tuple(rows)
+
+
+def region_sentences(region: str, evidence: tuple[CueEvidence, ...], out: EngineOutput, mask: np.ndarray) -> list[str]:
+    label = REGION_LABELS.get(region, region)
+    sentences = []
+    heat = out.heatmap[mask] if mask.any() else np.zeros(1, np.float32)
+    hot = float((heat >= 0.5).mean()) * 100.0
+    sentences.append(f"Heatmap over the {label}: mean {float(heat.mean()):.2f}, {hot:.0f}% of its pixels at or above 0.5.")
+    fired = [e for e in evidence if e.fired]
+    for e in fired[:3]:
+        sentences.append(_describe(e.cue, e.ratio, e.z, region, e.rest_value, e.region_value))
+    if "localizer" in out.cues and mask.any():
+        p = out.cues["localizer"][mask]
+        sentences.append(f"The learned localizer marks {float((p >= 0.5).mean()) * 100:.0f}% of the {label} as manipulated (mean probability {float(p.mean()):.2f}).")
+    if evidence and not fired:
+        e = evidence[0]
+        sentences.append(f"No hand-made cue departs from real faces by {FIRE_Z:.0f} SDs here; the strongest is {e.label} ({e.z:+.1f} SDs).")
+    if region in out.region_scores:
+        sentences.append(f"Region score from the engine: {out.region_scores[region]:.2f}.")
+    return sentences
+
+
+def split_sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[.!?])\s+", text.strip())
+    return [p.strip() for p in parts if p.strip()]
+
+
+def link_text_to_regions(text: str | None, region_names: list[str]) -> dict[str, list[str]]:
+    """Attach each model sentence to every region it names (by word or synonym)."""
+    links: dict[str, list[str]] = {}
+    if not text:
+        return links
+    for sentence in split_sentences(text):
+        words = set(re.findall(r"[a-z]+", sentence.lower()))
+        hit: list[str] = []
+        for key, syns in _TEXT_SYNONYMS.items():
+            if words & set(syns):
+                left = "left" in words
+                right = "right" in words
+                for r in _SYN_TO_REGIONS[key]:
+                    if left and not right and r.startswith("right_"):
+                        continue
+                    if right and not left and r.startswith("left_"):
+                        continue
+                    if r in region_names and r not in hit:
+                        hit.append(r)
+        for r in hit:
+            links.setdefault(r, []).append(f'Model: "{sentence}"')
+    return links
+
+
+def explain_face(face: AlignedFace, out: EngineOutput, ranked: list[str]) -> tuple[dict[str, tuple[CueEvidence, ...]], dict[str, list[str]], dict[str, list[str]]]:
+    """Evidence, evidence sentences and linked model sentences for every ranked region."""
+    evidence = {r: region_evidence(out, r) for r in ranked}
+    sentences = {r: region_sentences(r, evidence[r], out, face.regions[r]) for r in ranked}
+    links = link_text_to_regions(out.text, ranked)
+    return evidence, sentences, links
