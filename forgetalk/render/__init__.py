@@ -1,0 +1,36 @@
+"""Rendering: overlay PNG, PDF case report and JSON sidecar, written atomically.
+
+Renderers are pure (analysis in, pixels/bytes/dict out); this module is the only place
+that writes them, always through :mod:`forgetalk.io`'s atomic writers, so an interrupted
+run never leaves a truncated report and every failure is a one-line
+:class:`~forgetalk.errors.OutputError`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..io import atomic_write_bytes, atomic_write_json, encode_png
+from ..results import Analysis
+from .json_out import report_json
+from .overlay import render_face_panel, render_overlay
+from .pdf import build_pdf
+
+__all__ = ["build_pdf", "render_face_panel", "render_overlay", "report_json", "write_outputs"]
+
+
+def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path | None = None, json_path: Path | None = None) -> dict[str, Path]:
+    """Write the requested outputs; returns {"overlay"|"report"|"json": path written}.
+
+    The JSON is written first (cheapest, and the complete record), then the overlay, then
+    the PDF; the overlay raster is rendered once and shared with the PDF.
+    """
+    written: dict[str, Path] = {}
+    if json_path is not None:
+        written["json"] = atomic_write_json(json_path, report_json(analysis))
+    ov = render_overlay(analysis) if (overlay is not None or pdf is not None) else None
+    if overlay is not None and ov is not None:
+        written["overlay"] = atomic_write_bytes(overlay, encode_png(ov))
+    if pdf is not None:
+        written["report"] = atomic_write_bytes(pdf, build_pdf(analysis, overlay=ov))
+    return {k: written[k] for k in ("overlay", "report", "json") if k in written}

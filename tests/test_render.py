@@ -1,0 +1,280 @@
+"""Rendering tests on synthetic analyses: no detector or engine runs here.
+
+They pin the contract the CLI relies on (shapes, atomic outputs, OutputError), the
+evidence-facing promises (SHA-256 and every region number in both PDF and JSON), and
+robustness against hostile or unusual names.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from forgetalk.errors import OutputError
+from forgetalk.faces.base import REGION_LABELS
+from forgetalk.io import InputInfo
+from forgetalk.render import build_pdf, render_face_panel, render_overlay, report_json, write_outputs
+from forgetalk.results import (
+    SCHEMA_VERSION,
+    VERDICT_MANIPULATED,
+    VERDICT_NO_FACE,
+    Analysis,
+    AnalysisReport,
+    CueEvidence,
+    FaceArtifacts,
+    FaceResult,
+    RegionResult,
+)
+
+CROP = 512
+SHA = "ab" * 32
+SHA_AFTER = SHA
+_REGION_BOXES = {  # crop-space ellipses (cx, cy, ax, ay)
+    "left_eye": (190, 230, 40, 18), "right_eye": (322, 230, 40, 18), "left_brow": (190, 190, 50, 10),
+    "right_brow": (322, 190, 50, 10), "nose": (256, 290, 35, 55), "mouth": (256, 380, 70, 28),
+    "left_cheek": (170, 320, 45, 50), "right_cheek": (342, 320, 45, 50), "forehead": (256, 130, 120, 40),
+    "chin_jaw": (256, 445, 90, 30), "skin": (256, 290, 170, 210),
+}
+
+
+def _masks() -> dict[str, np.ndarray]:
+    out = {}
+    for name, (cx, cy, ax, ay) in _REGION_BOXES.items():
+        m = np.zeros((CROP, CROP), np.uint8)
+        cv2.ellipse(m, (cx, cy), (ax, ay), 0, 0, 360, 1, -1)
+        out[name] = m.astype(bool)
+    return out
+
+
+def _face(index: int, box: tuple[float, float, float, float], rng: np.random.Generator, explanation: str = "") -> tuple[FaceResult, FaceArtifacts, np.ndarray]:
+    x1, y1, x2, y2 = box
+    s = (x2 - x1) / CROP
+    inverse = np.array([[s, 0, x1], [0, s, y1]], np.float64)
+    yy, xx = np.mgrid[0:CROP, 0:CROP]
+    heat = np.exp(-(((xx - 256) / 60.0) ** 2 + ((yy - 380) / 30.0) ** 2)).astype(np.float32)  # hot mouth
+    masks = _masks()
+    regions = []
+    scored = sorted(((float(heat[m].mean()) + 0.01 * i, n) for i, (n, m) in enumerate(masks.items())), reverse=True)
+    for rank, (sal, name) in enumerate(scored, 1):
+        ev = (CueEvidence("noise_residual", "noise-level inconsistency", 1.5 + rank, 1.0, 1.5 + rank, 3.25 - rank / 10, rank <= 2),)
+        expl = (f"The {REGION_LABELS[name]} differs from the rest of the face (ratio {1.5 + rank:.2f}).",)
+        if explanation and rank == 1:
+            expl += (explanation,)
+        regions.append(RegionResult(name=name, label=REGION_LABELS[name], rank=rank, saliency=round(min(sal, 1.0), 4),
+                                    mean_heat=round(sal / 2, 4), area_px=int(masks[name].sum()), evidence=ev, explanations=expl))
+    fr = FaceResult(index=index, box=box, detection_score=0.99, face_size_px=x2 - x1, score=0.8 - 0.1 * index,
+                    verdict=VERDICT_MANIPULATED, verdict_reason="mouth noise differs strongly <from> the rest & more",
+                    regions=tuple(regions), model_text="The lips look pasted <i>", notes=("small face",),
+                    engine_meta={"cue_z": {"noise": 3.1}})
+    crop = rng.integers(0, 255, (CROP, CROP, 3), dtype=np.uint8)
+    return fr, FaceArtifacts(crop=crop, heatmap=heat, regions=masks, inverse=inverse), heat
+
+
+def make_analysis(n_faces: int = 1, size: tuple[int, int] = (600, 800), name: str = "photo.jpg", explanation: str = "",
+                  gray: bool = False, seed: int = 0) -> Analysis:
+    """Synthetic analysis: random photo, faces laid out left to right, hot mouths."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    if gray:
+        img = np.repeat(img[..., :1], 3, axis=2)
+    photo_heat = np.zeros((h, w), np.float32)
+    faces, arts = [], []
+    side = max(8.0, min(h * 0.6, w / max(n_faces, 1) * 0.8))
+    for i in range(n_faces):
+        x1 = (w / max(n_faces, 1)) * i + 2
+        box = (float(x1), float(h * 0.2), float(x1 + side), float(h * 0.2 + side))
+        fr, art, heat = _face(i, box, rng, explanation)
+        faces.append(fr)
+        arts.append(art)
+        photo_heat = np.maximum(photo_heat, cv2.warpAffine(heat, art.inverse, (w, h)))
+    info = InputInfo(path=f"/evidence/case 7/{name}", name=name, size_bytes=12345, sha256=SHA, sha256_after=SHA_AFTER,
+                     format="JPEG", mode="L" if gray else "RGB", width=w, height=h, exif_orientation=1,
+                     notes=("grayscale image: colour cues are not informative",) if gray else ())
+    rep = AnalysisReport(
+        schema=SCHEMA_VERSION, tool_version="0.1.0", engine="fake",
+        engine_info={"name": "fake", "weights": {"a.pt": "cd" * 32}, "verdict_threshold": 0.62, "fpr_at_threshold": 0.05},
+        face_backend={"name": "synthetic"}, parameters={"engine": "fake", "max_faces": 32},
+        input=info, started_at="2024-01-01T00:00:00.000+00:00", finished_at="2024-01-01T00:00:01.000+00:00",
+        timings_s={"load": 0.01, "engine": 0.5}, verdict=VERDICT_MANIPULATED if faces else VERDICT_NO_FACE,
+        score=max((f.score for f in faces), default=0.0), faces=tuple(faces), warnings=info.notes,
+    )
+    return Analysis(report=rep, image=img, heatmap=photo_heat, faces=tuple(arts))
+
+
+def pdf_text(data: bytes, tmp_path: Path) -> str | None:
+    """Extracted text via poppler's pdftotext, or None when it is not installed."""
+    exe = shutil.which("pdftotext")
+    if exe is None:
+        return None
+    p = tmp_path / "r.pdf"
+    p.write_bytes(data)
+    return subprocess.run([exe, "-enc", "UTF-8", str(p), "-"], check=True, capture_output=True, text=True).stdout
+
+
+def _squash(s: str) -> str:
+    return " ".join(s.split())
+
+
+# --------------------------------------------------------------------------- overlay
+
+
+@pytest.mark.parametrize("n_faces", [0, 1, 3])
+def test_overlay_shape_and_hot_pixels_coloured(n_faces: int) -> None:
+    a = make_analysis(n_faces)
+    out = render_overlay(a)
+    assert out.shape == a.image.shape and out.dtype == np.uint8
+    assert not np.shares_memory(out, a.image)
+    if n_faces:
+        hot = a.heatmap > 0.9
+        assert hot.any()
+        diff = np.abs(out.astype(int) - a.image.astype(int)).sum(axis=2)
+        assert (diff[hot] > 30).mean() > 0.8  # tinted where hot
+        top = slice(0, int(a.image.shape[0] * 0.1))  # above every face and its header label
+        assert diff[top].max() == 0  # untouched where nothing is drawn or hot
+
+
+@pytest.mark.parametrize("size", [(64, 64), (40, 300), (3000, 200)])
+def test_overlay_extreme_sizes_and_grayscale(size: tuple[int, int]) -> None:
+    a = make_analysis(1, size=size, gray=True)
+    out = render_overlay(a)
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+
+
+def test_overlay_accepts_2d_image_and_mismatched_heatmap() -> None:
+    a = make_analysis(1, size=(120, 160))
+    a2 = replace(a, image=a.image[..., 0], heatmap=cv2.resize(a.heatmap, (80, 60)))
+    assert render_overlay(a2).shape == (120, 160, 3)
+
+
+def test_face_panel() -> None:
+    a = make_analysis(1)
+    panel = render_face_panel(a.faces[0], a.report.faces[0])
+    assert panel.dtype == np.uint8 and panel.ndim == 3 and panel.shape[1] > 2 * CROP and panel.shape[0] >= CROP
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def test_pdf_contains_regions_explanations_and_hash(tmp_path: Path) -> None:
+    a = make_analysis(3)
+    data = build_pdf(a)
+    assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
+    text = pdf_text(data, tmp_path)
+    if text is None:
+        pytest.skip("pdftotext not installed")
+    flat = _squash(text)
+    assert SHA in flat
+    for face in a.report.faces:
+        for r in face.regions:
+            assert r.label in flat
+            assert f"{r.saliency:.3f}" in flat
+            for e in r.explanations:
+                assert _squash(e) in flat
+    assert "Methods and limitations" in flat
+    assert "0.62" in flat and "0.05" in flat  # calibration from engine_info
+    assert "page 1 of" in flat
+
+
+def test_pdf_zero_faces(tmp_path: Path) -> None:
+    data = build_pdf(make_analysis(0))
+    assert data.startswith(b"%PDF")
+    text = pdf_text(data, tmp_path)
+    if text is not None:
+        assert VERDICT_NO_FACE in text
+
+
+def test_pdf_is_deterministic() -> None:
+    a = make_analysis(1, size=(200, 240))
+    assert build_pdf(a) == build_pdf(a)
+
+
+def test_pdf_hostile_markup(tmp_path: Path) -> None:
+    name = "<b>&x.jpg</font><para>\x1b]0;pwn\x07"
+    evil = "</para><font name='nope'>&amp; <img src='x'/> & <<"
+    a = make_analysis(1, size=(200, 240), name=name, explanation=evil)
+    data = build_pdf(a)
+    assert data.startswith(b"%PDF")
+    text = pdf_text(data, tmp_path)
+    if text is not None:
+        flat = _squash(text)
+        assert "<b>&x.jpg</font><para>" in flat
+        assert "\\x1b" in flat  # control characters are shown, not executed
+        assert _squash(evil) in flat
+
+
+def test_pdf_unicode_and_undecodable_names(tmp_path: Path) -> None:
+    name = "证据_Ærø_é\udcff.jpg"  # CJK, accents and a surrogate-escaped byte from os.fsdecode
+    a = make_analysis(1, size=(200, 240), name=name)
+    data = build_pdf(a)
+    text = pdf_text(data, tmp_path)
+    if text is not None:
+        assert "Ærø_é" in text
+        assert "证据" in text
+        assert "\\xff" in text
+
+
+def test_pdf_huge_cell_text_does_not_break_layout() -> None:
+    a = make_analysis(1, size=(200, 240), explanation="word " * 5000 + "x" * 3000)
+    assert build_pdf(a).startswith(b"%PDF")
+
+
+# --------------------------------------------------------------------------- JSON and writing
+
+
+def test_json_round_trip_has_every_saliency() -> None:
+    a = make_analysis(3, name="证据\udcff.jpg")
+    d = json.loads(json.dumps(report_json(a), ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    assert d["input"]["sha256"] == SHA
+    for face, jf in zip(a.report.faces, d["faces"], strict=True):
+        assert [r["saliency"] for r in jf["regions"]] == [round(r.saliency, 6) for r in face.regions]
+        assert jf["regions"][0]["explanations"] == list(face.regions[0].explanations)
+    assert d["render"]["colormap"] == "inferno"
+    assert "\\xff" in d["input"]["name"]
+
+
+def test_json_nan_becomes_null() -> None:
+    a = make_analysis(1, size=(100, 100))
+    rep = replace(a.report, score=float("nan"))
+    d = report_json(replace(a, report=rep))
+    assert d["score"] is None
+    json.dumps(d, allow_nan=False)
+
+
+def test_write_outputs_creates_folders(tmp_path: Path) -> None:
+    a = make_analysis(1, size=(200, 240))
+    out = tmp_path / "new" / "deeper"
+    written = write_outputs(a, overlay=out / "o.png", pdf=out / "r.pdf", json_path=out / "r.json")
+    assert set(written) == {"overlay", "report", "json"}
+    assert written["report"].read_bytes().startswith(b"%PDF")
+    assert written["overlay"].read_bytes().startswith(b"\x89PNG")
+    assert json.loads(written["json"].read_text("utf-8"))["input"]["sha256"] == SHA
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]
+    assert write_outputs(a) == {}
+    assert set(write_outputs(a, json_path=tmp_path / "only.json")) == {"json"}
+
+
+def test_write_outputs_unwritable_raises_output_error(tmp_path: Path) -> None:
+    a = make_analysis(0, size=(64, 64))
+    blocker = tmp_path / "somefile.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputError) as ei:
+        write_outputs(a, pdf=blocker / "out.pdf")
+    assert "\n" not in str(ei.value)
+    if os.geteuid() != 0:  # root ignores directory permissions
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            with pytest.raises(OutputError):
+                write_outputs(a, json_path=ro / "r.json")
+        finally:
+            ro.chmod(0o700)
