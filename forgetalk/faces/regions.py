@@ -163,3 +163,111 @@ def regions_from_5pts(lm5_crop: np.ndarray, size: int = CROP_SIZE) -> tuple[dict
     mouth = _ellipse(size, tuple(mouth_mid), (0.6 * mouth_w + 2, 0.22 * iod + 2))
     regions = _split_regions(size, oval, left_eye, right_eye, left_brow, right_brow, nose, mouth, 2.7 * iod)
     return regions, oval
+
+
+# --- Face parsing (BiSeNet / ParseNet, CelebAMask-HQ vocabulary) ------------------------------
+
+#: BiSeNet (facexlib parsing_bisenet.pth, face-parsing.PyTorch) class ids.
+BISENET_CLASSES: dict[str, int] = {
+    "background": 0, "skin": 1, "l_brow": 2, "r_brow": 3, "l_eye": 4, "r_eye": 5, "eye_g": 6, "l_ear": 7, "r_ear": 8, "ear_r": 9,
+    "nose": 10, "mouth": 11, "u_lip": 12, "l_lip": 13, "neck": 14, "neck_l": 15, "cloth": 16, "hair": 17, "hat": 18,
+}  # fmt: skip
+#: ParseNet (facexlib parsing_parsenet.pth) class ids: CelebAMask-HQ's own order.
+PARSENET_CLASSES: dict[str, int] = {
+    "background": 0, "skin": 1, "nose": 2, "eye_g": 3, "l_eye": 4, "r_eye": 5, "l_brow": 6, "r_brow": 7, "l_ear": 8, "r_ear": 9,
+    "mouth": 10, "u_lip": 11, "l_lip": 12, "hair": 13, "hat": 14, "ear_r": 15, "neck_l": 16, "neck": 17, "cloth": 18,
+}  # fmt: skip
+
+#: Parsing classes that make up the face proper (the oval); ears, neck, hair and hat are outside it.
+_FACE_CLASSES = ("skin", "l_brow", "r_brow", "l_eye", "r_eye", "eye_g", "nose", "mouth", "u_lip", "l_lip")
+
+
+def _classes_mask(label_map: np.ndarray, classes: dict[str, int], names: tuple[str, ...]) -> np.ndarray:
+    return np.isin(label_map, [classes[n] for n in names])
+
+
+def _filled_component_at(mask: np.ndarray, point: np.ndarray) -> np.ndarray:
+    """The connected component of ``mask`` nearest ``point``, with its holes filled.
+
+    The face oval must be one solid region: eyes closed by glasses or a beard parsed as
+    background would otherwise punch holes in it, and a stray skin blob (a hand, another
+    face) would be counted as this face.
+    """
+    m = mask.astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 1:
+        return mask.astype(bool)
+    h, w = mask.shape
+    px, py = int(np.clip(round(float(point[0])), 0, w - 1)), int(np.clip(round(float(point[1])), 0, h - 1))
+    pick = int(labels[py, px])
+    if pick == 0:  # the point itself is not face: take the component closest to it
+        ys, xs = np.nonzero(labels)
+        k = int(np.argmin((xs - px) ** 2 + (ys - py) ** 2))
+        pick = int(labels[ys[k], xs[k]])
+    comp = (labels == pick).astype(np.uint8)
+    contours, _ = cv2.findContours(comp, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    filled = np.zeros_like(comp)
+    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
+    return filled.astype(bool)
+
+
+def parsing_face_fraction(label_map: np.ndarray, lm5_crop: np.ndarray, classes: dict[str, int] = BISENET_CLASSES) -> float:
+    """Parsed face area relative to the 5-point geometric oval: ~1 for a good parse, ~0 for a failed one."""
+    _, ref_oval = regions_from_5pts(lm5_crop, label_map.shape[0])
+    face = _classes_mask(label_map, classes, _FACE_CLASSES)
+    return float((face & ref_oval).sum()) / max(1.0, float(ref_oval.sum()))
+
+
+def regions_from_parsing(
+    label_map: np.ndarray,
+    lm5_crop: np.ndarray,
+    size: int = CROP_SIZE,
+    classes: dict[str, int] = BISENET_CLASSES,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Region masks and face oval from a per-pixel parsing label map of the aligned crop.
+
+    Organs (eyes, brows, nose, mouth incl. lips), skin and hair come from the parser; cheeks,
+    forehead, chin/jaw and the boundary band have no parsing class and are cut out of the
+    face with the same geometric split as the landmark path (:func:`_split_regions`), then
+    restricted to parsed skin so that hair fringes, glasses or hands are not called skin.
+    Left/right are assigned by position relative to the eye midline from ``lm5_crop`` (the
+    subject's left is on the image's right) rather than trusted from the class names, whose
+    side convention differs between datasets.
+    """
+    lab = np.asarray(label_map)
+    if lab.shape != (size, size):
+        raise ValueError(f"label map must be ({size}, {size}), got {lab.shape}")
+    p = np.asarray(lm5_crop, dtype=np.float32).reshape(5, 2)
+    iod = float(np.linalg.norm(p[1] - p[0]))
+    mid_x = float(p[0, 0] + p[1, 0]) / 2
+    _, xx = np.mgrid[0:size, 0:size]
+    image_right = xx >= mid_x
+
+    eyes = _classes_mask(lab, classes, ("l_eye", "r_eye"))
+    brows = _classes_mask(lab, classes, ("l_brow", "r_brow"))
+    nose = _classes_mask(lab, classes, ("nose",))
+    mouth = _classes_mask(lab, classes, ("mouth", "u_lip", "l_lip"))
+    skin_px = _classes_mask(lab, classes, ("skin", "nose"))
+    hair = _classes_mask(lab, classes, ("hair",))
+
+    center = (p[:2].mean(0) + p[3:].mean(0)) / 2
+    oval = _filled_component_at(_classes_mask(lab, classes, _FACE_CLASSES), center)
+    regions = _split_regions(
+        size,
+        oval,
+        eyes & image_right,
+        eyes & ~image_right,
+        brows & image_right,
+        brows & ~image_right,
+        nose,
+        mouth,
+        2.7 * max(iod, 1.0),
+    )
+    # Close pinholes in the parse (specular highlights, stubble) before restricting to skin.
+    skin_ok = _dilate(skin_px, 2)
+    for name in ("left_cheek", "right_cheek", "forehead", "chin_jaw"):
+        regions[name] = regions[name] & skin_ok
+    organs = regions["left_eye"] | regions["right_eye"] | regions["left_brow"] | regions["right_brow"] | regions["mouth"]
+    regions["skin"] = skin_px & oval & ~organs
+    regions["hair"] = hair
+    return {k: regions[k] for k in REGION_NAMES if k in regions}, oval
