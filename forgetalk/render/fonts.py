@@ -24,6 +24,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import registerFontFamily
 from reportlab.pdfbase.ttfonts import TTFont
 
 _SYSTEM_DIRS = (
@@ -110,7 +111,18 @@ def _register_cjk() -> tuple[str | None, bool]:
 
 @functools.lru_cache(maxsize=1)
 def font_set() -> FontSet:
-    """Register fonts once per process; always returns something usable."""
+    """Register fonts once per process; always returns something usable.
+
+    The regular/bold pair is also registered as a family, so ``<b>`` in our own markup
+    switches to the embedded bold face instead of silently staying regular.
+    """
+    fs = _pick_fonts()
+    if fs.regular.startswith("FT-"):
+        registerFontFamily(fs.regular, normal=fs.regular, bold=fs.bold, italic=fs.regular, boldItalic=fs.bold)
+    return fs
+
+
+def _pick_fonts() -> FontSet:
     r = _register("FT-Regular", _find("DejaVuSans.ttf"))
     if r is not None:
         b = _register("FT-Bold", _find("DejaVuSans-Bold.ttf"))

@@ -383,7 +383,7 @@ def render_face_panel(face_artifacts: FaceArtifacts, face_result: FaceResult, nu
             _draw_label(right, str(r.rank), int(c[0] - tw / 2), int(c[1] - th / 2), st, taken, fg=BOX_RGB)
 
     gap = max(2, w // 64)
-    strip_h = max(12, int(st.text_px * 2.6))
+    strip_h = max(12, int(st.text_px * 3.2))
     panel = np.full((h + strip_h, 2 * w + gap, 3), 255, np.uint8)
     panel[:h, :w] = crop
     panel[:h, w + gap :] = right

@@ -87,6 +87,7 @@ class _Styles:
         self.h2 = ParagraphStyle("h2", parent=base, fontName=fs.bold, fontSize=10, leading=12.5, spaceBefore=6, spaceAfter=3)
         self.verdict = ParagraphStyle("verdict", parent=base, fontName=fs.bold, fontSize=14, leading=17)
         self.th = ParagraphStyle("th", parent=base, fontName=fs.bold, fontSize=8, textColor=colors.white)
+        self.para = ParagraphStyle("para", parent=base, spaceAfter=3.5)
         self.fonts = fs
 
 
@@ -257,7 +258,7 @@ def _evidence_text(ev: CueEvidence) -> str:
 
 def _region_table(face: FaceResult, st: _Styles) -> Table:
     w = PAGE[0] - 2 * MARGIN
-    header = [_raw(x, st.th) for x in ("Rank", "Region", "Saliency", "Evidence (cue ratios and z)", "Explanations")]
+    header = [_raw(x, st.th) for x in ("#", "Region", "Saliency", "Evidence (cue ratios and z)", "Explanations")]
     data: list[list[Any]] = [header]
     for r in face.regions:
         sal = f"{fmt_num(r.saliency)}\nmean {fmt_num(r.mean_heat)}\narea {r.area_px} px"
@@ -272,7 +273,7 @@ def _region_table(face: FaceResult, st: _Styles) -> Table:
             _p(ev, st.small, limit=CELL_TEXT_MAX),
             _p(ex, st.small, limit=CELL_TEXT_MAX),
         ])
-    t = Table(data, colWidths=[0.06 * w, 0.13 * w, 0.13 * w, 0.32 * w, 0.36 * w], repeatRows=1, hAlign="LEFT")
+    t = Table(data, colWidths=[0.05 * w, 0.14 * w, 0.15 * w, 0.31 * w, 0.35 * w], repeatRows=1, hAlign="LEFT")
     style = [
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#333333")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -290,22 +291,21 @@ def _region_table(face: FaceResult, st: _Styles) -> Table:
 def _face_section(analysis: Analysis, i: int, face: FaceResult, st: _Styles) -> list[Any]:
     w = PAGE[0] - 2 * MARGIN
     x1, y1, x2, y2 = face.box
-    out: list[Any] = [
-        CondPageBreak(90 * mm),
+    head: list[Any] = [
         _p(f"Face {face.index + 1}: {face.verdict} (score {fmt_num(face.score)})", st.h1),
         _p(f"Box x1 {fmt_num(x1, 1)}, y1 {fmt_num(y1, 1)}, x2 {fmt_num(x2, 1)}, y2 {fmt_num(y2, 1)} px; "
            f"detection score {fmt_num(face.detection_score)}; face size {fmt_num(face.face_size_px, 1)} px.", st.body),
-        _p(f"Reason: {face.verdict_reason}", st.body),
+        _p(f"Reason: {face.verdict_reason}", st.body, limit=CELL_TEXT_MAX),
         Spacer(1, 3),
     ]
     if i < len(analysis.faces):
-        panel = render_face_panel(analysis.faces[i], face)
-        out.append(KeepTogether([
-            _image(panel, w, 95 * mm),
+        head += [
+            _image(render_face_panel(analysis.faces[i], face), w, 95 * mm),
             _raw("Left: aligned 512 x 512 crop. Right: heat over the dimmed crop; cyan outlines are the top-ranked regions, "
                  "numbered by rank as in the table below; grey outlines are the other regions.", st.small),
-        ]))
-        out.append(Spacer(1, 4))
+        ]
+    # The heading stays with its panel; the region table may start on the next page.
+    out: list[Any] = [CondPageBreak(60 * mm), KeepTogether(head), Spacer(1, 4)]
     out.append(_p("Regions ranked by saliency", st.h2))
     if face.regions:
         out.append(_region_table(face, st))
@@ -344,13 +344,13 @@ def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
         f"<b>Overlay.</b> Heat is shown with the perceptually ordered '{COLORMAP_NAME}' colour map; pixels with heat below "
         f"{ALPHA_LOW:g} are left untinted and opacity rises to {ALPHA_MAX:g} at heat {ALPHA_HIGH:g}. Face boxes are cyan.",
     ]
-    paras.extend(_raw(t, st.body) for t in text)
+    paras.extend(_raw(t, st.para) for t in text)
     if thr or fpr:
-        paras.append(_raw("<b>Engine calibration reported by the engine:</b>", st.body))
+        paras.append(_raw("<b>Calibration reported by the engine</b> (verdict thresholds and false-positive rates):", st.para))
         paras.append(_kv_table([(f"engine_info.{k}", v) for k, v in thr + fpr], st))
     else:
         paras.append(_raw("<b>Calibration.</b> The engine reported no verdict threshold or false-positive rate, so scores "
-                          "should be treated as uncalibrated rankings rather than probabilities.", st.body))
+                          "should be treated as uncalibrated rankings rather than probabilities.", st.para))
     lim = [
         "Small faces (under about 100 px across) are upsampled to the crop size; fine traces are then lost and results are "
         "less reliable. Check the face size printed for each face.",
@@ -364,6 +364,7 @@ def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
         "is available (reportlab's STSong-Light, not embedded, when no CJK TrueType font is installed) and otherwise as empty "
         "boxes; control characters and undecodable bytes in names are shown as \\xNN escapes. The JSON report holds the exact text.",
     ]
+    paras.append(Spacer(1, 4))
     paras.append(_raw("<b>Limitations.</b>", st.body))
     paras.extend(_p(f"- {t}", st.body) for t in lim)
     return paras
@@ -377,6 +378,7 @@ def _numbered_canvas_class(footer_left: str, fs: FontSet) -> type:
 
     class NumberedCanvas(rl_canvas.Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("initialFontName", fs.regular)  # no stray unembedded Helvetica
             super().__init__(*args, **kwargs)
             self._saved: list[dict[str, Any]] = []
 
@@ -433,23 +435,20 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None) -> bytes:
     if rep.warnings:
         story.append(_raw("Warnings", st.h2))
         story.extend(_p(f"- {x}", st.body) for x in rep.warnings)
-    ov = overlay if overlay is not None else render_overlay(analysis)
     story += [
-        CondPageBreak(80 * mm),
-        _raw("Overlay", st.h1),
-        _image(ov, w, 150 * mm),
-        _raw("Heat map over the photo (full resolution in the overlay PNG). Cyan boxes are faces, numbered as below; "
-             "labels show each face's top regions with their saliency.", st.small),
-    ]
-    for i, face in enumerate(rep.faces):
-        story.extend(_face_section(analysis, i, face, st))
-    story += [
-        CondPageBreak(60 * mm),
-        _raw("Engine, face backend and run parameters", st.h1),
         _raw("Engine", st.h2), _kv_table(flatten(rep.engine_info), st),
         _raw("Face backend", st.h2), _kv_table(flatten(rep.face_backend), st),
         _raw("Run parameters", st.h2), _kv_table(flatten(rep.parameters), st),
     ]
+    ov = overlay if overlay is not None else render_overlay(analysis)
+    story.append(KeepTogether([
+        _raw("Overlay", st.h1),
+        _image(ov, w, 135 * mm),
+        _raw("Heat map over the photo (full resolution in the overlay PNG). Cyan boxes are faces, numbered as below; "
+             "rings mark the centroids of each face's top regions, listed with rank and saliency next to the box.", st.small),
+    ]))
+    for i, face in enumerate(rep.faces):
+        story.extend(_face_section(analysis, i, face, st))
     story += _methods(rep, st)
     footer = visible(f"forgetalk {rep.tool_version} | input SHA-256 {rep.input.sha256}")
     doc.build(story, canvasmaker=_numbered_canvas_class(footer, fs))
