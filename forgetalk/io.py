@@ -14,7 +14,6 @@ import json
 import os
 import stat
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,9 @@ _CHUNK = 1 << 20
 
 # Never let Pillow silently pad a truncated file with grey: that would fabricate pixels.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Pillow's own bomb check fires inside Image.open with a generic message; we enforce our
+# (configurable) limit right after reading the header instead, before any pixel is decoded.
+Image.MAX_IMAGE_PIXELS = None
 
 
 @dataclass(frozen=True)
@@ -167,29 +169,27 @@ def estimate_jpeg_quality(img: Image.Image) -> int | None:
 def _decode(data: bytes, label: str, max_pixels: int) -> tuple[np.ndarray, str, str, int, list[str], int | None]:
     notes: list[str] = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-            w, h = img.size
-            if w * h > max_pixels:
-                raise ImageTooLargeError(
-                    f"{label}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} "
-                    "(possible decompression bomb; raise --max-pixels if genuine)"
-                )
-            fmt = img.format or "unknown"
-            orig_mode = img.mode
-            jpeg_quality = estimate_jpeg_quality(img) if fmt in ("JPEG", "MPO") else None
-            # 16-bit RGB PNGs: Pillow would truncate to 8 bits; note it for the analyst.
-            if fmt == "PNG" and img.info.get("bits", 8) == 16:
-                notes.append("16-bit PNG reduced to 8 bits per channel")
-            img.load()
-            orientation = int(img.getexif().get(0x0112, 1) or 1)
-            if orientation != 1:
-                img = ImageOps.exif_transpose(img)
-                notes.append(f"EXIF orientation {orientation} applied")
-            if getattr(img, "n_frames", 1) > 1:
-                notes.append(f"multi-frame file: only frame 1 of {img.n_frames} analysed")
-            rgb = _to_rgb8(img, notes)
+        img = Image.open(io.BytesIO(data))
+        w, h = img.size
+        if w * h > max_pixels:
+            raise ImageTooLargeError(
+                f"{label}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} "
+                "(possible decompression bomb; raise --max-pixels if genuine)"
+            )
+        fmt = img.format or "unknown"
+        orig_mode = img.mode
+        jpeg_quality = estimate_jpeg_quality(img) if fmt in ("JPEG", "MPO") else None
+        # 16-bit RGB PNGs: Pillow would truncate to 8 bits; note it for the analyst.
+        if fmt == "PNG" and img.info.get("bits", 8) == 16:
+            notes.append("16-bit PNG reduced to 8 bits per channel")
+        img.load()
+        orientation = int(img.getexif().get(0x0112, 1) or 1)
+        if orientation != 1:
+            img = ImageOps.exif_transpose(img)
+            notes.append(f"EXIF orientation {orientation} applied")
+        if getattr(img, "n_frames", 1) > 1:
+            notes.append(f"multi-frame file: only frame 1 of {img.n_frames} analysed")
+        rgb = _to_rgb8(img, notes)
     except ImageTooLargeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

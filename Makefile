@@ -1,0 +1,41 @@
+# Two entry points, both self-installing on a fresh machine (see README):
+#   make demo   - analyse the example forgery and write demo-out/report.pdf (+ overlay PNG, JSON)
+#   make test   - run the test suite (and ruff)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint bench examples calibrate clean
+
+$(STAMP): requirements.txt requirements-dev.txt setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_swap.jpg --report demo-out/report.pdf --no-progress
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check forgetalk tests benchmarks
+	CI=1 $(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check forgetalk tests benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/pipeline.py
+
+# Regenerate the committed example forgery from the public-domain photo.
+examples: $(STAMP)
+	$(PY) examples/make_examples.py
+
+# Rebuild the evidence engine's real-face calibration (needs the development faces).
+calibrate: $(STAMP)
+	$(PY) -m forgetalk.engines.evidence.build --faces ../shared/faces
+
+clean:
+	rm -rf demo-out .pytest_cache

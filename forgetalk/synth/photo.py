@@ -1,0 +1,73 @@
+"""Photo-level pseudo-forgeries: replace one facial region of a real photo, in photo space.
+
+Crop-space generators (:mod:`forgetalk.synth.generate`) are what the localizer trains on;
+this module is what an analyst's input looks like: the edit is made on the aligned face and
+pasted back into the original photo through the inverse alignment, then the whole photo is
+re-encoded. Used for the example forgery, the end-to-end tests and the demo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..faces import AlignedFace, FaceBackend
+from ..faces.align import warp_map_to_photo
+
+
+@dataclass(frozen=True)
+class PhotoForgery:
+    rgb: np.ndarray = field(repr=False)  # forged photo, uint8 RGB
+    mask: np.ndarray = field(repr=False)  # bool, photo pixels that were replaced
+    region: str
+    face_index: int
+
+
+def donor_from_self(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A different-looking source for the region: mirrored, resampled, re-coloured, re-blurred.
+
+    Mirroring moves texture (wrinkles, highlights) so the pasted part is not the original;
+    resampling and colour/sharpness shifts mimic a donor photographed with another camera.
+    """
+    donor = crop[:, ::-1].copy()
+    scale = float(rng.uniform(0.45, 0.7))
+    small = cv2.resize(donor, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    donor = cv2.resize(small, (crop.shape[1], crop.shape[0]), interpolation=cv2.INTER_CUBIC)
+    gains = rng.uniform(0.9, 1.1, size=3)
+    donor = np.clip(donor.astype(np.float32) * gains[None, None, :] + rng.uniform(-8, 8), 0, 255)
+    return donor.astype(np.uint8)
+
+
+def soft_alpha(mask: np.ndarray, grow_px: int = 8, feather: float = 4.0) -> np.ndarray:
+    m = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1)))
+    return np.clip(cv2.GaussianBlur(m.astype(np.float32), (0, 0), feather), 0.0, 1.0)
+
+
+def forge_face_region(rgb: np.ndarray, face: AlignedFace, region: str, rng: np.random.Generator, donor_crop: np.ndarray | None = None) -> PhotoForgery:
+    """Replace ``region`` of an aligned face and paste the edit back into the photo."""
+    crop = face.crop
+    donor = donor_crop if donor_crop is not None else donor_from_self(crop, rng)
+    alpha = soft_alpha(face.regions[region])
+    edited = crop.astype(np.float32) * (1.0 - alpha[..., None]) + donor.astype(np.float32) * alpha[..., None]
+    h, w = rgb.shape[:2]
+    a_photo = warp_map_to_photo(alpha, face.inverse, (h, w))
+    e_photo = cv2.warpAffine(edited.astype(np.float32), face.inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    out = rgb.astype(np.float32) * (1.0 - a_photo[..., None]) + e_photo * a_photo[..., None]
+    return PhotoForgery(np.clip(out + 0.5, 0, 255).astype(np.uint8), a_photo > 0.1, region, face.index)
+
+
+def forge_photo(rgb: np.ndarray, backend: FaceBackend, region: str, seed: int = 0) -> PhotoForgery:
+    """Forge ``region`` of the largest face in ``rgb`` (raises ValueError if no face)."""
+    faces = backend.align(rgb, backend.detect(rgb)[:1])
+    if not faces:
+        raise ValueError("no face to forge")
+    return forge_face_region(rgb, faces[0], region, np.random.default_rng(seed))
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()

@@ -1,0 +1,144 @@
+"""`forgetalk analyze` end to end through the CLI, on generated public-domain inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from forgetalk.cli import main
+from forgetalk.errors import EXIT_BAD_INPUT, EXIT_NO_FACE, EXIT_OUTPUT
+
+ENGINE = ["--engine", "evidence", "--no-progress"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(main, list(args))
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.stdout, res.stderr
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert code == 0 and "forgetalk" in out
+
+
+def test_analyze_writes_pdf_overlay_json(grace_path: Path, tmp_path: Path) -> None:
+    report = tmp_path / "not" / "yet" / "there" / "case.pdf"
+    code, out, err = run("analyze", str(grace_path), "--report", str(report), *ENGINE)
+    assert code == 0, err
+    overlay, sidecar = report.with_suffix(".overlay.png"), report.with_suffix(".json")
+    assert report.read_bytes().startswith(b"%PDF")
+    assert Image.open(overlay).size == (512, 600)
+    doc = json.loads(sidecar.read_text())
+    assert doc["input"]["sha256"] == doc["input"]["sha256_after"]
+    assert doc["engine"] == "evidence" and doc["tool_version"]
+    face = doc["faces"][0]
+    sal = [r["saliency"] for r in face["regions"]]
+    assert sal == sorted(sal, reverse=True) and len(sal) >= 10
+    assert all(r["explanations"] for r in face["regions"])
+    # no stray temporary files next to the outputs
+    assert sorted(p.name for p in report.parent.iterdir()) == ["case.json", "case.overlay.png", "case.pdf"]
+    if shutil.which("pdftotext"):
+        text = subprocess.run(["pdftotext", str(report), "-"], capture_output=True, text=True, check=True).stdout
+        assert doc["input"]["sha256"] in text
+        assert face["regions"][0]["label"] in text
+        assert "Heatmap over the" in text
+
+
+def test_print_json_for_machines(grace_path: Path, tmp_path: Path) -> None:
+    code, out, _ = run("analyze", str(grace_path), "--json", str(tmp_path / "r.json"), "--print-json", *ENGINE)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["status"] == "ok" and doc["report"]["faces"]
+
+
+def test_no_face_is_a_result_not_a_crash(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    img = (np.linspace(0, 255, 300)[None, :, None] * np.ones((200, 1, 3)) + rng.normal(0, 3, (200, 300, 3))).clip(0, 255).astype(np.uint8)
+    p = tmp_path / "landscape.png"
+    Image.fromarray(img).save(p)
+    code, out, _ = run("analyze", str(p), "--report", str(tmp_path / "r.pdf"), *ENGINE)
+    assert code == EXIT_NO_FACE
+    assert "no face" in out
+    assert json.loads((tmp_path / "r.json").read_text())["faces"] == []
+    assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_six_faces_are_all_analysed(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    row = np.concatenate([grace_rgb] * 3, axis=1)
+    grid = np.concatenate([row, row[:, ::-1]], axis=0)
+    p = tmp_path / "group.jpg"
+    Image.fromarray(grid).save(p, quality=92)
+    code, _, err = run("analyze", str(p), "--json", str(tmp_path / "g.json"), *ENGINE)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "g.json").read_text())
+    assert len(doc["faces"]) == 6
+    assert sorted(f["index"] for f in doc["faces"]) == list(range(6))
+
+
+def test_tiny_face_is_flagged(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    small = np.asarray(Image.fromarray(grace_rgb).resize((128, 150), Image.LANCZOS))
+    canvas = np.full((400, 400, 3), 128, np.uint8)
+    canvas[100:250, 100:228] = small
+    p = tmp_path / "tiny.png"
+    Image.fromarray(canvas).save(p)
+    code, _, _ = run("analyze", str(p), "--json", str(tmp_path / "t.json"), *ENGINE)
+    doc = json.loads((tmp_path / "t.json").read_text())
+    if code == EXIT_NO_FACE:
+        assert doc["faces"] == []
+    else:
+        face = doc["faces"][0]
+        assert face["verdict"] == "inconclusive" and "too small" in face["verdict_reason"]
+
+
+@pytest.mark.parametrize("content", [b"", b"plain text pretending to be a photo\n"])
+def test_bad_input_one_line_error(tmp_path: Path, content: bytes) -> None:
+    p = tmp_path / "evidence.jpg"
+    p.write_bytes(content)
+    code, out, err = run("analyze", str(p), "--report", str(tmp_path / "r.pdf"), *ENGINE)
+    assert code == EXIT_BAD_INPUT
+    assert err.strip().count("\n") == 0 and err.startswith("error: ")
+    assert not (tmp_path / "r.pdf").exists()
+
+
+def test_unicode_path_with_spaces(grace_path: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "affaire n° 42 — 证据"
+    folder.mkdir()
+    p = folder / "photo d'identité.jpg"
+    p.write_bytes(grace_path.read_bytes())
+    code, _, err = run("analyze", str(p), "--report", str(folder / "rapport final.pdf"), *ENGINE)
+    assert code == 0, err
+    assert (folder / "rapport final.pdf").is_file()
+
+
+def test_unwritable_output_location(grace_path: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code, _, err = run("analyze", str(grace_path), "--report", str(blocker / "r.pdf"), *ENGINE)
+    assert code == EXIT_OUTPUT
+    assert "cannot write" in err
+
+
+def test_read_only_folder(grace_path: Path, tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        probe = ro / "probe"
+        try:
+            probe.write_text("x")
+            pytest.skip("running with privileges that ignore folder permissions (root)")
+        except PermissionError:
+            pass
+        code, _, err = run("analyze", str(grace_path), "--report", str(ro / "r.pdf"), *ENGINE)
+        assert code == EXIT_OUTPUT and "permission" in err.lower()
+    finally:
+        ro.chmod(0o755)

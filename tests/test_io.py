@@ -1,0 +1,141 @@
+"""Safe loading: every hostile or unusual input gives a clear error or a normalised image."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _helpers import png_header_only
+from PIL import Image
+
+from forgetalk.errors import ImageTooLargeError, InputError, OutputError
+from forgetalk.io import atomic_write_bytes, atomic_write_json, load_image, sha256_file
+
+
+def _save(img: Image.Image, path: Path, **kw) -> Path:
+    img.save(path, **kw)
+    return path
+
+
+def test_hashes_before_and_after(grace_path: Path) -> None:
+    li = load_image(grace_path)
+    assert li.info.sha256 == li.info.sha256_after == sha256_file(grace_path)
+    assert li.rgb.dtype == np.uint8 and li.rgb.shape == (600, 512, 3)
+    assert li.info.format == "JPEG" and li.info.jpeg_quality is not None and 50 <= li.info.jpeg_quality <= 100
+
+
+def test_input_is_not_modified(grace_path: Path, tmp_path: Path) -> None:
+    p = tmp_path / "copy.jpg"
+    p.write_bytes(grace_path.read_bytes())
+    os.chmod(p, 0o444)
+    before = (p.stat().st_mtime_ns, sha256_file(p))
+    load_image(p)
+    assert (p.stat().st_mtime_ns, sha256_file(p)) == before
+
+
+@pytest.mark.parametrize(
+    "name,data,match",
+    [
+        ("empty.jpg", b"", "empty file"),
+        ("notes.jpg", b"this is a text file, not a photo\n" * 10, "not a recognised image"),
+    ],
+)
+def test_rejects_non_images(tmp_path: Path, name: str, data: bytes, match: str) -> None:
+    p = tmp_path / name
+    p.write_bytes(data)
+    with pytest.raises(InputError, match=match):
+        load_image(p)
+
+
+def test_corrupt_jpeg(grace_path: Path, tmp_path: Path) -> None:
+    data = bytearray(grace_path.read_bytes())
+    # Destroy the Huffman/quantisation tables but keep the SOI marker so it still looks like a JPEG.
+    for i in range(20, 600):
+        data[i] = 0xFF if i % 2 else 0x00
+    p = tmp_path / "corrupt.jpg"
+    p.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="corrupt|truncated|not a recognised"):
+        load_image(p)
+
+
+def test_truncated_png(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(grace_rgb).save(buf, format="PNG")
+    p = tmp_path / "truncated.png"
+    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    with pytest.raises(InputError, match="truncated|corrupt"):
+        load_image(p)
+
+
+def test_bomb_header_is_refused_before_decoding(tmp_path: Path) -> None:
+    p = tmp_path / "bomb.png"
+    p.write_bytes(png_header_only(20000, 20000))
+    with pytest.raises(ImageTooLargeError, match="20000x20000"):
+        load_image(p)
+
+
+def test_grayscale_rgba_16bit_cmyk_are_normalised(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    img = Image.fromarray(grace_rgb)
+    gray = load_image(_save(img.convert("L"), tmp_path / "g.png"))
+    assert gray.rgb.shape == grace_rgb.shape and np.array_equal(gray.rgb[..., 0], gray.rgb[..., 2])
+    assert any("grayscale" in n for n in gray.info.notes)
+
+    rgba = img.convert("RGBA")
+    a = np.asarray(rgba).copy()
+    a[:50, :50, 3] = 0
+    rgba_li = load_image(_save(Image.fromarray(a), tmp_path / "a.png"))
+    assert rgba_li.rgb.shape == grace_rgb.shape
+    assert (rgba_li.rgb[:50, :50] == 255).all()  # transparent pixels composited over white
+    assert any("alpha" in n for n in rgba_li.info.notes)
+
+    g16 = (np.asarray(img.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    li16 = load_image(_save(Image.fromarray(g16), tmp_path / "g16.png"))
+    assert li16.rgb.dtype == np.uint8
+    assert np.abs(li16.rgb[..., 0].astype(int) - np.asarray(img.convert("L")).astype(int)).max() <= 1
+
+    cmyk = load_image(_save(img.convert("CMYK"), tmp_path / "c.jpg"))
+    assert cmyk.rgb.shape == grace_rgb.shape and any("CMYK" in n for n in cmyk.info.notes)
+
+
+def test_exif_rotation_is_applied(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    stored = np.ascontiguousarray(np.rot90(grace_rgb, 1))  # what a camera held sideways stores
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    p = tmp_path / "rotated.jpg"
+    Image.fromarray(stored).save(p, exif=exif, quality=95)
+    li = load_image(p)
+    assert li.rgb.shape == grace_rgb.shape
+    assert li.info.exif_orientation == 6
+    assert np.abs(li.rgb.astype(int) - grace_rgb.astype(int)).mean() < 6
+
+
+def test_unicode_path_with_spaces(grace_path: Path, tmp_path: Path) -> None:
+    p = tmp_path / "dossier spécial 证据" / "photo d'identité.jpg"
+    p.parent.mkdir()
+    p.write_bytes(grace_path.read_bytes())
+    li = load_image(p)
+    assert li.info.name == "photo d'identité.jpg"
+
+
+def test_missing_and_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        load_image(tmp_path / "nope.jpg")
+    with pytest.raises(InputError, match="directory"):
+        load_image(tmp_path)
+
+
+def test_atomic_write_creates_parents_and_leaves_no_partials(tmp_path: Path) -> None:
+    target = tmp_path / "new" / "deeper" / "out.json"
+    atomic_write_json(target, {"a": 1})
+    assert target.read_text().strip().startswith("{")
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]
+
+
+def test_atomic_write_to_unwritable_location(tmp_path: Path) -> None:
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write"):
+        atomic_write_bytes(blocker / "out.pdf", b"%PDF")
