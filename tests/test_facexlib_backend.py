@@ -192,3 +192,15 @@ def test_pickled_objects_are_refused(tmp_path: Path) -> None:
     torch.save({"x": torch.zeros(1), "obj": Path("/etc/passwd")}, path)  # a non-tensor global needs full unpickling
     with pytest.raises(WeightsError, match="weights_only"):
         load_state_dict(path)
+
+
+def test_pure_torch_nms_matches_torchvision_semantics() -> None:
+    import torch
+
+    from forgetalk.faces._tvshim import _nms_cpu
+
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10.0]])
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.95])
+    assert _nms_cpu(boxes, scores, 0.5).tolist() == [3, 2]  # highest first, overlaps (IoU>0.5) dropped
+    assert _nms_cpu(boxes, scores, 0.99).tolist() == [3, 1, 2]  # box 0 duplicates box 3 (IoU 1)
+    assert _nms_cpu(boxes[:0], scores[:0], 0.5).numel() == 0

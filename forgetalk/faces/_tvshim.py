@@ -84,6 +84,29 @@ def _register_pure_torch_ops() -> None:
     _LIB = lib
 
 
+_PREPARED: str | None = None
+
+
+def prepare() -> str | None:
+    """Cheap and import-free: make a *later* ``import torchvision`` succeed in this process.
+
+    Returns ``"native"`` (compiled ops load; nothing done), ``"shim"`` (pure-torch ``nms``
+    registered) or ``None`` (torchvision not installed, or already imported). Why it is public:
+    once torchvision is installed beside CPU torch, *any* importer breaks, including
+    transformers' image processors; calling this at process start (before transformers or
+    torchvision is imported) keeps them working. It never imports torchvision itself.
+    """
+    global _PREPARED
+    if _PREPARED is not None:
+        return _PREPARED
+    if "torchvision" in sys.modules or importlib.util.find_spec("torchvision") is None:
+        return None
+    _PREPARED = "native" if _native_extension_loads() else "shim"
+    if _PREPARED == "shim":
+        _register_pure_torch_ops()
+    return _PREPARED
+
+
 def ensure_torchvision() -> str:
     """Import torchvision, shimming ``nms`` if its native extension cannot load.
 
@@ -94,20 +117,26 @@ def ensure_torchvision() -> str:
     if MODE is not None:
         return MODE
     if "torchvision" in sys.modules:  # someone imported it already: it works or it raised there
-        MODE = "native" if _has_native_nms() else "shim"
+        MODE = _PREPARED or ("native" if _has_native_nms() else "shim")
+        if MODE == "shim":
+            _patch_has_ops()
         return MODE
-    if _native_extension_loads():
-        import torchvision  # noqa: F401
+    if importlib.util.find_spec("torchvision") is None:
+        raise ImportError("torchvision is not installed")
+    mode = prepare()
+    import torchvision  # noqa: F401
 
-        MODE = "native"
-        return MODE
-    _register_pure_torch_ops()
+    if mode == "shim":
+        _patch_has_ops()
+    MODE = mode or "native"
+    return MODE
+
+
+def _patch_has_ops() -> None:
     import torchvision.extension as ext
 
     if not ext._has_ops():
         ext._has_ops = lambda: True  # type: ignore[assignment]  # nms is now served by _nms_cpu
-    MODE = "shim"
-    return MODE
 
 
 def _has_native_nms() -> bool:
