@@ -1,0 +1,81 @@
+"""Per-stage time of `forgetalk analyze` on one 1024 px single-face photo.
+
+    python benchmarks/pipeline.py [--engine fused] [--repeats 5] [--image PATH]
+
+Prints one table: model start-up (once per process), then load / detect / landmarks /
+engine / explain / render for the first (cold) call and the median of the warm calls,
+plus the end-to-end total. The default photo is the public-domain example upscaled to
+1024 px on its long side, written to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from forgetalk.pipeline import Analyzer, AnalyzeOptions  # noqa: E402
+from forgetalk.render import write_outputs  # noqa: E402
+
+STAGES = ("load", "detect", "landmarks", "engine", "explain", "render")
+
+
+def make_photo(folder: Path) -> Path:
+    img = Image.open(REPO / "examples" / "grace_hopper_mouth_swap.jpg").convert("RGB")
+    scale = 1024 / max(img.size)
+    big = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+    path = folder / "bench_1024.jpg"
+    big.save(path, quality=92)
+    return path
+
+
+def one_run(analyzer: Analyzer, path: Path, out: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    analysis = analyzer.analyze_path(path)
+    t1 = time.perf_counter()
+    write_outputs(analysis, overlay=out / "o.png", pdf=out / "r.pdf", json_path=out / "r.json")
+    t2 = time.perf_counter()
+    row = dict(analysis.report.timings_s)
+    row["render"] = t2 - t1
+    row["total"] = t2 - t0
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--engine", default="fused")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--image", type=Path, default=None)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmpd = Path(tmp)
+        path = args.image or make_photo(tmpd)
+        w, h = Image.open(path).size
+        t = time.perf_counter()
+        analyzer = Analyzer(AnalyzeOptions(engine=args.engine))
+        startup = time.perf_counter() - t
+        cold = one_run(analyzer, path, tmpd)
+        warm = [one_run(analyzer, path, tmpd) for _ in range(args.repeats)]
+    med = {k: statistics.median(r[k] for r in warm) for k in (*STAGES, "total")}
+    print(f"photo {path.name} {w}x{h}, engine {args.engine}, {os.cpu_count()} CPUs, torch threads {__import__('torch').get_num_threads()}")
+    print(f"{'stage':<12}{'cold (s)':>10}{'warm median (s)':>18}")
+    print(f"{'start-up':<12}{startup:>10.3f}{'-':>18}")
+    for k in (*STAGES, "total"):
+        print(f"{k:<12}{cold.get(k, 0.0):>10.3f}{med[k]:>18.3f}")
+    print(f"end-to-end incl. start-up (one photo, fresh process): {startup + cold['total']:.3f} s")
+    print(f"warm / cold total ratio: {med['total'] / cold['total']:.2f}")
+    _ = np  # numpy imported for parity with other benchmarks
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""`forgetalk engines`: list the registered engines and face backends."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("engines")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def command(as_json: bool) -> None:
+    """List available engines and face backends (nothing is loaded)."""
+    from ..engines import available_engines
+    from ..faces import available_backends
+
+    engines = available_engines()
+    backends = available_backends()
+    if as_json:
+        click.echo(json.dumps({"engines": engines, "face_backends": backends}))
+        return
+    click.echo("engines:")
+    for name, desc in engines.items():
+        click.echo(f"  {name:<14} {desc}")
+    click.echo("face backends: " + ", ".join(backends))
