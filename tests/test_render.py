@@ -278,3 +278,27 @@ def test_write_outputs_unwritable_raises_output_error(tmp_path: Path) -> None:
                 write_outputs(a, json_path=ro / "r.json")
         finally:
             ro.chmod(0o700)
+
+
+def test_ring_region_anchor_sits_on_the_region() -> None:
+    from forgetalk.render.overlay import region_anchor
+
+    ring = np.zeros((CROP, CROP), np.uint8)
+    cv2.circle(ring, (256, 256), 200, 1, 12)
+    heat = np.zeros((CROP, CROP), np.float32)
+    heat[50:70, 250:262] = 1.0  # hottest part of the ring is at the top
+    x, y = region_anchor(ring.astype(bool), heat)
+    assert ring[int(y), int(x)] and y < 80
+    x, y = region_anchor(_masks()["mouth"], heat)
+    assert (round(x), round(y)) == (256, 380)  # convex region: plain centroid
+
+
+def test_pdf_without_unicode_fonts_still_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Last-resort fallback (no TrueType font found): Latin-1 Helvetica, never a crash."""
+    from forgetalk.render import fonts, pdf
+
+    fs = fonts.FontSet("Helvetica", "Helvetica-Bold", "Courier", None, "Helvetica (test)", None, False)
+    monkeypatch.setattr(fonts, "font_set", lambda: fs)
+    monkeypatch.setattr(pdf, "font_set", lambda: fs)
+    a = make_analysis(1, size=(120, 160), name="证据_Ærø <b>.jpg")
+    assert pdf.build_pdf(a).startswith(b"%PDF")

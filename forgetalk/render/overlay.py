@@ -243,6 +243,29 @@ def mask_centroid(mask: np.ndarray) -> tuple[float, float] | None:
     return mom["m10"] / mom["m00"], mom["m01"] / mom["m00"]
 
 
+def region_anchor(mask: np.ndarray, heat: np.ndarray | None = None) -> tuple[float, float] | None:
+    """Where to pin a region's label, in crop coordinates.
+
+    The mask centroid, when it lies inside the region. For ring- or crescent-shaped
+    regions (face boundary, hair, jaw) the centroid falls outside them, e.g. on the nose;
+    then the hottest pixel of the region is used, or failing heat, the region pixel
+    closest to the centroid, so a marker always sits on the region it names.
+    """
+    c = mask_centroid(mask)
+    if c is None:
+        return None
+    m = np.asarray(mask).astype(bool)
+    cx, cy = int(round(c[0])), int(round(c[1]))
+    if 0 <= cy < m.shape[0] and 0 <= cx < m.shape[1] and m[cy, cx]:
+        return c
+    ys, xs = np.nonzero(m)
+    if heat is not None and np.asarray(heat).shape[:2] == m.shape:
+        k = int(np.argmax(np.asarray(heat)[ys, xs]))
+    else:
+        k = int(np.argmin((xs - c[0]) ** 2 + (ys - c[1]) ** 2))
+    return float(xs[k]), float(ys[k])
+
+
 def crop_to_photo(point: tuple[float, float], inverse: np.ndarray) -> tuple[float, float]:
     """Map a crop-space point through the 2x3 crop->photo affine."""
     m = np.asarray(inverse, dtype=np.float64).reshape(2, 3)
@@ -322,7 +345,7 @@ def render_overlay(analysis: Analysis) -> np.ndarray:
         lines: list[str] = []
         for region in _labelled_regions(face, TOP_REGIONS):
             mask = art.regions.get(region.name) if art.regions else None
-            c = mask_centroid(mask) if mask is not None else None
+            c = region_anchor(mask, art.heatmap) if mask is not None else None
             if c is None:
                 continue
             px, py = (int(round(v)) for v in crop_to_photo(c, art.inverse))
@@ -377,7 +400,7 @@ def render_face_panel(face_artifacts: FaceArtifacts, face_result: FaceResult, nu
         if r.name not in regions:
             continue
         _outline(right, regions[r.name], BOX_RGB, max(1, st.line + 1))
-        c = mask_centroid(regions[r.name])
+        c = region_anchor(regions[r.name], heat)
         if c is not None:
             tw, th, _ = _text_size(str(r.rank), st)
             _draw_label(right, str(r.rank), int(c[0] - tw / 2), int(c[1] - th / 2), st, taken, fg=BOX_RGB)

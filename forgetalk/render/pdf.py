@@ -158,10 +158,12 @@ def find_engine_calibration(engine_info: Mapping[str, Any]) -> tuple[list[tuple[
     """
     thr, fpr = [], []
     for k, v in flatten(engine_info):
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+            continue  # e.g. "threshold_split": "val" is a description, not a number
         leaf = k.rsplit(".", 1)[-1].lower()
         if "fpr" in leaf or "false_positive" in leaf or "false_alarm" in leaf:
             fpr.append((k, v))
-        elif "threshold" in leaf:
+        elif "threshold" in leaf or leaf.startswith("fire_"):
             thr.append((k, v))
     return thr, fpr
 
@@ -240,6 +242,7 @@ def _case_rows(rep: AnalysisReport) -> list[tuple[str, Any]]:
         ("Dimensions", f"{inp.width} x {inp.height} px (after EXIF orientation)"),
         ("Format / mode", f"{inp.format} / {inp.mode}"),
         ("EXIF orientation", inp.exif_orientation),
+        ("Estimated JPEG quality", fmt_num(getattr(inp, "jpeg_quality", None))),
         ("Input notes", "; ".join(inp.notes) if inp.notes else "none"),
         ("Analysis started (UTC)", rep.started_at),
         ("Analysis finished (UTC)", rep.finished_at),
@@ -327,6 +330,16 @@ def _face_section(analysis: Analysis, i: int, face: FaceResult, st: _Styles) -> 
 
 def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
     thr, fpr = find_engine_calibration(rep.engine_info)
+    # Engines may also report the threshold per face (verdict.py reads it from the engine's
+    # per-face meta); show each distinct value once.
+    seen = {(k.rsplit(".", 1)[-1], v) for k, v in thr + fpr}
+    for face in rep.faces:
+        ft, ff = find_engine_calibration(face.engine_meta)
+        for dest, found in ((thr, ft), (fpr, ff)):
+            for k, v in found:
+                if (k.rsplit(".", 1)[-1], v) not in seen:
+                    seen.add((k.rsplit(".", 1)[-1], v))
+                    dest.append((f"face {face.index + 1}.{k}", v))
     paras: list[Any] = [CondPageBreak(60 * mm), _raw("Methods and limitations", st.h1)]
     text = [
         "<b>Pipeline.</b> Faces are detected in the photo, aligned to a canonical 512 x 512 crop from five landmarks, "
@@ -347,7 +360,7 @@ def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
     paras.extend(_raw(t, st.para) for t in text)
     if thr or fpr:
         paras.append(_raw("<b>Calibration reported by the engine</b> (verdict thresholds and false-positive rates):", st.para))
-        paras.append(_kv_table([(f"engine_info.{k}", v) for k, v in thr + fpr], st))
+        paras.append(_kv_table([(k if k.startswith("face ") else f"engine_info.{k}", v) for k, v in thr + fpr], st))
     else:
         paras.append(_raw("<b>Calibration.</b> The engine reported no verdict threshold or false-positive rate, so scores "
                           "should be treated as uncalibrated rankings rather than probabilities.", st.para))
