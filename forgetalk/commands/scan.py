@@ -1,0 +1,151 @@
+"""`forgetalk scan DIR --out RESULTS`: resumable batch triage of a folder of photos."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import EXIT_OK, ForgetalkError
+
+EXIT_INTERRUPTED = 130
+
+HELP = """Analyse every photo in DIR and write a triage index sorted by suspicion.
+
+\b
+RESULTS gets:
+  index.csv, index.json   one row per file, most suspicious first
+  summary.pdf             chain of custody, top faces, table of all files
+  items/<sha256[:16]>/    per-image overlay PNG, JSON (and PDF with --pdf)
+  journal.jsonl           append-only record of finished files (resume)
+  manifest.json           SHA-256 of every input and output (forgetalk verify)
+
+Re-running the same command after a crash or Ctrl-C skips finished files
+and completes the rest; identical files are analysed once.
+
+\b
+Exit codes:
+  0  every image analysed (images without a face count as analysed: status no_face)
+  1  some files failed (corrupt, unreadable, too large, changed, worker crash)
+  2  usage: DIR is not a folder, RESULTS holds results of other parameters, or is in use
+  5  model weights missing   6  RESULTS not writable   130  interrupted (re-run to resume)
+"""
+
+
+@click.command(name="scan", help=HELP)
+@click.argument("input_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Results folder (created; reused to resume).")
+@click.option("--engine", default=None, help="Engine name (default: fused; see `forgetalk engines`).")
+@click.option("--face-backend", default="default", show_default=True, help="Face backend (default, facexlib).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--workers", "-j", type=int, default=None, help="Worker processes (default: CPU count, at most 8; 0 = in this process).")
+@click.option("--backend", type=click.Choice(["process", "ray"]), default="process", show_default=True, help="Where workers run; ray needs `pip install ray`.")
+@click.option("--ray-address", default=None, help="Join this Ray cluster (default: start a private local one).")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders (symlinked ones too, loop-safe).")
+@click.option("--pattern", default=None, help="Glob on file names (or relative paths if it has '/'), e.g. '*.jpg'. Default: common image extensions.")
+@click.option("--include-hidden", is_flag=True, help="Also analyse hidden files and folders (names starting with '.').")
+@click.option("--no-follow-symlinks", is_flag=True, help="List symbolic links as skipped instead of following them.")
+@click.option("--pdf/--no-pdf", default=False, show_default=True, help="Also write a per-image PDF report.")
+@click.option("--retry-failed", is_flag=True, help="Re-analyse files the journal records as failed.")
+@click.option("--top", "top_n", type=int, default=24, show_default=True, help="Faces on the summary PDF contact sheet.")
+@click.option("--max-pixels", type=int, default=None, help="Decompression-bomb limit in pixels.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
+@click.option("--no-progress", is_flag=True, envvar="FORGETALK_NO_PROGRESS", help="No progress output on stderr.")
+@click.option("--preload", multiple=True, hidden=True, help="Import this module in every worker first (plugin engines).")
+def command(input_dir: Path, out_dir: Path, engine: str | None, face_backend: str, device: str, workers: int | None, backend: str,
+            ray_address: str | None, recursive: bool, pattern: str | None, include_hidden: bool, no_follow_symlinks: bool, pdf: bool,
+            retry_failed: bool, top_n: int, max_pixels: int | None, as_json: bool, no_progress: bool, preload: tuple[str, ...]) -> None:
+    import importlib
+    import os
+
+    from ..pipeline import DEFAULT_ENGINE, AnalyzeOptions
+    from ..progress import progress_enabled
+    from ..scan.runner import ScanConfig, run_scan
+
+    if not input_dir.is_dir():
+        raise click.BadParameter(f"{input_dir}: not a folder", param_hint="DIR")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8)
+    if workers < 0:
+        raise click.BadParameter("must be >= 0", param_hint="--workers")
+    for mod in preload:  # the parent validates plugin engines too (and fails fast on a typo)
+        importlib.import_module(mod)
+    opts = AnalyzeOptions(engine=engine or DEFAULT_ENGINE, face_backend=face_backend, device=device, **({"max_pixels": max_pixels} if max_pixels else {}))
+    cfg = ScanConfig(input_dir=input_dir, out_dir=out_dir, options=opts, workers=workers, backend=backend if workers > 0 else "inline",
+                     ray_address=ray_address, recursive=recursive, pattern=pattern, include_hidden=include_hidden,
+                     follow_symlinks=not no_follow_symlinks, pdf=pdf, retry_failed=retry_failed, top_n=top_n, preload=preload)
+    reporter = _Reporter(progress_enabled(no_progress), quiet=no_progress)
+    try:
+        with reporter:
+            summary = run_scan(cfg, reporter.event)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except ForgetalkError as err:
+        if as_json:
+            click.echo(json.dumps({"status": "error", "error": str(err), "exit_code": err.exit_code}))
+        else:
+            click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
+    else:
+        c = summary.counts
+        click.echo(f"{c['files_seen']} files: {c['analysed']} analysed, {c['no_face']} no face, {c['failed']} failed, "
+                   f"{c['skipped']} skipped, {c['duplicates']} duplicates ({c['analysed_this_run']} analysed now, "
+                   f"{c['resumed_from_journal']} from earlier runs)")
+        for kind, p in summary.files.items():
+            click.echo(f"{kind}: {p}")
+        click.echo(f"manifest sha256: {summary.manifest_sha256}")
+    sys.exit(summary.exit_code if summary.exit_code != EXIT_OK else EXIT_OK)
+
+
+class _Reporter:
+    """Rich progress bar on a terminal; one plain line per finished file otherwise."""
+
+    def __init__(self, interactive: bool, quiet: bool) -> None:
+        self.interactive = interactive
+        self.quiet = quiet
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Reporter:
+        if self.interactive:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=Console(file=sys.stderr), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("scanning", total=None, last="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def event(self, kind: str, rec: dict[str, Any], counts: dict[str, int]) -> None:
+        if kind == "end":
+            return
+        name = rec.get("rel") or rec.get("file") or ""
+        status = rec.get("status") or ("duplicate" if kind == "duplicate" else "")
+        score = rec.get("score")
+        detail = f"{status} {score:.3f}" if isinstance(score, (int, float)) and status == "analysed" else status
+        if kind == "resumed":
+            detail = f"done earlier: {detail}"
+        elif kind == "duplicate":
+            detail = f"copy of {rec.get('duplicate_of')}"
+        if rec.get("reason") and kind != "resumed":
+            detail = f"{detail}: {rec['reason']}"
+        if self._progress is not None:
+            if kind in ("result", "resumed"):
+                done = sum(counts.get(k, 0) for k in ("analysed", "no_face", "failed", "error")) - counts.get("skipped_failed", 0)
+                self._progress.update(self._task, completed=done, description=f"scanning ({counts.get('failed', 0) + counts.get('error', 0)} failed)",
+                                      last=name[-50:])
+            return
+        if self.quiet or kind == "skipped" and status == "skipped":
+            return
+        click.echo(f"scan: {name}: {detail}", err=True)

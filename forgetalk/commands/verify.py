@@ -1,0 +1,44 @@
+"""`forgetalk verify RESULTS`: re-hash a scan's inputs and outputs against its manifest."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command(name="verify")
+@click.argument("results", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--require-inputs", is_flag=True, help="Treat inputs that are no longer present as a failure.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full verification as JSON on stdout.")
+def command(results: Path, require_inputs: bool, as_json: bool) -> None:
+    """Check that nothing in a scan's evidence chain changed since the scan.
+
+    Re-hashes every input (when still present) and every output listed in
+    RESULTS/manifest.json. Missing inputs are reported but tolerated unless
+    --require-inputs (results are often verified away from the evidence).
+
+    \b
+    Exit codes: 0 all present files match, 7 something changed or an output is missing
+    (or an input, with --require-inputs), 2 RESULTS has no readable manifest.
+    """
+    from ..errors import ForgetalkError
+    from ..scan.verify import verify_results
+
+    try:
+        report = verify_results(results, require_inputs=require_inputs)
+    except ForgetalkError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for p in report.problems:
+            click.echo(f"{p['status'].upper():8s} {p['what']:6s} {p['path']}" + (f"  (expected {p['expected']}, found {p['found']})" if p.get("found") else ""))
+        click.echo(f"manifest sha256 {report.manifest_sha256}")
+        click.echo(f"{report.inputs_ok}/{report.inputs_total} inputs and {report.outputs_ok}/{report.outputs_total} outputs match"
+                   + (f"; {report.inputs_missing} inputs not present" if report.inputs_missing else ""))
+        click.echo("OK: no change" if report.exit_code == 0 else "CHANGED: see above")
+    sys.exit(report.exit_code)

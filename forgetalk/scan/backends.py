@@ -1,0 +1,131 @@
+"""Execution backends: how tasks reach workers. The per-image function is always
+:func:`forgetalk.scan.worker.process_task`; backends only differ in where it runs.
+
+The runner drives a backend as a bounded producer/consumer: it submits while fewer than
+``capacity`` tasks are in flight and otherwise blocks in :meth:`Backend.next_done`, so
+memory stays flat however large the folder is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Protocol
+
+from .worker import STATUS_ERROR, Task, WorkerConfig, init_worker, process_task
+
+#: A task in flight during this many worker crashes is recorded as an error instead of retried.
+MAX_ATTEMPTS = 2
+
+
+class Backend(Protocol):
+    capacity: int
+
+    def submit(self, task: Task) -> None: ...
+
+    def in_flight(self) -> int: ...
+
+    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+        """Block until at least one task finishes; return every finished (task, record)."""
+        ...
+
+    def close(self, cancel: bool = False) -> None: ...
+
+
+def crashed_record(task: Task) -> dict[str, Any]:
+    return {
+        "type": "item", "sha256": task.sha256, "path": task.path, "rel": task.rel, "size_bytes": task.size,
+        "status": STATUS_ERROR, "error_kind": "worker_crash",
+        "reason": f"{task.rel}: the analysis worker process died while analysing this file ({task.attempt} attempts)",
+    }
+
+
+class InProcessBackend:
+    """Runs tasks in the calling process (``--workers 0``): for debugging and tiny folders."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        init_worker(config, ignore_sigint=False)
+        self.capacity = 1
+        self._done: list[tuple[Task, dict[str, Any]]] = []
+
+    def submit(self, task: Task) -> None:
+        self._done.append((task, process_task(task)))
+
+    def in_flight(self) -> int:
+        return len(self._done)
+
+    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+        done, self._done = self._done, []
+        return done
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+class ProcessBackend:
+    """A spawn-context process pool; each worker builds its analyzer once in the initializer.
+
+    ``spawn`` (not fork) because the parent may hold threads (rich, onnxruntime) and forked
+    copies of those are unsafe. If a worker dies (segfault in a decoder, OOM kill) the pool
+    is rebuilt and the tasks that were in flight are retried; a task present in
+    :data:`MAX_ATTEMPTS` crashes is reported as an error so one poison file cannot stall the scan.
+    """
+
+    def __init__(self, config: WorkerConfig, workers: int, capacity: int | None = None) -> None:
+        self.config = config
+        self.workers = max(1, workers)
+        self.capacity = capacity or 2 * self.workers
+        self._ctx = mp.get_context("spawn")
+        self._pool = self._new_pool()
+        self._futures: dict[Future[dict[str, Any]], Task] = {}
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_worker, initargs=(self.config,))
+
+    def submit(self, task: Task) -> None:
+        self._futures[self._pool.submit(process_task, task)] = task
+
+    def in_flight(self) -> int:
+        return len(self._futures)
+
+    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+        if not self._futures:
+            return []
+        done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
+        out: list[tuple[Task, dict[str, Any]]] = []
+        crashed: list[Task] = []
+        for fut in done:
+            task = self._futures.pop(fut)
+            try:
+                out.append((task, fut.result()))
+            except BrokenProcessPool:
+                crashed.append(task)
+        if crashed:
+            # Every other in-flight future of a broken pool fails too; retry them all on a fresh pool.
+            crashed.extend(self._futures.values())
+            self._futures.clear()
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            for task in crashed:
+                self._retry_or_fail(task, out)
+        return out
+
+    def _retry_or_fail(self, task: Task, out: list[tuple[Task, dict[str, Any]]]) -> None:
+        if task.attempt >= MAX_ATTEMPTS:
+            out.append((task, crashed_record(task)))
+            return
+        self.submit(Task(task.path, task.rel, task.sha256, task.size, attempt=task.attempt + 1, meta=task.meta))
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            # Ctrl-C: do not wait for queued work; kill workers so the command returns now.
+            procs = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+            for p in procs:
+                p.join(timeout=5)
+        else:
+            self._pool.shutdown(wait=True)

@@ -1,0 +1,105 @@
+"""Optional Ray backend (``--backend ray``): the same per-image function, on a cluster.
+
+For folders beyond one machine: every Ray actor builds one analyzer (models load once per
+actor) and runs :func:`forgetalk.scan.worker.process_task`. The parent still owns the walk,
+the hashing, the journal and the index, so resume and chain of custody behave exactly as
+with the local process pool. Actors write outputs straight into RESULTS, which therefore
+must be a filesystem every node sees at the same path (NFS, Lustre, a shared mount).
+
+``ray`` is imported only here, so it stays an optional dependency (``pip install ray``).
+Without ``--ray-address`` a private single-machine Ray instance is started with
+``num_cpus=--workers``; with it, the scan joins an existing cluster (``ray start --head``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ForgetalkError
+from .backends import MAX_ATTEMPTS, crashed_record
+from .worker import Task, WorkerConfig, init_worker, process_task
+
+
+class _AnalyzerActor:
+    """Holds one analyzer for the actor's lifetime."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        init_worker(config, ignore_sigint=False)
+
+    def run(self, task: Task) -> dict[str, Any]:
+        return process_task(task)
+
+
+class RayBackend:
+    """Bounded submission to a pool of actors; at most ``capacity`` tasks in flight."""
+
+    def __init__(self, config: WorkerConfig, workers: int, address: str | None = None, capacity: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ForgetalkError("--backend ray needs the optional dependency ray: pip install ray") from None
+        self._ray = ray
+        self._owns_ray = False
+        if not ray.is_initialized():
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            if address:
+                kwargs["address"] = address
+            else:
+                # A private local instance: workers must import this checkout of forgetalk.
+                pkg_root = str(Path(__file__).resolve().parents[2])
+                pythonpath = os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH", "")) if p)
+                kwargs.update(num_cpus=max(1, workers), runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
+            ray.init(**kwargs)
+            self._owns_ray = True
+        self.config = config
+        self.workers = max(1, workers)
+        self.capacity = capacity or 2 * self.workers
+        self._actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_AnalyzerActor)
+        self._actors = [self._actor_cls.remote(config) for _ in range(self.workers)]
+        self._load = {i: 0 for i in range(self.workers)}
+        self._pending: dict[Any, tuple[Task, int]] = {}
+
+    def submit(self, task: Task) -> None:
+        slot = min(self._load, key=lambda i: self._load[i])
+        ref = self._actors[slot].run.remote(task)
+        self._pending[ref] = (task, slot)
+        self._load[slot] += 1
+
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+        if not self._pending:
+            return []
+        ready, _ = self._ray.wait(list(self._pending), num_returns=1)
+        out: list[tuple[Task, dict[str, Any]]] = []
+        for ref in ready:
+            task, slot = self._pending.pop(ref)
+            self._load[slot] -= 1
+            try:
+                out.append((task, self._ray.get(ref)))
+            except self._ray.exceptions.RayActorError:
+                # The actor died (OOM, segfault): replace it and retry the task once.
+                self._actors[slot] = self._actor_cls.remote(self.config)
+                if task.attempt >= MAX_ATTEMPTS:
+                    out.append((task, crashed_record(task)))
+                else:
+                    self.submit(Task(task.path, task.rel, task.sha256, task.size, attempt=task.attempt + 1, meta=task.meta))
+        return out
+
+    def close(self, cancel: bool = False) -> None:
+        for ref in list(self._pending):
+            try:
+                self._ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - best effort on shutdown
+                pass
+        self._pending.clear()
+        for actor in self._actors:
+            try:
+                self._ray.kill(actor)
+            except Exception:  # noqa: BLE001
+                pass
+        if self._owns_ray:
+            self._ray.shutdown()

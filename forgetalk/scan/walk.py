@@ -1,0 +1,147 @@
+"""Lazy, loop-safe folder walk that turns a directory into a stream of candidate files.
+
+Evidence dumps are large and messy (symlink farms, unreadable sub-folders, ``.DS_Store``,
+sidecar text files), so the walk never materialises the folder: it yields one entry at a
+time in a deterministic (name-sorted per folder) order, so a re-run after a crash sees the
+same files in the same order. Anything it cannot or will not analyse is yielded as a
+:class:`Skipped` entry with a reason, so the index accounts for every name it met.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Extensions tried by default (case-insensitive). ``--pattern`` replaces this filter.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".heic", ".heif"}
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A regular file (possibly reached through a symlink) that should be analysed."""
+
+    path: Path  # absolute path as walked (symlinks not resolved: that is the name the analyst knows)
+    rel: str  # path relative to the scanned root, '/'-separated
+    size: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A name that was seen but not analysed.
+
+    ``failed`` is True when the analyst asked for this entry and we could not read it
+    (permission denied, broken symlink); False for deliberate skips (hidden files,
+    non-image extensions, symlink loops, the results folder itself).
+    """
+
+    path: Path
+    rel: str
+    reason: str
+    failed: bool = False
+
+
+@dataclass(frozen=True)
+class WalkOptions:
+    recursive: bool = False
+    pattern: str | None = None  # glob on the file name (or on the relative path if it contains '/')
+    include_hidden: bool = False
+    follow_symlinks: bool = True
+    exclude: tuple[Path, ...] = ()  # folders never entered (the results folder)
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _matches(name: str, rel: str, pattern: str | None) -> bool:
+    if pattern is None:
+        return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+    target = rel if "/" in pattern else name
+    return fnmatch.fnmatchcase(target.lower(), pattern.lower())
+
+
+def _dir_key(st: os.stat_result) -> tuple[int, int]:
+    return (st.st_dev, st.st_ino)
+
+
+def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Candidate | Skipped]:
+    """Yield every entry under ``root`` as :class:`Candidate` or :class:`Skipped`.
+
+    Symlinked folders are followed (when ``follow_symlinks``) but each real folder, keyed
+    by ``(st_dev, st_ino)``, is entered at most once, which defeats loops and also avoids
+    analysing the same tree twice through two links.
+    """
+    opts = options or WalkOptions()
+    root = Path(os.path.abspath(root))
+    excluded: set[tuple[int, int]] = set()
+    for ex in opts.exclude:
+        try:
+            excluded.add(_dir_key(os.stat(ex)))
+        except OSError:
+            pass
+    visited: set[tuple[int, int]] = {_dir_key(os.stat(root))}
+    # Depth-first with an explicit stack of (dir path, rel prefix); memory is O(depth x fan-out of pending dirs).
+    stack: list[tuple[Path, str]] = [(root, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            yield Skipped(folder, prefix or ".", "permission denied (folder not readable)", failed=True)
+            continue
+        except OSError as exc:
+            yield Skipped(folder, prefix or ".", f"cannot list folder ({exc.strerror or exc})", failed=True)
+            continue
+        subdirs: list[tuple[Path, str]] = []
+        for entry in entries:
+            rel = f"{prefix}/{entry.name}" if prefix else entry.name
+            path = Path(entry.path)
+            if _is_hidden(entry.name) and not opts.include_hidden:
+                yield Skipped(path, rel, "hidden (use --include-hidden)")
+                continue
+            try:
+                is_link = entry.is_symlink()
+                if is_link and not opts.follow_symlinks:
+                    yield Skipped(path, rel, "symbolic link (not followed)")
+                    continue
+                st = entry.stat(follow_symlinks=True)
+            except FileNotFoundError:
+                yield Skipped(path, rel, "broken symbolic link" if entry.is_symlink() else "vanished during scan", failed=True)
+                continue
+            except PermissionError:
+                yield Skipped(path, rel, "permission denied", failed=True)
+                continue
+            except OSError as exc:
+                # ELOOP for a self-referencing link chain lands here.
+                yield Skipped(path, rel, f"cannot stat ({exc.strerror or exc})", failed=True)
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if not opts.recursive:
+                    continue
+                key = _dir_key(st)
+                if key in excluded:
+                    yield Skipped(path, rel, "results folder (excluded)")
+                    continue
+                if key in visited:
+                    yield Skipped(path, rel, "symbolic link loop or folder already scanned" if is_link else "folder already scanned")
+                    continue
+                visited.add(key)
+                subdirs.append((path, rel))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                if _matches(entry.name, rel, opts.pattern):
+                    yield Skipped(path, rel, "not a regular file (device, FIFO or socket)")
+                continue
+            if not _matches(entry.name, rel, opts.pattern):
+                yield Skipped(path, rel, "not an image file name (use --pattern to include)")
+                continue
+            yield Candidate(path, rel, int(st.st_size))
+        # Reverse so that popping visits sub-folders in name order.
+        stack.extend(reversed(subdirs))

@@ -1,0 +1,233 @@
+"""The per-image function shared by every backend (process pool, Ray, in-process).
+
+A worker builds one :class:`~forgetalk.pipeline.Analyzer` when it starts (models load once
+per worker, not once per image), then turns a :class:`Task` into a small JSON-able result
+record. It renders that image's outputs itself, each one written atomically, so the heavy
+pixels never travel back to the parent; the parent only journals the record, and a file
+counts as done only once its record is journaled. A killed worker therefore leaves at worst
+complete-but-unjournaled outputs, which the re-run overwrites atomically.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import signal
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError
+
+#: Result statuses. "error" means an unexpected failure: recorded, but retried on re-run.
+STATUS_ANALYSED = "analysed"
+STATUS_NO_FACE = "no_face"
+STATUS_FAILED = "failed"
+STATUS_ERROR = "error"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs to build its analyzer; picklable for spawn and Ray."""
+
+    options: Any  # forgetalk.pipeline.AnalyzeOptions (typed loosely so this module imports without the pipeline)
+    results_dir: str
+    pdf: bool = False
+    preload: tuple[str, ...] = ()  # modules imported first (e.g. ones that register custom engines)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unique input (by content) to analyse."""
+
+    path: str
+    rel: str
+    sha256: str
+    size: int
+    attempt: int = 1
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def item_dir_name(sha256: str) -> str:
+    return sha256[:16]
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_stem(rel: str) -> str:
+    """Output base name from the original file name: readable, but never a path or hidden."""
+    stem = Path(rel).stem
+    stem = _SAFE.sub("_", stem).strip("._") or "image"
+    return stem[:80]
+
+
+def classify_error(err: BaseException) -> str:
+    """A short machine label for the index's ``error_kind`` column."""
+    msg = str(err).lower()
+    if isinstance(err, ImageTooLargeError):
+        return "too_large"
+    if isinstance(err, IntegrityError):
+        return "changed"
+    if isinstance(err, InputError):
+        if "permission denied" in msg or "cannot read" in msg or "no such file" in msg:
+            return "unreadable"
+        if "not a recognised image format" in msg:
+            return "not_an_image"
+        if "empty file" in msg:
+            return "empty"
+        if "truncated" in msg:
+            return "truncated"
+        return "corrupt"
+    return "internal"
+
+
+class _State:
+    analyzer: Any = None
+    config: WorkerConfig | None = None
+    fatal: dict[str, Any] | None = None
+
+
+_STATE = _State()
+
+
+def init_worker(config: WorkerConfig, ignore_sigint: bool = True) -> None:
+    """Pool initializer: load models once. A failure is remembered and reported per task.
+
+    Ctrl-C is left to the parent (workers ignore SIGINT) so an interrupt shuts the pool down
+    cleanly instead of printing a traceback from every worker.
+    """
+    if ignore_sigint:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread (Ray local mode)
+            pass
+    _STATE.config = config
+    _STATE.fatal = None
+    try:
+        for mod in config.preload:
+            importlib.import_module(mod)
+        from ..pipeline import Analyzer
+
+        _STATE.analyzer = Analyzer(config.options)
+    except ForgetalkError as err:
+        _STATE.fatal = {"fatal": True, "message": str(err), "exit_code": err.exit_code}
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which aborts the scan
+        _STATE.fatal = {"fatal": True, "message": f"cannot start analysis worker: {err.__class__.__name__}: {err}", "exit_code": 1,
+                        "traceback": traceback.format_exc(limit=8)}
+
+
+def process_task(task: Task) -> dict[str, Any]:
+    """Analyse one file and write its outputs; never raises for a bad input."""
+    if _STATE.fatal is not None:
+        return dict(_STATE.fatal)
+    assert _STATE.config is not None and _STATE.analyzer is not None, "init_worker was not called"
+    t0 = time.perf_counter()
+    base = {"type": "item", "sha256": task.sha256, "path": task.path, "rel": task.rel, "size_bytes": task.size, "pid": os.getpid()}
+    try:
+        analysis = _STATE.analyzer.analyze_path(task.path)
+        got = analysis.report.input.sha256
+        if got != task.sha256:
+            raise IntegrityError(f"{task.path}: file changed after it was hashed for the scan (sha256 {task.sha256} -> {got})")
+        rec = _write_outputs(task, analysis)
+    except OutputError as err:
+        # Cannot write into RESULTS: the whole scan must stop, not mark every file failed.
+        return {"fatal": True, "message": str(err), "exit_code": err.exit_code}
+    except ForgetalkError as err:
+        kind = classify_error(err)
+        # A file that changed under us is not a property of the evidence: retry it next run.
+        status = STATUS_ERROR if kind == "changed" else STATUS_FAILED
+        rec = {"status": status, "error_kind": kind, "reason": str(err)}
+    except MemoryError:
+        rec = {"status": STATUS_ERROR, "error_kind": "memory", "reason": f"{task.rel}: out of memory while analysing"}
+    except Exception as err:  # noqa: BLE001 - one bad file must not stop a scan of thousands
+        rec = {"status": STATUS_ERROR, "error_kind": "internal", "reason": f"internal error: {err.__class__.__name__}: {err}",
+               "traceback": traceback.format_exc(limit=12)}
+    rec.update(base)
+    rec["elapsed_s"] = round(time.perf_counter() - t0, 4)
+    return rec
+
+
+def _write_outputs(task: Task, analysis: Any) -> dict[str, Any]:
+    from ..io import atomic_write_bytes, encode_png, sha256_file
+    from ..render import write_outputs
+
+    cfg = _STATE.config
+    assert cfg is not None
+    results = Path(cfg.results_dir)
+    rel_dir = Path("items") / item_dir_name(task.sha256)
+    folder = results / rel_dir
+    stem = safe_stem(task.rel)
+    written = dict(write_outputs(
+        analysis,
+        overlay=folder / f"{stem}.overlay.png",
+        pdf=(folder / f"{stem}.pdf") if cfg.pdf else None,
+        json_path=folder / f"{stem}.json",
+    ))
+    rep = analysis.report
+    faces = list(rep.faces)
+    top_face = max(faces, key=lambda f: f.score) if faces else None
+    if top_face is not None:
+        thumb = face_thumbnail(analysis, top_face.index)
+        if thumb is not None:
+            written["thumb"] = atomic_write_bytes(folder / f"{stem}.thumb.png", encode_png(thumb))
+    outputs = {}
+    for kind, p in written.items():
+        p = Path(p)
+        try:
+            rel = p.resolve().relative_to(results.resolve()).as_posix()
+        except ValueError:
+            rel = str(p)
+        outputs[kind] = {"path": rel, "sha256": sha256_file(p), "size": p.stat().st_size}
+    top_region = top_face.top_region if top_face is not None else None
+    return {
+        "status": STATUS_ANALYSED if faces else STATUS_NO_FACE,
+        "verdict": rep.verdict,
+        "score": float(rep.score),
+        "faces": len(faces),
+        "top_face": top_face.index if top_face is not None else None,
+        "top_region": top_region.name if top_region else None,
+        "top_region_label": top_region.label if top_region else None,
+        "top_region_saliency": float(top_region.saliency) if top_region else None,
+        "face_scores": [round(float(f.score), 6) for f in faces],
+        "warnings": list(rep.warnings),
+        "outputs": outputs,
+        "engine": rep.engine,
+        "engine_info": _jsonable(rep.engine_info),
+        "face_backend": _jsonable(rep.face_backend),
+        "report_schema": rep.schema,
+        "tool_version": rep.tool_version,
+        "timings_s": dict(rep.timings_s),
+    }
+
+
+def _jsonable(obj: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(obj, default=str))
+
+
+def face_thumbnail(analysis: Any, face_index: int, size: int = 192) -> Any:
+    """Aligned face crop with its heatmap blended in, for the summary PDF contact sheet.
+
+    Drawn here (not by the renderer) because the parent never sees pixels: the thumbnail is
+    the only image the summary needs, so it is produced while the pixels are in memory.
+    """
+    import cv2
+    import numpy as np
+
+    for i, art in enumerate(analysis.faces):
+        fr = analysis.report.faces[i] if i < len(analysis.report.faces) else None
+        if fr is None or fr.index != face_index:
+            continue
+        crop = np.asarray(art.crop, dtype=np.uint8)
+        heat = np.clip(np.asarray(art.heatmap, dtype=np.float32), 0.0, 1.0)
+        color = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
+        alpha = (0.55 * heat)[..., None]
+        blend = crop.astype(np.float32) * (1 - alpha) + color * alpha
+        out = cv2.resize(np.clip(blend, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA)
+        return out
+    return None
