@@ -54,6 +54,12 @@ def _masks() -> dict[str, np.ndarray]:
     return out
 
 
+def _smooth_noise(rng: np.random.Generator, hw: tuple[int, int]) -> np.ndarray:
+    """Photo-like low-frequency content: compresses like a photo, keeping PDF tests fast."""
+    small = rng.integers(0, 255, (max(2, hw[0] // 32), max(2, hw[1] // 32), 3), dtype=np.uint8)
+    return cv2.resize(small, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def _face(index: int, box: tuple[float, float, float, float], rng: np.random.Generator, explanation: str = "") -> tuple[FaceResult, FaceArtifacts, np.ndarray]:
     x1, y1, x2, y2 = box
     s = (x2 - x1) / CROP
@@ -74,7 +80,7 @@ def _face(index: int, box: tuple[float, float, float, float], rng: np.random.Gen
                     verdict=VERDICT_MANIPULATED, verdict_reason="mouth noise differs strongly <from> the rest & more",
                     regions=tuple(regions), model_text="The lips look pasted <i>", notes=("small face",),
                     engine_meta={"cue_z": {"noise": 3.1}})
-    crop = rng.integers(0, 255, (CROP, CROP, 3), dtype=np.uint8)
+    crop = _smooth_noise(rng, (CROP, CROP))
     return fr, FaceArtifacts(crop=crop, heatmap=heat, regions=masks, inverse=inverse), heat
 
 
@@ -83,7 +89,7 @@ def make_analysis(n_faces: int = 1, size: tuple[int, int] = (600, 800), name: st
     """Synthetic analysis: random photo, faces laid out left to right, hot mouths."""
     rng = np.random.default_rng(seed)
     h, w = size
-    img = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+    img = _smooth_noise(rng, (h, w))
     if gray:
         img = np.repeat(img[..., :1], 3, axis=2)
     photo_heat = np.zeros((h, w), np.float32)
