@@ -71,7 +71,7 @@ def test_missing_unpinned_detector_says_unpinned(tmp_path: Path, no_network: Non
     from forgetalk.faces.facexlib_backend import FacexlibBackend
 
     _write_manifest(tmp_path / "facexlib", {"detection_Resnet50_Final.pth": None, "parsing_bisenet.pth": "0" * 64})
-    with pytest.raises(WeightsError, match=r"detection_Resnet50_Final\.pth.*unpinned"):
+    with pytest.raises(WeightsError, match=r"detection_Resnet50_Final\.pth.*(unpinned|no published sha256)"):
         FacexlibBackend(weights_dir=tmp_path)
 
 

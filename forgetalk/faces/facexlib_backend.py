@@ -102,14 +102,15 @@ def _manifest(root: Path | None) -> tuple[Manifest, bool]:
 def resolve_weight(name: str, root: Path | None = None, verify: bool = True) -> tuple[Path, str | None]:
     """Path of a weights file and its pinned sha256 (None if unpinned), or a WeightsError.
 
-    Pinned files go through :func:`forgetalk.weights.resolve` (existence + sha256) whenever the
-    shared loader can read the manifest. Unpinned files are only checked for existence; their
-    actual hash is reported by ``info()``.
+    Whenever the shared loader can read the manifest, :func:`forgetalk.weights.resolve` decides
+    (existence + sha256, and its own policy for unpinned files). Only with an older loader that
+    cannot read ``null`` hashes do we check here: pinned files by sha256, unpinned ones for
+    existence; ``info()`` reports the actual hash of unpinned files either way.
     """
     manifest, shared = _manifest(root)
     wf = manifest.get(name)
-    if wf.sha256 and shared:
-        return resolve(COMPONENT, name, root, verify=verify), wf.sha256
+    if shared:  # the shared loader understood the manifest, so its resolve handles pinned and unpinned files
+        return resolve(COMPONENT, name, root, verify=verify), (wf.sha256 or None)
     path = manifest.folder / wf.name
     if not path.is_file():
         msg = missing_message(manifest, wf)
