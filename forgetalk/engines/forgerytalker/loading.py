@@ -1,0 +1,154 @@
+"""Assemble the released ForgeryTalker checkpoints into :class:`.model.ForgeryTalkerModel`.
+
+Files come from ``weights/forgerytalker/`` (manifest-checked by :mod:`forgetalk.weights`).
+Load order follows the released code, later sources overriding earlier ones:
+EVA ViT-g -> Flan-T5-XL -> Face-ViT -> InstructBLIP trimmed -> DFF ``2111`` fine-tune.
+The network is built on the meta device and filled with ``assign=True`` so the fp32
+model never has to exist in RAM at once; ``.pth``/``.bin`` files are opened with
+``torch.load(weights_only=True, mmap=True)``, which refuses arbitrary pickled objects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ...errors import WeightsError
+from .config import ForgeryTalkerConfig
+from .model import ForgeryTalkerModel
+from .namemap import Converted, NameMapError, convert
+
+COMPONENT = "forgerytalker"
+EVA = "eva_vit_g.pth"
+INSTRUCT = "instruct_blip_flanxl_trimmed.pth"
+DFF = "2111_checkpoint_best.pth"
+FACEVIT = "Fakeface-ViT-H_14-add_cnn_branch_3_5-add_max_pool-21_class-weight_1_02-bce_focal_dice_jaccard_loss_checkpoint.bin"
+T5_DIR = "flan-t5-xl"
+BERT_DIR = "bert-base-uncased"
+
+
+def safe_torch_load(path: Path) -> dict[str, Any]:
+    """``torch.load`` restricted to tensors and plain containers; a clear error otherwise."""
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:  # mmap needs the zip format; retry without it
+        if "mmap" not in str(exc):
+            raise WeightsError(f"{path}: cannot be loaded safely (weights_only): {exc}") from None
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle.UnpicklingError and friends: never fall back to full unpickling
+        raise WeightsError(f"{path}: refused to load: it is not a plain tensor checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: expected a state_dict, found {type(obj).__name__}")
+    return obj
+
+
+def _model_state(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
+    """LAVIS runner checkpoints wrap the weights in ``{"model": ...}``; bare dicts pass through."""
+    state = obj.get("model", obj)
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: 'model' entry is not a state_dict")
+    return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
+
+
+def _t5_state(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise WeightsError(f"{folder}: no *.safetensors shards of Flan-T5 found")
+    out: dict[str, torch.Tensor] = {}
+    for f in files:
+        out.update(load_file(str(f)))
+    return out
+
+
+def config_from_t5_folder(folder: Path) -> ForgeryTalkerConfig:
+    """Official config with the T5 block taken from the snapshot's ``config.json`` (act forced to gelu, as LAVIS)."""
+    cfg = ForgeryTalkerConfig.official()
+    raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    keep = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads", "relative_attention_num_buckets",
+            "relative_attention_max_distance", "feed_forward_proj", "layer_norm_epsilon", "pad_token_id", "eos_token_id", "decoder_start_token_id",
+            "tie_word_embeddings")
+    cfg.t5.update({k: raw[k] for k in keep if k in raw})
+    cfg.t5["dense_act_fn"] = "gelu"
+    cfg.t5["is_gated_act"] = True
+    return cfg
+
+
+def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]) -> dict[str, Any]:
+    """Fill ``model`` (possibly on meta) from (label, kind, loader) sources; strict coverage both ways.
+
+    Returns a report: per-source counts of mapped / dropped keys and the drop reasons.
+    Raises :class:`WeightsError` when a model tensor is left unfilled or a shape differs.
+    """
+    expected = model.state_dict()
+    merged: dict[str, torch.Tensor] = {}
+    report: dict[str, Any] = {}
+    nv = model.config.vision.num_layers
+    for label, kind, load in sources:
+        try:
+            conv: Converted = convert(load(), kind, nv)
+        except NameMapError as exc:
+            raise WeightsError(f"{label}: {exc}") from None
+        unknown = [k for k in conv.tensors if k not in expected]
+        if unknown:
+            raise WeightsError(f"{label}: {len(unknown)} mapped keys do not exist in the model, e.g. {unknown[:3]}")
+        for k, t in conv.tensors.items():
+            if tuple(t.shape) != tuple(expected[k].shape):
+                raise WeightsError(f"{label}: {k} has shape {tuple(t.shape)}, model expects {tuple(expected[k].shape)}")
+        merged.update(conv.tensors)
+        report[label] = {"mapped": len(conv.tensors), "dropped": len(conv.dropped), "drop_reasons": sorted(set(conv.dropped.values()))}
+    missing = [k for k in expected if k not in merged]
+    if missing:
+        raise WeightsError(f"{len(missing)} model tensors have no source, e.g. {missing[:5]}")
+    model.load_state_dict(merged, strict=True, assign=True)
+    model.tie_t5_embeddings()
+    _materialize_buffers(model)
+    return report
+
+
+def _materialize_buffers(model: torch.nn.Module) -> None:
+    """Non-persistent buffers are not in any checkpoint; rebuild the ones left on meta."""
+    for name, buf in list(model.named_buffers()):
+        if not buf.is_meta:
+            continue
+        owner_name, _, attr = name.rpartition(".")
+        owner = model.get_submodule(owner_name)
+        if attr == "position_ids":
+            owner.register_buffer(attr, torch.arange(buf.shape[-1]).expand(buf.shape), persistent=False)
+        else:
+            raise WeightsError(f"buffer {name} has no source and cannot be rebuilt")
+
+
+def official_sources(folder: Path) -> list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]:
+    """The five released sources in load order (later ones override earlier ones)."""
+    return [
+        (EVA, "eva", lambda: _model_state(safe_torch_load(folder / EVA), folder / EVA)),
+        (T5_DIR, "t5", lambda: _t5_state(folder / T5_DIR)),
+        (FACEVIT, "prompter", lambda: _model_state(safe_torch_load(folder / FACEVIT), folder / FACEVIT)),
+        (INSTRUCT, "lavis", lambda: _model_state(safe_torch_load(folder / INSTRUCT), folder / INSTRUCT)),
+        (DFF, "lavis", lambda: _model_state(safe_torch_load(folder / DFF), folder / DFF)),
+    ]
+
+
+def iter_required_files() -> Iterator[str]:
+    """Manifest file names the engine cannot run without (for error messages)."""
+    yield from (EVA, INSTRUCT, DFF, FACEVIT, f"{T5_DIR}/config.json", f"{T5_DIR}/tokenizer.json", f"{BERT_DIR}/tokenizer.json")
+
+
+def load_official(folder: Path, device: str, quant: str, cfg: ForgeryTalkerConfig | None = None) -> tuple[Any, dict[str, Any]]:
+    """Build the real model from ``folder`` and quantize it; returns (ForgeryTalker, load report)."""
+    from .quant import apply_quantization
+    from .runtime import ForgeryTalker, load_tokenizer
+
+    cfg = cfg or config_from_t5_folder(folder / T5_DIR)
+    with torch.device("meta"):
+        model = ForgeryTalkerModel(cfg)
+    report = assemble(model, official_sources(folder))
+    info = apply_quantization(model, quant, device)
+    ft = ForgeryTalker(model, load_tokenizer(folder / T5_DIR), load_tokenizer(folder / BERT_DIR, add_dec=True), device=device, quant_info=info)
+    return ft, report

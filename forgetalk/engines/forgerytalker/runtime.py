@@ -1,0 +1,146 @@
+"""Model + tokenizers + preprocessing: one RGB face in, mask / region words / report out.
+
+Two ways to build it: :func:`load_pretrained` reads a *converted* folder written by
+:meth:`ForgeryTalker.save_pretrained` (``forgerytalker_config.json``, ``model.safetensors``,
+``t5_tokenizer/``, ``qformer_tokenizer/``; also how tests round-trip tiny models), and
+:func:`.loading.load_official` assembles the released checkpoints. Weights are only
+ever read with safetensors or ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .config import ForgeryTalkerConfig
+from .model import ForgeryTalkerModel
+from .vocab import REGION_WORDS, build_prompt, mask_label, selected_words
+
+CONFIG_NAME = "forgerytalker_config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+@dataclass
+class Prediction:
+    """One face: 224-grid mask probabilities, 21 word probabilities, the prompt and report."""
+
+    mask: np.ndarray  # float32 (S, S) in [0, 1]
+    region_probs: dict[str, float]
+    selected: list[str]
+    prompt: str
+    text: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+class ForgeryTalker:
+    """Inference wrapper; holds no global state so several can coexist (tests, benchmarks)."""
+
+    def __init__(self, model: ForgeryTalkerModel, t5_tokenizer: Any, qformer_tokenizer: Any, device: str = "cpu",
+                 quant_info: dict[str, object] | None = None) -> None:
+        self.model = model.eval()
+        self.config: ForgeryTalkerConfig = model.config
+        self.t5_tokenizer = t5_tokenizer
+        self.qformer_tokenizer = qformer_tokenizer
+        self.device = device
+        self.quant_info = quant_info or {"quant": "fp32", "compute_dtype": "float32", "quantized_linears": 0}
+        # Released code truncates prompts from the left (keeps the region list's tail).
+        for tok in (t5_tokenizer, qformer_tokenizer):
+            tok.truncation_side = "left"
+
+    # -- preprocessing ------------------------------------------------------------------
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """uint8 RGB (H, W, 3) -> normalised (1, 3, S, S); bicubic resize as LAVIS' blip_image_eval."""
+        s = self.config.vision.image_size
+        img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((s, s), Image.BICUBIC)
+        x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+        mean = torch.tensor(self.config.image_mean).view(3, 1, 1)
+        std = torch.tensor(self.config.image_std).view(3, 1, 1)
+        return ((x - mean) / std)[None]
+
+    def _tok(self, tok: Any, texts: list[str], **kw: Any) -> dict[str, torch.Tensor]:
+        enc = tok(texts, return_tensors="pt", truncation=True, **kw)
+        return {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+
+    def encode_texts(self, prompts: list[str], labels: list[str]) -> dict[str, torch.Tensor]:
+        """Token tensors for the Q-Former prompt, the T5 prompt and the 21-token mask label."""
+        q = self._tok(self.qformer_tokenizer, prompts, padding="longest", max_length=self.config.max_txt_len)
+        t = self._tok(self.t5_tokenizer, prompts, padding="longest", max_length=self.config.max_txt_len)
+        m = self._tok(self.t5_tokenizer, labels, padding="max_length", max_length=self.config.mask.prompt_len)
+        return {"qformer_input_ids": q["input_ids"], "qformer_attention_mask": q["attention_mask"], "input_ids": t["input_ids"],
+                "attention_mask": t["attention_mask"], "mask_input_ids": m["input_ids"]}
+
+    # -- inference ----------------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, rgb: np.ndarray, generate_text: bool = True, **gen_kwargs: Any) -> Prediction:
+        """Full ForgeryTalker inference on one face image (any size; resized to the model's input)."""
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        px = self.preprocess(rgb).to(self.device)
+        img = self.model.image_embeds(px)
+        timings["vision"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        probs = torch.sigmoid(self.model.region_logits(px))[0].tolist()
+        words = selected_words(probs, self.config.region_threshold)
+        prompt, label = build_prompt(words), mask_label(words)
+        timings["prompter"] = time.perf_counter() - t
+        enc = self.encode_texts([prompt], [label])
+        t = time.perf_counter()
+        mask = torch.sigmoid(self.model.mask_logits(img, enc["mask_input_ids"]))[0]
+        timings["mask"] = time.perf_counter() - t
+        text = ""
+        if generate_text:
+            t = time.perf_counter()
+            ids = self.model.generate(img, enc["qformer_input_ids"], enc["qformer_attention_mask"], enc["input_ids"], enc["attention_mask"], **gen_kwargs)
+            text = self.t5_tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()
+            timings["generate"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        return Prediction(mask=mask.float().cpu().numpy().astype(np.float32), region_probs=dict(zip(REGION_WORDS, (float(p) for p in probs), strict=True)),
+                          selected=words, prompt=prompt, text=text, timings_s=timings)
+
+    # -- persistence --------------------------------------------------------------------
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Write config, safetensors weights and both tokenizers (unquantized models only)."""
+        from safetensors.torch import save_model
+
+        if self.quant_info.get("quantized_linears"):
+            raise ValueError("save the model before quantizing it; quantized layers are rebuilt at load time")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config.save(folder / CONFIG_NAME)
+        save_model(self.model, str(folder / WEIGHTS_NAME))
+        self.t5_tokenizer.save_pretrained(str(folder / "t5_tokenizer"))
+        self.qformer_tokenizer.save_pretrained(str(folder / "qformer_tokenizer"))
+        return folder
+
+
+def load_tokenizer(folder: Path, add_dec: bool = False) -> Any:
+    """A fast tokenizer from a local folder (``tokenizer.json``); never touches the network."""
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError):
+        tok = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+    if add_dec and "[DEC]" not in tok.get_vocab():
+        tok.add_special_tokens({"bos_token": "[DEC]"})  # LAVIS init_tokenizer: vocab 30522 -> 30523
+    return tok
+
+
+def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32") -> ForgeryTalker:
+    """Load a converted folder (see module doc) and apply a quantization mode."""
+    from safetensors.torch import load_model
+
+    from .quant import apply_quantization
+
+    folder = Path(folder)
+    cfg = ForgeryTalkerConfig.load(folder / CONFIG_NAME)
+    model = ForgeryTalkerModel(cfg)
+    load_model(model, str(folder / WEIGHTS_NAME), strict=True)
+    info = apply_quantization(model, quant, device)
+    return ForgeryTalker(model, load_tokenizer(folder / "t5_tokenizer"), load_tokenizer(folder / "qformer_tokenizer"), device=device, quant_info=info)
