@@ -1,0 +1,211 @@
+"""Localizer training: synthetic forgeries on the fly from cached real faces.
+
+Why on the fly: with ~200 training faces, every step sees a new forgery (new region,
+mask jitter, perturbation, JPEG quality), which is the only thing standing between a tiny
+model and memorising the faces. Reproducible: one seed drives numpy and torch, the config
+and the data split are written to recipe.json, and on the same machine and thread count
+the run replays step for step (a fixed time budget can end at a different step; the
+step count reached is recorded).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..engines.localizer.infer import region_stack, save_localizer
+from ..engines.localizer.model import LocalizerConfig, LocalizerNet, count_parameters
+from ..faces.base import REGION_NAMES
+from ..synth import FaceRecord, SynthSample, random_forgery
+
+#: Region-head target: forged fraction of the region, saturating at this coverage.
+REGION_TARGET_SATURATION = 0.4
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    synth_size: int = 256  # forgeries are made at this crop size, then area-resized to the model input
+    batch_size: int = 16
+    epochs: int = 0  # 0 = limited by steps/minutes only; one "epoch" = one forgery per training face
+    max_steps: int = 3000
+    minutes: float = 12.0
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    p_real: float = 0.25
+    p_jpeg: float = 0.7
+    jpeg_range: tuple[int, int] = (60, 96)
+    dice_weight: float = 1.0
+    region_weight: float = 0.5
+    threads: int = 2
+    model: LocalizerConfig = field(default_factory=LocalizerConfig)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["model"] = self.model.to_dict()
+        d["jpeg_range"] = list(self.jpeg_range)
+        return d
+
+
+def _global_aug(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Whole-image changes applied to the real face *before* forging (never a forgery cue)."""
+    img = crop
+    if rng.random() < 0.3:  # low-resolution source photo
+        s = img.shape[0]
+        f = rng.uniform(0.35, 0.9)
+        img = cv2.resize(cv2.resize(img, (int(s * f),) * 2, interpolation=cv2.INTER_AREA), (s, s), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.5:
+        f = img.astype(np.float32)
+        f = (f - 128) * rng.uniform(0.8, 1.2) + 128 + rng.uniform(-20, 20)
+        img = np.clip(f, 0, 255).astype(np.uint8)
+    if rng.random() < 0.08:
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        img = np.repeat(g[..., None], 3, axis=2)
+    return img
+
+
+def region_targets(sample: SynthSample, names: tuple[str, ...] = REGION_NAMES) -> np.ndarray:
+    return np.array([min(1.0, sample.coverage.get(n, 0.0) / REGION_TARGET_SATURATION) for n in names], np.float32)
+
+
+def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfig, n: int) -> dict[str, torch.Tensor]:
+    s = cfg.model.input_size
+    xs, ms, rs, ts = [], [], [], []
+    for _ in range(n):
+        rec = recs[int(rng.integers(0, len(recs)))]
+        aug = FaceRecord(_global_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask)
+        smp = random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range)
+        img = smp.image
+        if rng.random() < 0.15:
+            img = np.clip(img.astype(np.float32) + rng.normal(0, rng.uniform(1, 3), img.shape), 0, 255).astype(np.uint8)
+        xs.append(cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
+        ms.append(cv2.resize(smp.mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA))
+        rs.append(region_stack(rec.regions, cfg.model.region_names, s))
+        ts.append(region_targets(smp, cfg.model.region_names))
+    return {
+        "x": torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous(),
+        "mask": torch.from_numpy(np.stack(ms))[:, None],
+        "regions": torch.from_numpy(np.stack(rs)),
+        "rt": torch.from_numpy(np.stack(ts)),
+    }
+
+
+def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
+    """BCE + soft dice on the mask (dice keeps small organs from drowning in background), BCE on regions."""
+    logits, rlog = model(batch["x"], batch["regions"])
+    tgt = batch["mask"]
+    bce = F.binary_cross_entropy_with_logits(logits, tgt)
+    p = torch.sigmoid(logits)
+    inter = (p * tgt).sum(dim=(1, 2, 3))
+    denom = p.sum(dim=(1, 2, 3)) + tgt.sum(dim=(1, 2, 3))
+    has = (tgt.sum(dim=(1, 2, 3)) > 0).float()
+    dice = ((1 - (2 * inter + 1) / (denom + 1)) * has).sum() / has.sum().clamp_min(1)
+    rl = F.binary_cross_entropy_with_logits(rlog, batch["rt"])
+    total = bce + cfg.dice_weight * dice + cfg.region_weight * rl
+    return total, {"bce": float(bce.detach()), "dice": float(dice.detach()), "region": float(rl.detach())}
+
+
+def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 - list[CachedFace]
+    return [FaceRecord.from_crop(f.crop, f.landmarks, size) for f in faces]
+
+
+def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print) -> tuple[LocalizerNet, dict[str, object]]:  # noqa: ANN001
+    """Train and return the model plus a summary (steps, time, losses, val metrics)."""
+    torch.set_num_threads(cfg.threads)
+    cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    model = LocalizerNet(cfg.model)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    max_steps = cfg.max_steps
+    if cfg.epochs:
+        max_steps = min(max_steps, max(1, cfg.epochs * len(train_recs) // cfg.batch_size))
+    val_batch = make_batch(val_recs, np.random.default_rng(cfg.seed + 1), cfg, min(96, 2 * len(val_recs))) if val_recs else None
+    t0 = time.perf_counter()
+    deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
+    step = 0
+    hist: list[dict[str, float]] = []
+    run = {"loss": 0.0, "n": 0}
+    model.train()
+    total = max_steps
+    probe = 20  # steps timed to turn the minutes budget into a fixed step count
+    while step < total:
+        if step == probe and cfg.minutes > 0:
+            per_step = (time.perf_counter() - t0) / probe
+            total = int(min(max_steps, max(probe + 1, (deadline - t0) / per_step)))
+            log(f"[train] {per_step:.2f}s/step -> {total} steps (rerun with --steps {total} --minutes 0 to replay exactly)")
+        # Warm-up then cosine decay over the (now fixed) step count.
+        frac = step / max(total, 1)
+        lr = cfg.lr * min(1.0, (step + 1) / probe) * 0.5 * (1 + np.cos(np.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = make_batch(train_recs, rng, cfg, cfg.batch_size)
+        loss, parts = loss_fn(model, batch, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        run["loss"] += float(loss)
+        run["n"] += 1
+        if step % 50 == 0 or step == total:
+            row = {"step": step, "loss": run["loss"] / run["n"], "elapsed_s": time.perf_counter() - t0, **parts}
+            if val_batch is not None and step % 200 == 0:
+                row.update({f"val_{k}": v for k, v in evaluate_batch(model, val_batch, cfg).items()})
+                model.train()
+            hist.append(row)
+            log(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
+            run = {"loss": 0.0, "n": 0}
+    model.eval()
+    summary: dict[str, object] = {
+        "steps": step,
+        "max_steps": max_steps,
+        "planned_steps": total,
+        "train_seconds": round(time.perf_counter() - t0, 1),
+        "samples_seen": step * cfg.batch_size,
+        "parameters": count_parameters(model),
+        "history_tail": hist[-5:],
+    }
+    if val_batch is not None:
+        summary["val_synth"] = evaluate_batch(model, val_batch, cfg)
+    return model, summary
+
+
+@torch.no_grad()
+def evaluate_batch(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, float]:
+    """Quick validation numbers on a fixed synthetic batch (loss, pixel IoU at 0.5, region top-1)."""
+    model.eval()
+    loss, _ = loss_fn(model, batch, cfg)
+    logits, rlog = model(batch["x"], batch["regions"])
+    pred = torch.sigmoid(logits) > 0.5
+    gt = batch["mask"] > 0.5
+    has = gt.flatten(1).any(1)
+    inter = (pred & gt).flatten(1).sum(1).float()
+    union = (pred | gt).flatten(1).sum(1).float().clamp_min(1)
+    iou = float((inter / union)[has].mean()) if has.any() else 0.0
+    top1 = float((rlog.argmax(1) == batch["rt"].argmax(1))[has].float().mean()) if has.any() else 0.0
+    return {"loss": float(loss), "iou@0.5": iou, "region_top1": top1}
+
+
+def write_weights(model: LocalizerNet, out_dir: Path, recipe: dict[str, object]) -> dict[str, object]:
+    """localizer.safetensors + manifest.json (sha256, size) + recipe.json."""
+    from ..io import sha256_file
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wpath = out_dir / "localizer.safetensors"
+    save_localizer(model, wpath, {"seed": str(recipe.get("train_config", {}).get("seed", ""))})  # type: ignore[union-attr]
+    manifest = {
+        "component": "localizer",
+        "description": "forgetalk's own forgery localizer (tiny U-Net, trained on self-made pseudo-forgeries; see recipe.json and docs/localizer.md)",
+        "files": [{"name": wpath.name, "sha256": sha256_file(wpath), "size": wpath.stat().st_size, "required": True,
+                   "description": "LocalizerNet weights; config in safetensors metadata"}],
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+    return manifest
