@@ -281,7 +281,8 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    return atomic_write_bytes(path, text.encode("utf-8"))
+    # backslashreplace: undecodable file-name bytes (lone surrogates) must not abort a report.
+    return atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
@@ -291,5 +292,6 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 def encode_png(rgb: np.ndarray) -> bytes:
     """PNG-encode an RGB uint8 array in memory (pure; the caller writes atomically)."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", optimize=False)
+    # compress_level 1: lossless all the same, ~4x faster than the default 6 on photos.
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()

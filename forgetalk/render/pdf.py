@@ -23,6 +23,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from reportlab import rl_config
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_LEFT
 from reportlab.lib.pagesizes import A4
@@ -89,6 +90,10 @@ class _Styles:
         self.th = ParagraphStyle("th", parent=base, fontName=fs.bold, fontSize=8, textColor=colors.white)
         self.para = ParagraphStyle("para", parent=base, spaceAfter=3.5)
         self.fonts = fs
+
+# Binary (not ASCII85) streams: reportlab's pure-Python ASCII85 encoder cost ~1.5 s per
+# report for two images, and every PDF reader handles binary streams.
+rl_config.useA85 = 0
 
 
 def _p(text: object, style: ParagraphStyle, limit: int | None = None) -> Paragraph:

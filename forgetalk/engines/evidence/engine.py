@@ -127,5 +127,5 @@ class EvidenceEngine:
             "cues": list(CUE_NAMES),
             "cue_weights": CUE_WEIGHTS,
             "fire_z": FIRE_Z,
-            "calibration": None if cal is None else {"file": f"weights/{COMPONENT}/{CALIBRATION_FILE}", "sha256": self.calibration_sha256, **{k: v for k, v in cal.meta.items() if k != "files"}},
+            "calibration": None if cal is None else {"file": f"weights/{COMPONENT}/{CALIBRATION_FILE}", "sha256": self.calibration_sha256, **{k: v for k, v in cal.meta.items() if k != "photos"}},
         }
