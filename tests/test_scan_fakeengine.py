@@ -7,6 +7,7 @@ different, reproducible scores, and analysis costs milliseconds. ``FORGETALK_FAK
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -37,3 +38,49 @@ class _FakeEngine:
 
 
 register_engine(NAME, "test-only fake engine")(_FakeEngine)
+
+
+# ----------------------------------------------------------------------------- test data
+
+
+def grace_hopper_path() -> str:
+    """Public-domain portrait shipped with matplotlib (US Navy photo)."""
+    import matplotlib
+
+    return os.path.join(matplotlib.get_data_path(), "sample_data", "grace_hopper.jpg")
+
+
+def make_faces(folder: os.PathLike[str] | str, n: int, prefix: str = "face", size: int | None = None) -> list[str]:
+    """Write ``n`` distinct (by bytes) face photos: crops, flips and JPEG re-encodes of one portrait."""
+    from pathlib import Path
+
+    from PIL import Image, ImageOps
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    base = Image.open(grace_hopper_path()).convert("RGB")
+    if size:
+        base = base.resize((size, int(size * base.height / base.width)))
+    paths = []
+    for i in range(n):
+        dx, dy = (i % 7) * 3, (i // 7 % 5) * 3
+        im = base.crop((dx, dy, base.width - (i % 3) * 3, base.height - (i % 4) * 3))
+        if i % 2:
+            im = ImageOps.mirror(im)
+        p = out / f"{prefix}_{i:03d}.jpg"
+        im.save(p, quality=70 + i % 25)
+        paths.append(str(p))
+    return paths
+
+
+def scan_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[int, dict, str]:
+    """Run `forgetalk scan ... --json` in-process with the fake engine; (exit code, summary, stderr)."""
+    from click.testing import CliRunner
+
+    from forgetalk.cli import main
+
+    runner = CliRunner()
+    res = runner.invoke(main, ["scan", *args, "--engine", NAME, "--preload", __name__, "--json", "--no-progress"], env=env, catch_exceptions=False)
+    out = res.stdout.strip().splitlines()
+    return res.exit_code, (json.loads(out[-1]) if out else {}), res.stderr
+

@@ -111,6 +111,7 @@ class _Reporter:
         self.quiet = quiet
         self._progress: Any = None
         self._task: Any = None
+        self._done = 0
 
     def __enter__(self) -> _Reporter:
         if self.interactive:
@@ -142,9 +143,9 @@ class _Reporter:
             detail = f"{detail}: {rec['reason']}"
         if self._progress is not None:
             if kind in ("result", "resumed"):
-                done = sum(counts.get(k, 0) for k in ("analysed", "no_face", "failed", "error")) - counts.get("skipped_failed", 0)
-                self._progress.update(self._task, completed=done, description=f"scanning ({counts.get('failed', 0) + counts.get('error', 0)} failed)",
-                                      last=name[-50:])
+                self._done += 1
+                failed = counts.get("failed", 0) + counts.get("error", 0)
+                self._progress.update(self._task, completed=self._done, description=f"scanning ({failed} failed)", last=name[-50:])
             return
         if self.quiet or kind == "skipped" and status == "skipped":
             return

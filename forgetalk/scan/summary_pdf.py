@@ -22,10 +22,6 @@ def _p(text: Any, style: Any) -> Any:
     return Paragraph(escape("" if text is None else str(text)), style)
 
 
-def _wrap_hash(h: str | None) -> str:
-    return "" if not h else f"{h[:32]}\u200b{h[32:]}"
-
-
 def build_summary_pdf(rows: list[dict[str, Any]], header: dict[str, Any], out_dir: Path, top_n: int = 24) -> bytes:
     """Render the summary to bytes (the caller writes atomically)."""
     import io
@@ -98,7 +94,7 @@ def build_summary_pdf(rows: list[dict[str, Any]], header: dict[str, Any], out_di
         score = r.get("score")
         data.append([
             _p(r["rank"], small),
-            [_p(r["file"], small), _p(_wrap_hash(r.get("sha256")), mono)],
+            [_p(r["file"], small), _p(r.get("sha256") or "", mono)],
             _p(r["status"], small),
             _p("" if r.get("faces") is None else r["faces"], small),
             _p(r.get("top_region") or "", small),

@@ -1,0 +1,123 @@
+"""End-to-end scan of a folder mixing good faces, bad files, duplicates and junk.
+
+Uses the real face backend with a tiny fake engine (tests/test_scan_fakeengine.py) loaded
+in the spawned workers through the hidden ``--preload`` option, so each scan takes seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from test_scan_fakeengine import make_faces, scan_cli
+
+HOSTILE = "<b>&amp; face.jpg"  # must survive reportlab's paragraph markup in the summary PDF
+
+
+def _mixed_folder(root: Path) -> Path:
+    src = root / "in"
+    faces = make_faces(src, 3)
+    shutil.copyfile(make_faces(root / "tmp", 4)[3], src / HOSTILE)
+    shutil.copyfile(faces[0], src / "z_copy_of_0.jpg")
+    (src / "sub").mkdir()
+    shutil.copyfile(faces[0], src / "sub" / "again.jpg")
+    os.symlink(src, src / "sub" / "loop")
+    (src / "corrupt.jpg").write_bytes(os.urandom(2048))
+    (src / "truncated.jpg").write_bytes(Path(faces[1]).read_bytes()[:4000])
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "=cmd.jpg").write_bytes(b"=1+1")  # spreadsheet formula injection through a file name
+    Image.new("1", (20000, 20000)).save(src / "huge.png")  # 400 Mpx declared: decompression-bomb limit
+    Image.new("RGB", (320, 320), (120, 130, 140)).save(src / "blank.png")  # valid image, no face
+    (src / "notes.txt").write_text("not evidence")
+    shutil.copyfile(faces[2], src / ".hidden.jpg")
+    return src
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int, dict]:
+    root = tmp_path_factory.mktemp("scan")
+    src = _mixed_folder(root)
+    out = root / "results"
+    code, summary, _ = scan_cli([str(src), "--out", str(out), "--recursive", "--workers", "1"])
+    return src, out, code, summary
+
+
+def _rows(out: Path) -> list[dict]:
+    return json.loads((out / "index.json").read_text())["items"]
+
+
+def test_mixed_folder_index(scanned: tuple[Path, Path, int, dict]) -> None:
+    src, out, code, summary = scanned
+    assert code == 1, "bad files are failures: exit 1"
+    by_file = {r["file"]: r for r in _rows(out)}
+    assert set(by_file) == {"face_000.jpg", "face_001.jpg", "face_002.jpg", HOSTILE, "z_copy_of_0.jpg", "sub/again.jpg", "corrupt.jpg",
+                            "truncated.jpg", "empty.jpg", "=cmd.jpg", "huge.png", "blank.png", "notes.txt", ".hidden.jpg", "sub/loop"}
+    for name in ("face_000.jpg", "face_001.jpg", "face_002.jpg", HOSTILE):
+        r = by_file[name]
+        assert r["status"] == "analysed" and r["faces"] == 1 and r["top_region"] and 0.0 <= r["score"] <= 1.0
+        assert (out / r["overlay"]).is_file() and json.loads((out / r["json"]).read_text())["input"]["sha256"] == r["sha256"]
+    for name in ("z_copy_of_0.jpg", "sub/again.jpg"):
+        assert by_file[name]["duplicate_of"] == "face_000.jpg" and by_file[name]["json"] == by_file["face_000.jpg"]["json"]
+    assert by_file["blank.png"]["status"] == "no_face"
+    expect_fail = {"corrupt.jpg": "not_an_image", "truncated.jpg": "truncated", "empty.jpg": "empty", "=cmd.jpg": "not_an_image", "huge.png": "too_large"}
+    for name, kind in expect_fail.items():
+        assert by_file[name]["status"] == "failed" and by_file[name]["error_kind"] == kind and by_file[name]["reason"], name
+    for name in ("notes.txt", ".hidden.jpg", "sub/loop"):
+        assert by_file[name]["status"] == "skipped"
+    c = summary["counts"]
+    assert (c["analysed"], c["no_face"], c["failed"], c["skipped"], c["duplicates"], c["unique_inputs"]) == (6, 1, 5, 3, 2, 10)
+    # Analysed once per content: the journal has one record per unique input.
+    items = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines() if '"type":"item"' in line]
+    assert len(items) == len({i["sha256"] for i in items}) == 10
+
+
+def test_index_sorted_by_suspicion_then_failures(scanned: tuple[Path, Path, int, dict]) -> None:
+    _, out, _, _ = scanned
+    rows = _rows(out)
+    statuses = [r["status"] for r in rows]
+    assert statuses == sorted(statuses, key=["analysed", "no_face", "failed", "skipped"].index)
+    scores = [r["score"] for r in rows if r["status"] == "analysed"]
+    assert scores == sorted(scores, reverse=True)
+    assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+    with open(out / "index.csv", newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["file"] for r in table] == [("'" + r["file"]) if r["file"].startswith("=") else r["file"] for r in rows]
+    assert all(len(r["sha256"]) == 64 for r in table if r["status"] != "skipped")
+
+
+def test_chain_of_custody_header_and_summary(scanned: tuple[Path, Path, int, dict]) -> None:
+    src, out, _, _ = scanned
+    header = json.loads((out / "index.json").read_text())
+    assert header["tool_version"] and header["engine_info"]["name"] == "scantest" and header["face_backend"]
+    assert header["parameters"]["analyze"]["engine"] == "scantest" and header["parameters"]["recursive"] is True
+    assert "weights_manifests" in header and header["input_dir"] == str(src)
+    pdf = (out / "summary.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {o["kind"] for o in manifest["outputs"]} >= {"overlay", "json", "thumb", "index_csv", "index_json", "summary_pdf"}
+    assert not list(out.rglob("*.part")), "no temp files left behind"
+
+
+def test_rerun_skips_finished_and_refuses_other_parameters(scanned: tuple[Path, Path, int, dict]) -> None:
+    src, out, _, _ = scanned
+    before = {r["file"]: (r["status"], r["score"], r["sha256"]) for r in _rows(out)}
+    code, summary, _ = scan_cli([str(src), "--out", str(out), "--recursive", "--workers", "1"])
+    assert code == 1 and summary["counts"]["analysed_this_run"] == 0 and summary["counts"]["resumed_from_journal"] == 10
+    assert {r["file"]: (r["status"], r["score"], r["sha256"]) for r in _rows(out)} == before
+    code, summary, _ = scan_cli([str(src), "--out", str(out), "--recursive", "--pdf"])
+    assert code == 2 and "different parameters" in summary["error"]
+
+
+def test_good_and_no_face_only_exit_zero(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    make_faces(src, 2)
+    Image.new("RGB", (300, 300), (200, 190, 180)).save(src / "wall.png")
+    code, summary, _ = scan_cli([str(src), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert code == 0 and summary["counts"]["analysed"] == 2 and summary["counts"]["no_face"] == 1
+    code, summary, _ = scan_cli([str(tmp_path / "nope"), "--out", str(tmp_path / "out2")])
+    assert code == 2

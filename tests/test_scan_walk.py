@@ -1,0 +1,96 @@
+"""Folder walk and journal: hidden files, non-images, symlink loops, unreadable folders, torn lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from forgetalk.scan.journal import Journal, read_journal
+from forgetalk.scan.walk import Candidate, Skipped, WalkOptions, walk
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = tmp_path / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / ".git").mkdir()
+    for rel in ("a.jpg", "B.JPEG", "notes.txt", ".DS_Store", "sub/c.png", "sub/deeper/d.webp", ".git/x.jpg"):
+        (root / rel).write_bytes(b"x")
+    os.symlink(root, root / "sub" / "loop")  # points back to the root: a loop
+    os.symlink(root / "missing.jpg", root / "broken.jpg")
+    os.symlink(root / "a.jpg", root / "link_to_a.jpg")
+    return root
+
+
+def _split(entries: list[Candidate | Skipped]) -> tuple[list[str], dict[str, Skipped]]:
+    return [e.rel for e in entries if isinstance(e, Candidate)], {e.rel: e for e in entries if isinstance(e, Skipped)}
+
+
+def test_walk_flat_skips_hidden_and_non_images(tmp_path: Path) -> None:
+    cands, skipped = _split(list(walk(_tree(tmp_path))))
+    assert cands == ["B.JPEG", "a.jpg", "link_to_a.jpg"]
+    assert "hidden" in skipped[".DS_Store"].reason and not skipped[".DS_Store"].failed
+    assert "hidden" in skipped[".git"].reason
+    assert "not an image" in skipped["notes.txt"].reason
+    assert skipped["broken.jpg"].failed and "broken symbolic link" in skipped["broken.jpg"].reason
+
+
+def test_walk_recursive_detects_symlink_loop(tmp_path: Path) -> None:
+    cands, skipped = _split(list(walk(_tree(tmp_path), WalkOptions(recursive=True))))
+    assert cands == ["B.JPEG", "a.jpg", "link_to_a.jpg", "sub/c.png", "sub/deeper/d.webp"]
+    assert "loop" in skipped["sub/loop"].reason and not skipped["sub/loop"].failed
+
+
+def test_walk_pattern_hidden_and_exclude(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    cands, _ = _split(list(walk(root, WalkOptions(recursive=True, pattern="*.txt"))))
+    assert cands == ["notes.txt"]
+    cands, _ = _split(list(walk(root, WalkOptions(recursive=True, include_hidden=True, exclude=(root / "sub",)))))
+    assert ".git/x.jpg" in cands and ".DS_Store" not in cands and not any(c.startswith("sub/") for c in cands)
+    cands, skipped = _split(list(walk(root, WalkOptions(follow_symlinks=False))))
+    assert "link_to_a.jpg" not in cands and "not followed" in skipped["link_to_a.jpg"].reason
+
+
+def test_walk_unreadable_folder_is_a_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests may run as root, where chmod 000 does not stop reads: simulate EACCES instead.
+    root = _tree(tmp_path)
+    real = os.scandir
+
+    def scandir(path: os.PathLike[str] | str):  # type: ignore[no-untyped-def]
+        if Path(path).name == "sub":
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    _, skipped = _split(list(walk(root, WalkOptions(recursive=True))))
+    assert skipped["sub"].failed and "permission denied" in skipped["sub"].reason
+
+
+def test_walk_is_lazy(tmp_path: Path) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    for i in range(50):
+        (root / f"{i:02d}.jpg").write_bytes(b"x")
+    it = walk(root)
+    first = next(it)
+    assert isinstance(first, Candidate) and first.rel == "00.jpg"
+
+
+def test_journal_survives_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with Journal(path) as j:
+        j.append({"type": "run", "run_id": "r1"})
+        j.append({"type": "item", "sha256": "aa", "status": "analysed"})
+        j.append({"type": "item", "sha256": "bb", "status": "error"})
+    with open(path, "ab") as fh:  # a SIGKILL in the middle of a write
+        fh.write(b'{"type":"item","sha256":"cc","sta')
+    state = read_journal(path)
+    assert state.torn_lines == 1 and set(state.items) == {"aa", "bb"}
+    assert state.done("aa") is not None and state.done("bb") is None  # "error" is retried
+    with Journal(path) as j:  # the next run seals the torn line before appending
+        j.append({"type": "item", "sha256": "cc", "status": "failed"})
+    state = read_journal(path)
+    assert state.done("cc") is not None and state.done("cc", retry_failed=True) is None
+    assert all(json.loads(line) for line in path.read_text().splitlines()[-1:])
