@@ -33,14 +33,18 @@ BERT_DIR = "bert-base-uncased"
 
 def safe_torch_load(path: Path) -> dict[str, Any]:
     """``torch.load`` restricted to tensors and plain containers; a clear error otherwise."""
+    def _load(mmap: bool) -> Any:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as exc:  # mmap needs the zip format; retry without it
-        if "mmap" not in str(exc):
-            raise WeightsError(f"{path}: cannot be loaded safely (weights_only): {exc}") from None
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle.UnpicklingError and friends: never fall back to full unpickling
-        raise WeightsError(f"{path}: refused to load: it is not a plain tensor checkpoint ({type(exc).__name__}: {exc})") from None
+        try:
+            obj = _load(True)
+        except RuntimeError as exc:  # mmap needs torch's zip format; legacy files load without it
+            if "mmap" not in str(exc):
+                raise
+            obj = _load(False)
+    except Exception as exc:  # UnpicklingError and friends: never fall back to full unpickling
+        raise WeightsError(f"{path}: refused to load: not a plain tensor checkpoint, weights_only loading failed ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a state_dict, found {type(obj).__name__}")
     return obj
@@ -91,7 +95,8 @@ def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[
     nv = model.config.vision.num_layers
     for label, kind, load in sources:
         try:
-            conv: Converted = convert(load(), kind, nv)
+            state = load()
+            conv: Converted = convert(state, kind, nv)
         except NameMapError as exc:
             raise WeightsError(f"{label}: {exc}") from None
         unknown = [k for k in conv.tensors if k not in expected]
@@ -101,7 +106,9 @@ def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[
             if tuple(t.shape) != tuple(expected[k].shape):
                 raise WeightsError(f"{label}: {k} has shape {tuple(t.shape)}, model expects {tuple(expected[k].shape)}")
         merged.update(conv.tensors)
-        report[label] = {"mapped": len(conv.tensors), "dropped": len(conv.dropped), "drop_reasons": sorted(set(conv.dropped.values()))}
+        report[label] = {"source_keys": len(state), "consumed": len(conv.consumed), "dropped": len(conv.dropped),
+                         "drop_reasons": sorted(set(conv.dropped.values()))}
+        del state
     missing = [k for k in expected if k not in merged]
     if missing:
         raise WeightsError(f"{len(missing)} model tensors have no source, e.g. {missing[:5]}")
