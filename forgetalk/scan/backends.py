@@ -9,6 +9,7 @@ memory stays flat however large the folder is.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
@@ -81,7 +82,8 @@ class ProcessBackend:
         self._futures: dict[Future[dict[str, Any]], Task] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_worker, initargs=(self.config,))
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_worker,
+                                   initargs=(self.config, True, os.getpid()))
 
     def submit(self, task: Task) -> None:
         self._futures[self._pool.submit(process_task, task)] = task

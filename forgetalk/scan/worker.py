@@ -94,7 +94,25 @@ class _State:
 _STATE = _State()
 
 
-def init_worker(config: WorkerConfig, ignore_sigint: bool = True) -> None:
+def _exit_when_orphaned(parent: int, interval: float = 0.5) -> None:
+    """Die as soon as the scan process is gone.
+
+    A SIGKILLed parent cannot stop its pool, and pool workers blocked on their task queue
+    never notice on their own; an orphan finishing its task could then overwrite outputs
+    that the resumed scan has already journaled with their hashes.
+    """
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="forgetalk-orphan-watch", daemon=True).start()
+
+
+def init_worker(config: WorkerConfig, ignore_sigint: bool = True, parent_pid: int | None = None) -> None:
     """Pool initializer: load models once. A failure is remembered and reported per task.
 
     Ctrl-C is left to the parent (workers ignore SIGINT) so an interrupt shuts the pool down
@@ -103,8 +121,10 @@ def init_worker(config: WorkerConfig, ignore_sigint: bool = True) -> None:
     if ignore_sigint:
         try:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        except ValueError:  # not the main thread (Ray local mode)
+        except ValueError:  # not the main thread
             pass
+    if parent_pid is not None:
+        _exit_when_orphaned(parent_pid)
     _STATE.config = config
     _STATE.fatal = None
     try:
