@@ -1,0 +1,60 @@
+"""On photos where the project itself replaced one region, that region must rank first.
+
+Forgeries are generated at test time from the public-domain example photo (and flipped,
+rescaled and darkened variants of it): the region is replaced by a mirrored, resampled,
+re-coloured copy, blended, pasted back into the photo through the inverse alignment, and
+the photo is re-encoded as JPEG 92 -- the analyst's view of a local face edit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from forgetalk.pipeline import AnalyzeOptions, Analyzer
+from forgetalk.synth.photo import encode_jpeg, forge_photo
+
+VARIANTS = ("orig", "flip", "big", "dark")
+
+
+def _variant(rgb: np.ndarray, name: str) -> np.ndarray:
+    if name == "flip":
+        return np.ascontiguousarray(rgb[:, ::-1])
+    if name == "big":
+        return cv2.resize(rgb, None, fx=1.6, fy=1.6, interpolation=cv2.INTER_CUBIC)
+    if name == "dark":
+        return np.clip(rgb.astype(np.float32) * 0.8, 0, 255).astype(np.uint8)
+    return rgb
+
+
+def _rank_first(engine: str, regions: tuple[str, ...], grace_rgb: np.ndarray, backend, tmp: Path) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    analyzer = Analyzer(AnalyzeOptions(engine=engine))
+    misses = []
+    for vname in VARIANTS:
+        photo = _variant(grace_rgb, vname)
+        for region in regions:
+            forged = forge_photo(photo, backend, region, seed=1)
+            path = tmp / f"{vname}_{region}.jpg"
+            path.write_bytes(encode_jpeg(forged.rgb, 92))
+            face = analyzer.analyze_path(path).report.faces[0]
+            if face.regions[0].name != region:
+                misses.append((vname, region, face.regions[0].name))
+    return misses
+
+
+def test_evidence_engine_ranks_the_forged_region_first(grace_rgb: np.ndarray, default_backend, tmp_path: Path) -> None:  # noqa: ANN001
+    # The hand-made cues localise mouth, nose, brow and forehead edits; eyes behind glasses
+    # are beyond them (see README benchmark) and are covered by the fused engine below.
+    misses = _rank_first("evidence", ("mouth", "nose", "left_brow", "forehead"), grace_rgb, default_backend, tmp_path)
+    assert misses == []
+
+
+@pytest.mark.parametrize("engine", ["fused"])
+def test_default_engine_ranks_the_forged_region_first(engine: str, grace_rgb: np.ndarray, default_backend, tmp_path: Path) -> None:  # noqa: ANN001
+    regions = ("mouth", "nose", "left_eye", "right_eye", "left_brow", "forehead")
+    misses = _rank_first(engine, regions, grace_rgb, default_backend, tmp_path)
+    # at most one miss out of 24 forgeries
+    assert len(misses) <= 1, misses
