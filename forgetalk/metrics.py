@@ -1,0 +1,120 @@
+"""Localization and ranking metrics (pure numpy), shared by training, calibration and benchmarks.
+
+Why here and not in the benchmark: the fused engine's threshold is chosen with the same
+functions the benchmark reports, so "best" and "shipped" thresholds mean the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties); nan if one class is absent."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels).astype(bool).ravel()
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(s.size, dtype=np.float64)
+    sorted_s = s[order]
+    # average ranks over ties
+    idx = np.r_[0, np.flatnonzero(np.diff(sorted_s)) + 1, s.size]
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
+        ranks[order[a:b]] = (a + b + 1) / 2.0  # 1-based mean rank of positions a..b-1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def iou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Intersection over union of two boolean masks; 1.0 when both are empty."""
+    p, g = np.asarray(pred, bool), np.asarray(gt, bool)
+    union = int((p | g).sum())
+    return 1.0 if union == 0 else float((p & g).sum()) / union
+
+
+def f1(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Pixel F1 (= Dice); 1.0 when both are empty."""
+    p, g = np.asarray(pred, bool), np.asarray(gt, bool)
+    denom = int(p.sum()) + int(g.sum())
+    return 1.0 if denom == 0 else 2.0 * float((p & g).sum()) / denom
+
+
+def best_threshold_f1(scores: np.ndarray, gt: np.ndarray, n_bins: int = 256) -> tuple[float, float]:
+    """(best F1, its threshold) over thresholds on a [0, 1] grid, pooled over all pixels given.
+
+    Histogram-based so that millions of pixels cost one pass; thresholds are bin edges.
+    """
+    s = np.clip(np.asarray(scores, np.float64).ravel(), 0.0, 1.0)
+    g = np.asarray(gt, bool).ravel()
+    bins = np.minimum((s * n_bins).astype(np.int64), n_bins - 1)
+    pos = np.bincount(bins[g], minlength=n_bins)[::-1].cumsum()[::-1]  # count with bin >= k
+    neg = np.bincount(bins[~g], minlength=n_bins)[::-1].cumsum()[::-1]
+    tp = pos.astype(np.float64)
+    fp = neg.astype(np.float64)
+    fn = float(g.sum()) - tp
+    denom = 2 * tp + fp + fn
+    f = np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)
+    k = int(np.argmax(f))
+    return float(f[k]), k / n_bins
+
+
+def topk_accuracy(rankings: Sequence[Sequence[str]], truths: Sequence[Sequence[str] | str], k: int) -> float:
+    """Fraction of cases where any true region is among the first ``k`` ranked regions."""
+    if not rankings:
+        return float("nan")
+    hits = 0
+    for ranked, truth in zip(rankings, truths, strict=True):
+        t = {truth} if isinstance(truth, str) else set(truth)
+        hits += bool(t & set(list(ranked)[:k]))
+    return hits / len(rankings)
+
+
+def threshold_at_fpr(real_scores: np.ndarray, target_fpr: float) -> tuple[float, float]:
+    """Smallest threshold t with FPR = mean(real >= t) <= target; returns (t, measured FPR).
+
+    Why the smallest: it keeps sensitivity as high as the stated false-positive rate allows.
+    """
+    r = np.sort(np.asarray(real_scores, np.float64).ravel())
+    if r.size == 0:
+        return 0.5, float("nan")
+    candidates = np.r_[np.unique(r), np.nextafter(r[-1], np.inf)]
+    for t in candidates:
+        fpr = float((r >= t).mean())
+        if fpr <= target_fpr:
+            return float(t), fpr
+    return float(candidates[-1]), 0.0  # pragma: no cover - last candidate always qualifies
+
+
+@dataclass(frozen=True)
+class PixelSummary:
+    """Pooled pixel metrics over a set of forged faces."""
+
+    auc: float
+    best_f1: float
+    best_threshold: float
+    iou_best: float
+    f1_at: float
+    iou_at: float
+    threshold: float
+
+
+def pixel_summary(heatmaps: Sequence[np.ndarray], masks: Sequence[np.ndarray], threshold: float, valid: Sequence[np.ndarray] | None = None) -> PixelSummary:
+    """Pixel AUC (pooled), best-threshold F1 (pooled), mean per-image IoU/F1 at the best and at ``threshold``.
+
+    ``valid`` restricts pixels (e.g. to the dilated face oval) so the background does not
+    inflate AUC.
+    """
+    sel = [np.ones_like(m, bool) for m in masks] if valid is None else [np.asarray(v, bool) for v in valid]
+    s_all = np.concatenate([h[v].ravel() for h, v in zip(heatmaps, sel, strict=True)])
+    g_all = np.concatenate([np.asarray(m, bool)[v].ravel() for m, v in zip(masks, sel, strict=True)])
+    auc = roc_auc(s_all, g_all)
+    bf1, bt = best_threshold_f1(s_all, g_all)
+    iou_b = float(np.mean([iou(h >= bt, m) for h, m in zip(heatmaps, masks, strict=True)]))
+    iou_t = float(np.mean([iou(h >= threshold, m) for h, m in zip(heatmaps, masks, strict=True)]))
+    f1_t = float(np.mean([f1(h >= threshold, m) for h, m in zip(heatmaps, masks, strict=True)]))
+    return PixelSummary(auc, bf1, bt, iou_b, f1_t, iou_t, threshold)

@@ -1,0 +1,117 @@
+"""Choose the fusion weight, fit the face-score model and pick its threshold on validation faces.
+
+Only the validation split is used (forgeries generated from it with a fixed seed plus its
+untouched faces). The threshold is the smallest score whose false-positive rate on the
+validation real faces is at most the target; the measured rate is recorded with it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import best_threshold_f1, roc_auc, threshold_at_fpr
+from .evalset import build_eval_set
+
+FUSION_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
+FEATURES = ("region_max", "heat_q99", "evidence_score")
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
+    """Newton-IRLS logistic regression with a small ridge (pure numpy, a few features)."""
+    xb = np.c_[x, np.ones(len(x))]
+    w = np.zeros(xb.shape[1])
+    reg = np.eye(xb.shape[1]) * l2
+    reg[-1, -1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -50, 50)))
+        g = xb.T @ (p - y) + reg @ w
+        h = (xb * (p * (1 - p))[:, None]).T @ xb + reg + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w[:-1], float(w[-1])
+
+
+def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: float = 0.05, log=print) -> dict[str, object]:  # noqa: ANN001
+    """Run evidence + localizer once per validation item, then choose everything from the cached outputs."""
+    import torch
+
+    from ..engines import get_engine
+    from ..engines.fused import face_features, fuse_heatmaps
+    from ..engines.localizer.infer import Localizer, load_localizer
+
+    torch.set_num_threads(2)
+    t0 = time.perf_counter()
+    items = build_eval_set(val_faces, seed=seed + 1000, forgeries_per_face=3)
+    loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
+    ev_engine = get_engine("evidence")
+    outs = []
+    for it in items:
+        ev = ev_engine.analyze_face(it.face)
+        lo = loc.predict(it.face.crop, it.face.regions)
+        outs.append((ev, lo))
+    log(f"[calibrate] {len(items)} validation items in {time.perf_counter() - t0:.0f}s")
+    valid = [np.asarray(it.face.face_mask) for it in items]
+    fakes = [i for i, it in enumerate(items) if it.fake]
+    # 1) fusion weight: pooled best pixel F1 over forged faces, inside the face oval.
+    best = (-1.0, 1.0, 0.5)
+    per_w: dict[str, float] = {}
+    for w in FUSION_GRID:
+        s = np.concatenate([fuse_heatmaps(outs[i][1].prob, outs[i][0].heatmap, w)[valid[i]] for i in fakes])
+        g = np.concatenate([items[i].mask[valid[i]] for i in fakes])
+        f, thr = best_threshold_f1(s, g)
+        per_w[str(w)] = round(f, 4)
+        if f > best[0]:
+            best = (f, w, thr)
+    f_best, w_best, pix_thr = best
+    # 2) face score: logistic model on validation real vs forged, threshold at target FPR on real.
+    feats = np.array([[face_features(lo, fuse_heatmaps(lo.prob, ev.heatmap, w_best), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
+    y = np.array([it.fake for it in items], float)
+    coef, intercept = fit_logistic(feats, y)
+    scores = 1.0 / (1.0 + np.exp(-np.clip(feats @ coef + intercept, -50, 50)))
+    real_scores = scores[y == 0]
+    thr, fpr = threshold_at_fpr(real_scores, target_fpr)
+    tpr = float((scores[y == 1] >= thr).mean())
+    cal: dict[str, object] = {
+        "fusion_weight": float(w_best),
+        "fusion_selection": {"criterion": "pooled best-threshold pixel F1 inside the face oval, validation forgeries", "f1_by_weight": per_w},
+        "pixel_threshold": round(float(pix_thr), 4),
+        "pixel_best_f1_val": round(float(f_best), 4),
+        "features": list(FEATURES),
+        "coef": [float(c) for c in coef],
+        "intercept": intercept,
+        "threshold": float(thr),
+        "target_fpr": target_fpr,
+        "measured_fpr": fpr,
+        "tpr_at_threshold_val": tpr,
+        "image_auc_val": roc_auc(scores, y),
+        "n_val_real": int((y == 0).sum()),
+        "n_val_fake": int((y == 1).sum()),
+        "eval_seed": seed + 1000,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "note": "threshold is the smallest calibrated score with false-positive rate <= target on validation real faces (untouched, same JPEG re-save protocol as the forgeries)",
+    }
+    log(f"[calibrate] {json.dumps({k: v for k, v in cal.items() if k != 'fusion_selection'})}")
+    return cal
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.calibrate FACES_DIR [OUT_DIR]`
+    import sys
+
+    from .data import load_split_faces
+
+    faces_dir = Path(sys.argv[1])
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[2] / "weights" / "localizer"
+    recipe_path = out / "recipe.json"
+    recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+    seed = int(recipe["train_config"]["seed"])
+    cal = calibrate_fusion(out, load_split_faces(faces_dir, "val"), seed=seed)
+    recipe["calibration"] = cal
+    recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
+    recipe_path.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"written": str(recipe_path)}))

@@ -1,0 +1,71 @@
+"""A fixed, seeded set of forged and untouched faces for calibration and benchmarks.
+
+Why shared: validation (fusion weight, threshold) and the test benchmark must use the
+same forgery protocol, so numbers measured on one mean the same on the other. Donors for
+region swaps come from the same split only, so test forgeries never contain a pixel of a
+training face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..faces.base import AlignedFace, DetectedFace
+from ..synth import FaceRecord, random_forgery
+from ..synth.generate import jpeg_recompress
+
+#: Region truth for ranking: regions covered at least this fraction of the best-covered one.
+PRIMARY_RELATIVE = 0.5
+
+
+def primary_regions(coverage: dict[str, float], floor: float = 0.2) -> tuple[str, ...]:
+    """The regions an analyst should be pointed to: the most-covered region and any covered nearly as much."""
+    if not coverage:
+        return ()
+    top = max(coverage.values())
+    if top <= 0:
+        return ()
+    cut = max(PRIMARY_RELATIVE * top, min(floor, top))
+    return tuple(sorted((k for k, v in coverage.items() if v >= cut), key=lambda k: -coverage[k]))
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    face: AlignedFace = field(repr=False)
+    mask: np.ndarray = field(repr=False)  # bool (512, 512); all False for real faces
+    fake: bool
+    kind: str
+    target: str
+    primary: tuple[str, ...]
+    photo: str
+    jpeg_quality: int | None
+
+
+def aligned_from_record(rec: FaceRecord, crop: np.ndarray, face_px: float, index: int = 0) -> AlignedFace:
+    """An AlignedFace around a (possibly forged) crop, with the regions of the real face it came from."""
+    iod = face_px / 2.5
+    lm5 = np.array([[0, 0], [iod, 0], [iod / 2, iod / 2], [0, iod], [iod, iod]], np.float32)
+    det = DetectedFace(box=(0.0, 0.0, float(face_px), float(face_px)), score=1.0, landmarks5=lm5)
+    eye = np.eye(2, 3)
+    return AlignedFace(index=index, detection=det, crop=crop, matrix=eye, inverse=eye, regions=rec.regions, face_mask=rec.face_mask, dense_landmarks=rec.landmarks)
+
+
+def build_eval_set(faces: list, seed: int, forgeries_per_face: int = 3, p_jpeg: float = 0.7, size: int = 512) -> list[EvalItem]:  # noqa: ANN001 - list[CachedFace]
+    """For each face: one untouched copy and ``forgeries_per_face`` forgeries (same JPEG protocol for both)."""
+    rng = np.random.default_rng(seed)
+    recs = [FaceRecord.from_crop(f.crop, f.landmarks, size) for f in faces]
+    items: list[EvalItem] = []
+    for f, rec in zip(faces, recs, strict=True):
+        donors = [r for r in recs if r is not rec] or None
+        img = rec.crop
+        q = None
+        if rng.random() < p_jpeg:
+            q = int(rng.integers(60, 97))
+            img = jpeg_recompress(img, q)
+        items.append(EvalItem(aligned_from_record(rec, img, f.face_px), np.zeros(img.shape[:2], bool), False, "real", "", (), f.photo, q))
+        for _ in range(forgeries_per_face):
+            smp = random_forgery(rec, rng, donors, p_real=0.0, p_jpeg=p_jpeg)
+            items.append(EvalItem(aligned_from_record(rec, smp.image, f.face_px), smp.mask, True, smp.kind, smp.target, primary_regions(smp.coverage), f.photo, smp.jpeg_quality))
+    return items

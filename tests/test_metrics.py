@@ -1,0 +1,62 @@
+"""Metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forgetalk.metrics import best_threshold_f1, f1, iou, pixel_summary, roc_auc, threshold_at_fpr, topk_accuracy
+
+
+def test_roc_auc_hand_values() -> None:
+    # pos {0.9, 0.4}, neg {0.5, 0.1}: pairs (0.9>0.5, 0.9>0.1, 0.4<0.5, 0.4>0.1) -> 3/4
+    assert roc_auc(np.array([0.9, 0.4, 0.5, 0.1]), np.array([1, 1, 0, 0])) == pytest.approx(0.75)
+    # ties count half: pos 0.5 vs neg 0.5 -> 0.5
+    assert roc_auc(np.array([0.5, 0.5]), np.array([1, 0])) == pytest.approx(0.5)
+    assert roc_auc(np.array([1.0, 0.0]), np.array([1, 0])) == 1.0
+    assert np.isnan(roc_auc(np.array([0.3, 0.2]), np.array([1, 1])))
+
+
+def test_iou_f1_hand_values() -> None:
+    p = np.array([[1, 1, 0, 0]], bool)
+    g = np.array([[0, 1, 1, 0]], bool)
+    assert iou(p, g) == pytest.approx(1 / 3)
+    assert f1(p, g) == pytest.approx(2 * 1 / 4)
+    z = np.zeros((2, 2), bool)
+    assert iou(z, z) == 1.0 and f1(z, z) == 1.0
+    assert iou(p, ~p) == 0.0
+
+
+def test_best_threshold_f1() -> None:
+    s = np.array([0.9, 0.8, 0.3, 0.2])
+    g = np.array([1, 1, 0, 0], bool)
+    best, thr = best_threshold_f1(s, g)
+    assert best == pytest.approx(1.0)
+    assert 0.3 < thr <= 0.8
+    # a single positive below all negatives: best is predicting everything (F1 = 2*1/(1+4))
+    best2, thr2 = best_threshold_f1(np.array([0.1, 0.5, 0.6, 0.7]), np.array([1, 0, 0, 0], bool))
+    assert best2 == pytest.approx(0.4)
+    assert thr2 <= 0.1
+
+
+def test_topk_and_threshold_at_fpr() -> None:
+    ranks = [["mouth", "nose", "chin_jaw"], ["nose", "left_eye", "mouth"]]
+    assert topk_accuracy(ranks, ["mouth", "mouth"], 1) == 0.5
+    assert topk_accuracy(ranks, ["mouth", "mouth"], 3) == 1.0
+    assert topk_accuracy(ranks, [["left_eye", "right_eye"], ["left_eye"]], 2) == 0.5
+    real = np.arange(1, 21) / 20.0  # 0.05 .. 1.0
+    t, fpr = threshold_at_fpr(real, 0.10)
+    assert t == pytest.approx(0.95) and fpr == pytest.approx(0.10)
+    t0, fpr0 = threshold_at_fpr(real, 0.0)
+    assert t0 > 1.0 and fpr0 == 0.0
+
+
+def test_pixel_summary_perfect_and_shipped_threshold() -> None:
+    m = np.zeros((8, 8), bool)
+    m[2:4, 2:5] = True
+    h = m.astype(np.float32) * 0.8 + 0.1
+    s = pixel_summary([h], [m], threshold=0.5)
+    assert s.auc == 1.0 and s.best_f1 == pytest.approx(1.0) and s.iou_best == pytest.approx(1.0)
+    assert s.iou_at == pytest.approx(1.0)
+    s2 = pixel_summary([h], [m], threshold=0.95)
+    assert s2.iou_at == 0.0 and s2.f1_at == 0.0
