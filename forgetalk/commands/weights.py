@@ -1,0 +1,114 @@
+"""``forgetalk weights list|verify|fetch``: see and check every component's weights.
+
+``fetch`` is the only code path in forgetalk that opens a network connection; it is
+meant for a connected machine, after which the weights folder is copied to the offline
+workstation. Unpinned files (manifest sha256 null) are reported honestly as such.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import EXIT_OK, EXIT_WEIGHTS, ForgetalkError
+from ..weights import fetch_file, list_components, load_manifest, verify_manifest, weights_root
+
+
+def _components(names: tuple[str, ...]) -> list[str]:
+    found = list_components()
+    if not names:
+        return found
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise click.BadParameter(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(found) or 'none'} (root {weights_root()})")
+    return list(names)
+
+
+@click.group(name="weights")
+def command() -> None:
+    """List, verify (sha256) and fetch model weights under the weights folder ($FORGETALK_WEIGHTS)."""
+
+
+@command.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def list_cmd(as_json: bool) -> None:
+    """Every component with a manifest, and how many of its files are present."""
+    rows = []
+    for name in list_components():
+        m = load_manifest(name)
+        present = sum((m.folder / f.name).is_file() for f in m.files)
+        rows.append({"component": name, "folder": str(m.folder), "files": len(m.files), "present": present,
+                     "pinned": sum(bool(f.sha256) for f in m.files), "description": m.description})
+    if as_json:
+        click.echo(json.dumps({"root": str(weights_root()), "components": rows}))
+        return
+    click.echo(f"weights root: {weights_root()}")
+    for r in rows:
+        click.echo(f"{r['component']:<16} {r['present']}/{r['files']} present, {r['pinned']}/{r['files']} hashes pinned  {r['folder']}")
+
+
+@command.command(name="verify")
+@click.argument("components", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def verify_cmd(components: tuple[str, ...], as_json: bool) -> None:
+    """Hash files and compare with the manifest. Exit 5 if a required file is missing or any file mismatches.
+
+    Status per file: ok (matches pinned hash), unpinned (present; no published hash, shown
+    with the hash recorded at fetch if any), missing, mismatch.
+    """
+    out, bad = [], False
+    for name in _components(components):
+        for s in verify_manifest(load_manifest(name)):
+            bad |= s.status == "mismatch" or (s.status == "missing" and s.required)
+            out.append({"component": name, "file": s.name, "status": s.status, "required": s.required, "expected_sha256": s.expected_sha256,
+                        "actual_sha256": s.actual_sha256, "note": s.note, "path": str(s.path)})
+    if as_json:
+        click.echo(json.dumps({"ok": not bad, "files": out}))
+    else:
+        for r in out:
+            opt = "" if r["required"] else " (optional)"
+            sha = f" sha256 {r['actual_sha256']}" if r["actual_sha256"] else ""
+            note = f"  [{r['note']}]" if r["note"] else ""
+            click.echo(f"{r['status']:<9} {r['component']}/{r['file']}{opt}{sha}{note}")
+    sys.exit(EXIT_WEIGHTS if bad else EXIT_OK)
+
+
+@command.command(name="fetch")
+@click.argument("component")
+@click.option("--file", "only", multiple=True, help="Fetch only this manifest file (repeatable).")
+@click.option("--force", is_flag=True, help="Download again even if the file is present.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def fetch_cmd(component: str, only: tuple[str, ...], force: bool, as_json: bool) -> None:
+    """Download a component's files (connected machine only), verifying pinned hashes and recording the rest."""
+    _components((component,))
+    m = load_manifest(component)
+    wanted = [f for f in m.files if not only or f.name in only]
+    results, failed = [], False
+    for wf in wanted:
+        dest = m.folder / wf.name
+        if dest.is_file() and not force:
+            results.append({"file": wf.name, "status": "present"})
+            continue
+        if not wf.url:
+            failed |= wf.required
+            results.append({"file": wf.name, "status": "manual", "error": f"no download URL: place it by hand in {m.folder}/"})
+            continue
+        if not as_json:
+            click.echo(f"fetching {wf.name} ...", err=True)
+        try:
+            path, sha = fetch_file(m, wf)
+        except ForgetalkError as exc:
+            failed |= wf.required
+            results.append({"file": wf.name, "status": "failed", "error": str(exc)})
+            continue
+        results.append({"file": wf.name, "status": "fetched", "sha256": sha, "pinned": bool(wf.sha256), "path": str(Path(path))})
+    if as_json:
+        click.echo(json.dumps({"component": component, "files": results}))
+    else:
+        for r in results:
+            extra = r.get("error") or (f"sha256 {r['sha256']} ({'verified' if r['pinned'] else 'unpinned: recorded'})" if r["status"] == "fetched" else "")
+            click.echo(f"{r['status']:<8} {r['file']} {extra}")
+    sys.exit(EXIT_WEIGHTS if failed else EXIT_OK)

@@ -1,0 +1,93 @@
+"""``forgetalk weights`` over a temporary weights root (file:// URLs: no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forgetalk.commands.weights import command
+from forgetalk.weights import RECORD_NAME, load_manifest, resolve
+
+
+@pytest.fixture()
+def root(tmp_path, monkeypatch):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.bin").write_bytes(b"alpha")
+    (src / "b.bin").write_bytes(b"bravo")
+    comp = tmp_path / "w" / "demo"
+    comp.mkdir(parents=True)
+    manifest = {"component": "demo", "description": "test", "files": [
+        {"name": "a.bin", "sha256": hashlib.sha256(b"alpha").hexdigest(), "size": 5, "url": (src / "a.bin").as_uri()},
+        {"name": "sub/b.bin", "sha256": None, "size": None, "url": (src / "b.bin").as_uri()},
+        {"name": "opt.bin", "sha256": None, "required": False},
+    ]}
+    (comp / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("FORGETALK_WEIGHTS", str(tmp_path / "w"))
+    return comp
+
+
+def _run(*args: str):
+    return CliRunner().invoke(command, list(args))
+
+
+def test_list_and_verify_missing(root: Path):
+    r = _run("list", "--json")
+    assert r.exit_code == 0
+    (row,) = json.loads(r.output)["components"]
+    assert row["component"] == "demo" and row["present"] == 0 and row["pinned"] == 1
+    r = _run("verify", "--json")
+    assert r.exit_code == 5
+    statuses = {f["file"]: f["status"] for f in json.loads(r.output)["files"]}
+    assert statuses == {"a.bin": "missing", "sub/b.bin": "missing", "opt.bin": "missing"}
+
+
+def test_fetch_verifies_pinned_and_records_unpinned(root: Path):
+    r = _run("fetch", "demo", "--json")
+    assert r.exit_code == 0, r.output
+    res = {f["file"]: f for f in json.loads(r.output)["files"]}
+    assert res["a.bin"]["pinned"] and not res["sub/b.bin"]["pinned"] and res["opt.bin"]["status"] == "manual"
+    rec = json.loads((root / RECORD_NAME).read_text())
+    assert rec["sub/b.bin"]["sha256"] == hashlib.sha256(b"bravo").hexdigest()
+    r = _run("verify", "demo")
+    assert r.exit_code == 0, r.output
+    assert "ok        demo/a.bin" in r.output and "unpinned  demo/sub/b.bin" in r.output and "recorded at fetch" in r.output
+    assert resolve("demo", "sub/b.bin") == root / "sub" / "b.bin"
+    # Tampering after fetch is caught for unpinned files too (against the recorded hash).
+    (root / "sub" / "b.bin").write_bytes(b"BRAVO")
+    r = _run("verify", "demo", "--json")
+    assert r.exit_code == 5 and any(f["status"] == "mismatch" for f in json.loads(r.output)["files"])
+
+
+def test_fetch_rejects_wrong_pinned_hash(root: Path, tmp_path: Path):
+    (tmp_path / "src" / "a.bin").write_bytes(b"tampered")
+    r = _run("fetch", "demo", "--file", "a.bin")
+    assert r.exit_code == 5 and "does not match" in r.output
+    assert not (root / "a.bin").exists() and not list(root.glob("*.part"))
+
+
+def test_forgerytalker_manifest_is_well_formed():
+    m = load_manifest("forgerytalker", Path(__file__).resolve().parent.parent / "weights")
+    names = {f.name for f in m.files}
+    assert {"2111_checkpoint_best.pth", "eva_vit_g.pth", "instruct_blip_flanxl_trimmed.pth", "flan-t5-xl/config.json"} <= names
+    assert all(f.url and f.url.startswith("https://") for f in m.files)
+    assert all(f.sha256 is None for f in m.files)  # unpinned on purpose: see the manifest description
+
+
+def test_engine_names_every_missing_file(tmp_path, monkeypatch):
+    import shutil
+
+    from forgetalk.engines.forgerytalker.engine import resolve_official
+    from forgetalk.errors import WeightsError
+
+    dst = tmp_path / "forgerytalker"
+    dst.mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "weights" / "forgerytalker" / "manifest.json", dst)
+    with pytest.raises(WeightsError) as exc:
+        resolve_official("cpu", "fp32", root=tmp_path)
+    msg = str(exc.value)
+    assert "2111_checkpoint_best.pth" in msg and "flan-t5-xl/tokenizer.json" in msg and str(dst) in msg and "weights fetch forgerytalker" in msg
