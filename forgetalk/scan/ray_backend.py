@@ -14,6 +14,7 @@ Without ``--ray-address`` a private single-machine Ray instance is started with
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,11 @@ class RayBackend:
             if address:
                 kwargs["address"] = address
             else:
-                # A private local instance: workers must import this checkout of forgetalk.
+                # A private local instance: give actors the driver's import path, as a spawn
+                # pool would, so this checkout of forgetalk and --preload plugins resolve.
                 pkg_root = str(Path(__file__).resolve().parents[2])
-                pythonpath = os.pathsep.join(p for p in (pkg_root, os.environ.get("PYTHONPATH", "")) if p)
+                paths = [pkg_root, *(p for p in sys.path if p and os.path.isdir(p))]
+                pythonpath = os.pathsep.join(dict.fromkeys(paths))
                 kwargs.update(num_cpus=max(1, workers), runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
             ray.init(**kwargs)
             self._owns_ray = True
