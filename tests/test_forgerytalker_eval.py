@@ -58,5 +58,5 @@ def test_evaluate_runs_tiny_model(mmtt):
     tiny_forgerytalker(seed=1).save_pretrained(mmtt / "model")
     r = CliRunner().invoke(command, [str(mmtt / "eval.json"), "--model-dir", str(mmtt / "model"), "--limit", "1", "--json"])
     assert r.exit_code == 0, r.output
-    s = json.loads(r.output.strip().splitlines()[-1])
+    s = json.loads(next(line for line in r.stdout.splitlines() if line.startswith("{")))  # warnings may go to stderr
     assert s["images"] == 1 and 0.0 <= s["IoU"] <= 1.0 and "CIDEr" in s
