@@ -20,6 +20,8 @@ from ..faces.regions import regions_from_mesh
 
 #: Regions a forgery may target (organ edits and whole inner face).
 SWAP_REGIONS: tuple[str, ...] = ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "mouth", "eyes", "inner_face")
+#: Skin areas that retouching and self-blends may target as well (wrinkles, blemishes, cheeks).
+SKIN_TARGETS: tuple[str, ...] = ("forehead", "left_cheek", "right_cheek", "chin_jaw")
 KINDS: tuple[str, ...] = ("self_blend", "region_swap", "local_smoothing")
 ALPHA_MIN = 0.1
 CHANGE_EPS = 2.0
@@ -191,18 +193,25 @@ def _finish(rec: FaceRecord, out: np.ndarray, alpha: np.ndarray, kind: str, targ
 # -- generators -------------------------------------------------------------------------
 
 def self_blend(rec: FaceRecord, rng: np.random.Generator, target: str | None = None) -> SynthSample:
-    """Blend the face with a colour/frequency/geometry-perturbed copy of itself (SBI-style)."""
-    target = target or str(rng.choice(SWAP_REGIONS))
+    """Blend the face with a colour/frequency/geometry-perturbed copy of itself (SBI-style).
+
+    The copy may also be the mirrored face: the FFHQ template is left/right symmetric, so the
+    mirror lines up and pasting it is the "copy the other eye / half" edit.
+    """
+    target = target or str(rng.choice((*SWAP_REGIONS, *SKIN_TARGETS)))
     base = target_mask(rec, target)
     src = rec.crop
     ops = []
+    if rng.random() < 0.3:
+        src = np.ascontiguousarray(src[:, ::-1])
+        ops.append("mirror")
     if rng.random() < 0.8:
         src = _colour_jitter(src, rng)
         ops.append("colour")
     if rng.random() < 0.6:
         src = _frequency(src, rng)
         ops.append("frequency")
-    if rng.random() < 0.5 or not ops:
+    if rng.random() < 0.5 or ops in ([], ["mirror"]):
         src = _geometry(src, rng, _mask_center(base))
         ops.append("geometry")
     alpha = blend_mask(base, rng, max_grow=0.06 if target == "inner_face" else 0.25)
@@ -277,7 +286,7 @@ def region_swap(rec: FaceRecord, donor: FaceRecord, rng: np.random.Generator, ta
 
 def local_smoothing(rec: FaceRecord, rng: np.random.Generator, target: str | None = None) -> SynthSample:
     """Retouching: blur, median, bilateral ("beauty filter") or resampling inside a region."""
-    target = target or str(rng.choice((*SWAP_REGIONS, "skin")))
+    target = target or str(rng.choice((*SWAP_REGIONS, *SKIN_TARGETS, "skin")))
     base = rec.regions["skin"] & ~rec.regions["face_boundary"] if target == "skin" else target_mask(rec, target)
     s = rec.crop.shape[0]
     op = str(rng.choice(("gaussian", "median", "bilateral", "resample")))

@@ -152,7 +152,7 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         loss.backward()
         opt.step()
         step += 1
-        run["loss"] += float(loss)
+        run["loss"] += float(loss.detach())
         run["n"] += 1
         if step % 50 == 0 or step == total:
             row = {"step": step, "loss": run["loss"] / run["n"], "elapsed_s": time.perf_counter() - t0, **parts}

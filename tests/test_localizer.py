@@ -1,0 +1,64 @@
+"""Localizer network: shapes, safetensors round trip, and a 2-step training run on a tiny model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from forgetalk.engines.localizer.infer import Localizer, load_localizer, save_localizer
+from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerNet, count_parameters
+from forgetalk.faces import REGION_NAMES
+from forgetalk.synth import FaceRecord
+from forgetalk.synth.samples import public_domain_face
+from forgetalk.train.loop import TrainConfig, region_targets, train_localizer, write_weights
+
+TINY = LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))
+
+
+def test_forward_shapes_default_and_tiny() -> None:
+    m = LocalizerNet()
+    assert 100_000 < count_parameters(m) < 1_000_000  # "a few hundred k": ~1 MB of weights
+    x = torch.rand(2, 3, 64, 64)
+    r = torch.zeros(2, len(REGION_NAMES), 64, 64)
+    r[:, 5, 30:40, 20:44] = 1
+    mask, reg = LocalizerNet(TINY)(x, r)
+    assert mask.shape == (2, 1, 64, 64) and reg.shape == (2, len(REGION_NAMES))
+    mask2, reg2 = LocalizerNet(TINY)(x)  # without region masks the head pools globally
+    assert torch.isfinite(reg2).all() and mask2.shape == mask.shape
+
+
+def test_safetensors_round_trip_and_predict(tmp_path) -> None:  # noqa: ANN001
+    torch.manual_seed(0)
+    m = LocalizerNet(TINY).eval()
+    p = tmp_path / "l.safetensors"
+    save_localizer(m, p)
+    m2 = load_localizer(p)
+    assert m2.config == TINY
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(m(x)[0], m2(x)[0])
+    face = public_domain_face()
+    out = Localizer(m2).predict(face.crop, face.regions)
+    assert out.prob.shape == (512, 512) and out.prob.dtype == np.float32
+    assert 0.0 <= out.prob.min() and out.prob.max() <= 1.0
+    assert set(out.region_probs) == set(face.regions)
+
+
+def test_training_loop_two_steps(tmp_path) -> None:  # noqa: ANN001
+    f = public_domain_face()
+    g = public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    cfg = TrainConfig(seed=1, synth_size=96, batch_size=2, max_steps=2, minutes=0, model=TINY)
+    model, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
+    assert summary["steps"] == 2 and "val_synth" in summary
+    manifest = write_weights(model, tmp_path, {"train_config": cfg.to_dict()})
+    assert manifest["files"][0]["size"] == (tmp_path / "localizer.safetensors").stat().st_size
+    assert (tmp_path / "recipe.json").is_file() and (tmp_path / "manifest.json").is_file()
+
+
+def test_region_targets_saturate() -> None:
+    from forgetalk.synth.generate import SynthSample
+
+    s = SynthSample(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), bool), "x", "mouth", ("mouth",), {"mouth": 0.8, "nose": 0.1})
+    t = region_targets(s)
+    assert t[REGION_NAMES.index("mouth")] == 1.0 and 0 < t[REGION_NAMES.index("nose")] < 1 and t[REGION_NAMES.index("hair")] == 0.0
