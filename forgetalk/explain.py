@@ -13,13 +13,9 @@ import re
 import numpy as np
 
 from .engines.base import EngineOutput
+from .engines.forgerytalker.vocab import WORD_TO_REGIONS, link_sentences
 from .faces import REGION_LABELS, AlignedFace
 from .results import CueEvidence
-
-try:  # the 21-word prompter vocabulary -> our region names (torch-free module)
-    from .engines.forgerytalker.vocab import WORD_TO_REGIONS
-except ImportError:  # pragma: no cover - only while the engine package is absent
-    WORD_TO_REGIONS = {}
 
 #: region name -> ForgeryTalker words that refer to it (inverse of WORD_TO_REGIONS).
 REGION_WORDS: dict[str, tuple[str, ...]] = {}
@@ -37,39 +33,6 @@ CUE_LABELS = {
 }
 TWO_SIDED = {"noise", "sharpness", "frequency"}
 FIRE_Z = 3.0
-
-# Synonyms used to find region mentions in model text (whole words, case-insensitive).
-_TEXT_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "eye": ("eye", "eyes", "ocular", "pupil", "pupils", "iris", "eyelid", "eyelids"),
-    "eyebrow": ("eyebrow", "eyebrows", "brow", "brows"),
-    "nose": ("nose", "nasal", "nostril", "nostrils"),
-    "lip": ("lip", "lips"),
-    "mouth": ("mouth", "teeth", "tooth", "tongue", "smile"),
-    "cheek": ("cheek", "cheeks", "cheekbone", "cheekbones"),
-    "forehead": ("forehead",),
-    "chin": ("chin",),
-    "jaw": ("jaw", "jawline", "mandible"),
-    "skin": ("skin", "complexion", "wrinkle", "wrinkles", "freckle", "freckles", "texture"),
-    "hair": ("hair", "hairline", "beard", "mustache", "moustache"),
-    "ear": ("ear", "ears"),
-    "boundary": ("boundary", "edge", "edges", "contour", "outline", "border"),
-}
-_SYN_TO_REGIONS: dict[str, tuple[str, ...]] = {
-    "eye": ("left_eye", "right_eye"),
-    "eyebrow": ("left_brow", "right_brow"),
-    "nose": ("nose",),
-    "lip": ("mouth",),
-    "mouth": ("mouth",),
-    "cheek": ("left_cheek", "right_cheek"),
-    "forehead": ("forehead",),
-    "chin": ("chin_jaw",),
-    "jaw": ("chin_jaw",),
-    "skin": ("skin",),
-    "hair": ("hair",),
-    "ear": ("face_boundary",),
-    "boundary": ("face_boundary",),
-}
-
 
 def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value: float) -> str:
     label = REGION_LABELS.get(region, region)
@@ -136,32 +99,25 @@ def region_sentences(region: str, evidence: tuple[CueEvidence, ...], out: Engine
     return sentences
 
 
-def split_sentences(text: str) -> list[str]:
-    parts = re.split(r"(?<=[.!?])\s+", text.strip())
-    return [p.strip() for p in parts if p.strip()]
-
-
 def link_text_to_regions(text: str | None, region_names: list[str]) -> dict[str, list[str]]:
-    """Attach each model sentence to every region it names (by word or synonym)."""
+    """Attach each model sentence to every region it names (the prompter vocabulary's synonyms).
+
+    A sentence that says only "left" (or only "right") is kept off the other side's region,
+    so "the left eye is blurred" is not shown next to the right eye.
+    """
     links: dict[str, list[str]] = {}
     if not text:
         return links
-    for sentence in split_sentences(text):
-        words = set(re.findall(r"[a-z]+", sentence.lower()))
-        hit: list[str] = []
-        for key, syns in _TEXT_SYNONYMS.items():
-            if words & set(syns):
-                left = "left" in words
-                right = "right" in words
-                for r in _SYN_TO_REGIONS[key]:
-                    if left and not right and r.startswith("right_"):
-                        continue
-                    if right and not left and r.startswith("left_"):
-                        continue
-                    if r in region_names and r not in hit:
-                        hit.append(r)
-        for r in hit:
-            links.setdefault(r, []).append(f'Model: "{sentence}"')
+    for region, sentences in link_sentences(text).items():
+        if region not in region_names:
+            continue
+        for sentence in sentences:
+            words = set(re.findall(r"[a-z]+", sentence.lower()))
+            if ("left" in words) != ("right" in words):
+                side = "left_" if "left" in words else "right_"
+                if region.startswith(("left_", "right_")) and not region.startswith(side):
+                    continue
+            links.setdefault(region, []).append(f'Model: "{sentence}"')
     return links
 
 
