@@ -113,6 +113,12 @@ def test_rerun_skips_finished_and_refuses_other_parameters(scanned: tuple[Path, 
     assert code == 2 and "different parameters" in summary["error"]
 
 
+def test_retry_failed_reanalyses_only_failures(scanned: tuple[Path, Path, int, dict]) -> None:
+    src, out, _, _ = scanned
+    code, summary, _ = scan_cli([str(src), "--out", str(out), "--recursive", "--workers", "1", "--retry-failed"])
+    assert code == 1 and summary["counts"]["analysed_this_run"] == 5 and summary["counts"]["failed"] == 5
+
+
 def test_good_and_no_face_only_exit_zero(tmp_path: Path) -> None:
     src = tmp_path / "in"
     make_faces(src, 2)

