@@ -12,8 +12,9 @@ workers) from /proc. Reported rates:
 * steady: images / time between the first and the last finished image (journal
   timestamps), i.e. throughput once the workers have loaded their models.
 
-The machine's load average is printed: on a shared machine other jobs steal cores and
-the scaling figure is a lower bound.
+The machine's load average and the CPU time the scan consumed are printed: on a shared
+machine other jobs steal cores, and "cores obtained" (CPU seconds / wall seconds) shows
+how much of the machine the scan actually got; the scaling figure is then a lower bound.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -88,6 +90,7 @@ def run_once(folder: Path, out: Path, workers: int, engine: str, extra: list[str
     cmd = [sys.executable, "-m", "forgetalk.cli", "scan", str(folder), "--out", str(out), "--workers", str(workers),
            "--engine", engine, "--no-progress", "--json", *extra]
     t0 = time.perf_counter()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     peak_total = peak_single = 0
     stop = threading.Event()
@@ -103,6 +106,8 @@ def run_once(folder: Path, out: Path, workers: int, engine: str, extra: list[str
     th.start()
     stdout, _ = proc.communicate()
     wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)  # scan parent + all its workers
     stop.set()
     th.join()
     summary = json.loads(stdout.decode().strip().splitlines()[-1])
@@ -112,7 +117,7 @@ def run_once(folder: Path, out: Path, workers: int, engine: str, extra: list[str
     return {"workers": workers, "images": n, "wall_s": round(wall, 2), "end_to_end_ips": round(n / wall, 3),
             "steady_ips": round(_steady_rate(out / "journal.jsonl") or 0.0, 3),
             "peak_tree_rss_mib": round(peak_total / 2**20, 1), "peak_process_rss_mib": round(peak_single / 2**20, 1),
-            "exit_code": proc.returncode}
+            "cpu_s": round(cpu, 1), "cores_used": round(cpu / wall, 2), "exit_code": proc.returncode}
 
 
 def main() -> None:
@@ -135,10 +140,12 @@ def main() -> None:
     load = os.getloadavg()
     print(f"forgetalk scan benchmark: {rows[0]['images']} images, engine {args.engine}, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f} (1/5/15 min) at the end")
-    print("| workers | images | wall s | end-to-end img/s | steady img/s | peak RSS, all processes (MiB) | peak RSS, largest process (MiB) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| workers | images | wall s | end-to-end img/s | steady img/s | CPU s (all processes) | cores obtained (CPU s / wall s) "
+          "| peak RSS, all processes (MiB) | peak RSS, largest process (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['workers']} | {r['images']} | {r['wall_s']} | {r['end_to_end_ips']} | {r['steady_ips']} | {r['peak_tree_rss_mib']} | {r['peak_process_rss_mib']} |")
+        print(f"| {r['workers']} | {r['images']} | {r['wall_s']} | {r['end_to_end_ips']} | {r['steady_ips']} | {r['cpu_s']} | {r['cores_used']} "
+              f"| {r['peak_tree_rss_mib']} | {r['peak_process_rss_mib']} |")
     base = rows[0]
     for r in rows[1:]:
         print(f"scaling {base['workers']} -> {r['workers']} workers: end-to-end x{r['end_to_end_ips'] / base['end_to_end_ips']:.2f}, "

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import EXIT_OK, ForgetalkError
+from ..errors import ForgetalkError
 
 EXIT_INTERRUPTED = 130
 
@@ -100,7 +100,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, face_backend: st
         for kind, p in summary.files.items():
             click.echo(f"{kind}: {p}")
         click.echo(f"manifest sha256: {summary.manifest_sha256}")
-    sys.exit(summary.exit_code if summary.exit_code != EXIT_OK else EXIT_OK)
+    sys.exit(summary.exit_code)
 
 
 class _Reporter:
