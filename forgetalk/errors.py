@@ -61,3 +61,9 @@ class EngineError(ForgetalkError):
     """An engine could not be built or run (bad name, missing dependency)."""
 
     exit_code = EXIT_FAILED
+
+
+class UnknownNameError(EngineError):
+    """An engine or face backend name that is not registered: a usage error, not a failure."""
+
+    exit_code = EXIT_USAGE

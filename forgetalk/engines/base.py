@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ..errors import EngineError
+from ..errors import UnknownNameError
 
 if TYPE_CHECKING:
     from ..faces import AlignedFace
@@ -82,5 +82,5 @@ def available_engines() -> dict[str, str]:
 def get_engine(name: str, **kwargs: object) -> Engine:
     _ensure_builtin()
     if name not in _REGISTRY:
-        raise EngineError(f"unknown engine {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        raise UnknownNameError(f"unknown engine {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](**kwargs)

