@@ -9,7 +9,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import CROP_SIZE
+from .base import CROP_SIZE, DetectedFace
+
+#: Faces smaller than this (photo pixels, see DetectedFace.size) get a "tiny face" note.
+TINY_FACE_PX = 64
 
 #: FFHQ 5-point template at 512x512: image-left eye, image-right eye, nose, mouth corners.
 FFHQ_TEMPLATE_512 = np.array(
@@ -54,3 +57,18 @@ def warp_map_to_photo(values: np.ndarray, inverse: np.ndarray, shape_hw: tuple[i
     """Warp a crop-space float map back onto the photo; outside the crop is 0."""
     h, w = shape_hw
     return cv2.warpAffine(values.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+
+
+def crop_detection(rgb: np.ndarray, det: DetectedFace, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The steps every backend shares for one detection.
+
+    Returns (photo->crop matrix, inverse, aligned crop, the 5 landmarks in crop coordinates,
+    notes), so backends differ only in how they derive region masks from the crop.
+    """
+    m, inv = estimate_alignment(det.landmarks5, size)
+    crop = warp_to_crop(rgb, m, size)
+    lm_crop = (np.c_[det.landmarks5, np.ones(5)] @ m.T).astype(np.float32)
+    notes: list[str] = []
+    if det.size < TINY_FACE_PX:
+        notes.append(f"tiny face ({det.size:.0f} px): forensic traces are unreliable at this size")
+    return m, inv, crop, lm_crop, notes

@@ -11,12 +11,9 @@ import os
 
 import numpy as np
 
-from .align import estimate_alignment, warp_to_crop
+from .align import crop_detection
 from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
 from .regions import regions_from_5pts, regions_from_mesh
-
-#: Faces smaller than this (photo pixels, see DetectedFace.size) get a "tiny face" note.
-TINY_FACE_PX = 64
 
 
 def _version(pkg: str) -> str:
@@ -90,16 +87,11 @@ class RetinaMeshBackend:
     def align(self, rgb: np.ndarray, faces: list[DetectedFace]) -> list[AlignedFace]:
         aligned: list[AlignedFace] = []
         for i, det in enumerate(faces):
-            m, inv = estimate_alignment(det.landmarks5)
-            crop = warp_to_crop(rgb, m)
-            notes: list[str] = []
-            if det.size < TINY_FACE_PX:
-                notes.append(f"tiny face ({det.size:.0f} px): forensic traces are unreliable at this size")
+            m, inv, crop, lm_crop, notes = crop_detection(rgb, det)
             dense = self.dense_landmarks(crop)
             if dense is not None:
                 regions, oval = regions_from_mesh(dense, CROP_SIZE)
             else:
-                lm_crop = (np.c_[det.landmarks5, np.ones(5)] @ m.T).astype(np.float32)
                 regions, oval = regions_from_5pts(lm_crop, CROP_SIZE)
                 notes.append("dense landmarks unavailable: coarse geometric regions used")
             aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=dense, notes=tuple(notes)))

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import EngineError, WeightsError
 from ..weights import Manifest, WeightFile, file_sha256, load_manifest, missing_message, resolve, weights_root
-from .align import estimate_alignment, warp_to_crop
+from .align import crop_detection
 from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
 from .regions import BISENET_CLASSES, parsing_face_fraction, regions_from_5pts, regions_from_parsing
 
@@ -56,7 +56,6 @@ INSTALL_HINT = (
 )
 
 #: Faces smaller than this (photo pixels, see DetectedFace.size) get a "tiny face" note.
-TINY_FACE_PX = 64
 #: Below this fraction of the geometric oval, the parse is treated as failed (occlusion, profile).
 MIN_PARSE_FRACTION = 0.25
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -269,12 +268,7 @@ class FacexlibBackend:
     def align(self, rgb: np.ndarray, faces: list[DetectedFace]) -> list[AlignedFace]:
         aligned: list[AlignedFace] = []
         for i, det in enumerate(faces):
-            m, inv = estimate_alignment(det.landmarks5)
-            crop = warp_to_crop(rgb, m)
-            notes: list[str] = []
-            if det.size < TINY_FACE_PX:
-                notes.append(f"tiny face ({det.size:.0f} px): forensic traces are unreliable at this size")
-            lm_crop = (np.c_[det.landmarks5, np.ones(5)] @ m.T).astype(np.float32)
+            m, inv, crop, lm_crop, notes = crop_detection(rgb, det)
             labels = self.parse(crop)
             if parsing_face_fraction(labels, lm_crop, BISENET_CLASSES) >= MIN_PARSE_FRACTION:
                 regions, oval = regions_from_parsing(labels, lm_crop, CROP_SIZE, BISENET_CLASSES)
