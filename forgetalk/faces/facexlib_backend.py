@@ -55,7 +55,6 @@ INSTALL_HINT = (
     "pip install -r requirements-facexlib.txt (pins torchvision to match torch 2.13 so the CPU torch is kept)"
 )
 
-#: Faces smaller than this (photo pixels, see DetectedFace.size) get a "tiny face" note.
 #: Below this fraction of the geometric oval, the parse is treated as failed (occlusion, profile).
 MIN_PARSE_FRACTION = 0.25
 _IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
