@@ -14,7 +14,7 @@ import numpy as np
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U with average ranks for ties); nan if one class is absent."""
-    s = np.asarray(scores, dtype=np.float64).ravel()
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float64).ravel(), nan=0.0)
     y = np.asarray(labels).astype(bool).ravel()
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
@@ -49,7 +49,7 @@ def best_threshold_f1(scores: np.ndarray, gt: np.ndarray, n_bins: int = 256) -> 
 
     Histogram-based so that millions of pixels cost one pass; thresholds are bin edges.
     """
-    s = np.clip(np.asarray(scores, np.float64).ravel(), 0.0, 1.0)
+    s = np.clip(np.nan_to_num(np.asarray(scores, np.float64).ravel(), nan=0.0), 0.0, 1.0)  # NaN = no evidence
     g = np.asarray(gt, bool).ravel()
     bins = np.minimum((s * n_bins).astype(np.int64), n_bins - 1)
     pos = np.bincount(bins[g], minlength=n_bins)[::-1].cumsum()[::-1]  # count with bin >= k

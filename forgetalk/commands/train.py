@@ -22,9 +22,11 @@ def command() -> None:
 @click.option("--steps", type=int, default=3000, show_default=True, help="Cap on optimizer steps.")
 @click.option("--minutes", type=float, default=12.0, show_default=True, help="Wall-clock training budget.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--init", "init_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="Start from these localizer weights (a second training stage).")
+@click.option("--lr", type=float, default=2e-3, show_default=True, help="Peak learning rate (AdamW, warm-up + cosine).")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True, help="Choose fusion weight and threshold on the validation split.")
 @click.option("--target-fpr", type=float, default=0.05, show_default=True, help="False-positive rate on validation real faces for the image-level threshold.")
-def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, calibrate: bool, target_fpr: float) -> None:
+def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, lr: float, calibrate: bool, target_fpr: float) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     import torch
 
@@ -37,16 +39,28 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
         raise click.UsageError("refusing to train on a holdout folder")
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes)
+    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr)
     train_faces = load_split_faces(faces_dir, "train", seed=0, log=log)
     val_faces = load_split_faces(faces_dir, "val", seed=0, log=log)
     prep_s = time.perf_counter() - t0
     log(f"train faces {len(train_faces)}, val faces {len(val_faces)} ({prep_s:.0f}s preprocessing)")
-    model, summary = train_localizer(build_records(train_faces, cfg.synth_size), build_records(val_faces, cfg.synth_size), cfg, log=log)
+    init_info: dict[str, object] | None = None
+    init_model = None
+    if init_path is not None:
+        from ..engines.localizer.infer import load_localizer
+        from ..io import sha256_file
+
+        init_model = load_localizer(init_path)
+        init_info = {"path": str(init_path), "sha256": sha256_file(init_path)}
+        prev = init_path.parent / "recipe.json"
+        if prev.is_file():
+            init_info["previous_recipe"] = json.loads(prev.read_text(encoding="utf-8"))
+    model, summary = train_localizer(build_records(train_faces, cfg.synth_size), build_records(val_faces, cfg.synth_size), cfg, log=log, init=init_model)
     split = split_summary(faces_dir, seed=0)
     recipe: dict[str, object] = {
         "component": "localizer",
-        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs}",
+        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + (f" --init {init_path}" if init_path else ""),
+        "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,
         "data_counts": {"photos": {k: len(v) for k, v in split["photos"].items()},  # type: ignore[union-attr]

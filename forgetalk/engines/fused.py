@@ -22,24 +22,25 @@ from .base import EngineOutput, get_engine, register_engine
 from .localizer.infer import WEIGHTS_COMPONENT, WEIGHTS_FILE, Localizer, LocalizerOutput, load_localizer
 
 #: Used only when recipe.json has no calibration section (reported as uncalibrated).
-DEFAULT_CALIBRATION: dict[str, object] = {"fusion_weight": 0.8, "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0}
+DEFAULT_CALIBRATION: dict[str, object] = {"fusion_weight": 0.8, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0}
 #: Regions left out of the face score: hair is outside the face and often edited legitimately.
 SCORE_EXCLUDED_REGIONS = ("hair",)
 
 
 def fuse_heatmaps(localizer_prob: np.ndarray, evidence_heat: np.ndarray, weight: float) -> np.ndarray:
-    """Convex blend; weight is the localizer's share."""
-    return np.clip(weight * localizer_prob + (1.0 - weight) * evidence_heat, 0.0, 1.0).astype(np.float32)
+    """Convex blend; weight is the localizer's share. Undefined evidence (NaN) counts as none."""
+    ev = np.nan_to_num(evidence_heat, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.clip(weight * localizer_prob + (1.0 - weight) * ev, 0.0, 1.0).astype(np.float32)
 
 
-def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float) -> dict[str, float]:
+def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float, region_source: str = "head") -> dict[str, float]:
     """Face-level statistics the calibrated score is a logistic function of."""
-    rp = [v for k, v in lo.region_probs.items() if k not in SCORE_EXCLUDED_REGIONS]
+    rp = [v for k, v in lo.region_scores(region_source).items() if k not in SCORE_EXCLUDED_REGIONS]
     vals = heat[face_mask] if face_mask.any() else heat.ravel()
     return {
         "region_max": float(max(rp)) if rp else 0.0,
         "heat_q99": float(np.quantile(vals, 0.99)),
-        "evidence_score": float(evidence_score),
+        "evidence_score": float(np.nan_to_num(evidence_score, nan=0.0)),
     }
 
 
@@ -74,13 +75,15 @@ class FusedEngine:
         lo = self.localizer.predict(face.crop, face.regions)
         w = float(self.calibration["fusion_weight"])  # type: ignore[arg-type]
         heat = fuse_heatmaps(lo.prob, ev.heatmap, w)
-        feats = face_features(lo, heat, face.face_mask, ev.score)
+        source = str(self.calibration.get("region_source", "head"))
+        feats = face_features(lo, heat, face.face_mask, ev.score, source)
         score = face_score(feats, self.calibration)
         cues = dict(ev.cues)
         cues["localizer"] = lo.prob
         meta: dict[str, object] = {
             "calibrated": self.calibrated,
             "fusion_weight": w,
+            "region_source": source,
             "features": feats,
             "evidence_score": float(ev.score),
             "score_definition": "logistic model of (max localizer region probability, 99th percentile of the fused heatmap in the face, evidence score), fitted on validation faces",
@@ -89,7 +92,7 @@ class FusedEngine:
         for key in ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real"):
             if key in self.calibration:
                 meta[key] = self.calibration[key]
-        return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=lo.region_probs, meta=meta)
+        return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=lo.region_scores(source), meta=meta)
 
     def info(self) -> dict[str, object]:
         ev_info = self.evidence.info() if hasattr(self.evidence, "info") else {}

@@ -18,6 +18,7 @@ from .evalset import build_eval_set
 
 FUSION_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
 FEATURES = ("region_max", "heat_q99", "evidence_score")
+REGION_SOURCES = ("head", "mask", "mean", "none")
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
@@ -69,8 +70,20 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: 
         if f > best[0]:
             best = (f, w, thr)
     f_best, w_best, pix_thr = best
-    # 2) face score: logistic model on validation real vs forged, threshold at target FPR on real.
-    feats = np.array([[face_features(lo, fuse_heatmaps(lo.prob, ev.heatmap, w_best), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
+    # 2) region scores: which localizer output (region head, pooled mask, both, none) ranks best.
+    from ..pipeline import rank_regions
+
+    top1: dict[str, float] = {}
+    for src in REGION_SOURCES:
+        hits = 0
+        for i in fakes:
+            ev, lo = outs[i]
+            ranked = rank_regions(fuse_heatmaps(lo.prob, ev.heatmap, w_best), items[i].face.regions, lo.region_scores(src) or None)
+            hits += bool(ranked) and ranked[0][0] in items[i].primary
+        top1[src] = hits / max(len(fakes), 1)
+    source = max(REGION_SOURCES, key=lambda k: (top1[k], -REGION_SOURCES.index(k)))
+    # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
+    feats = np.array([[face_features(lo, fuse_heatmaps(lo.prob, ev.heatmap, w_best), it.face.face_mask, ev.score, source)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
     y = np.array([it.fake for it in items], float)
     coef, intercept = fit_logistic(feats, y)
     scores = 1.0 / (1.0 + np.exp(-np.clip(feats @ coef + intercept, -50, 50)))
@@ -81,6 +94,8 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: 
         "fusion_weight": float(w_best),
         "fusion_selection": {"criterion": "pooled best-threshold pixel F1 inside the face oval, validation forgeries", "f1_by_weight": per_w},
         "pixel_threshold": round(float(pix_thr), 4),
+        "region_source": source,
+        "region_top1_val_by_source": top1,
         "pixel_best_f1_val": round(float(f_best), 4),
         "features": list(FEATURES),
         "coef": [float(c) for c in coef],

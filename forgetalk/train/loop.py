@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ..engines.localizer.infer import region_stack, save_localizer
 from ..engines.localizer.model import LocalizerConfig, LocalizerNet, count_parameters
 from ..faces.base import REGION_NAMES
-from ..synth import FaceRecord, SynthSample, random_forgery
+from ..synth import FaceRecord, SynthSample, jpeg_recompress, random_forgery
 
 #: Region-head target: forged fraction of the region, saturating at this coverage.
 REGION_TARGET_SATURATION = 0.4
@@ -45,6 +45,9 @@ class TrainConfig:
     dice_weight: float = 1.0
     region_weight: float = 0.5
     threads: int = 2
+    #: Each forged face is accompanied by its untouched JPEG-matched twin in the same batch, so
+    #: "organs are often forged" (a location prior) cannot lower the loss; only traces can.
+    paired: bool = True
     model: LocalizerConfig = field(default_factory=LocalizerConfig)
 
     def to_dict(self) -> dict[str, object]:
@@ -78,17 +81,27 @@ def region_targets(sample: SynthSample, names: tuple[str, ...] = REGION_NAMES) -
 def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfig, n: int) -> dict[str, torch.Tensor]:
     s = cfg.model.input_size
     xs, ms, rs, ts = [], [], [], []
-    for _ in range(n):
-        rec = recs[int(rng.integers(0, len(recs)))]
-        aug = FaceRecord(_global_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask)
-        smp = random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range)
+
+    def add(rec: FaceRecord, smp: SynthSample, noise: float) -> None:
         img = smp.image
-        if rng.random() < 0.15:
-            img = np.clip(img.astype(np.float32) + rng.normal(0, rng.uniform(1, 3), img.shape), 0, 255).astype(np.uint8)
+        if noise > 0:
+            img = np.clip(img.astype(np.float32) + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
         xs.append(cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
         ms.append(cv2.resize(smp.mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA))
         rs.append(region_stack(rec.regions, cfg.model.region_names, s))
         ts.append(region_targets(smp, cfg.model.region_names))
+
+    while len(xs) < n:
+        rec = recs[int(rng.integers(0, len(recs)))]
+        aug = FaceRecord(_global_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask)
+        noise = float(rng.uniform(1, 3)) if rng.random() < 0.15 else 0.0
+        if cfg.paired and n - len(xs) >= 2:
+            smp = random_forgery(aug, rng, recs, p_real=0.0, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range)
+            twin = aug.crop if smp.jpeg_quality is None else jpeg_recompress(aug.crop, smp.jpeg_quality)
+            add(rec, SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, smp.jpeg_quality), noise)
+            add(rec, smp, noise)
+        else:
+            add(rec, random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range), noise)
     return {
         "x": torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous(),
         "mask": torch.from_numpy(np.stack(ms))[:, None],
@@ -116,13 +129,16 @@ def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 -
     return [FaceRecord.from_crop(f.crop, f.landmarks, size) for f in faces]
 
 
-def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print) -> tuple[LocalizerNet, dict[str, object]]:  # noqa: ANN001
+def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print, init: LocalizerNet | None = None) -> tuple[LocalizerNet, dict[str, object]]:  # noqa: ANN001
     """Train and return the model plus a summary (steps, time, losses, val metrics)."""
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = LocalizerNet(cfg.model)
+    if init is not None:  # continue a previous stage (same architecture)
+        model.load_state_dict(init.state_dict())
+        cfg.model = init.config
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     max_steps = cfg.max_steps
     if cfg.epochs:

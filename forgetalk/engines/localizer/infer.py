@@ -52,10 +52,33 @@ def region_stack(regions: dict[str, np.ndarray], names: tuple[str, ...], size: i
     return out
 
 
+#: Region coverage at which a mask-pooled region score saturates (same as the training target).
+REGION_SATURATION = 0.4
+
+
+def region_scores_from_mask(prob: np.ndarray, regions: dict[str, np.ndarray], saturation: float = REGION_SATURATION) -> dict[str, float]:
+    """Estimated forged fraction of each region from the mask head, scaled like the region-head target."""
+    out: dict[str, float] = {}
+    for name, m in regions.items():
+        out[name] = float(np.clip(prob[m].mean() / saturation, 0.0, 1.0)) if m.any() else 0.0
+    return out
+
+
 @dataclass(frozen=True)
 class LocalizerOutput:
     prob: np.ndarray  # float32 (H, W) forged-pixel probability at crop size
-    region_probs: dict[str, float]
+    region_probs: dict[str, float]  # region head
+    region_from_mask: dict[str, float]  # mask head pooled per region (see region_scores_from_mask)
+
+    def region_scores(self, source: str) -> dict[str, float]:
+        """'head', 'mask', 'mean' of both, or 'none' (chosen on validation, see forgetalk.train.calibrate)."""
+        if source == "none":
+            return {}
+        if source == "head":
+            return dict(self.region_probs)
+        if source == "mask":
+            return dict(self.region_from_mask)
+        return {k: 0.5 * (v + self.region_from_mask.get(k, v)) for k, v in self.region_probs.items()}
 
 
 class Localizer:
@@ -80,4 +103,6 @@ class Localizer:
         prob = torch.sigmoid(logits)[0, 0].cpu().numpy().astype(np.float32)
         prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
         rp = torch.sigmoid(rlog)[0].cpu().numpy()
-        return LocalizerOutput(np.clip(prob, 0.0, 1.0), {n: float(rp[i]) for i, n in enumerate(self.config.region_names) if n in regions})
+        prob = np.clip(prob, 0.0, 1.0)
+        head = {n: float(rp[i]) for i, n in enumerate(self.config.region_names) if n in regions}
+        return LocalizerOutput(prob, head, region_scores_from_mask(prob, {n: regions[n] for n in head}))
