@@ -72,3 +72,44 @@ def test_forged_region_ranks_first(engine, target: str) -> None:  # noqa: ANN001
     # the heatmap is hotter on the forged pixels than on the rest of the face
     rest = forged.face_mask & ~smp.mask
     assert out.heatmap[smp.mask].mean() > 2 * out.heatmap[rest].mean()
+
+
+def test_fused_with_injected_parts_needs_no_weights() -> None:
+    """The fusion arithmetic itself, with a tiny untrained localizer and a stub evidence engine."""
+    import torch
+
+    from forgetalk.engines.base import EngineOutput
+    from forgetalk.engines.fused import FusedEngine, fuse_heatmaps
+    from forgetalk.engines.localizer.infer import Localizer
+    from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerNet
+
+    class StubEvidence:
+        def analyze_face(self, face):  # noqa: ANN001, ANN202
+            h = np.full((512, 512), np.nan, np.float32)  # undefined evidence must not poison the blend
+            h[:256] = 0.5
+            return EngineOutput(heatmap=h, score=0.2, cues={"noise": np.ones((512, 512), np.float32)})
+
+    torch.manual_seed(0)
+    loc = Localizer(LocalizerNet(LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))))
+    cal = {"fusion_weight": 0.5, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [1.0, 1.0, 1.0],
+           "intercept": -1.0, "threshold": 0.7, "target_fpr": 0.05, "measured_fpr": 0.04}
+    eng = FusedEngine(evidence=StubEvidence(), localizer=loc, calibration=cal)
+    out = eng.analyze_face(public_domain_face())
+    assert np.isfinite(out.heatmap).all() and out.heatmap.max() <= 1.0
+    assert out.meta["threshold"] == 0.7 and out.meta["region_source"] == "mask"
+    assert np.allclose(out.heatmap[300:], 0.5 * out.cues["localizer"][300:], atol=1e-6)
+    assert fuse_heatmaps(np.ones((2, 2)), np.zeros((2, 2)), 0.25).max() == pytest.approx(0.25)
+
+
+def test_logistic_fit_and_threshold_rule() -> None:
+    from forgetalk.metrics import threshold_at_fpr
+    from forgetalk.train.calibrate import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(0, 1, (50, 1)), rng.normal(2, 1, (50, 1))]
+    y = np.r_[np.zeros(50), np.ones(50)]
+    coef, b = fit_logistic(x, y)
+    assert coef[0] > 0.5
+    s = 1 / (1 + np.exp(-(x[:, 0] * coef[0] + b)))
+    t, fpr = threshold_at_fpr(s[:50], 0.1)
+    assert fpr <= 0.1 and (s[:50] >= t).mean() == fpr

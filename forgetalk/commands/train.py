@@ -23,10 +23,11 @@ def command() -> None:
 @click.option("--minutes", type=float, default=12.0, show_default=True, help="Wall-clock training budget.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="Start from these localizer weights (a second training stage).")
+@click.option("--paired/--no-paired", default=True, show_default=True, help="Put each forgery's untouched twin in the same batch (defeats location priors).")
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Peak learning rate (AdamW, warm-up + cosine).")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True, help="Choose fusion weight and threshold on the validation split.")
 @click.option("--target-fpr", type=float, default=0.05, show_default=True, help="False-positive rate on validation real faces for the image-level threshold.")
-def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, lr: float, calibrate: bool, target_fpr: float) -> None:
+def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     import torch
 
@@ -39,7 +40,7 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
         raise click.UsageError("refusing to train on a holdout folder")
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr)
+    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired)
     train_faces = load_split_faces(faces_dir, "train", seed=0, log=log)
     val_faces = load_split_faces(faces_dir, "val", seed=0, log=log)
     prep_s = time.perf_counter() - t0
@@ -59,7 +60,7 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
     split = split_summary(faces_dir, seed=0)
     recipe: dict[str, object] = {
         "component": "localizer",
-        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + (f" --init {init_path}" if init_path else ""),
+        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,
@@ -75,7 +76,7 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
     if calibrate:
         from ..train.calibrate import calibrate_fusion
 
-        cal = calibrate_fusion(out_dir, val_faces, seed=seed, target_fpr=target_fpr, log=log)
+        cal = calibrate_fusion(out_dir, val_faces, target_fpr=target_fpr, log=log)
         recipe["calibration"] = cal
         recipe["total_seconds"] = round(time.perf_counter() - t0, 1)
         (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")

@@ -33,9 +33,13 @@ def fuse_heatmaps(localizer_prob: np.ndarray, evidence_heat: np.ndarray, weight:
     return np.clip(weight * localizer_prob + (1.0 - weight) * ev, 0.0, 1.0).astype(np.float32)
 
 
-def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float, region_source: str = "head") -> dict[str, float]:
-    """Face-level statistics the calibrated score is a logistic function of."""
-    rp = [v for k, v in lo.region_scores(region_source).items() if k not in SCORE_EXCLUDED_REGIONS]
+def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float) -> dict[str, float]:
+    """Face-level statistics the calibrated score is a logistic function of.
+
+    ``region_max`` is the largest estimated forged fraction of a region (mask head pooled per
+    region), whichever region-score source the ranking uses.
+    """
+    rp = [v for k, v in lo.region_from_mask.items() if k not in SCORE_EXCLUDED_REGIONS]
     vals = heat[face_mask] if face_mask.any() else heat.ravel()
     return {
         "region_max": float(max(rp)) if rp else 0.0,
@@ -76,7 +80,7 @@ class FusedEngine:
         w = float(self.calibration["fusion_weight"])  # type: ignore[arg-type]
         heat = fuse_heatmaps(lo.prob, ev.heatmap, w)
         source = str(self.calibration.get("region_source", "head"))
-        feats = face_features(lo, heat, face.face_mask, ev.score, source)
+        feats = face_features(lo, heat, face.face_mask, ev.score)
         score = face_score(feats, self.calibration)
         cues = dict(ev.cues)
         cues["localizer"] = lo.prob
@@ -86,7 +90,7 @@ class FusedEngine:
             "region_source": source,
             "features": feats,
             "evidence_score": float(ev.score),
-            "score_definition": "logistic model of (max localizer region probability, 99th percentile of the fused heatmap in the face, evidence score), fitted on validation faces",
+            "score_definition": "logistic model of (largest estimated forged fraction of a region, 99th percentile of the fused heatmap in the face, evidence score), fitted on validation faces",
             "seconds": round(time.perf_counter() - t0, 4),
         }
         for key in ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real"):

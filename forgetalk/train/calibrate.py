@@ -38,7 +38,11 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
     return w[:-1], float(w[-1])
 
 
-def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: float = 0.05, log=print) -> dict[str, object]:  # noqa: ANN001
+#: Fixed seed of the validation forgery set, so that stages and runs are compared on the same set.
+EVAL_SEED = 1000
+
+
+def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print) -> dict[str, object]:  # noqa: ANN001
     """Run evidence + localizer once per validation item, then choose everything from the cached outputs."""
     import torch
 
@@ -48,7 +52,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: 
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    items = build_eval_set(val_faces, seed=seed + 1000, forgeries_per_face=3)
+    items = build_eval_set(val_faces, seed=seed, forgeries_per_face=3)
     loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
     ev_engine = get_engine("evidence")
     outs = []
@@ -83,7 +87,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: 
         top1[src] = hits / max(len(fakes), 1)
     source = max(REGION_SOURCES, key=lambda k: (top1[k], -REGION_SOURCES.index(k)))
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
-    feats = np.array([[face_features(lo, fuse_heatmaps(lo.prob, ev.heatmap, w_best), it.face.face_mask, ev.score, source)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
+    feats = np.array([[face_features(lo, fuse_heatmaps(lo.prob, ev.heatmap, w_best), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
     y = np.array([it.fake for it in items], float)
     coef, intercept = fit_logistic(feats, y)
     scores = 1.0 / (1.0 + np.exp(-np.clip(feats @ coef + intercept, -50, 50)))
@@ -107,7 +111,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = 0, target_fpr: 
         "image_auc_val": roc_auc(scores, y),
         "n_val_real": int((y == 0).sum()),
         "n_val_fake": int((y == 1).sum()),
-        "eval_seed": seed + 1000,
+        "eval_seed": seed,
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "threshold is the smallest calibrated score with false-positive rate <= target on validation real faces (untouched, same JPEG re-save protocol as the forgeries)",
     }
@@ -124,8 +128,7 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[2] / "weights" / "localizer"
     recipe_path = out / "recipe.json"
     recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
-    seed = int(recipe["train_config"]["seed"])
-    cal = calibrate_fusion(out, load_split_faces(faces_dir, "val"), seed=seed)
+    cal = calibrate_fusion(out, load_split_faces(faces_dir, "val"))
     recipe["calibration"] = cal
     recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
     recipe_path.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
