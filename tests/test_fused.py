@@ -69,9 +69,11 @@ def test_forged_region_ranks_first(engine, target: str) -> None:  # noqa: ANN001
     out = engine.analyze_face(forged)
     ranked = rank_regions(out.heatmap, forged.regions, out.region_scores)
     assert ranked[0][0] == target, [r[:2] for r in ranked[:4]]
-    # the heatmap is hotter on the forged pixels than on the rest of the face
-    rest = forged.face_mask & ~smp.mask
-    assert out.heatmap[smp.mask].mean() > 2 * out.heatmap[rest].mean()
+    # the heatmap separates the forged pixels from the rest of the face (scale-free: pixel AUC)
+    from forgetalk.metrics import roc_auc
+
+    face_px = forged.face_mask | smp.mask
+    assert roc_auc(out.heatmap[face_px], smp.mask[face_px]) > 0.8
 
 
 def test_fused_with_injected_parts_needs_no_weights() -> None:

@@ -33,6 +33,17 @@ def fuse_heatmaps(localizer_prob: np.ndarray, evidence_heat: np.ndarray, weight:
     return np.clip(weight * localizer_prob + (1.0 - weight) * ev, 0.0, 1.0).astype(np.float32)
 
 
+def calibrate_heat(heat: np.ndarray, gamma: float) -> np.ndarray:
+    """Monotone rescaling ``h ** gamma`` that puts the validation best-F1 pixel threshold at 0.5.
+
+    Why: the localizer's raw probabilities are conservative (its best threshold on validation
+    is far below 0.5), so an overlay on a 0..1 colour scale would hide what it found. A
+    monotone map changes no AUC/F1/IoU at matched thresholds; it only makes 0.5 mean "the
+    threshold the project measured as best".
+    """
+    return np.power(np.clip(heat, 0.0, 1.0), gamma).astype(np.float32)
+
+
 def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float) -> dict[str, float]:
     """Face-level statistics the calibrated score is a logistic function of.
 
@@ -78,15 +89,17 @@ class FusedEngine:
         ev: EngineOutput = self.evidence.analyze_face(face)  # type: ignore[attr-defined]
         lo = self.localizer.predict(face.crop, face.regions)
         w = float(self.calibration["fusion_weight"])  # type: ignore[arg-type]
-        heat = fuse_heatmaps(lo.prob, ev.heatmap, w)
+        gamma = float(self.calibration.get("heat_gamma", 1.0))  # type: ignore[arg-type]
+        heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
         source = str(self.calibration.get("region_source", "head"))
         feats = face_features(lo, heat, face.face_mask, ev.score)
         score = face_score(feats, self.calibration)
         cues = dict(ev.cues)
-        cues["localizer"] = lo.prob
+        cues["localizer"] = calibrate_heat(lo.prob, gamma)  # same scale as the heatmap: 0.5 = validation best-F1 threshold
         meta: dict[str, object] = {
             "calibrated": self.calibrated,
             "fusion_weight": w,
+            "heat_gamma": gamma,
             "region_source": source,
             "features": feats,
             "evidence_score": float(ev.score),

@@ -47,7 +47,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     import torch
 
     from ..engines import get_engine
-    from ..engines.fused import face_features, fuse_heatmaps
+    from ..engines.fused import calibrate_heat, face_features, fuse_heatmaps
     from ..engines.localizer.infer import Localizer, load_localizer
 
     torch.set_num_threads(2)
@@ -74,6 +74,11 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         if f > best[0]:
             best = (f, w, thr)
     f_best, w_best, pix_thr = best
+    # Heat scale: h ** gamma puts the best-F1 threshold at 0.5 (monotone; see fused.calibrate_heat).
+    gamma = float(np.log(0.5) / np.log(min(max(pix_thr, 1e-3), 0.999)))
+
+    def heat_of(ev, lo):  # noqa: ANN001, ANN202
+        return calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w_best), gamma)
     # 2) region scores: which localizer output (region head, pooled mask, both, none) ranks best.
     from ..pipeline import rank_regions
 
@@ -82,12 +87,12 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         hits = 0
         for i in fakes:
             ev, lo = outs[i]
-            ranked = rank_regions(fuse_heatmaps(lo.prob, ev.heatmap, w_best), items[i].face.regions, lo.region_scores(src) or None)
+            ranked = rank_regions(heat_of(ev, lo), items[i].face.regions, lo.region_scores(src) or None)
             hits += bool(ranked) and ranked[0][0] in items[i].primary
         top1[src] = hits / max(len(fakes), 1)
     source = max(REGION_SOURCES, key=lambda k: (top1[k], -REGION_SOURCES.index(k)))
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
-    feats = np.array([[face_features(lo, fuse_heatmaps(lo.prob, ev.heatmap, w_best), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
+    feats = np.array([[face_features(lo, heat_of(ev, lo), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
     y = np.array([it.fake for it in items], float)
     coef, intercept = fit_logistic(feats, y)
     scores = 1.0 / (1.0 + np.exp(-np.clip(feats @ coef + intercept, -50, 50)))
@@ -97,7 +102,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     cal: dict[str, object] = {
         "fusion_weight": float(w_best),
         "fusion_selection": {"criterion": "pooled best-threshold pixel F1 inside the face oval, validation forgeries", "f1_by_weight": per_w},
-        "pixel_threshold": round(float(pix_thr), 4),
+        "pixel_threshold_raw": round(float(pix_thr), 4),
+        "heat_gamma": gamma,
+        "pixel_threshold": 0.5,
         "region_source": source,
         "region_top1_val_by_source": top1,
         "pixel_best_f1_val": round(float(f_best), 4),
