@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from forgetalk.engines import available_engines, get_engine  # noqa: E402
 from forgetalk.errors import ForgetalkError  # noqa: E402
-from forgetalk.metrics import pixel_summary, roc_auc, topk_accuracy  # noqa: E402
+from forgetalk.metrics import iou, pixel_summary, roc_auc, topk_accuracy  # noqa: E402
 from forgetalk.pipeline import rank_regions  # noqa: E402
 from forgetalk.train.data import load_split_faces, split_rule_text  # noqa: E402
 from forgetalk.train.evalset import build_eval_set  # noqa: E402
@@ -62,11 +62,12 @@ class EngineResult:
     tpr_at_verdict: float | None
     fpr_at_verdict: float | None
     seconds_per_face: float
+    by_kind: dict[str, dict[str, float]]
 
 
 def run_engine(name: str, items: list, log=print) -> EngineResult:  # noqa: ANN001
     engine = get_engine(name, device="cpu")
-    heat, masks, valid, rankings, truths, scores, labels = [], [], [], [], [], [], []
+    heat, masks, valid, rankings, truths, scores, labels, kinds = [], [], [], [], [], [], [], []
     secs = 0.0
     meta: dict[str, object] = {}
     ker = np.ones((33, 33), np.uint8)
@@ -84,6 +85,7 @@ def run_engine(name: str, items: list, log=print) -> EngineResult:  # noqa: ANN0
             ranked = rank_regions(out.heatmap, it.face.regions, out.region_scores or None)
             rankings.append([r[0] for r in ranked])
             truths.append(it.primary)
+            kinds.append(it.kind)
         if (k + 1) % 50 == 0:
             log(f"  {name}: {k + 1}/{len(items)}")
     pix_thr = float(meta.get("pixel_threshold", 0.5))  # type: ignore[arg-type]
@@ -94,9 +96,17 @@ def run_engine(name: str, items: list, log=print) -> EngineResult:  # noqa: ANN0
     if vthr is not None:
         tpr = float((s[y] >= float(vthr)).mean())  # type: ignore[arg-type]
         fpr = float((s[~y] >= float(vthr)).mean())  # type: ignore[arg-type]
+    by_kind: dict[str, dict[str, float]] = {}
+    for kind in sorted(set(kinds)):
+        idx = [i for i, k in enumerate(kinds) if k == kind]
+        by_kind[kind] = {
+            "n": len(idx),
+            "top1": topk_accuracy([rankings[i] for i in idx], [truths[i] for i in idx], 1),
+            "iou_shipped": float(np.mean([iou(heat[i] >= pix_thr, masks[i]) for i in idx])),
+        }
     return EngineResult(name, int(y.sum()), int((~y).sum()), ps.auc, ps.best_f1, ps.best_threshold, ps.iou_best, pix_thr, ps.f1_at, ps.iou_at,
                         topk_accuracy(rankings, truths, 1), topk_accuracy(rankings, truths, 3), roc_auc(s, y),
-                        None if vthr is None else float(vthr), tpr, fpr, secs / len(items))  # type: ignore[arg-type]
+                        None if vthr is None else float(vthr), tpr, fpr, secs / len(items), by_kind)  # type: ignore[arg-type]
 
 
 def _f(x: float | None, pct: bool = False) -> str:
@@ -113,7 +123,14 @@ def table(results: list[EngineResult]) -> str:
         verdict = "n/a" if r.verdict_threshold is None else f"{_f(r.tpr_at_verdict, True)} / {_f(r.fpr_at_verdict, True)} ({r.verdict_threshold:.3f})"
         rows.append(f"| {r.engine} | {_f(r.pixel_auc)} | {_f(r.best_f1)} ({r.best_threshold:.2f}) | {_f(r.iou_best)} | {_f(r.f1_shipped)} ({r.shipped_threshold:.2f}) | "
                     f"{_f(r.iou_shipped)} | {_f(r.top1, True)} | {_f(r.top3, True)} | {_f(r.image_auc)} | {verdict} | {r.seconds_per_face:.2f} |")
-    return head + "\n".join(rows) + "\n"
+    out = head + "\n".join(rows) + "\n"
+    kinds = sorted({k for r in results for k in r.by_kind})
+    if kinds:
+        out += "\n| engine | " + " | ".join(f"{k} top-1 / IoU @shipped (n={results[0].by_kind[k]['n']:.0f})" for k in kinds) + " |\n"
+        out += "|---|" + "---|" * len(kinds) + "\n"
+        for r in results:
+            out += f"| {r.engine} | " + " | ".join(f"{_f(r.by_kind[k]['top1'], True)} / {_f(r.by_kind[k]['iou_shipped'])}" for k in kinds) + " |\n"
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

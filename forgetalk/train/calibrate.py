@@ -19,6 +19,9 @@ from .evalset import build_eval_set
 FUSION_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
 FEATURES = ("region_max", "heat_q99", "evidence_score")
 REGION_SOURCES = ("head", "mask", "mean", "none")
+#: Sources the engine may ship: it always reports region scores (the report quotes them), so
+#: "none" (heatmap-only ranking) is measured for reference but not selectable.
+SELECTABLE_SOURCES = ("head", "mask", "mean")
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
@@ -90,7 +93,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
             ranked = rank_regions(heat_of(ev, lo), items[i].face.regions, lo.region_scores(src) or None)
             hits += bool(ranked) and ranked[0][0] in items[i].primary
         top1[src] = hits / max(len(fakes), 1)
-    source = max(REGION_SOURCES, key=lambda k: (top1[k], -REGION_SOURCES.index(k)))
+    source = max(SELECTABLE_SOURCES, key=lambda k: (top1[k], -SELECTABLE_SOURCES.index(k)))
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
     feats = np.array([[face_features(lo, heat_of(ev, lo), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
     y = np.array([it.fake for it in items], float)
