@@ -1,8 +1,8 @@
 """Public-domain test faces, aligned once per process.
 
 Why: tests and examples need a real face with real FaceMesh landmarks, and must never use
-the project's development photos. Grace Hopper (US Navy photo, public domain) ships inside
-matplotlib's wheel; the flipped copy is a second "person" aligned to the same template.
+the project's development photos. Grace Hopper (US Navy photo, public domain) is in the
+repository's examples/ and inside matplotlib's wheel; the flipped copy is a second "person" aligned to the same template.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ from ..faces.base import AlignedFace
 
 
 def grace_hopper_path() -> Path:
+    """The copy in the repository's examples/ (no extra dependency), else matplotlib's."""
+    local = Path(__file__).resolve().parents[2] / "examples" / "grace_hopper.jpg"
+    if local.is_file():
+        return local
     import matplotlib
 
     return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
