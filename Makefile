@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_swap.jpg --report demo-out/report.pdf --no-progress
+	$(VENV)/bin/forgetalk analyze examples/grace_hopper_nose_swap.jpg --report demo-out/report.pdf --no-progress
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check forgetalk tests benchmarks

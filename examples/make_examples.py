@@ -1,9 +1,12 @@
-"""Regenerate the example forgery from the public-domain photo in this folder.
+"""Regenerate the example forgeries from the public-domain photo in this folder.
 
 ``grace_hopper.jpg`` is the US Navy portrait of Grace Hopper (public domain, a US
-government work) as shipped in matplotlib's ``mpl-data/sample_data``. The script replaces
-her mouth with a mirrored, resampled, re-coloured copy of itself, blended and pasted back
-into the photo, then saves it as JPEG quality 92 together with the ground-truth mask.
+government work) as shipped in matplotlib's ``mpl-data/sample_data``. For each region below
+the script replaces it with a mirrored, resampled, re-coloured copy of itself, blends it,
+pastes it back into the photo through the inverse alignment and saves the photo as JPEG
+quality 92, with the ground-truth mask of replaced pixels as a PNG. Seed 1 is the seed the
+ranking tests use (tests/test_forgery_rank.py); these are demonstrations, not a measurement --
+the benchmark table in the README is the measurement.
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ from forgetalk.io import atomic_write_bytes, encode_png, load_image
 from forgetalk.synth.photo import encode_jpeg, forge_photo
 
 HERE = Path(__file__).resolve().parent
+EXAMPLES = {"nose": "grace_hopper_nose_swap", "mouth": "grace_hopper_mouth_swap"}
+SEED = 1
 
 
 def main() -> None:
     src = load_image(HERE / "grace_hopper.jpg").rgb
-    forged = forge_photo(src, get_backend("default"), "mouth", seed=7)
-    atomic_write_bytes(HERE / "grace_hopper_mouth_swap.jpg", encode_jpeg(forged.rgb, 92))
-    atomic_write_bytes(HERE / "grace_hopper_mouth_swap.mask.png", encode_png((forged.mask[..., None].repeat(3, 2) * 255).astype("uint8")))
-    print("wrote grace_hopper_mouth_swap.jpg and its mask")
+    backend = get_backend("default")
+    for region, stem in EXAMPLES.items():
+        forged = forge_photo(src, backend, region, seed=SEED)
+        atomic_write_bytes(HERE / f"{stem}.jpg", encode_jpeg(forged.rgb, 92))
+        atomic_write_bytes(HERE / f"{stem}.mask.png", encode_png((forged.mask[..., None].repeat(3, 2) * 255).astype("uint8")))
+        print(f"wrote {stem}.jpg and its mask")
 
 
 if __name__ == "__main__":

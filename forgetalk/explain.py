@@ -48,7 +48,7 @@ def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value:
             return f"The {label} has less fine detail than the rest of the face (high/mid DCT energy x{ratio:.2f}, {zs}), as after resampling or smoothing."
         return f"The {label} has more high-frequency energy than the rest of the face (x{ratio:.2f}, {zs}), as after sharpening or a different compression."
     if cue == "colour":
-        return f"Skin colour around the {label} departs from the face's median skin tone by {value:.1f} Lab units vs {rest:.1f} elsewhere ({zs})."
+        return f"Colour in and around the {label} lies {value:.1f} Lab units from the face's median skin tone on average, vs {rest:.1f} over the rest of the face ({zs})."
     if cue == "seam":
         return f"A blending seam runs through the {label}: seam strength x{ratio:.2f} the rest of the face ({zs})."
     return f"{CUE_LABELS.get(cue, cue)} in the {label}: x{ratio:.2f} ({zs})."

@@ -27,6 +27,9 @@ CUE_LABELS: dict[str, str] = {
     "seam": "blending-seam strength",
 }
 
+#: Cues stored as logarithms (reported exponentiated, so region/rest is a plain ratio).
+LOG_CUES = frozenset({"noise", "sharpness", "frequency"})
+
 #: Cues whose deviation matters in both directions (a region can be too clean or too noisy).
 TWO_SIDED = frozenset({"noise", "sharpness", "frequency"})
 
@@ -53,7 +56,8 @@ def sharpness_map(rgb: np.ndarray, window: int = 15) -> np.ndarray:
     """
     g = gray(rgb)
     lap = cv2.Laplacian(cv2.GaussianBlur(g, (0, 0), 1.5), cv2.CV_32F, ksize=3)
-    energy = np.sqrt(cv2.boxFilter(lap * lap, -1, (window, window), borderType=cv2.BORDER_REFLECT))
+    # clamp: the box filter can return tiny negative values by rounding, and sqrt would give NaN
+    energy = np.sqrt(np.maximum(cv2.boxFilter(lap * lap, -1, (window, window), borderType=cv2.BORDER_REFLECT), 0.0))
     mean = cv2.boxFilter(g, -1, (window, window), borderType=cv2.BORDER_REFLECT)
     sq = cv2.boxFilter(g * g, -1, (window, window), borderType=cv2.BORDER_REFLECT)
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))

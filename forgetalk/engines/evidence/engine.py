@@ -19,7 +19,7 @@ from ...faces import AlignedFace
 from ...weights import load_manifest, resolve
 from ..base import EngineOutput
 from .calibration import Calibration, load_calibration, region_differences
-from .cues import CUE_NAMES, TWO_SIDED, centre_on_face, compute_cues
+from .cues import CUE_NAMES, LOG_CUES, TWO_SIDED, centre_on_face, compute_cues
 
 #: Relative weight of each cue in the fused heatmap; seams and noise are the most specific.
 CUE_WEIGHTS: dict[str, float] = {"noise": 1.0, "sharpness": 0.7, "frequency": 0.7, "colour": 0.8, "seam": 1.2}
@@ -82,16 +82,22 @@ class EvidenceEngine:
         region_z: dict[str, dict[str, float]] = {}
         for cue in CUE_NAMES:
             centred = centre_on_face(raw[cue], face_mask)
+            ref = float(raw[cue][face_mask].mean() - centred[face_mask].mean()) if face_mask.any() else 0.0
             z = self._pixel_z(cue, centred, face_mask)
             cue_maps[cue] = z
             heat_acc += CUE_WEIGHTS[cue] * np.maximum(z - PIXEL_Z_FLOOR, 0.0)
             stats[cue] = {}
             for region, (a, b, d) in region_differences(centred, face.regions, face_mask).items():
                 rz = self._region_z(cue, region, d, centred, face_mask)
-                # ratio in the statistic's natural units: log-stats -> multiplicative factor.
-                ratio = math.exp(d) if cue in ("noise", "sharpness", "frequency") else (a + 1e-6) / (b + 1e-6) if b > 1e-6 else float("nan")
-                stats[cue][f"{region}.region"] = a
-                stats[cue][f"{region}.rest"] = b
+                # Report values in the statistic's natural units (not centred): log-statistics
+                # are exponentiated (noise sigma in grey levels, contrast-normalised edge energy,
+                # high/mid DCT energy ratio); colour and seam are already in Lab / gradient units.
+                ra, rb = a + ref, b + ref
+                if cue in LOG_CUES:
+                    ra, rb = math.exp(ra), math.exp(rb)
+                ratio = ra / rb if rb > 1e-6 else float("nan")
+                stats[cue][f"{region}.region"] = ra
+                stats[cue][f"{region}.rest"] = rb
                 stats[cue][f"{region}.ratio"] = ratio
                 stats[cue][f"{region}.z"] = rz
                 region_z.setdefault(region, {})[cue] = rz
