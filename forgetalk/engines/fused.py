@@ -25,6 +25,7 @@ from .localizer.infer import WEIGHTS_COMPONENT, WEIGHTS_FILE, Localizer, Localiz
 DEFAULT_CALIBRATION: dict[str, object] = {"fusion_weight": 0.8, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0}
 #: Regions left out of the face score: hair is outside the face and often edited legitimately.
 SCORE_EXCLUDED_REGIONS = ("hair",)
+RECIPE_FILE = "recipe.json"
 
 
 def fuse_heatmaps(localizer_prob: np.ndarray, evidence_heat: np.ndarray, weight: float) -> np.ndarray:
@@ -70,13 +71,16 @@ class FusedEngine:
 
     def __init__(self, device: str = "cpu", evidence: object | None = None, localizer: Localizer | None = None, calibration: dict[str, object] | None = None, **_: object) -> None:
         self.weights_sha256: str | None = None
+        self.recipe_sha256: str | None = None
         self.recipe: dict[str, object] = {}
         if localizer is None:
             path = resolve(WEIGHTS_COMPONENT, WEIGHTS_FILE)  # WeightsError with what to do, if absent/corrupt
-            self.weights_sha256 = load_manifest(WEIGHTS_COMPONENT).get(WEIGHTS_FILE).sha256
-            recipe_path = path.parent / "recipe.json"
-            if recipe_path.is_file():
-                self.recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+            manifest = load_manifest(WEIGHTS_COMPONENT)
+            self.weights_sha256 = manifest.get(WEIGHTS_FILE).sha256
+            # The recipe carries the fusion weight and verdict threshold: verified like the weights.
+            recipe_path = resolve(WEIGHTS_COMPONENT, RECIPE_FILE)
+            self.recipe_sha256 = manifest.get(RECIPE_FILE).sha256
+            self.recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
             localizer = Localizer(load_localizer(path, device), device)
         self.localizer = localizer
         cal = calibration if calibration is not None else self.recipe.get("calibration")
@@ -115,7 +119,8 @@ class FusedEngine:
         ev_info = self.evidence.info() if hasattr(self.evidence, "info") else {}
         return {
             "name": self.name,
-            "localizer": {"file": f"weights/{WEIGHTS_COMPONENT}/{WEIGHTS_FILE}", "sha256": self.weights_sha256, "config": self.localizer.config.to_dict(),
+            "localizer": {"file": f"weights/{WEIGHTS_COMPONENT}/{WEIGHTS_FILE}", "sha256": self.weights_sha256,
+                          "recipe": f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}", "recipe_sha256": self.recipe_sha256, "config": self.localizer.config.to_dict(),
                           "training_seed": (self.recipe.get("train_config") or {}).get("seed")},  # type: ignore[union-attr]
             "calibration": {k: v for k, v in self.calibration.items() if k not in ("val_features",)},
             "calibrated": self.calibrated,

@@ -141,5 +141,9 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     cal = calibrate_fusion(out, load_split_faces(faces_dir, "val"))
     recipe["calibration"] = cal
     recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
-    recipe_path.write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+    from ..io import atomic_write_json
+    from .loop import write_manifest
+
+    atomic_write_json(recipe_path, recipe)
+    write_manifest(out)  # recipe.json changed: re-pin its sha256
     print(json.dumps({"written": str(recipe_path)}))

@@ -209,19 +209,33 @@ def evaluate_batch(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: Tra
     return {"loss": float(loss), "iou@0.5": iou, "region_top1": top1}
 
 
+def write_manifest(out_dir: Path) -> dict[str, object]:
+    """manifest.json pinning both the weights and recipe.json (which holds the fusion weight and
+    verdict threshold, so it changes results and must be verified like the weights)."""
+    from ..io import atomic_write_json, sha256_file
+
+    files = []
+    for name, required, desc in (
+        ("localizer.safetensors", True, "LocalizerNet weights; config in safetensors metadata"),
+        ("recipe.json", True, "training recipe, data split and validation calibration (fusion weight, verdict threshold)"),
+    ):
+        path = out_dir / name
+        files.append({"name": name, "sha256": sha256_file(path), "size": path.stat().st_size, "required": required, "description": desc})
+    manifest = {
+        "component": "localizer",
+        "description": "forgetalk's own forgery localizer (tiny U-Net, trained on self-made pseudo-forgeries; see recipe.json and docs/localizer.md)",
+        "files": files,
+    }
+    atomic_write_json(out_dir / "manifest.json", manifest)
+    return manifest
+
+
 def write_weights(model: LocalizerNet, out_dir: Path, recipe: dict[str, object]) -> dict[str, object]:
-    """localizer.safetensors + manifest.json (sha256, size) + recipe.json."""
-    from ..io import sha256_file
+    """localizer.safetensors + recipe.json + manifest.json (sha256 and size of both)."""
+    from ..io import atomic_write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     wpath = out_dir / "localizer.safetensors"
     save_localizer(model, wpath, {"seed": str(recipe.get("train_config", {}).get("seed", ""))})  # type: ignore[union-attr]
-    manifest = {
-        "component": "localizer",
-        "description": "forgetalk's own forgery localizer (tiny U-Net, trained on self-made pseudo-forgeries; see recipe.json and docs/localizer.md)",
-        "files": [{"name": wpath.name, "sha256": sha256_file(wpath), "size": wpath.stat().st_size, "required": True,
-                   "description": "LocalizerNet weights; config in safetensors metadata"}],
-    }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
-    return manifest
+    atomic_write_json(out_dir / "recipe.json", recipe)
+    return write_manifest(out_dir)
