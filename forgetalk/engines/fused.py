@@ -19,7 +19,7 @@ import numpy as np
 from ..faces import AlignedFace
 from ..weights import load_manifest, resolve
 from .base import EngineOutput, get_engine, register_engine
-from .localizer.infer import WEIGHTS_COMPONENT, WEIGHTS_FILE, Localizer, LocalizerOutput, load_localizer
+from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 
 #: Used only when recipe.json has no calibration section (reported as uncalibrated).
 DEFAULT_CALIBRATION: dict[str, object] = {"fusion_weight": 0.8, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0}
@@ -66,11 +66,26 @@ def face_score(features: dict[str, float], cal: dict[str, object]) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
+def _load_localizer(manifest, weights_path, device: str, runtime: str):  # noqa: ANN001, ANN202
+    """ONNX (no torch import) when the manifest ships the exported graph and we run on CPU;
+    the torch network otherwise. Both are verified against the manifest's sha256."""
+    has_onnx = any(f.name == ONNX_FILE for f in manifest.files)
+    if runtime == "onnx" or (runtime == "auto" and has_onnx and device == "cpu"):
+        from .localizer.onnx_runtime import OnnxLocalizer
+
+        return OnnxLocalizer(resolve(WEIGHTS_COMPONENT, ONNX_FILE))
+    from .localizer.infer import Localizer, load_localizer
+
+    return Localizer(load_localizer(weights_path, device), device)
+
+
 class FusedEngine:
     name = "fused"
 
-    def __init__(self, device: str = "cpu", evidence: object | None = None, localizer: Localizer | None = None, calibration: dict[str, object] | None = None, **_: object) -> None:
+    def __init__(self, device: str = "cpu", evidence: object | None = None, localizer: object | None = None, calibration: dict[str, object] | None = None,
+                 runtime: str = "auto", **_: object) -> None:
         self.weights_sha256: str | None = None
+        self.onnx_sha256: str | None = None
         self.recipe_sha256: str | None = None
         self.recipe: dict[str, object] = {}
         if localizer is None:
@@ -81,7 +96,9 @@ class FusedEngine:
             recipe_path = resolve(WEIGHTS_COMPONENT, RECIPE_FILE)
             self.recipe_sha256 = manifest.get(RECIPE_FILE).sha256
             self.recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
-            localizer = Localizer(load_localizer(path, device), device)
+            localizer = _load_localizer(manifest, path, device, runtime)
+            if getattr(localizer, "runtime", "") == "onnxruntime":
+                self.onnx_sha256 = manifest.get(ONNX_FILE).sha256
         self.localizer = localizer
         cal = calibration if calibration is not None else self.recipe.get("calibration")
         self.calibrated = bool(cal)
@@ -120,7 +137,9 @@ class FusedEngine:
         return {
             "name": self.name,
             "localizer": {"file": f"weights/{WEIGHTS_COMPONENT}/{WEIGHTS_FILE}", "sha256": self.weights_sha256,
-                          "recipe": f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}", "recipe_sha256": self.recipe_sha256, "config": self.localizer.config.to_dict(),
+                          "runtime": getattr(self.localizer, "runtime", "torch"), "onnx_sha256": self.onnx_sha256,
+                          "recipe": f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}", "recipe_sha256": self.recipe_sha256,
+                          "config": self.localizer.config_dict,  # type: ignore[attr-defined]
                           "training_seed": (self.recipe.get("train_config") or {}).get("seed")},  # type: ignore[union-attr]
             "calibration": {k: v for k, v in self.calibration.items() if k not in ("val_features",)},
             "calibrated": self.calibrated,

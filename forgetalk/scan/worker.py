@@ -157,9 +157,12 @@ def limit_threads(n: int) -> None:
     cv2.setNumThreads(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+    # onnxruntime sessions (face detector, ONNX localizer) read ``threads`` when first built.
     backend = getattr(_STATE.analyzer, "backend", None)
-    if backend is not None and hasattr(backend, "threads"):
-        backend.threads = n  # read when the detector session is first built
+    localizer = getattr(getattr(_STATE.analyzer, "engine", None), "localizer", None)
+    for holder in (backend, localizer):
+        if holder is not None and hasattr(holder, "threads"):
+            holder.threads = n
 
 
 def process_task(task: Task) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..engines.localizer.infer import region_stack, save_localizer
+from ..engines.localizer.infer import export_onnx, region_stack, save_localizer
 from ..engines.localizer.model import LocalizerConfig, LocalizerNet, count_parameters
 from ..faces.base import REGION_NAMES
 from ..synth import FaceRecord, SynthSample, jpeg_recompress, random_forgery
@@ -217,9 +217,12 @@ def write_manifest(out_dir: Path) -> dict[str, object]:
     files = []
     for name, required, desc in (
         ("localizer.safetensors", True, "LocalizerNet weights; config in safetensors metadata"),
+        ("localizer.onnx", False, "the same network exported to ONNX (opset 17) for torch-free CPU inference"),
         ("recipe.json", True, "training recipe, data split and validation calibration (fusion weight, verdict threshold)"),
     ):
         path = out_dir / name
+        if not path.is_file() and not required:
+            continue
         files.append({"name": name, "sha256": sha256_file(path), "size": path.stat().st_size, "required": required, "description": desc})
     manifest = {
         "component": "localizer",
@@ -237,5 +240,9 @@ def write_weights(model: LocalizerNet, out_dir: Path, recipe: dict[str, object])
     out_dir.mkdir(parents=True, exist_ok=True)
     wpath = out_dir / "localizer.safetensors"
     save_localizer(model, wpath, {"seed": str(recipe.get("train_config", {}).get("seed", ""))})  # type: ignore[union-attr]
+    try:
+        export_onnx(model, out_dir / "localizer.onnx")
+    except ImportError:  # onnx (export-time only) missing: the engine falls back to torch
+        (out_dir / "localizer.onnx").unlink(missing_ok=True)
     atomic_write_json(out_dir / "recipe.json", recipe)
     return write_manifest(out_dir)

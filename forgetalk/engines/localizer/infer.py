@@ -7,17 +7,23 @@ tool must never do; the config travels in the safetensors metadata.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from .common import (  # noqa: F401 - re-exported for callers of the torch runtime
+    ONNX_FILE,
+    REGION_SATURATION,
+    WEIGHTS_COMPONENT,
+    WEIGHTS_FILE,
+    LocalizerOutput,
+    finish_outputs,
+    prepare_inputs,
+    region_scores_from_mask,
+    region_stack,
+)
 from .model import LocalizerConfig, LocalizerNet
-
-WEIGHTS_COMPONENT = "localizer"
-WEIGHTS_FILE = "localizer.safetensors"
 
 
 def save_localizer(model: LocalizerNet, path: Path, extra: dict[str, str] | None = None) -> None:
@@ -42,45 +48,6 @@ def load_localizer(path: Path, device: str = "cpu") -> LocalizerNet:
     return model.to(device).eval()
 
 
-def region_stack(regions: dict[str, np.ndarray], names: tuple[str, ...], size: int) -> np.ndarray:
-    """(R, size, size) float32 region masks in the model's order, area-resized."""
-    out = np.zeros((len(names), size, size), np.float32)
-    for i, n in enumerate(names):
-        m = regions.get(n)
-        if m is not None:
-            out[i] = cv2.resize(m.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    return out
-
-
-#: Region coverage at which a mask-pooled region score saturates (same as the training target).
-REGION_SATURATION = 0.4
-
-
-def region_scores_from_mask(prob: np.ndarray, regions: dict[str, np.ndarray], saturation: float = REGION_SATURATION) -> dict[str, float]:
-    """Estimated forged fraction of each region from the mask head, scaled like the region-head target."""
-    out: dict[str, float] = {}
-    for name, m in regions.items():
-        out[name] = float(np.clip(prob[m].mean() / saturation, 0.0, 1.0)) if m.any() else 0.0
-    return out
-
-
-@dataclass(frozen=True)
-class LocalizerOutput:
-    prob: np.ndarray  # float32 (H, W) forged-pixel probability at crop size
-    region_probs: dict[str, float]  # region head
-    region_from_mask: dict[str, float]  # mask head pooled per region (see region_scores_from_mask)
-
-    def region_scores(self, source: str) -> dict[str, float]:
-        """'head', 'mask', 'mean' of both, or 'none' (chosen on validation, see forgetalk.train.calibrate)."""
-        if source == "none":
-            return {}
-        if source == "head":
-            return dict(self.region_probs)
-        if source == "mask":
-            return dict(self.region_from_mask)
-        return {k: 0.5 * (v + self.region_from_mask.get(k, v)) for k, v in self.region_probs.items()}
-
-
 class Localizer:
     """A loaded LocalizerNet plus the pre/post-processing that matches training."""
 
@@ -92,17 +59,39 @@ class Localizer:
     def config(self) -> LocalizerConfig:
         return self.model.config
 
+    @property
+    def config_dict(self) -> dict[str, object]:
+        return self.config.to_dict()
+
+    runtime = "torch"
+
     @torch.no_grad()
     def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
-        s = self.config.input_size
-        h, w = crop.shape[:2]
-        small = cv2.resize(crop, (s, s), interpolation=cv2.INTER_AREA) if (h, w) != (s, s) else crop
-        x = torch.from_numpy(small.astype(np.float32) / 255.0).permute(2, 0, 1)[None].to(self.device)
-        r = torch.from_numpy(region_stack(regions, self.config.region_names, s))[None].to(self.device)
-        logits, rlog = self.model(x, r)
-        prob = torch.sigmoid(logits)[0, 0].cpu().numpy().astype(np.float32)
-        prob = cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
-        rp = torch.sigmoid(rlog)[0].cpu().numpy()
-        prob = np.clip(prob, 0.0, 1.0)
-        head = {n: float(rp[i]) for i, n in enumerate(self.config.region_names) if n in regions}
-        return LocalizerOutput(prob, head, region_scores_from_mask(prob, {n: regions[n] for n in head}))
+        names = self.config.region_names
+        x, r = prepare_inputs(crop, regions, self.config.input_size, names)
+        logits, rlog = self.model(torch.from_numpy(x).to(self.device), torch.from_numpy(r).to(self.device))
+        return finish_outputs(logits.cpu().numpy(), rlog.cpu().numpy(), crop.shape[:2], names, regions)
+
+
+def export_onnx(model: LocalizerNet, path: Path) -> Path:
+    """Export to ONNX (opset 17) with the config in the graph metadata; written atomically.
+
+    Needs the ``onnx`` package at export time only (requirements-dev.txt); inference uses
+    onnxruntime, a runtime dependency already (face detection).
+    """
+    import io
+
+    import onnx
+
+    from ...io import atomic_write_bytes
+
+    model = model.eval()
+    s, n = model.config.input_size, len(model.config.region_names)
+    buf = io.BytesIO()
+    torch.onnx.export(model, (torch.zeros(1, 3, s, s), torch.zeros(1, n, s, s)), buf, input_names=["image", "regions"],
+                      output_names=["mask_logits", "region_logits"], dynamo=False, opset_version=17)
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = "config", json.dumps(model.config.to_dict())
+    atomic_write_bytes(path, proto.SerializeToString())
+    return Path(path)

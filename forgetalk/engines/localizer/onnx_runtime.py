@@ -1,0 +1,67 @@
+"""Run the shipped localizer with onnxruntime, so `forgetalk analyze` never imports torch.
+
+Why: importing torch costs about a second per process on a 2-core laptop, more than the
+whole analysis of a photo once models are warm. The ONNX graph is exported from the
+safetensors weights (``forgetalk.engines.localizer.infer.export_onnx``), pinned by sha256 in
+the same manifest, and tested to give the torch model's outputs (tests/test_localizer_onnx.py).
+ONNX files are protobuf data, not pickles: loading one cannot execute code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .common import LocalizerOutput, finish_outputs, prepare_inputs
+
+
+class OnnxLocalizer:
+    """Same ``predict`` contract as the torch ``Localizer``."""
+
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        self.path = Path(path)
+        #: intra-op threads (None = one per core); batch workers set their share before first use
+        self.threads = threads
+        self._session = None
+        self.config_dict = self._read_config()
+
+    def _read_config(self) -> dict[str, object]:
+        # A throwaway one-thread session: the real one is built on first use, after a batch
+        # worker has had the chance to set ``threads``.
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        meta = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        if "config" not in meta:
+            raise ValueError(f"{self.path}: not a forgetalk localizer (no config metadata)")
+        return json.loads(meta["config"])
+
+    def session(self):  # noqa: ANN201 - onnxruntime.InferenceSession
+        if self._session is None:
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            if self.threads:
+                so.intra_op_num_threads = int(self.threads)
+                so.inter_op_num_threads = 1
+            self._session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        return self._session
+
+    @property
+    def input_size(self) -> int:
+        return int(self.config_dict["input_size"])  # type: ignore[arg-type]
+
+    @property
+    def region_names(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in self.config_dict["region_names"])  # type: ignore[union-attr]
+
+    def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
+        names = self.region_names
+        x, r = prepare_inputs(crop, regions, self.input_size, names)
+        mask_logits, region_logits = self.session().run(None, {"image": x, "regions": r})
+        return finish_outputs(mask_logits, region_logits, crop.shape[:2], names, regions)
