@@ -16,7 +16,7 @@ import numpy as np
 
 from . import __version__
 from .engines import EngineOutput, get_engine
-from .errors import IntegrityError
+from .errors import EngineError, IntegrityError
 from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
@@ -75,12 +75,29 @@ def rank_regions(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_sco
     return rows
 
 
+def require_device(device: str) -> None:
+    """Fail early, in one line, when a GPU is asked for and none is usable.
+
+    Checked here, once, so no engine or backend starts loading weights onto a device that
+    is not there (torch only raises deep inside a loader, with a traceback).
+    """
+    if not device.startswith("cuda"):
+        return
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        raise EngineError("--device cuda needs torch with CUDA support") from None
+    if not torch.cuda.is_available():
+        raise EngineError(f"--device {device} was requested but torch sees no CUDA GPU (torch {torch.__version__}); use --device cpu")
+
+
 class Analyzer:
     """Loads a face backend and an engine once; analyses any number of images."""
 
     def __init__(self, options: AnalyzeOptions | None = None) -> None:
         self.options = options or AnalyzeOptions()
         o = self.options
+        require_device(o.device)
         self.backend = get_backend(o.face_backend, score_threshold=o.detection_threshold, device=o.device, max_faces=o.max_faces)
         self.engine = get_engine(o.engine, device=o.device, **o.engine_options)
 

@@ -142,3 +142,12 @@ def test_read_only_folder(grace_path: Path, tmp_path: Path) -> None:
         assert code == EXIT_OUTPUT and "permission" in err.lower()
     finally:
         ro.chmod(0o755)
+
+
+def test_cuda_without_gpu_is_a_clear_error(grace_path: Path, tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    code, _, err = run("analyze", str(grace_path), "--device", "cuda", "--json", str(tmp_path / "r.json"), *ENGINE)
+    assert code == 1 and "no CUDA GPU" in err and err.count("\n") == 1
