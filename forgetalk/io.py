@@ -285,6 +285,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
 
 
+def read_json_file(path: Path, error: type[Exception], missing: str) -> Any:
+    """Parse a manifest we depend on (weights, scan results) or raise ``error``
+    with a one-line message: ``missing`` when absent, the parser's reason when unreadable."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing) from None
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: unreadable manifest ({exc})") from None
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 

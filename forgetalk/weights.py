@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import WeightsError
-from .io import sha256_file
+from .io import read_json_file, sha256_file
 
 ENV_WEIGHTS = "FORGETALK_WEIGHTS"
 
@@ -62,12 +62,7 @@ class Manifest:
 def load_manifest(component: str, root: Path | None = None) -> Manifest:
     folder = (root or weights_root()) / component
     path = folder / "manifest.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WeightsError(f"no weights manifest for {component!r}: expected {path}") from None
-    except (OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: unreadable manifest ({exc})") from None
+    raw = read_json_file(path, WeightsError, f"no weights manifest for {component!r}: expected {path}")
     files = tuple(
         WeightFile(
             name=f["name"],

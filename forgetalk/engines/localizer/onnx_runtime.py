@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...ort import ort_session
 from .common import LocalizerOutput, finish_outputs, prepare_inputs
 
 
@@ -32,24 +33,14 @@ class OnnxLocalizer:
     def _read_config(self) -> dict[str, object]:
         # A throwaway one-thread session: the real one is built on first use, after a batch
         # worker has had the chance to set ``threads``.
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        meta = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+        meta = ort_session(self.path, 1).get_modelmeta().custom_metadata_map
         if "config" not in meta:
             raise ValueError(f"{self.path}: not a forgetalk localizer (no config metadata)")
         return json.loads(meta["config"])
 
     def session(self):  # noqa: ANN201 - onnxruntime.InferenceSession
         if self._session is None:
-            import onnxruntime as ort
-
-            so = ort.SessionOptions()
-            if self.threads:
-                so.intra_op_num_threads = int(self.threads)
-                so.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self._session = ort_session(self.path, self.threads)
         return self._session
 
     @property
