@@ -13,6 +13,8 @@ import re
 import numpy as np
 
 from .engines.base import EngineOutput
+from .engines.evidence.cues import TWO_SIDED
+from .engines.evidence.engine import FIRE_Z
 from .engines.forgerytalker.vocab import WORD_TO_REGIONS, link_sentences
 from .faces import REGION_LABELS, AlignedFace
 from .results import CueEvidence
@@ -31,8 +33,6 @@ CUE_LABELS = {
     "seam": "blending seam",
     "localizer": "learned localizer",
 }
-TWO_SIDED = {"noise", "sharpness", "frequency"}
-FIRE_Z = 3.0
 
 def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value: float) -> str:
     label = REGION_LABELS.get(region, region)

@@ -51,6 +51,8 @@ def load_localizer(path: Path, device: str = "cpu") -> LocalizerNet:
 class Localizer:
     """A loaded LocalizerNet plus the pre/post-processing that matches training."""
 
+    runtime = "torch"
+
     def __init__(self, model: LocalizerNet, device: str = "cpu") -> None:
         self.model = model.to(device).eval()
         self.device = device
@@ -62,8 +64,6 @@ class Localizer:
     @property
     def config_dict(self) -> dict[str, object]:
         return self.config.to_dict()
-
-    runtime = "torch"
 
     @torch.no_grad()
     def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
