@@ -46,7 +46,7 @@ def main() -> None:
 @click.option("--engine", default="fused", show_default=True, help="Engine name (see `forgetalk engines`).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--face-backend", default="default", show_default=True, help="Face backend (default, facexlib).")
-@click.option("--max-pixels", type=int, default=None, help="Decompression-bomb limit in pixels.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Decompression-bomb limit in pixels (default 160 MP).")
 @click.option("--max-faces", type=click.IntRange(min=1), default=32, show_default=True, help="Analyse at most this many faces (largest first); the report says how many were skipped.")
 @click.option("--quant", type=click.Choice(["nf4", "int8", "bf16", "fp16", "fp32"]), default=None, help="Quantization for model engines (forgerytalker).")
 @click.option("--print-json", "print_json", is_flag=True, help="Print the full result as JSON on stdout (for machines).")
@@ -57,15 +57,21 @@ def analyze(image: Path, report: Path | None, overlay: Path | None, json_path: P
 
     Exit codes: 0 analysed (any verdict), 3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
     """
+    from .guard import check_outputs
     from .pipeline import AnalyzeOptions, Analyzer
     from .render import write_outputs
 
     if report is not None:
         overlay = overlay or report.with_suffix(".overlay.png")
         json_path = json_path or report.with_suffix(".json")
+    try:  # before any model loads: an output must never land on the evidence or on another output
+        check_outputs({"IMAGE": image}, {"--report": report, "--overlay": overlay, "--json": json_path})
+    except ForgetalkError as err:
+        _fail(err, print_json)
+        return
     engine_options = {"quant": quant} if quant else {}
     opts = AnalyzeOptions(engine=engine, face_backend=face_backend, device=device, engine_options=engine_options, max_faces=max_faces,
-                          **({"max_pixels": max_pixels} if max_pixels else {}))
+                          **({"max_pixels": max_pixels} if max_pixels is not None else {}))
     show = progress_enabled(no_progress)
     try:
         with stage_progress(show) as stage:

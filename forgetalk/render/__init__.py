@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..guard import check_outputs
 from ..io import atomic_write_bytes, atomic_write_json, encode_png
 from ..results import Analysis
 from .json_out import report_json
@@ -25,6 +26,8 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
     The JSON is written first (cheapest, and the complete record), then the overlay, then
     the PDF; the overlay raster is rendered once and shared with the PDF.
     """
+    # The last line of defence (the CLI checks first): never write over the analysed photo or twice to one file.
+    check_outputs({"input": analysis.report.input.path}, {"--overlay": overlay, "--report": pdf, "--json": json_path})
     written: dict[str, Path] = {}
     if json_path is not None:
         written["json"] = atomic_write_json(json_path, report_json(analysis))

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ForgetalkError, OutputError
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ForgetalkError
+from ..guard import claim_results_dir
 from ..io import sha256_file
 from .index import FAILURE_STATUSES, sort_rows, write_index
 from .journal import JOURNAL_NAME, Journal, read_journal
@@ -207,12 +208,7 @@ def run_scan(cfg: ScanConfig, progress: ProgressFn | None = None) -> ScanSummary
         raise ScanUsageError(f"{cfg.input_dir}: not a folder")
     if cfg.backend not in ("process", "ray", "inline"):
         raise ScanUsageError(f"unknown backend {cfg.backend!r} (process, ray)")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out_dir}: cannot create results folder ({exc.strerror or exc})") from None
-    if not os.access(out_dir, os.W_OK):
-        raise OutputError(f"{out_dir}: results folder is not writable")
+    out_dir = claim_results_dir(out_dir, in_dir, kind="scan")  # never the evidence folder; new, empty or ours
     emit = progress or (lambda _k, _r, _c: None)
 
     with results_lock(out_dir):

@@ -1,0 +1,136 @@
+"""The output-path guard: no output of a run may land on the evidence or on another output.
+
+Every command that writes asks this module first. Paths are compared after resolving
+symbolic links (``realpath``) and, where a file already exists, by ``(st_dev, st_ino)`` too,
+so a symlink, a ``..`` detour or a hard link to the photo is caught as surely as the same
+name. A scan's RESULTS folder must be new, empty, or a forgetalk scan results folder
+(recognised by :data:`MARKER_NAME`), and never the evidence folder or one above it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import EXIT_USAGE, ForgetalkError, OutputError
+
+#: File that marks a folder as forgetalk results, written when the folder is first claimed.
+MARKER_NAME = ".forgetalk-results.json"
+MARKER_SCHEMA = "forgetalk.results-folder/1"
+
+
+class OutputCollisionError(ForgetalkError):
+    """An output would overwrite an input or another output of the same run (nothing is written)."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class _Where:
+    """A path as the kernel will see it: symlinks resolved, plus the inode when it exists."""
+
+    real: str
+    inode: tuple[int, int] | None
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> _Where:
+        real = os.path.realpath(os.path.abspath(os.fspath(path)))
+        try:
+            st = os.stat(real)
+            inode: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except OSError:
+            inode = None
+        return cls(real, inode)
+
+    def same(self, other: _Where) -> bool:
+        return self.real == other.real or (self.inode is not None and self.inode == other.inode)
+
+
+def check_outputs(inputs: Mapping[str, str | os.PathLike[str]], outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse, before anything is written, outputs that resolve to an input or to each other.
+
+    ``inputs`` and ``outputs`` map a label (``"IMAGE"``, ``"--report"``) to a path; ``None``
+    outputs are not written and are ignored. Raises :class:`OutputCollisionError` naming both.
+    """
+    ins = [(label, path, _Where.of(path)) for label, path in inputs.items()]
+    seen: list[tuple[str, str | os.PathLike[str], _Where]] = []
+    for label, path in outputs.items():
+        if path is None:
+            continue
+        where = _Where.of(path)
+        for in_label, in_path, in_where in ins:
+            if where.same(in_where):
+                raise OutputCollisionError(
+                    f"{label} {path} is the input {in_label} {in_path}: refusing to overwrite the evidence; choose another output path"
+                )
+        for out_label, out_path, out_where in seen:
+            if where.same(out_where):
+                raise OutputCollisionError(f"{label} {path} and {out_label} {out_path} are the same file: give each output its own path")
+        seen.append((label, path, where))
+
+
+def _is_within(child: str, parent: str) -> bool:
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def _is_results_folder(folder: Path, kind: str) -> bool:
+    """A folder forgetalk made: its marker names ``kind`` (or, for folders from before the
+    marker existed, its journal starts with a run record)."""
+    try:
+        doc = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+        return isinstance(doc, dict) and doc.get("schema") == MARKER_SCHEMA and doc.get("kind") == kind
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return False
+    if kind != "scan":
+        return False
+    try:
+        with open(folder / "journal.jsonl", "rb") as fh:
+            first = json.loads(fh.readline() or b"null")
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and first.get("type") == "run" and isinstance(first.get("fingerprint"), str)
+
+
+def claim_results_dir(out_dir: Path, input_dir: Path, kind: str = "scan") -> Path:
+    """Create or reuse a RESULTS folder, refusing anything that could touch the evidence.
+
+    Allowed: a new folder, an empty one, or one this tool made for the same ``kind`` of run
+    (resume). Refused (exit 2): the input folder itself, a folder that contains it, or any
+    other non-empty folder. Returns the absolute path; the marker is written on first use.
+    """
+    out_abs, in_abs = Path(os.path.abspath(out_dir)), Path(os.path.abspath(input_dir))
+    out_real, in_real = os.path.realpath(out_abs), os.path.realpath(in_abs)
+    if _Where.of(out_abs).same(_Where.of(in_abs)):
+        raise OutputCollisionError(f"--out {out_dir} is the evidence folder {input_dir}: results must go to a new or empty folder")
+    if _is_within(in_real, out_real):
+        raise OutputCollisionError(f"--out {out_dir} contains the evidence folder {input_dir}: results must go to a new or empty folder")
+    if os.path.lexists(out_abs) and not out_abs.is_dir():
+        raise OutputCollisionError(f"--out {out_dir} exists and is not a folder")
+    if out_abs.is_dir():
+        try:
+            entries = os.listdir(out_abs)
+        except OSError as exc:
+            raise OutputError(f"{out_dir}: cannot read the results folder ({exc.strerror or exc})") from None
+        if entries and not _is_results_folder(out_abs, kind):
+            raise OutputCollisionError(
+                f"--out {out_dir} is not empty and is not a forgetalk {kind} results folder: use a new or empty folder "
+                "(nothing was written)"
+            )
+    try:
+        out_abs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_abs}: cannot create results folder ({exc.strerror or exc})") from None
+    if not os.access(out_abs, os.W_OK):
+        raise OutputError(f"{out_abs}: results folder is not writable")
+    if not (out_abs / MARKER_NAME).exists():
+        from .io import atomic_write_json
+
+        atomic_write_json(out_abs / MARKER_NAME, {"schema": MARKER_SCHEMA, "kind": kind,
+                                                   "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return out_abs
