@@ -14,16 +14,17 @@ Run-time code only ever *reads* local files; the single place a download may hap
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from .errors import WeightsError
-from .io import read_json_file, sha256_file
+from .io import atomic_write_json, open_regular, read_json_file, sha256_file
 
 ENV_WEIGHTS = "FORGETALK_WEIGHTS"
+_HEX64 = frozenset("0123456789abcdef")
 
 
 def weights_root() -> Path:
@@ -37,7 +38,7 @@ def weights_root() -> Path:
 @dataclass(frozen=True)
 class WeightFile:
     name: str
-    sha256: str | None  # None = "unpinned": no verifiable published hash (see record_sha256)
+    sha256: str | None  # None = "unpinned": no verifiable published hash (see read_recorded)
     size: int | None = None
     url: str | None = None
     required: bool = True
@@ -60,38 +61,48 @@ class Manifest:
 
 
 def load_manifest(component: str, root: Path | None = None) -> Manifest:
+    """Read and validate ``<root>/<component>/manifest.json`` (a one-line :class:`WeightsError` if malformed)."""
     folder = (root or weights_root()) / component
     path = folder / "manifest.json"
     raw = read_json_file(path, WeightsError, f"no weights manifest for {component!r}: expected {path}")
-    files = tuple(
-        WeightFile(
-            name=f["name"],
-            sha256=f["sha256"].lower() if f.get("sha256") else None,
-            size=f.get("size"),
-            url=f.get("url"),
-            required=bool(f.get("required", True)),
-            description=f.get("description", ""),
-        )
-        for f in raw.get("files", [])
-    )
+    if not isinstance(raw, dict) or not isinstance(raw.get("files", []), list):
+        raise WeightsError(f"{path}: malformed weights manifest (expected an object with a 'files' list)")
+    files = tuple(_weight_file(f, i, path) for i, f in enumerate(raw.get("files", [])))
     extra = {k: v for k, v in raw.items() if k not in ("component", "files", "description")}
-    return Manifest(component=raw.get("component", component), folder=folder, files=files, description=raw.get("description", ""), extra=extra)
+    return Manifest(component=str(raw.get("component", component)), folder=folder, files=files, description=str(raw.get("description", "")), extra=extra)
 
 
-@lru_cache(maxsize=256)
-def _cached_sha256(path: str, size: int, mtime_ns: int) -> str:
-    return sha256_file(path)
+def _weight_file(f: object, i: int, path: Path) -> WeightFile:
+    def bad(why: str) -> WeightsError:
+        return WeightsError(f"{path}: malformed weights manifest: files[{i}] {why}")
+
+    if not isinstance(f, dict):
+        raise bad("is not an object")
+    name, sha, size = f.get("name"), f.get("sha256"), f.get("size")
+    if not isinstance(name, str) or not name or name.startswith("/") or ".." in Path(name).parts:
+        raise bad(f"has no valid relative 'name' ({name!r})")
+    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and set(sha.lower()) <= _HEX64):
+        raise bad(f"({name}) has an invalid 'sha256' ({sha!r}); expected 64 hex digits or null")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        raise bad(f"({name}) has an invalid 'size' ({size!r})")
+    return WeightFile(name=name, sha256=sha.lower() if sha else None, size=size, url=f.get("url") if isinstance(f.get("url"), str) else None,
+                      required=bool(f.get("required", True)), description=str(f.get("description", "")))
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a weights file, cached on (path, size, mtime) so repeat runs stay fast."""
-    st = path.stat()
-    return _cached_sha256(str(path), st.st_size, st.st_mtime_ns)
+    """SHA-256 of a weights file, hashed now.
+
+    There is deliberately no cache: a cache keyed on size and mtime (or stored next to the
+    weights) can be forged by whoever can edit the weights, and the shipped files hash in
+    milliseconds. Multi-GB user-placed files cost a few seconds per start, which is small
+    next to loading them.
+    """
+    return sha256_file(path)
 
 
 def missing_message(manifest: Manifest, wf: WeightFile) -> str:
     where = f" (download: {wf.url})" if wf.url else ""
-    expected = f"expected sha256 {wf.sha256}" if wf.sha256 else "no published sha256: it is recorded on first fetch"
+    expected = f"expected sha256 {wf.sha256}" if wf.sha256 else "no published sha256: it is recorded by `forgetalk weights fetch`"
     return (
         f"missing weights file {wf.name!r} for {manifest.component}: place it in {manifest.folder}/ "
         f"({expected}{', ' + str(wf.size) + ' bytes' if wf.size else ''}){where}; "
@@ -99,20 +110,65 @@ def missing_message(manifest: Manifest, wf: WeightFile) -> str:
     )
 
 
-def resolve(component: str, name: str, root: Path | None = None, verify: bool = True) -> Path:
-    """Path of a verified weights file, or a :class:`WeightsError` that says what to do."""
+def expected_sha256(manifest: Manifest, wf: WeightFile) -> tuple[str | None, str]:
+    """The hash a file must have and where it comes from: the manifest pin, else the hash that
+    ``weights fetch`` recorded when it downloaded the file, else none (hand-placed, unpinned)."""
+    if wf.sha256:
+        return wf.sha256, "expected"
+    rec = read_recorded(manifest).get(wf.name)
+    if rec is not None:
+        return str(rec["sha256"]), "recorded by `weights fetch`"
+    return None, ""
+
+
+def _mismatch(path: Path, want: str, kind: str, got: str, manifest: Manifest) -> WeightsError:
+    return WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); the file is corrupt, modified or a different release "
+                        f"(folder {manifest.folder}; restore it or run `forgetalk weights fetch {manifest.component}`)")
+
+
+def _locate(component: str, name: str, root: Path | None) -> tuple[Manifest, WeightFile, Path]:
     manifest = load_manifest(component, root)
     wf = manifest.get(name)
     path = manifest.folder / wf.name
     if not path.is_file():
         raise WeightsError(missing_message(manifest, wf))
+    return manifest, wf, path
+
+
+def resolve(component: str, name: str, root: Path | None = None, verify: bool = True) -> Path:
+    """Path of a weights file whose sha256 was checked just now, or a :class:`WeightsError`.
+
+    Callers that parse the file themselves should prefer :func:`read_verified`, which hashes
+    exactly the bytes they then load.
+    """
+    manifest, wf, path = _locate(component, name, root)
     if verify:
-        got = recorded_file_sha256(manifest, path)
-        want = wf.sha256 or read_recorded(manifest).get(wf.name, {}).get("sha256")
-        if want and got != want:
-            kind = "expected" if wf.sha256 else "recorded at first fetch"
-            raise WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); the file is corrupt or a different release")
+        want, kind = expected_sha256(manifest, wf)
+        if want:
+            got = file_sha256(path)
+            if got != want:
+                raise _mismatch(path, want, kind, got, manifest)
     return path
+
+
+def read_verified(component: str, name: str, root: Path | None = None) -> bytes:
+    """The bytes of a weights file, checked against its pinned (or fetch-recorded) sha256.
+
+    Hashing and loading the same bytes leaves no window in which the file could be swapped
+    between the check and the load.
+    """
+    manifest, wf, path = _locate(component, name, root)
+    try:
+        with os.fdopen(open_regular(path), "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read weights file ({exc.strerror or exc})") from None
+    want, kind = expected_sha256(manifest, wf)
+    if want:
+        got = hashlib.sha256(data).hexdigest()
+        if got != want:
+            raise _mismatch(path, want, kind, got, manifest)
+    return data
 
 
 @dataclass(frozen=True)
@@ -127,7 +183,7 @@ class FileStatus:
 
 
 def verify_manifest(manifest: Manifest) -> list[FileStatus]:
-    """Hash every listed file. Unpinned files are compared with the hash recorded at fetch, if any."""
+    """Hash every listed file. Unpinned files are compared with the hash `weights fetch` recorded, if any."""
     out = []
     recorded = read_recorded(manifest)
     for wf in manifest.files:
@@ -135,7 +191,11 @@ def verify_manifest(manifest: Manifest) -> list[FileStatus]:
         if not path.is_file():
             out.append(FileStatus(wf.name, path, "missing", wf.sha256, None, wf.required))
             continue
-        got = file_sha256(path)
+        try:
+            got = file_sha256(path)
+        except OSError as exc:
+            out.append(FileStatus(wf.name, path, "mismatch", wf.sha256, None, wf.required, f"unreadable ({exc.strerror or exc})"))
+            continue
         if wf.sha256:
             out.append(FileStatus(wf.name, path, "ok" if got == wf.sha256 else "mismatch", wf.sha256, got, wf.required))
             continue
@@ -143,47 +203,48 @@ def verify_manifest(manifest: Manifest) -> list[FileStatus]:
         if rec and rec != got:
             out.append(FileStatus(wf.name, path, "mismatch", None, got, wf.required, f"differs from the hash recorded at fetch ({rec})"))
         else:
-            note = "no published hash; matches the hash recorded at fetch" if rec else "no published hash and none recorded (not fetched by forgetalk)"
+            note = ("no published hash; matches the hash recorded at fetch (`weights fetch`)" if rec
+                    else "no published hash and none recorded (placed by hand, not fetched by forgetalk)")
             out.append(FileStatus(wf.name, path, "unpinned", None, got, wf.required, note))
     return out
 
 
-#: Per-folder record of hashes taken on first fetch (and a size/mtime cache for big files).
+#: Per-folder record of the hashes of unpinned files, written only by ``weights fetch``.
 RECORD_NAME = "recorded_sha256.json"
 
 
 def read_recorded(manifest: Manifest) -> dict[str, dict[str, object]]:
-    """name -> {"sha256", "size", "mtime_ns"}; empty when nothing was recorded."""
+    """name -> {"sha256", "size", "source": "fetch", ...} for files ``weights fetch`` downloaded.
+
+    Entries not written by fetch (older versions recorded hand-placed files on first load,
+    with a size/mtime cache) are ignored: they prove nothing about where the file came from.
+    """
     try:
         raw = json.loads((manifest.folder / RECORD_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return raw if isinstance(raw, dict) else {}
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, dict[str, object]] = {}
+    for name, rec in raw.items():
+        sha = rec.get("sha256") if isinstance(rec, dict) else None
+        if isinstance(sha, str) and len(sha) == 64 and set(sha) <= _HEX64 and rec.get("source") == "fetch":
+            out[name] = rec
+    return out
 
 
-def record_sha256(manifest: Manifest, name: str, sha256: str) -> None:
-    """Remember a file's hash (trust-on-first-use for unpinned files; also speeds up later loads)."""
-    path = manifest.folder / name
-    st = path.stat()
-    rec = read_recorded(manifest)
-    rec[name] = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    tmp = manifest.folder / (RECORD_NAME + ".tmp")
-    tmp.write_text(json.dumps(rec, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, manifest.folder / RECORD_NAME)
+def _record_fetched(manifest: Manifest, wf: WeightFile, sha256: str, size: int) -> None:
+    """Remember the hash of a file `weights fetch` just downloaded (trust on first download)."""
+    from datetime import datetime, timezone
 
-
-def recorded_file_sha256(manifest: Manifest, path: Path) -> str:
-    """SHA-256 of a manifest file, reusing the recorded value while size and mtime are unchanged.
-
-    Multi-GB model files would otherwise be re-hashed on every start. The record only
-    ever short-cuts a file that has not been touched since it was hashed.
-    """
-    name = path.relative_to(manifest.folder).as_posix()
-    st = path.stat()
-    rec = read_recorded(manifest).get(name)
-    if rec and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns and isinstance(rec.get("sha256"), str):
-        return str(rec["sha256"])
-    return file_sha256(path)
+    try:
+        raw = json.loads((manifest.folder / RECORD_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = {}
+    rec = {k: v for k, v in (raw if isinstance(raw, dict) else {}).items() if isinstance(v, dict) and v.get("source") == "fetch"}
+    rec[wf.name] = {"sha256": sha256, "size": size, "source": "fetch", "url": wf.url,
+                    "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    atomic_write_json(manifest.folder / RECORD_NAME, rec)
 
 
 def fetch_file(manifest: Manifest, wf: WeightFile, opener=None, chunk: int = 1 << 20) -> tuple[Path, str]:  # noqa: ANN001 - urllib-like opener
@@ -193,7 +254,6 @@ def fetch_file(manifest: Manifest, wf: WeightFile, opener=None, chunk: int = 1 <
     size when known) before the atomic rename; for an unpinned file the hash is recorded.
     Returns (path, sha256). ``opener`` is injectable for tests (defaults to urllib).
     """
-    import hashlib
     import urllib.request
 
     if not wf.url:
@@ -221,7 +281,8 @@ def fetch_file(manifest: Manifest, wf: WeightFile, opener=None, chunk: int = 1 <
         part.unlink(missing_ok=True)
         raise WeightsError(f"{wf.name}: downloaded file does not match the manifest (sha256 {got}, {size} bytes); nothing was kept")
     os.replace(part, dest)
-    record_sha256(manifest, wf.name, got)
+    if not wf.sha256:
+        _record_fetched(manifest, wf, got, size)
     return dest, got
 
 

@@ -80,17 +80,22 @@ def test_walk_is_lazy(tmp_path: Path) -> None:
 
 def test_journal_survives_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
+    sha = {k: k * 32 for k in ("aa", "bb", "cc")}
+
+    def item(k: str, status: str) -> dict:
+        return {"type": "item", "sha256": sha[k], "status": status, "path": f"/in/{k}.jpg", "rel": f"{k}.jpg"}
+
     with Journal(path) as j:
-        j.append({"type": "run", "run_id": "r1"})
-        j.append({"type": "item", "sha256": "aa", "status": "analysed"})
-        j.append({"type": "item", "sha256": "bb", "status": "error"})
+        j.append({"type": "run", "run_id": "r1", "fingerprint": "f"})
+        j.append(item("aa", "analysed"))
+        j.append(item("bb", "error"))
     with open(path, "ab") as fh:  # a SIGKILL in the middle of a write
         fh.write(b'{"type":"item","sha256":"cc","sta')
     state = read_journal(path)
-    assert state.torn_lines == 1 and set(state.items) == {"aa", "bb"}
-    assert state.done("aa") is not None and state.done("bb") is None  # "error" is retried
+    assert state.torn_lines == 1 and set(state.items) == {sha["aa"], sha["bb"]}
+    assert state.done(sha["aa"]) is not None and state.done(sha["bb"]) is None  # "error" is retried
     with Journal(path) as j:  # the next run seals the torn line before appending
-        j.append({"type": "item", "sha256": "cc", "status": "failed"})
+        j.append(item("cc", "failed"))
     state = read_journal(path)
-    assert state.done("cc") is not None and state.done("cc", retry_failed=True) is None
+    assert state.done(sha["cc"]) is not None and state.done(sha["cc"], retry_failed=True) is None
     assert all(json.loads(line) for line in path.read_text().splitlines()[-1:])

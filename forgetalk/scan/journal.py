@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import EXIT_USAGE, ForgetalkError
+
 JOURNAL_NAME = "journal.jsonl"
 
 #: Item statuses that count as "done" for resume; "error" (an unexpected crash) is retried.
@@ -38,33 +40,86 @@ class JournalState:
         return rec
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any] | None]:
-    """Yield parsed records; ``None`` for a line that is not valid JSON (a torn write)."""
+class JournalError(ForgetalkError):
+    """A journal line that parses but does not follow the schema: hand-edited, not torn (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+_STATUSES = frozenset({"analysed", "no_face", "failed", "error"})
+_OPT_STR = (str, type(None))
+_OPT_NUM = (int, float, type(None))
+#: Item record fields the index, summary and resume read, with the types they must have.
+_ITEM_FIELDS: dict[str, tuple[type, ...]] = {
+    "path": (str,), "rel": (str,), "run_id": _OPT_STR, "verdict": _OPT_STR, "score": _OPT_NUM, "faces": (int, type(None)),
+    "top_region": _OPT_STR, "top_region_label": _OPT_STR, "top_region_saliency": _OPT_NUM, "error_kind": _OPT_STR,
+    "reason": _OPT_STR, "outputs": (dict, type(None)), "engine_info": (dict, type(None)), "face_backend": (dict, type(None)),
+}
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def record_problem(rec: dict[str, Any]) -> str | None:
+    """Why ``rec`` breaks the journal schema, or ``None`` if it is a valid run or item record."""
+    kind = rec.get("type")
+    if kind == "run":
+        for key in ("run_id", "fingerprint"):
+            if not isinstance(rec.get(key), str):
+                return f"run record: '{key}' must be a string"
+        return None
+    if kind != "item":
+        return f"unknown record type {kind!r}"
+    if not _is_sha256(rec.get("sha256")):
+        return "item record: 'sha256' must be 64 hex digits"
+    if rec.get("status") not in _STATUSES:
+        return f"item record: 'status' must be one of {', '.join(sorted(_STATUSES))}"
+    for key, types in _ITEM_FIELDS.items():
+        if key in rec and (not isinstance(rec[key], types) or isinstance(rec[key], bool)):
+            return f"item record: '{key}' has the wrong type ({type(rec[key]).__name__})"
+    if key_missing := [k for k in ("path", "rel") if k not in rec]:
+        return f"item record: missing {', '.join(key_missing)}"
+    for out_kind, out in (rec.get("outputs") or {}).items():
+        if not isinstance(out, dict) or not isinstance(out.get("path"), str) or not _is_sha256(out.get("sha256")):
+            return f"item record: output {out_kind!r} needs a 'path' string and a 64-hex 'sha256'"
+    return None
+
+
+def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
+    """Yield (line number, parsed record); ``None`` for a line that is not a JSON object (a torn write)."""
     try:
         fh = open(path, "rb")
     except FileNotFoundError:
         return
     with fh:
-        for raw in fh:
+        for lineno, raw in enumerate(fh, 1):
             line = raw.strip()
             if not line:
                 continue
             try:
                 rec = json.loads(line)
             except ValueError:
-                yield None
+                yield lineno, None
                 continue
-            yield rec if isinstance(rec, dict) else None
+            yield lineno, rec if isinstance(rec, dict) else None
 
 
 def read_journal(path: Path) -> JournalState:
+    """Parse and validate the journal. Torn lines (a kill mid-write) are counted and skipped;
+    a complete record that breaks the schema stops the scan with a one-line :class:`JournalError`."""
     state = JournalState()
-    for rec in iter_records(path):
+    for lineno, rec in iter_records(path):
         if rec is None:
             state.torn_lines += 1
-        elif rec.get("type") == "run":
+            continue
+        problem = record_problem(rec)
+        if problem is not None:
+            raise JournalError(f"{path} line {lineno}: {problem}; the journal was edited by hand: "
+                               "restore it or scan into a new --out folder")
+        if rec["type"] == "run":
             state.runs.append(rec)
-        elif rec.get("type") == "item" and isinstance(rec.get("sha256"), str):
+        else:
             state.items[rec["sha256"]] = rec
     return state
 

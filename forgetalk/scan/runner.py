@@ -160,6 +160,25 @@ def weights_manifests() -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def outputs_problem(out_dir: Path, rec: dict[str, Any]) -> str | None:
+    """Why a journaled item's outputs cannot be reused (missing, changed, outside RESULTS), or None.
+
+    Resume trusts the journal only as far as the files on disk still match the hashes it
+    recorded; anything else is redone, so a re-run repairs what ``verify`` reports.
+    """
+    for kind, out in sorted((rec.get("outputs") or {}).items()):
+        rel = Path(out["path"])
+        if rel.is_absolute() or ".." in rel.parts:
+            return f"{kind} output {out['path']} is outside the results folder"
+        try:
+            got = sha256_file(out_dir / rel)
+        except OSError as exc:
+            return f"{kind} output {out['path']} is unreadable ({exc.strerror or exc})"
+        if got != out["sha256"]:
+            return f"{kind} output {out['path']} changed since it was written"
+    return None
+
+
 def _make_backend(cfg: ScanConfig, wcfg: WorkerConfig) -> Any:
     if cfg.backend == "ray":
         from .ray_backend import RayBackend
@@ -305,6 +324,10 @@ def _run_locked(cfg: ScanConfig, in_dir: Path, out_dir: Path, emit: ProgressFn, 
                     continue
                 first_seen[sha] = entry.rel
                 done = state.done(sha, retry_failed=cfg.retry_failed)
+                if done is not None and (broken := outputs_problem(out_dir, done)) is not None:
+                    emit("redo", {**_row_from_path(entry.rel, entry.path), "status": "redo", "reason": broken}, counts)
+                    counts.bump("redone")
+                    done = None  # the journal says done, but its outputs are gone or changed: analyse again
                 if done is not None:
                     records[sha] = {k: v for k, v in done.items() if k not in _HEAVY_KEYS}
                     counts.bump("resumed")

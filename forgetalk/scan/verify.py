@@ -8,12 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, ForgetalkError
-from ..io import read_json_file, sha256_file
+from ..io import NotARegularFile, read_json_file, sha256_file
 from .runner import MANIFEST_NAME, MANIFEST_SCHEMA
 
 
 class ManifestError(ForgetalkError):
+    """RESULTS has no manifest, or one that is not a forgetalk scan manifest (exit 2)."""
+
     exit_code = EXIT_USAGE
+
+
+#: Run-level outputs every finished scan writes and lists; their absence means an edited manifest.
+REQUIRED_OUTPUT_KINDS = frozenset({"index_csv", "index_json"})
 
 
 @dataclass
@@ -32,24 +38,66 @@ class VerifyReport:
 
 
 def _check(path: Path, expected: str) -> tuple[str, str | None]:
+    """Hash a regular file; anything else (FIFO, device, folder) is reported, never opened."""
     try:
         got = sha256_file(path)
     except FileNotFoundError:
         return "missing", None
+    except NotARegularFile as exc:
+        return "notafile", f"({exc.strerror})"
     except OSError as exc:
         return "unreadable", f"({exc.strerror or exc})"
     return ("ok", got) if got == expected else ("changed", got)
 
 
-def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
-    """Compare every listed file's SHA-256 now with the one recorded when it was written/read."""
+def _entries(manifest: dict[str, Any], key: str, mpath: Path) -> list[dict[str, Any]]:
+    """The ``inputs``/``outputs`` list, every entry checked against the schema (one-line error)."""
+    items = manifest.get(key)
+    if not isinstance(items, list):
+        raise ManifestError(f"{mpath}: malformed manifest: '{key}' must be a list")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] is not an object")
+        for field_name in ("path", "sha256"):
+            if not isinstance(item.get(field_name), str) or not item[field_name]:
+                raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] has no string '{field_name}'")
+        if not _is_sha256(item["sha256"]):
+            raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] 'sha256' is not 64 hex digits")
+    return items
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def _inside(results: Path, rel: str) -> Path | None:
+    """``results / rel`` if it stays inside RESULTS (an edited manifest must not point at /etc)."""
+    if Path(rel).is_absolute() or ".." in Path(rel).parts:
+        return None
+    return results / rel
+
+
+def load_manifest(results: Path) -> tuple[Path, dict[str, Any]]:
     mpath = results / MANIFEST_NAME
     manifest = read_json_file(mpath, ManifestError, f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)")
+    if not isinstance(manifest, dict):
+        raise ManifestError(f"{mpath}: malformed manifest: expected a JSON object, found {type(manifest).__name__}")
     if manifest.get("schema") != MANIFEST_SCHEMA:
         raise ManifestError(f"{mpath}: unknown manifest schema {manifest.get('schema')!r}")
+    return mpath, manifest
+
+
+def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
+    """Compare every listed file's SHA-256 now with the one recorded when it was written/read."""
+    mpath, manifest = load_manifest(results)
+    inputs, outputs = _entries(manifest, "inputs", mpath), _entries(manifest, "outputs", mpath)
     rep = VerifyReport(manifest_sha256=sha256_file(mpath))
+    # Every finished scan lists its index; a manifest without it was emptied or cut by hand.
+    kinds = {o.get("kind") for o in outputs}
+    for kind in REQUIRED_OUTPUT_KINDS - kinds:
+        rep.problems.append({"status": "unlisted", "what": "output", "path": kind, "expected": "listed in the manifest", "found": None})
     seen: set[str] = set()
-    for item in manifest.get("inputs", []):
+    for item in inputs:
         p = item["path"]
         if p in seen:
             continue
@@ -64,9 +112,13 @@ def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
             rep.inputs_ok += 1
         else:
             rep.problems.append({"status": status, "what": "input", "path": p, "expected": item["sha256"], "found": got})
-    for item in manifest.get("outputs", []):
+    for item in outputs:
         rep.outputs_total += 1
-        status, got = _check(results / item["path"], item["sha256"])
+        target = _inside(results, item["path"])
+        if target is None:
+            rep.problems.append({"status": "outside", "what": "output", "path": item["path"], "expected": item["sha256"], "found": "(path leaves RESULTS)"})
+            continue
+        status, got = _check(target, item["sha256"])
         if status == "ok":
             rep.outputs_ok += 1
         else:

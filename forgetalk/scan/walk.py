@@ -9,6 +9,7 @@ same files in the same order. Anything it cannot or will not analyse is yielded 
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import os
 import stat
@@ -119,7 +120,9 @@ def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Candidate |
                 yield Skipped(path, rel, "permission denied", failed=True)
                 continue
             except OSError as exc:
-                # ELOOP for a self-referencing link chain lands here.
+                if exc.errno == errno.ELOOP:  # a link to itself or a link cycle: documented as skipped
+                    yield Skipped(path, rel, "symbolic link loop")
+                    continue
                 yield Skipped(path, rel, f"cannot stat ({exc.strerror or exc})", failed=True)
                 continue
             if stat.S_ISDIR(st.st_mode):

@@ -2,12 +2,14 @@
 
 It is deliberately transparent: every pixel of the heatmap and every region score is a
 function of the five measured cues in :mod:`.cues`, and the per-region measurements are
-returned so that explanations can quote them. Without a calibration file it still runs,
-comparing each face only with itself, and says so in ``meta``.
+returned so that explanations can quote them. Built with ``use_calibration=False`` it runs
+uncalibrated, comparing each face only with itself, and says so in ``meta``; by default a
+missing or mismatched calibration file is a :class:`WeightsError` (exit 5).
 """
 
 from __future__ import annotations
 
+import io
 import math
 import time
 
@@ -16,7 +18,7 @@ import numpy as np
 
 from ...errors import WeightsError
 from ...faces import AlignedFace
-from ...weights import load_manifest, resolve
+from ...weights import load_manifest, read_verified
 from ..base import EngineOutput
 from .calibration import Calibration, load_calibration, region_differences
 from .cues import CUE_NAMES, LOG_CUES, TWO_SIDED, centre_on_face, compute_cues
@@ -43,12 +45,14 @@ class EvidenceEngine:
         self.calibration = calibration
         self.calibration_sha256: str | None = None
         if calibration is None and use_calibration:
+            # Missing, modified or unparsable calibration is a weights error (exit 5), never a
+            # silent fall-back to uncalibrated mode: that would change verdicts without a word.
+            data = read_verified(COMPONENT, CALIBRATION_FILE)  # the hashed bytes are the loaded bytes
             try:
-                path = resolve(COMPONENT, CALIBRATION_FILE)
-                self.calibration = load_calibration(path)
-                self.calibration_sha256 = load_manifest(COMPONENT).get(CALIBRATION_FILE).sha256
-            except WeightsError:
-                self.calibration = None  # fall back to within-face comparison, reported in meta
+                self.calibration = load_calibration(io.BytesIO(data))  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001 - any parse failure of a pinned file is a weights problem
+                raise WeightsError(f"weights/{COMPONENT}/{CALIBRATION_FILE}: unreadable calibration ({exc.__class__.__name__}: {exc})") from None
+            self.calibration_sha256 = load_manifest(COMPONENT).get(CALIBRATION_FILE).sha256
 
     # ----------------------------------------------------------------------------- maps
     def _pixel_z(self, cue: str, centred: np.ndarray, face_mask: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ def _resize_prob(mask: np.ndarray, size: int) -> np.ndarray:
 
 def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple[ForgeryTalker, dict[str, Any]]:
     """Load the released checkpoints after checking the manifest; one error lists every missing file."""
-    from ...weights import load_manifest, read_recorded, record_sha256, recorded_file_sha256
+    from ...weights import expected_sha256, file_sha256, load_manifest
     from .loading import COMPONENT, load_official
 
     manifest = load_manifest(COMPONENT, root)
@@ -47,18 +47,17 @@ def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple
             f"ForgeryTalker weights are incomplete: {len(missing)} file(s) missing from {manifest.folder}/:\n{lines}\n"
             f"Place them there (same relative paths), or run `forgetalk weights fetch {COMPONENT}` on a connected machine and copy the folder."
         )
+    # Every file is hashed at every start (no cache that could be forged) and nothing is
+    # recorded here: only `weights fetch` records hashes of unpinned files.
     hashes: dict[str, str] = {}
-    recorded_before = read_recorded(manifest)
     for wf in manifest.files:
         path = manifest.folder / wf.name
         if not path.is_file():
             continue
-        got = recorded_file_sha256(manifest, path)
-        want = wf.sha256 or recorded_before.get(wf.name, {}).get("sha256")
+        got = file_sha256(path)
+        want, kind = expected_sha256(manifest, wf)
         if want and got != want:
-            raise WeightsError(f"{path}: sha256 mismatch (expected {want}, found {got}); re-fetch it or restore the original file")
-        if wf.name not in recorded_before:
-            record_sha256(manifest, wf.name, got)  # cache for the next start (size/mtime keyed)
+            raise WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); re-fetch it or restore the original file")
         hashes[wf.name] = got
     ft, report = load_official(manifest.folder, device, quant)
     pinned = {wf.name: bool(wf.sha256) for wf in manifest.files}
