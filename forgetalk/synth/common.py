@@ -52,6 +52,13 @@ PART_REGIONS: dict[str, tuple[str, ...]] = {
     "lips": ("mouth",),
     "chin": ("chin_jaw",),
     "jaw": ("face_boundary", "chin_jaw", "left_cheek", "right_cheek"),
+    # inpainting targets (forgetalk.synth.retouch.INPAINT_TARGETS)
+    "mole": ("skin",),
+    "glabella": ("left_brow", "right_brow", "nose", "forehead", "skin"),
+    "left_nasolabial": ("left_cheek", "nose", "mouth", "chin_jaw"),
+    "right_nasolabial": ("right_cheek", "nose", "mouth", "chin_jaw"),
+    "left_under_eye": ("left_eye", "left_cheek", "skin"),
+    "right_under_eye": ("right_eye", "right_cheek", "skin"),
 }
 
 # Ordered FaceMesh contours (closed polygons).
