@@ -130,8 +130,8 @@ def _inpaint_window(img: np.ndarray, hole: np.ndarray, radius: float, ns: bool) 
 
 def _spot_heal(rec: FaceRecord, img: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str, dict[str, object]]:
     s = rec.crop.shape[0]
-    n = int(rng.integers(1, 7))
-    r = max(1.5, px(s, float(rng.uniform(2, 6))))
+    n = int(rng.integers(3, 11))
+    r = max(1.5, px(s, float(rng.uniform(3, 8))))
     pts = _contrast_points(rec, skin_mask(rec), n, rng, r)
     hole = np.zeros((s, s), np.uint8)
     for x, y in pts:
@@ -150,8 +150,8 @@ def _clone_stamp(rec: FaceRecord, img: np.ndarray, rng: np.random.Generator) -> 
     alpha = np.zeros((s, s), np.float32)
     stamps = []
     name = "skin"
-    for _ in range(int(rng.integers(1, 4))):
-        r = max(3.0, px(s, float(rng.uniform(6, 20))))
+    for _ in range(int(rng.integers(1, 5))):
+        r = max(3.0, px(s, float(rng.uniform(8, 26))))
         ok = erode(skin, r)
         ys, xs = np.nonzero(ok)
         if ys.size < 2:
