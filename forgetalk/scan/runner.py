@@ -363,6 +363,7 @@ def _run_locked(cfg: ScanConfig, in_dir: Path, out_dir: Path, emit: ProgressFn, 
         "duplicates": sum(1 for r in ordered if r.get("duplicate_of")),
         "analysed_this_run": analysed_now,
         "resumed_from_journal": counts.get("resumed", 0),
+        "redone": counts.get("redone", 0),  # journaled, but outputs missing or changed: analysed again
     }
     finished = _now()
     header = {

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import EngineError, WeightsError
+from ...errors import EngineError, ForgetalkError, WeightsError
 from ..base import EngineOutput
 
 if TYPE_CHECKING:
@@ -59,7 +59,14 @@ def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple
         if want and got != want:
             raise WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); re-fetch it or restore the original file")
         hashes[wf.name] = got
-    ft, report = load_official(manifest.folder, device, quant)
+    try:
+        ft, report = load_official(manifest.folder, device, quant)
+    except (ForgetalkError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a hand-placed file that is not what the manifest names
+        first = (str(exc).splitlines() or [""])[0][:300]
+        raise WeightsError(f"cannot load the ForgeryTalker weights in {manifest.folder}/ ({exc.__class__.__name__}: {first}); "
+                           f"check the files with `forgetalk weights verify {COMPONENT}`") from None
     pinned = {wf.name: bool(wf.sha256) for wf in manifest.files}
     return ft, {"weights": hashes, "pinned": pinned, "load_report": report}
 

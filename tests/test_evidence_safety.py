@@ -1,0 +1,466 @@
+"""Regression tests for issue 8 (evidence safety), each through the real CLI in a subprocess.
+
+Every test runs the exact command a hostile test pass used and checks three things: the
+documented exit code, one clear line on stderr (never a traceback), and that the evidence
+is byte-for-byte what it was. Scans use the millisecond fake engine of
+``test_scan_fakeengine`` (via ``--preload``); single-photo runs use the ``evidence`` engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_scan_fakeengine import NAME as FAKE_ENGINE
+from test_scan_fakeengine import make_faces
+
+from forgetalk.scan.runner import MANIFEST_SCHEMA
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+GRACE = REPO / "examples" / "grace_hopper.jpg"
+CLI = [sys.executable, "-m", "forgetalk.cli"]
+EVIDENCE = ["--engine", "evidence", "--no-progress"]
+FAKE_SCAN = ["--engine", FAKE_ENGINE, "--preload", "test_scan_fakeengine", "--workers", "0", "--no-progress"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(REPO), env.get("PYTHONPATH", "")])
+    env["CI"] = "1"
+    env.update(extra)
+    return env
+
+
+def ft(*args: str | Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``forgetalk ARGS`` as a fresh process, as an analyst would."""
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=_env(**env))
+
+
+def one_line_error(res: subprocess.CompletedProcess[str]) -> str:
+    """The single ``error: ...`` line a failure must print (warnings aside), never a traceback."""
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("error: ")]
+    assert len(lines) == 1, res.stderr
+    return lines[0]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    """Name -> (sha256, mtime_ns) of every file under ``folder`` (symlinks not followed)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            out[p.relative_to(folder).as_posix()] = (sha(p), p.stat().st_mtime_ns)
+        else:
+            out[p.relative_to(folder).as_posix()] = ("", 0)
+    return out
+
+
+@pytest.fixture()
+def ev(tmp_path: Path) -> Path:
+    p = tmp_path / "ev.jpg"
+    shutil.copyfile(GRACE, p)
+    return p
+
+
+def _scan(src: Path, out: Path, *extra: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return ft("scan", src, "--out", out, *FAKE_SCAN, "--json", *extra, **env)
+
+
+@pytest.fixture()
+def scanned(tmp_path: Path) -> tuple[Path, Path]:
+    src, out = tmp_path / "in", tmp_path / "results"
+    make_faces(src, 2, size=256)
+    res = _scan(src, out)
+    assert res.returncode == 0, res.stderr
+    return src, out
+
+
+# --------------------------------------------------------------------------- 1, 3: analyze outputs
+
+
+@pytest.mark.parametrize("flag", ["--report", "--json", "--overlay"])
+def test_1_analyze_output_equal_to_input_is_refused(ev: Path, flag: str) -> None:
+    before = snapshot(ev.parent)
+    res = ft("analyze", ev, flag, ev, *EVIDENCE)
+    assert res.returncode == 2
+    assert "refusing to overwrite the evidence" in one_line_error(res)
+    assert snapshot(ev.parent) == before
+
+
+def test_1_default_sidecar_equal_to_input_is_refused(ev: Path) -> None:
+    photo = ev.with_name("ev.json")  # a photo that happens to be named .json
+    ev.rename(photo)
+    before = snapshot(photo.parent)
+    res = ft("analyze", photo, "--report", photo.with_name("ev.pdf"), *EVIDENCE)
+    assert res.returncode == 2 and "--json" in one_line_error(res)
+    assert snapshot(photo.parent) == before  # no ev.pdf, no overlay: refused before writing anything
+
+
+def test_1_output_through_symlink_dotdot_or_hard_link_is_refused(ev: Path) -> None:
+    (ev.parent / "sub").mkdir()
+    (ev.parent / "link.pdf").symlink_to(ev)
+    os.link(ev, ev.parent / "hard.json")
+    before = snapshot(ev.parent)
+    for flag, target in (("--report", ev.parent / "link.pdf"), ("--overlay", ev.parent / "sub" / ".." / "ev.jpg"),
+                         ("--json", ev.parent / "hard.json")):
+        res = ft("analyze", ev, flag, target, *EVIDENCE)
+        assert res.returncode == 2, (flag, res.stderr)
+        one_line_error(res)
+    assert snapshot(ev.parent) == before
+
+
+def test_3_two_outputs_on_one_path_are_refused(ev: Path) -> None:
+    p = ev.parent / "P"
+    res = ft("analyze", ev, "--json", p, "--overlay", p, *EVIDENCE)
+    assert res.returncode == 2 and "same file" in one_line_error(res)
+    assert not p.exists()
+
+
+# --------------------------------------------------------------------------- 2: scan RESULTS
+
+
+def test_2_scan_into_the_evidence_folder_is_refused(tmp_path: Path) -> None:
+    src = tmp_path / "DIR"
+    make_faces(src, 2, size=128)
+    before = snapshot(src)
+    res = _scan(src, src)
+    assert res.returncode == 2 and "evidence folder" in res.stdout + res.stderr
+    assert snapshot(src) == before  # no index, summary, manifest, journal or lock in the evidence
+
+
+def test_2_scan_refuses_a_foreign_non_empty_folder_and_a_parent_of_dir(tmp_path: Path) -> None:
+    src = tmp_path / "case" / "DIR"
+    make_faces(src, 1, size=128)
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    for out in (other, tmp_path / "case"):
+        res = ft("scan", src, "--out", out, *FAKE_SCAN)
+        assert res.returncode == 2, res.stderr
+        one_line_error(res)
+    assert snapshot(tmp_path) == before
+
+
+def test_2_scan_accepts_new_empty_and_its_own_results_folder(tmp_path: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "empty"
+    make_faces(src, 1, size=128)
+    out.mkdir()
+    assert _scan(src, out).returncode == 0
+    res = _scan(src, out)  # the same kind of folder: resume
+    assert res.returncode == 0 and json.loads(res.stdout)["counts"]["resumed_from_journal"] == 1
+
+
+# --------------------------------------------------------------------------- 4: verify never blocks
+
+
+@pytest.mark.parametrize("replacement", ["fifo", "dev_zero"])
+def test_4_verify_does_not_hang_on_a_fifo_or_dev_zero(scanned: tuple[Path, Path], replacement: str) -> None:
+    src, out = scanned
+    victim = sorted(src.iterdir())[0]
+    victim.unlink()
+    if replacement == "fifo":
+        os.mkfifo(victim)
+    else:
+        victim.symlink_to("/dev/zero")
+    res = ft("verify", out, "--json", timeout=60)
+    assert res.returncode == 7, res.stderr
+    (problem,) = json.loads(res.stdout)["problems"]
+    assert problem["status"] == "notafile" and problem["path"] == str(victim)
+
+
+def test_4_verify_does_not_hang_on_an_output_replaced_by_a_fifo(scanned: tuple[Path, Path]) -> None:
+    _, out = scanned
+    overlay = next(out.glob("items/*/*.overlay.png"))
+    overlay.unlink()
+    os.mkfifo(overlay)
+    res = ft("verify", out, timeout=60)
+    assert res.returncode == 7 and "NOTAFILE" in res.stdout
+
+
+# --------------------------------------------------------------------------- 5, 7, 8: weights
+
+
+def _weights_copy(tmp_path: Path, *components: str) -> Path:
+    root = tmp_path / "weights"
+    for comp in components:
+        shutil.copytree(REPO / "weights" / comp, root / comp)
+    return root
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "missing"])
+def test_5_bad_calibration_is_exit_5_not_a_silent_fallback(ev: Path, tmp_path: Path, damage: str) -> None:
+    root = _weights_copy(tmp_path, "evidence", "localizer")
+    cal = root / "evidence" / "calibration.npz"
+    if damage == "corrupt":
+        data = bytearray(cal.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        cal.write_bytes(bytes(data))
+    else:
+        cal.unlink()
+    for engine in ("evidence", "fused"):
+        res = ft("analyze", ev, "--report", tmp_path / f"{engine}.pdf", "--engine", engine, "--no-progress",
+                 FORGETALK_WEIGHTS=str(root))
+        assert res.returncode == 5, (engine, res.stderr)
+        assert "calibration.npz" in one_line_error(res)
+        assert not (tmp_path / f"{engine}.pdf").exists()
+
+
+def test_7_forgerytalker_start_records_nothing(ev: Path, tmp_path: Path) -> None:
+    root = tmp_path / "weights"
+    comp = root / "forgerytalker"
+    comp.mkdir(parents=True)
+    shutil.copyfile(REPO / "weights" / "forgerytalker" / "manifest.json", comp / "manifest.json")
+    for f in json.loads((comp / "manifest.json").read_text())["files"]:  # hand-placed files that cannot load
+        (comp / f["name"]).parent.mkdir(parents=True, exist_ok=True)
+        (comp / f["name"]).write_bytes(b"not a checkpoint")
+    res = ft("analyze", ev, "--engine", "forgerytalker", "--no-progress", FORGETALK_WEIGHTS=str(root))
+    assert res.returncode == 5 and "ForgeryTalker" in one_line_error(res)
+    assert not (comp / "recorded_sha256.json").exists()
+    res = ft("weights", "verify", "forgerytalker", FORGETALK_WEIGHTS=str(root))
+    assert "recorded at fetch" not in res.stdout and "none recorded" in res.stdout
+
+
+def test_7_only_fetch_records_count(tmp_path: Path) -> None:
+    """A record left by an old start-up (no ``source: fetch``) is not presented as a fetch record."""
+    root = tmp_path / "weights"
+    comp = root / "demo"
+    comp.mkdir(parents=True)
+    (comp / "a.bin").write_bytes(b"alpha")
+    (comp / "manifest.json").write_text(json.dumps({"component": "demo", "files": [{"name": "a.bin", "sha256": None}]}))
+    (comp / "recorded_sha256.json").write_text(json.dumps({"a.bin": {"sha256": hashlib.sha256(b"alpha").hexdigest(), "size": 5, "mtime_ns": 1}}))
+    res = ft("weights", "verify", "demo", FORGETALK_WEIGHTS=str(root))
+    assert res.returncode == 0 and "recorded at fetch" not in res.stdout and "none recorded" in res.stdout
+
+
+def test_8_forged_size_mtime_record_does_not_let_a_modified_localizer_run(ev: Path, tmp_path: Path) -> None:
+    root = _weights_copy(tmp_path, "evidence", "localizer")
+    onnx = root / "localizer" / "localizer.onnx"
+    pinned = next(f["sha256"] for f in json.loads((root / "localizer" / "manifest.json").read_text())["files"] if f["name"] == "localizer.onnx")
+    st = onnx.stat()
+    data = bytearray(onnx.read_bytes())
+    data[-100] ^= 0x01  # same size
+    onnx.write_bytes(bytes(data))
+    os.utime(onnx, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    forged = {"sha256": pinned, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    (root / "localizer" / "recorded_sha256.json").write_text(json.dumps({"localizer.onnx": forged}))
+    res = ft("analyze", ev, "--report", tmp_path / "r.pdf", "--engine", "fused", "--no-progress", FORGETALK_WEIGHTS=str(root))
+    assert res.returncode == 5, res.stderr
+    assert "localizer.onnx" in one_line_error(res) and "mismatch" in res.stderr
+    (root / "localizer" / "recorded_sha256.json").write_text(json.dumps({"localizer.onnx": {**forged, "source": "fetch"}}))
+    assert ft("analyze", ev, "--report", tmp_path / "r.pdf", "--engine", "fused", "--no-progress",
+              FORGETALK_WEIGHTS=str(root)).returncode == 5  # pinned files never consult the record
+
+
+# --------------------------------------------------------------------------- 6: resume repairs outputs
+
+
+@pytest.mark.parametrize("damage", ["delete", "modify"])
+def test_6_resume_rebuilds_missing_or_changed_outputs(scanned: tuple[Path, Path], damage: str) -> None:
+    src, out = scanned
+    overlay = next(out.glob("items/*/*.overlay.png"))
+    if damage == "delete":
+        overlay.unlink()
+    else:
+        overlay.write_bytes(overlay.read_bytes() + b"\0")
+    assert ft("verify", out).returncode == 7
+    res = _scan(src, out)
+    assert res.returncode == 0, res.stderr
+    counts = json.loads(res.stdout)["counts"]
+    assert counts["redone"] == 1 and counts["analysed_this_run"] == 1 and counts["resumed_from_journal"] == 1
+    assert overlay.is_file()
+    res = ft("verify", out)
+    assert res.returncode == 0, res.stdout
+
+
+# --------------------------------------------------------------------------- 10: hand-edited files
+
+
+@pytest.mark.parametrize("manifest", [
+    [],
+    {"schema": MANIFEST_SCHEMA, "inputs": [{"file": "a.jpg"}], "outputs": []},
+    {"schema": MANIFEST_SCHEMA, "inputs": [], "outputs": [{"path": "index.csv"}]},
+    {"schema": MANIFEST_SCHEMA, "inputs": "nope", "outputs": []},
+])
+def test_10_verify_malformed_manifest_is_one_line_exit_2(tmp_path: Path, manifest: object) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    res = ft("verify", tmp_path)
+    assert res.returncode == 2 and "malformed manifest" in one_line_error(res)
+
+
+def test_10_valid_but_empty_manifest_fails_verify(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text(json.dumps({"schema": MANIFEST_SCHEMA, "inputs": [], "outputs": []}))
+    res = ft("verify", tmp_path)
+    assert res.returncode == 7 and "UNLISTED" in res.stdout
+
+
+def test_10_verify_refuses_output_paths_outside_results(scanned: tuple[Path, Path]) -> None:
+    _, out = scanned
+    doc = json.loads((out / "manifest.json").read_text())
+    doc["outputs"][0]["path"] = "../../../../etc/hostname"
+    (out / "manifest.json").write_text(json.dumps(doc))
+    res = ft("verify", out, "--json")
+    assert res.returncode == 7 and any(p["status"] == "outside" for p in json.loads(res.stdout)["problems"])
+
+
+@pytest.mark.parametrize("field,value", [("score", "high"), ("outputs", ["x"]), ("sha256", 7), ("faces", "two")])
+def test_10_journal_record_with_wrong_types_is_one_line_exit_2(scanned: tuple[Path, Path], field: str, value: object) -> None:
+    src, out = scanned
+    journal = out / "journal.jsonl"
+    lines = journal.read_text().splitlines()
+    i = next(i for i, ln in enumerate(lines) if json.loads(ln)["type"] == "item")
+    rec = json.loads(lines[i])
+    rec[field] = value
+    lines[i] = json.dumps(rec)
+    journal.write_text("\n".join(lines) + "\n")
+    res = _scan(src, out)
+    assert res.returncode == 2
+    msg = json.loads(res.stdout)["error"]
+    assert f"line {i + 1}" in msg and "Traceback" not in res.stderr
+
+
+# --------------------------------------------------------------------------- 11: smaller ones
+
+
+def _png16_rgb(path: Path, w: int = 64, h: int = 48) -> Path:
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    rows = (np.random.default_rng(0).random((h, w, 3)) * 65535).astype(">u2")
+    raw = b"".join(b"\x00" + rows[y].tobytes() for y in range(h))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    return path
+
+
+def _report_notes(path: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    res = ft("analyze", path, "--json", tmp_path / "out.json", "--print-json", *EVIDENCE, *extra)
+    assert res.returncode in (0, 4), res.stderr
+    return res, json.loads(res.stdout)["report"]["warnings"]
+
+
+def test_11_sixteen_bit_rgb_png_is_noted(tmp_path: Path) -> None:
+    _, notes = _report_notes(_png16_rgb(tmp_path / "deep.png"), tmp_path)
+    assert any("16-bit RGB PNG reduced to 8 bits" in n for n in notes)
+
+
+def test_11_invalid_exif_orientation_is_not_reported_as_applied(tmp_path: Path) -> None:
+    img = Image.open(GRACE)
+    exif = img.getexif()
+    exif[0x0112] = 9
+    img.save(tmp_path / "o9.jpg", exif=exif.tobytes(), quality=95)
+    _, notes = _report_notes(tmp_path / "o9.jpg", tmp_path)
+    assert not any("orientation 9 applied" in n for n in notes)
+    assert any("invalid value 9" in n for n in notes)
+
+
+def test_11_pillow_warnings_become_notes_not_stderr(tmp_path: Path) -> None:
+    tiff = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHII", 0x010E, 2, 100, 26) + struct.pack("<I", 0)
+    Image.open(GRACE).save(tmp_path / "badexif.jpg", exif=b"Exif\x00\x00" + tiff, quality=95)
+    res, notes = _report_notes(tmp_path / "badexif.jpg", tmp_path)
+    assert any(n.startswith("decoder warning:") for n in notes)
+    assert res.stderr == ""  # neither Pillow nor TensorFlow Lite / MediaPipe chatter
+
+
+@pytest.mark.parametrize("command", ["analyze", "scan"])
+def test_11_max_pixels_zero_is_a_usage_error(ev: Path, tmp_path: Path, command: str) -> None:
+    args = [ev] if command == "analyze" else [ev.parent, "--out", tmp_path / "res"]
+    res = ft(command, *args, "--max-pixels", "0", "--no-progress")
+    assert res.returncode == 2 and "--max-pixels" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_11_symlink_to_itself_is_skipped_not_failed(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    make_faces(src, 1, size=128)
+    (src / "self.jpg").symlink_to("self.jpg")
+    res = _scan(src, tmp_path / "res")
+    assert res.returncode == 0, res.stderr
+    rows = {r["file"]: r for r in json.loads((tmp_path / "res" / "index.json").read_text())["items"]}
+    assert rows["self.jpg"]["status"] == "skipped" and "loop" in rows["self.jpg"]["reason"]
+
+
+def test_11_proc_file_is_not_reported_as_empty() -> None:
+    res = ft("analyze", "/proc/self/status", "--no-progress")
+    assert res.returncode == 3
+    line = one_line_error(res)
+    assert "pseudo-file" in line and "empty" not in line
+
+
+# --------------------------------------------------------------------------- README promises
+
+
+def test_readme_evidence_is_never_modified(tmp_path: Path) -> None:
+    """`analyze` and `scan` leave every input byte, mtime and folder listing as it was."""
+    src = tmp_path / "evidence"
+    make_faces(src, 2, size=256)
+    shutil.copyfile(GRACE, src / "grace.jpg")
+    os.chmod(src / "grace.jpg", 0o444)
+    before = snapshot(src)
+    res = ft("analyze", src / "grace.jpg", "--report", tmp_path / "out" / "r.pdf", *EVIDENCE)
+    assert res.returncode == 0, res.stderr
+    assert _scan(src, tmp_path / "results").returncode == 0
+    assert snapshot(src) == before
+    doc = json.loads((tmp_path / "out" / "r.json").read_text())
+    assert doc["input"]["sha256"] == doc["input"]["sha256_after"] == before["grace.jpg"][0]
+
+
+def _interrupted_scan(tmp_path: Path) -> int:
+    src, out = tmp_path / "slow", tmp_path / "slow-results"
+    make_faces(src, 6, size=128)
+    proc = subprocess.Popen([*CLI, "scan", str(src), "--out", str(out), *FAKE_SCAN], env=_env(FORGETALK_FAKE_DELAY="1"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "journal.jsonl").exists() or '"type":"item"' not in (out / "journal.jsonl").read_text():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err and "re-run" in err
+    return proc.returncode
+
+
+def test_readme_every_exit_code(ev: Path, tmp_path: Path, scanned: tuple[Path, Path]) -> None:
+    """Each code of the README's exit-code table, produced by the situation it documents."""
+    src, out = scanned
+    Image.new("RGB", (200, 160), (120, 130, 140)).save(tmp_path / "blank.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "noweights").mkdir()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    shutil.copyfile(ev, broken / "ok.jpg")
+    (broken / "bad.jpg").write_bytes(b"\xff\xd8\xff" + b"\x00" * 300)
+    expected = {
+        0: ft("analyze", ev, "--report", tmp_path / "r0.pdf", *EVIDENCE),
+        1: _scan(broken, tmp_path / "r1"),
+        2: ft("analyze", ev, "--engine", "no-such-engine", "--no-progress"),
+        3: ft("analyze", tmp_path / "empty.jpg", *EVIDENCE),
+        4: ft("analyze", tmp_path / "blank.png", "--report", tmp_path / "r4.pdf", *EVIDENCE),
+        5: ft("analyze", ev, *EVIDENCE, FORGETALK_WEIGHTS=str(tmp_path / "noweights")),
+        6: ft("analyze", ev, "--report", tmp_path / "afile" / "r.pdf", *EVIDENCE),
+    }
+    for code, res in expected.items():
+        assert res.returncode == code, (code, res.stderr)
+        assert "Traceback" not in res.stderr
+    assert (tmp_path / "r4.pdf").is_file()  # no face: a report is still written
+    (sorted(src.iterdir())[0]).write_bytes(b"changed")
+    assert ft("verify", out).returncode == 7
+    assert _interrupted_scan(tmp_path) == 130
