@@ -191,7 +191,7 @@ class _Style:
     colour_t: float
     lighting: bool
     sharpness: bool
-    feather_sigma: float
+    feather_rel: float  # feather sigma as a fraction of the part's size (sqrt of one component's area)
     mixed: bool
     margin: float
 
@@ -206,7 +206,7 @@ def _draw_style(rng: np.random.Generator, size: int, blend: str | None, colour: 
         colour_t=round(t, 3),
         lighting=bool(colour != "full" and rng.random() < 0.35),
         sharpness=bool(rng.random() < 0.4),
-        feather_sigma=round(float(rng.uniform(1.0, 9.0)) * size / 512, 2),
+        feather_rel=round(float(rng.uniform(0.03, 0.09)), 4),
         mixed=bool(rng.random() < 0.3),
         margin=round(float(rng.uniform(0.0, 6.0)) * size / 512, 2),
     )
@@ -233,8 +233,10 @@ def _swap_one(img: np.ndarray, rec: FaceRecord, donor: FaceRecord, part: str, st
         mask = host_m | dm
         src_label += "+donor_parts"
     mask = dilate(mask, st.margin)
+    n_comp = max(1, cv2.connectedComponents(mask.astype(np.uint8))[0] - 1)
+    sigma = max(0.7, st.feather_rel * float(np.sqrt(mask.sum() / n_comp)))
 
-    reach = int(np.ceil(3 * st.feather_sigma + st.feather_sigma * 2)) + 4 if st.blend in ("feathered", "poisson") else 4
+    reach = int(np.ceil(3 * sigma + sigma * 1.5)) + 4 if st.blend in ("feathered", "poisson") else 4
     if st.blend == "laplacian":
         win0 = bbox(mask, 0, s)
         short = min(win0[1] - win0[0], win0[3] - win0[2]) if win0 else 8
@@ -267,16 +269,20 @@ def _swap_one(img: np.ndarray, rec: FaceRecord, donor: FaceRecord, part: str, st
         if out_w is None:
             blend = "feathered"
         else:
-            alpha_w = dilate(mw, 1.5).astype(np.float32)
+            # The solver works on the mask's bounding rectangle: pixels outside the mask there
+            # move a little too, so all of the rectangle may count (if they changed visibly).
+            alpha_w = np.zeros(mw.shape, np.float32)
+            bx, by, bw, bh = cv2.boundingRect(mw.astype(np.uint8))
+            alpha_w[max(0, by - 1) : by + bh + 1, max(0, bx - 1) : bx + bw + 1] = 1.0
             info["poisson"] = "mixed" if st.mixed else "normal"
     if blend == "laplacian":
-        soft = feather(mw, max(0.5, st.feather_sigma / 4))
+        soft = feather(mw, max(0.5, sigma / 4))
         out_w, alpha_w = laplacian_blend(dst, src, soft, levels)
         info["levels"] = levels
     elif blend == "feathered":
-        grow = st.feather_sigma * float(rng.uniform(1.0, 2.0))
-        alpha_w = feather(mw, st.feather_sigma, grow)
-        info["feather_sigma"] = st.feather_sigma
+        grow = sigma * float(rng.uniform(0.5, 1.5))
+        alpha_w = feather(mw, sigma, grow)
+        info["feather_sigma"] = round(sigma, 2)
         out_w = alpha_blend(dst, src, alpha_w)
     elif blend == "hard":
         out_w = alpha_blend(dst, src, alpha_w)
