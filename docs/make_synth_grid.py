@@ -93,7 +93,7 @@ def main() -> None:
         desc = f"native {chain.native_px}px, JPEG {'/'.join(map(str, chain.jpeg))}"
         tiles = [smp.image, outline(smp.image, smp.mask), chained]
         texts = [f"{name}: {smp.target}", "mask outline", desc]
-        rows.append(np.hstack([label(np.ascontiguousarray(t[VIEW]), x) for t, x in zip(tiles, texts)]))
+        rows.append(np.hstack([label(np.ascontiguousarray(t[VIEW]), x) for t, x in zip(tiles, texts, strict=True)]))
     grid = np.vstack(rows)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(OUT), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
