@@ -55,7 +55,8 @@ def analyze(image: Path, report: Path | None, overlay: Path | None, json_path: P
             max_pixels: int | None, max_faces: int, quant: str | None, print_json: bool, no_progress: bool) -> None:
     """Analyse one photo: detect faces, localize forged pixels, rank and explain regions.
 
-    Exit codes: 0 analysed (any verdict), 3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
+    Exit codes: 0 analysed (any verdict), 2 usage (an output that is the input or another output),
+    3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
     """
     from .guard import check_outputs
     from .pipeline import AnalyzeOptions, Analyzer

@@ -30,14 +30,16 @@ and completes the rest; identical files are analysed once.
 Exit codes:
   0  every image analysed (images without a face count as analysed: status no_face)
   1  some files failed (corrupt, unreadable, too large, changed, worker crash)
-  2  usage: DIR is not a folder, RESULTS holds results of other parameters, or is in use
+  2  usage: DIR is not a folder; RESULTS is DIR, contains DIR, or is a
+     non-empty folder that is not forgetalk results; RESULTS holds results
+     of other parameters, is in use, or has a hand-edited journal
   5  model weights missing   6  RESULTS not writable   130  interrupted (re-run to resume)
 """
 
 
 @click.command(name="scan", help=HELP)
 @click.argument("input_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Results folder (created; reused to resume).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Results folder: new, empty, or an earlier scan's (resume); never DIR.")
 @click.option("--engine", default=None, help="Engine name (default: fused; see `forgetalk engines`).")
 @click.option("--face-backend", default="default", show_default=True, help="Face backend (default, facexlib).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)

@@ -21,8 +21,10 @@ def command(results: Path, require_inputs: bool, as_json: bool) -> None:
     --require-inputs (results are often verified away from the evidence).
 
     \b
-    Exit codes: 0 all present files match, 7 something changed or an output is missing
-    (or an input, with --require-inputs), 2 RESULTS has no readable manifest.
+    Exit codes: 0 all present files match, 7 something changed, an output is missing
+    (or an input, with --require-inputs), a listed path is no longer a regular file
+    (FIFOs and devices are never opened) or the manifest lacks the scan's index,
+    2 RESULTS has no readable manifest or one that breaks its schema.
     """
     from ..errors import ForgetalkError
     from ..scan.verify import verify_results
