@@ -13,6 +13,8 @@ import re
 import numpy as np
 
 from .engines.base import EngineOutput
+from .engines.evidence.consistency import FAMILIES as CONSISTENCY_FAMILIES
+from .engines.evidence.consistency import TWO_SIDED_FAMILIES
 from .engines.evidence.cues import TWO_SIDED
 from .engines.evidence.engine import FIRE_Z
 from .engines.forgerytalker.vocab import WORD_TO_REGIONS, link_sentences
@@ -32,7 +34,55 @@ CUE_LABELS = {
     "colour": "colour mismatch",
     "seam": "blending seam",
     "localizer": "learned localizer",
+    "iris_colour": "iris colour mismatch between the eyes",
+    "catchlight_level": "catchlight (specular highlight) mismatch between the eyes",
+    "catchlight_offset": "catchlight position mismatch between the eyes",
+    "eye_openness": "eye opening asymmetry",
+    "eye_area": "eye size asymmetry",
+    "part_size": "part size vs real faces",
+    "part_offset": "part position vs real faces",
+    "border_colour": "skin colour break at the part border",
+    "border_noise": "noise-level break at the part border",
+    "part_sharpness": "part sharpness vs surrounding skin",
 }
+#: Cues whose z counts in both directions (the evidence cues' and the consistency cues').
+_TWO_SIDED = TWO_SIDED | TWO_SIDED_FAMILIES
+
+
+def _real(stats: dict[str, float], region: str, two_sided: bool) -> str:
+    med, q01, q99 = (stats.get(f"{region}.{k}", float("nan")) for k in ("rest", "q01", "q99"))
+    rng = f"1st-99th percentile {q01:.2g} to {q99:.2g}" if two_sided else f"99th percentile {q99:.2g}"
+    return f"real faces: median {med:.2g}, {rng}"
+
+
+def _describe_consistency(cue: str, region: str, stats: dict[str, float]) -> str:
+    """One sentence for a fired consistency cue, quoting the measured value and the real-face range."""
+    label = REGION_LABELS.get(region, region)
+    v, z = stats[f"{region}.region"], stats[f"{region}.z"]
+    real = _real(stats, region, cue in TWO_SIDED_FAMILIES)
+    zs = f"{abs(z):.1f} real-face SDs {'above' if z > 0 else 'below'} normal"
+    if cue == "iris_colour":
+        odd = f"; the {label}'s iris is the less typical colour" if stats.get("left_eye.z") is None or stats.get("right_eye.z") is None else ""
+        return f"The two irises differ in colour by dE {v:.0f} ({real}; {zs}){odd}."
+    if cue == "catchlight_level":
+        return f"The catchlights (specular highlights) of the two eyes differ in strength by {v:.0f} L* units ({real}; {zs}); the {label} does not reflect the same light."
+    if cue == "catchlight_offset":
+        return f"The catchlights sit at different places in the two irises: {v:.2f} iris radii apart ({real}; {zs}), as if lit from different directions."
+    if cue in ("eye_openness", "eye_area"):
+        what = "opening height/width" if cue == "eye_openness" else "opening area"
+        return f"The eyes differ in {what}: left/right ratio x{math.exp(v):.2f} (log {v:+.2f}; {real}; {zs})."
+    if cue == "part_size":
+        return f"The {label} is {'larger' if v > 0 else 'smaller'} than real faces' proportions predict: x{math.exp(v):.2f} the mean-shape size (log {v:+.2f}; {real}; {zs})."
+    if cue == "part_offset":
+        return f"The {label} sits away from where real faces put it: standardised offset {v:.1f} ({real}; {zs})."
+    if cue == "border_colour":
+        return f"Skin just inside the {label}'s border differs in colour from skin just outside it by dE {v:.1f} ({real}; {zs})."
+    if cue == "border_noise":
+        return f"Noise level changes across the {label}'s border: inside/outside x{math.exp(v):.2f} (log {v:+.2f}; {real}; {zs})."
+    if cue == "part_sharpness":
+        word = "sharper" if z > 0 else "blurrier"
+        return f"The {label} is {word} than the skin around it compared with real faces: interior/surround Laplacian energy x{math.exp(v):.2f} (log {v:+.2f}; {real}; {zs})."
+    return f"{CUE_LABELS.get(cue, cue)} in the {label}: {v:.3g} ({real}; {zs})."
 
 def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value: float) -> str:
     label = REGION_LABELS.get(region, region)
@@ -63,7 +113,7 @@ def region_evidence(out: EngineOutput, region: str) -> tuple[CueEvidence, ...]:
             continue
         z = float(stats[key])
         ratio = float(stats.get(f"{region}.ratio", float("nan")))
-        strength = abs(z) if cue in TWO_SIDED else z
+        strength = abs(z) if cue in _TWO_SIDED else z
         rows.append(
             CueEvidence(
                 cue=cue,
@@ -75,7 +125,7 @@ def region_evidence(out: EngineOutput, region: str) -> tuple[CueEvidence, ...]:
                 fired=bool(strength >= FIRE_Z),
             )
         )
-    rows.sort(key=lambda e: -(abs(e.z) if e.cue in TWO_SIDED else e.z))
+    rows.sort(key=lambda e: -(abs(e.z) if e.cue in _TWO_SIDED else e.z))
     return tuple(rows)
 
 
@@ -87,6 +137,9 @@ def region_sentences(region: str, evidence: tuple[CueEvidence, ...], out: Engine
     sentences.append(f"Heatmap over the {label}: mean {float(heat.mean()):.2f}, {hot:.0f}% of its pixels at or above 0.5.")
     fired = [e for e in evidence if e.fired]
     for e in fired[:3]:
+        if e.cue in CONSISTENCY_FAMILIES:
+            sentences.append(_describe_consistency(e.cue, region, out.cue_region_stats[e.cue]))
+            continue
         sentences.append(_describe(e.cue, e.ratio, e.z, region, e.rest_value, e.region_value))
     if "localizer" in out.cues and mask.any():
         p = out.cues["localizer"][mask]

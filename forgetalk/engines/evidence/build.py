@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ...faces.regions import regions_from_mesh
-from ...io import atomic_write_bytes, atomic_write_json, sha256_bytes
+from ...io import atomic_write_bytes
 from ...weights import weights_root
+from .build_consistency import pin_in_manifest
 from .calibration import build_calibration, save_calibration
 from .engine import CALIBRATION_FILE, COMPONENT, EvidenceEngine
 
@@ -71,14 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     cal = replace(cal, meta=meta)
     data = save_calibration(cal, out_dir / CALIBRATION_FILE)
     atomic_write_bytes(out_dir / CALIBRATION_FILE, data)
-    atomic_write_json(
-        out_dir / "manifest.json",
-        {
-            "component": COMPONENT,
-            "description": "Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.engines.evidence.build.",
-            "files": [{"name": CALIBRATION_FILE, "sha256": sha256_bytes(data), "size": len(data), "required": False, "description": "pickle-free npz"}],
-        },
-    )
+    # Replace only this file's entry: the manifest also pins consistency.json (build_consistency).
+    pin_in_manifest(
+        out_dir, CALIBRATION_FILE, data, "pickle-free npz",
+        component_description="Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.engines.evidence.build.",
+    )  # fmt: skip
     print(json.dumps({"faces_train": len(train), "faces_val": len(val), "threshold": thr, "measured_fpr": fpr, "seconds": meta["seconds"]}))
     return 0
 

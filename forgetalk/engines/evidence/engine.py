@@ -21,6 +21,7 @@ from ...faces import AlignedFace
 from ...weights import load_manifest, read_verified
 from ..base import EngineOutput
 from .calibration import Calibration, load_calibration, region_differences
+from .consistency import CONSISTENCY_FILE, ConsistencyCalibration, calibration_from_json, consistency_report, region_stats
 from .cues import CUE_NAMES, LOG_CUES, TWO_SIDED, centre_on_face, compute_cues
 
 #: Relative weight of each cue in the fused heatmap; seams and noise are the most specific.
@@ -38,11 +39,39 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+def _load_consistency() -> tuple[ConsistencyCalibration | None, str | None]:
+    """The consistency cues' real-face statistics, verified against the manifest.
+
+    Absent from the manifest or the folder: ``(None, None)`` (the cues are then measured but
+    not compared with real faces, and ``meta`` says so). Present but with a sha256 mismatch
+    or unusable content: :class:`WeightsError`, never a silent fallback.
+    """
+    try:
+        manifest = load_manifest(COMPONENT)
+        entry = manifest.get(CONSISTENCY_FILE)
+    except WeightsError:
+        return None, None
+    if not (manifest.folder / CONSISTENCY_FILE).is_file():
+        return None, None
+    data = read_verified(COMPONENT, CONSISTENCY_FILE)  # the hashed bytes are the parsed bytes
+    return calibration_from_json(data, f"weights/{COMPONENT}/{CONSISTENCY_FILE}"), entry.sha256
+
+
 class EvidenceEngine:
     name = "evidence"
 
-    def __init__(self, device: str = "cpu", calibration: Calibration | None = None, use_calibration: bool = True, **_: object) -> None:
+    def __init__(
+        self,
+        device: str = "cpu",
+        calibration: Calibration | None = None,
+        use_calibration: bool = True,
+        consistency: ConsistencyCalibration | None = None,
+        **_: object,
+    ) -> None:
         self.calibration = calibration
+        self.consistency, self.consistency_sha256 = consistency, None
+        if consistency is None and use_calibration:
+            self.consistency, self.consistency_sha256 = _load_consistency()
         self.calibration_sha256: str | None = None
         if calibration is None and use_calibration:
             # Missing, modified or unparsable calibration is a weights error (exit 5), never a
@@ -128,6 +157,12 @@ class EvidenceEngine:
             for key in ("threshold", "target_fpr", "measured_fpr", "n_faces"):
                 if key in self.calibration.meta:
                     meta[key] = self.calibration.meta[key]
+        # Consistency cues (iris colour, catchlights, eye symmetry, part geometry, border
+        # continuity): every number in meta; per-region statistics beside the other cues.
+        consistency = consistency_report(face, self.consistency, fire_z=FIRE_Z)
+        meta["consistency"] = consistency.to_meta()
+        stats.update(region_stats(consistency))
+        meta["seconds"] = round(time.perf_counter() - t0, 4)
         return EngineOutput(heatmap=heat, score=float(score), cues=cue_maps, cue_region_stats=stats, region_scores=region_scores, meta=meta)
 
     def info(self) -> dict[str, object]:
@@ -138,4 +173,5 @@ class EvidenceEngine:
             "cue_weights": CUE_WEIGHTS,
             "fire_z": FIRE_Z,
             "calibration": None if cal is None else {"file": f"weights/{COMPONENT}/{CALIBRATION_FILE}", "sha256": self.calibration_sha256, **{k: v for k, v in cal.meta.items() if k != "photos"}},
+            "consistency_calibration": None if self.consistency is None else {"file": f"weights/{COMPONENT}/{CONSISTENCY_FILE}", "sha256": self.consistency_sha256, "n_faces": self.consistency.meta.get("n_faces")},
         }
