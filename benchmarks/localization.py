@@ -1,18 +1,40 @@
-"""Localization and region-ranking benchmark on seeded pseudo-forgeries of held-out faces.
+"""Generalization benchmark: every forgery family, held-out faces, engines and a published peer side by side.
 
-    .venv/bin/python benchmarks/localization.py --faces ../shared/faces [--engines evidence,fused] [--write docs/localizer.md]
+    .venv/bin/python benchmarks/localization.py [--faces ../shared/faces] [--parsing ../shared/parsing/celebamask_hq_1000]
+        [--engines evidence,fused] [--variant lofo-part_swap=WEIGHTS_ROOT ...] [--peers all|none|Meso4_DF,...]
+        [--per-face 8] [--limit-faces N] [--write docs/localizer.md] [--json out.json]
 
-Builds a fixed set from the *test* split of the face photos (photos the localizer never
-saw in training or calibration; see forgetalk/train/data.py for the split rule): for each
-face one untouched copy and N forgeries (self-blend, region swap, smoothing; JPEG re-save
-with the same protocol for real and forged). Runs every engine on every face and prints
+The set (:func:`forgetalk.train.evalset.build_family_eval_set`, ``balanced=True``): held-out faces
+only, the ``test`` split of the face photos (forgetalk/train/data.py) and of the parsing set
+(forgetalk/train/parsing.py), neither ever seen in training or calibration. Per face one untouched
+copy and ``--per-face`` forgeries, families from ``forgetalk.train.loop.ALL_FAMILIES`` assigned
+round-robin from a seeded offset (with ``--per-face 8`` every face carries every family once), and
+every item, untouched copies included, through its own post-edit chain (native resolution, JPEG
+once or twice, sharpening, noise). Seeded and deterministic.
 
-* pixel AUC (pooled, inside the face oval dilated by 16 px),
-* best-threshold F1 (pooled) and mean per-face IoU at that threshold,
-* mean per-face F1 and IoU at the engine's shipped pixel threshold (meta["pixel_threshold"], else 0.5),
-* region top-1 / top-3 accuracy of the product's ranking (forgetalk.pipeline.rank_regions),
-* image-level real-vs-fake ROC AUC of the face score, and TPR/FPR at the engine's verdict threshold,
-* engine seconds per face.
+Engines: the registered engines named in ``--engines``; ``--variant NAME=ROOT`` adds a fused engine
+whose weights come from another weights root (``$FORGETALK_WEIGHTS`` pointed there while it is
+built, restored afterwards; a folder holding ``manifest.json`` of a localizer is accepted too);
+variants named ``lofo-<family>`` are leave-one-family-out models and get their own table. The
+published peer MesoNet (Afchar et al. 2018, ``benchmarks/mesonet.py``, weights
+``../shared/pretrained/meso_*.h5``) gives no mask, so it is scored at image level only, on the
+aligned 512 crop resized to 256 (it was applied to face crops), with its own 0.5 decision rule.
+An engine, variant or peer that cannot be built is skipped with a note; the run goes on.
+
+Metrics (all from :mod:`forgetalk.metrics` definitions):
+
+* pixel AUC and best F1 pooled over forged faces inside the face oval dilated by 16 px (from
+  1024-bin histograms of the heat, so a full run keeps no heatmaps; best F1 and its threshold are
+  exactly those of ``best_threshold_f1``'s 256-step grid, AUC counts same-bin pairs as ties), mean
+  per-face IoU at that threshold and F1/IoU at the engine's shipped pixel threshold;
+* image AUC of the face score (forged vs untouched) and TPR/FPR at the engine's verdict threshold;
+* region top-1/top-3 of the product's ranking (:func:`forgetalk.pipeline.rank_regions` with the
+  engine's region calibration), truth = the item's ``primary`` regions;
+* per family: image AUC (that family vs every untouched face), pixel AUC, region top-1 and
+  per-region AUC: the saliency (and, with a region calibration, the suspicion) of a forged item's
+  first primary region against the same region's on every untouched face, averaged over regions;
+* real-face ranking prior: on untouched faces, the share on which each region is ranked first
+  (goal: no region first on more than 25 % of real faces).
 
 Numbers in docs/localizer.md are written by this script (``--write``), never typed by hand.
 """
@@ -20,11 +42,20 @@ Numbers in docs/localizer.md are written by this script (``--write``), never typ
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
+import os
 import platform
+import shlex
+import shutil
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -33,153 +64,710 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from forgetalk.engines import available_engines, get_engine  # noqa: E402
-from forgetalk.errors import ForgetalkError  # noqa: E402
-from forgetalk.metrics import iou, pixel_summary, roc_auc, topk_accuracy  # noqa: E402
-from forgetalk.pipeline import rank_regions  # noqa: E402
-from forgetalk.train.data import load_split_faces, split_rule_text  # noqa: E402
-from forgetalk.train.evalset import build_eval_set  # noqa: E402
+from forgetalk.faces.base import REGION_NAMES  # noqa: E402
+from forgetalk.metrics import f1, iou, roc_auc, topk_accuracy  # noqa: E402
 
 START, END = "<!-- BENCHMARK:START -->", "<!-- BENCHMARK:END -->"
+#: Heat histogram bins inside the valid area (pixel AUC, best F1: 4 bins per step of the 256 grid).
+PIX_BINS = 1024
+#: Whole-image histogram bins for per-face IoU at the pooled best threshold (metrics.best_threshold_f1's grid).
+IOU_BINS = 256
+#: A region first on more real faces than this is a location prior, not evidence.
+PRIOR_GOAL = 0.25
+MESO_MODELS = ("Meso4_DF", "Meso4_F2F", "MesoInception_DF", "MesoInception_F2F")
+MESO_INPUT = 256
+LOFO_PREFIX = "lofo-"
+SHIPPED = "fused"
+
+
+# -- per-item records (what a run keeps; everything below is computed from these) -----------
 
 
 @dataclass
-class EngineResult:
+class ItemRecord:
+    """One engine's result on one item, reduced to what the metrics need (no heatmap)."""
+
     engine: str
-    n_fake: int
-    n_real: int
-    pixel_auc: float
-    best_f1: float
-    best_threshold: float
-    iou_best: float
-    shipped_threshold: float
-    f1_shipped: float
-    iou_shipped: float
-    top1: float
-    top3: float
-    image_auc: float
+    index: int  # item index in the set
+    kind: str  # forgery family or "real"
+    fake: bool
+    source: str  # "faces" | "parsing"
+    score: float
+    seconds: float
+    primary: tuple[str, ...] = ()
+    ranking: tuple[str, ...] = ()  # region names in the product's order (None for image-level engines: empty)
+    saliency: dict[str, float] = field(default_factory=dict)
+    suspicion: dict[str, float] | None = None  # per region, when the engine has a region calibration
+    f1_shipped: float | None = None
+    iou_shipped: float | None = None
+    hist_valid: np.ndarray | None = field(default=None, repr=False)  # (2, PIX_BINS): forged, untouched pixels inside the valid area
+    hist_all: np.ndarray | None = field(default=None, repr=False)  # (2, IOU_BINS): forged, untouched pixels of the whole crop
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    level: str  # "pixel" (heatmap + regions) | "image" (score only)
     verdict_threshold: float | None
-    tpr_at_verdict: float | None
-    fpr_at_verdict: float | None
-    seconds_per_face: float
-    by_kind: dict[str, dict[str, float]]
+    pixel_threshold: float | None = None
+    region_calibrated: bool = False
+    group: str = "engine"  # "engine" | "variant" | "peer"
+    note: str = ""
 
 
-def run_engine(name: str, items: list, log=print) -> EngineResult:  # noqa: ANN001
-    engine = get_engine(name, device="cpu")
-    heat, masks, valid, rankings, truths, scores, labels, kinds = [], [], [], [], [], [], [], []
-    secs = 0.0
-    meta: dict[str, object] = {}
-    ker = np.ones((33, 33), np.uint8)
-    for k, it in enumerate(items):
-        t = time.perf_counter()
-        out = engine.analyze_face(it.face)
-        secs += time.perf_counter() - t
-        meta = out.meta
-        scores.append(float(out.score))
-        labels.append(it.fake)
-        if it.fake:
-            heat.append(out.heatmap)
-            masks.append(it.mask)
-            valid.append(cv2.dilate(it.face.face_mask.astype(np.uint8), ker).astype(bool) | it.mask)
-            ranked = rank_regions(out.heatmap, it.face.regions, out.region_scores or None)
-            rankings.append([r[0] for r in ranked])
-            truths.append(it.primary)
-            kinds.append(it.kind)
-        if (k + 1) % 50 == 0:
-            log(f"  {name}: {k + 1}/{len(items)}")
-    pix_thr = float(meta.get("pixel_threshold", 0.5))  # type: ignore[arg-type]
-    ps = pixel_summary(heat, masks, pix_thr, valid)
-    s, y = np.array(scores), np.array(labels, bool)
-    vthr = meta.get("threshold")
-    tpr = fpr = None
-    if vthr is not None:
-        tpr = float((s[y] >= float(vthr)).mean())  # type: ignore[arg-type]
-        fpr = float((s[~y] >= float(vthr)).mean())  # type: ignore[arg-type]
-    by_kind: dict[str, dict[str, float]] = {}
-    for kind in sorted(set(kinds)):
-        idx = [i for i, k in enumerate(kinds) if k == kind]
-        by_kind[kind] = {
-            "n": len(idx),
-            "top1": topk_accuracy([rankings[i] for i in idx], [truths[i] for i in idx], 1),
-            "iou_shipped": float(np.mean([iou(heat[i] >= pix_thr, masks[i]) for i in idx])),
-        }
-    return EngineResult(name, int(y.sum()), int((~y).sum()), ps.auc, ps.best_f1, ps.best_threshold, ps.iou_best, pix_thr, ps.f1_at, ps.iou_at,
-                        topk_accuracy(rankings, truths, 1), topk_accuracy(rankings, truths, 3), roc_auc(s, y),
-                        None if vthr is None else float(vthr), tpr, fpr, secs / len(items), by_kind)  # type: ignore[arg-type]
+def _bins(heat: np.ndarray, n: int) -> np.ndarray:
+    s = np.clip(np.nan_to_num(np.asarray(heat, np.float64), nan=0.0), 0.0, 1.0)  # NaN = no evidence, as in metrics
+    return np.minimum((s * n).astype(np.int64), n - 1)
 
 
-def _f(x: float | None, pct: bool = False) -> str:
-    if x is None or (isinstance(x, float) and np.isnan(x)):
-        return "n/a"
-    return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+def pixel_hists(heat: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(valid-area histograms (2, PIX_BINS), whole-crop histograms (2, IOU_BINS)); row 0 forged, row 1 untouched pixels."""
+    m = np.asarray(mask, bool)
+    v = np.asarray(valid, bool)
+    b = _bins(heat, PIX_BINS)
+    hv = np.stack([np.bincount(b[m & v], minlength=PIX_BINS), np.bincount(b[~m & v], minlength=PIX_BINS)]).astype(np.int64)
+    b2 = b // (PIX_BINS // IOU_BINS)
+    ha = np.stack([np.bincount(b2[m], minlength=IOU_BINS), np.bincount(b2[~m], minlength=IOU_BINS)]).astype(np.int64)
+    return hv, ha
 
 
-def table(results: list[EngineResult]) -> str:
-    head = ("| engine | pixel AUC | best F1 (thr) | IoU @best | F1 @shipped (thr) | IoU @shipped | region top-1 | region top-3 | image AUC | TPR / FPR @verdict thr | s / face |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n")
-    rows = []
-    for r in results:
-        verdict = "n/a" if r.verdict_threshold is None else f"{_f(r.tpr_at_verdict, True)} / {_f(r.fpr_at_verdict, True)} ({r.verdict_threshold:.3f})"
-        rows.append(f"| {r.engine} | {_f(r.pixel_auc)} | {_f(r.best_f1)} ({r.best_threshold:.2f}) | {_f(r.iou_best)} | {_f(r.f1_shipped)} ({r.shipped_threshold:.2f}) | "
-                    f"{_f(r.iou_shipped)} | {_f(r.top1, True)} | {_f(r.top3, True)} | {_f(r.image_auc)} | {verdict} | {r.seconds_per_face:.2f} |")
-    out = head + "\n".join(rows) + "\n"
-    kinds = sorted({k for r in results for k in r.by_kind})
-    if kinds:
-        out += "\n| engine | " + " | ".join(f"{k} top-1 / IoU @shipped (n={results[0].by_kind[k]['n']:.0f})" for k in kinds) + " |\n"
-        out += "|---|" + "---|" * len(kinds) + "\n"
-        for r in results:
-            out += f"| {r.engine} | " + " | ".join(f"{_f(r.by_kind[k]['top1'], True)} / {_f(r.by_kind[k]['iou_shipped'])}" for k in kinds) + " |\n"
+def record_pixel_item(engine: str, index: int, item, heat: np.ndarray, score: float, seconds: float, region_scores: dict[str, float] | None,  # noqa: ANN001 - EvalItem
+                      calibration, pixel_threshold: float, source: str = "") -> ItemRecord:  # noqa: ANN001 - RegionCalibration | None
+    """Reduce one heatmap engine output on one EvalItem to an :class:`ItemRecord`."""
+    from forgetalk.pipeline import rank_regions
+
+    ranked = rank_regions(heat, item.face.regions, region_scores or None, calibration)
+    rec = ItemRecord(engine, index, item.kind, bool(item.fake), source, float(score), float(seconds), tuple(item.primary),
+                     tuple(r[0] for r in ranked), {r[0]: float(r[1]) for r in ranked},
+                     None if calibration is None else {r[0]: float(r[4]) for r in ranked if r[4] is not None})
+    if item.fake:
+        valid = cv2.dilate(np.asarray(item.face.face_mask, np.uint8), np.ones((33, 33), np.uint8)).astype(bool) | item.mask
+        rec.hist_valid, rec.hist_all = pixel_hists(heat, item.mask, valid)
+        pred = heat >= pixel_threshold
+        rec.f1_shipped, rec.iou_shipped = f1(pred, item.mask), iou(pred, item.mask)
+    return rec
+
+
+# -- metrics on records ---------------------------------------------------------------------
+
+
+def hist_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """ROC AUC of binned scores: P(pos > neg) + P(same bin) / 2; nan if a class is empty."""
+    p, n = np.asarray(pos, np.float64), np.asarray(neg, np.float64)
+    tp, tn = p.sum(), n.sum()
+    if tp == 0 or tn == 0:
+        return float("nan")
+    below = np.cumsum(n) - n
+    return float((p * below).sum() + 0.5 * (p * n).sum()) / float(tp * tn)
+
+
+def pixel_metrics(fakes: Sequence[ItemRecord]) -> dict[str, float]:
+    """Pooled pixel AUC, best F1 and its threshold, mean IoU there, mean F1/IoU at the shipped threshold."""
+    recs = [r for r in fakes if r.hist_valid is not None]
+    nan = float("nan")
+    if not recs:
+        return {"pixel_auc": nan, "best_f1": nan, "best_threshold": nan, "iou_best": nan, "f1_shipped": nan, "iou_shipped": nan}
+    hv = np.sum([r.hist_valid for r in recs], axis=0)
+    auc = hist_auc(hv[0], hv[1])
+    g = hv.reshape(2, IOU_BINS, PIX_BINS // IOU_BINS).sum(axis=2)  # the 256 grid of metrics.best_threshold_f1
+    tp = g[0][::-1].cumsum()[::-1].astype(np.float64)
+    fp = g[1][::-1].cumsum()[::-1].astype(np.float64)
+    fn = float(g[0].sum()) - tp
+    denom = 2 * tp + fp + fn
+    fs = np.where(denom > 0, 2 * tp / np.maximum(denom, 1e-12), 0.0)
+    k = int(np.argmax(fs))
+    ious = []
+    for r in recs:
+        a = r.hist_all
+        t, p_, n_ = float(a[0, k:].sum()), float(a[1, k:].sum()), float(a[0, :k].sum())  # type: ignore[index]
+        ious.append(1.0 if t + p_ + n_ == 0 else t / (t + p_ + n_))
+    return {"pixel_auc": auc, "best_f1": float(fs[k]), "best_threshold": k / IOU_BINS, "iou_best": float(np.mean(ious)),
+            "f1_shipped": float(np.mean([r.f1_shipped for r in recs])), "iou_shipped": float(np.mean([r.iou_shipped for r in recs]))}
+
+
+def image_metrics(fakes: Sequence[ItemRecord], reals: Sequence[ItemRecord], threshold: float | None) -> dict[str, float | None]:
+    s = np.array([r.score for r in fakes] + [r.score for r in reals], np.float64)
+    y = np.r_[np.ones(len(fakes), bool), np.zeros(len(reals), bool)]
+    out: dict[str, float | None] = {"image_auc": roc_auc(s, y) if len(s) else float("nan"), "tpr": None, "fpr": None}
+    if threshold is not None:
+        out["tpr"] = float((s[y] >= threshold).mean()) if y.any() else None
+        out["fpr"] = float((s[~y] >= threshold).mean()) if (~y).any() else None
     return out
+
+
+def region_aucs(fakes: Sequence[ItemRecord], reals: Sequence[ItemRecord], key: str = "saliency") -> dict[str, tuple[float, int]]:
+    """region -> (AUC, n forged): a forged item's first primary region's ``key`` value against the
+    same region's value on every untouched face."""
+    pos: dict[str, list[float]] = {}
+    for r in fakes:
+        vals = getattr(r, key)
+        if r.primary and vals and r.primary[0] in vals:
+            pos.setdefault(r.primary[0], []).append(vals[r.primary[0]])
+    out: dict[str, tuple[float, int]] = {}
+    for reg, p in pos.items():
+        neg = [getattr(r, key)[reg] for r in reals if getattr(r, key) and reg in getattr(r, key)]
+        if not neg:
+            continue
+        y = np.r_[np.ones(len(p), bool), np.zeros(len(neg), bool)]
+        out[reg] = (roc_auc(np.array(p + neg), y), len(p))
+    return out
+
+
+def _mean_auc(aucs: dict[str, tuple[float, int]]) -> float:
+    vals = [a for a, _ in aucs.values() if not math.isnan(a)]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def first_shares(reals: Sequence[ItemRecord]) -> dict[str, float]:
+    """region -> share of untouched faces on which the product ranks it first."""
+    firsts = [r.ranking[0] for r in reals if r.ranking]
+    if not firsts:
+        return {}
+    c = Counter(firsts)
+    return {k: v / len(firsts) for k, v in c.most_common()}
+
+
+def summarize_engine(records: Sequence[ItemRecord], info: EngineInfo, families: Sequence[str]) -> dict[str, object]:
+    """Every number the tables show for one engine (JSON-ready)."""
+    fakes = [r for r in records if r.fake]
+    reals = [r for r in records if not r.fake]
+    pix = info.level == "pixel"
+    out: dict[str, object] = {"engine": info.name, "level": info.level, "group": info.group, "n_fake": len(fakes), "n_real": len(reals),
+                              "verdict_threshold": info.verdict_threshold, "pixel_threshold": info.pixel_threshold,
+                              "region_calibrated": info.region_calibrated, "note": info.note,
+                              "seconds_per_face": float(np.mean([r.seconds for r in records])) if records else float("nan")}
+    out.update(image_metrics(fakes, reals, info.verdict_threshold))
+    if pix:
+        out.update(pixel_metrics(fakes))
+        out["top1"] = topk_accuracy([r.ranking for r in fakes], [r.primary for r in fakes], 1)
+        out["top3"] = topk_accuracy([r.ranking for r in fakes], [r.primary for r in fakes], 3)
+        shares = first_shares(reals)
+        top = max(shares.items(), key=lambda kv: kv[1]) if shares else ("", float("nan"))
+        out["prior"] = {"shares": shares, "max_share": top[1], "max_region": top[0], "goal": PRIOR_GOAL}
+    fam: dict[str, dict[str, object]] = {}
+    for k in families:
+        fk = [r for r in fakes if r.kind == k]
+        if not fk:
+            continue
+        row: dict[str, object] = {"n": len(fk)}
+        im = image_metrics(fk, reals, info.verdict_threshold)
+        row["image_auc"], row["tpr"] = im["image_auc"], im["tpr"]
+        if pix:
+            pm = pixel_metrics(fk)
+            row["pixel_auc"], row["iou_shipped"] = pm["pixel_auc"], pm["iou_shipped"]
+            row["top1"] = topk_accuracy([r.ranking for r in fk], [r.primary for r in fk], 1)
+            ra = region_aucs(fk, reals, "saliency")
+            row["region_auc"] = {k2: {"auc": a, "n": n} for k2, (a, n) in ra.items()}
+            row["region_auc_mean"] = _mean_auc(ra)
+            if info.region_calibrated:
+                rs = region_aucs(fk, reals, "suspicion")
+                row["region_auc_suspicion"] = {k2: {"auc": a, "n": n} for k2, (a, n) in rs.items()}
+                row["region_auc_suspicion_mean"] = _mean_auc(rs)
+        fam[k] = row
+    out["by_family"] = fam
+    return out
+
+
+def summarize(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str]) -> list[dict[str, object]]:
+    by: dict[str, list[ItemRecord]] = {}
+    for r in records:
+        by.setdefault(r.engine, []).append(r)
+    return [summarize_engine(by.get(i.name, []), i, families) for i in infos]
+
+
+def lofo_rows(summary: Sequence[dict[str, object]], shipped: str = SHIPPED) -> list[dict[str, object]]:
+    """Leave-one-family-out variants (named ``lofo-<family>``) against the shipped engine on the left-out family."""
+    base = next((s for s in summary if s["engine"] == shipped), None)
+    rows = []
+    for s in summary:
+        name = str(s["engine"])
+        if not name.startswith(LOFO_PREFIX):
+            continue
+        fam = name[len(LOFO_PREFIX):]
+        v = s["by_family"].get(fam, {})  # type: ignore[union-attr]
+        b = base["by_family"].get(fam, {}) if base else {}  # type: ignore[union-attr]
+        rows.append({"variant": name, "family": fam, "n": v.get("n"),
+                     **{f"{m}_{who}": d.get(m) for m in ("image_auc", "region_auc_mean", "pixel_auc", "top1") for who, d in (("variant", v), ("shipped", b))}})
+    return rows
+
+
+# -- Markdown ---------------------------------------------------------------------------------
+
+
+def _f(x: object, pct: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{100 * float(x):.1f}%" if pct else f"{float(x):.3f}"  # type: ignore[arg-type]
+
+
+def _row(cells: Iterable[object]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _head(cells: Sequence[str]) -> str:
+    return _row(cells) + "\n" + "|" + "---|" * len(cells)
+
+
+def overall_table(summary: Sequence[dict[str, object]]) -> str:
+    lines = [_head(["engine", "pixel AUC", "best F1 (thr)", "IoU @best", "F1 @shipped (thr)", "IoU @shipped", "region top-1", "region top-3",
+                    "image AUC", "TPR / FPR @verdict thr", "s / face"])]
+    for s in summary:
+        vt = s["verdict_threshold"]
+        verdict = "n/a" if vt is None else f"{_f(s['tpr'], True)} / {_f(s['fpr'], True)} ({float(vt):.3f})"  # type: ignore[arg-type]
+        if s["level"] == "pixel":
+            pt = s["pixel_threshold"]
+            bt = s["best_threshold"]
+            cells = [_f(s["pixel_auc"]), f"{_f(s['best_f1'])} ({'n/a' if bt is None or math.isnan(bt) else f'{float(bt):.2f}'})", _f(s["iou_best"]),  # type: ignore[arg-type]
+                     f"{_f(s['f1_shipped'])} ({'n/a' if pt is None else f'{float(pt):.2f}'})", _f(s["iou_shipped"]),  # type: ignore[arg-type]
+                     _f(s["top1"], True), _f(s["top3"], True)]
+        else:
+            cells = ["—"] * 7
+        lines.append(_row([s["engine"], *cells, _f(s["image_auc"]), verdict, f"{float(s['seconds_per_face']):.2f}"]))  # type: ignore[arg-type]
+    return "\n".join(lines) + "\n"
+
+
+def family_tables(summary: Sequence[dict[str, object]], families: Sequence[str]) -> str:
+    fams = [f for f in families if any(f in s["by_family"] for s in summary)]  # type: ignore[operator]
+    pix = [s for s in summary if s["level"] == "pixel"]
+    out = []
+
+    def n_of(f: str) -> object:
+        return next((s["by_family"][f]["n"] for s in summary if f in s["by_family"]), 0)  # type: ignore[index, operator]
+
+    def cell(s: dict[str, object], f: str, fmt) -> str:  # noqa: ANN001
+        d = s["by_family"].get(f)  # type: ignore[union-attr]
+        return "n/a" if d is None else fmt(d)
+
+    def table(title: str, engines: Sequence[dict[str, object]], fmt) -> None:  # noqa: ANN001
+        if not engines or not fams:
+            return
+        out.append(f"{title}\n\n" + _head(["family (n forged)", *[str(s["engine"]) for s in engines]]))
+        for f in fams:
+            out.append(_row([f"{f} ({n_of(f)})", *[cell(s, f, fmt) for s in engines]]))
+        out.append("")
+
+    table("**Image AUC per family** (that family's forgeries vs every untouched face; TPR at the verdict threshold in brackets)", summary,
+          lambda d: f"{_f(d['image_auc'])} ({_f(d['tpr'], True)})")
+    table("**Pixel AUC / IoU @shipped per family**", pix, lambda d: f"{_f(d['pixel_auc'])} / {_f(d['iou_shipped'])}")
+    table("**Region top-1 per family** (product ranking, truth = primary regions)", pix, lambda d: _f(d["top1"], True))
+    table("**Per-region AUC per family**, mean over regions (a forged face's first primary region vs the same region on every untouched face; "
+          "saliency, and suspicion where the engine ships a region calibration)", pix,
+          lambda d: _f(d["region_auc_mean"]) + (f" (susp. {_f(d['region_auc_suspicion_mean'])})" if "region_auc_suspicion_mean" in d else ""))
+    return "\n".join(out)
+
+
+def region_family_table(s: dict[str, object], families: Sequence[str]) -> str:
+    """Per-region saliency AUC, region x family, for one engine (n forged in brackets)."""
+    fam = s["by_family"]  # type: ignore[assignment]
+    fams = [f for f in families if f in fam]  # type: ignore[operator]
+    regs = [r for r in REGION_NAMES if any(r in fam[f].get("region_auc", {}) for f in fams)]  # type: ignore[index]
+    if not fams or not regs:
+        return ""
+    lines = [f"**Per-region AUC, region x family: {s['engine']}**\n", _head(["region", *fams])]
+    for r in regs:
+        cells = []
+        for f in fams:
+            d = fam[f].get("region_auc", {}).get(r)  # type: ignore[index]
+            cells.append("" if d is None else f"{_f(d['auc'])} ({d['n']})")
+        lines.append(_row([r, *cells]))
+    return "\n".join(lines) + "\n"
+
+
+def region_engine_table(summary: Sequence[dict[str, object]], family: str) -> str:
+    """Per-region saliency AUC on one family, region x engine (every heatmap engine side by side)."""
+    pix = [s for s in summary if s["level"] == "pixel" and family in s["by_family"]]  # type: ignore[operator]
+    regs = [r for r in REGION_NAMES if any(r in s["by_family"][family].get("region_auc", {}) for s in pix)]  # type: ignore[index]
+    if not pix or not regs:
+        return ""
+    lines = [f"**Per-region AUC on {family}, region x engine** (n forged in brackets)\n", _head(["region", *[str(s["engine"]) for s in pix]])]
+    for r in regs:
+        cells = []
+        for s in pix:
+            d = s["by_family"][family].get("region_auc", {}).get(r)  # type: ignore[index]
+            cells.append("n/a" if d is None else f"{_f(d['auc'])} ({d['n']})")
+        lines.append(_row([r, *cells]))
+    return "\n".join(lines) + "\n"
+
+
+def prior_table(summary: Sequence[dict[str, object]]) -> str:
+    pix = [s for s in summary if s["level"] == "pixel" and s.get("prior")]
+    if not pix:
+        return ""
+    priors = [s["prior"] for s in pix]
+    regs = [r for r in REGION_NAMES if any(r in p["shares"] for p in priors)]  # type: ignore[index, operator]
+    lines = [f"**Real-face ranking prior**: share of untouched faces on which each region is ranked first (product ranking; goal: no region above {PRIOR_GOAL:.0%})\n",
+             _head(["region", *[f"{s['engine']}{'' if s['region_calibrated'] else ' (raw saliency)'}" for s in pix]])]
+    for r in regs:
+        lines.append(_row([r, *[_f(p["shares"].get(r, 0.0), True) for p in priors]]))  # type: ignore[index, union-attr]
+    lines.append(_row(["**max (region)**", *[f"**{_f(p['max_share'], True)}** ({p['max_region']}) {'ok' if p['max_share'] <= PRIOR_GOAL else 'above goal'}"  # type: ignore[index, operator]
+                                             for p in priors]]))
+    return "\n".join(lines) + "\n"
+
+
+def lofo_table(rows: Sequence[dict[str, object]]) -> str:
+    if not rows:
+        return ""
+    lines = [f"**Leave-one-family-out**: each variant trained without one family, measured on that family; the shipped `{SHIPPED}` model (trained with it) beside it\n",
+             _head(["variant", "left-out family (n)", "image AUC: variant / shipped", "per-region AUC: variant / shipped", "pixel AUC: variant / shipped",
+                    "region top-1: variant / shipped"])]
+    for r in rows:
+        lines.append(_row([r["variant"], f"{r['family']} ({r['n'] if r['n'] is not None else 0})",
+                           f"{_f(r['image_auc_variant'])} / {_f(r['image_auc_shipped'])}", f"{_f(r['region_auc_mean_variant'])} / {_f(r['region_auc_mean_shipped'])}",
+                           f"{_f(r['pixel_auc_variant'])} / {_f(r['pixel_auc_shipped'])}", f"{_f(r['top1_variant'], True)} / {_f(r['top1_shipped'], True)}"]))
+    return "\n".join(lines) + "\n"
+
+
+def render(summary: Sequence[dict[str, object]], families: Sequence[str], region_family_engines: Sequence[str] = ("evidence", SHIPPED)) -> str:
+    """All tables as one Markdown block."""
+    parts = [overall_table(summary), family_tables(summary, families), region_engine_table(summary, "part_swap"),
+             *[region_family_table(s, families) for s in summary if s["engine"] in region_family_engines and s["level"] == "pixel"],
+             prior_table(summary), lofo_table(lofo_rows(summary))]
+    return "\n".join(p for p in parts if p).rstrip() + "\n"
+
+
+def json_ready(x: object) -> object:
+    """NaN -> None, numpy scalars -> Python, tuples -> lists (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): json_ready(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_ready(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return None if math.isnan(float(x)) else float(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+def write_between_markers(path: Path, block: str) -> None:
+    text = path.read_text(encoding="utf-8") if path.is_file() else f"{START}\n{END}\n"
+    if START not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{START}\n{END}\n"
+    pre, rest = text.split(START, 1)
+    _, post = rest.split(END, 1)
+    path.write_text(f"{pre}{START}\n{block}{END}{post}", encoding="utf-8")
+
+
+# -- engines ------------------------------------------------------------------------------------
+
+
+class SharedEvidence:
+    """The evidence engine run once per face and shared by every fused engine of the run.
+
+    Fused engines call ``analyze_face`` on it; a repeat call on the same face returns the stored
+    output and counts a hit, and the caller adds :attr:`seconds` to that engine's time, so each
+    engine's seconds/face still include the evidence it needs.
+    """
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine
+        self._face: object = None
+        self._out: object = None
+        self.seconds = 0.0
+        self.hits = 0
+
+    def analyze_face(self, face):  # noqa: ANN001, ANN201
+        if self._face is not face:
+            t = time.perf_counter()
+            self._out = self.engine.analyze_face(face)  # type: ignore[attr-defined]
+            self.seconds = time.perf_counter() - t
+            self._face = face
+        else:
+            self.hits += 1
+        return self._out
+
+    def reset(self) -> None:
+        self._face = self._out = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.engine, name)
+
+
+@contextmanager
+def weights_root_env(root: Path | None) -> Iterator[None]:
+    """``$FORGETALK_WEIGHTS`` pointed at ``root`` (unchanged if None), restored on exit."""
+    from forgetalk.weights import ENV_WEIGHTS
+
+    old = os.environ.get(ENV_WEIGHTS)
+    if root is not None:
+        os.environ[ENV_WEIGHTS] = str(root)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(ENV_WEIGHTS, None)
+        else:
+            os.environ[ENV_WEIGHTS] = old
+
+
+def variant_root(path: Path, tmp: Path) -> Path:
+    """A weights root for ``path``: itself if it holds ``localizer/manifest.json``; a temporary root
+    linking ``localizer`` to it if ``path`` is a localizer folder (``manifest.json`` beside the weights)."""
+    path = path.expanduser().resolve()
+    if (path / "localizer" / "manifest.json").is_file():
+        return path
+    if (path / "manifest.json").is_file():
+        root = Path(tempfile.mkdtemp(prefix="variant-", dir=tmp))
+        (root / "localizer").symlink_to(path, target_is_directory=True)
+        return root
+    raise FileNotFoundError(f"{path}: neither a weights root (localizer/manifest.json) nor a localizer folder (manifest.json)")
+
+
+def _same_evidence(root: Path) -> bool:
+    """True when ``root`` ships no evidence weights or the same manifest as the shipped ones."""
+    from forgetalk.weights import weights_root
+
+    mine = root / "evidence" / "manifest.json"
+    if not mine.is_file():
+        return True
+    shipped = weights_root() / "evidence" / "manifest.json"
+    return shipped.is_file() and mine.read_bytes() == shipped.read_bytes()
+
+
+def load_mesonet_module():  # noqa: ANN201
+    path = Path(__file__).resolve().parent / "mesonet.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found")
+    spec = importlib.util.spec_from_file_location("forgetalk_bench_mesonet", path)
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def meso_input(face, framing: str = "crop", mod=None) -> np.ndarray:  # noqa: ANN001 - AlignedFace, module
+    """What MesoNet is shown: the aligned 512 crop resized to 256 x 256 RGB (``crop``), or the
+    original pipeline's face square cut from it (``original``: ``mesonet.mesonet_crop``)."""
+    img = face.crop
+    if framing == "original" and mod is not None and face.dense_landmarks is not None:
+        img = mod.mesonet_crop(img, face.dense_landmarks)
+    return cv2.resize(img, (MESO_INPUT, MESO_INPUT), interpolation=cv2.INTER_AREA if min(img.shape[:2]) > MESO_INPUT else cv2.INTER_LINEAR)
+
+
+# -- the run ------------------------------------------------------------------------------------
+
+
+def _show(p: Path | None) -> str:
+    """A path as the command line should show it: relative to the repository root when close by."""
+    if p is None:
+        return "none"
+    rel = os.path.relpath(p.resolve(), ROOT)
+    return rel if not rel.startswith(os.pardir + os.sep + os.pardir) else str(p.resolve())
+
+
+def _label_sources(faces: Sequence[object], parsing: Sequence[object]) -> dict[str, str]:
+    from forgetalk.train.evalset import face_name
+
+    return {**{face_name(f): "faces" for f in faces}, **{face_name(f): "parsing" for f in parsing}}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--faces", type=Path, default=ROOT.parent / "shared" / "faces")
+    ap.add_argument("--faces", type=Path, default=None, help="face photos (default ../shared/faces when present; 'none' to leave out)")
+    ap.add_argument("--parsing", type=Path, default=None, help="parsing set (default ../shared/parsing/celebamask_hq_1000 when present; 'none' to leave out)")
     ap.add_argument("--split", default="test", choices=["test", "val"], help="test = faces never used for training or calibration")
     ap.add_argument("--seed", type=int, default=20261125)
-    ap.add_argument("--per-face", type=int, default=3, help="forgeries per face")
-    ap.add_argument("--engines", default="", help="comma-separated; default: every registered engine that can be built")
+    ap.add_argument("--per-face", type=int, default=0, help="forgeries per face (default: one per family)")
+    ap.add_argument("--families", default="", help="comma-separated subset of forgetalk.train.loop.ALL_FAMILIES (default: all)")
+    ap.add_argument("--limit-faces", type=int, default=0, help="quick run: at most N faces, split evenly over the sources")
+    ap.add_argument("--engines", default="evidence,fused", help="comma-separated registered engines")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=WEIGHTS_ROOT", help="extra fused engine from another weights root (repeatable; lofo-<family> = leave-one-family-out)")
+    ap.add_argument("--peers", default="all", help=f"MesoNet models: 'all', 'none' or a comma-separated subset of {','.join(MESO_MODELS)}")
+    ap.add_argument("--pretrained", type=Path, default=ROOT.parent / "shared" / "pretrained", help="folder of meso_<model>.h5")
+    ap.add_argument("--meso-framing", default="crop", choices=["crop", "original"],
+                    help="crop = the aligned 512 crop resized to 256; original = MesoNet's own face square (mesonet.mesonet_crop)")
+    ap.add_argument("--peer-threads", type=int, default=1, help="torch threads while MesoNet runs")
+    ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--write", type=Path, default=None, help="replace the table between benchmark markers in this Markdown file")
+    ap.add_argument("--write", type=Path, default=None, help="replace the tables between benchmark markers in this Markdown file")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
-    if "holdout" in str(a.faces.resolve()).lower():
-        ap.error("the holdout set is not for this benchmark")
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+
+    def source_dir(given: Path | None, default: Path) -> Path | None:
+        if given is not None:
+            if str(given).lower() == "none":
+                return None
+            if not given.is_dir():
+                ap.error(f"{given} is not a folder")
+            return given
+        return default if default.is_dir() else None
+
+    faces_dir = source_dir(a.faces, ROOT.parent / "shared" / "faces")
+    parsing_dir = source_dir(a.parsing, ROOT.parent / "shared" / "parsing" / "celebamask_hq_1000")
+    if faces_dir is None and parsing_dir is None:
+        ap.error("no face source: give --faces and/or --parsing")
+    for d in (faces_dir, parsing_dir):
+        if d is not None and "holdout" in str(d.resolve()).lower():
+            ap.error("the holdout set is not for this benchmark")
     import torch
+
+    from forgetalk.engines import get_engine
+    from forgetalk.errors import ForgetalkError
+    from forgetalk.train.data import load_split_faces
+    from forgetalk.train.data import split_rule_text as faces_rule
+    from forgetalk.train.evalset import build_family_eval_set
+    from forgetalk.train.loop import ALL_FAMILIES
+    from forgetalk.train.parsing import load_parsing_split
+    from forgetalk.train.parsing import split_rule_text as parsing_rule
 
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(1)
-    faces = load_split_faces(a.faces, a.split)
-    items = build_eval_set(faces, seed=a.seed, forgeries_per_face=a.per_face)
-    names = [n for n in a.engines.split(",") if n] or list(available_engines())
-    print(f"{len(faces)} {a.split} faces -> {sum(i.fake for i in items)} forgeries + {sum(not i.fake for i in items)} untouched; engines {names}", file=sys.stderr)
-    results, skipped = [], {}
+    families = tuple(f for f in a.families.split(",") if f) or ALL_FAMILIES
+    unknown = [f for f in families if f not in ALL_FAMILIES]
+    if unknown:
+        ap.error(f"unknown families {unknown}; known: {', '.join(ALL_FAMILIES)}")
+    per_face = a.per_face or len(families)
+    n_src = (faces_dir is not None) + (parsing_dir is not None)
+    lim = math.ceil(a.limit_faces / n_src) if a.limit_faces > 0 else None
+    t0 = time.perf_counter()
+    faces = load_split_faces(faces_dir, a.split, log=log)[:lim] if faces_dir is not None else []
+    parsing = load_parsing_split(parsing_dir, a.split, limit=lim, log=log) if parsing_dir is not None else []
+    if lim is not None and len(faces) + len(parsing) > a.limit_faces:
+        parsing = parsing[: max(0, a.limit_faces - len(faces))]
+    all_faces = [*faces, *parsing]
+    if not all_faces:
+        ap.error(f"no cached faces in the {a.split} split of the given sources")
+    sources = _label_sources(faces, parsing)
+    items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True)
+    log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {sum(i.fake for i in items)} forgeries + {sum(not i.fake for i in items)} untouched "
+        f"({time.perf_counter() - t0:.0f}s)")
+
+    # Build engines; anything that cannot be built is skipped with a note.
+    skipped: dict[str, str] = {}
+    runners: list[tuple[EngineInfo, object]] = []  # (info, engine or mesonet model)
+    shared_ev = None
+    names = [n for n in a.engines.split(",") if n]
+    if "evidence" in names or "fused" in names or a.variant:
+        try:
+            shared_ev = SharedEvidence(get_engine("evidence", device=a.device))
+        except ForgetalkError as exc:
+            skipped["evidence"] = str(exc)
+
+    def pixel_info(name: str, eng: object, group: str, note: str = "", meta: dict[str, object] | None = None) -> EngineInfo:
+        meta = meta or {}
+        vt, pt = meta.get("threshold"), meta.get("pixel_threshold")
+        return EngineInfo(name, "pixel", None if vt is None else float(vt), 0.5 if pt is None else float(pt),  # type: ignore[arg-type]
+                          getattr(eng, "region_calibration", None) is not None, group, note)
+
+    probe = items[0].face
     for n in names:
         try:
-            results.append(run_engine(n, items, log=lambda m: print(m, file=sys.stderr)))
+            if n == "evidence":
+                if shared_ev is None:
+                    continue
+                eng: object = shared_ev
+            elif n == "fused" and shared_ev is not None:
+                eng = get_engine("fused", device=a.device, evidence=shared_ev)
+            else:
+                eng = get_engine(n, device=a.device)
+            runners.append((pixel_info(n, eng, "engine", meta=eng.analyze_face(probe).meta), eng))  # type: ignore[attr-defined]
         except ForgetalkError as exc:
             skipped[n] = str(exc)
-            print(f"skip {n}: {exc}", file=sys.stderr)
-    kinds: dict[str, int] = {}
-    for it in items:
-        kinds[it.kind] = kinds.get(it.kind, 0) + 1
-    md = table(results)
-    print(md)
-    setup = (f"Set: {len(faces)} faces from the `{a.split}` split of `{a.faces.name}/` ({len({i.photo for i in items})} photos), "
-             f"{sum(i.fake for i in items)} forgeries ({', '.join(f'{k} {v}' for k, v in sorted(kinds.items()) if k != 'real')}) + {kinds.get('real', 0)} untouched faces, "
-             f"seed {a.seed}; split rule: {split_rule_text()}. Machine: {platform.machine()}, torch threads {a.threads}. "
-             f"Command: `python benchmarks/localization.py --faces {a.faces} --split {a.split} --seed {a.seed} --per-face {a.per_face}"
-             f"{' --engines ' + a.engines if a.engines else ''}`.")
+    tmp = Path(tempfile.mkdtemp(prefix="forgetalk-bench-"))
+    for spec in a.variant:
+        name, _, path = spec.partition("=")
+        if not name or not path:
+            skipped[spec] = "expected NAME=WEIGHTS_ROOT"
+            continue
+        try:
+            root = variant_root(Path(path), tmp)
+            share = shared_ev is not None and _same_evidence(root)
+            with weights_root_env(root):
+                from forgetalk.engines.fused import FusedEngine
+
+                eng = FusedEngine(device=a.device, evidence=shared_ev if share else None)
+            note = f"weights root {path}" + ("" if share else " (own evidence weights)")
+            runners.append((pixel_info(name, eng, "variant", note, eng.analyze_face(probe).meta), eng))
+        except Exception as exc:  # noqa: BLE001 - a variant that cannot be built is skipped, never fatal
+            skipped[name] = f"{exc.__class__.__name__}: {exc}"
+    peers = [] if a.peers == "none" else list(MESO_MODELS) if a.peers == "all" else [p for p in a.peers.split(",") if p]
+    if peers:
+        try:
+            meso = load_mesonet_module()
+            for p in peers:
+                try:
+                    model = meso.load_mesonet(a.pretrained / f"meso_{p}.h5")
+                    float(meso.mesonet_fake_prob(model, meso_input(probe, a.meso_framing, meso)))
+                    runners.append((EngineInfo(f"MesoNet {p}", "image", 0.5, group="peer", note=f"published peer, image level only, {a.meso_framing} framing"), (meso, model)))
+                except Exception as exc:  # noqa: BLE001 - a peer that cannot run is skipped, never fatal
+                    skipped[f"MesoNet {p}"] = f"{exc.__class__.__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001
+            skipped["MesoNet"] = f"{exc.__class__.__name__}: {exc}"
+    if shared_ev is not None:
+        shared_ev.reset()  # the probe's evidence is not reused for timing
+    for k, v in skipped.items():
+        log(f"skip {k}: {v}")
+    log("engines: " + ", ".join(i.name for i, _ in runners))
+
+    # One pass over the items; every engine sees the face in turn (the evidence output is shared).
+    records: list[ItemRecord] = []
+    failed: set[str] = set()
+    t_run = time.perf_counter()
+    for idx, it in enumerate(items):
+        src = sources.get(it.photo, "")
+        for info, eng in runners:
+            if info.name in failed:
+                continue
+            try:
+                if info.level == "image":
+                    mod, model = eng  # type: ignore[misc]
+                    t = time.perf_counter()
+                    torch.set_num_threads(a.peer_threads)  # a tiny network: more threads only fight over the cores
+                    try:
+                        p = float(mod.mesonet_fake_prob(model, meso_input(it.face, a.meso_framing, mod)))
+                    finally:
+                        torch.set_num_threads(a.threads)
+                    records.append(ItemRecord(info.name, idx, it.kind, bool(it.fake), src, p, time.perf_counter() - t, tuple(it.primary)))
+                    continue
+                h0 = shared_ev.hits if shared_ev is not None else 0
+                t = time.perf_counter()
+                out = eng.analyze_face(it.face)  # type: ignore[attr-defined]
+                secs = time.perf_counter() - t
+                if shared_ev is not None and shared_ev.hits > h0:
+                    secs += shared_ev.seconds  # the evidence this engine used was computed for an earlier engine
+                records.append(record_pixel_item(info.name, idx, it, out.heatmap, out.score, secs, out.region_scores,
+                                                 getattr(eng, "region_calibration", None), info.pixel_threshold or 0.5, src))
+            except Exception as exc:
+                if info.group == "engine":
+                    raise
+                failed.add(info.name)  # a variant or peer that fails mid-run is dropped with a note
+                skipped[info.name] = f"failed on item {idx}: {exc.__class__.__name__}: {exc}"
+                log(f"drop {info.name}: {skipped[info.name]}")
+        if (idx + 1) % 25 == 0 or idx + 1 == len(items):
+            el = time.perf_counter() - t_run
+            log(f"  {idx + 1}/{len(items)} items, {el:.0f}s, ~{el / (idx + 1) * (len(items) - idx - 1):.0f}s left")
+    infos = [i for i, _ in runners if i.name not in failed]
+    records = [r for r in records if r.engine not in failed]
+    summary = summarize(records, infos, families)
+    md = render(summary, families)
+
+    kinds = Counter(it.kind for it in items)
+    n_photos = len({f.photo for f in faces})
+    cmd = ["python", "benchmarks/localization.py", "--faces", _show(faces_dir), "--parsing", _show(parsing_dir),
+           "--split", a.split, "--seed", str(a.seed), "--per-face", str(per_face), "--engines", a.engines, "--peers", a.peers]
+    if a.families:
+        cmd += ["--families", a.families]
+    if a.meso_framing != "crop":
+        cmd += ["--meso-framing", a.meso_framing]
+    if a.limit_faces:
+        cmd += ["--limit-faces", str(a.limit_faces)]
+    for v in a.variant:
+        cmd += ["--variant", v]
+    setup = (f"Set: {len(all_faces)} held-out faces ({len(faces)} from the `{a.split}` split of `{faces_dir.name if faces_dir else '-'}/` ({n_photos} photos), "
+             f"{len(parsing)} from the `{a.split}` split of `{parsing_dir.name if parsing_dir else '-'}/`), "
+             f"{sum(it.fake for it in items)} forgeries ({', '.join(f'{k} {kinds[k]}' for k in families if kinds.get(k))}) + {kinds.get('real', 0)} untouched faces; "
+             f"{per_face} forgeries per face, families round-robin from a seeded offset, every item (untouched included) through its own post-edit chain "
+             f"(forgetalk.synth.chain); seed {a.seed}. Split rules: faces: {faces_rule()}; parsing set: {parsing_rule()}. "
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {a.threads}, device {a.device}. Command: `{shlex.join(cmd)}`.")
     if skipped:
-        setup += " Skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items())
+        setup += " Skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "."
+    print(md)
+    print(setup)
     if a.json:
-        a.json.write_text(json.dumps({"setup": setup, "results": [asdict(r) for r in results]}, indent=2), encoding="utf-8")
+        a.json.write_text(json.dumps(json_ready({"setup": setup, "families": list(families), "engines": [asdict(i) for i in infos], "summary": summary,
+                                                 "lofo": lofo_rows(summary), "skipped": skipped}), indent=2), encoding="utf-8")
     if a.write:
-        text = a.write.read_text(encoding="utf-8") if a.write.is_file() else f"{START}\n{END}\n"
-        pre, rest = text.split(START, 1)
-        _, post = rest.split(END, 1)
-        a.write.write_text(f"{pre}{START}\n{md}\n{setup}\n{END}{post}", encoding="utf-8")
+        write_between_markers(a.write, f"{md}\n{setup}\n")
+    shutil.rmtree(tmp, ignore_errors=True)  # only links to variant folders
     return 0
 
 

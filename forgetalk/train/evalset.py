@@ -52,6 +52,52 @@ def aligned_from_record(rec: FaceRecord, crop: np.ndarray, face_px: float, index
     return AlignedFace(index=index, detection=det, crop=crop, matrix=eye, inverse=eye, regions=rec.regions, face_mask=rec.face_mask, dense_landmarks=rec.landmarks)
 
 
+def face_name(face: object) -> str:
+    """Source photo of a cached face (CachedFace.photo) or parsing-set stem (ParsedFace.name)."""
+    return str(getattr(face, "photo", None) or getattr(face, "name", ""))
+
+
+def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], forgeries_per_face: int = 2, size: int = 512,  # noqa: ANN001
+                          balanced: bool = False) -> list[EvalItem]:
+    """Like :func:`build_eval_set` for the v2 families: per face one untouched copy and
+    ``forgeries_per_face`` forgeries, each (real copy included) through its own post-edit chain,
+    so resolution and compression are spread alike over real and forged items.
+
+    ``balanced=False`` draws each forgery's family at random (the validation set of
+    :mod:`forgetalk.train.calibrate`; its draws are unchanged). ``balanced=True`` assigns
+    families round-robin over the whole set from a seeded offset, so every family gets the same
+    count within one, and a face with ``forgeries_per_face == len(families)`` gets each family
+    once (the test benchmark, ``benchmarks/localization.py``).
+    """
+    from ..synth.chain import apply_chain, draw_chain
+    from ..synth.families import random_sample
+
+    if not families:
+        raise ValueError("no forgery families given")
+    rng = np.random.default_rng(seed)
+    cursor = int(rng.integers(0, len(families))) if balanced else 0
+    recs = [FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)) for f in faces]
+    items: list[EvalItem] = []
+    for f, rec in zip(faces, recs, strict=True):
+        donors = [r for r in recs if r is not rec]
+        name = face_name(f)
+        cp = draw_chain(rng)
+        items.append(EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), f.face_px), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), name,
+                              cp.jpeg[-1] if cp.jpeg else None))
+        for _ in range(forgeries_per_face):
+            if balanced:
+                fam = families[cursor % len(families)]
+                cursor += 1
+            else:
+                fam = families[int(rng.integers(0, len(families)))]
+            smp = random_sample(rec, rng, donors, (fam,), None)
+            cp = draw_chain(rng)
+            img = apply_chain(smp.image, cp)
+            items.append(EvalItem(aligned_from_record(rec, img, f.face_px), smp.mask, True, smp.kind, smp.target, primary_regions(smp.coverage), name,
+                                  cp.jpeg[-1] if cp.jpeg else None))
+    return items
+
+
 def build_eval_set(faces: list, seed: int, forgeries_per_face: int = 3, p_jpeg: float = 0.7, size: int = 512) -> list[EvalItem]:  # noqa: ANN001 - list[CachedFace]
     """For each face: one untouched copy and ``forgeries_per_face`` forgeries (same JPEG protocol for both)."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,145 @@
+"""The generalization benchmark's metric and table code on a tiny synthetic result set (no models, no ../shared)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from forgetalk.metrics import pixel_summary, roc_auc
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "localization.py"
+S = 32  # image side
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_localization", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up there
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _regions() -> dict[str, np.ndarray]:
+    out = {}
+    for name, (y0, y1, x0, x1) in {"left_eye": (2, 10, 2, 14), "right_eye": (2, 10, 18, 30), "nose": (12, 20, 12, 20), "mouth": (22, 30, 8, 24)}.items():
+        m = np.zeros((S, S), bool)
+        m[y0:y1, x0:x1] = True
+        out[name] = m
+    return out
+
+
+def _item(kind: str, region: str | None, regions: dict[str, np.ndarray]) -> SimpleNamespace:
+    mask = regions[region].copy() if region else np.zeros((S, S), bool)
+    face = SimpleNamespace(regions=regions, face_mask=np.ones((S, S), bool))
+    return SimpleNamespace(kind=kind, fake=region is not None, primary=(region,) if region else (), mask=mask, face=face)
+
+
+class _Cal:
+    """A region calibration stand-in: suspicion = saliency (monotone, like the real percentile)."""
+
+    def percentile(self, region: str, value: float) -> float:
+        return value
+
+
+@pytest.fixture(scope="module")
+def synthetic(bench):
+    rng = np.random.default_rng(0)
+    regions = _regions()
+    fams = {"part_swap": "nose", "retouch": "mouth"}
+    items = []
+    for _ in range(6):
+        items.append(_item("real", None, regions))
+        items += [_item(k, r, regions) for k, r in fams.items()]
+    records, heats = [], {"fused": [], "evidence": []}
+    for idx, it in enumerate(items):
+        noise = rng.random((S, S)).astype(np.float32) * 0.3
+        good = np.clip(noise + 0.6 * it.mask, 0, 1)  # localizes every forgery
+        poor = rng.random((S, S)).astype(np.float32)  # knows nothing
+        records.append(bench.record_pixel_item("fused", idx, it, good, 0.9 if it.fake else 0.1, 0.01, None, _Cal(), 0.5, "faces"))
+        records.append(bench.record_pixel_item("evidence", idx, it, poor, float(rng.random()), 0.01, None, None, 0.5, "parsing"))
+        records.append(bench.record_pixel_item("lofo-part_swap", idx, it, poor if it.kind == "part_swap" else good, 0.2 if it.kind == "part_swap" else (0.9 if it.fake else 0.4),
+                                               0.01, None, None, 0.5, "faces"))
+        records.append(bench.ItemRecord("MesoNet Meso4_DF", idx, it.kind, it.fake, "faces", float(rng.random()), 0.01, it.primary))
+        if it.fake:
+            heats["fused"].append((good, it.mask))
+            heats["evidence"].append((poor, it.mask))
+    infos = [bench.EngineInfo("evidence", "pixel", 0.5, 0.5), bench.EngineInfo("fused", "pixel", 0.5, 0.5, region_calibrated=True),
+             bench.EngineInfo("lofo-part_swap", "pixel", 0.5, 0.5, group="variant"), bench.EngineInfo("MesoNet Meso4_DF", "image", 0.5, group="peer")]
+    fam_order = ("self_blend", "part_swap", "retouch")
+    return SimpleNamespace(records=records, infos=infos, heats=heats, summary=bench.summarize(records, infos, fam_order), families=fam_order)
+
+
+def test_hist_auc_matches_roc_auc_on_binned_scores(bench):
+    rng = np.random.default_rng(1)
+    pos, neg = rng.integers(0, 50, 400), rng.integers(10, 60, 300)
+    hp, hn = np.bincount(pos, minlength=64), np.bincount(neg, minlength=64)
+    assert bench.hist_auc(hp, hn) == pytest.approx(roc_auc(np.r_[pos, neg], np.r_[np.ones(400), np.zeros(300)]), abs=1e-12)
+    assert np.isnan(bench.hist_auc(hp, np.zeros(64)))
+
+
+def test_pixel_metrics_agree_with_metrics_pixel_summary(bench, synthetic):
+    for name in ("fused", "evidence"):
+        hm, masks = zip(*synthetic.heats[name], strict=True)
+        ref = pixel_summary(list(hm), list(masks), 0.5)
+        got = bench.pixel_metrics([r for r in synthetic.records if r.engine == name and r.fake])
+        assert got["best_f1"] == pytest.approx(ref.best_f1, abs=1e-9)
+        assert got["best_threshold"] == pytest.approx(ref.best_threshold)
+        assert got["iou_best"] == pytest.approx(ref.iou_best, abs=1e-9)
+        assert got["f1_shipped"] == pytest.approx(ref.f1_at) and got["iou_shipped"] == pytest.approx(ref.iou_at)
+        assert got["pixel_auc"] == pytest.approx(ref.auc, abs=2e-3)  # 1024-bin histograms
+
+
+def test_summary_per_family_region_auc_prior_and_lofo(bench, synthetic):
+    by = {s["engine"]: s for s in synthetic.summary}
+    fused, meso = by["fused"], by["MesoNet Meso4_DF"]
+    assert fused["n_fake"] == 12 and fused["n_real"] == 6
+    assert fused["image_auc"] == 1.0 and fused["tpr"] == 1.0 and fused["fpr"] == 0.0
+    assert fused["top1"] == 1.0 and fused["pixel_auc"] > 0.95
+    ps = fused["by_family"]["part_swap"]
+    assert ps["n"] == 6 and ps["image_auc"] == 1.0 and ps["top1"] == 1.0
+    assert ps["region_auc"]["nose"] == {"auc": 1.0, "n": 6} and ps["region_auc_mean"] == 1.0
+    assert ps["region_auc_suspicion_mean"] == 1.0  # calibrated engine: suspicion AUC reported too
+    assert "region_auc_suspicion_mean" not in by["evidence"]["by_family"]["part_swap"]
+    assert "self_blend" not in fused["by_family"]  # absent families are left out, not zero
+    assert set(meso["by_family"]["retouch"]) == {"n", "image_auc", "tpr"} and "pixel_auc" not in meso and "prior" not in meso
+    prior = fused["prior"]
+    assert sum(prior["shares"].values()) == pytest.approx(1.0)
+    assert prior["max_share"] == max(prior["shares"].values()) and prior["shares"][prior["max_region"]] == prior["max_share"]
+    (row,) = bench.lofo_rows(synthetic.summary)
+    assert row["variant"] == "lofo-part_swap" and row["family"] == "part_swap" and row["n"] == 6
+    assert row["image_auc_shipped"] == 1.0 and row["image_auc_variant"] == 0.0 and row["top1_shipped"] == 1.0
+
+
+def test_render_write_and_json(bench, synthetic, tmp_path):
+    md = bench.render(synthetic.summary, synthetic.families)
+    for needle in ("| engine | pixel AUC |", "**Image AUC per family**", "**Pixel AUC / IoU @shipped per family**", "**Region top-1 per family**",
+                   "**Per-region AUC per family**", "**Per-region AUC on part_swap, region x engine**", "**Per-region AUC, region x family: fused**",
+                   "**Real-face ranking prior**", "**Leave-one-family-out**", "| MesoNet Meso4_DF | — |", "| part_swap (6) |"):
+        assert needle in md, needle
+    header = next(line for line in md.splitlines() if line.startswith("| family (n forged) |"))
+    assert all(e in header for e in ("evidence", "fused", "lofo-part_swap", "MesoNet Meso4_DF"))  # engines side by side
+    assert "self_blend" not in md.split("**Image AUC per family**")[1].split("**Pixel AUC")[0]
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"intro\n{bench.START}\nold numbers\n{bench.END}\noutro\n", encoding="utf-8")
+    bench.write_between_markers(doc, md)
+    text = doc.read_text(encoding="utf-8")
+    assert "old numbers" not in text and text.startswith("intro\n") and text.endswith(f"{bench.END}\noutro\n") and md in text
+    json.dumps(bench.json_ready({"summary": synthetic.summary, "lofo": bench.lofo_rows(synthetic.summary)}), allow_nan=False)
+
+
+def test_shared_evidence_runs_once_per_face(bench):
+    calls = []
+    eng = SimpleNamespace(analyze_face=lambda f: calls.append(f) or len(calls), name="evidence")
+    shared = bench.SharedEvidence(eng)
+    a, b = object(), object()
+    assert shared.analyze_face(a) == 1 and shared.analyze_face(a) == 1 and shared.hits == 1
+    assert shared.analyze_face(b) == 2 and shared.name == "evidence"
+    shared.reset()
+    assert shared.analyze_face(b) == 3
