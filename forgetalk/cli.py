@@ -97,7 +97,7 @@ def _print_summary(rep, written) -> None:  # noqa: ANN001 - plain printing
     click.echo(f"{rep.input.name}  sha256 {rep.input.sha256}")
     click.echo(f"verdict: {rep.verdict} (score {rep.score:.3f}, engine {rep.engine})")
     for face in rep.faces:
-        top = ", ".join(f"{r.label} {r.saliency:.2f}" for r in face.regions[:3])
+        top = ", ".join(f"{r.label} " + (f"{100 * r.suspicion:.0f}%" if r.suspicion is not None else f"{r.saliency:.2f}") for r in face.regions[:3])
         click.echo(f"  face {face.index + 1}: {face.verdict} (score {face.score:.3f}); top regions: {top}")
     for note in rep.warnings:
         click.echo(f"  note: {note}")

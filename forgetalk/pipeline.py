@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .engines import EngineOutput, get_engine
+from .engines.regioncal import RegionCalibration, region_saliency, suspicion_order
 from .errors import EngineError, IntegrityError
 from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
@@ -55,27 +56,18 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def rank_regions(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_scores: dict[str, float] | None = None) -> list[tuple[str, float, float, int]]:
-    """(name, saliency, mean, area) sorted by saliency, highest first.
+def rank_regions(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_scores: dict[str, float] | None = None,
+                 calibration: RegionCalibration | None = None) -> list[tuple[str, float, float, int, float | None]]:
+    """(name, saliency, mean, area, suspicion) sorted most suspicious first.
 
-    Saliency blends the region mean with the mean of its hottest quarter, so a small hot
-    spot in a large region still counts, without letting one hot pixel win. When the engine
-    has its own per-region score (a learned head), it is averaged in.
+    Saliency is :func:`forgetalk.engines.regioncal.region_saliency`. With the engine's
+    real-face calibration, the order is by suspicion (the fraction of held-out real faces whose
+    same region had lower saliency, see :mod:`forgetalk.engines.regioncal`), so the rank means
+    "more unusual than usual", not "where heat usually sits"; raw saliency is kept.
     """
-    rows = []
-    for name, mask in regions.items():
-        area = int(mask.sum())
-        if area == 0:
-            continue
-        vals = heatmap[mask]
-        mean = float(vals.mean())
-        q = np.partition(vals, int(0.75 * (vals.size - 1)))[int(0.75 * (vals.size - 1)) :]
-        sal = 0.5 * mean + 0.5 * float(q.mean())
-        if region_scores and name in region_scores:
-            sal = 0.5 * sal + 0.5 * float(region_scores[name])
-        rows.append((name, float(np.clip(sal, 0.0, 1.0)), mean, area))
-    rows.sort(key=lambda r: -r[1])
-    return rows
+    rows = region_saliency(heatmap, regions, region_scores)
+    order = suspicion_order([(n, v[0]) for n, v in rows.items()], calibration)
+    return [(n, sal, rows[n][1], rows[n][2], sus) for n, sal, sus in order]
 
 
 def require_device(device: str) -> None:
@@ -172,7 +164,7 @@ class Analyzer:
         return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
 
     def _face_result(self, face: AlignedFace, out: EngineOutput, info: InputInfo) -> FaceResult:
-        ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None)
+        ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None, getattr(self.engine, "region_calibration", None))
         evidence_by_region, sentences_by_region, text_links = explain_face(face, out, [r[0] for r in ranked])
         regions = tuple(
             RegionResult(
@@ -182,11 +174,12 @@ class Analyzer:
                 saliency=sal,
                 mean_heat=mean,
                 area_px=area,
+                suspicion=sus,
                 evidence=evidence_by_region.get(name, ()),
                 explanations=tuple(sentences_by_region.get(name, ())) + tuple(text_links.get(name, ())),
                 region_word_prob=_region_word_prob(name, out.region_words),
             )
-            for i, (name, sal, mean, area) in enumerate(ranked)
+            for i, (name, sal, mean, area, sus) in enumerate(ranked)
         )
         verdict, reason = face_verdict(face, out, info)
         det = face.detection

@@ -39,13 +39,16 @@ class CueEvidence:
 class RegionResult:
     name: str
     label: str
-    rank: int  # 1 = most salient
-    saliency: float  # [0, 1]: mean of the top quartile of the heatmap inside the region
+    rank: int  # 1 = most suspicious (by suspicion when the engine is calibrated, else by saliency)
+    saliency: float  # [0, 1]: raw heat (mean of region and of its hottest quarter, plus the engine's region score)
     mean_heat: float  # plain mean of the heatmap inside the region
     area_px: int  # area in the aligned crop
     evidence: tuple[CueEvidence, ...] = ()
     explanations: tuple[str, ...] = ()
     region_word_prob: float | None = None  # ForgeryTalker prompter probability, when available
+    #: Fraction of held-out real faces whose same region had lower saliency (the engine's
+    #: region calibration); None for an engine without one. The ranking key when present.
+    suspicion: float | None = None
 
 
 @dataclass(frozen=True)

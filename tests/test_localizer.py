@@ -62,3 +62,62 @@ def test_region_targets_saturate() -> None:
     s = SynthSample(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), bool), "x", "mouth", ("mouth",), {"mouth": 0.8, "nose": 0.1})
     t = region_targets(s)
     assert t[REGION_NAMES.index("mouth")] == 1.0 and 0 < t[REGION_NAMES.index("nose")] < 1 and t[REGION_NAMES.index("hair")] == 0.0
+
+
+MOBILE_TINY = LocalizerConfig(input_size=64, widths=(4, 8, 8, 8), arch="mobile_unet")
+
+
+def test_mobile_unet_shapes_round_trip_and_onnx(tmp_path) -> None:  # noqa: ANN001
+    """The MobileNet-encoder variant: same I/O contract, safetensors round trip, ONNX equal to torch."""
+    from forgetalk.engines.localizer.infer import export_onnx
+    from forgetalk.engines.localizer.model import build_localizer
+    from forgetalk.engines.localizer.onnx_runtime import OnnxLocalizer
+
+    torch.manual_seed(0)
+    m = build_localizer(MOBILE_TINY).eval()
+    x = torch.rand(2, 3, 64, 64)
+    r = torch.zeros(2, len(REGION_NAMES), 64, 64)
+    r[:, 4, 20:40, 20:44] = 1
+    mask, reg = m(x, r)
+    assert mask.shape == (2, 1, 64, 64) and reg.shape == (2, len(REGION_NAMES))
+    p = tmp_path / "l.safetensors"
+    save_localizer(m, p)
+    m2 = load_localizer(p)
+    assert m2.config == MOBILE_TINY and type(m2) is type(m)
+    with torch.no_grad():
+        assert torch.allclose(m(x, r)[0], m2(x, r)[0])
+    face = public_domain_face()
+    want = Localizer(m2).predict(face.crop, face.regions)
+    onnx_loc = OnnxLocalizer(export_onnx(m2, tmp_path / "l.onnx"))
+    assert onnx_loc.config_dict == Localizer(m2).config_dict
+    got = onnx_loc.predict(face.crop, face.regions)
+    assert np.abs(want.prob - got.prob).max() < 1e-4
+
+
+def test_mobile_pretrained_loading_takes_matching_tensors(tmp_path) -> None:  # noqa: ANN001
+    """3DDFA-style checkpoints (``module.`` prefix, extra head) load by name, weights_only."""
+    from forgetalk.engines.localizer.model import MobileEncoder, load_mobile_pretrained
+
+    src = MobileEncoder()
+    with torch.no_grad():
+        src.conv1.weight.fill_(0.25)
+    blob = {"state_dict": {**{f"module.{k}": v for k, v in src.state_dict().items()}, "module.fc.weight": torch.zeros(62, 512)}}
+    path = tmp_path / "mb.pth"
+    torch.save(blob, path)
+    enc = MobileEncoder()
+    info = load_mobile_pretrained(enc, str(path))
+    assert info["tensors_loaded"] == info["tensors_in_encoder"]
+    assert torch.all(enc.conv1.weight == 0.25)
+
+
+def test_training_with_families_and_chain(tmp_path) -> None:  # noqa: ANN001
+    """Two steps on the v2 data path: every family, post-edit chains, frozen encoder blocks."""
+    f = public_domain_face()
+    g = public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    from forgetalk.train.loop import ALL_FAMILIES
+
+    cfg = TrainConfig(seed=1, synth_size=96, batch_size=4, max_steps=2, minutes=0, model=MOBILE_TINY, families=ALL_FAMILIES, chain=True, freeze=("conv1", "bn1", "dw2_"))
+    model, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
+    assert summary["steps"] == 2 and summary["frozen_parameters"] > 0
+    assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("enc.conv1"))

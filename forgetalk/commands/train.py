@@ -27,22 +27,52 @@ def command() -> None:
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Peak learning rate (AdamW, warm-up + cosine).")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True, help="Choose fusion weight and threshold on the validation split.")
 @click.option("--target-fpr", type=float, default=0.05, show_default=True, help="False-positive rate on validation real faces for the image-level threshold.")
-def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float) -> None:
+@click.option("--parsing", "parsing_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None, help="A parsing set (images/ + masks/, CelebAMask-HQ classes) used as extra hosts and donors with exact part masks.")
+@click.option("--families", default="", help="Comma-separated forgery families (forgetalk.synth.families); 'all' = every family; empty = the v1 generators.")
+@click.option("--exclude-family", "exclude", multiple=True, help="Leave this family out of training (leave-one-family-out runs).")
+@click.option("--chain/--no-chain", default=True, show_default=True, help="Post-edit chains (native size, JPEG once or twice, sharpening, noise) on forgery and twin alike.")
+@click.option("--arch", type=click.Choice(["unet", "mobile_unet"]), default="unet", show_default=True)
+@click.option("--input-size", type=int, default=192, show_default=True)
+@click.option("--pretrained", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="3DDFA_V2 MobileNet weights for the mobile_unet encoder (loaded with weights_only=True).")
+@click.option("--freeze", default="", help="Comma-separated encoder block prefixes kept frozen (e.g. conv1,bn1,dw2_,dw3_1).")
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True, help="torch threads (two runs side by side: 1 each).")
+@click.option("--schedule", type=click.Choice(["steps", "time"]), default="steps", show_default=True, help="With --minutes: fix the step count after 20 timed steps (replayable), or run the learning-rate schedule on elapsed time (robust on a shared machine).")
+def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float,
+              parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, schedule: str) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     import torch
 
+    from ..engines.localizer.model import LocalizerConfig
     from ..train.data import load_split_faces, split_summary
-    from ..train.loop import TrainConfig, build_records, train_localizer, write_weights
+    from ..train.loop import ALL_FAMILIES, TrainConfig, build_records, train_localizer, write_weights
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
-    if "holdout" in str(faces_dir.resolve()).lower():
-        raise click.UsageError("refusing to train on a holdout folder")
+    for d in (faces_dir, parsing_dir):
+        if d is not None and "holdout" in str(d.resolve()).lower():
+            raise click.UsageError("refusing to train on a holdout folder")
+    fams = ALL_FAMILIES if families == "all" else tuple(f for f in families.split(",") if f)
+    unknown = [f for f in (*fams, *exclude) if f not in ALL_FAMILIES]
+    if unknown:
+        raise click.UsageError(f"unknown forgery families {unknown}; known: {', '.join(ALL_FAMILIES)}")
+    fams = tuple(f for f in fams if f not in exclude)
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
-    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired)
+    model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
+    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
+                      freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule)
     train_faces = load_split_faces(faces_dir, "train", seed=0, log=log)
     val_faces = load_split_faces(faces_dir, "val", seed=0, log=log)
+    parsing_counts: dict[str, int] = {}
+    if parsing_dir is not None:
+        from ..train.parsing import load_parsing_split
+
+        ptrain = load_parsing_split(parsing_dir, "train", log=log)
+        pval = load_parsing_split(parsing_dir, "val", log=log)
+        parsing_counts = {"train": len(ptrain), "val": len(pval)}
+        train_faces = [*train_faces, *ptrain]
+        val_faces = [*val_faces, *pval]
     prep_s = time.perf_counter() - t0
     log(f"train faces {len(train_faces)}, val faces {len(val_faces)} ({prep_s:.0f}s preprocessing)")
     init_info: dict[str, object] | None = None
@@ -58,9 +88,15 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
             init_info["previous_recipe"] = json.loads(prev.read_text(encoding="utf-8"))
     model, summary = train_localizer(build_records(train_faces, cfg.synth_size), build_records(val_faces, cfg.synth_size), cfg, log=log, init=init_model)
     split = split_summary(faces_dir, seed=0)
+    if parsing_dir is not None:
+        from ..train.parsing import split_rule_text as parsing_rule
+
+        split["parsing"] = {"dir": str(parsing_dir), "rule": parsing_rule(0), "faces": parsing_counts}
     recipe: dict[str, object] = {
         "component": "localizer",
-        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else ""),
+        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
+        + (f" --parsing {parsing_dir}" if parsing_dir else "") + (f" --families {families}" if families else "") + "".join(f" --exclude-family {e}" for e in exclude)
+        + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,
@@ -74,10 +110,13 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
     write_weights(model, out_dir, recipe)
     log(f"wrote {out_dir} after {time.perf_counter() - t0:.0f}s")
     if calibrate:
+        from ..io import atomic_write_json
         from ..train.calibrate import calibrate_fusion
+        from ..train.loop import write_manifest
 
-        cal = calibrate_fusion(out_dir, val_faces, target_fpr=target_fpr, log=log)
+        cal = calibrate_fusion(out_dir, val_faces, target_fpr=target_fpr, log=log, families=cfg.families)
         recipe["calibration"] = cal
         recipe["total_seconds"] = round(time.perf_counter() - t0, 1)
-        (out_dir / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n", encoding="utf-8")
+        atomic_write_json(out_dir / "recipe.json", recipe)
+        write_manifest(out_dir)  # recipe.json and region_calibration.json changed: re-pin them
     click.echo(json.dumps({"out": str(out_dir), "steps": summary["steps"], "val": summary.get("val_synth")}))

@@ -20,6 +20,7 @@ from ..faces import AlignedFace
 from ..weights import load_manifest, resolve
 from .base import EngineOutput, get_engine, register_engine
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
+from .regioncal import RegionCalibration, load_region_calibration, region_saliency
 
 #: Used only when recipe.json has no calibration section (reported as uncalibrated).
 DEFAULT_CALIBRATION: dict[str, object] = {"fusion_weight": 0.8, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0}
@@ -45,24 +46,43 @@ def calibrate_heat(heat: np.ndarray, gamma: float) -> np.ndarray:
     return np.power(np.clip(heat, 0.0, 1.0), gamma).astype(np.float32)
 
 
-def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float) -> dict[str, float]:
+def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float,
+                  regions: dict[str, np.ndarray] | None = None, region_cal: RegionCalibration | None = None, region_source: str = "mask",
+                  consistency_score: float = 0.0) -> dict[str, float]:
     """Face-level statistics the calibrated score is a logistic function of.
 
     ``region_max`` is the largest estimated forged fraction of a region (mask head pooled per
-    region), whichever region-score source the ranking uses.
+    region). ``suspicion_max`` is the highest real-face percentile of any region's saliency
+    (0 without a region calibration): a part far hotter than that part is on real faces.
+    ``consistency`` is the evidence engine's consistency score (iris colour, catchlights,
+    symmetry, geometry, border continuity against real faces; 0 when not measured).
     """
     rp = [v for k, v in lo.region_from_mask.items() if k not in SCORE_EXCLUDED_REGIONS]
     vals = heat[face_mask] if face_mask.any() else heat.ravel()
+    sus = 0.0
+    if regions is not None and region_cal is not None:
+        sal = region_saliency(heat, {k: v for k, v in regions.items() if k not in SCORE_EXCLUDED_REGIONS}, lo.region_scores(region_source) or None)
+        sus = max((region_cal.percentile(k, v[0]) or 0.0 for k, v in sal.items()), default=0.0)
     return {
         "region_max": float(max(rp)) if rp else 0.0,
         "heat_q99": float(np.quantile(vals, 0.99)),
         "evidence_score": float(np.nan_to_num(evidence_score, nan=0.0)),
+        "suspicion_max": float(sus),
+        "consistency": float(np.nan_to_num(consistency_score, nan=0.0)),
     }
+
+
+def consistency_of(ev: EngineOutput) -> float:
+    """The evidence engine's face-level consistency score, when it measured one."""
+    c = ev.meta.get("consistency") if isinstance(ev.meta, dict) else None
+    if isinstance(c, dict):
+        return float(c.get("consistency_score", 0.0) or 0.0)
+    return float(getattr(c, "consistency_score", 0.0) or 0.0)
 
 
 def face_score(features: dict[str, float], cal: dict[str, object]) -> float:
     names = list(cal["features"])  # type: ignore[call-overload]
-    z = float(cal["intercept"]) + sum(float(c) * features[n] for c, n in zip(cal["coef"], names, strict=True))  # type: ignore[call-overload, arg-type]
+    z = float(cal["intercept"]) + sum(float(c) * features.get(n, 0.0) for c, n in zip(cal["coef"], names, strict=True))  # type: ignore[call-overload, arg-type]
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
@@ -88,6 +108,8 @@ class FusedEngine:
         self.onnx_sha256: str | None = None
         self.recipe_sha256: str | None = None
         self.recipe: dict[str, object] = {}
+        #: Per-region saliency on held-out real faces (ranking by suspicion); None when injected parts are used.
+        self.region_calibration: RegionCalibration | None = None
         if localizer is None:
             path = resolve(WEIGHTS_COMPONENT, WEIGHTS_FILE)  # WeightsError with what to do, if absent/corrupt
             manifest = load_manifest(WEIGHTS_COMPONENT)
@@ -97,6 +119,7 @@ class FusedEngine:
             self.recipe_sha256 = manifest.get(RECIPE_FILE).sha256
             self.recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
             localizer = _load_localizer(manifest, path, device, runtime)
+            self.region_calibration = load_region_calibration(WEIGHTS_COMPONENT)
             if getattr(localizer, "runtime", "") == "onnxruntime":
                 self.onnx_sha256 = manifest.get(ONNX_FILE).sha256
         self.localizer = localizer
@@ -113,7 +136,7 @@ class FusedEngine:
         gamma = float(self.calibration.get("heat_gamma", 1.0))  # type: ignore[arg-type]
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
         source = str(self.calibration.get("region_source", "head"))
-        feats = face_features(lo, heat, face.face_mask, ev.score)
+        feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev))
         score = face_score(feats, self.calibration)
         cues = dict(ev.cues)
         cues["localizer"] = calibrate_heat(lo.prob, gamma)  # same scale as the heatmap: 0.5 = validation best-F1 threshold
@@ -124,7 +147,7 @@ class FusedEngine:
             "region_source": source,
             "features": feats,
             "evidence_score": float(ev.score),
-            "score_definition": "logistic model of (largest estimated forged fraction of a region, 99th percentile of the fused heatmap in the face, evidence score), fitted on validation faces",
+            "score_definition": "logistic model of " + ", ".join(str(f) for f in self.calibration["features"]) + " (see forgetalk.engines.fused.face_features), fitted on validation real and forged faces",  # type: ignore[union-attr]
             "seconds": round(time.perf_counter() - t0, 4),
         }
         for key in ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real"):
@@ -143,6 +166,7 @@ class FusedEngine:
                           "training_seed": (self.recipe.get("train_config") or {}).get("seed")},  # type: ignore[union-attr]
             "calibration": {k: v for k, v in self.calibration.items() if k not in ("val_features",)},
             "calibrated": self.calibrated,
+            "region_calibration": None if self.region_calibration is None else {"n_real_faces": self.region_calibration.n_faces, "source": self.region_calibration.source},
             "evidence": ev_info,
         }
 

@@ -13,6 +13,9 @@ from .base import CROP_SIZE, DetectedFace
 
 #: Faces smaller than this (photo pixels, see DetectedFace.size) get a "tiny face" note.
 TINY_FACE_PX = 64
+#: The smallest native face size the localizer is trained on (see forgetalk.synth.chain):
+#: below it the report says the face is under the trained range.
+TRAINED_MIN_FACE_PX = 128
 
 #: FFHQ 5-point template at 512x512: image-left eye, image-right eye, nose, mouth corners.
 FFHQ_TEMPLATE_512 = np.array(
@@ -44,8 +47,28 @@ def estimate_alignment(landmarks5: np.ndarray, size: int = CROP_SIZE) -> tuple[n
 
 
 def warp_to_crop(rgb: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-    """Aligned crop; pixels outside the photo are reflected so edges do not look like seams."""
-    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    """Aligned crop; pixels outside the photo are black, never invented.
+
+    Why not mirror: a tight face photo (a 160 px crop, say) puts much of the crop outside the
+    photo, and reflected skin there is content that was never photographed, which both the cues
+    and the localizer would then analyse. Padding is excluded from every region mask instead
+    (:func:`valid_in_crop`); the localizer is trained on the same black padding.
+    """
+    return cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+
+
+def valid_in_crop(matrix: np.ndarray, photo_hw: tuple[int, int], size: int = CROP_SIZE) -> np.ndarray:
+    """Bool (size, size): crop pixels that come from inside the photo (not padding)."""
+    h, w = photo_hw
+    ones = np.ones((h, w), np.uint8)
+    return cv2.warpAffine(ones, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+
+
+def restrict_to_valid(regions: dict[str, np.ndarray], oval: np.ndarray, valid: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Region masks and face oval without padded pixels (there is nothing there to analyse)."""
+    if valid.all():
+        return regions, oval
+    return {k: v & valid for k, v in regions.items()}, oval & valid
 
 
 def warp_map_to_crop(values: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
@@ -59,16 +82,28 @@ def warp_map_to_photo(values: np.ndarray, inverse: np.ndarray, shape_hw: tuple[i
     return cv2.warpAffine(values.astype(np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
 
 
-def crop_detection(rgb: np.ndarray, det: DetectedFace, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def crop_detection(rgb: np.ndarray, det: DetectedFace, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
     """The steps every backend shares for one detection.
 
     Returns (photo->crop matrix, inverse, aligned crop, the 5 landmarks in crop coordinates,
-    notes), so backends differ only in how they derive region masks from the crop.
+    notes, valid mask of the crop), so backends differ only in how they derive region masks
+    from the crop (and restrict them to the valid pixels).
     """
     m, inv = estimate_alignment(det.landmarks5, size)
     crop = warp_to_crop(rgb, m, size)
     lm_crop = (np.c_[det.landmarks5, np.ones(5)] @ m.T).astype(np.float32)
+    notes = face_size_notes(det.size, size)
+    valid = valid_in_crop(m, rgb.shape[:2], size)
+    if not valid.all():
+        notes.append("part of the aligned crop lies outside the photo: padded with black and left out of every region")
+    return m, inv, crop, lm_crop, notes, valid
+
+
+def face_size_notes(face_px: float, size: int = CROP_SIZE) -> list[str]:
+    """What the report must say about a face's native resolution (it is upsampled to the crop)."""
     notes: list[str] = []
-    if det.size < TINY_FACE_PX:
-        notes.append(f"tiny face ({det.size:.0f} px): forensic traces are unreliable at this size")
-    return m, inv, crop, lm_crop, notes
+    if face_px < TINY_FACE_PX:
+        notes.append(f"tiny face ({face_px:.0f} px): forensic traces are unreliable at this size")
+    elif face_px < TRAINED_MIN_FACE_PX:
+        notes.append(f"small face ({face_px:.0f} px native, upsampled x{size / face_px:.1f} for analysis): below the {TRAINED_MIN_FACE_PX} px the localizer was trained down to; fine traces are lost at this size")
+    return notes

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..ort import ort_session
-from .align import crop_detection
+from .align import crop_detection, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
 from .regions import regions_from_5pts, regions_from_mesh
 
@@ -157,13 +157,14 @@ class RetinaMeshBackend:
     def align(self, rgb: np.ndarray, faces: list[DetectedFace]) -> list[AlignedFace]:
         aligned: list[AlignedFace] = []
         for i, det in enumerate(faces):
-            m, inv, crop, lm_crop, notes = crop_detection(rgb, det)
+            m, inv, crop, lm_crop, notes, valid = crop_detection(rgb, det)
             dense = self.dense_landmarks(crop)
             if dense is not None:
                 regions, oval = regions_from_mesh(dense, CROP_SIZE)
             else:
                 regions, oval = regions_from_5pts(lm_crop, CROP_SIZE)
                 notes.append("dense landmarks unavailable: coarse geometric regions used")
+            regions, oval = restrict_to_valid(regions, oval, valid)
             aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=dense, notes=tuple(notes)))
         return aligned
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import EngineError, WeightsError
 from ..weights import Manifest, WeightFile, file_sha256, load_manifest, missing_message, resolve, weights_root
-from .align import crop_detection
+from .align import crop_detection, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
 from .regions import BISENET_CLASSES, parsing_face_fraction, regions_from_5pts, regions_from_parsing
 
@@ -267,7 +267,7 @@ class FacexlibBackend:
     def align(self, rgb: np.ndarray, faces: list[DetectedFace]) -> list[AlignedFace]:
         aligned: list[AlignedFace] = []
         for i, det in enumerate(faces):
-            m, inv, crop, lm_crop, notes = crop_detection(rgb, det)
+            m, inv, crop, lm_crop, notes, valid = crop_detection(rgb, det)
             labels = self.parse(crop)
             if parsing_face_fraction(labels, lm_crop, BISENET_CLASSES) >= MIN_PARSE_FRACTION:
                 regions, oval = regions_from_parsing(labels, lm_crop, CROP_SIZE, BISENET_CLASSES)
@@ -275,6 +275,7 @@ class FacexlibBackend:
                 regions, oval = regions_from_5pts(lm_crop, CROP_SIZE)
                 regions["hair"] = np.zeros((CROP_SIZE, CROP_SIZE), bool)
                 notes.append("face parsing found too little face (occlusion or profile): coarse geometric regions used, no hair mask")
+            regions, oval = restrict_to_valid(regions, oval, valid)
             aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=None, notes=tuple(notes)))
         return aligned
 

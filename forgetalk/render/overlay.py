@@ -353,7 +353,7 @@ def render_overlay(analysis: Analysis) -> np.ndarray:
             cv2.circle(out, (px, py), r, (0, 0, 0), st.line + 2, cv2.LINE_AA)
             cv2.circle(out, (px, py), r, BOX_RGB, st.line, cv2.LINE_AA)
             _outlined_text(out, str(region.rank), px + r + st.pad, py - r, st)
-            lines.append(f"{region.rank}. {region.label} {region.saliency:.2f}")
+            lines.append(f"{region.rank}. {region.label} " + (f"{100 * region.suspicion:.0f}%" if region.suspicion is not None else f"{region.saliency:.2f}"))
         below = y2 + st.line + 1
         spots = [(x1, below), (x2 - _block_width(lines, st), below), (x2 + st.line + 1, y1), (x1 - _block_width(lines, st) - st.line - 1, y1), (x1, None)]
         _draw_block(out, lines, spots, st, taken, avoid=boxes)

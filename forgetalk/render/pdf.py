@@ -266,10 +266,12 @@ def _evidence_text(ev: CueEvidence) -> str:
 
 def _region_table(face: FaceResult, st: _Styles) -> Table:
     w = PAGE[0] - 2 * MARGIN
-    header = [_raw(x, st.th) for x in ("#", "Region", "Saliency", "Evidence (cue ratios and z)", "Explanations")]
+    header = [_raw(x, st.th) for x in ("#", "Region", "Suspicion / saliency", "Evidence (cue ratios and z)", "Explanations")]
     data: list[list[Any]] = [header]
     for r in face.regions:
         sal = f"{fmt_num(r.saliency)}\nmean {fmt_num(r.mean_heat)}\narea {r.area_px} px"
+        if r.suspicion is not None:
+            sal = f"above {100 * r.suspicion:.0f}% of real faces\nsaliency {sal}"
         if r.region_word_prob is not None:
             sal += f"\nmodel word p {fmt_num(r.region_word_prob)}"
         ev = "\n".join(_evidence_text(e) for e in r.evidence) or "no cue measured"
@@ -314,7 +316,8 @@ def _face_section(analysis: Analysis, i: int, face: FaceResult, st: _Styles) -> 
         ]
     # The heading stays with its panel; the region table may start on the next page.
     out: list[Any] = [CondPageBreak(60 * mm), KeepTogether(head), Spacer(1, 4)]
-    out.append(_p("Regions ranked by saliency", st.h2))
+    calibrated = any(r.suspicion is not None for r in face.regions)
+    out.append(_p("Regions ranked by suspicion relative to real faces" if calibrated else "Regions ranked by saliency", st.h2))
     if face.regions:
         out.append(_region_table(face, st))
     else:
@@ -351,8 +354,10 @@ def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
         "and split into named regions by a dense face mesh. The engine produces a heat map on the crop (0 = nothing "
         "unusual, 1 = most suspicious) that is mapped back onto the photo for the overlay.",
         "<b>Saliency.</b> A region's saliency blends the mean heat inside the region with the mean of its hottest quarter "
-        "(and, when the engine provides one, its own per-region score). Regions are ranked by it. Saliency says where the "
-        "engine's attention is, not that a region was edited: <b>a high saliency is not proof of manipulation</b>, and a "
+        "(and, when the engine provides one, its own per-region score). Eyes and brows carry heat on real faces too, so an "
+        "engine that ships a region calibration ranks regions by <b>suspicion</b> instead: the fraction of held-out real "
+        "faces on which the same region had a lower saliency ('above 97% of real faces'). Raw saliency is still shown and "
+        "is in the JSON. Neither says that a region was edited: <b>a high value is not proof of manipulation</b>, and a "
         "low one is not proof of authenticity.",
         "<b>Cues.</b> Each cue compares a statistic inside the region with the same statistic over the rest of the same face "
         "(ratio = region / rest). Typical cues: noise-residual level (resampling or pasting changes sensor noise), JPEG "

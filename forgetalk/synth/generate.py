@@ -37,17 +37,22 @@ class FaceRecord:
     landmarks: np.ndarray = field(repr=False)  # (478, 2) float32 crop coords at size S
     regions: dict[str, np.ndarray] = field(repr=False)  # name -> bool (S, S)
     face_mask: np.ndarray = field(repr=False)  # bool (S, S)
+    #: (S, S) uint8 part label map (forgetalk.train.parsing.PART_NAMES) when the face comes from a
+    #: parsing set; None for faces that only have FaceMesh regions.
+    parts: np.ndarray | None = field(default=None, repr=False)
 
     @staticmethod
-    def from_crop(crop: np.ndarray, landmarks: np.ndarray, size: int | None = None) -> FaceRecord:
-        """Build from a crop + landmarks, optionally resized to ``size`` (landmarks scaled)."""
+    def from_crop(crop: np.ndarray, landmarks: np.ndarray, size: int | None = None, parts: np.ndarray | None = None) -> FaceRecord:
+        """Build from a crop + landmarks (+ part map), optionally resized to ``size``."""
         s0 = crop.shape[0]
         if size and size != s0:
             crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
             landmarks = np.asarray(landmarks, np.float32) * (size / s0)
+            if parts is not None:
+                parts = cv2.resize(parts, (size, size), interpolation=cv2.INTER_NEAREST)
         s = crop.shape[0]
         regions, oval = regions_from_mesh(landmarks, s)
-        return FaceRecord(np.ascontiguousarray(crop), np.asarray(landmarks, np.float32), regions, oval)
+        return FaceRecord(np.ascontiguousarray(crop), np.asarray(landmarks, np.float32), regions, oval, parts)
 
 
 @dataclass(frozen=True)

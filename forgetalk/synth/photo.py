@@ -66,6 +66,32 @@ def forge_photo(rgb: np.ndarray, backend: FaceBackend, region: str, seed: int = 
     return forge_face_region(rgb, faces[0], region, np.random.default_rng(seed))
 
 
+def paste_crop_edit(rgb: np.ndarray, face: AlignedFace, edited_crop: np.ndarray, crop_mask: np.ndarray, region: str) -> PhotoForgery:
+    """Paste a crop-space edit back into the photo, only where the crop changed (``crop_mask``)."""
+    h, w = rgb.shape[:2]
+    alpha = cv2.GaussianBlur(crop_mask.astype(np.float32), (0, 0), 1.0)
+    a_photo = warp_map_to_photo(alpha, face.inverse, (h, w))
+    e_photo = cv2.warpAffine(edited_crop.astype(np.float32), face.inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    out = rgb.astype(np.float32) * (1.0 - a_photo[..., None]) + e_photo * a_photo[..., None]
+    return PhotoForgery(np.clip(out + 0.5, 0, 255).astype(np.uint8), a_photo > 0.1, region, face.index)
+
+
+def cross_face_swap(rgb: np.ndarray, donor_rgb: np.ndarray, backend: FaceBackend, part: str, seed: int = 0, blend: str = "feathered", colour: str = "none") -> PhotoForgery:
+    """Paste ``part`` of the largest face in ``donor_rgb`` into the largest face of ``rgb``:
+    landmark-registered, colour left as the donor's by default, as hand-made part swaps are."""
+    from .generate import FaceRecord
+    from .parts import part_swap
+
+    host = backend.align(rgb, backend.detect(rgb)[:1])
+    donor = backend.align(donor_rgb, backend.detect(donor_rgb)[:1])
+    if not host or not donor or host[0].dense_landmarks is None or donor[0].dense_landmarks is None:
+        raise ValueError("no face (with dense landmarks) to swap")
+    rec = FaceRecord.from_crop(host[0].crop, host[0].dense_landmarks)
+    drec = FaceRecord.from_crop(donor[0].crop, donor[0].dense_landmarks)
+    smp = part_swap(rec, np.random.default_rng(seed), target=part, donor=drec, blend=blend, colour=colour)
+    return paste_crop_edit(rgb, host[0], smp.image, smp.mask, part)
+
+
 def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:

@@ -17,7 +17,7 @@ from ..metrics import best_threshold_f1, roc_auc, threshold_at_fpr
 from .evalset import build_eval_set
 
 FUSION_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
-FEATURES = ("region_max", "heat_q99", "evidence_score")
+FEATURES = ("region_max", "heat_q99", "evidence_score", "suspicion_max", "consistency")
 REGION_SOURCES = ("head", "mask", "mean", "none")
 #: Sources the engine may ship: it always reports region scores (the report quotes them), so
 #: "none" (heatmap-only ranking) is measured for reference but not selectable.
@@ -45,17 +45,24 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
 EVAL_SEED = 1000
 
 
-def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print) -> dict[str, object]:  # noqa: ANN001
-    """Run evidence + localizer once per validation item, then choose everything from the cached outputs."""
+def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = ()) -> dict[str, object]:  # noqa: ANN001
+    """Run evidence + localizer once per validation item, then choose everything from the cached outputs.
+
+    Also writes ``region_calibration.json`` (the distribution of each region's saliency on the
+    validation *real* faces, for ranking by suspicion) next to the weights.
+    """
     import torch
 
     from ..engines import get_engine
-    from ..engines.fused import calibrate_heat, face_features, fuse_heatmaps
+    from ..engines.fused import calibrate_heat, consistency_of, face_features, fuse_heatmaps
     from ..engines.localizer.infer import Localizer, load_localizer
+    from ..engines.regioncal import FILE_NAME, build_region_calibration, region_saliency
+    from ..io import atomic_write_json
+    from .evalset import build_family_eval_set
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    items = build_eval_set(val_faces, seed=seed, forgeries_per_face=3)
+    items = build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=2) if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3)
     loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
     ev_engine = get_engine("evidence")
     outs = []
@@ -85,17 +92,32 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     # 2) region scores: which localizer output (region head, pooled mask, both, none) ranks best.
     from ..pipeline import rank_regions
 
+    heats = [heat_of(ev, lo) for ev, lo in outs]
+    reals = [i for i, it in enumerate(items) if not it.fake]
+
+    def region_cal(src: str):  # noqa: ANN202 - real-face saliency distribution for one region source
+        sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, outs[i][1].region_scores(src) or None).items()} for i in reals]
+        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} validation real faces (seed {seed}), region source {src!r}")
+
     top1: dict[str, float] = {}
+    top1_raw: dict[str, float] = {}
+    cals = {src: region_cal(src) for src in REGION_SOURCES}
     for src in REGION_SOURCES:
-        hits = 0
+        hits = hits_raw = 0
         for i in fakes:
-            ev, lo = outs[i]
-            ranked = rank_regions(heat_of(ev, lo), items[i].face.regions, lo.region_scores(src) or None)
+            scores_src = outs[i][1].region_scores(src) or None
+            ranked = rank_regions(heats[i], items[i].face.regions, scores_src, cals[src])
             hits += bool(ranked) and ranked[0][0] in items[i].primary
+            raw = rank_regions(heats[i], items[i].face.regions, scores_src)
+            hits_raw += bool(raw) and raw[0][0] in items[i].primary
         top1[src] = hits / max(len(fakes), 1)
+        top1_raw[src] = hits_raw / max(len(fakes), 1)
     source = max(SELECTABLE_SOURCES, key=lambda k: (top1[k], -SELECTABLE_SOURCES.index(k)))
+    rcal = cals[source]
+    atomic_write_json(Path(out_dir) / FILE_NAME, rcal.to_dict())
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
-    feats = np.array([[face_features(lo, heat_of(ev, lo), it.face.face_mask, ev.score)[k] for k in FEATURES] for it, (ev, lo) in zip(items, outs, strict=True)])
+    feats = np.array([[face_features(lo, heats[i], it.face.face_mask, ev.score, it.face.regions, rcal, source, consistency_of(ev))[k] for k in FEATURES]
+                      for i, (it, (ev, lo)) in enumerate(zip(items, outs, strict=True))])
     y = np.array([it.fake for it in items], float)
     coef, intercept = fit_logistic(feats, y)
     scores = 1.0 / (1.0 + np.exp(-np.clip(feats @ coef + intercept, -50, 50)))
@@ -110,6 +132,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "pixel_threshold": 0.5,
         "region_source": source,
         "region_top1_val_by_source": top1,
+        "region_top1_val_by_source_raw_saliency": top1_raw,
+        "region_calibration": {"file": FILE_NAME, "n_real_faces": len(reals)},
+        "families": list(families),
         "pixel_best_f1_val": round(float(f_best), 4),
         "features": list(FEATURES),
         "coef": [float(c) for c in coef],
@@ -138,7 +163,13 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[2] / "weights" / "localizer"
     recipe_path = out / "recipe.json"
     recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
-    cal = calibrate_fusion(out, load_split_faces(faces_dir, "val"))
+    val = load_split_faces(faces_dir, "val")
+    parsing = (recipe.get("split") or {}).get("parsing")
+    if parsing:
+        from .parsing import load_parsing_split
+
+        val = [*val, *load_parsing_split(Path(parsing["dir"]), "val")]
+    cal = calibrate_fusion(out, val, families=tuple((recipe.get("train_config") or {}).get("families") or ()))
     recipe["calibration"] = cal
     recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
     from ..io import atomic_write_json

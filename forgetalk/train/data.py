@@ -114,7 +114,7 @@ def cache_photo(faces_dir: Path, rel: str, backend=None) -> list[CachedFace]:  #
         arrays[f"crop{i}"] = f.crop
         arrays[f"lm{i}"] = f.landmarks
         arrays[f"px{i}"] = np.array(f.face_px)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # unique: several processes may warm the cache at once
     np.savez_compressed(tmp, **arrays)
     tmp.replace(path)
     return faces

@@ -21,9 +21,15 @@ import torch
 import torch.nn.functional as F
 
 from ..engines.localizer.infer import export_onnx, region_stack, save_localizer
-from ..engines.localizer.model import LocalizerConfig, LocalizerNet, count_parameters
+from ..engines.localizer.model import LocalizerConfig, LocalizerNet, build_localizer, count_parameters, load_mobile_pretrained
 from ..faces.base import REGION_NAMES
 from ..synth import FaceRecord, SynthSample, jpeg_recompress, random_forgery
+
+#: Every family the trainer can draw from (forgetalk.synth.families); a leave-one-family-out
+#: run trains on all but one.
+ALL_FAMILIES: tuple[str, ...] = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour")
+#: Default draw weights: cross-face part swaps are what analysts meet most (issue 9).
+DEFAULT_FAMILY_WEIGHTS: dict[str, float] = {"self_blend": 1.0, "region_swap": 1.0, "local_smoothing": 0.5, "part_swap": 3.0, "liquify": 0.7, "retouch": 0.7, "inpaint": 0.5, "eye_colour": 0.6}
 
 #: Region-head target: forged fraction of the region, saturating at this coverage.
 REGION_TARGET_SATURATION = 0.4
@@ -49,11 +55,26 @@ class TrainConfig:
     #: "organs are often forged" (a location prior) cannot lower the loss; only traces can.
     paired: bool = True
     model: LocalizerConfig = field(default_factory=LocalizerConfig)
+    #: Forgery families drawn (names in forgetalk.synth.families); empty = the original three
+    #: generators through random_forgery (how the v1 localizer was trained).
+    families: tuple[str, ...] = ()
+    #: Post-edit chains (resize to a native face size, JPEG once or twice, sharpening, noise),
+    #: drawn once per pair and applied identically to the forgery and its untouched twin.
+    chain: bool = False
+    #: Encoder parameters (name prefixes under ``enc.``) kept frozen at their pretrained values.
+    freeze: tuple[str, ...] = ()
+    pretrained: str = ""
+    #: "steps": the minutes budget becomes a fixed step count after timing 20 steps (replayable);
+    #: "time": the cosine schedule runs on elapsed time until the budget ends (robust when the
+    #: machine is shared and 20 steps are no guide; the step count reached is recorded).
+    schedule: str = "steps"
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["model"] = self.model.to_dict()
         d["jpeg_range"] = list(self.jpeg_range)
+        d["families"] = list(self.families)
+        d["freeze"] = list(self.freeze)
         return d
 
 
@@ -78,6 +99,37 @@ def region_targets(sample: SynthSample, names: tuple[str, ...] = REGION_NAMES) -
     return np.array([min(1.0, sample.coverage.get(n, 0.0) / REGION_TARGET_SATURATION) for n in names], np.float32)
 
 
+def _photometric_aug(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Brightness/contrast/grayscale only: resolution and compression come from the chain."""
+    img = crop
+    if rng.random() < 0.5:
+        f = img.astype(np.float32)
+        img = np.clip((f - 128) * rng.uniform(0.8, 1.2) + 128 + rng.uniform(-20, 20), 0, 255).astype(np.uint8)
+    if rng.random() < 0.08:
+        g = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+        img = np.repeat(g[..., None], 3, axis=2)
+    return img
+
+
+def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord], families: tuple[str, ...], chain: bool) -> tuple[SynthSample, SynthSample]:
+    """(untouched twin, forgery) of one face: same photometric change, same post-edit chain."""
+    from ..synth.families import random_sample
+
+    aug = FaceRecord(_photometric_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
+    weights = [DEFAULT_FAMILY_WEIGHTS.get(f, 1.0) for f in families]
+    smp = random_sample(aug, rng, recs, families, weights)
+    twin, fake = aug.crop, smp.image
+    params: dict[str, object] = dict(smp.params)
+    if chain:
+        from ..synth.chain import apply_chain, draw_chain
+
+        cp = draw_chain(rng)
+        twin, fake = apply_chain(twin, cp), apply_chain(fake, cp)
+        params["chain"] = cp
+    real = SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, None, params)
+    return real, SynthSample(fake, smp.mask, smp.kind, smp.target, smp.regions, smp.coverage, None, params)
+
+
 def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfig, n: int) -> dict[str, torch.Tensor]:
     s = cfg.model.input_size
     xs, ms, rs, ts = [], [], [], []
@@ -91,6 +143,11 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         rs.append(region_stack(rec.regions, cfg.model.region_names, s))
         ts.append(region_targets(smp, cfg.model.region_names))
 
+    while cfg.families and len(xs) < n:
+        rec = recs[int(rng.integers(0, len(recs)))]
+        noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
+        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain):
+            add(rec, smp, noise)
     while len(xs) < n:
         rec = recs[int(rng.integers(0, len(recs)))]
         aug = FaceRecord(_global_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask)
@@ -110,6 +167,34 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
     }
 
 
+class _BatchStream(torch.utils.data.IterableDataset):
+    """Training batches made in a worker process, so forging overlaps the optimizer step.
+
+    One worker with its own seeded generator: the stream is reproducible for a given seed
+    (it differs from the in-process stream of earlier runs, which the recipe records).
+    """
+
+    def __init__(self, recs: list[FaceRecord], cfg: TrainConfig) -> None:
+        self.recs, self.cfg = recs, cfg
+
+    def __iter__(self):  # noqa: ANN204
+        torch.set_num_threads(1)
+        cv2.setNumThreads(1)
+        rng = np.random.default_rng(self.cfg.seed)
+        while True:
+            yield make_batch(self.recs, rng, self.cfg, self.cfg.batch_size)
+
+
+def _set_train_mode(model: torch.nn.Module, frozen_prefixes: tuple[str, ...]) -> None:
+    """Train mode, except frozen encoder blocks, whose BatchNorm statistics must stay pretrained."""
+    model.train()
+    enc = getattr(model, "enc", None)
+    if enc is not None:
+        for name, module in enc.named_children():
+            if any(name.startswith(f) for f in frozen_prefixes):
+                module.eval()
+
+
 def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """BCE + soft dice on the mask (dice keeps small organs from drowning in background), BCE on regions."""
     logits, rlog = model(batch["x"], batch["regions"])
@@ -126,7 +211,7 @@ def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfi
 
 
 def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 - list[CachedFace]
-    return [FaceRecord.from_crop(f.crop, f.landmarks, size) for f in faces]
+    return [FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)) for f in faces]
 
 
 def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print, init: LocalizerNet | None = None) -> tuple[LocalizerNet, dict[str, object]]:  # noqa: ANN001
@@ -135,11 +220,18 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = LocalizerNet(cfg.model)
+    model = build_localizer(cfg.model)
+    pretrained_info = None
     if init is not None:  # continue a previous stage (same architecture)
         model.load_state_dict(init.state_dict())
         cfg.model = init.config
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.pretrained and hasattr(model, "enc"):
+        pretrained_info = load_mobile_pretrained(model.enc, cfg.pretrained)
+        log(f"[train] pretrained encoder: {pretrained_info}")
+    frozen = [n for n, p in model.named_parameters() if any(n.startswith("enc." + f) for f in cfg.freeze)]
+    for n, p in model.named_parameters():
+        p.requires_grad_(n not in frozen)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     max_steps = cfg.max_steps
     if cfg.epochs:
         max_steps = min(max_steps, max(1, cfg.epochs * len(train_recs) // cfg.batch_size))
@@ -149,20 +241,25 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     step = 0
     hist: list[dict[str, float]] = []
     run = {"loss": 0.0, "n": 0}
-    model.train()
+    _set_train_mode(model, cfg.freeze)
+    stream = iter(torch.utils.data.DataLoader(_BatchStream(train_recs, cfg), batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True)) if cfg.families else None
     total = max_steps
     probe = 20  # steps timed to turn the minutes budget into a fixed step count
+    by_time = cfg.schedule == "time" and cfg.minutes > 0
     while step < total:
-        if step == probe and cfg.minutes > 0:
+        now = time.perf_counter()
+        if by_time and now >= deadline:
+            break
+        if step == probe and cfg.minutes > 0 and not by_time:
             per_step = (time.perf_counter() - t0) / probe
             total = int(min(max_steps, max(probe + 1, (deadline - t0) / per_step)))
             log(f"[train] {per_step:.2f}s/step -> {total} steps (rerun with --steps {total} --minutes 0 to replay exactly)")
-        # Warm-up then cosine decay over the (now fixed) step count.
-        frac = step / max(total, 1)
+        # Warm-up then cosine decay over the (now fixed) step count, or over the time budget.
+        frac = (now - t0) / (deadline - t0) if by_time else step / max(total, 1)
         lr = cfg.lr * min(1.0, (step + 1) / probe) * 0.5 * (1 + np.cos(np.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = make_batch(train_recs, rng, cfg, cfg.batch_size)
+        batch = next(stream) if stream is not None else make_batch(train_recs, rng, cfg, cfg.batch_size)
         loss, parts = loss_fn(model, batch, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -170,11 +267,11 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         step += 1
         run["loss"] += float(loss.detach())
         run["n"] += 1
-        if step % 50 == 0 or step == total:
+        if step % 50 == 0 or step == total or (by_time and time.perf_counter() >= deadline):
             row = {"step": step, "loss": run["loss"] / run["n"], "elapsed_s": time.perf_counter() - t0, **parts}
             if val_batch is not None and step % 200 == 0:
                 row.update({f"val_{k}": v for k, v in evaluate_batch(model, val_batch, cfg).items()})
-                model.train()
+                _set_train_mode(model, cfg.freeze)
             hist.append(row)
             log(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
             run = {"loss": 0.0, "n": 0}
@@ -186,6 +283,8 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         "train_seconds": round(time.perf_counter() - t0, 1),
         "samples_seen": step * cfg.batch_size,
         "parameters": count_parameters(model),
+        "frozen_parameters": sum(p.numel() for n, p in model.named_parameters() if n in frozen),
+        "pretrained": pretrained_info,
         "history_tail": hist[-5:],
     }
     if val_batch is not None:
@@ -219,6 +318,7 @@ def write_manifest(out_dir: Path) -> dict[str, object]:
         ("localizer.safetensors", True, "LocalizerNet weights; config in safetensors metadata"),
         ("localizer.onnx", False, "the same network exported to ONNX (opset 17) for torch-free CPU inference"),
         ("recipe.json", True, "training recipe, data split and validation calibration (fusion weight, verdict threshold)"),
+        ("region_calibration.json", False, "each region's saliency on validation real faces: ranks regions by suspicion relative to real faces"),
     ):
         path = out_dir / name
         if not path.is_file() and not required:

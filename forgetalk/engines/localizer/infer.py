@@ -23,7 +23,7 @@ from .common import (  # noqa: F401 - re-exported for callers of the torch runti
     region_scores_from_mask,
     region_stack,
 )
-from .model import LocalizerConfig, LocalizerNet
+from .model import LocalizerConfig, LocalizerNet, build_localizer
 
 
 def save_localizer(model: LocalizerNet, path: Path, extra: dict[str, str] | None = None) -> None:
@@ -43,7 +43,7 @@ def load_localizer(path: Path, device: str = "cpu") -> LocalizerNet:
         meta = f.metadata() or {}
     if "config" not in meta:
         raise ValueError(f"{path}: not a forgetalk localizer (no config metadata)")
-    model = LocalizerNet(LocalizerConfig.from_dict(json.loads(meta["config"])))
+    model = build_localizer(LocalizerConfig.from_dict(json.loads(meta["config"])))
     model.load_state_dict(load_file(str(path), device=device))
     return model.to(device).eval()
 

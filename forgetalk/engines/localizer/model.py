@@ -18,6 +18,10 @@ from torch import nn
 
 from ...faces.base import REGION_NAMES
 
+#: Architectures: the original tiny U-Net, and a U-Net whose RGB encoder is a MobileNetV1
+#: (width 0.5) that can start from face-trained weights (see :class:`MobileEncoder`).
+ARCHS = ("unet", "mobile_unet")
+
 
 @dataclass(frozen=True)
 class LocalizerConfig:
@@ -25,6 +29,7 @@ class LocalizerConfig:
     widths: tuple[int, int, int, int] = (16, 32, 48, 80)
     region_names: tuple[str, ...] = REGION_NAMES
     hp_clip: float = 12.0  # residual clamp in 0..255 units (truncation keeps faces' edges from dominating)
+    arch: str = "unet"
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -34,11 +39,15 @@ class LocalizerConfig:
 
     @staticmethod
     def from_dict(d: dict[str, object]) -> LocalizerConfig:
+        arch = str(d.get("arch", "unet"))
+        if arch not in ARCHS:
+            raise ValueError(f"unknown localizer architecture {arch!r}")
         return LocalizerConfig(
             input_size=int(d["input_size"]),  # type: ignore[arg-type]
             widths=tuple(int(w) for w in d["widths"]),  # type: ignore[union-attr]
             region_names=tuple(str(n) for n in d["region_names"]),  # type: ignore[union-attr]
             hp_clip=float(d.get("hp_clip", 12.0)),  # type: ignore[arg-type]
+            arch=arch,
         )
 
 
@@ -56,6 +65,130 @@ def _hp_kernels() -> torch.Tensor:
 class _CBR(nn.Sequential):
     def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
         super().__init__(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class _DW(nn.Module):
+    """MobileNetV1 depthwise-separable block; attribute names follow 3DDFA_V2's MobileNet so
+    its face-trained weights load by name (``conv_dw``/``bn_dw``/``conv_sep``/``bn_sep``)."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv_dw = nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False)
+        self.bn_dw = nn.BatchNorm2d(cin)
+        self.conv_sep = nn.Conv2d(cin, cout, 1, 1, 0, bias=False)
+        self.bn_sep = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.bn_dw(self.conv_dw(x)), inplace=True)
+        return F.relu(self.bn_sep(self.conv_sep(x)), inplace=True)
+
+
+#: (name, in, out, stride) of the MobileNetV1-0.5 blocks used, up to stride 16.
+MOBILE_BLOCKS: tuple[tuple[str, int, int, int], ...] = (
+    ("dw2_1", 16, 32, 1), ("dw2_2", 32, 64, 2), ("dw3_1", 64, 64, 1), ("dw3_2", 64, 128, 2),
+    ("dw4_1", 128, 128, 1), ("dw4_2", 128, 256, 2), ("dw5_1", 256, 256, 1), ("dw5_2", 256, 256, 1),
+)
+
+
+class MobileEncoder(nn.Module):
+    """MobileNetV1 (width 0.5) to stride 16; features at S/2, S/4, S/8, S/16 (32, 64, 128, 256 ch).
+
+    Why this backbone: detectors that generalize from synthetic forgeries to real edits start
+    from pretrained features; 3DDFA_V2's MobileNet was trained on faces (3D fitting), is MIT
+    licensed and small enough to fine-tune on 2 CPU cores. Input as 3DDFA: BGR, (x-127.5)/128.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, 2, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        for name, cin, cout, stride in MOBILE_BLOCKS:
+            setattr(self, name, _DW(cin, cout, stride))
+
+    def forward(self, rgb01: torch.Tensor) -> list[torch.Tensor]:
+        x = (rgb01.flip(1) * 255.0 - 127.5) / 128.0
+        x = F.relu(self.bn1(self.conv1(x)), inplace=True)
+        feats = []
+        x = self.dw2_1(x)
+        feats.append(x)  # S/2, 32
+        x = self.dw3_1(self.dw2_2(x))
+        feats.append(x)  # S/4, 64
+        x = self.dw4_1(self.dw3_2(x))
+        feats.append(x)  # S/8, 128
+        x = self.dw5_2(self.dw5_1(self.dw4_2(x)))
+        feats.append(x)  # S/16, 256
+        return feats
+
+
+def load_mobile_pretrained(encoder: MobileEncoder, path: str) -> dict[str, object]:
+    """Copy 3DDFA_V2 MobileNet weights into the encoder (weights_only: the file is untrusted)."""
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    sd = blob.get("state_dict", blob) if isinstance(blob, dict) else blob
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    own = encoder.state_dict()
+    taken = {k: v for k, v in sd.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    encoder.load_state_dict(taken, strict=False)
+    return {"path": path, "tensors_loaded": len(taken), "tensors_in_encoder": len(own)}
+
+
+class MobileLocalizerNet(nn.Module):
+    """RGB through the MobileNet encoder, fixed high-pass residuals through a small stream of
+    their own (pretrained RGB filters would wash out sensor-level traces), fused in a U-Net
+    decoder. Same inputs, outputs and region head as :class:`LocalizerNet`."""
+
+    def __init__(self, config: LocalizerConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        w0, w1, w2, w3 = c.widths
+        self.register_buffer("hp", _hp_kernels(), persistent=False)
+        self.enc = MobileEncoder()
+        self.hp0 = nn.Sequential(_CBR(3, 16, 2), _CBR(16, 16))  # S/2
+        self.hp1 = nn.Sequential(_CBR(16, 32, 2), _CBR(32, 32))  # S/4
+        self.d2 = _CBR(256 + 128, w2)
+        self.d1 = _CBR(w2 + 64 + 32, w1)
+        self.d0 = _CBR(w1 + 32 + 16, w0)
+        self.mask_head = nn.Conv2d(w0, 1, 1)
+        r = len(c.region_names)
+        self.region_maps = nn.Conv2d(w1, r, 1)
+        self.region_w = nn.Parameter(torch.tensor([[1.0, 1.0]]).repeat(r, 1))
+        self.region_b = nn.Parameter(torch.full((r,), -2.0))
+
+    def forward(self, rgb: torch.Tensor, regions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        s = rgb.shape[-1]
+        f1, f2, f3, f4 = self.enc(rgb)
+        gray = (0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]) * 255.0
+        hp = F.conv2d(gray, self.hp, padding=2).clamp(-self.config.hp_clip, self.config.hp_clip) / self.config.hp_clip
+        h0 = self.hp0(hp)
+        h1 = self.hp1(h0)
+        y2 = self.d2(torch.cat([_up(f4, f3), f3], 1))
+        y1 = self.d1(torch.cat([_up(y2, f2), f2, h1], 1))
+        y0 = self.d0(torch.cat([_up(y1, f1), f1, h0], 1))
+        mask_logits = F.interpolate(self.mask_head(y0), size=(s, s), mode="bilinear", align_corners=False)
+        return mask_logits, _region_logits(self.region_maps(y1), regions, self.region_w, self.region_b)
+
+
+def _up(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(t, size=ref.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def _region_logits(maps: torch.Tensor, regions: torch.Tensor | None, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pool a per-region evidence map inside each region's own mask (mean and max, learned mix)."""
+    if regions is None:
+        m = torch.ones_like(maps)
+    else:
+        m = F.adaptive_avg_pool2d(regions.float(), maps.shape[-2:])
+        m = (m > 0.25).float() + 1e-6 * (m > 0).float()
+    area = m.sum(dim=(2, 3)).clamp_min(1e-6)
+    mean = (maps * m).sum(dim=(2, 3)) / area
+    mx = torch.where(m > 0, maps, torch.full_like(maps, -1e4)).amax(dim=(2, 3))
+    mx = torch.where(area > 1e-3, mx, mean)
+    return w[:, 0] * mean + w[:, 1] * mx + b
+
+
+def build_localizer(config: LocalizerConfig | None = None) -> nn.Module:
+    """The network a config describes (the registry of architectures)."""
+    c = config or LocalizerConfig()
+    return MobileLocalizerNet(c) if c.arch == "mobile_unet" else LocalizerNet(c)
 
 
 class LocalizerNet(nn.Module):
@@ -93,24 +226,11 @@ class LocalizerNet(nn.Module):
         x1 = self.e1(x0)
         x2 = self.e2(x1)
         x3 = self.e3(x2)
-        up = lambda t, ref: F.interpolate(t, size=ref.shape[-2:], mode="bilinear", align_corners=False)  # noqa: E731
-        y2 = self.d2(torch.cat([up(x3, x2), x2], 1))
-        y1 = self.d1(torch.cat([up(y2, x1), x1], 1))
-        y0 = self.d0(torch.cat([up(y1, x0), x0], 1))
+        y2 = self.d2(torch.cat([_up(x3, x2), x2], 1))
+        y1 = self.d1(torch.cat([_up(y2, x1), x1], 1))
+        y0 = self.d0(torch.cat([_up(y1, x0), x0], 1))
         mask_logits = F.interpolate(self.mask_head(y0), size=(s, s), mode="bilinear", align_corners=False)
-
-        maps = self.region_maps(y1)  # (B, R, S/4, S/4)
-        if regions is None:
-            m = torch.ones_like(maps)
-        else:
-            m = F.adaptive_avg_pool2d(regions.float(), maps.shape[-2:])
-            m = (m > 0.25).float() + 1e-6 * (m > 0).float()
-        area = m.sum(dim=(2, 3)).clamp_min(1e-6)
-        mean = (maps * m).sum(dim=(2, 3)) / area
-        mx = torch.where(m > 0, maps, torch.full_like(maps, -1e4)).amax(dim=(2, 3))
-        mx = torch.where(area > 1e-3, mx, mean)
-        region_logits = self.region_w[:, 0] * mean + self.region_w[:, 1] * mx + self.region_b
-        return mask_logits, region_logits
+        return mask_logits, _region_logits(self.region_maps(y1), regions, self.region_w, self.region_b)
 
 
 def count_parameters(model: nn.Module) -> int:

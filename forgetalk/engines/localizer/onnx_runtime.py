@@ -36,7 +36,9 @@ class OnnxLocalizer:
         meta = ort_session(self.path, 1).get_modelmeta().custom_metadata_map
         if "config" not in meta:
             raise ValueError(f"{self.path}: not a forgetalk localizer (no config metadata)")
-        return json.loads(meta["config"])
+        cfg = json.loads(meta["config"])
+        cfg.setdefault("arch", "unet")  # graphs exported before architectures were named
+        return cfg
 
     def session(self):  # noqa: ANN201 - onnxruntime.InferenceSession
         if self._session is None:
