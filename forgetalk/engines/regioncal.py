@@ -15,7 +15,6 @@ sha256 in that folder's manifest and verified at every load like the weights.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -102,18 +101,22 @@ def build_region_calibration(engine: str, saliencies: list[dict[str, float]], so
 def load_region_calibration(component: str) -> RegionCalibration | None:
     """The component's pinned region calibration, or None when the manifest ships none.
 
-    A file the manifest pins but that is missing or altered raises WeightsError (exit 5)
-    through :func:`forgetalk.weights.resolve`, like any weights file.
+    A file the manifest pins but that is missing, altered or malformed raises WeightsError
+    (exit 5), like any weights file; the bytes parsed are the bytes hashed.
     """
     import json
 
-    from ..weights import load_manifest, resolve
+    from ..errors import WeightsError
+    from ..weights import load_manifest, read_verified
 
     manifest = load_manifest(component)
     if not any(f.name == FILE_NAME for f in manifest.files):
         return None
-    path: Path = resolve(component, FILE_NAME)
-    return RegionCalibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    data = read_verified(component, FILE_NAME)
+    try:
+        return RegionCalibration.from_dict(json.loads(data.decode("utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise WeightsError(f"weights/{component}/{FILE_NAME}: malformed region calibration ({exc})") from exc
 
 
 def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None) -> list[tuple[str, float, float | None]]:

@@ -20,6 +20,7 @@ from ...errors import WeightsError
 from ...faces import AlignedFace
 from ...weights import load_manifest, read_verified
 from ..base import EngineOutput
+from ..regioncal import load_region_calibration
 from .calibration import Calibration, load_calibration, region_differences
 from .consistency import CONSISTENCY_FILE, ConsistencyCalibration, calibration_from_json, consistency_report, region_stats
 from .cues import CUE_NAMES, LOG_CUES, TWO_SIDED, centre_on_face, compute_cues
@@ -73,6 +74,8 @@ class EvidenceEngine:
         if consistency is None and use_calibration:
             self.consistency, self.consistency_sha256 = _load_consistency()
         self.calibration_sha256: str | None = None
+        #: Per-region saliency on held-out real faces (ranking by suspicion; forgetalk.train.region_calibrate).
+        self.region_calibration = load_region_calibration(COMPONENT) if use_calibration else None
         if calibration is None and use_calibration:
             # Missing, modified or unparsable calibration is a weights error (exit 5), never a
             # silent fall-back to uncalibrated mode: that would change verdicts without a word.
@@ -173,5 +176,6 @@ class EvidenceEngine:
             "cue_weights": CUE_WEIGHTS,
             "fire_z": FIRE_Z,
             "calibration": None if cal is None else {"file": f"weights/{COMPONENT}/{CALIBRATION_FILE}", "sha256": self.calibration_sha256, **{k: v for k, v in cal.meta.items() if k != "photos"}},
+            "region_calibration": None if self.region_calibration is None else {"n_real_faces": self.region_calibration.n_faces, "source": self.region_calibration.source},
             "consistency_calibration": None if self.consistency is None else {"file": f"weights/{COMPONENT}/{CONSISTENCY_FILE}", "sha256": self.consistency_sha256, "n_faces": self.consistency.meta.get("n_faces")},
         }
