@@ -1,7 +1,7 @@
 """Regenerate docs/img/synth_families.jpg: one row per forgery family on public-domain faces only.
 
 Host: Grace Hopper (examples/grace_hopper.jpg, US Navy photo, public domain). Donor: scikit-image's
-astronaut (NASA, public domain) when scikit-image is installed, else a flipped, colour-shifted copy of
+astronaut (NASA, public domain; examples/astronaut.png) when present, else a flipped, colour-shifted copy of
 Grace Hopper. Each row: the forged crop, the same with the ground-truth mask outlined, and the
 forgery after a post-processing chain (native resolution, JPEG ...). Never use faces from ../shared.
 
@@ -36,18 +36,16 @@ OUT = ROOT / "docs" / "img" / "synth_families.jpg"
 
 
 def donor_record() -> tuple[FaceRecord, str]:
-    try:
-        from skimage import data  # type: ignore[import-not-found]
-
+    path = ROOT / "examples" / "astronaut.png"  # NASA, public domain (scikit-image 0.26.0 wheel, skimage/data)
+    if path.is_file():
         from forgetalk.faces import get_backend
+        from forgetalk.io import load_image
 
-        rgb = np.ascontiguousarray(data.astronaut()[..., :3])
+        rgb = load_image(path).rgb
         backend = get_backend("default")
         faces = backend.align(rgb, backend.detect(rgb)[:1])
         if faces and faces[0].dense_landmarks is not None:
-            return FaceRecord.from_crop(faces[0].crop, faces[0].dense_landmarks, SIZE), "scikit-image astronaut"
-    except ImportError:
-        pass
+            return FaceRecord.from_crop(faces[0].crop, faces[0].dense_landmarks, SIZE), "scikit-image astronaut (examples/astronaut.png)"
     g = public_domain_face(flip=True)
     rec = FaceRecord.from_crop(g.crop, g.dense_landmarks, SIZE)
     shifted = np.clip(rec.crop.astype(np.float32) * np.array([1.1, 0.95, 0.85]) + 8, 0, 255).astype(np.uint8)
