@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import EXIT_USAGE, ForgetalkError, OutputError
+from .io import atomic_write_json, open_regular, read_regular_text
 
 #: File that marks a folder as forgetalk results, written when the folder is first claimed.
 MARKER_NAME = ".forgetalk-results.json"
@@ -81,7 +82,7 @@ def _is_results_folder(folder: Path, kind: str) -> bool:
     """A folder forgetalk made: its marker names ``kind`` (or, for folders from before the
     marker existed, its journal starts with a run record)."""
     try:
-        doc = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
+        doc = json.loads(read_regular_text(folder / MARKER_NAME))
         return isinstance(doc, dict) and doc.get("schema") == MARKER_SCHEMA and doc.get("kind") == kind
     except FileNotFoundError:
         pass
@@ -90,7 +91,7 @@ def _is_results_folder(folder: Path, kind: str) -> bool:
     if kind != "scan":
         return False
     try:
-        with open(folder / "journal.jsonl", "rb") as fh:
+        with os.fdopen(open_regular(folder / "journal.jsonl"), "rb") as fh:
             first = json.loads(fh.readline() or b"null")
     except (OSError, ValueError):
         return False
@@ -129,8 +130,6 @@ def claim_results_dir(out_dir: Path, input_dir: Path, kind: str = "scan") -> Pat
     if not os.access(out_abs, os.W_OK):
         raise OutputError(f"{out_abs}: results folder is not writable")
     if not (out_abs / MARKER_NAME).exists():
-        from .io import atomic_write_json
-
         atomic_write_json(out_abs / MARKER_NAME, {"schema": MARKER_SCHEMA, "kind": kind,
                                                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return out_abs

@@ -448,11 +448,17 @@ def read_json_file(path: Path, error: type[Exception], missing: str) -> Any:
     """Parse a manifest we depend on (weights, scan results) or raise ``error``
     with a one-line message: ``missing`` when absent, the parser's reason when unreadable."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(read_regular_text(path))
     except FileNotFoundError:
         raise error(missing) from None
     except (OSError, ValueError) as exc:
         raise error(f"{path}: unreadable manifest ({exc})") from None
+
+
+def read_regular_text(path: str | os.PathLike[str]) -> str:
+    """UTF-8 text of a regular file; a FIFO or device in its place raises instead of blocking."""
+    with os.fdopen(open_regular(path), "rb") as fh:
+        return fh.read().decode("utf-8")
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:

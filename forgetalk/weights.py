@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import WeightsError
-from .io import atomic_write_json, open_regular, read_json_file, sha256_file
+from .io import atomic_write_json, open_regular, read_json_file, read_regular_text, sha256_file
 
 ENV_WEIGHTS = "FORGETALK_WEIGHTS"
 _HEX64 = frozenset("0123456789abcdef")
@@ -220,7 +220,7 @@ def read_recorded(manifest: Manifest) -> dict[str, dict[str, object]]:
     with a size/mtime cache) are ignored: they prove nothing about where the file came from.
     """
     try:
-        raw = json.loads((manifest.folder / RECORD_NAME).read_text(encoding="utf-8"))
+        raw = json.loads(read_regular_text(manifest.folder / RECORD_NAME))
     except (OSError, ValueError):
         return {}
     if not isinstance(raw, dict):
@@ -238,7 +238,7 @@ def _record_fetched(manifest: Manifest, wf: WeightFile, sha256: str, size: int) 
     from datetime import datetime, timezone
 
     try:
-        raw = json.loads((manifest.folder / RECORD_NAME).read_text(encoding="utf-8"))
+        raw = json.loads(read_regular_text(manifest.folder / RECORD_NAME))
     except (OSError, ValueError):
         raw = {}
     rec = {k: v for k, v in (raw if isinstance(raw, dict) else {}).items() if isinstance(v, dict) and v.get("source") == "fetch"}

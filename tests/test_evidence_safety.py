@@ -194,6 +194,12 @@ def test_4_verify_does_not_hang_on_an_output_replaced_by_a_fifo(scanned: tuple[P
     assert res.returncode == 7 and "NOTAFILE" in res.stdout
 
 
+def test_4_verify_does_not_hang_on_a_fifo_manifest(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "manifest.json")
+    res = ft("verify", tmp_path, timeout=60)
+    assert res.returncode == 2 and "not a regular file" in one_line_error(res)
+
+
 # --------------------------------------------------------------------------- 5, 7, 8: weights
 
 

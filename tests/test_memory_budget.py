@@ -2,8 +2,9 @@
 
 SLOW (about 30 s on 2 cores): generates a 150 MP PNG (the public-domain portrait upscaled,
 so it compresses to ~40 MB) and runs a fresh `forgetalk analyze --report` process on it.
-The peak resident set size is the kernel's ``ru_maxrss`` of exactly that child, read with
-``os.wait4``. It measures memory, never time. ``benchmarks/memory.py`` runs the same
+The peak resident set size is the kernel's ``ru_maxrss`` of that child, read by a small
+fresh interpreter that starts it (spawned straight from pytest, the child would inherit
+pytest's own RSS high-water mark; see ``benchmarks/memory.py``). It measures memory, never time. ``benchmarks/memory.py`` runs the same
 measurement on more cases (noise PNG, JPEG, a photo just inside the analysis budget).
 """
 

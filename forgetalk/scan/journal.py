@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_USAGE, ForgetalkError
+from ..io import open_regular
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -89,9 +90,11 @@ def record_problem(rec: dict[str, Any]) -> str | None:
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Yield (line number, parsed record); ``None`` for a line that is not a JSON object (a torn write)."""
     try:
-        fh = open(path, "rb")
+        fh = os.fdopen(open_regular(path), "rb")  # a FIFO in its place must not hang the scan
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot read the journal ({exc.strerror or exc})") from None
     with fh:
         for lineno, raw in enumerate(fh, 1):
             line = raw.strip()
