@@ -41,8 +41,12 @@ def test_analyze_writes_pdf_overlay_json(grace_path: Path, tmp_path: Path) -> No
     assert doc["input"]["sha256"] == doc["input"]["sha256_after"]
     assert doc["engine"] == "evidence" and doc["tool_version"]
     face = doc["faces"][0]
-    sal = [r["saliency"] for r in face["regions"]]
-    assert sal == sorted(sal, reverse=True) and len(sal) >= 10
+    # The evidence engine ships a region calibration: regions are ranked by suspicion (their
+    # real-face percentile, ties by raw saliency), and raw saliency is kept in the JSON.
+    key = [(r["suspicion"], r["saliency"]) for r in face["regions"]]
+    assert all(r["suspicion"] is not None and 0.0 <= r["suspicion"] <= 1.0 for r in face["regions"])
+    assert key == sorted(key, reverse=True) and len(key) >= 10
+    assert [r["rank"] for r in face["regions"]] == list(range(1, len(key) + 1))
     assert all(r["explanations"] for r in face["regions"])
     # no stray temporary files next to the outputs
     assert sorted(p.name for p in report.parent.iterdir()) == ["case.json", "case.overlay.png", "case.pdf"]
