@@ -16,8 +16,9 @@ import time
 
 import numpy as np
 
+from ..errors import WeightsError
 from ..faces import AlignedFace
-from ..weights import load_manifest, resolve
+from ..weights import load_manifest, read_verified, resolve
 from .base import EngineOutput, get_engine, register_engine
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 from .regioncal import RegionCalibration, load_region_calibration, region_saliency
@@ -86,17 +87,18 @@ def face_score(features: dict[str, float], cal: dict[str, object]) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
-def _load_localizer(manifest, weights_path, device: str, runtime: str):  # noqa: ANN001, ANN202
+def _load_localizer(manifest, device: str, runtime: str):  # noqa: ANN001, ANN202
     """ONNX (no torch import) when the manifest ships the exported graph and we run on CPU;
-    the torch network otherwise. Both are verified against the manifest's sha256."""
+    the torch network otherwise. Both are loaded from the very bytes checked against the
+    manifest's sha256 (no window between the check and the load)."""
     has_onnx = any(f.name == ONNX_FILE for f in manifest.files)
     if runtime == "onnx" or (runtime == "auto" and has_onnx and device == "cpu"):
         from .localizer.onnx_runtime import OnnxLocalizer
 
-        return OnnxLocalizer(resolve(WEIGHTS_COMPONENT, ONNX_FILE))
+        return OnnxLocalizer(read_verified(WEIGHTS_COMPONENT, ONNX_FILE))
     from .localizer.infer import Localizer, load_localizer
 
-    return Localizer(load_localizer(weights_path, device), device)
+    return Localizer(load_localizer(read_verified(WEIGHTS_COMPONENT, WEIGHTS_FILE), device), device)
 
 
 class FusedEngine:
@@ -111,14 +113,16 @@ class FusedEngine:
         #: Per-region saliency on held-out real faces (ranking by suspicion); None when injected parts are used.
         self.region_calibration: RegionCalibration | None = None
         if localizer is None:
-            path = resolve(WEIGHTS_COMPONENT, WEIGHTS_FILE)  # WeightsError with what to do, if absent/corrupt
+            resolve(WEIGHTS_COMPONENT, WEIGHTS_FILE)  # WeightsError with what to do, if absent/corrupt
             manifest = load_manifest(WEIGHTS_COMPONENT)
             self.weights_sha256 = manifest.get(WEIGHTS_FILE).sha256
             # The recipe carries the fusion weight and verdict threshold: verified like the weights.
-            recipe_path = resolve(WEIGHTS_COMPONENT, RECIPE_FILE)
             self.recipe_sha256 = manifest.get(RECIPE_FILE).sha256
-            self.recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
-            localizer = _load_localizer(manifest, path, device, runtime)
+            try:
+                self.recipe = json.loads(read_verified(WEIGHTS_COMPONENT, RECIPE_FILE).decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:  # pinned but unparsable: a weights error (exit 5)
+                raise WeightsError(f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}: malformed recipe ({exc})") from None
+            localizer = _load_localizer(manifest, device, runtime)
             self.region_calibration = load_region_calibration(WEIGHTS_COMPONENT)
             if getattr(localizer, "runtime", "") == "onnxruntime":
                 self.onnx_sha256 = manifest.get(ONNX_FILE).sha256

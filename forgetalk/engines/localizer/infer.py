@@ -35,16 +35,21 @@ def save_localizer(model: LocalizerNet, path: Path, extra: dict[str, str] | None
     save_file(state, str(path), metadata=meta)
 
 
-def load_localizer(path: Path, device: str = "cpu") -> LocalizerNet:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+def load_localizer(path: Path | bytes, device: str = "cpu") -> LocalizerNet:
+    """From a safetensors file, or from its verified bytes (what is loaded is what was hashed)."""
+    from safetensors.torch import load as load_bytes
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    data = path if isinstance(path, bytes) else Path(path).read_bytes()
+    # The safetensors header: 8-byte little-endian length, then JSON with "__metadata__".
+    try:
+        n = int.from_bytes(data[:8], "little")
+        meta = json.loads(data[8 : 8 + n].decode("utf-8")).get("__metadata__") or {}
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{'localizer weights' if isinstance(path, bytes) else path}: not a safetensors file ({exc})") from None
     if "config" not in meta:
-        raise ValueError(f"{path}: not a forgetalk localizer (no config metadata)")
+        raise ValueError(f"{'localizer weights' if isinstance(path, bytes) else path}: not a forgetalk localizer (no config metadata)")
     model = build_localizer(LocalizerConfig.from_dict(json.loads(meta["config"])))
-    model.load_state_dict(load_file(str(path), device=device))
+    model.load_state_dict({k: v.to(device) for k, v in load_bytes(data).items()})
     return model.to(device).eval()
 
 

@@ -23,8 +23,10 @@ class OnnxLocalizer:
 
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | bytes, threads: int | None = None) -> None:
+        #: A path, or the verified bytes of the graph (forgetalk.weights.read_verified), so that
+        #: what runs is exactly what was hashed.
+        self.path: Path | bytes = path if isinstance(path, bytes) else Path(path)
         #: intra-op threads (None = one per core); batch workers set their share before first use
         self.threads = threads
         self._session = None
@@ -35,7 +37,7 @@ class OnnxLocalizer:
         # worker has had the chance to set ``threads``.
         meta = ort_session(self.path, 1).get_modelmeta().custom_metadata_map
         if "config" not in meta:
-            raise ValueError(f"{self.path}: not a forgetalk localizer (no config metadata)")
+            raise ValueError(f"{'ONNX graph' if isinstance(self.path, bytes) else self.path}: not a forgetalk localizer (no config metadata)")
         cfg = json.loads(meta["config"])
         cfg.setdefault("arch", "unet")  # graphs exported before architectures were named
         return cfg
