@@ -57,17 +57,18 @@ def _now() -> str:
 
 
 def rank_regions(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_scores: dict[str, float] | None = None,
-                 calibration: RegionCalibration | None = None) -> list[tuple[str, float, float, int, float | None]]:
-    """(name, saliency, mean, area, suspicion) sorted most suspicious first.
+                 calibration: RegionCalibration | None = None) -> list[tuple[str, float, float, int, float | None, float | None]]:
+    """(name, saliency, mean, area, suspicion, excess) sorted most suspicious first.
 
     Saliency is :func:`forgetalk.engines.regioncal.region_saliency`. With the engine's
-    real-face calibration, the order is by suspicion (the fraction of held-out real faces whose
-    same region had lower saliency, see :mod:`forgetalk.engines.regioncal`), so the rank means
-    "more unusual than usual", not "where heat usually sits"; raw saliency is kept.
+    real-face calibration, the order is by excess over real faces and ``suspicion`` is the
+    fraction of held-out real faces whose same region had lower saliency (see
+    :mod:`forgetalk.engines.regioncal`), so the rank means "more unusual than usual", not "where
+    heat usually sits"; raw saliency is kept.
     """
     rows = region_saliency(heatmap, regions, region_scores)
     order = suspicion_order([(n, v[0]) for n, v in rows.items()], calibration)
-    return [(n, sal, rows[n][1], rows[n][2], sus) for n, sal, sus in order]
+    return [(n, sal, rows[n][1], rows[n][2], sus, exc) for n, sal, sus, exc in order]
 
 
 def require_device(device: str) -> None:
@@ -175,11 +176,12 @@ class Analyzer:
                 mean_heat=mean,
                 area_px=area,
                 suspicion=sus,
+                real_excess=exc,
                 evidence=evidence_by_region.get(name, ()),
                 explanations=tuple(sentences_by_region.get(name, ())) + tuple(text_links.get(name, ())),
                 region_word_prob=_region_word_prob(name, out.region_words),
             )
-            for i, (name, sal, mean, area, sus) in enumerate(ranked)
+            for i, (name, sal, mean, area, sus, exc) in enumerate(ranked)
         )
         verdict, reason = face_verdict(face, out, info)
         det = face.detection

@@ -49,6 +49,9 @@ class RegionResult:
     #: Fraction of held-out real faces whose same region had lower saliency (the engine's
     #: region calibration); None for an engine without one. The ranking key when present.
     suspicion: float | None = None
+    #: (saliency - real-face median) / (real-face 99th percentile - median): the ranking key
+    #: (1.0 = as high as the top 1 % of real faces); None without a region calibration.
+    real_excess: float | None = None
 
 
 @dataclass(frozen=True)

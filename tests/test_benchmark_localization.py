@@ -42,9 +42,12 @@ def _item(kind: str, region: str | None, regions: dict[str, np.ndarray]) -> Simp
 
 
 class _Cal:
-    """A region calibration stand-in: suspicion = saliency (monotone, like the real percentile)."""
+    """A region calibration stand-in: suspicion = excess = saliency (monotone, like the real ones)."""
 
     def percentile(self, region: str, value: float) -> float:
+        return value
+
+    def excess(self, region: str, value: float) -> float:
         return value
 
 

@@ -36,7 +36,7 @@ def test_unusual_region_outranks_usually_hot_region() -> None:
     rows = [("left_eye", 0.62), ("nose", 0.2), ("mouth", 0.3)]
     assert [r[0] for r in suspicion_order(rows, None)][0] == "left_eye"  # raw heat: the prior wins
     order = suspicion_order(rows, cal)
-    assert order[0][0] == "nose" and order[0][2] == 1.0
+    assert order[0][0] == "nose" and order[0][2] == 1.0 and order[0][3] > 1.0
 
 
 def test_real_faces_spread_first_rank() -> None:
@@ -68,6 +68,15 @@ def test_round_trip_and_rank_regions_use_it() -> None:
     ranked = rank_regions(heat, regions, None, again)
     assert ranked[0][0] == "nose" and ranked[0][4] == 1.0
     assert [r[0] for r in rank_regions(heat, regions)][0] == "left_eye" and rank_regions(heat, regions)[0][4] is None
+
+
+def test_excess_does_not_saturate() -> None:
+    """Two regions both above every real face: the one further above ranks first, whatever the raw heat."""
+    cal = _calibration(np.random.default_rng(6))
+    assert cal.percentile("nose", 0.3) == cal.percentile("left_eye", 0.95) == 1.0
+    assert cal.excess("nose", 0.3) > cal.excess("left_eye", 0.95) > 1.0  # nose: 0.2 above a 0.1 median with a ~0.05 spread
+    assert [r[0] for r in suspicion_order([("left_eye", 0.95), ("nose", 0.3)], cal)] == ["nose", "left_eye"]
+    assert cal.excess("nose", float(np.interp(0.99, cal.levels, cal.quantiles["nose"]))) == pytest.approx(1.0)
 
 
 def test_malformed_calibration_is_refused() -> None:

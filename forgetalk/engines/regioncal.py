@@ -5,8 +5,9 @@ every engine puts heat there on *real* faces too). Ranking by raw heat therefore
 prior, not evidence. Each engine ships, per region, the distribution of its own raw region
 saliency on held-out real faces; a region's *suspicion* is the fraction of those real faces
 whose same region scored lower. "Nose 0.99" then means "more unusual than the nose on 99 % of
-real faces", whatever the nose's usual heat is, and on real faces no region is first more
-often than chance.
+real faces", whatever the nose's usual heat is. Regions are ordered by their *excess* over
+real faces (see :meth:`RegionCalibration.excess`), so on real faces no region is first much
+more often than another.
 
 The file is JSON (``region_calibration.json`` in the engine's weights folder), pinned by
 sha256 in that folder's manifest and verified at every load like the weights.
@@ -36,8 +37,8 @@ class RegionCalibration:
     def percentile(self, region: str, value: float) -> float | None:
         """Fraction of real faces whose ``region`` scored below ``value`` (None if uncalibrated).
 
-        Interpolated on the stored quantiles; a value above every real face's is 1.0, so ties at
-        the top are broken by raw saliency in :func:`suspicion_order`.
+        Interpolated on the stored quantiles; a value above every real face's is 1.0 (the
+        ranking uses :meth:`excess`, which does not saturate).
         """
         q = self.quantiles.get(region)
         if q is None:
@@ -50,6 +51,24 @@ class RegionCalibration:
         # np.interp needs increasing x: quantiles are non-decreasing; collapse flat runs.
         xs, idx = np.unique(qs, return_index=True)
         return float(np.interp(value, xs, np.asarray(self.levels)[idx]))
+
+    def excess(self, region: str, value: float) -> float | None:
+        """How far ``value`` is above this region's real-face median, in units of the distance from
+        that median to the real-face 99th percentile (1.0 = as high as the top 1 % of real faces).
+
+        The ranking key. Why not the percentile itself: it saturates at 1.0 for every value above
+        the highest real face, so two clearly abnormal regions would tie and raw heat (the prior)
+        would decide; the excess keeps their distance. Chosen on validation forgeries: region
+        top-1 as good as raw saliency while no region is first on more than ~16 % of real faces
+        (the percentile: top-1 3 points lower).
+        """
+        q = self.quantiles.get(region)
+        if q is None:
+            return None
+        lv = np.asarray(self.levels)
+        med = float(np.interp(0.5, lv, q))
+        q99 = float(np.interp(0.99, lv, q))
+        return float((value - med) / max(q99 - med, 1e-3))
 
     def to_dict(self) -> dict[str, object]:
         return {"engine": self.engine, "n_faces": self.n_faces, "levels": list(self.levels), "source": self.source,
@@ -119,12 +138,13 @@ def load_region_calibration(component: str) -> RegionCalibration | None:
         raise WeightsError(f"weights/{component}/{FILE_NAME}: malformed region calibration ({exc})") from exc
 
 
-def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None) -> list[tuple[str, float, float | None]]:
-    """(name, raw saliency, suspicion) sorted most suspicious first.
+def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None) -> list[tuple[str, float, float | None, float | None]]:
+    """(name, raw saliency, suspicion, excess) sorted most suspicious first.
 
-    With a calibration, suspicion is the real-face percentile and raw saliency only breaks ties;
-    without one (an engine that ships none), the order is raw saliency and suspicion is None.
+    With a calibration, the order is by :meth:`RegionCalibration.excess` over real faces and
+    ``suspicion`` is the real-face percentile shown to the analyst; without one (an engine that
+    ships none), the order is raw saliency and both are None.
     """
-    out = [(n, s, cal.percentile(n, s) if cal is not None else None) for n, s in rows]
-    out.sort(key=lambda r: (-(r[2] if r[2] is not None else -1.0), -r[1]))
+    out = [(n, s, cal.percentile(n, s), cal.excess(n, s)) if cal is not None else (n, s, None, None) for n, s in rows]
+    out.sort(key=lambda r: (-(r[3] if r[3] is not None else -1e9), -r[1]))
     return out

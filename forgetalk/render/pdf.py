@@ -271,7 +271,8 @@ def _region_table(face: FaceResult, st: _Styles) -> Table:
     for r in face.regions:
         sal = f"{fmt_num(r.saliency)}\nmean {fmt_num(r.mean_heat)}\narea {r.area_px} px"
         if r.suspicion is not None:
-            sal = f"above {100 * r.suspicion:.0f}% of real faces\nsaliency {sal}"
+            exc = "" if r.real_excess is None else f"\nexcess {fmt_num(r.real_excess, 2)} (1 = real top 1%)"
+            sal = f"above {100 * r.suspicion:.0f}% of real faces{exc}\nsaliency {sal}"
         if r.region_word_prob is not None:
             sal += f"\nmodel word p {fmt_num(r.region_word_prob)}"
         ev = "\n".join(_evidence_text(e) for e in r.evidence) or "no cue measured"
