@@ -58,10 +58,17 @@ def warp_to_crop(rgb: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -> 
 
 
 def valid_in_crop(matrix: np.ndarray, photo_hw: tuple[int, int], size: int = CROP_SIZE) -> np.ndarray:
-    """Bool (size, size): crop pixels that come from inside the photo (not padding)."""
+    """Bool (size, size): crop pixels that come from inside the photo (not padding).
+
+    Maps the crop's pixel centres back through the inverse affine instead of warping a
+    photo-sized mask, so the cost does not grow with the photo (16 MP photos are common).
+    """
     h, w = photo_hw
-    ones = np.ones((h, w), np.uint8)
-    return cv2.warpAffine(ones, matrix, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    inv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    px = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    py = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    return (px >= -0.5) & (px < w - 0.5) & (py >= -0.5) & (py < h - 0.5)
 
 
 def restrict_to_valid(regions: dict[str, np.ndarray], oval: np.ndarray, valid: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
