@@ -75,10 +75,8 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
 
 def consistency_of(ev: EngineOutput) -> float:
     """The evidence engine's face-level consistency score, when it measured one."""
-    c = ev.meta.get("consistency") if isinstance(ev.meta, dict) else None
-    if isinstance(c, dict):
-        return float(c.get("consistency_score", 0.0) or 0.0)
-    return float(getattr(c, "consistency_score", 0.0) or 0.0)
+    c = ev.meta.get("consistency")
+    return float(c.get("consistency_score") or 0.0) if isinstance(c, dict) else 0.0
 
 
 def face_score(features: dict[str, float], cal: dict[str, object]) -> float:

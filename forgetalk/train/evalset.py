@@ -57,6 +57,21 @@ def face_name(face: object) -> str:
     return str(getattr(face, "photo", None) or getattr(face, "name", ""))
 
 
+def _untouched_item(face, rec: FaceRecord, rng: np.random.Generator) -> EvalItem:  # noqa: ANN001 - CachedFace | ParsedFace
+    """The untouched copy of a face through one drawn post-edit chain (one ``draw_chain`` call)."""
+    from ..synth.chain import apply_chain, draw_chain
+
+    cp = draw_chain(rng)
+    return EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), face.face_px), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), face_name(face),
+                    cp.jpeg[-1] if cp.jpeg else None)
+
+
+def untouched_eval_items(faces: list, seed: int, size: int = 512) -> list[EvalItem]:  # noqa: ANN001
+    """Only the untouched copies, each through its own seeded chain (region calibrations)."""
+    rng = np.random.default_rng(seed)
+    return [_untouched_item(f, FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)), rng) for f in faces]
+
+
 def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], forgeries_per_face: int = 2, size: int = 512,  # noqa: ANN001
                           balanced: bool = False) -> list[EvalItem]:
     """Like :func:`build_eval_set` for the v2 families: per face one untouched copy and
@@ -81,9 +96,7 @@ def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], for
     for f, rec in zip(faces, recs, strict=True):
         donors = [r for r in recs if r is not rec]
         name = face_name(f)
-        cp = draw_chain(rng)
-        items.append(EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), f.face_px), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), name,
-                              cp.jpeg[-1] if cp.jpeg else None))
+        items.append(_untouched_item(f, rec, rng))
         for _ in range(forgeries_per_face):
             if balanced:
                 fam = families[cursor % len(families)]

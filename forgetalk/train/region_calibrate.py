@@ -17,8 +17,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..engines.regioncal import FILE_NAME, RegionCalibration, build_region_calibration, region_saliency
 
 #: Fixed seed of the chains drawn for the calibration faces.
@@ -27,17 +25,12 @@ SEED = 2000
 
 def real_face_saliencies(engine, faces: list, seed: int = SEED) -> list[dict[str, float]]:  # noqa: ANN001 - engine, list of cached/parsed faces
     """Each untouched face (through one seeded chain) -> region -> raw saliency."""
-    from ..synth import FaceRecord
-    from ..synth.chain import apply_chain, draw_chain
-    from .evalset import aligned_from_record
+    from .evalset import untouched_eval_items
 
-    rng = np.random.default_rng(seed)
     out: list[dict[str, float]] = []
-    for f in faces:
-        rec = FaceRecord.from_crop(f.crop, f.landmarks, 512, getattr(f, "parts", None))
-        face = aligned_from_record(rec, apply_chain(rec.crop, draw_chain(rng)), f.face_px)
-        res = engine.analyze_face(face)
-        out.append({k: v[0] for k, v in region_saliency(res.heatmap, face.regions, res.region_scores or None).items()})
+    for it in untouched_eval_items(faces, seed):
+        res = engine.analyze_face(it.face)
+        out.append({k: v[0] for k, v in region_saliency(res.heatmap, it.face.regions, res.region_scores or None).items()})
     return out
 
 
