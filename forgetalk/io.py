@@ -16,7 +16,9 @@ import math
 import os
 import stat
 import tempfile
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from struct import error as struct_error
@@ -75,6 +77,9 @@ class LoadedImage:
 
     rgb: np.ndarray = field(repr=False)
     info: InputInfo
+    #: What ``load_image(..., inspect=fn)`` returned for the hashed bytes (the provenance stage).
+    inspected: Any = None
+    inspect_s: float = 0.0  # seconds spent in ``inspect``
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -282,6 +287,31 @@ def _sixteen_bit_colour_note(data: bytes, img: Image.Image, fmt: str) -> str | N
     return None
 
 
+#: ISO-BMFF brands of HEIF stills (phones' HEIC); AVIF is decoded by Pillow itself.
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"heif"})
+
+
+def is_heif(data: bytes) -> bool:
+    """An ISO-BMFF file whose major brand is a HEIF/HEIC one (AVIF's ``avif`` brand is not)."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _ensure_heif_opener() -> None:
+    """Teach Pillow to open HEIC/HEIF (pillow-heif), once, only when such a file arrives.
+
+    Done lazily so importing forgetalk has no global side effect on Pillow and so the
+    decoder library is loaded only for the files that need it. Thumbnails stay off: the
+    analysis reads the primary image; the provenance stage reads metadata itself.
+    """
+    if "HEIF" in Image.OPEN:
+        return
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # pragma: no cover - pillow-heif is a pinned dependency
+        return  # Pillow then says "not a recognised image format" (exit 3)
+    register_heif_opener(thumbnails=False)
+
+
 def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS) -> _Decoded:
     """Decode within the memory budget: at most ``analysis_pixels`` reach the analysis.
 
@@ -292,6 +322,8 @@ def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEF
     """
     notes: list[str] = []
     w = h = 0
+    if is_heif(data):
+        _ensure_heif_opener()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -353,8 +385,14 @@ def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEF
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
-               analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS) -> LoadedImage:
+               analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS,
+               inspect: Callable[[bytes, str], Any] | None = None) -> LoadedImage:
     """Load an image as evidence: read-only, hashed before and after, orientation applied.
+
+    ``inspect(data, format)``, when given, is called once on the very bytes that were hashed
+    and decoded (after the decode succeeded, so it only ever sees a usable image within the
+    pixel limit); its result is kept as :attr:`LoadedImage.inspected`. The provenance stage
+    uses it, so metadata are read from the analysed bytes without a second read of the file.
 
     Raises :class:`InputError` (or a child) with a one-line message for anything that is
     not a usable image, and :class:`IntegrityError` if the file changed while we read it.
@@ -364,6 +402,12 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     digest = sha256_bytes(data)
     size = len(data)
     dec = _decode(data, str(p), max_pixels, analysis_pixels)
+    inspected: Any = None
+    inspect_s = 0.0
+    if inspect is not None:
+        t = time.perf_counter()
+        inspected = inspect(data, dec.format)
+        inspect_s = time.perf_counter() - t
     del data  # the raw bytes are not needed any more: free them before the analysis
     try:
         after = sha256_file(p)
@@ -392,7 +436,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         native_height=native_h if dec.reduction > 1 else None,
         reduction=dec.reduction,
     )
-    return LoadedImage(rgb=rgb, info=info)
+    return LoadedImage(rgb=rgb, info=info, inspected=inspected, inspect_s=inspect_s)
 
 
 # --------------------------------------------------------------------------- outputs

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .io import InputInfo
+from .provenance.model import ProvenanceReport
 
 SCHEMA_VERSION = "forgetalk.report/1"
 
@@ -89,10 +90,14 @@ class AnalysisReport:
     score: float  # max face score; 0 when no face
     faces: tuple[FaceResult, ...]
     warnings: tuple[str, ...] = ()
+    #: What the file itself says (metadata, C2PA, JPEG structure): beside the verdict, never in it.
+    provenance: ProvenanceReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["input"]["notes"] = list(self.input.notes)
+        if self.provenance is not None:
+            d["provenance"]["flags"] = list(self.provenance.flags)
         return _jsonable(d)
 
 
