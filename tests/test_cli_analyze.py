@@ -57,11 +57,20 @@ def test_analyze_writes_pdf_overlay_json(grace_path: Path, tmp_path: Path) -> No
         assert "Heatmap over the" in text
 
 
-def test_print_json_for_machines(grace_path: Path, tmp_path: Path) -> None:
-    code, out, _ = run("analyze", str(grace_path), "--json", str(tmp_path / "r.json"), "--print-json", *ENGINE)
+def test_json_prints_result_on_stdout(grace_path: Path, tmp_path: Path) -> None:
+    code, out, _ = run("analyze", "--json", str(grace_path), "--json-out", str(tmp_path / "r.json"), *ENGINE)
     assert code == 0
     doc = json.loads(out)
-    assert doc["status"] == "ok" and doc["report"]["faces"]
+    assert doc["status"] == "ok" and doc["report"]["faces"] and doc["outputs"]["json"] == str(tmp_path / "r.json")
+    assert doc["report"]["faces"] == json.loads((tmp_path / "r.json").read_text())["faces"]
+
+
+def test_deprecated_json_path_and_print_json_still_work(grace_path: Path, tmp_path: Path) -> None:
+    """`analyze IMAGE --json PATH --print-json` (the old grammar) writes PATH and prints JSON, with warnings."""
+    code, out, err = run("analyze", str(grace_path), "--json", str(tmp_path / "r.json"), "--print-json", *ENGINE)
+    assert code == 0
+    assert json.loads(out)["status"] == "ok" and (tmp_path / "r.json").is_file()
+    assert "--json-out" in err and "deprecated" in err
 
 
 def test_no_face_is_a_result_not_a_crash(tmp_path: Path) -> None:
@@ -81,7 +90,7 @@ def test_six_faces_are_all_analysed(grace_rgb: np.ndarray, tmp_path: Path) -> No
     grid = np.concatenate([row, row[:, ::-1]], axis=0)
     p = tmp_path / "group.jpg"
     Image.fromarray(grid).save(p, quality=92)
-    code, _, err = run("analyze", str(p), "--json", str(tmp_path / "g.json"), *ENGINE)
+    code, _, err = run("analyze", str(p), "--json-out", str(tmp_path / "g.json"), *ENGINE)
     assert code == 0, err
     doc = json.loads((tmp_path / "g.json").read_text())
     assert len(doc["faces"]) == 6
@@ -94,7 +103,7 @@ def test_tiny_face_is_flagged(grace_rgb: np.ndarray, tmp_path: Path) -> None:
     canvas[100:250, 100:228] = small
     p = tmp_path / "tiny.png"
     Image.fromarray(canvas).save(p)
-    code, _, _ = run("analyze", str(p), "--json", str(tmp_path / "t.json"), *ENGINE)
+    code, _, _ = run("analyze", str(p), "--json-out", str(tmp_path / "t.json"), *ENGINE)
     doc = json.loads((tmp_path / "t.json").read_text())
     if code == EXIT_NO_FACE:
         assert doc["faces"] == []
@@ -153,5 +162,5 @@ def test_cuda_without_gpu_is_a_clear_error(grace_path: Path, tmp_path: Path) -> 
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
-    code, _, err = run("analyze", str(grace_path), "--device", "cuda", "--json", str(tmp_path / "r.json"), *ENGINE)
+    code, _, err = run("analyze", str(grace_path), "--device", "cuda", "--json-out", str(tmp_path / "r.json"), *ENGINE)
     assert code == 1 and "no CUDA GPU" in err and err.count("\n") == 1

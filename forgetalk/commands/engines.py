@@ -6,9 +6,11 @@ import json
 
 import click
 
+from .options import json_option
+
 
 @click.command("engines")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def command(as_json: bool) -> None:
     """List available engines and face backends (nothing is loaded)."""
     from ..engines import available_engines

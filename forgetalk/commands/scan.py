@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..errors import ForgetalkError
+from .options import engine_kwargs, engine_options, face_options, json_option, progress_option
 
 EXIT_INTERRUPTED = 130
 
@@ -40,9 +40,8 @@ Exit codes:
 @click.command(name="scan", help=HELP)
 @click.argument("input_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Results folder: new, empty, or an earlier scan's (resume); never DIR.")
-@click.option("--engine", default=None, help="Engine name (default: fused; see `forgetalk engines`).")
-@click.option("--face-backend", default="default", show_default=True, help="Face backend (default, facexlib).")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@engine_options()
+@face_options()
 @click.option("--workers", "-j", type=int, default=None, help="Worker processes (default: CPU count, at most 8; 0 = in this process).")
 @click.option("--backend", type=click.Choice(["process", "ray"]), default="process", show_default=True, help="Where workers run; ray needs `pip install ray`.")
 @click.option("--ray-address", default=None, help="Join this Ray cluster (default: start a private local one).")
@@ -53,11 +52,10 @@ Exit codes:
 @click.option("--pdf/--no-pdf", default=False, show_default=True, help="Also write a per-image PDF report.")
 @click.option("--retry-failed", is_flag=True, help="Re-analyse files the journal records as failed.")
 @click.option("--top", "top_n", type=int, default=24, show_default=True, help="Faces on the summary PDF contact sheet.")
-@click.option("--max-pixels", type=click.IntRange(min=1), default=None, help="Decompression-bomb limit in pixels (default 160 MP).")
-@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout.")
-@click.option("--no-progress", is_flag=True, envvar="FORGETALK_NO_PROGRESS", help="No progress output on stderr.")
+@json_option("Print a machine-readable summary on stdout.")
+@progress_option()
 @click.option("--preload", multiple=True, hidden=True, help="Import this module in every worker first (plugin engines).")
-def command(input_dir: Path, out_dir: Path, engine: str | None, face_backend: str, device: str, workers: int | None, backend: str,
+def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, quant: str | None, face_backend: str, workers: int | None, backend: str,
             ray_address: str | None, recursive: bool, pattern: str | None, include_hidden: bool, no_follow_symlinks: bool, pdf: bool,
             retry_failed: bool, top_n: int, max_pixels: int | None, as_json: bool, no_progress: bool, preload: tuple[str, ...]) -> None:
     import importlib
@@ -75,7 +73,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, face_backend: st
         raise click.BadParameter("must be >= 0", param_hint="--workers")
     for mod in preload:  # the parent validates plugin engines too (and fails fast on a typo)
         importlib.import_module(mod)
-    opts = AnalyzeOptions(engine=engine or DEFAULT_ENGINE, face_backend=face_backend, device=device, **({"max_pixels": max_pixels} if max_pixels is not None else {}))
+    opts = AnalyzeOptions(engine=engine or DEFAULT_ENGINE, face_backend=face_backend, device=device, engine_options=engine_kwargs(quant), **({"max_pixels": max_pixels} if max_pixels is not None else {}))
     cfg = ScanConfig(input_dir=input_dir, out_dir=out_dir, options=opts, workers=workers, backend=backend if workers > 0 else "inline",
                      ray_address=ray_address, recursive=recursive, pattern=pattern, include_hidden=include_hidden,
                      follow_symlinks=not no_follow_symlinks, pdf=pdf, retry_failed=retry_failed, top_n=top_n, preload=preload)
@@ -86,12 +84,6 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, face_backend: st
     except KeyboardInterrupt:
         click.echo(f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except ForgetalkError as err:
-        if as_json:
-            click.echo(json.dumps({"status": "error", "error": str(err), "exit_code": err.exit_code}))
-        else:
-            click.echo(f"error: {err}", err=True)
-        sys.exit(err.exit_code)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
     else:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from .options import json_option
+
 
 @click.group(name="train")
 def command() -> None:
@@ -16,7 +18,10 @@ def command() -> None:
 
 
 @command.command("localizer")
-@click.option("--faces", "faces_dir", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path), help="Folder of real face photos (split by photo into train/val/test).")
+@click.option("--faces", "faces_dir", default=None, type=click.Path(file_okay=False, exists=True, path_type=Path), help="Folder of real face photos (split by photo into train/val/test).")
+@click.option("--bundle", "bundle_path", default=None, type=click.Path(dir_okay=False, exists=True, path_type=Path), help="Train on a face bundle (python -m forgetalk.train.bundle) instead of --faces/--parsing: for a machine without the face stack or the photos. No validation split: use --no-calibrate and calibrate where the photos are.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help="Where the optimizer steps; forgeries are always made on the CPU.")
+@click.option("--workers", type=int, default=1, show_default=True, help="Processes forging training batches (family training).")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path), help="Output folder (default: weights/localizer).")
 @click.option("--epochs", type=int, default=0, show_default=True, help="Cap on epochs (one forgery per training face each); 0 = no cap.")
 @click.option("--steps", type=int, default=3000, show_default=True, help="Cap on optimizer steps.")
@@ -37,10 +42,15 @@ def command() -> None:
 @click.option("--freeze", default="", help="Comma-separated encoder block prefixes kept frozen (e.g. conv1,bn1,dw2_,dw3_1).")
 @click.option("--batch-size", type=int, default=16, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True, help="torch threads (two runs side by side: 1 each).")
+@json_option("Print the result (output folder, steps, validation scores) as JSON on stdout.")
 @click.option("--schedule", type=click.Choice(["steps", "time"]), default="steps", show_default=True, help="With --minutes: fix the step count after 20 timed steps (replayable), or run the learning-rate schedule on elapsed time (robust on a shared machine).")
-def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float,
-              parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, schedule: str) -> None:
+def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float,
+              parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
+    from ..train.data import list_photos
+
+    if faces_dir is not None and not list_photos(faces_dir):  # before torch is imported: an empty folder is a usage error, not a crash mid-training
+        raise click.UsageError(f"no photos in {faces_dir} (nothing to train on)")
     import torch
 
     from ..engines.localizer.model import LocalizerConfig
@@ -49,6 +59,10 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
+    if (faces_dir is None) == (bundle_path is None):
+        raise click.UsageError("give exactly one of --faces and --bundle")
+    if bundle_path is not None and (parsing_dir is not None or calibrate):
+        raise click.UsageError("--bundle holds the training faces only: drop --parsing and add --no-calibrate")
     for d in (faces_dir, parsing_dir):
         if d is not None and "holdout" in str(d.resolve()).lower():
             raise click.UsageError("refusing to train on a holdout folder")
@@ -61,9 +75,16 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
     cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
-                      freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule)
-    train_faces = load_split_faces(faces_dir, "train", seed=0, log=log)
-    val_faces = load_split_faces(faces_dir, "val", seed=0, log=log)
+                      freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers)
+    bundle = None
+    if bundle_path is not None:
+        from ..train.bundle import load as load_bundle
+
+        bundle = load_bundle(bundle_path)
+        train_faces, val_faces = [], []
+    else:
+        train_faces = load_split_faces(faces_dir, "train", seed=0, log=log)
+        val_faces = load_split_faces(faces_dir, "val", seed=0, log=log)
     parsing_counts: dict[str, int] = {}
     if parsing_dir is not None:
         from ..train.parsing import load_parsing_split
@@ -74,7 +95,13 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
         train_faces = [*train_faces, *ptrain]
         val_faces = [*val_faces, *pval]
     prep_s = time.perf_counter() - t0
-    log(f"train faces {len(train_faces)}, val faces {len(val_faces)} ({prep_s:.0f}s preprocessing)")
+    if bundle is None and (not train_faces or not val_faces):
+        raise click.UsageError(f"no usable faces in the {'training' if not train_faces else 'validation'} split of {faces_dir} "
+                               f"({len(train_faces)} train, {len(val_faces)} val faces); add photos with a visible face")
+    if bundle is not None and not bundle.records:
+        raise click.UsageError(f"{bundle_path} holds no faces")
+    train_recs = bundle.records if bundle is not None else build_records(train_faces, cfg.synth_size)
+    log(f"train faces {len(train_recs)}, val faces {len(val_faces)} ({prep_s:.0f}s preprocessing)")
     init_info: dict[str, object] | None = None
     init_model = None
     if init_path is not None:
@@ -86,22 +113,27 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
         prev = init_path.parent / "recipe.json"
         if prev.is_file():
             init_info["previous_recipe"] = json.loads(prev.read_text(encoding="utf-8"))
-    model, summary = train_localizer(build_records(train_faces, cfg.synth_size), build_records(val_faces, cfg.synth_size), cfg, log=log, init=init_model)
-    split = split_summary(faces_dir, seed=0)
+    model, summary = train_localizer(train_recs, build_records(val_faces, cfg.synth_size), cfg, log=log, init=init_model)
+    if bundle is not None:
+        split = {**dict(bundle.meta.get("faces_split", {})), "bundle": {"sha256": bundle.sha256, **{k: v for k, v in bundle.meta.items() if k != "faces_split"}}}  # type: ignore[arg-type]
+        if "parsing" in bundle.meta:
+            split["parsing"] = bundle.meta["parsing"]
+    else:
+        split = split_summary(faces_dir, seed=0)  # type: ignore[arg-type]
     if parsing_dir is not None:
         from ..train.parsing import split_rule_text as parsing_rule
 
         split["parsing"] = {"dir": str(parsing_dir), "rule": parsing_rule(0), "faces": parsing_counts}
     recipe: dict[str, object] = {
         "component": "localizer",
-        "command": f"forgetalk train localizer --faces {faces_dir} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
+        "command": "forgetalk train localizer" + (f" --faces {faces_dir}" if faces_dir else f" --bundle {bundle_path}") + f" --device {device} --workers {workers} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
         + (f" --parsing {parsing_dir}" if parsing_dir else "") + (f" --families {families}" if families else "") + "".join(f" --exclude-family {e}" for e in exclude)
         + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,
         "data_counts": {"photos": {k: len(v) for k, v in split["photos"].items()},  # type: ignore[union-attr]
-                        "faces": {"train": len(train_faces), "val": len(val_faces)}},
+                        "faces": {"train": len(train_recs), "val": len(val_faces)}},
         "training": summary,
         "preprocess_seconds": round(prep_s, 1),
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "threads": cfg.threads, "machine": platform.machine()},
@@ -119,4 +151,8 @@ def localizer(faces_dir: Path, out_dir: Path | None, epochs: int, steps: int, mi
         recipe["total_seconds"] = round(time.perf_counter() - t0, 1)
         atomic_write_json(out_dir / "recipe.json", recipe)
         write_manifest(out_dir)  # recipe.json and region_calibration.json changed: re-pin them
-    click.echo(json.dumps({"out": str(out_dir), "steps": summary["steps"], "val": summary.get("val_synth")}))
+    result = {"out": str(out_dir), "steps": summary["steps"], "val": summary.get("val_synth")}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"wrote {out_dir}: {summary['steps']} steps; validation {json.dumps(summary.get('val_synth'))}")

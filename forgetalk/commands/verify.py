@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
+from .options import json_option
+
 
 @click.command(name="verify")
 @click.argument("results", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--require-inputs", is_flag=True, help="Treat inputs that are no longer present as a failure.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full verification as JSON on stdout.")
+@json_option("Print the full verification as JSON on stdout.")
 def command(results: Path, require_inputs: bool, as_json: bool) -> None:
     """Check that nothing in a scan's evidence chain changed since the scan.
 
@@ -26,14 +28,9 @@ def command(results: Path, require_inputs: bool, as_json: bool) -> None:
     (FIFOs and devices are never opened) or the manifest lacks the scan's index,
     2 RESULTS has no readable manifest or one that breaks its schema.
     """
-    from ..errors import ForgetalkError
     from ..scan.verify import verify_results
 
-    try:
-        report = verify_results(results, require_inputs=require_inputs)
-    except ForgetalkError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(err.exit_code)
+    report = verify_results(results, require_inputs=require_inputs)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

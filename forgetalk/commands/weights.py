@@ -15,6 +15,7 @@ import click
 
 from ..errors import EXIT_OK, EXIT_WEIGHTS, ForgetalkError
 from ..weights import fetch_file, list_components, load_manifest, verify_manifest, weights_root
+from .options import json_option
 
 
 def _components(names: tuple[str, ...]) -> list[str]:
@@ -33,7 +34,7 @@ def command() -> None:
 
 
 @command.command(name="list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def list_cmd(as_json: bool) -> None:
     """Every component with a manifest, and how many of its files are present."""
     rows = []
@@ -52,7 +53,7 @@ def list_cmd(as_json: bool) -> None:
 
 @command.command(name="verify")
 @click.argument("components", nargs=-1)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def verify_cmd(components: tuple[str, ...], as_json: bool) -> None:
     """Hash files and compare with the manifest. Exit 5 if a required file is missing or any file mismatches.
 
@@ -80,7 +81,7 @@ def verify_cmd(components: tuple[str, ...], as_json: bool) -> None:
 @click.argument("component")
 @click.option("--file", "only", multiple=True, help="Fetch only this manifest file (repeatable).")
 @click.option("--force", is_flag=True, help="Download again even if the file is present.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 def fetch_cmd(component: str, only: tuple[str, ...], force: bool, as_json: bool) -> None:
     """Download a component's files (connected machine only), verifying pinned hashes and recording the rest."""
     _components((component,))

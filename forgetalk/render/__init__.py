@@ -13,27 +13,32 @@ from pathlib import Path
 from ..guard import check_outputs
 from ..io import atomic_write_bytes, atomic_write_json, encode_png
 from ..results import Analysis
+from .case import CaseInfo
 from .json_out import report_json
 from .overlay import render_face_panel, render_overlay
-from .pdf import build_pdf
+from .pdf import build_pdf, build_summary_pdf
 
-__all__ = ["build_pdf", "render_face_panel", "render_overlay", "report_json", "write_outputs"]
+__all__ = ["CaseInfo", "build_pdf", "build_summary_pdf", "render_face_panel", "render_overlay", "report_json", "write_outputs"]
 
 
-def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path | None = None, json_path: Path | None = None) -> dict[str, Path]:
-    """Write the requested outputs; returns {"overlay"|"report"|"json": path written}.
+def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path | None = None, json_path: Path | None = None,
+                  summary: Path | None = None, case: CaseInfo | None = None) -> dict[str, Path]:
+    """Write the requested outputs; returns {"overlay"|"report"|"summary"|"json": path written}.
 
     The JSON is written first (cheapest, and the complete record), then the overlay, then
     the PDF; the overlay raster is rendered once and shared with the PDF.
     """
     # The last line of defence (the CLI checks first): never write over the analysed photo or twice to one file.
-    check_outputs({"input": analysis.report.input.path}, {"--overlay": overlay, "--report": pdf, "--json": json_path})
+    check_outputs({"input": analysis.report.input.path}, {"--overlay": overlay, "--report": pdf, "--summary": summary, "--json-out": json_path})
+    case = case or CaseInfo()
     written: dict[str, Path] = {}
     if json_path is not None:
-        written["json"] = atomic_write_json(json_path, report_json(analysis))
-    ov = render_overlay(analysis) if (overlay is not None or pdf is not None) else None
+        written["json"] = atomic_write_json(json_path, report_json(analysis, case=case))
+    ov = render_overlay(analysis) if (overlay is not None or pdf is not None or summary is not None) else None
     if overlay is not None and ov is not None:
         written["overlay"] = atomic_write_bytes(overlay, encode_png(ov))
     if pdf is not None:
-        written["report"] = atomic_write_bytes(pdf, build_pdf(analysis, overlay=ov))
-    return {k: written[k] for k in ("overlay", "report", "json") if k in written}
+        written["report"] = atomic_write_bytes(pdf, build_pdf(analysis, overlay=ov, case=case))
+    if summary is not None:
+        written["summary"] = atomic_write_bytes(summary, build_summary_pdf(analysis, overlay=ov, case=case))
+    return {k: written[k] for k in ("overlay", "report", "summary", "json") if k in written}

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 from ..results import Analysis
+from .case import CaseInfo
 from .fonts import visible
 from .overlay import render_params
 
@@ -30,8 +31,9 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def report_json(analysis: Analysis) -> dict[str, Any]:
-    """``analysis.report.to_dict()`` made strictly JSON-safe, plus ``render`` settings."""
+def report_json(analysis: Analysis, case: CaseInfo | None = None) -> dict[str, Any]:
+    """``analysis.report.to_dict()`` made strictly JSON-safe, plus ``render`` settings and the analyst's ``case`` line."""
     d = _clean(analysis.report.to_dict())
+    d["case"] = _clean((case or CaseInfo()).to_dict())
     d["render"] = render_params()
     return d

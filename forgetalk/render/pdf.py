@@ -432,7 +432,7 @@ def _numbered_canvas_class(footer_left: str, fs: FontSet) -> type:
 # --------------------------------------------------------------------------- entry point
 
 
-def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None) -> bytes:
+def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: Any = None) -> bytes:
     """Render the full case report to PDF bytes.
 
     ``overlay`` may be passed when the caller already rendered it (write_outputs does), to
@@ -477,3 +477,7 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None) -> bytes:
     footer = visible(f"forgetalk {rep.tool_version} | input SHA-256 {rep.input.sha256}")
     doc.build(story, canvasmaker=_numbered_canvas_class(footer, fs))
     return buf.getvalue()
+
+
+def build_summary_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: Any = None) -> bytes:  # replaced below
+    return build_pdf(analysis, overlay=overlay)

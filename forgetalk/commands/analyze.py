@@ -1,0 +1,146 @@
+"""``forgetalk analyze IMAGE``: one photo -> verdict, ranked regions, overlay, PDF, JSON.
+
+The grammar is the one every command follows: ``--json`` prints the result on stdout,
+files are named by path options (``--report``, ``--summary``, ``--overlay``,
+``--json-out``). Before that grammar, ``analyze --json PATH`` wrote the sidecar file;
+that spelling still works (with a warning on stderr) and is recognised without guessing:
+
+* ``--json=PATH`` is always the old spelling;
+* ``--json TOKEN`` (TOKEN not starting with ``-``) is the old spelling when IMAGE is also
+  given elsewhere on the line (``analyze a.jpg --json a.json``, ``analyze --json a.json a.jpg``),
+  and the new flag followed by IMAGE otherwise (``analyze --json a.jpg``).
+
+So a command line that worked before means what it meant, and no new one is ambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import EXIT_NO_FACE, EXIT_OK
+from .options import engine_kwargs, engine_options, face_options, json_option, progress_option
+
+DEPRECATED_JSON = "warning: `analyze --json PATH` is deprecated; use `--json-out PATH` (`--json` alone prints the result on stdout)"
+DEPRECATED_PRINT_JSON = "warning: `--print-json` is deprecated; use `--json`"
+
+
+class _AnalyzeCommand(click.Command):
+    """Rewrites the deprecated ``--json PATH`` into ``--json-out PATH`` before Click parses."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, rewrite_deprecated_json(self, args))
+
+
+def _value_options(cmd: click.Command) -> set[str]:
+    """Option spellings that consume the next token as their value."""
+    out: set[str] = set()
+    for p in cmd.params:
+        if isinstance(p, click.Option) and not p.is_flag and not p.count:
+            out.update(p.opts)
+            out.update(p.secondary_opts)
+    return out
+
+
+def rewrite_deprecated_json(cmd: click.Command, args: list[str]) -> list[str]:
+    """Apply the module docstring's rule; warn once on stderr when the old spelling is used."""
+    takes_value = _value_options(cmd)
+    positional: list[int] = []  # indexes of positional tokens
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            positional.extend(range(i + 1, len(args)))
+            break
+        if a.startswith("-") and a != "-":
+            if "=" not in a and a in takes_value:
+                i += 1  # skip the option's value
+        else:
+            positional.append(i)
+        i += 1
+    out = list(args)
+    for i, a in enumerate(args):
+        if a == "--":
+            break
+        if a.startswith("--json="):
+            out[i] = "--json-out=" + a.split("=", 1)[1]
+            click.echo(DEPRECATED_JSON, err=True)
+        elif a == "--json" and i + 1 < len(args) and (i + 1) in positional and len(positional) >= 2:
+            out[i] = "--json-out"
+            click.echo(DEPRECATED_JSON, err=True)
+    return out
+
+
+@click.command("analyze", cls=_AnalyzeCommand)
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the PDF case report here.")
+@click.option("--summary", "summary_pdf", type=click.Path(dir_okay=False, path_type=Path), help="Write a one-page triage form (PDF) here.")
+@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path), help="Write the heatmap overlay PNG here (default: next to the report).")
+@click.option("--json-out", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON sidecar here (default: next to the report).")
+@json_option("Print the full result as JSON on stdout (for machines).")
+@click.option("--print-json", "print_json", is_flag=True, hidden=True, help="Deprecated spelling of --json.")
+@click.option("--case-id", default=None, help="Case or exhibit number printed on every page of the report.")
+@click.option("--examiner", default=None, help="Examiner's name printed on the report's case line.")
+@engine_options()
+@face_options()
+@click.option("--max-faces", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Analyse at most this many faces (largest first); the report says how many were skipped.")
+@progress_option()
+def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay: Path | None, json_path: Path | None, as_json: bool,
+            print_json: bool, case_id: str | None, examiner: str | None, engine: str, device: str, quant: str | None, face_backend: str,
+            max_pixels: int | None, max_faces: int, no_progress: bool) -> None:
+    """Analyse one photo: detect faces, localize forged pixels, rank and explain regions.
+
+    Exit codes: 0 analysed (any verdict), 2 usage (an output that is the input or another output),
+    3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
+    """
+    from ..guard import check_outputs
+    from ..pipeline import AnalyzeOptions, Analyzer
+    from ..progress import progress_enabled, stage_progress
+    from ..render import CaseInfo, write_outputs
+    from .options import JSON_META
+
+    if print_json:
+        click.echo(DEPRECATED_PRINT_JSON, err=True)
+        as_json = True
+        click.get_current_context().meta[JSON_META] = True
+    if report is not None:
+        overlay = overlay or report.with_suffix(".overlay.png")
+        json_path = json_path or report.with_suffix(".json")
+    # Before any model loads: an output must never land on the evidence or on another output.
+    check_outputs({"IMAGE": image}, {"--report": report, "--summary": summary_pdf, "--overlay": overlay, "--json-out": json_path})
+    opts = AnalyzeOptions(engine=engine, face_backend=face_backend, device=device, engine_options=engine_kwargs(quant), max_faces=max_faces,
+                          **({"max_pixels": max_pixels} if max_pixels is not None else {}))
+    case = CaseInfo(case_id=case_id, examiner=examiner)
+    with stage_progress(progress_enabled(no_progress)) as stage:
+        stage("loading models")
+        analyzer = Analyzer(opts)
+        stage(f"analysing {image.name}")
+        analysis = analyzer.analyze_path(image)
+        stage("writing outputs")
+        written = write_outputs(analysis, overlay=overlay, pdf=report, json_path=json_path, summary=summary_pdf, case=case)
+    rep = analysis.report
+    if as_json:
+        from ..render import report_json
+
+        click.echo(json.dumps({"status": "ok", "outputs": {k: str(v) for k, v in written.items()}, "report": report_json(analysis, case=case)},
+                              ensure_ascii=False))
+    else:
+        _print_summary(rep, written)
+    sys.exit(EXIT_NO_FACE if not rep.faces else EXIT_OK)
+
+
+def _print_summary(rep: Any, written: dict[str, Path]) -> None:
+    click.echo(f"{rep.input.name}  sha256 {rep.input.sha256}")
+    click.echo(f"verdict: {rep.verdict} (score {rep.score:.3f}, engine {rep.engine})")
+    for face in rep.faces:
+        top = ", ".join(f"{r.label} " + (f"{100 * r.suspicion:.0f}%" if r.suspicion is not None else f"{r.saliency:.2f}") for r in face.regions[:3])
+        click.echo(f"  face {face.index + 1}: {face.verdict} (score {face.score:.3f}); top regions: {top}")
+    for note in rep.warnings:
+        click.echo(f"  note: {note}")
+    for kind, path in written.items():
+        click.echo(f"{kind}: {path}")
