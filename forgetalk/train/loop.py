@@ -68,6 +68,12 @@ class TrainConfig:
     #: "time": the cosine schedule runs on elapsed time until the budget ends (robust when the
     #: machine is shared and 20 steps are no guide; the step count reached is recorded).
     schedule: str = "steps"
+    #: Where the optimizer steps ("cpu" or "cuda"); batches are always forged on the CPU.
+    device: str = "cpu"
+    #: Processes forging batches (family training); each has its own generator seeded from
+    #: ``seed`` and its worker index, and the loader takes their batches round-robin, so a run
+    #: replays for a given seed and worker count.
+    workers: int = 1
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -180,7 +186,9 @@ class _BatchStream(torch.utils.data.IterableDataset):
     def __iter__(self):  # noqa: ANN204
         torch.set_num_threads(1)
         cv2.setNumThreads(1)
-        rng = np.random.default_rng(self.cfg.seed)
+        info = torch.utils.data.get_worker_info()
+        wid = info.id if info is not None else 0
+        rng = np.random.default_rng(self.cfg.seed if wid == 0 else [self.cfg.seed, wid])
         while True:
             yield make_batch(self.recs, rng, self.cfg, self.cfg.batch_size)
 
@@ -220,7 +228,8 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = build_localizer(cfg.model)
+    model = build_localizer(init.config if init is not None else cfg.model)
+    dev = torch.device(cfg.device)
     pretrained_info = None
     if init is not None:  # continue a previous stage (same architecture)
         model.load_state_dict(init.state_dict())
@@ -231,18 +240,20 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     frozen = [n for n, p in model.named_parameters() if any(n.startswith("enc." + f) for f in cfg.freeze)]
     for n, p in model.named_parameters():
         p.requires_grad_(n not in frozen)
+    model.to(dev)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     max_steps = cfg.max_steps
     if cfg.epochs:
         max_steps = min(max_steps, max(1, cfg.epochs * len(train_recs) // cfg.batch_size))
-    val_batch = make_batch(val_recs, np.random.default_rng(cfg.seed + 1), cfg, min(96, 2 * len(val_recs))) if val_recs else None
+    val_batch = _to(make_batch(val_recs, np.random.default_rng(cfg.seed + 1), cfg, min(96, 2 * len(val_recs))), dev) if val_recs else None
     t0 = time.perf_counter()
     deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
     step = 0
     hist: list[dict[str, float]] = []
     run = {"loss": 0.0, "n": 0}
     _set_train_mode(model, cfg.freeze)
-    stream = iter(torch.utils.data.DataLoader(_BatchStream(train_recs, cfg), batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=True)) if cfg.families else None
+    stream = iter(torch.utils.data.DataLoader(_BatchStream(train_recs, cfg), batch_size=None, num_workers=max(1, cfg.workers), prefetch_factor=4,
+                                              persistent_workers=True, pin_memory=dev.type == "cuda")) if cfg.families else None
     total = max_steps
     probe = 20  # steps timed to turn the minutes budget into a fixed step count
     by_time = cfg.schedule == "time" and cfg.minutes > 0
@@ -259,7 +270,7 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         lr = cfg.lr * min(1.0, (step + 1) / probe) * 0.5 * (1 + np.cos(np.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = next(stream) if stream is not None else make_batch(train_recs, rng, cfg, cfg.batch_size)
+        batch = _to(next(stream) if stream is not None else make_batch(train_recs, rng, cfg, cfg.batch_size), dev)
         loss, parts = loss_fn(model, batch, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -276,6 +287,9 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
             log(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
             run = {"loss": 0.0, "n": 0}
     model.eval()
+    if val_batch is not None:
+        val_synth = evaluate_batch(model, val_batch, cfg)
+    model.to("cpu")
     summary: dict[str, object] = {
         "steps": step,
         "max_steps": max_steps,
@@ -288,8 +302,14 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         "history_tail": hist[-5:],
     }
     if val_batch is not None:
-        summary["val_synth"] = evaluate_batch(model, val_batch, cfg)
+        summary["val_synth"] = val_synth
     return model, summary
+
+
+def _to(batch: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.Tensor]:
+    if dev.type == "cpu":
+        return batch
+    return {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
 
 
 @torch.no_grad()
@@ -342,7 +362,7 @@ def write_weights(model: LocalizerNet, out_dir: Path, recipe: dict[str, object])
     save_localizer(model, wpath, {"seed": str(recipe.get("train_config", {}).get("seed", ""))})  # type: ignore[union-attr]
     try:
         export_onnx(model, out_dir / "localizer.onnx")
-    except ImportError:  # onnx (export-time only) missing: the engine falls back to torch
+    except (ImportError, RuntimeError):  # onnx missing or the exporter refused: the engine falls back to torch
         (out_dir / "localizer.onnx").unlink(missing_ok=True)
     atomic_write_json(out_dir / "recipe.json", recipe)
     return write_manifest(out_dir)

@@ -1,0 +1,132 @@
+"""Training-face bundles: the aligned training faces of one split in one portable file.
+
+Why: the aligned-face caches (``~/.cache/forgetalk``) hold 512 px crops of both real-face sets,
+about 600 MB, and building them needs the face stack (MediaPipe) and the source photos. A
+machine lent only to train (a GPU box with no face stack and no copy of the photos) needs just
+what the trainer reads: each face at the synthesis size, its 478 mesh points and, for the
+parsing set, its part map. A bundle holds exactly that, losslessly (WebP lossless for the
+crops, PNG for the part maps), so a model trained from a bundle sees the same pixels as one
+trained from the caches: ``FaceRecord.from_crop`` resizes to the synthesis size *before*
+anything else, and the bundle stores that resized crop.
+
+The bundle is a plain ``.npz`` of numeric arrays (no pickles), read with ``allow_pickle=False``.
+It holds photos from the development sets and must never be committed; it lives outside the
+repository or in an ignored folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..synth import FaceRecord
+
+BUNDLE_FORMAT = "forgetalk-face-bundle-v1"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Decoded bundle: records ready for the trainer, plus where they came from."""
+
+    records: list[FaceRecord]
+    meta: dict[str, object]
+    sha256: str
+
+
+def _resized(crop: np.ndarray, landmarks: np.ndarray, parts: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The same resize FaceRecord.from_crop applies (INTER_AREA crop, NEAREST parts, scaled points)."""
+    s0 = crop.shape[0]
+    if size == s0:
+        return crop, np.asarray(landmarks, np.float32), parts
+    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    lm = np.asarray(landmarks, np.float32) * (size / s0)
+    if parts is not None:
+        parts = cv2.resize(parts, (size, size), interpolation=cv2.INTER_NEAREST)
+    return crop, lm, parts
+
+
+def pack(faces: list, size: int, meta: dict[str, object], out: Path) -> dict[str, object]:  # noqa: ANN001 - CachedFace | ParsedFace
+    """Write ``out`` (.npz): lossless crops at ``size``, points, optional part maps, and ``meta``."""
+    crops, parts_blobs, lms, has_parts = [], [], [], []
+    for f in faces:
+        c, lm, p = _resized(f.crop, f.landmarks, getattr(f, "parts", None), size)
+        ok, enc = cv2.imencode(".webp", cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, 101])  # >100 = lossless
+        if not ok:
+            raise RuntimeError("WebP encoding failed")
+        crops.append(enc.ravel())
+        if p is not None:
+            ok, penc = cv2.imencode(".png", p, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+            parts_blobs.append(penc.ravel())
+            has_parts.append(True)
+        else:
+            parts_blobs.append(np.zeros(0, np.uint8))
+            has_parts.append(False)
+        lms.append(lm)
+    meta = {"format": BUNDLE_FORMAT, "size": size, "faces": len(faces), **meta}
+    arrays = {
+        "crop_blob": np.concatenate(crops) if crops else np.zeros(0, np.uint8),
+        "crop_off": np.cumsum([0] + [len(c) for c in crops]).astype(np.int64),
+        "parts_blob": np.concatenate(parts_blobs) if parts_blobs else np.zeros(0, np.uint8),
+        "parts_off": np.cumsum([0] + [len(p) for p in parts_blobs]).astype(np.int64),
+        "has_parts": np.array(has_parts, bool),
+        "landmarks": np.stack(lms).astype(np.float32) if lms else np.zeros((0, 478, 2), np.float32),
+        "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(out)
+    return meta
+
+
+def load(path: Path) -> Bundle:
+    """Decode a bundle into FaceRecords (regions recomputed from the points, as from the caches)."""
+    raw = Path(path).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    import io
+
+    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        if meta.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"{path}: not a {BUNDLE_FORMAT} file")
+        cb, co, pb, po = z["crop_blob"], z["crop_off"], z["parts_blob"], z["parts_off"]
+        has_parts, lms = z["has_parts"], z["landmarks"]
+        recs = []
+        for i in range(len(lms)):
+            bgr = cv2.imdecode(cb[co[i]:co[i + 1]], cv2.IMREAD_COLOR)
+            crop = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            parts = cv2.imdecode(pb[po[i]:po[i + 1]], cv2.IMREAD_UNCHANGED) if has_parts[i] else None
+            recs.append(FaceRecord.from_crop(crop, lms[i], None, parts))
+    return Bundle(recs, meta, digest)
+
+
+def pack_training_faces(faces_dir: Path, parsing_dir: Path | None, out: Path, size: int = 256, split: str = "train", log=print) -> dict[str, object]:  # noqa: ANN001
+    """Bundle one split of the development faces (and of the parsing set) as the trainer sees it."""
+    from .data import load_split_faces, split_summary
+
+    faces = list(load_split_faces(faces_dir, split, seed=0, log=log))
+    meta: dict[str, object] = {"split": split, "faces_dir": str(faces_dir), "faces_split": split_summary(faces_dir, seed=0), "counts": {"faces": len(faces)}}
+    if parsing_dir is not None:
+        from .parsing import load_parsing_split
+        from .parsing import split_rule_text as parsing_rule
+
+        pf = load_parsing_split(parsing_dir, split, log=log)
+        faces += pf
+        meta["parsing"] = {"dir": str(parsing_dir), "rule": parsing_rule(0), "faces": len(pf)}
+        meta["counts"] = {"faces": len(faces) - len(pf), "parsing": len(pf)}
+    return pack(faces, size, meta, out)
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m forgetalk.train.bundle FACES [PARSING] OUT
+    import sys
+
+    args = sys.argv[1:]
+    if len(args) not in (2, 3):
+        raise SystemExit("usage: python -m forgetalk.train.bundle FACES_DIR [PARSING_DIR] OUT.npz")
+    m = pack_training_faces(Path(args[0]), Path(args[1]) if len(args) == 3 else None, Path(args[-1]), log=lambda s: print(s, flush=True))
+    print(json.dumps({k: m[k] for k in ("faces", "size", "counts")}))
