@@ -25,7 +25,8 @@ def ft():
     return tiny_forgerytalker(seed=3)
 
 
-def _official_layout(ft, folder, extra_dff: dict | None = None, drop_dff: str | None = None) -> None:
+def _official_layout(ft, folder, extra_dff: dict | None = None, drop_dff: str | None = None, extra_t5: dict | None = None,
+                     extra_eva: dict | None = None) -> None:
     """Write the five sources the way the release ships them (names, wrappers, formats)."""
     from safetensors.torch import save_file
 
@@ -36,9 +37,11 @@ def _official_layout(ft, folder, extra_dff: dict | None = None, drop_dff: str | 
     for k in [k for k in eva if k.startswith("blocks.0.")]:  # the 40th EVA block BLIP-2 drops
         eva[k.replace("blocks.0.", f"blocks.{nv}.", 1)] = eva[k].clone()
     eva["norm.weight"] = torch.ones(ft.config.vision.hidden_size)
+    eva.update(extra_eva or {})
     torch.save(eva, folder / loading.EVA)
     (folder / loading.T5_DIR).mkdir()
     t5 = {k[len("t5_model."):]: v for k, v in sd.items() if k.startswith("t5_model.") and ".embed_tokens." not in k}
+    t5.update(extra_t5 or {})
     save_file(t5, str(folder / loading.T5_DIR / "model.safetensors"))
     torch.save({k[len("multi_label_classifier."):]: v for k, v in sd.items() if k.startswith("multi_label_classifier.")}, folder / loading.FACEVIT)
     qf = [k for k in lav if k.startswith(("Qformer.", "ln_vision.", "query_tokens", "t5_proj."))]
@@ -93,20 +96,45 @@ def test_load_official_end_to_end_with_tokenizer_folders(ft, tmp_path):
     assert loaded.predict(rgb).text == ft.predict(rgb).text
 
 
-def test_unknown_key_and_missing_tensor_are_errors(ft, tmp_path):
+def test_unexpected_keys_warn_and_are_reported_missing_tensors_fail_by_name(ft, tmp_path):
     from forgetalk.engines.forgerytalker.model import ForgeryTalkerModel
 
-    _official_layout(ft, tmp_path, extra_dff={"some_new_head.weight": torch.zeros(1)})
+    t5_ignored = "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"
+    _official_layout(ft, tmp_path, extra_dff={"some_new_head.weight": torch.zeros(1)}, extra_t5={t5_ignored: torch.zeros(32, 4)},
+                     extra_eva={"blocks.0.attn.relative_position_bias_table": torch.zeros(3, 4), "mystery.weight": torch.zeros(2)})
     with torch.device("meta"):
         model = ForgeryTalkerModel(ft.config)
-    with pytest.raises(WeightsError, match="some_new_head"):
-        loading.assemble(model, loading.official_sources(tmp_path))
+    with pytest.warns(RuntimeWarning, match="unexpected key") as rec:
+        report = loading.assemble(model, loading.official_sources(tmp_path))
+    assert report[loading.DFF]["unexpected_keys"] == ["some_new_head.weight"]
+    assert set(report[loading.EVA]["unexpected_keys"]) == {"blocks.0.attn.relative_position_bias_table", "mystery.weight"}
+    # transformers itself ignores this T5 key: dropped with its reason, no warning for T5
+    assert report[loading.T5_DIR]["unexpected"] == 0 and any("transformers" in r for r in report[loading.T5_DIR]["drop_reasons"])
+    assert not [w for w in rec if loading.T5_DIR in str(w.message)]
+    for label, r in report.items():
+        assert r["consumed"] + r["dropped"] + r["unexpected"] == r["source_keys"], label
+    want = ft.model.state_dict()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, want[k]), k
+
     (tmp_path / "b").mkdir()
-    _official_layout(ft, tmp_path / "b", drop_dff="mask_decoder.")
+    _official_layout(ft, tmp_path / "b", drop_dff="mask_decoder.output_hypernetworks_mlps.layers.2")
     with torch.device("meta"):
         model = ForgeryTalkerModel(ft.config)
-    with pytest.raises(WeightsError, match="no source"):
+    with pytest.raises(WeightsError) as err:
         loading.assemble(model, loading.official_sources(tmp_path / "b"))
+    msg = str(err.value)
+    assert "\n" not in msg and "2 model tensor(s) missing" in msg
+    assert "mask_decoder.output_hypernetworks_mlps.layers.2.weight" in msg and "mask_decoder.output_hypernetworks_mlps.layers.2.bias" in msg
+    assert err.value.exit_code == 5
+
+
+def test_t5_ignored_keys_match_transformers():
+    from transformers import T5ForConditionalGeneration
+
+    from forgetalk.engines.forgerytalker.namemap import T5_IGNORED_KEYS
+
+    assert set(T5_IGNORED_KEYS) <= set(T5ForConditionalGeneration._keys_to_ignore_on_load_unexpected)
 
 
 class _Evil:
@@ -129,13 +157,11 @@ def test_skip_list_matching():
     from forgetalk.engines.forgerytalker.quant import is_skipped
 
     assert is_skipped("t5_model.encoder.block.0.layer.1.DenseReluDense.wo")
-    assert is_skipped("t5_model.lm_head") and is_skipped("mask_decoder.output_upscaling_mlp.layers.0")
-    assert is_skipped("multi_label_classifier.head")
-    assert not is_skipped("multi_label_classifier.transformer.encoder.layer.0.attn.query")
+    assert is_skipped("t5_model.lm_head") and not is_skipped("t5_model.encoder.block.0.layer.0.SelfAttention.o")
     assert not is_skipped("t5_model.encoder.block.0.layer.1.DenseReluDense.wi_0")
 
 
-def test_nf4_load_on_cpu_honours_skip_list(ft, tmp_path):
+def test_nf4_load_on_cpu_quantizes_only_t5_linears(ft, tmp_path):
     pytest.importorskip("bitsandbytes")
     from forgetalk.engines.forgerytalker.quant import SKIP_MODULES, is_skipped, quantized_module_names
     from forgetalk.engines.forgerytalker.runtime import load_pretrained
@@ -146,10 +172,24 @@ def test_nf4_load_on_cpu_honours_skip_list(ft, tmp_path):
         q = load_pretrained(tmp_path / "m", device="cpu", quant="nf4")
     assert any("CPU" in str(w.message) for w in caught)
     names = quantized_module_names(q.model)
-    assert names and not [n for n in names if is_skipped(n, SKIP_MODULES)]
-    assert any(".wi_0" in n for n in names) and any(n.startswith("vision_model.") for n in names)
-    assert any(n.startswith("multi_label_classifier.transformer") for n in names)
-    assert type(q.model.t5_model.lm_head) is torch.nn.Linear
+    t5_linears = [n for n, m in ft.model.named_modules() if type(m) is torch.nn.Linear and n.startswith("t5_model.")]
+    assert sorted(names) == sorted(n for n in t5_linears if not is_skipped(n, SKIP_MODULES))
+    assert any(".wi_0" in n for n in names) and not [n for n in names if ".wo" in n or "lm_head" in n]
+    assert all(type(m).__name__ == "Linear4bit" for n, m in q.model.named_modules() if n in names)
+    assert type(q.model.t5_model.lm_head) is torch.nn.Linear and q.model.t5_model.lm_head.weight.dtype == torch.bfloat16
+    assert q.model.t5_model.encoder.block[0].layer[1].DenseReluDense.wo.weight.dtype == torch.bfloat16
+    for prefix in ("vision_model.", "qformer.", "query_tokens", "t5_proj.", "multi_label_classifier.", "prompt_proj.", "cross_attention_layer.", "mask_decoder."):
+        dts = {p.dtype for n, p in q.model.named_parameters() if n.startswith(prefix)}
+        assert dts == {torch.float32}, (prefix, dts)  # EVA fp32 on CPU; fp16 only on CUDA
+    bn = q.model.multi_label_classifier.coord_conv_branch[1]
+    assert bn.running_mean.dtype == torch.float32
     assert q.quant_info["quant"] == "nf4" and q.quant_info["quantized_linears"] == len(names)
+    prec = q.quant_info["precision"]
+    assert prec["t5"]["policy"] == "nf4 linears (not wo, lm_head), rest bf16".replace("bf16", "bfloat16")
+    assert prec["vision"]["dtypes_seen"] == ["float32"] and prec["prompter"]["dtypes_seen"] == ["float32"]
+    assert "uint8" in prec["t5"]["dtypes_seen"] and prec["t5"]["bytes"] < ft.model.t5_model.num_parameters() * 4
     pred = q.predict(np.random.default_rng(5).integers(0, 256, (512, 512, 3), dtype=np.uint8))
     assert pred.mask.shape == (32, 32) and np.isfinite(pred.mask).all() and isinstance(pred.text, str)
+    # region words and mask come from fp32 parts only: identical to the fp32 model's
+    ref = ft.predict(np.random.default_rng(5).integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    assert pred.region_probs == pytest.approx(ref.region_probs, abs=1e-6)

@@ -134,6 +134,7 @@ def build_engine(device: str = "cpu", quant: str | None = None, model: ForgeryTa
         if not (folder / WEIGHTS_NAME).is_file():
             raise WeightsError(f"{folder}: no {WEIGHTS_NAME}; expected a folder written by ForgeryTalker.save_pretrained")
         ft = load_pretrained(folder, device=device, quant=mode)
-        return ForgeryTalkerEngine(ft, {"weights": {WEIGHTS_NAME: file_sha256(folder / WEIGHTS_NAME)}, "model_dir": str(folder)}, generate_text)
+        return ForgeryTalkerEngine(ft, {"weights": {WEIGHTS_NAME: file_sha256(folder / WEIGHTS_NAME)}, "model_dir": str(folder),
+                                        "load_report": ft.load_report}, generate_text)
     ft, info = resolve_official(device, mode, Path(weights_root) if weights_root else None)
     return ForgeryTalkerEngine(ft, info, generate_text)

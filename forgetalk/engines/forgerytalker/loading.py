@@ -11,6 +11,7 @@ model never has to exist in RAM at once; ``.pth``/``.bin`` files are opened with
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -83,11 +84,31 @@ def config_from_t5_folder(folder: Path) -> ForgeryTalkerConfig:
     return cfg
 
 
-def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]) -> dict[str, Any]:
-    """Fill ``model`` (possibly on meta) from (label, kind, loader) sources; strict coverage both ways.
+#: How many unexpected key names the load report keeps per source (the count is always exact).
+REPORT_KEYS = 50
 
-    Returns a report: per-source counts of mapped / dropped keys and the drop reasons.
-    Raises :class:`WeightsError` when a model tensor is left unfilled or a shape differs.
+
+def missing_error(missing: list[str], where: str) -> WeightsError:
+    """One-line error naming the model tensors no source provided."""
+    shown = ", ".join(missing[:20]) + (f" (and {len(missing) - 20} more)" if len(missing) > 20 else "")
+    return WeightsError(f"{len(missing)} model tensor(s) missing from {where}: {shown}")
+
+
+def warn_unexpected(label: str, keys: list[str]) -> None:
+    """Warn once per source about keys that were ignored (also listed in the report appendix)."""
+    if keys:
+        shown = ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")
+        warnings.warn(f"{label}: {len(keys)} unexpected key(s) ignored (listed in the report's load_report): {shown}", RuntimeWarning, stacklevel=3)
+
+
+def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]) -> dict[str, Any]:
+    """Fill ``model`` (possibly on meta) from (label, kind, loader) sources.
+
+    Like the released ``strict=False`` load, keys the model does not know are ignored, but
+    never silently: each source's unexpected keys are warned about and listed in the
+    returned report (per-source counts of mapped / dropped / unexpected keys, drop
+    reasons). Raises :class:`WeightsError` naming every model tensor left unfilled, and
+    on a shape mismatch.
     """
     expected = model.state_dict()
     merged: dict[str, torch.Tensor] = {}
@@ -99,19 +120,24 @@ def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[
             conv: Converted = convert(state, kind, nv)
         except NameMapError as exc:
             raise WeightsError(f"{label}: {exc}") from None
-        unknown = [k for k in conv.tensors if k not in expected]
-        if unknown:
-            raise WeightsError(f"{label}: {len(unknown)} mapped keys do not exist in the model, e.g. {unknown[:3]}")
+        unexpected = sorted(conv.unexpected)
+        for k in [k for k in conv.tensors if k not in expected]:
+            src = conv.origin.get(k, k)
+            unexpected.append(src)
+            del conv.tensors[k]
+            conv.consumed.discard(src)
         for k, t in conv.tensors.items():
             if tuple(t.shape) != tuple(expected[k].shape):
                 raise WeightsError(f"{label}: {k} has shape {tuple(t.shape)}, model expects {tuple(expected[k].shape)}")
         merged.update(conv.tensors)
+        warn_unexpected(label, unexpected)
         report[label] = {"source_keys": len(state), "consumed": len(conv.consumed), "dropped": len(conv.dropped),
+                         "unexpected": len(unexpected), "unexpected_keys": unexpected[:REPORT_KEYS],
                          "drop_reasons": sorted(set(conv.dropped.values()))}
         del state
     missing = [k for k in expected if k not in merged]
     if missing:
-        raise WeightsError(f"{len(missing)} model tensors have no source, e.g. {missing[:5]}")
+        raise missing_error(missing, "the loaded files (" + ", ".join(report) + ")")
     model.load_state_dict(merged, strict=True, assign=True)
     model.tie_t5_embeddings()
     _materialize_buffers(model)
@@ -157,5 +183,6 @@ def load_official(folder: Path, device: str, quant: str, cfg: ForgeryTalkerConfi
         model = ForgeryTalkerModel(cfg)
     report = assemble(model, official_sources(folder))
     info = apply_quantization(model, quant, device)
-    ft = ForgeryTalker(model, load_tokenizer(folder / T5_DIR), load_tokenizer(folder / BERT_DIR, add_dec=True), device=device, quant_info=info)
+    ft = ForgeryTalker(model, load_tokenizer(folder / T5_DIR), load_tokenizer(folder / BERT_DIR, add_dec=True), device=device, quant_info=info,
+                       load_report=report)
     return ft, report

@@ -62,6 +62,8 @@ class ForgeryTalkerModel(nn.Module):
         self.query_tokens = nn.Parameter(torch.zeros(1, cfg.qformer.num_query_tokens, qh))
         self.qformer = InstructBlipQFormerModel(_qformer_config(cfg))
         self.t5_model = T5ForConditionalGeneration(T5Config(**cfg.t5))
+        if not cfg.t5.get("tie_word_embeddings", False):
+            self.untie_lm_head()
         d_model = self.t5_model.config.d_model
         self.t5_proj = nn.Linear(qh, d_model)
         self.multi_label_classifier = FaceViT(cfg.prompter)
@@ -70,15 +72,41 @@ class ForgeryTalkerModel(nn.Module):
         self.mask_decoder = MaskDecoder(vh, cfg.mask)
 
     # -- pieces -------------------------------------------------------------------------
+    def untie_lm_head(self) -> None:
+        """Give ``lm_head`` its own tensor (Flan-T5 has ``tie_word_embeddings: false``).
+
+        transformers 5 forces ``T5Config.tie_word_embeddings = True`` and ties ``lm_head``
+        to ``shared`` at construction (it still reads the original flag to decide whether to
+        rescale decoder outputs, ``scale_decoder_outputs``). An untied checkpoint then only
+        loads by accident; untying here makes save/load of a converted folder round-trip.
+        """
+        t5 = self.t5_model
+        if t5.lm_head.weight is t5.shared.weight or t5.lm_head.weight.data_ptr() == t5.shared.weight.data_ptr():
+            t5.lm_head.weight = nn.Parameter(t5.shared.weight.detach().clone(), requires_grad=t5.shared.weight.requires_grad)
+        t5.config.tie_word_embeddings = False  # keep transformers' tie_weights() from re-tying it
+        if hasattr(t5, "_tied_weights_keys") and isinstance(t5._tied_weights_keys, dict):
+            t5._tied_weights_keys = {k: v for k, v in t5._tied_weights_keys.items() if k != "lm_head.weight"}
+
     def tie_t5_embeddings(self) -> None:
-        """Make T5's encoder/decoder token embeddings the ``shared`` tensor again (after assign-loading)."""
+        """Make T5's encoder/decoder token embeddings the ``shared`` tensor again (after assign-loading); ``lm_head`` stays untied."""
         t5 = self.t5_model
         t5.encoder.embed_tokens.weight = t5.shared.weight
         t5.decoder.embed_tokens.weight = t5.shared.weight
 
     def image_embeds(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``ln_vision(EVA(x))``: (B, 1 + patches, vision width)."""
-        return self.vision_model(pixel_values=pixel_values).last_hidden_state
+        """``ln_vision(EVA(x))`` in fp32: (B, 1 + patches, vision width).
+
+        With fp16 EVA weights on CUDA (the precision policy) the forward runs under fp16
+        autocast, as the released ``maybe_autocast`` does, so LayerNorm/softmax stay fp32.
+        """
+        w = self.vision_model.embeddings.patch_embedding.weight
+        px = pixel_values.to(w.dtype)
+        if w.dtype == torch.float16 and px.is_cuda:
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = self.vision_model(pixel_values=px).last_hidden_state
+        else:
+            out = self.vision_model(pixel_values=px).last_hidden_state
+        return out.float()
 
     def region_logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Face-ViT logits for the 21 region words (the prompter sees the same 224 input)."""
@@ -99,6 +127,7 @@ class ForgeryTalkerModel(nn.Module):
         """[32 projected query outputs ; prompt token embeddings] and their attention mask."""
         b = image_embeds.shape[0]
         queries = self.query_tokens.expand(b, -1, -1)
+        image_embeds = image_embeds.to(queries.dtype)
         nq = queries.shape[1]
         q_att = torch.ones(b, nq, dtype=qformer_attention_mask.dtype, device=image_embeds.device)
         img_att = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=image_embeds.device)

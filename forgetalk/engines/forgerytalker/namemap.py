@@ -9,8 +9,11 @@ Sources and their layouts (paper.md section 6):
   checkpoints ``{"model": state_dict, ...}`` with LAVIS names (``visual_encoder.*``,
   ``ln_vision.*``, ``Qformer.bert.*``, ``query_tokens``, ``t5_proj.*``, mask branch ...).
 
-Every source key is either mapped or dropped for a stated reason; anything else is an
-error, so a changed release cannot load silently half-initialised. EVA's separate
+Every source key is mapped, dropped for a stated reason, or listed as *unexpected*
+(the released code loads with ``strict=False``; the loader warns and the report lists
+them). Keys transformers itself ignores when loading T5 are dropped. What keeps a
+changed release from loading half-initialised is the other direction: every model
+tensor must be filled, or loading fails naming the missing tensors (:mod:`.loading`). EVA's separate
 ``q_bias``/``v_bias`` become the fused ``qkv.bias = [q_bias, 0, v_bias]`` that the
 transformers vision attention expects (the LAVIS forward builds the same vector).
 """
@@ -38,6 +41,10 @@ TRAINING_ONLY_PREFIXES: dict[str, str] = {
     "bert_model.": "tag-gating BERT encoder (does not affect the prompt)",
     "Qformer.cls.": "Q-Former LM head, removed by InstructBLIP",
 }
+
+#: Keys transformers' ``T5ForConditionalGeneration._keys_to_ignore_on_load_unexpected`` lists
+#: (an unused cross-attention relative bias some T5 checkpoints carry); dropped, not unexpected.
+T5_IGNORED_KEYS: tuple[str, ...] = ("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",)
 
 _SAME_PREFIXES = ("query_tokens", "t5_proj.", "t5_model.", "multi_label_classifier.", "mask_decoder.", "prompt_proj.", "cross_attention_layer.")
 
@@ -67,6 +74,8 @@ class Converted:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     dropped: dict[str, str] = field(default_factory=dict)  # source key -> reason
     consumed: set[str] = field(default_factory=set)  # source keys that went into ``tensors``
+    unexpected: dict[str, str] = field(default_factory=dict)  # source key -> why it is not known
+    origin: dict[str, str] = field(default_factory=dict)  # our key -> source key
 
 
 def _eva(key: str, num_layers: int) -> tuple[str | None, str | None]:
@@ -111,6 +120,8 @@ def lavis_key(key: str, num_vision_layers: int) -> tuple[str | None, str | None]
         return "vision_model.post_layernorm." + key[len("ln_vision."):], None
     if key.startswith("Qformer.bert."):
         return _qformer(key), None
+    if key.startswith("t5_model.") and key[len("t5_model."):] in T5_IGNORED_KEYS:
+        return None, "ignored by transformers' T5 (_keys_to_ignore_on_load_unexpected)"
     if key.startswith(_SAME_PREFIXES):
         return key, None
     raise NameMapError(f"unknown LAVIS checkpoint key {key!r}")
@@ -124,7 +135,7 @@ def convert(state: Mapping[str, torch.Tensor], source: str, num_vision_layers: i
     biases: dict[str, dict[str, tuple[str, torch.Tensor]]] = {}
     for key, tensor in state.items():
         if source == "t5":
-            ours, reason = "t5_model." + key, None
+            ours, reason = ("t5_model." + key, None) if key not in T5_IGNORED_KEYS else (None, "ignored by transformers' T5 (_keys_to_ignore_on_load_unexpected)")
         elif source == "prompter":
             ours, reason = "multi_label_classifier." + key, None
         else:
@@ -136,11 +147,16 @@ def convert(state: Mapping[str, torch.Tensor], source: str, num_vision_layers: i
                 else:
                     biases.setdefault(mb.group(1), {})[mb.group(2)] = (key, tensor)
                 continue
-            ours, reason = _eva(key, num_vision_layers) if source == "eva" else lavis_key(key, num_vision_layers)
+            try:
+                ours, reason = _eva(key, num_vision_layers) if source == "eva" else lavis_key(key, num_vision_layers)
+            except NameMapError as exc:
+                out.unexpected[key] = str(exc)
+                continue
         if ours is None:
             out.dropped[key] = reason or "dropped"
         else:
             out.tensors[ours] = tensor
+            out.origin[ours] = key
             out.consumed.add(key)
     for block, parts in biases.items():
         if set(parts) != {"q_bias", "v_bias"}:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .config import ForgeryTalkerConfig
 from .model import ForgeryTalkerModel
@@ -42,13 +41,14 @@ class ForgeryTalker:
     """Inference wrapper; holds no global state so several can coexist (tests, benchmarks)."""
 
     def __init__(self, model: ForgeryTalkerModel, t5_tokenizer: Any, qformer_tokenizer: Any, device: str = "cpu",
-                 quant_info: dict[str, object] | None = None) -> None:
+                 quant_info: dict[str, object] | None = None, load_report: dict[str, Any] | None = None) -> None:
         self.model = model.eval()
         self.config: ForgeryTalkerConfig = model.config
         self.t5_tokenizer = t5_tokenizer
         self.qformer_tokenizer = qformer_tokenizer
         self.device = device
         self.quant_info = quant_info or {"quant": "fp32", "compute_dtype": "float32", "quantized_linears": 0}
+        self.load_report = load_report or {}
         # Released code truncates prompts from the left (keeps the region list's tail).
         for tok in (t5_tokenizer, qformer_tokenizer):
             tok.truncation_side = "left"
@@ -56,6 +56,8 @@ class ForgeryTalker:
     # -- preprocessing ------------------------------------------------------------------
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """uint8 RGB (H, W, 3) -> normalised (1, 3, S, S); bicubic resize as LAVIS' blip_image_eval."""
+        from PIL import Image
+
         s = self.config.vision.image_size
         img = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).resize((s, s), Image.BICUBIC)
         x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
@@ -133,14 +135,26 @@ def load_tokenizer(folder: Path, add_dec: bool = False) -> Any:
 
 
 def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32") -> ForgeryTalker:
-    """Load a converted folder (see module doc) and apply a quantization mode."""
+    """Load a converted folder (see module doc) and apply the precision policy of ``quant``.
+
+    Unexpected tensors in the file are ignored with a warning and listed in
+    ``load_report``; a model tensor the file lacks is a :class:`WeightsError` naming it.
+    """
     from safetensors.torch import load_model
 
+    from .loading import REPORT_KEYS, missing_error, warn_unexpected
     from .quant import apply_quantization
 
     folder = Path(folder)
     cfg = ForgeryTalkerConfig.load(folder / CONFIG_NAME)
     model = ForgeryTalkerModel(cfg)
-    load_model(model, str(folder / WEIGHTS_NAME), strict=True)
+    missing, unexpected = load_model(model, str(folder / WEIGHTS_NAME), strict=False)  # shared-tensor aliases are not "missing"
+    if missing:
+        raise missing_error(sorted(missing), str(folder / WEIGHTS_NAME))
+    unexpected = sorted(unexpected)
+    warn_unexpected(WEIGHTS_NAME, unexpected)
+    model.tie_t5_embeddings()
+    report = {WEIGHTS_NAME: {"unexpected": len(unexpected), "unexpected_keys": unexpected[:REPORT_KEYS]}}
     info = apply_quantization(model, quant, device)
-    return ForgeryTalker(model, load_tokenizer(folder / "t5_tokenizer"), load_tokenizer(folder / "qformer_tokenizer"), device=device, quant_info=info)
+    return ForgeryTalker(model, load_tokenizer(folder / "t5_tokenizer"), load_tokenizer(folder / "qformer_tokenizer"), device=device, quant_info=info,
+                         load_report=report)
