@@ -296,7 +296,7 @@ def is_heif(data: bytes) -> bool:
     return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
-def _ensure_heif_opener() -> None:
+def ensure_heif_opener() -> None:
     """Teach Pillow to open HEIC/HEIF (pillow-heif), once, only when such a file arrives.
 
     Done lazily so importing forgetalk has no global side effect on Pillow and so the
@@ -323,7 +323,7 @@ def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEF
     notes: list[str] = []
     w = h = 0
     if is_heif(data):
-        _ensure_heif_opener()
+        ensure_heif_opener()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

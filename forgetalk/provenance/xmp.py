@@ -1,0 +1,130 @@
+"""XMP: CreatorTool, dates, document/instance ids, DerivedFrom and the edit History.
+
+Owns finding the XMP packet in what Pillow (or pillow-heif) exposes and parsing it. The
+packet is evidence-controlled text, so it is parsed defensively: a packet that declares a
+DOCTYPE or entities (never needed by XMP; the vector of entity-expansion attacks) is refused
+with a note, a packet over 2 MB is not parsed, and a parse error is a note.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from .model import XmpEvent, XmpInfo
+
+MAX_XMP_BYTES = 2_000_000
+MAX_HISTORY = 200
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+XMP = "{http://ns.adobe.com/xap/1.0/}"
+MM = "{http://ns.adobe.com/xap/1.0/mm/}"
+EVT = "{http://ns.adobe.com/xap/1.0/sType/ResourceEvent#}"
+REF = "{http://ns.adobe.com/xap/1.0/sType/ResourceRef#}"
+PS = "{http://ns.adobe.com/photoshop/1.0/}"
+IPTC_EXT = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}"
+DCTERMS = "{http://purl.org/dc/terms/}"
+
+
+def packet(info: dict[str, Any]) -> bytes | None:
+    """The XMP packet from an opened image's ``info`` (JPEG, PNG, WebP, TIFF, HEIC)."""
+    for key in ("xmp", "XML:com.adobe.xmp"):
+        v = info.get(key)
+        if isinstance(v, str):
+            v = v.encode("utf-8", "replace")
+        if isinstance(v, (bytes, bytearray)) and v:
+            return bytes(v)
+    return None
+
+
+def _short(s: str | None, n: int = 200) -> str | None:
+    if s is None:
+        return None
+    s = " ".join(s.split())
+    return s[:n] or None
+
+
+def _prop(descs: list[ET.Element], name: str) -> str | None:
+    """A simple property: attribute of an rdf:Description, or a child element's text (or rdf:Alt/Seq first item)."""
+    for d in descs:
+        if name in d.attrib:
+            return _short(d.attrib[name])
+        el = d.find(name)
+        if el is not None:
+            if el.text and el.text.strip():
+                return _short(el.text)
+            li = el.find(f".//{RDF}li")
+            if li is not None and li.text:
+                return _short(li.text)
+            if f"{RDF}resource" in el.attrib:
+                return _short(el.attrib[f"{RDF}resource"])
+    return None
+
+
+def _field(el: ET.Element, ns: str, name: str) -> str | None:
+    key = ns + name
+    if key in el.attrib:
+        return _short(el.attrib[key])
+    child = el.find(f".//{key}")
+    return _short(child.text) if child is not None and child.text else None
+
+
+def read_xmp(data: bytes | None, notes: list[str]) -> XmpInfo:
+    if not data:
+        return XmpInfo()
+    size = len(data)
+    if size > MAX_XMP_BYTES:
+        notes.append(f"XMP packet of {size} bytes is larger than {MAX_XMP_BYTES} bytes: not parsed")
+        return XmpInfo(present=True, size_bytes=size)
+    text = data.decode("utf-8", "replace").strip("\x00").strip()
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        notes.append("XMP packet declares a DOCTYPE or entities (not valid XMP): not parsed")
+        return XmpInfo(present=True, size_bytes=size)
+    start = text.find("<x:xmpmeta")
+    if start < 0:
+        start = text.find("<rdf:RDF")
+    end_tag = "</x:xmpmeta>" if text.find("</x:xmpmeta>") >= 0 else "</rdf:RDF>"
+    end = text.rfind(end_tag)
+    body = text[start:end + len(end_tag)] if start >= 0 and end >= 0 else text
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        notes.append(f"XMP packet is malformed and was not read ({exc})")
+        return XmpInfo(present=True, size_bytes=size)
+    descs = list(root.iter(f"{RDF}Description")) or [root]
+    history: list[XmpEvent] = []
+    for d in descs:
+        h = d.find(f"{MM}History")
+        if h is None:
+            continue
+        for li in h.iter(f"{RDF}li"):
+            history.append(XmpEvent(action=_field(li, EVT, "action"), when=_field(li, EVT, "when"),
+                                    software_agent=_field(li, EVT, "softwareAgent"), changed=_field(li, EVT, "changed")))
+            if len(history) >= MAX_HISTORY:
+                notes.append(f"XMP history has more than {MAX_HISTORY} events: the first {MAX_HISTORY} are kept")
+                break
+    derived: dict[str, str] = {}
+    for d in descs:
+        df = d.find(f"{MM}DerivedFrom")
+        if df is None:
+            continue
+        for key in ("documentID", "instanceID", "originalDocumentID"):
+            v = _field(df, REF, key)
+            if v:
+                derived[key] = v
+    provenance_url = _prop(descs, f"{DCTERMS}provenance")
+    if provenance_url:
+        derived["c2pa_remote_manifest"] = provenance_url
+    return XmpInfo(
+        present=True,
+        size_bytes=size,
+        creator_tool=_prop(descs, f"{XMP}CreatorTool"),
+        create_date=_prop(descs, f"{XMP}CreateDate") or _prop(descs, f"{PS}DateCreated"),
+        modify_date=_prop(descs, f"{XMP}ModifyDate"),
+        metadata_date=_prop(descs, f"{XMP}MetadataDate"),
+        document_id=_prop(descs, f"{MM}DocumentID"),
+        instance_id=_prop(descs, f"{MM}InstanceID"),
+        original_document_id=_prop(descs, f"{MM}OriginalDocumentID"),
+        derived_from=derived,
+        history=tuple(history),
+        digital_source_type=_prop(descs, f"{IPTC_EXT}DigitalSourceType"),
+    )
