@@ -22,6 +22,8 @@ from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
 from .io import DEFAULT_ANALYSIS_PIXELS, DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
+from .provenance.model import ProvenanceReport
+from .provenance.stage import inspect_safely
 from .results import (
     SCHEMA_VERSION,
     VERDICT_NO_FACE,
@@ -99,12 +101,17 @@ class Analyzer:
 
     def analyze_path(self, path: str | Path) -> Analysis:
         t0 = time.perf_counter()
-        loaded = load_image(path, max_pixels=self.options.max_pixels, analysis_pixels=self.options.analysis_pixels)
-        return self.analyze_loaded(loaded, load_s=time.perf_counter() - t0)
+        # The provenance stage reads the very bytes that were hashed and decoded (no second read).
+        loaded = load_image(path, max_pixels=self.options.max_pixels, analysis_pixels=self.options.analysis_pixels,
+                            inspect=inspect_safely)
+        return self.analyze_loaded(loaded, load_s=time.perf_counter() - t0 - loaded.inspect_s)
 
     def analyze_loaded(self, loaded: LoadedImage, load_s: float = 0.0) -> Analysis:
         started = _now()
         timings: dict[str, float] = {"load": load_s}
+        provenance = loaded.inspected if isinstance(loaded.inspected, ProvenanceReport) else None
+        if provenance is not None:
+            timings["provenance"] = loaded.inspect_s
         rgb = loaded.rgb
         t = time.perf_counter()
         detections = self.backend.detect(rgb)
@@ -161,6 +168,7 @@ class Analyzer:
             score=score,
             faces=tuple(faces),
             warnings=tuple(warnings),
+            provenance=provenance,
         )
         return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
 

@@ -99,3 +99,13 @@ def _jpeg(data: bytes, notes: list[str]) -> tuple[JpegInfo, int | None]:
     if luma is not None and info.coding in ("baseline", "extended sequential", "progressive"):
         info = replace(info, double_compression=detect_double(data, luma.values))
     return info, (len(thumb) if thumb else None)
+
+
+def inspect_safely(data: bytes, fmt: str) -> ProvenanceReport:
+    """:func:`inspect`, but an unexpected failure becomes a note: the face analysis always goes on."""
+    try:
+        return inspect(data, fmt)
+    except Exception as exc:  # noqa: BLE001 - provenance must never stop the face analysis
+        return ProvenanceReport(format=fmt, notes=(f"provenance stage failed ({exc.__class__.__name__}: {str(exc)[:160]})",),
+                                findings=(Finding("malformed_metadata", "file", "The provenance stage could not read this file's "
+                                                  "metadata; the face analysis is not affected."),))
