@@ -459,6 +459,10 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: Any =
     if rep.warnings:
         story.append(_raw("Warnings", st.h2))
         story.extend(_p(f"- {x}", st.body) for x in rep.warnings)
+    if rep.provenance is not None:  # issue 11: what the file itself states (forgetalk/render/provenance.py)
+        from .provenance import provenance_section
+
+        story += provenance_section(rep.provenance, st)
     story += [
         _raw("Engine", st.h2), _kv_table(flatten(rep.engine_info), st),
         _raw("Face backend", st.h2), _kv_table(flatten(rep.face_backend), st),
@@ -473,6 +477,10 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: Any =
     ]))
     for i, face in enumerate(rep.faces):
         story.extend(_face_section(analysis, i, face, st))
+    if rep.provenance is not None:
+        from .provenance import provenance_appendix
+
+        story += provenance_appendix(rep.provenance, st, image=analysis.image)
     story += _methods(rep, st)
     footer = visible(f"forgetalk {rep.tool_version} | input SHA-256 {rep.input.sha256}")
     doc.build(story, canvasmaker=_numbered_canvas_class(footer, fs))
