@@ -16,9 +16,9 @@ from ..results import Analysis
 from .case import CaseInfo
 from .json_out import report_json
 from .overlay import render_face_panel, render_overlay
-from .pdf import build_pdf, build_summary_pdf
+from .pdf import build_pdf, build_triage_pdf
 
-__all__ = ["CaseInfo", "build_pdf", "build_summary_pdf", "render_face_panel", "render_overlay", "report_json", "write_outputs"]
+__all__ = ["CaseInfo", "build_pdf", "build_triage_pdf", "render_face_panel", "render_overlay", "report_json", "write_outputs"]
 
 
 def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path | None = None, json_path: Path | None = None,
@@ -40,5 +40,5 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
     if pdf is not None:
         written["report"] = atomic_write_bytes(pdf, build_pdf(analysis, overlay=ov, case=case))
     if summary is not None:
-        written["summary"] = atomic_write_bytes(summary, build_summary_pdf(analysis, overlay=ov, case=case))
+        written["summary"] = atomic_write_bytes(summary, build_triage_pdf(analysis, overlay=ov, case=case))
     return {k: written[k] for k in ("overlay", "report", "summary", "json") if k in written}

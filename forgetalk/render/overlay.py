@@ -363,6 +363,17 @@ def render_overlay(analysis: Analysis) -> np.ndarray:
     return out
 
 
+# --------------------------------------------------------------------------- thumbnail
+
+
+def face_thumbnail(crop: np.ndarray, heatmap: np.ndarray, size: int = 192) -> np.ndarray:
+    """Aligned face crop with its heat blended in exactly as on the overlay (same colour map,
+    same untinted cold pixels), downscaled to ``size`` x ``size``: the scan index thumbnail."""
+    rgb = as_rgb8(crop)
+    blend_heat(rgb, _heat_for(rgb.shape[:2], heatmap))
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+
+
 # --------------------------------------------------------------------------- face panel
 
 

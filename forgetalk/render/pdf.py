@@ -1,130 +1,72 @@
-"""The PDF case report (reportlab platypus), built in memory as bytes.
+"""The PDF case report and the one-page triage form, built in memory as bytes.
 
-Layout: case header (what file, which bytes, which tool/engine/parameters), a verdict
-box, the overlay, one section per face (panel, ranked region table with the measured
-evidence and explanations, model text, notes), then methods and limitations. Every page
-footer carries the page number and the input SHA-256, so a loose page can be tied back to
-the evidence.
+Layout of the case report, for an analyst who reads page 1 and a court that may read all:
 
-Every string that did not originate in this module goes through :func:`fonts.markup`
-(XML-escaped, control characters made visible, missing glyphs routed to a fallback
-font). Numbers are printed from the same dataclass fields that the JSON sidecar
-serialises, so nothing in the PDF is absent from the JSON. The document is built with
-``invariant=1`` so two runs over the same analysis give identical bytes (the only
-varying content is the analysis' own timestamps).
+1. **Page 1 is the answer**: the case line (file, SHA-256, when, tool, case ID, examiner),
+   the verdict in words with its error rate, the overlay with numbered regions beside the
+   top regions and one sentence each, provenance highlights when that stage ran, and a short
+   plain-language summary generated only from the measurements (:mod:`.answer`).
+2. **One page per face**: the aligned crop and its heat panel, the regions ranked by
+   suspicion relative to real faces with every explanation, notes and model text.
+3. **Appendix**: the case record, engine, weights and calibration as labelled values with
+   units (:mod:`.labels`), every measured cue per region, methods and limitations.
+
+Numbers are printed from the same dataclass fields that the JSON sidecar serialises, so
+nothing in the PDF is absent from the JSON. The document is built with ``invariant=1`` so
+two runs over the same analysis give identical bytes.
 """
 
 from __future__ import annotations
 
 import io
-import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import cv2
 import numpy as np
-from reportlab import rl_config
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_LEFT
-from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
     CondPageBreak,
-    Image,
+    KeepInFrame,
     KeepTogether,
-    Paragraph,
+    PageBreak,
     SimpleDocTemplate,
     Spacer,
     Table,
     TableStyle,
 )
 
-from ..io import encode_png
-from ..results import (
-    VERDICT_INCONCLUSIVE,
-    VERDICT_MANIPULATED,
-    VERDICT_NO_EVIDENCE,
-    VERDICT_NO_FACE,
-    Analysis,
-    AnalysisReport,
-    CueEvidence,
-    FaceResult,
-)
-from .fonts import FontSet, font_set, markup, visible
+from ..results import Analysis, AnalysisReport, CueEvidence, FaceResult
+from .answer import plain_summary
+from .case import CaseInfo
+from .fonts import font_set, visible
+from .json_out import report_json
+from .labels import labelled_rows
 from .overlay import ALPHA_HIGH, ALPHA_LOW, ALPHA_MAX, COLORMAP_NAME, render_face_panel, render_overlay
+from .pdfkit import (
+    CELL_TEXT_MAX,
+    MARGIN,
+    PAGE,
+    P,
+    Styles,
+    answer_row,
+    case_line,
+    clip,
+    fmt_num,
+    grid_style,
+    image,
+    kv_table,
+    numbered_canvas,
+    raw,
+    verdict_box,
+)
 
-PAGE = A4
-MARGIN = 15 * mm
-#: Longest side of raster images embedded in the PDF; the PNG overlay keeps full resolution.
-PDF_IMAGE_MAX_PX = 1800
-#: Cap on text inside one table cell: a cell cannot split across pages, so an enormous
-#: explanation would otherwise make the layout fail. The JSON keeps the full text.
-CELL_TEXT_MAX = 1500
+__all__ = ["build_pdf", "build_triage_pdf", "find_engine_calibration", "flatten", "fmt_num"]
 
-_VERDICT_COLOURS = {
-    VERDICT_MANIPULATED: colors.HexColor("#f8d7da"),
-    VERDICT_INCONCLUSIVE: colors.HexColor("#fff3cd"),
-    VERDICT_NO_EVIDENCE: colors.HexColor("#d4edda"),
-    VERDICT_NO_FACE: colors.HexColor("#e2e3e5"),
-}
-
-
-# --------------------------------------------------------------------------- styles
-
-
-class _Styles:
-    """Paragraph styles bound to the registered Unicode fonts."""
-
-    def __init__(self, fs: FontSet) -> None:
-        base = ParagraphStyle("body", fontName=fs.regular, fontSize=8.5, leading=10.5, alignment=TA_LEFT, splitLongWords=1)
-        self.body = base
-        self.small = ParagraphStyle("small", parent=base, fontSize=7.5, leading=9)
-        self.mono = ParagraphStyle("mono", parent=base, fontName=fs.mono, fontSize=7.5, leading=9)
-        self.key = ParagraphStyle("key", parent=base, fontName=fs.bold, fontSize=8)
-        self.title = ParagraphStyle("title", parent=base, fontName=fs.bold, fontSize=16, leading=20, spaceAfter=4)
-        self.h1 = ParagraphStyle("h1", parent=base, fontName=fs.bold, fontSize=12.5, leading=15, spaceBefore=8, spaceAfter=4)
-        self.h2 = ParagraphStyle("h2", parent=base, fontName=fs.bold, fontSize=10, leading=12.5, spaceBefore=6, spaceAfter=3)
-        self.verdict = ParagraphStyle("verdict", parent=base, fontName=fs.bold, fontSize=14, leading=17)
-        self.th = ParagraphStyle("th", parent=base, fontName=fs.bold, fontSize=8, textColor=colors.white)
-        self.para = ParagraphStyle("para", parent=base, spaceAfter=3.5)
-        self.fonts = fs
-
-# Binary (not ASCII85) streams: reportlab's pure-Python ASCII85 encoder cost ~1.5 s per
-# report for two images, and every PDF reader handles binary streams.
-rl_config.useA85 = 0
+WIDTH = PAGE[0] - 2 * MARGIN
 
 
-def _p(text: object, style: ParagraphStyle, limit: int | None = None) -> Paragraph:
-    """Paragraph from untrusted text (escaped), optionally truncated for table cells."""
-    s = visible(text)
-    if limit is not None and len(s) > limit:
-        s = s[:limit] + f" [... truncated, {len(s) - limit} more characters in the JSON report]"
-    return Paragraph(markup(s), style)
-
-
-def _raw(trusted_markup: str, style: ParagraphStyle) -> Paragraph:
-    """Paragraph from markup written in this module (never from data)."""
-    return Paragraph(trusted_markup, style)
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def fmt_num(v: Any, digits: int = 3) -> str:
-    """Fixed-precision number; 'n/a' for None/NaN/inf (the JSON stores those as null)."""
-    if v is None:
-        return "n/a"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return visible(v)
-    return f"{f:.{digits}f}" if math.isfinite(f) else "n/a"
+# --------------------------------------------------------------------------- helpers kept for callers
 
 
 def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -144,27 +86,12 @@ def flatten(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, obj)]
 
 
-def _leaf_text(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return repr(round(f, 6)) if math.isfinite(f) else "n/a"
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_leaf_text(x) for x in v)
-    if isinstance(v, np.ndarray):
-        return f"array{tuple(v.shape)}"
-    return visible(v)
-
-
 def find_engine_calibration(engine_info: Mapping[str, Any]) -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
-    """(threshold entries, false-positive-rate entries) found anywhere in engine_info.
-
-    Engines are free-form here; matching on key names keeps the methods section honest
-    without forcing a schema on every engine.
-    """
+    """(threshold entries, false-positive-rate entries) found anywhere in engine_info."""
     thr, fpr = [], []
     for k, v in flatten(engine_info):
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            continue  # e.g. "threshold_split": "val" is a description, not a number
+            continue
         leaf = k.rsplit(".", 1)[-1].lower()
         if "fpr" in leaf or "false_positive" in leaf or "false_alarm" in leaf:
             fpr.append((k, v))
@@ -173,72 +100,134 @@ def find_engine_calibration(engine_info: Mapping[str, Any]) -> tuple[list[tuple[
     return thr, fpr
 
 
-# --------------------------------------------------------------------------- building blocks
+def _provenance(rep: AnalysisReport) -> tuple[Any, Any]:
+    """(provenance record, drawing module) when the provenance stage ran and its renderer exists."""
+    prov = getattr(rep, "provenance", None)
+    if prov is None:
+        return None, None
+    try:
+        from . import provenance as mod  # issue 11's renderer, when present
+    except ImportError:
+        return prov, None
+    return prov, mod
 
 
-def _kv_table(rows: Iterable[tuple[str, Any]], st: _Styles, mono_keys: Iterable[str] = (), width: float | None = None) -> Table:
-    """Two-column key/value table; values are always escaped Paragraphs."""
-    mono = set(mono_keys)
-    data = []
-    for k, v in rows:
-        style = st.mono if (k in mono or ("sha" in k.lower() and isinstance(v, str))) else st.small
-        data.append([_p(k, st.key), _p(_leaf_text(v), style, limit=CELL_TEXT_MAX)])
-    if not data:
-        data = [[_p("(none)", st.small), _p("", st.small)]]
-    w = width or (PAGE[0] - 2 * MARGIN)
-    t = Table(data, colWidths=[0.3 * w, 0.7 * w], hAlign="LEFT")
-    t.setStyle(TableStyle([
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
-        ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#f2f2f2")),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
-    ]))
-    return t
+def provenance_lines(rep: AnalysisReport) -> list[str]:
+    """Page-1 highlights: the provenance renderer's own choice when it exists, else flagged findings first."""
+    prov, mod = _provenance(rep)
+    if prov is None:
+        return []
+    if mod is not None and hasattr(mod, "provenance_highlights"):
+        return [str(x) for x in mod.provenance_highlights(prov)]
+    findings = list(getattr(prov, "findings", ()) or ())
+    ordered = [f for f in findings if getattr(f, "flag", False)] + [f for f in findings if not getattr(f, "flag", False)]
+    return [str(getattr(f, "sentence", f)) for f in ordered] or ["No provenance metadata worth noting was found in the file."]
 
 
-def _image(rgb: np.ndarray, max_w: float, max_h: float) -> Image:
-    """Embed an RGB array (downscaled to PDF_IMAGE_MAX_PX) scaled to fit max_w x max_h points."""
-    h, w = rgb.shape[:2]
-    scale = min(1.0, PDF_IMAGE_MAX_PX / max(h, w))
-    if scale < 1.0:
-        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    ratio = min(max_w / w, max_h / h)
-    img = Image(io.BytesIO(encode_png(rgb)), width=w * ratio, height=h * ratio)
-    img.hAlign = "CENTER"
-    return img
+def _provenance_appendix(rep: AnalysisReport, st: Styles) -> list[Any]:
+    prov, mod = _provenance(rep)
+    if prov is None:
+        return []
+    out: list[Any] = [CondPageBreak(30 * mm), raw("Provenance", st.h1)]
+    if mod is not None and hasattr(mod, "provenance_appendix"):
+        try:
+            return out + list(mod.provenance_appendix(prov))
+        except TypeError:  # a different signature: fall back to the findings table below
+            pass
+    rows = [(f"{getattr(f, 'source', '')}: {getattr(f, 'code', '')}", getattr(f, "sentence", "")
+             + ("" if not getattr(f, "confidence", None) else f" (confidence {f.confidence})") + (" [flagged]" if getattr(f, "flag", False) else ""))
+            for f in getattr(prov, "findings", ()) or ()]
+    rows += [("note", n) for n in getattr(prov, "notes", ()) or ()]
+    return out + [kv_table(rows, st, WIDTH), P("Every provenance field is in the JSON sidecar (provenance).", st.tiny)]
 
 
-def _image_reason(rep: AnalysisReport) -> str:
-    """Image-level reason: the reason of the face that set the image score."""
-    if not rep.faces:
-        return "No face was detected, so no face-forgery analysis was performed. This says nothing about non-face content."
-    top = max(rep.faces, key=lambda f: f.score)
-    return f"Face {top.index + 1}: {top.verdict_reason}"
+# --------------------------------------------------------------------------- page 1
 
 
-def _verdict_box(rep: AnalysisReport, st: _Styles) -> Table:
-    w = PAGE[0] - 2 * MARGIN
-    body = [
-        _p(f"Verdict: {rep.verdict}", st.verdict),
-        _p(f"Score {fmt_num(rep.score)} (highest face score; engine {rep.engine}); faces analysed: {len(rep.faces)}", st.body),
-        _p(_image_reason(rep), st.body, limit=CELL_TEXT_MAX),
+def _page_one(analysis: Analysis, d: Mapping[str, Any], case: CaseInfo, ov: np.ndarray, st: Styles, img_h: float) -> list[Any]:
+    rep = analysis.report
+    story: list[Any] = [
+        raw("Face-forgery examination", st.title),
+        case_line(d, case.to_dict(), st, WIDTH),
+        Spacer(1, 4),
+        verdict_box(d, st, WIDTH),
+        Spacer(1, 4),
+        answer_row(d, ov, st, WIDTH, img_h),
+        raw("Overlay: heat over the photo (inferno colour map, 0 to 1; cool pixels untinted); cyan boxes are faces; "
+            "rings are numbered by rank as in the list.", st.tiny),
     ]
-    t = Table([[body]], colWidths=[w])
-    t.setStyle(TableStyle([
-        ("BACKGROUND", (0, 0), (-1, -1), _VERDICT_COLOURS.get(rep.verdict, colors.HexColor("#e2e3e5"))),
-        ("BOX", (0, 0), (-1, -1), 1.0, colors.HexColor("#555555")),
-        ("LEFTPADDING", (0, 0), (-1, -1), 6),
-        ("TOPPADDING", (0, 0), (-1, -1), 5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
-    ]))
+    lines = provenance_lines(rep)
+    if lines:
+        story.append(raw("Provenance (what the file says about its origin; not part of the face score)", st.h2))
+        story.extend(P(f"- {line}", st.small, limit=400) for line in lines[:4])
+    story += [raw("Summary", st.h2), P(plain_summary(d), st.lead)]
+    if rep.warnings:
+        story.append(P("Notes: " + "; ".join(rep.warnings[:4]) + (f"; {len(rep.warnings) - 4} more in the appendix" if len(rep.warnings) > 4 else ""),
+                       st.small, limit=600))
+    story.append(Spacer(1, 3))
+    story.append(raw("Per-face findings follow; the case record, engine, weights, calibration, every measured cue, methods and "
+                     "limitations are in the appendix. The JSON sidecar holds every number.", st.tiny))
+    return story
+
+
+# --------------------------------------------------------------------------- one page per face
+
+
+def _region_table(face: FaceResult, st: Styles) -> Table:
+    header = [raw(x, st.th) for x in ("#", "Region", "Relative to real faces", "Saliency", "Explanations (from the measurements)")]
+    data: list[list[Any]] = [header]
+    for r in face.regions:
+        rel = "n/a (uncalibrated)" if r.suspicion is None else f"above {100 * r.suspicion:.0f} %"
+        if r.real_excess is not None:
+            rel += f"\nexcess {fmt_num(r.real_excess, 2)}"
+        sal = f"{fmt_num(r.saliency)}\nmean {fmt_num(r.mean_heat, 2)}"
+        if r.region_word_prob is not None:
+            sal += f"\nword p {fmt_num(r.region_word_prob, 2)}"
+        ex = "\n".join(f"- {x}" for x in r.explanations) or "-"
+        data.append([P(str(r.rank), st.tiny), P(r.label, st.tiny), P(rel, st.tiny), P(sal, st.tiny), P(ex, st.tiny, limit=CELL_TEXT_MAX)])
+    t = Table(data, colWidths=[0.04 * WIDTH, 0.12 * WIDTH, 0.13 * WIDTH, 0.1 * WIDTH, 0.61 * WIDTH], repeatRows=1, hAlign="LEFT")
+    style = grid_style(header=True, pad=1.2)
+    for i in range(2, len(data), 2):
+        style.add("BACKGROUND", (0, i), (-1, i), colors.HexColor("#f7f7f7"))
+    t.setStyle(style)
     return t
 
 
-def _case_rows(rep: AnalysisReport) -> list[tuple[str, Any]]:
+def _face_page(analysis: Analysis, i: int, face: FaceResult, st: Styles) -> list[Any]:
+    x1, y1, x2, y2 = face.box
+    head: list[Any] = [
+        P(f"Face {face.index + 1}: {face.verdict} (score {fmt_num(face.score)})", st.h1),
+        P(f"{face.verdict_reason}. Box x1 {fmt_num(x1, 0)}, y1 {fmt_num(y1, 0)}, x2 {fmt_num(x2, 0)}, y2 {fmt_num(y2, 0)} px; "
+          f"face size {fmt_num(face.face_size_px, 0)} px; detection score {fmt_num(face.detection_score, 2)}.", st.small, limit=CELL_TEXT_MAX),
+        Spacer(1, 2),
+    ]
+    if i < len(analysis.faces):
+        head += [
+            image(render_face_panel(analysis.faces[i], face), WIDTH, 62 * mm, max_px=1100),
+            raw("Left: aligned 512 x 512 crop. Right: heat over the dimmed crop; cyan outlines are the top-ranked regions, numbered "
+                "by rank as in the table; grey outlines are the other regions.", st.tiny),
+        ]
+    out: list[Any] = [PageBreak(), KeepTogether(head), Spacer(1, 3)]
+    calibrated = any(r.suspicion is not None for r in face.regions)
+    out.append(P("Regions ranked by suspicion relative to real faces" if calibrated else "Regions ranked by saliency", st.h2))
+    out.append(_region_table(face, st) if face.regions else raw("No region could be measured for this face.", st.body))
+    if face.model_text:
+        out += [P("Model-written description", st.h2), P(face.model_text, st.body),
+                raw("Generated by a language model from the image; it is not a measurement.", st.tiny)]
+    if face.notes:
+        out.append(P("Notes: " + " ".join(face.notes), st.small, limit=CELL_TEXT_MAX))
+    return out
+
+
+# --------------------------------------------------------------------------- appendix
+
+
+def _case_rows(rep: AnalysisReport, case: CaseInfo) -> list[tuple[str, Any]]:
     inp = rep.input
     match = "identical" if inp.sha256 == inp.sha256_after else "MISMATCH: the file changed while it was analysed"
     rows: list[tuple[str, Any]] = [
+        ("Case ID", case.case_id or "not given"),
+        ("Examiner", case.examiner or "not given"),
         ("File name", inp.name),
         ("Full path", inp.path),
         ("SHA-256 before analysis", inp.sha256),
@@ -246,135 +235,103 @@ def _case_rows(rep: AnalysisReport) -> list[tuple[str, Any]]:
         ("Size", f"{inp.size_bytes} bytes"),
         ("Dimensions", f"{inp.width} x {inp.height} px (after EXIF orientation)"),
         ("Format / mode", f"{inp.format} / {inp.mode}"),
-        ("EXIF orientation", inp.exif_orientation),
+        ("EXIF orientation", str(inp.exif_orientation)),
         ("Estimated JPEG quality", fmt_num(getattr(inp, "jpeg_quality", None))),
         ("Input notes", "; ".join(inp.notes) if inp.notes else "none"),
         ("Analysis started (UTC)", rep.started_at),
         ("Analysis finished (UTC)", rep.finished_at),
-        ("Stage timings (s)", ", ".join(f"{k} {fmt_num(v, 4)}" for k, v in rep.timings_s.items()) or "n/a"),
+        ("Stage timings", ", ".join(f"{k} {fmt_num(v, 3)} s" for k, v in rep.timings_s.items()) or "n/a"),
         ("Tool", f"forgetalk {rep.tool_version} (report schema {rep.schema})"),
-        ("Engine", rep.engine),
     ]
+    rows += [(label, f"{value} {unit}".strip()) for label, value, unit in labelled_rows(rep.parameters, "run parameter ")[0]]
+    rows += [(label, f"{value} {unit}".strip()) for label, value, unit in labelled_rows(rep.face_backend, "face backend ")[0]]
+    if rep.warnings:
+        rows.append(("Warnings", "\n".join(f"- {w}" for w in rep.warnings)))
     return rows
 
 
-def _evidence_text(ev: CueEvidence) -> str:
-    fired = "FIRED" if ev.fired else "not fired"
-    return (f"{ev.label}: region {fmt_num(ev.region_value)} vs rest {fmt_num(ev.rest_value)}, "
-            f"ratio {fmt_num(ev.ratio, 2)}, z {fmt_num(ev.z, 2)} ({fired})")
-
-
-def _region_table(face: FaceResult, st: _Styles) -> Table:
-    w = PAGE[0] - 2 * MARGIN
-    header = [_raw(x, st.th) for x in ("#", "Region", "Suspicion / saliency", "Evidence (cue ratios and z)", "Explanations")]
-    data: list[list[Any]] = [header]
-    for r in face.regions:
-        sal = f"{fmt_num(r.saliency)}\nmean {fmt_num(r.mean_heat)}\narea {r.area_px} px"
-        if r.suspicion is not None:
-            exc = "" if r.real_excess is None else f"\nexcess {fmt_num(r.real_excess, 2)} (1 = real top 1%)"
-            sal = f"above {100 * r.suspicion:.0f}% of real faces{exc}\nsaliency {sal}"
-        if r.region_word_prob is not None:
-            sal += f"\nmodel word p {fmt_num(r.region_word_prob)}"
-        ev = "\n".join(_evidence_text(e) for e in r.evidence) or "no cue measured"
-        ex = "\n".join(f"- {x}" for x in r.explanations) or "-"
-        data.append([
-            _p(str(r.rank), st.small),
-            _p(r.label, st.small),
-            _p(sal, st.small),
-            _p(ev, st.small, limit=CELL_TEXT_MAX),
-            _p(ex, st.small, limit=CELL_TEXT_MAX),
-        ])
-    t = Table(data, colWidths=[0.05 * w, 0.14 * w, 0.15 * w, 0.31 * w, 0.35 * w], repeatRows=1, hAlign="LEFT")
-    style = [
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#333333")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
-        ("TOPPADDING", (0, 0), (-1, -1), 1.5),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-    ]
-    for i in range(1, len(data)):
-        if i % 2 == 0:
-            style.append(("BACKGROUND", (0, i), (-1, i), colors.HexColor("#f7f7f7")))
-    t.setStyle(TableStyle(style))
+def _labelled_table(rows: list[tuple[str, str, str]], st: Styles) -> Table:
+    data: list[list[Any]] = [[raw(x, st.th) for x in ("Quantity", "Value", "Unit")]]
+    for label, value, unit in rows:
+        data.append([P(label, st.key), P(value, st.mono if "SHA-256" in label else st.small, limit=CELL_TEXT_MAX), P(unit, st.small)])
+    t = Table(data, colWidths=[0.4 * WIDTH, 0.47 * WIDTH, 0.13 * WIDTH], repeatRows=1, hAlign="LEFT")
+    t.setStyle(grid_style(header=True))
     return t
 
 
-def _face_section(analysis: Analysis, i: int, face: FaceResult, st: _Styles) -> list[Any]:
-    w = PAGE[0] - 2 * MARGIN
-    x1, y1, x2, y2 = face.box
-    head: list[Any] = [
-        _p(f"Face {face.index + 1}: {face.verdict} (score {fmt_num(face.score)})", st.h1),
-        _p(f"Box x1 {fmt_num(x1, 1)}, y1 {fmt_num(y1, 1)}, x2 {fmt_num(x2, 1)}, y2 {fmt_num(y2, 1)} px; "
-           f"detection score {fmt_num(face.detection_score)}; face size {fmt_num(face.face_size_px, 1)} px.", st.body),
-        _p(f"Reason: {face.verdict_reason}", st.body, limit=CELL_TEXT_MAX),
-        Spacer(1, 3),
-    ]
-    if i < len(analysis.faces):
-        head += [
-            _image(render_face_panel(analysis.faces[i], face), w, 95 * mm),
-            _raw("Left: aligned 512 x 512 crop. Right: heat over the dimmed crop; cyan outlines are the top-ranked regions, "
-                 "numbered by rank as in the table below; grey outlines are the other regions.", st.small),
-        ]
-    # The heading stays with its panel; the region table may start on the next page.
-    out: list[Any] = [CondPageBreak(60 * mm), KeepTogether(head), Spacer(1, 4)]
-    calibrated = any(r.suspicion is not None for r in face.regions)
-    out.append(_p("Regions ranked by suspicion relative to real faces" if calibrated else "Regions ranked by saliency", st.h2))
-    if face.regions:
-        out.append(_region_table(face, st))
-    else:
-        out.append(_raw("No region could be measured for this face.", st.body))
-    if face.model_text:
-        out.append(_p("Model-written description", st.h2))
-        out.append(_p(face.model_text, st.body))
-        out.append(_raw("Generated by a language model from the image; it is not a measurement. "
-                        "Where it names a region, the measured evidence above is what supports or contradicts it.", st.small))
-    if face.notes:
-        out.append(_p("Notes", st.h2))
-        out.extend(_p(f"- {n}", st.body) for n in face.notes)
-    if face.engine_meta:
-        out.append(_p("Engine details for this face", st.h2))
-        out.append(_kv_table(flatten(face.engine_meta), st))
+def _cue_text(e: CueEvidence) -> list[str]:
+    return [e.label, fmt_num(e.region_value), fmt_num(e.rest_value), fmt_num(e.ratio, 2), fmt_num(e.z, 2), "yes" if e.fired else "no"]
+
+
+def _cue_table(face: FaceResult, st: Styles) -> Table | None:
+    """Every measured cue of every region as plain cells (cheap to lay out, the numbers of the JSON)."""
+    data: list[list[Any]] = [["Region", "Cue", "Region value", "Rest of face", "Ratio", "z (real-face SDs)", "Fired"]]
+    for r in face.regions:
+        for e in r.evidence:
+            data.append([clip(visible(r.label), 28), *(clip(visible(x), 40) for x in _cue_text(e))])
+    if len(data) == 1:
+        return None
+    t = Table(data, colWidths=[0.15 * WIDTH, 0.3 * WIDTH, 0.11 * WIDTH, 0.11 * WIDTH, 0.09 * WIDTH, 0.14 * WIDTH, 0.1 * WIDTH], repeatRows=1, hAlign="LEFT")
+    t.setStyle(TableStyle([
+        ("FONT", (0, 0), (-1, -1), st.fonts.regular, 6.5),
+        ("FONT", (0, 0), (-1, 0), st.fonts.bold, 6.5),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+        ("TOPPADDING", (0, 0), (-1, -1), 0.6),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 0.6),
+    ]))
+    return t
+
+
+def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles) -> list[Any]:
+    out: list[Any] = [PageBreak(), raw("Appendix", st.title), raw("A. Case record", st.h1), kv_table(_case_rows(rep, case), st, WIDTH)]
+    rows, left = labelled_rows(rep.engine_info)
+    out += [raw("B. Engine, weights and calibration", st.h1), _labelled_table(rows, st)]
+    if left:
+        out.append(P(f"{left} fitting diagnostics (candidate scores, model coefficients) are in the JSON sidecar under engine_info.", st.tiny))
+    thr, fpr = find_engine_calibration(rep.engine_info)
+    if not (thr or fpr) and not any(find_engine_calibration(f.engine_meta)[0] for f in rep.faces):
+        out.append(raw("<b>Calibration.</b> The engine reported no verdict threshold or false-positive rate, so scores "
+                       "should be treated as uncalibrated rankings rather than probabilities.", st.para))
+    for face in rep.faces:
+        frows, _ = labelled_rows({k: v for k, v in face.engine_meta.items() if not isinstance(v, Mapping) or k == "features"})
+        if frows:
+            out += [P(f"Face {face.index + 1}: engine values", st.h2), _labelled_table(frows, st)]
+    out += _provenance_appendix(rep, st)
+    cue_tables = [(f, _cue_table(f, st)) for f in rep.faces]
+    if any(t is not None for _, t in cue_tables):
+        out += [CondPageBreak(40 * mm), raw("C. Measured cues per region", st.h1),
+                raw("Each cue compares a statistic inside the region with the rest of the same face (ratio = region / rest); z says how "
+                    "unusual the ratio is against real faces; a cue fires at the engine's threshold.", st.small)]
+        for f, t in cue_tables:
+            if t is not None:
+                out += [P(f"Face {f.index + 1}", st.h2), t]
+    out += _methods(rep, st)
     return out
 
 
-def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
-    thr, fpr = find_engine_calibration(rep.engine_info)
-    # Engines may also report the threshold per face (verdict.py reads it from the engine's
-    # per-face meta); show each distinct value once.
-    seen = {(k.rsplit(".", 1)[-1], v) for k, v in thr + fpr}
-    for face in rep.faces:
-        ft, ff = find_engine_calibration(face.engine_meta)
-        for dest, found in ((thr, ft), (fpr, ff)):
-            for k, v in found:
-                if (k.rsplit(".", 1)[-1], v) not in seen:
-                    seen.add((k.rsplit(".", 1)[-1], v))
-                    dest.append((f"face {face.index + 1}.{k}", v))
-    paras: list[Any] = [CondPageBreak(60 * mm), _raw("Methods and limitations", st.h1)]
+def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
+    paras: list[Any] = [CondPageBreak(60 * mm), raw("D. Methods and limitations", st.h1)]
     text = [
         "<b>Pipeline.</b> Faces are detected in the photo, aligned to a canonical 512 x 512 crop from five landmarks, "
         "and split into named regions by a dense face mesh. The engine produces a heat map on the crop (0 = nothing "
         "unusual, 1 = most suspicious) that is mapped back onto the photo for the overlay.",
-        "<b>Saliency.</b> A region's saliency blends the mean heat inside the region with the mean of its hottest quarter "
+        "<b>Saliency and suspicion.</b> A region's saliency blends the mean heat inside the region with the mean of its hottest quarter "
         "(and, when the engine provides one, its own per-region score). Eyes and brows carry heat on real faces too, so an "
-        "engine that ships a region calibration ranks regions by <b>suspicion</b> instead: the fraction of held-out real "
-        "faces on which the same region had a lower saliency ('above 97% of real faces'). Raw saliency is still shown and "
-        "is in the JSON. Neither says that a region was edited: <b>a high value is not proof of manipulation</b>, and a "
-        "low one is not proof of authenticity.",
+        "engine that ships a region calibration ranks regions by <b>suspicion</b> instead: 'above 97 %' means the region scored "
+        "higher than the same region on 97 % of held-out real faces. Neither says that a region was edited: <b>a high value is "
+        "not proof of manipulation</b>, and a low one is not proof of authenticity.",
         "<b>Cues.</b> Each cue compares a statistic inside the region with the same statistic over the rest of the same face "
-        "(ratio = region / rest). Typical cues: noise-residual level (resampling or pasting changes sensor noise), JPEG "
-        "re-compression traces, high-frequency/blur energy, colour and illumination consistency, and blending-boundary "
-        "gradients. z is a robust z-score of the ratio against real faces; a cue 'fires' when z exceeds the engine's "
-        "threshold. z is 0 when the engine is not calibrated.",
+        "(ratio = region / rest): noise-residual level, re-compression and resampling traces, high-frequency energy, colour "
+        "and blending-boundary gradients, and consistency cues (iris colour, catchlights, symmetry, part geometry, border "
+        "continuity). z is a robust z-score against real faces; z is 0 when the engine is not calibrated.",
+        "<b>Verdict and error rate.</b> The face score is compared with a threshold chosen on validation real faces for a "
+        "target false-positive rate; page 1 quotes the measured rate and the detection rate on validation forgeries.",
         f"<b>Overlay.</b> Heat is shown with the perceptually ordered '{COLORMAP_NAME}' colour map; pixels with heat below "
-        f"{ALPHA_LOW:g} are left untinted and opacity rises to {ALPHA_MAX:g} at heat {ALPHA_HIGH:g}. Face boxes are cyan.",
+        f"{ALPHA_LOW:g} are left untinted and opacity rises to {ALPHA_MAX:g} at heat {ALPHA_HIGH:g}. Face boxes are cyan. "
+        "Photos are embedded as JPEG; the overlay PNG keeps full resolution.",
     ]
-    paras.extend(_raw(t, st.para) for t in text)
-    if thr or fpr:
-        paras.append(_raw("<b>Calibration reported by the engine</b> (verdict thresholds and false-positive rates):", st.para))
-        paras.append(_kv_table([(k if k.startswith("face ") else f"engine_info.{k}", v) for k, v in thr + fpr], st))
-    else:
-        paras.append(_raw("<b>Calibration.</b> The engine reported no verdict threshold or false-positive rate, so scores "
-                          "should be treated as uncalibrated rankings rather than probabilities.", st.para))
+    paras.extend(raw(t, st.para) for t in text)
     lim = [
         "Small faces (under about 100 px across) are upsampled to the crop size; fine traces are then lost and results are "
         "less reliable. Check the face size printed for each face.",
@@ -384,108 +341,81 @@ def _methods(rep: AnalysisReport, st: _Styles) -> list[Any]:
         "cue ratios on genuine faces.",
         "The verdict is a screening aid for a trained examiner. Corroborate with provenance, the original file and "
         "other methods before drawing conclusions.",
-        f"Report text uses {font_set().description}. Characters missing from it are drawn with a CJK fallback font where one "
+        f"Report text uses {font_set().description}, embedded. Characters missing from it are drawn with a CJK fallback font where one "
         "is available (reportlab's STSong-Light, not embedded, when no CJK TrueType font is installed) and otherwise as empty "
         "boxes; control characters and undecodable bytes in names are shown as \\xNN escapes. The JSON report holds the exact text.",
     ]
-    paras.append(Spacer(1, 4))
-    paras.append(_raw("<b>Limitations.</b>", st.body))
-    paras.extend(_p(f"- {t}", st.body) for t in lim)
+    paras.append(raw("<b>Limitations.</b>", st.body))
+    paras.extend(P(f"- {t}", st.body) for t in lim)
     return paras
 
 
-# --------------------------------------------------------------------------- canvas with "page N of M"
+# --------------------------------------------------------------------------- documents
 
 
-def _numbered_canvas_class(footer_left: str, fs: FontSet) -> type:
-    """Canvas subclass that defers page output to print 'page N of M' and the SHA-256 footer."""
-
-    class NumberedCanvas(rl_canvas.Canvas):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("initialFontName", fs.regular)  # no stray unembedded Helvetica
-            super().__init__(*args, **kwargs)
-            self._saved: list[dict[str, Any]] = []
-
-        def showPage(self) -> None:  # noqa: N802 - reportlab API
-            self._saved.append(dict(self.__dict__))
-            self._startPage()
-
-        def save(self) -> None:
-            total = len(self._saved)
-            for state in self._saved:
-                self.__dict__.update(state)
-                self._footer(total)
-                super().showPage()
-            super().save()
-
-        def _footer(self, total: int) -> None:
-            self.saveState()
-            self.setFont(fs.regular, 7)
-            self.setFillColor(colors.HexColor("#555555"))
-            self.drawString(MARGIN, 9 * mm, footer_left)
-            self.drawRightString(PAGE[0] - MARGIN, 9 * mm, f"page {self._pageNumber} of {total}")
-            self.restoreState()
-
-    return NumberedCanvas
+def _doc(buf: io.BytesIO, rep: AnalysisReport, case: CaseInfo, kind: str) -> SimpleDocTemplate:
+    name = visible(rep.input.name)
+    return SimpleDocTemplate(
+        buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 4 * mm, bottomMargin=MARGIN + 3 * mm,
+        title=f"forgetalk {kind}: {name}", author=visible(case.examiner or f"forgetalk {rep.tool_version}"),
+        subject=f"Face-forgery examination of {name}, input SHA-256 {rep.input.sha256}" + (f", case {visible(case.case_id)}" if case.case_id else ""),
+        creator=f"forgetalk {rep.tool_version}", keywords=["forgetalk", "face forgery", rep.input.sha256, rep.verdict], invariant=1, lang="en",
+    )
 
 
-# --------------------------------------------------------------------------- entry point
+def _canvas(rep: AnalysisReport, case: CaseInfo, kind: str) -> type:
+    left = visible(f"forgetalk {kind}" + (f"  |  case {case.case_id}" if case.case_id else "") + f"  |  {clip(rep.input.name, 60)}")
+    footer = visible(f"input SHA-256 {rep.input.sha256}  |  forgetalk {rep.tool_version}")
+    return numbered_canvas(left, "", footer, font_set(), f"forgetalk {rep.tool_version} (reportlab)")
 
 
-def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: Any = None) -> bytes:
-    """Render the full case report to PDF bytes.
+def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None) -> bytes:
+    """Render the full case report to PDF bytes (page 1 the answer, a page per face, then the appendix).
 
     ``overlay`` may be passed when the caller already rendered it (write_outputs does), to
     avoid drawing a large photo twice.
     """
     rep = analysis.report
-    fs = font_set()
-    st = _Styles(fs)
-    w = PAGE[0] - 2 * MARGIN
-    buf = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN, bottomMargin=MARGIN + 5 * mm,
-        title=f"forgetalk report: {visible(rep.input.name)}", author=f"forgetalk {rep.tool_version}",
-        subject=f"sha256 {rep.input.sha256}", creator=f"forgetalk {rep.tool_version}", invariant=1,
-    )
-    story: list[Any] = [
-        _raw("forgetalk face-forgery report", st.title),
-        _p(rep.input.name, st.h2),
-        _verdict_box(rep, st),
-        Spacer(1, 6),
-        _raw("Case", st.h1),
-        _kv_table(_case_rows(rep), st),
-    ]
-    if rep.warnings:
-        story.append(_raw("Warnings", st.h2))
-        story.extend(_p(f"- {x}", st.body) for x in rep.warnings)
-    if rep.provenance is not None:  # issue 11: what the file itself states (forgetalk/render/provenance.py)
-        from .provenance import provenance_section
-
-        story += provenance_section(rep.provenance, st)
-    story += [
-        _raw("Engine", st.h2), _kv_table(flatten(rep.engine_info), st),
-        _raw("Face backend", st.h2), _kv_table(flatten(rep.face_backend), st),
-        _raw("Run parameters", st.h2), _kv_table(flatten(rep.parameters), st),
-    ]
+    case = case or CaseInfo()
+    st = Styles(font_set())
+    d = report_json(analysis, case=case)
     ov = overlay if overlay is not None else render_overlay(analysis)
-    story.append(KeepTogether([
-        _raw("Overlay", st.h1),
-        _image(ov, w, 135 * mm),
-        _raw("Heat map over the photo (full resolution in the overlay PNG). Cyan boxes are faces, numbered as below; "
-             "rings mark the centroids of each face's top regions, listed with rank and saliency next to the box.", st.small),
-    ]))
+    story = _page_one(analysis, d, case, ov, st, img_h=118 * mm)
     for i, face in enumerate(rep.faces):
-        story.extend(_face_section(analysis, i, face, st))
-    if rep.provenance is not None:
-        from .provenance import provenance_appendix
-
-        story += provenance_appendix(rep.provenance, st, image=analysis.image)
-    story += _methods(rep, st)
-    footer = visible(f"forgetalk {rep.tool_version} | input SHA-256 {rep.input.sha256}")
-    doc.build(story, canvasmaker=_numbered_canvas_class(footer, fs))
+        story.extend(_face_page(analysis, i, face, st))
+    story += _appendix(rep, case, st)
+    buf = io.BytesIO()
+    _doc(buf, rep, case, "report").build(story, canvasmaker=_canvas(rep, case, "report"))
     return buf.getvalue()
 
 
-def build_summary_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: Any = None) -> bytes:  # replaced below
-    return build_pdf(analysis, overlay=overlay)
+def build_triage_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None) -> bytes:
+    """One page: the answer blocks of page 1 and a form for the triage decision (never more than one page)."""
+    rep = analysis.report
+    case = case or CaseInfo()
+    st = Styles(font_set())
+    d = report_json(analysis, case=case)
+    ov = overlay if overlay is not None else render_overlay(analysis)
+    boxes = "\u2610" if st.fonts.covered is None or 0x2610 in st.fonts.covered else "[ ]"
+    decision = Table([
+        [P("Triage decision", st.key), P(f"{boxes} escalate to full examination    {boxes} no further action    {boxes} request the original file", st.body)],
+        [P("Reviewer", st.key), P("", st.body)],
+        [P("Date", st.key), P("", st.body)],
+        [P("Notes", st.key), Spacer(1, 18 * mm)],
+    ], colWidths=[0.2 * WIDTH, 0.8 * WIDTH], rowHeights=[None, 8 * mm, 8 * mm, None], hAlign="LEFT")
+    decision.setStyle(grid_style(key_column=True, pad=3))
+    body: list[Any] = [
+        raw("Face-forgery triage form", st.title),
+        case_line(d, case.to_dict(), st, WIDTH), Spacer(1, 4),
+        verdict_box(d, st, WIDTH), Spacer(1, 4),
+        answer_row(d, ov, st, WIDTH, img_h=95 * mm, max_px=1000),
+        raw("Summary", st.h2), P(plain_summary(d), st.body), Spacer(1, 5),
+        decision,
+        raw("Generated from measurements only; the full case report (forgetalk analyze --report) holds the per-face findings, "
+            "calibration, methods and limitations.", st.tiny),
+    ]
+    frame_h = PAGE[1] - 2 * MARGIN - 7 * mm - 2 * mm
+    story = [KeepInFrame(WIDTH, frame_h, body, mode="shrink")]
+    buf = io.BytesIO()
+    _doc(buf, rep, case, "triage form").build(story, canvasmaker=_canvas(rep, case, "triage form"))
+    return buf.getvalue()

@@ -256,23 +256,14 @@ def _jsonable(obj: Any) -> Any:
 
 
 def face_thumbnail(analysis: Any, face_index: int, size: int = 192) -> Any:
-    """Aligned face crop with its heatmap blended in, for the summary PDF contact sheet.
+    """Thumbnail of one face for the summary index (drawn by :func:`forgetalk.render.overlay.face_thumbnail`).
 
-    Drawn here (not by the renderer) because the parent never sees pixels: the thumbnail is
-    the only image the summary needs, so it is produced while the pixels are in memory.
+    Made here, while the pixels are in memory: the parent process never sees them.
     """
-    import cv2
-    import numpy as np
+    from ..render.overlay import face_thumbnail as draw
 
     for i, art in enumerate(analysis.faces):
         fr = analysis.report.faces[i] if i < len(analysis.report.faces) else None
-        if fr is None or fr.index != face_index:
-            continue
-        crop = np.asarray(art.crop, dtype=np.uint8)
-        heat = np.clip(np.asarray(art.heatmap, dtype=np.float32), 0.0, 1.0)
-        color = cv2.applyColorMap((heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1].astype(np.float32)
-        alpha = (0.55 * heat)[..., None]
-        blend = crop.astype(np.float32) * (1 - alpha) + color * alpha
-        out = cv2.resize(np.clip(blend, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA)
-        return out
+        if fr is not None and fr.index == face_index:
+            return draw(art.crop, art.heatmap, size)
     return None

@@ -1,0 +1,203 @@
+"""The answer an analyst reads first, as plain values and sentences (no drawing).
+
+Why a separate module: the case report's page 1, the one-page triage form and the scan
+summary's page per flagged photo say the same things (verdict, its error rate, the top
+regions with one sentence each, a short summary). They are computed here, once, from the
+report's JSON form (``AnalysisReport.to_dict()`` / a scan item's sidecar), so the three
+documents cannot disagree, and a scan summary can be drawn from sidecars without pixels.
+
+Every sentence is generated from a measured number in that dictionary; nothing here
+guesses or adds claims the measurements do not carry.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+VERDICT_MANIPULATED = "likely manipulated"
+
+
+@dataclass(frozen=True)
+class ErrorRate:
+    """How reliable the verdict is: the threshold and what it does on validation faces."""
+
+    threshold: float | None
+    fpr: float | None  # share of validation real faces at or above the threshold
+    tpr: float | None  # share of validation forgeries at or above it
+    n_real: int | None
+    n_fake: int | None
+
+
+@dataclass(frozen=True)
+class TopRegion:
+    face: int  # 1-based, as on the overlay
+    rank: int
+    label: str
+    suspicion: float | None
+    saliency: float
+    sentence: str
+
+
+def _walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
+    else:
+        yield prefix, obj
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _find(tree: Mapping[str, Any], *leaves: str, contains: str | None = None) -> float | None:
+    """First numeric value whose key ends with one of ``leaves`` (in the order given), else,
+    with ``contains``, whose last key part contains it (engines name their calibration freely;
+    pixel-level thresholds are not the verdict's)."""
+    flat = list(_walk(tree))
+    for leaf in leaves:
+        for k, v in flat:
+            if k.rsplit(".", 1)[-1] == leaf and _num(v) is not None:
+                return _num(v)
+    if contains:
+        for k, v in flat:
+            last = k.rsplit(".", 1)[-1].lower()
+            if contains in last and "pixel" not in last and "target" not in last and _num(v) is not None:
+                return _num(v)
+    return None
+
+
+def top_face(rep: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    faces = rep.get("faces") or []
+    return max(faces, key=lambda f: f.get("score") or 0.0) if faces else None
+
+
+def error_rate(rep: Mapping[str, Any]) -> ErrorRate:
+    """The verdict threshold and its validation error rates: the deciding face's, else the engine's."""
+    face = top_face(rep) or {}
+    meta = face.get("engine_meta") or {}
+    info = rep.get("engine_info") or {}
+
+    def pick(*leaves: str, contains: str | None = None) -> float | None:
+        v = _find(meta, *leaves, contains=contains)
+        return v if v is not None else _find(info, *leaves, contains=contains)
+
+    n_real, n_fake = pick("n_val_real", "n_val_faces"), pick("n_val_fake")
+    return ErrorRate(threshold=pick("threshold", contains="threshold"), fpr=pick("measured_fpr", "fpr", contains="fpr"),
+                     tpr=pick("tpr_at_threshold_val", "tpr"),
+                     n_real=int(n_real) if n_real is not None else None, n_fake=int(n_fake) if n_fake is not None else None)
+
+
+def pct(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f} %"
+
+
+def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
+    """(headline, one sentence on the error rate) for the verdict box."""
+    verdict = str(rep.get("verdict", ""))
+    face = top_face(rep)
+    if face is None:
+        return f"Verdict: {verdict}", "No face was detected, so no face-forgery analysis was performed; this says nothing about the rest of the image."
+    er = error_rate(rep)
+    score = _num(face.get("score"))
+    s = f"{score:.2f}" if score is not None else "n/a"
+    if er.threshold is None or er.fpr is None:
+        return f"Verdict: {verdict}", f"Score {s} (face {face.get('index', 0) + 1}). The engine reports no calibrated threshold: treat the score as a ranking, not a probability."
+    side = "at or above" if (score or 0.0) >= er.threshold else "below"
+    n = f" (n = {er.n_real})" if er.n_real else ""
+    tpr = f"; at this threshold it caught {pct(er.tpr, 1)} of validation forgeries" if er.tpr is not None else ""
+    return (f"Verdict: {verdict}",
+            f"Score {s}, {side} the threshold {er.threshold:.2f}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
+            f"at or above this threshold (false positives){tpr}.")
+
+
+_SD = re.compile(r"real-face SDs?", re.I)
+
+
+def _first_sentence(text: str) -> str:
+    m = re.search(r"(?<=[.!?])\s+(?=[A-Z])", text)
+    return text[: m.start()] if m else text
+
+
+def one_sentence(region: Mapping[str, Any]) -> str:
+    """The single most informative explanation of a region.
+
+    A cue that departs from real faces (quoted with its z-score) says the most, then the
+    learned localizer's share of the region, then whatever the engine said first.
+    """
+    ex = [str(x) for x in region.get("explanations") or []]
+    fired = [x for x in ex if _SD.search(x) and not x.startswith("No ")]
+    loc = [x for x in ex if "localizer" in x]
+    pick = (fired or loc or ex or ["No explanation was produced for this region."])[0]
+    return _first_sentence(pick)
+
+
+def top_regions(rep: Mapping[str, Any], k: int = 3, skip: frozenset[str] = frozenset({"skin"})) -> list[TopRegion]:
+    """The top ``k`` regions of the deciding face (the ones numbered on the overlay)."""
+    face = top_face(rep)
+    if face is None:
+        return []
+    out = []
+    for r in face.get("regions") or []:
+        if r.get("name") in skip:
+            continue
+        out.append(TopRegion(face=int(face.get("index", 0)) + 1, rank=int(r.get("rank", 0)), label=str(r.get("label", r.get("name", ""))),
+                             suspicion=_num(r.get("suspicion")), saliency=_num(r.get("saliency")) or 0.0, sentence=one_sentence(r)))
+        if len(out) == k:
+            break
+    return out
+
+
+def region_strength(r: TopRegion) -> str:
+    if r.suspicion is not None:
+        return f"more unusual than on {pct(r.suspicion)} of real faces"
+    return f"saliency {r.saliency:.2f}"
+
+
+def _join(items: list[str]) -> str:
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def plain_summary(rep: Mapping[str, Any]) -> str:
+    """A short paragraph in plain language, every clause read off a measurement."""
+    name = str((rep.get("input") or {}).get("name", "the file"))
+    faces = rep.get("faces") or []
+    if not faces:
+        return f"No face was found in {name}, so nothing was analysed. This is not a statement about the authenticity of the image."
+    face = top_face(rep) or {}
+    er = error_rate(rep)
+    n = len(faces)
+    parts = [f"{name} contains {n} face{'s' if n != 1 else ''} that the tool examined."]
+    score = _num(face.get("score")) or 0.0
+    who = f"face {int(face.get('index', 0)) + 1}" if n > 1 else "the face"
+    if er.threshold is not None and er.fpr is not None:
+        parts.append(f"The highest score, {score:.2f} for {who}, is {'above' if score >= er.threshold else 'below'} the threshold of "
+                     f"{er.threshold:.2f}, which {pct(er.fpr, 1)} of real validation faces also reach, so the verdict is \u201c{rep.get('verdict')}\u201d.")
+    else:
+        parts.append(f"The highest score is {score:.2f} for {who}; the engine is not calibrated, so the verdict \u201c{rep.get('verdict')}\u201d is a ranking.")
+    tops = top_regions(rep)
+    if tops:
+        first = tops[0]
+        rest = [f"the {t.label} ({pct(t.suspicion) if t.suspicion is not None else f'{t.saliency:.2f}'})" for t in tops[1:]]
+        parts.append(f"The region that differs most from real faces is the {first.label} ({region_strength(first)})"
+                     + (f", followed by {_join(rest)}." if rest else "."))
+        region = next((r for r in face.get("regions") or [] if int(r.get("rank", 0)) == first.rank), {})
+        fired = [str(e.get("label")) for e in region.get("evidence") or [] if e.get("fired")]
+        if fired:
+            parts.append(f"In the {first.label}, {len(fired)} hand-made cue{'s' if len(fired) != 1 else ''} depart{'s' if len(fired) == 1 else ''} "
+                         f"from real faces by the firing threshold: {_join(fired)}.")
+        else:
+            parts.append(f"No hand-made cue in the {first.label} departs from real faces by the firing threshold; its rank comes from the heat map.")
+    if er.tpr is not None:
+        parts.append(f"At this threshold the tool caught {pct(er.tpr, 1)} of validation forgeries: a flag is a lead for the examiner and "
+                     "not proof, and the absence of one does not clear the photo.")
+    return " ".join(parts)

@@ -1,0 +1,136 @@
+"""Engine, weights and calibration records as labelled values with units.
+
+Why: the JSON sidecar keeps every engine field under its machine key
+(``calibration.fusion_selection.f1_by_weight.0.7``); a reader of the PDF needs "Verdict
+threshold: 0.765 (face score, 0-1)". Known keys get a curated label and unit; unknown keys
+(a new engine, a new calibration field) get a readable label built from the key, so nothing
+is hidden. Fitting diagnostics (per-candidate scores, model coefficients, long lists) are
+left to the JSON and the appendix says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+#: key path -> (label, unit). Units: "%" renders a fraction as a percentage.
+KNOWN: dict[str, tuple[str, str]] = {
+    "name": ("Engine", ""),
+    "calibrated": ("Engine calibrated on real faces", ""),
+    "localizer.file": ("Localizer weights file", ""),
+    "localizer.sha256": ("Localizer weights SHA-256", ""),
+    "localizer.runtime": ("Localizer runtime", ""),
+    "localizer.onnx_sha256": ("Localizer ONNX graph SHA-256", ""),
+    "localizer.recipe": ("Localizer training recipe", ""),
+    "localizer.recipe_sha256": ("Localizer recipe SHA-256", ""),
+    "localizer.config.input_size": ("Localizer input size", "px"),
+    "localizer.config.arch": ("Localizer architecture", ""),
+    "localizer.training_seed": ("Localizer training seed", ""),
+    "calibration.fusion_weight": ("Weight of the localizer in the fused heat map", "0-1"),
+    "calibration.pixel_threshold": ("Pixel threshold on the heat map", "heat 0-1"),
+    "calibration.pixel_threshold_raw": ("Pixel threshold before the contrast mapping", "heat 0-1"),
+    "calibration.heat_gamma": ("Heat-map contrast exponent", ""),
+    "calibration.region_source": ("Region score source", ""),
+    "calibration.features": ("Face-score features", ""),
+    "calibration.families": ("Forgery families in the validation set", ""),
+    "calibration.pixel_best_f1_val": ("Best pixel F1 on validation forgeries", "0-1"),
+    "calibration.threshold": ("Verdict threshold", "face score 0-1"),
+    "calibration.target_fpr": ("Target false-positive rate", "%"),
+    "calibration.measured_fpr": ("Measured false-positive rate (validation real faces)", "%"),
+    "calibration.tpr_at_threshold_val": ("Detection rate at the threshold (validation forgeries)", "%"),
+    "calibration.image_auc_val": ("Image-level AUC (validation)", "0-1"),
+    "calibration.n_val_real": ("Validation real faces", "faces"),
+    "calibration.n_val_fake": ("Validation forgeries", "faces"),
+    "calibration.eval_seed": ("Validation seed", ""),
+    "calibration.seconds": ("Calibration run time", "s"),
+    "calibration.note": ("Threshold rule", ""),
+    "calibration.region_calibration.file": ("Region calibration file", ""),
+    "calibration.region_calibration.n_real_faces": ("Region calibration: real faces", "faces"),
+    "region_calibration.n_real_faces": ("Region ranking: real faces behind the percentiles", "faces"),
+    "region_calibration.source": ("Region ranking: source", ""),
+    "evidence.name": ("Evidence cues engine", ""),
+    "evidence.cues": ("Evidence cues", ""),
+    "evidence.fire_z": ("Cue firing threshold", "real-face SDs"),
+    "evidence.calibration.file": ("Evidence calibration file", ""),
+    "evidence.calibration.sha256": ("Evidence calibration SHA-256", ""),
+    "evidence.calibration.measured_fpr": ("Evidence-only false-positive rate", "%"),
+    "evidence.calibration.target_fpr": ("Evidence-only target false-positive rate", "%"),
+    "evidence.calibration.threshold": ("Evidence-only verdict threshold", "score 0-1"),
+    "evidence.calibration.n_faces": ("Evidence calibration: real faces", "faces"),
+    "evidence.calibration.n_val_faces": ("Evidence calibration: validation faces", "faces"),
+    "evidence.calibration.split": ("Evidence calibration split", ""),
+    "evidence.calibration.threshold_split": ("Evidence threshold chosen on", ""),
+    "evidence.calibration.seconds": ("Evidence calibration run time", "s"),
+    "evidence.calibration.split_rule": ("Train/validation/test split rule", ""),
+    "evidence.region_calibration.n_real_faces": ("Evidence region ranking: real faces", "faces"),
+    "evidence.region_calibration.source": ("Evidence region ranking: source", ""),
+    "evidence.consistency_calibration.file": ("Consistency-cue calibration file", ""),
+    "evidence.consistency_calibration.sha256": ("Consistency-cue calibration SHA-256", ""),
+    "evidence.consistency_calibration.n_faces": ("Consistency-cue calibration: real faces", "faces"),
+}
+
+#: Key parts whose subtree is a fitting diagnostic: in the JSON, not in the PDF.
+DIAGNOSTIC_PARTS = ("fusion_selection", "region_top1_val_by_source", "region_top1_val_by_source_raw_saliency", "coef", "intercept", "widths", "region_names", "hp_clip", "cue_weights", "criterion")
+
+_ACRONYMS = {"fpr": "FPR", "tpr": "TPR", "auc": "AUC", "f1": "F1", "sha256": "SHA-256", "onnx": "ONNX", "val": "validation", "n": "number of",
+             "px": "px", "z": "z", "cpu": "CPU", "gpu": "GPU", "id": "ID"}
+
+
+def _walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
+    else:
+        yield prefix, obj
+
+
+def humanise(key: str) -> str:
+    """``evidence.calibration.n_val_faces`` -> ``Evidence calibration: number of validation faces``."""
+    parts = [" ".join(_ACRONYMS.get(w, w) for w in p.split("_")) for p in key.split(".")]
+    head, last = parts[:-1], parts[-1]
+    text = (" ".join(head) + ": " + last) if head else last
+    return text[:1].upper() + text[1:]
+
+
+def _unit_guess(key: str) -> str:
+    last = key.rsplit(".", 1)[-1].lower()
+    if "fpr" in last or "tpr" in last or last.endswith("_rate"):
+        return "%"
+    if last.endswith("seconds") or last.endswith("_s"):
+        return "s"
+    if last.endswith("sha256") or last in ("file", "recipe", "name"):
+        return ""
+    if last.startswith("n_"):
+        return "count"
+    return ""
+
+
+def format_value(v: Any, unit: str) -> str:
+    """A leaf as text; fractions with unit "%" as percentages."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        f = float(v)
+        if not math.isfinite(f):
+            return "n/a"
+        if unit == "%":
+            return f"{100 * f:.1f}"
+        return str(v) if isinstance(v, int) else f"{f:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(format_value(x, "") for x in v)
+    return "n/a" if v is None else str(v)
+
+
+def labelled_rows(tree: Mapping[str, Any], prefix: str = "") -> tuple[list[tuple[str, str, str]], int]:
+    """(label, value, unit) for every non-diagnostic leaf, and how many leaves were left to the JSON."""
+    rows: list[tuple[str, str, str]] = []
+    left = 0
+    for key, v in _walk(tree):
+        if any(part in DIAGNOSTIC_PARTS for part in key.split(".")):
+            left += 1
+            continue
+        label, unit = KNOWN.get(key) or (humanise(f"{prefix}{key}"), _unit_guess(key))
+        numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
+        rows.append((label, format_value(v, unit), unit if numeric else ""))
+    return rows, left
