@@ -15,7 +15,9 @@ from ..io import atomic_write_json, atomic_write_text
 
 #: Column order of index.csv.
 CSV_COLUMNS: tuple[str, ...] = (
-    "rank", "status", "score", "verdict", "faces", "top_region", "top_region_saliency", "file", "sha256", "size_bytes",
+    "rank", "status", "score", "verdict", "faces", "top_region", "top_region_saliency",
+    "software", "c2pa_state", "provenance_flags",  # what the file states (issue 11); never part of the score
+    "file", "sha256", "size_bytes",
     "duplicate_of", "error_kind", "reason", "overlay", "json", "pdf", "analysed_in_run", "path",
 )
 

@@ -54,6 +54,7 @@ _OPT_NUM = (int, float, type(None))
 _ITEM_FIELDS: dict[str, tuple[type, ...]] = {
     "path": (str,), "rel": (str,), "run_id": _OPT_STR, "verdict": _OPT_STR, "score": _OPT_NUM, "faces": (int, type(None)),
     "top_region": _OPT_STR, "top_region_label": _OPT_STR, "top_region_saliency": _OPT_NUM, "error_kind": _OPT_STR,
+    "software": _OPT_STR, "c2pa_state": _OPT_STR, "provenance_flags": _OPT_STR,
     "reason": _OPT_STR, "outputs": (dict, type(None)), "engine_info": (dict, type(None)), "face_backend": (dict, type(None)),
 }
 

@@ -195,7 +195,8 @@ def _make_backend(cfg: ScanConfig, wcfg: WorkerConfig) -> Any:
 
 def _row_from_path(rel: str, path: Path, **kw: Any) -> dict[str, Any]:
     row: dict[str, Any] = {"file": rel, "path": str(path), "sha256": None, "size_bytes": None, "status": None, "score": None,
-                           "verdict": None, "faces": None, "top_region": None, "top_region_saliency": None, "duplicate_of": None,
+                           "verdict": None, "faces": None, "top_region": None, "top_region_saliency": None, "software": None, "c2pa_state": None,
+                           "provenance_flags": None, "duplicate_of": None,
                            "error_kind": None, "reason": None, "overlay": None, "json": None, "pdf": None, "thumb": None,
                            "analysed_in_run": None}
     row.update(kw)
@@ -207,6 +208,7 @@ def _fill_from_record(row: dict[str, Any], rec: dict[str, Any]) -> None:
     row.update(
         status=rec["status"], score=rec.get("score"), verdict=rec.get("verdict"), faces=rec.get("faces"),
         top_region=rec.get("top_region_label") or rec.get("top_region"), top_region_saliency=rec.get("top_region_saliency"),
+        software=rec.get("software"), c2pa_state=rec.get("c2pa_state"), provenance_flags=rec.get("provenance_flags"),
         error_kind=rec.get("error_kind"), reason=rec.get("reason"), analysed_in_run=rec.get("run_id"),
         overlay=(outs.get("overlay") or {}).get("path"), json=(outs.get("json") or {}).get("path"),
         pdf=(outs.get("pdf") or {}).get("path"), thumb=(outs.get("thumb") or {}).get("path"),

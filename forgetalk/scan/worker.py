@@ -237,6 +237,10 @@ def _write_outputs(task: Task, analysis: Any) -> dict[str, Any]:
         "top_region": top_region.name if top_region else None,
         "top_region_label": top_region.label if top_region else None,
         "top_region_saliency": float(top_region.saliency) if top_region else None,
+        # What the file itself states (issue 11): index columns to sort and filter by, never in the score.
+        "software": rep.provenance.software if rep.provenance is not None else None,
+        "c2pa_state": rep.provenance.c2pa.state if rep.provenance is not None else None,
+        "provenance_flags": ";".join(rep.provenance.flags) if rep.provenance is not None else None,
         "face_scores": [round(float(f.score), 6) for f in faces],
         "warnings": list(rep.warnings),
         "outputs": outputs,

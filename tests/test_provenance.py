@@ -1,0 +1,221 @@
+"""Provenance stage on files the tests build: metadata, JPEG structure, double compression, thumbnails, formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from dataclasses import asdict
+from datetime import datetime
+
+import numpy as np
+import provenance_files as pf
+import pytest
+from PIL import Image
+
+from forgetalk.io import load_image
+from forgetalk.provenance import inspect
+from forgetalk.provenance.jpeg import IJG_LUMA, ijg_table, libjpeg_quality, read_jpeg
+from forgetalk.provenance.model import ProvenanceReport
+
+NOW = datetime(2026, 1, 1)
+
+
+def run(data: bytes, fmt: str = "JPEG") -> ProvenanceReport:
+    return inspect(data, fmt, now=NOW)
+
+
+def codes(r: ProvenanceReport) -> set[str]:
+    return {f.code for f in r.findings}
+
+
+# --------------------------------------------------------------------------- camera vs edited
+
+
+def test_camera_like_exif_has_no_flags() -> None:
+    r = run(pf.camera_jpeg())
+    assert r.exif.make == "Canon" and r.exif.model == "Canon EOS 5D Mark IV"
+    assert r.exif.lens == "EF50mm f/1.8 STM" and r.exif.body_serial == "012345678901"
+    assert r.exif.maker_note_bytes and set(r.exif.exposure_fields) >= {"ExposureTime", "FNumber", "ISOSpeedRatings", "FocalLength"}
+    assert r.software is None and r.flags == ()
+    assert "camera" in codes(r)
+    assert not r.jpeg.standard_tables and r.jpeg.software_signature is None  # the camera's own tables
+    assert r.jpeg.subsampling == "4:2:2" and r.jpeg.coding == "baseline"
+
+
+def test_edited_file_states_software_and_history() -> None:
+    r = run(pf.edited_jpeg())
+    assert r.software == pf.PHOTOSHOP
+    assert {"editing_software", "modified_after_capture", "xmp_edit_history", "derived_from"} <= set(r.flags)
+    sentences = " ".join(f.sentence for f in r.findings)
+    assert f"XMP history: saved by {pf.PHOTOSHOP} on 2024-03-02" in sentences and "one day after capture" in sentences
+    assert "EXIF states the file was modified on 2024-03-02 10:00:00, one day after capture" in sentences
+    assert r.xmp.creator_tool == pf.PHOTOSHOP and len(r.xmp.history) == 2 and r.xmp.derived_from["documentID"] == "xmp.did:0000"
+    # libjpeg tables while EXIF claims a Canon: stated as an inference with its confidence
+    tables = [f for f in r.findings if f.code == "software_tables"]
+    assert tables and tables[0].confidence == "moderate"
+
+
+def test_future_date_and_missing_camera_fields() -> None:
+    ifd0 = {0x010F: (pf.ASCII, "Nikon"), 0x0110: (pf.ASCII, "D850")}
+    exif = {0x9003: (pf.ASCII, "2031:05:05 12:00:00")}
+    data = pf.insert_segments(pf.jpeg_bytes(pf.face_image(), quality=92), pf.exif_segment(pf.tiff_exif(ifd0, exif)))
+    r = run(data)
+    assert "future_date" in r.flags and "camera_fields_missing" in r.flags
+
+
+# --------------------------------------------------------------------------- JPEG structure
+
+
+def test_libjpeg_scaling_and_software_signatures() -> None:
+    for q in (10, 50, 75, 93, 100):
+        assert libjpeg_quality(ijg_table(IJG_LUMA, q), IJG_LUMA) == q
+    img = pf.pristine_image()
+    std, _, _ = read_jpeg(pf.jpeg_bytes(img, quality=81))
+    assert std.standard_tables and std.quality == 81 and "libjpeg standard tables at quality 81" in std.software_signature
+    ps, _, _ = read_jpeg(pf.jpeg_bytes(img, quality="web_high"))
+    assert not ps.standard_tables and "Adobe Photoshop 'web high'" in ps.software_signature
+    r = run(pf.jpeg_bytes(img, quality="maximum"))
+    assert "software_tables" in r.flags
+
+
+def test_progressive_subsampling_trailing_data_and_mpf() -> None:
+    img = pf.pristine_image()
+    prog, _, _ = read_jpeg(pf.jpeg_bytes(img, quality=85, progressive=True, subsampling=0))
+    assert prog.progressive and prog.coding == "progressive" and prog.subsampling == "4:4:4"
+    appended = pf.jpeg_bytes(img, quality=85) + b"PK\x03\x04hidden archive"
+    r = run(appended)
+    assert r.jpeg.trailing_bytes == len(b"PK\x03\x04hidden archive") and r.jpeg.trailing_kind == "a ZIP archive" and "trailing_data" in r.flags
+    # An MPO (two frames with an MPF index): the data after the first image is declared, so not flagged
+    buf = io.BytesIO()
+    img.save(buf, "MPO", save_all=True, append_images=[img.transpose(Image.FLIP_LEFT_RIGHT)])
+    m = run(buf.getvalue(), "MPO")
+    assert m.jpeg.mpf_images == 2 and m.jpeg.trailing_kind == "another JPEG image" and "trailing_data" not in m.flags
+
+
+@pytest.mark.parametrize(("q1", "q2"), [(60, 90), (70, 95), (75, 90)])
+def test_double_compression_found(q1: int, q2: int) -> None:
+    dc = run(pf.saved_twice(q1, q2)).jpeg.double_compression
+    assert dc.tested and dc.found and dc.confidence in ("moderate", "high"), dc
+    assert "double_compression" in run(pf.saved_twice(q1, q2)).flags
+
+
+@pytest.mark.parametrize("q", [75, 90, 95])
+def test_single_compression_not_found(q: int) -> None:
+    r = run(pf.jpeg_bytes(pf.pristine_image(), quality=q))
+    dc = r.jpeg.double_compression
+    assert dc.tested and not dc.found and "double_compression" not in r.flags
+    assert "single_compression" in codes(r) or "double_compression_weak" in codes(r)
+
+
+def test_thumbnail_mismatch() -> None:
+    same = run(pf.thumbnail_jpeg(edit_after_thumbnail=False))
+    assert same.jpeg.thumbnail.compared and same.jpeg.thumbnail.mismatch is False and same.exif.thumbnail_bytes
+    edited = run(pf.thumbnail_jpeg(edit_after_thumbnail=True))
+    assert edited.jpeg.thumbnail.mismatch is True and "thumbnail_mismatch" in edited.flags
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _with_png_chunks(png: bytes, *chunks: bytes) -> bytes:
+    return png[:33] + b"".join(chunks) + png[33:]  # after the 8-byte signature and the 25-byte IHDR chunk
+
+
+def test_png_text_chunks_generator_settings() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(pf.noise_rgb(64, 64)).save(buf, "PNG")
+    png = _with_png_chunks(buf.getvalue(), _png_chunk(b"tEXt", b"parameters\x00a portrait photo, Steps: 30, Sampler: Euler a, Seed: 1"),
+                           _png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"compressed note")),
+                           _png_chunk(b"iTXt", b"Software\x00\x00\x00\x00\x00GIMP 2.10"))
+    r = run(png, "PNG")
+    assert r.text_chunks["parameters"].startswith("a portrait photo") and r.text_chunks["Comment"] == "compressed note"
+    assert {"generator_settings", "editing_software"} <= set(r.flags)
+
+
+@pytest.mark.parametrize("fmt", ["WEBP", "TIFF", "AVIF", "HEIF"])
+def test_formats_through_the_safe_loader(fmt: str, tmp_path) -> None:
+    img = pf.face_image(256)
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0131] = "Apple", "iPhone 15 Pro", "Adobe Lightroom 7.0"
+    path = tmp_path / f"x.{fmt.lower()}"
+    if fmt == "HEIF":
+        path.write_bytes(pf.heic_bytes(img))
+    else:
+        img.save(path, fmt, exif=exif.tobytes(), **({"quality": 90} if fmt != "TIFF" else {}))
+    loaded = load_image(path, inspect=inspect)
+    assert loaded.info.format == fmt and loaded.info.sha256 == loaded.info.sha256_after
+    prov = loaded.inspected
+    assert isinstance(prov, ProvenanceReport) and prov.format == fmt
+    assert prov.exif.make == "Apple"
+    if fmt != "HEIF":
+        assert prov.software == "Adobe Lightroom 7.0" and "editing_software" in prov.flags
+    json.dumps(asdict(prov))  # every field is plain data
+
+
+def test_heic_pixel_limit_checked_before_decoding(tmp_path) -> None:
+    from forgetalk.errors import ImageTooLargeError
+
+    path = tmp_path / "big.heic"
+    path.write_bytes(pf.heic_bytes(pf.face_image(256)))
+    with pytest.raises(ImageTooLargeError):
+        load_image(path, max_pixels=1000)
+
+
+# --------------------------------------------------------------------------- malformed metadata
+
+
+def _notes_and_no_crash(data: bytes, fmt: str = "JPEG") -> ProvenanceReport:
+    r = run(data, fmt)
+    assert r.notes, "malformed metadata must leave a note"
+    assert "malformed_metadata" in r.flags
+    return r
+
+
+def test_corrupt_exif_is_a_note() -> None:
+    bad = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 0xFFFF) + b"\x0f\x01\x02\x00\xff\xff\xff\x7f\xf0\xff\xff\xff" * 3
+    data = pf.insert_segments(pf.jpeg_bytes(pf.face_image(), quality=90), pf.exif_segment(bad))
+    r = run(data)
+    assert r.exif.make is None  # nothing invented
+    assert r.notes or not r.exif.fields
+
+
+def test_huge_exif_is_a_note() -> None:
+    buf = io.BytesIO()
+    Image.fromarray(pf.noise_rgb(64, 64)).save(buf, "PNG")
+    huge = b"II*\x00" + struct.pack("<I", 8) + b"\x00" * 5_000_000
+    r = _notes_and_no_crash(_with_png_chunks(buf.getvalue(), _png_chunk(b"eXIf", huge)), "PNG")
+    assert any("not parsed" in n for n in r.notes)
+
+
+@pytest.mark.parametrize("xml", [
+    "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'><rdf:Description",
+    "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;&lol;'>]><x:xmpmeta "
+    "xmlns:x='adobe:ns:meta/'>&lol2;</x:xmpmeta>",
+])
+def test_broken_xmp_is_a_note(xml: str) -> None:
+    data = pf.insert_segments(pf.jpeg_bytes(pf.face_image(), quality=90), pf.xmp_segment(xml))
+    r = _notes_and_no_crash(data)
+    assert r.xmp.present and r.xmp.creator_tool is None
+
+
+def test_truncated_segment_is_a_note() -> None:
+    data = pf.jpeg_bytes(pf.face_image(), quality=90)
+    broken = data[:2] + b"\xff\xe1\xff\xf0Exif\x00\x00II"  # APP1 declaring 65 KB in a 14-byte file
+    r = run(broken)
+    assert any("past the end" in n or "cut off" in n for n in r.notes)
+
+
+def test_stage_never_raises_on_random_bytes() -> None:
+    rng = np.random.default_rng(3)
+    good = pf.edited_jpeg()
+    for _ in range(25):
+        b = bytearray(good)
+        for pos in rng.integers(2, 2000, 20):
+            b[pos] = int(rng.integers(0, 256))
+        inspect(bytes(b), "JPEG", now=NOW)  # must not raise
