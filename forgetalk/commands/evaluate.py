@@ -20,12 +20,15 @@ from .options import engine_options, json_option, progress_option
 @click.option("--predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Score saved predictions instead of running a model: JSON list of {image_id, caption, mask_path}.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N images.")
+@click.option("--protocol", type=click.Choice(["official", "legacy"]), default="official", show_default=True,
+              help="official: as the released evaluate_metrics.py (last record per image_id, PTB tokens, missing mask files skipped); "
+                   "legacy: every caption a reference, first record's mask, simple tokens.")
 @click.option("--json-out", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write per-image rows and the summary as JSON here (--out is the older spelling).")
 @json_option("Print the summary as JSON on stdout.")
 @progress_option()
 def command(data: Path, engine: str, root: Path | None, device: str, quant: str | None, model_dir: Path | None, predictions: Path | None,
-            limit: int | None, out: Path | None, as_json: bool, no_progress: bool) -> None:
+            limit: int | None, protocol: str, out: Path | None, as_json: bool, no_progress: bool) -> None:
     """IoU, precision, recall (mask > 0.5 vs GT > 127, per image) and BLEU-1..4, ROUGE-L, CIDEr-D.
 
     Scores are fractions (multiply by 100 for the paper's tables). Text metrics are
@@ -61,10 +64,11 @@ def command(data: Path, engine: str, root: Path | None, device: str, quant: str 
         preds = run_engine(eng, records, root, on_item=None if quiet else lambda i, n: click.echo(f"\r{i}/{n}", nl=False, err=True))
         if not quiet:
             click.echo("", err=True)
-    result = score(records, preds, root)
+    result = score(records, preds, root, protocol=protocol)
     if out:
         rows = [{k: v for k, v in r.items() if k != "mask"} for r in result.rows]
-        atomic_write_json(out, {"data": str(data), "engine": None if predictions else engine, "summary": result.summary, "rows": rows})
+        atomic_write_json(out, {"data": str(data), "engine": None if predictions else engine, "protocol": protocol,
+                                "summary": result.summary, "rows": rows})
     if as_json:
         click.echo(json.dumps(result.summary))
     else:

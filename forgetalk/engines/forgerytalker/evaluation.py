@@ -5,6 +5,18 @@ Annotation JSON: a list of records with ``image_id``, ``caption``, ``img_path``,
 follow the released ``evaluate_metrics.py``: prediction binarised at 0.5, resized to the
 ground-truth size with nearest neighbour, GT = grey > 127, per-image IoU/P/R with its
 empty-mask conventions, averaged over images. Text metrics: :mod:`forgetalk.metrics_text`.
+
+Two record protocols (:data:`PROTOCOLS`):
+
+* ``official`` (default) - the released script's semantics: one record per ``image_id``,
+  the **last** one in the file (its caption is the single reference and its mask the
+  ground truth); every image with a prediction counts for the text metrics; an image
+  whose ground-truth mask file (or saved prediction mask) is missing or unreadable is
+  skipped for the mask metrics only (``masks`` < ``images`` in the summary); text is PTB
+  tokenised.
+* ``legacy`` - this project's earlier protocol: every caption of an ``image_id`` is a
+  reference, the mask comes from its first record, a missing mask file is an error,
+  and text uses the simple ``[a-z0-9]+`` tokeniser.
 """
 
 from __future__ import annotations
@@ -57,6 +69,9 @@ def mask_iou_pr(pred_prob: np.ndarray, gt_gray: np.ndarray, threshold: float = 0
     return iou, precision, recall
 
 
+PROTOCOLS: tuple[str, ...] = ("official", "legacy")
+
+
 @dataclass
 class EvalResult:
     summary: dict[str, float]
@@ -68,9 +83,64 @@ def _gray(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
-def score(records: Iterable[MMTTRecord], predictions: dict[str, dict[str, Any]], root: Path) -> EvalResult:
-    """Score predictions {image_id: {"caption": str, "mask": prob array | None, "mask_path": str | None}}."""
+def score(records: Iterable[MMTTRecord], predictions: dict[str, dict[str, Any]], root: Path, protocol: str = "official") -> EvalResult:
+    """Score predictions {image_id: {"caption": str, "mask": prob array | None, "mask_path": str | None}} (see module doc)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}")
     recs = list(records)
+    if protocol == "legacy":
+        return _score_legacy(recs, predictions, root)
+    last: dict[str, MMTTRecord] = {}
+    for r in recs:
+        last.pop(r.image_id, None)  # re-insert: order of the last occurrence, the record kept is the last
+        last[r.image_id] = r
+    rows, ious, precs, recs_ = [], [], [], []
+    for image_id, r in last.items():
+        if image_id not in predictions:
+            continue
+        p = predictions[image_id]
+        row: dict[str, Any] = {"image_id": image_id, "caption": p.get("caption", "")}
+        res = _official_mask(r, p, root)
+        if res is None:
+            row["mask_skipped"] = True
+        else:
+            row.update(iou=res[0], precision=res[1], recall=res[2])
+            ious.append(res[0])
+            precs.append(res[1])
+            recs_.append(res[2])
+        rows.append(row)
+    refs = {row["image_id"]: [last[row["image_id"]].caption] for row in rows}
+    return _summarise(rows, ious, precs, recs_, refs, "ptb")
+
+
+def _official_mask(r: MMTTRecord, p: dict[str, Any], root: Path) -> tuple[float, float, float] | None:
+    """IoU/P/R of one image, or None when a mask file is missing or unreadable (the released script skips those)."""
+    if not r.mask_path:
+        return None
+    try:
+        gt = _gray(root / r.mask_path)
+        mask = p.get("mask")
+        if mask is None:
+            if not p.get("mask_path"):
+                return None
+            mask = _gray(root / p["mask_path"]).astype(np.float32) / 255.0
+    except OSError:
+        return None
+    return mask_iou_pr(np.asarray(mask), gt)
+
+
+def _summarise(rows: list[dict[str, Any]], ious: list[float], precs: list[float], recs_: list[float], refs: dict[str, list[str]],
+               tokenizer: str) -> EvalResult:
+    hyps = {row["image_id"]: row["caption"] for row in rows}
+    summary: dict[str, float] = {"images": float(len(rows)), "masks": float(len(ious))}
+    if ious:
+        summary.update(IoU=float(np.mean(ious)), Precision=float(np.mean(precs)), Recall=float(np.mean(recs_)))
+    if hyps and any(hyps.values()):
+        summary.update(caption_scores({k: refs[k] for k in hyps}, hyps, tokenizer=tokenizer))
+    return EvalResult(summary=summary, rows=rows)
+
+
+def _score_legacy(recs: list[MMTTRecord], predictions: dict[str, dict[str, Any]], root: Path) -> EvalResult:
     refs: dict[str, list[str]] = {}
     for r in recs:
         refs.setdefault(r.image_id, []).append(r.caption)
@@ -92,13 +162,7 @@ def score(records: Iterable[MMTTRecord], predictions: dict[str, dict[str, Any]],
             precs.append(pr)
             recs_.append(rc)
         rows.append(row)
-    hyps = {row["image_id"]: row["caption"] for row in rows}
-    summary: dict[str, float] = {"images": float(len(rows)), "masks": float(len(ious))}
-    if ious:
-        summary.update(IoU=float(np.mean(ious)), Precision=float(np.mean(precs)), Recall=float(np.mean(recs_)))
-    if hyps and any(hyps.values()):
-        summary.update(caption_scores({k: refs[k] for k in hyps}, hyps))
-    return EvalResult(summary=summary, rows=rows)
+    return _summarise(rows, ious, precs, recs_, refs, "simple")
 
 
 def _aligned_face(rgb: np.ndarray) -> Any:
