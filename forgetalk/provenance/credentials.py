@@ -103,8 +103,9 @@ def read_c2pa(data: bytes, fmt: str, notes: list[str]) -> C2paInfo:
 
         ctx = c2pa.Context.from_dict(OFFLINE)
         reader = c2pa.Reader.try_create(mime, io.BytesIO(data), None, ctx)
-        if reader is None:
-            return C2paInfo()
+        if reader is None:  # JUMBF/C2PA bytes are there, but no manifest store can be parsed from them
+            notes.append("Content Credentials (C2PA) data present but no manifest could be read from it (damaged box)")
+            return C2paInfo(present=True, state=C2PA_UNREADABLE)
         with reader:
             store = json.loads(reader.json())
             vstate = reader.get_validation_state()
