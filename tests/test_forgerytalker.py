@@ -110,3 +110,19 @@ def test_save_load_round_trip(ft, tmp_path):
     assert again.region_probs == pytest.approx(before.region_probs, abs=1e-6) and again.text == before.text
     eng = get_engine("forgerytalker", device="cpu", quant="fp32", model_dir=str(tmp_path / "m"))
     assert len(eng.info()["weights"]["model.safetensors"]) == 64
+
+
+def test_region_linking_on_lowercase_unpunctuated_report():
+    """The released model writes lowercase reports without full stops: each region gets its clauses only."""
+    text = ("the left eye is blurred and the pupil shape is irregular the lips lack texture, the skin of the cheek is too smooth "
+            "while the eyes and the nose are deformed the hairline is blurred and looks unnatural")
+    links = vocab.link_sentences(text)
+    eye = ["the left eye is blurred and the pupil shape is irregular", "the eyes and the nose are deformed"]
+    assert links["left_eye"] == eye and links["right_eye"] == eye
+    assert links["mouth"] == ["the lips lack texture"]
+    assert links["skin"] == ["the skin of the cheek is too smooth"] == links["left_cheek"]
+    assert links["nose"] == ["the eyes and the nose are deformed"]
+    assert links["hair"] == ["the hairline is blurred and looks unnatural"]
+    assert "face" not in links and all(text not in v for v in links.values())
+    assert vocab.link_sentences("the surface of the nose and the lips is odd") == {
+        "nose": ["the surface of the nose and the lips is odd"], "mouth": ["the surface of the nose and the lips is odd"]}
