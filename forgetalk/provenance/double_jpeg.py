@@ -49,18 +49,29 @@ def _dct_matrix() -> np.ndarray:
 _D = _dct_matrix()
 
 
-def block_dct(y: np.ndarray) -> np.ndarray:
-    """(n, 8, 8) orthonormal 2-D DCT (JPEG's FDCT) of every whole 8x8 block of ``y``."""
+def block_dct(y: np.ndarray, freqs: tuple[tuple[int, int], ...] = FREQUENCIES) -> np.ndarray:
+    """(n, len(freqs)) orthonormal 2-D DCT (JPEG's FDCT) coefficients of every whole 8x8 block of ``y``.
+
+    Only the requested frequencies are computed: one (n, 64) x (64, k) product with the rows of
+    the separable DCT's Kronecker matrix.
+    """
     h, w = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
-    b = y[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    return _D @ b @ _D.T
+    b = y[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    basis = np.stack([np.outer(_D[u], _D[v]).ravel() for u, v in freqs], axis=1).astype(np.float32)
+    return b.astype(np.float32) @ basis
 
 
-def _hist(k: np.ndarray) -> np.ndarray:
-    h = np.bincount(np.clip(k, -BINS, BINS).astype(np.int64) + BINS, minlength=2 * BINS + 1).astype(np.float64)
-    h[BINS] = 0.0  # the zero bin is dominated by blocking and flat areas: left out
-    s = h.sum()
-    return h / s if s > 0 else h
+_WIDTH = 2 * BINS + 1
+
+
+def _hists(k: np.ndarray) -> np.ndarray:
+    """Normalised histograms over [-BINS, BINS] (zero bin left out: blocking and flat areas dominate it) of each row of ``k``."""
+    rows = k.shape[0]
+    idx = np.clip(k, -BINS, BINS).astype(np.int64) + BINS + (np.arange(rows) * _WIDTH)[:, None]
+    h = np.bincount(idx.ravel(), minlength=rows * _WIDTH).reshape(rows, _WIDTH).astype(np.float64)
+    h[:, BINS] = 0.0
+    s = h.sum(axis=1, keepdims=True)
+    return np.divide(h, s, out=np.zeros_like(h), where=s > 0)
 
 
 def luminance(data: bytes) -> np.ndarray | None:
@@ -73,8 +84,7 @@ def luminance(data: bytes) -> np.ndarray | None:
         if img.mode == "RGB":
             img.draft("YCbCr", img.size)
         img.load()
-        arr = np.asarray(img)
-    y = arr if arr.ndim == 2 else arr[..., 0]
+        y = np.asarray(img if img.mode == "L" else img.getchannel(0))
     return y.astype(np.float32) - 128.0
 
 
@@ -95,26 +105,24 @@ def detect(data: bytes, luma_table: tuple[int, ...]) -> DoubleCompression:
     shifted = block_dct(y[4:, 4:])
     tested = votes = 0
     steps: dict[str, int] = {}
-    for u, v in FREQUENCIES:
+    for i, (u, v) in enumerate(FREQUENCIES):
         q2 = float(q[u, v])
-        obs_k = np.rint(aligned[:, u, v] / q2)
+        obs_k = np.rint(aligned[:, i] / q2)
         if np.count_nonzero(obs_k) < MIN_NONZERO:
             continue
-        obs = _hist(obs_k)
-        c = shifted[:, u, v].astype(np.float64)
-        d_single = float(np.abs(_hist(np.rint(c / q2)) - obs).sum())
-        best, best_q1 = np.inf, 0
-        for q1 in range(1, int(min(3 * q2 + 8, 64)) + 1):
-            if q1 == q2 or (q2 % q1 == 0):
-                continue  # same step, or a divisor of it: indistinguishable from one save
-            sim = _hist(np.rint(np.rint(c / q1) * q1 / q2))
-            d = float(np.abs(sim - obs).sum())
-            if d < best:
-                best, best_q1 = d, q1
+        obs = _hists(obs_k[None, :])[0]
+        c = shifted[:, i]
+        # Every plausible first step at once; the same step, or a divisor of it, is indistinguishable from one save.
+        q1s = np.array([q1 for q1 in range(1, int(min(3 * q2 + 8, 64)) + 1) if q1 != q2 and q2 % q1 != 0], np.float32)
+        single = _hists(np.rint(c / q2)[None, :])[0]
+        d_single = float(np.abs(single - obs).sum())
+        sims = _hists(np.rint(np.rint(c[None, :] / q1s[:, None]) * q1s[:, None] / q2))
+        d = np.abs(sims - obs[None, :]).sum(axis=1)
+        best = int(np.argmin(d))
         tested += 1
-        if best < VOTE_RATIO * d_single:
+        if d[best] < VOTE_RATIO * d_single:
             votes += 1
-            steps[f"{u},{v}"] = best_q1
+            steps[f"{u},{v}"] = int(q1s[best])
     if tested < 3:
         return DoubleCompression(tested=False, method=METHOD, frequencies_tested=tested,
                                  note="not tested: too few non-zero DCT coefficients (flat or tiny image)")
