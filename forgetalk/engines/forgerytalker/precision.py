@@ -49,6 +49,9 @@ COMPONENTS: tuple[Component, ...] = (
 )
 
 
+SHORT: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+
+
 @dataclass(frozen=True)
 class ComponentPrecision:
     """Precision of one component under one mode on one device."""
@@ -70,12 +73,12 @@ class ComponentPrecision:
     def summary(self) -> str:
         """Short human form, e.g. ``nf4 linears (not wo, lm_head), rest bf16``."""
         if self.quant:
-            return f"{self.quant} linears (not {', '.join(self.quant_skip)}), rest {self.dtype}"
-        s = self.dtype
+            return f"{self.quant} linears (not {', '.join(self.quant_skip)}), rest {SHORT[self.dtype]}"
+        s = SHORT[self.dtype]
         if self.fp32_modules:
             s += f" ({', '.join(self.fp32_modules)} fp32)"
         if self.autocast:
-            s += f", {self.autocast} autocast"
+            s += f" + {SHORT[self.autocast]} autocast"
         return s
 
 
