@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -136,7 +137,8 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
                         "faces": {"train": len(train_recs), "val": len(val_faces)}},
         "training": summary,
         "preprocess_seconds": round(prep_s, 1),
-        "environment": {"python": platform.python_version(), "torch": torch.__version__, "threads": cfg.threads, "machine": platform.machine()},
+        "environment": {"python": platform.python_version(), "torch": torch.__version__, "threads": cfg.threads, "machine": platform.machine(),
+                        "workers": cfg.workers, "step_device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "cpus": os.cpu_count()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_weights(model, out_dir, recipe)

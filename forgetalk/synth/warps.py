@@ -51,6 +51,9 @@ class _Field:
     def _win(self, c: np.ndarray, r: float) -> tuple[slice, slice, np.ndarray, np.ndarray]:
         x0, x1 = max(0, int(c[0] - r) - 1), min(self.s, int(c[0] + r) + 2)
         y0, y1 = max(0, int(c[1] - r) - 1), min(self.s, int(c[1] + r) + 2)
+        # A brush whose centre lies off the crop (a landmark beyond the border) touches nothing;
+        # without the clamp the window is negative, which NumPy 2 refuses.
+        x1, y1 = max(x0, x1), max(y0, y1)
         yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
         return slice(y0, y1), slice(x0, x1), xx - c[0], yy - c[1]
 

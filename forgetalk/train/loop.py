@@ -249,6 +249,7 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     t0 = time.perf_counter()
     deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
     step = 0
+    stopped = ""
     hist: list[dict[str, float]] = []
     run = {"loss": 0.0, "n": 0}
     _set_train_mode(model, cfg.freeze)
@@ -270,7 +271,12 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         lr = cfg.lr * min(1.0, (step + 1) / probe) * 0.5 * (1 + np.cos(np.pi * frac))
         for g in opt.param_groups:
             g["lr"] = lr
-        batch = _to(next(stream) if stream is not None else make_batch(train_recs, rng, cfg, cfg.batch_size), dev)
+        try:
+            batch = _to(next(stream) if stream is not None else make_batch(train_recs, rng, cfg, cfg.batch_size), dev)
+        except Exception as exc:  # a forging bug must not throw away the steps already taken
+            stopped = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            log(f"[train] stopped early at step {step}: {stopped}")
+            break
         loss, parts = loss_fn(model, batch, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -301,6 +307,8 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         "pretrained": pretrained_info,
         "history_tail": hist[-5:],
     }
+    if stopped:
+        summary["stopped_early"] = stopped
     if val_batch is not None:
         summary["val_synth"] = val_synth
     return model, summary
