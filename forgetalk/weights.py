@@ -27,12 +27,56 @@ ENV_WEIGHTS = "FORGETALK_WEIGHTS"
 _HEX64 = frozenset("0123456789abcdef")
 
 
+_CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+#: Where a wheel installs the shipped weights (setup.cfg ``data_files``: ``share/forgetalk/weights``).
+_DATA_SUBDIR = ("share", "forgetalk", "weights")
+
+
+def _user_default() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "forgetalk" / "weights"
+
+
 def weights_root() -> Path:
-    """The weights folder: ``$FORGETALK_WEIGHTS``, else ``weights/`` beside the package."""
+    """The folder for user-placed weights (one sub-folder per component).
+
+    ``$FORGETALK_WEIGHTS`` (also set by ``forgetalk --weights-dir``); else, in a source
+    checkout, its ``weights/`` folder; else ``$XDG_DATA_HOME/forgetalk/weights``
+    (``~/.local/share/forgetalk/weights``), the way rembg keeps ``U2NET_HOME``.
+    """
     env = os.environ.get(ENV_WEIGHTS)
     if env:
         return Path(env).expanduser().resolve()
-    return (Path(__file__).resolve().parent.parent / "weights").resolve()
+    if _CHECKOUT_WEIGHTS.is_dir():
+        return _CHECKOUT_WEIGHTS.resolve()
+    return _user_default()
+
+
+def shipped_root() -> Path | None:
+    """Where the weights that ship with forgetalk are: the checkout's ``weights/``, or the
+    installed copy under the environment's data prefix (a wheel install)."""
+    import sys
+    import sysconfig
+
+    cands = [_CHECKOUT_WEIGHTS, Path(sys.prefix, *_DATA_SUBDIR), Path(sysconfig.get_path("data"), *_DATA_SUBDIR)]
+    try:
+        cands.append(Path(sysconfig.get_path("data", f"{os.name}_user"), *_DATA_SUBDIR))
+    except KeyError:  # pragma: no cover - scheme absent on some platforms
+        pass
+    for c in cands:
+        if c.is_dir():
+            return c.resolve()
+    return None
+
+
+def _manifest_place(component: str) -> tuple[Path, Path | None]:
+    """(user folder, shipped folder or None) of a component, without reading anything."""
+    user = weights_root() / component
+    shipped = shipped_root()
+    sc = shipped / component if shipped is not None else None
+    if sc is not None and sc.resolve() == user.resolve():
+        sc = None
+    return user, sc
 
 
 @dataclass(frozen=True)
@@ -61,13 +105,28 @@ class Manifest:
 
 
 def load_manifest(component: str, root: Path | None = None) -> Manifest:
-    """Read and validate ``<root>/<component>/manifest.json`` (a one-line :class:`WeightsError` if malformed)."""
-    folder = (root or weights_root()) / component
-    path = folder / "manifest.json"
+    """Read and validate a component's ``manifest.json`` (a one-line :class:`WeightsError` if malformed).
+
+    With ``root``, exactly ``<root>/<component>``. Otherwise the user folder
+    (:func:`weights_root`) wins when it has its own manifest (a user can replace shipped
+    weights, and tests can tamper with a copy); else the shipped manifest is read, and its
+    files are looked up beside it when they are all there (shipped weights) or in the user
+    folder (user-placed weights such as ForgeryTalker's, pinned by the shipped manifest).
+    """
+    if root is not None:
+        folder = root / component
+        path = folder / "manifest.json"
+    else:
+        folder, shipped = _manifest_place(component)
+        path = folder / "manifest.json"
+        if not path.is_file() and shipped is not None and (shipped / "manifest.json").is_file():
+            path = shipped / "manifest.json"
     raw = read_json_file(path, WeightsError, f"no weights manifest for {component!r}: expected {path}")
     if not isinstance(raw, dict) or not isinstance(raw.get("files", []), list):
         raise WeightsError(f"{path}: malformed weights manifest (expected an object with a 'files' list)")
     files = tuple(_weight_file(f, i, path) for i, f in enumerate(raw.get("files", [])))
+    if path.parent != folder and all((path.parent / f.name).is_file() for f in files if f.required):
+        folder = path.parent  # shipped and complete: read the files where they were installed
     extra = {k: v for k, v in raw.items() if k not in ("component", "files", "description")}
     return Manifest(component=str(raw.get("component", component)), folder=folder, files=files, description=str(raw.get("description", "")), extra=extra)
 
@@ -287,7 +346,10 @@ def fetch_file(manifest: Manifest, wf: WeightFile, opener=None, chunk: int = 1 <
 
 
 def list_components(root: Path | None = None) -> list[str]:
-    base = root or weights_root()
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if (p / "manifest.json").is_file())
+    """Components with a manifest: in ``root``, else in the user folder or shipped with forgetalk."""
+    bases = [root] if root is not None else [weights_root(), shipped_root()]
+    names: set[str] = set()
+    for base in bases:
+        if base is not None and base.is_dir():
+            names.update(p.name for p in base.iterdir() if (p / "manifest.json").is_file())
+    return sorted(names)

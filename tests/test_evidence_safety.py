@@ -449,7 +449,8 @@ def test_readme_every_exit_code(ev: Path, tmp_path: Path, scanned: tuple[Path, P
     Image.new("RGB", (200, 160), (120, 130, 140)).save(tmp_path / "blank.png")
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "afile").write_text("x")
-    (tmp_path / "noweights").mkdir()
+    noweights = _weights_copy(tmp_path, "evidence")  # a user copy of the evidence weights missing its calibration
+    (noweights / "evidence" / "calibration.npz").unlink()
     broken = tmp_path / "broken"
     broken.mkdir()
     shutil.copyfile(ev, broken / "ok.jpg")
@@ -460,7 +461,7 @@ def test_readme_every_exit_code(ev: Path, tmp_path: Path, scanned: tuple[Path, P
         2: ft("analyze", ev, "--engine", "no-such-engine", "--no-progress"),
         3: ft("analyze", tmp_path / "empty.jpg", *EVIDENCE),
         4: ft("analyze", tmp_path / "blank.png", "--report", tmp_path / "r4.pdf", *EVIDENCE),
-        5: ft("analyze", ev, *EVIDENCE, FORGETALK_WEIGHTS=str(tmp_path / "noweights")),
+        5: ft("analyze", ev, *EVIDENCE, FORGETALK_WEIGHTS=str(noweights)),
         6: ft("analyze", ev, "--report", tmp_path / "afile" / "r.pdf", *EVIDENCE),
     }
     for code, res in expected.items():

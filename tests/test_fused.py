@@ -47,6 +47,13 @@ def test_fused_outputs_on_real_face(engine) -> None:  # noqa: ANN001
 
 
 def test_missing_weights_raise_weights_error(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    # A user weights folder with its own localizer manifest wins over the shipped copy; its files are absent.
+    import shutil
+
+    from forgetalk.weights import shipped_root
+
+    (tmp_path / "localizer").mkdir()
+    shutil.copyfile(shipped_root() / "localizer" / "manifest.json", tmp_path / "localizer" / "manifest.json")
     monkeypatch.setenv("FORGETALK_WEIGHTS", str(tmp_path))
     with pytest.raises(WeightsError, match="localizer"):
         get_engine("fused", device="cpu")

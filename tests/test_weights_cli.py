@@ -38,9 +38,10 @@ def _run(*args: str):
 def test_list_and_verify_missing(root: Path):
     r = _run("list", "--json")
     assert r.exit_code == 0
-    (row,) = json.loads(r.output)["components"]
+    rows = {row["component"]: row for row in json.loads(r.output)["components"]}  # the shipped components are listed too
+    row = rows["demo"]
     assert row["component"] == "demo" and row["present"] == 0 and row["pinned"] == 1
-    r = _run("verify", "--json")
+    r = _run("verify", "demo", "--json")
     assert r.exit_code == 5
     statuses = {f["file"]: f["status"] for f in json.loads(r.output)["files"]}
     assert statuses == {"a.bin": "missing", "sub/b.bin": "missing", "opt.bin": "missing"}

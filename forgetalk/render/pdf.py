@@ -124,14 +124,14 @@ def provenance_lines(rep: AnalysisReport) -> list[str]:
     return [str(getattr(f, "sentence", f)) for f in ordered] or ["No provenance metadata worth noting was found in the file."]
 
 
-def _provenance_appendix(rep: AnalysisReport, st: Styles) -> list[Any]:
+def _provenance_appendix(rep: AnalysisReport, st: Styles, image_rgb: np.ndarray | None) -> list[Any]:
     prov, mod = _provenance(rep)
     if prov is None:
         return []
     out: list[Any] = [CondPageBreak(30 * mm), raw("Provenance", st.h1)]
     if mod is not None and hasattr(mod, "provenance_appendix"):
         try:
-            return out + list(mod.provenance_appendix(prov))
+            return out + list(mod.provenance_appendix(prov, st, image=image_rgb))
         except TypeError:  # a different signature: fall back to the findings table below
             pass
     rows = [(f"{getattr(f, 'source', '')}: {getattr(f, 'code', '')}", getattr(f, "sentence", "")
@@ -283,7 +283,7 @@ def _cue_table(face: FaceResult, st: Styles) -> Table | None:
     return t
 
 
-def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles) -> list[Any]:
+def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles, image_rgb: np.ndarray | None = None) -> list[Any]:
     out: list[Any] = [PageBreak(), raw("Appendix", st.title), raw("A. Case record", st.h1), kv_table(_case_rows(rep, case), st, WIDTH)]
     rows, left = labelled_rows(rep.engine_info)
     out += [raw("B. Engine, weights and calibration", st.h1), _labelled_table(rows, st)]
@@ -297,7 +297,7 @@ def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles) -> list[Any]:
         frows, _ = labelled_rows({k: v for k, v in face.engine_meta.items() if not isinstance(v, Mapping) or k == "features"})
         if frows:
             out += [P(f"Face {face.index + 1}: engine values", st.h2), _labelled_table(frows, st)]
-    out += _provenance_appendix(rep, st)
+    out += _provenance_appendix(rep, st, image_rgb)
     cue_tables = [(f, _cue_table(f, st)) for f in rep.faces]
     if any(t is not None for _, t in cue_tables):
         out += [CondPageBreak(40 * mm), raw("C. Measured cues per region", st.h1),
@@ -359,14 +359,14 @@ def _doc(buf: io.BytesIO, rep: AnalysisReport, case: CaseInfo, kind: str) -> Sim
         buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 4 * mm, bottomMargin=MARGIN + 3 * mm,
         title=f"forgetalk {kind}: {name}", author=visible(case.examiner or f"forgetalk {rep.tool_version}"),
         subject=f"Face-forgery examination of {name}, input SHA-256 {rep.input.sha256}" + (f", case {visible(case.case_id)}" if case.case_id else ""),
-        creator=f"forgetalk {rep.tool_version}", keywords=["forgetalk", "face forgery", rep.input.sha256, rep.verdict], invariant=1, lang="en",
+        creator=f"forgetalk {rep.tool_version}", producer=f"forgetalk {rep.tool_version} (reportlab)", keywords=["forgetalk", "face forgery", rep.input.sha256, rep.verdict], invariant=1, lang="en",
     )
 
 
 def _canvas(rep: AnalysisReport, case: CaseInfo, kind: str) -> type:
     left = visible(f"forgetalk {kind}" + (f"  |  case {case.case_id}" if case.case_id else "") + f"  |  {clip(rep.input.name, 60)}")
     footer = visible(f"input SHA-256 {rep.input.sha256}  |  forgetalk {rep.tool_version}")
-    return numbered_canvas(left, "", footer, font_set(), f"forgetalk {rep.tool_version} (reportlab)")
+    return numbered_canvas(left, "", footer, font_set())
 
 
 def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None) -> bytes:
@@ -383,7 +383,7 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseI
     story = _page_one(analysis, d, case, ov, st, img_h=118 * mm)
     for i, face in enumerate(rep.faces):
         story.extend(_face_page(analysis, i, face, st))
-    story += _appendix(rep, case, st)
+    story += _appendix(rep, case, st, analysis.image)
     buf = io.BytesIO()
     _doc(buf, rep, case, "report").build(story, canvasmaker=_canvas(rep, case, "report"))
     return buf.getvalue()

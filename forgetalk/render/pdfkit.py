@@ -30,6 +30,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import Image, Paragraph, Table, TableStyle
+from reportlab.platypus.tables import CellStyle
 
 from . import fonts as _fonts
 from .answer import TopRegion, region_strength, top_regions, verdict_words
@@ -63,6 +64,9 @@ class Styles:
 
     def __init__(self, fs: FontSet | None = None) -> None:
         fs = fs or _fonts.font_set()
+        # Plain-string table cells (even empty ones) default to Helvetica, an unembedded standard
+        # font; every table in every document drawn here (provenance's too) uses the embedded one.
+        CellStyle.fontname = fs.regular
         base = ParagraphStyle("body", fontName=fs.regular, fontSize=8.5, leading=10.5, alignment=TA_LEFT, splitLongWords=1)
         self.body = base
         self.small = ParagraphStyle("small", parent=base, fontSize=7.5, leading=9)
@@ -142,8 +146,15 @@ def kv_table(rows: Iterable[tuple[str, Any]], st: Styles, width: float, key_frac
     return t
 
 
+def font_cmd() -> tuple[Any, ...]:
+    """Table cells holding plain strings (even empty ones) are drawn in Helvetica unless told
+    otherwise: that would put an unembedded standard font in the PDF."""
+    return ("FONT", (0, 0), (-1, -1), _fonts.font_set().regular, 7)
+
+
 def grid_style(key_column: bool = False, header: bool = False, pad: float = 1.5) -> TableStyle:
     cmds: list[tuple[Any, ...]] = [
+        font_cmd(),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("GRID", (0, 0), (-1, -1), 0.25, GRID),
         ("TOPPADDING", (0, 0), (-1, -1), pad),
@@ -187,6 +198,7 @@ def verdict_box(rep: Mapping[str, Any], st: Styles, width: float) -> Table:
     head, rate = verdict_words(rep)
     t = Table([[[P(head, st.verdict), P(rate, st.body)]]], colWidths=[width])
     t.setStyle(TableStyle([
+        font_cmd(),
         ("BACKGROUND", (0, 0), (-1, -1), VERDICT_COLOURS.get(str(rep.get("verdict")), colors.HexColor("#e2e3e5"))),
         ("BOX", (0, 0), (-1, -1), 1.0, colors.HexColor("#555555")),
         ("LEFTPADDING", (0, 0), (-1, -1), 6),
@@ -223,21 +235,21 @@ def answer_row(rep: Mapping[str, Any], overlay_rgb: np.ndarray | None, st: Style
                                                     for f in others[:6]) + ("; ..." if len(others) > 6 else ""), st.small))
     cell: Any = image(overlay_rgb, left_w - 4, img_h, max_px) if overlay_rgb is not None else P("(no overlay)", st.small)
     t = Table([[cell, right]], colWidths=[left_w, width - left_w], hAlign="LEFT")
-    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0), ("LEFTPADDING", (1, 0), (1, 0), 6)]))
+    t.setStyle(TableStyle([font_cmd(), ("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0), ("LEFTPADDING", (1, 0), (1, 0), 6)]))
     return t
 
 
 # --------------------------------------------------------------------------- canvas with header and "page N of M"
 
 
-def numbered_canvas(header_left: str, header_right: str, footer: str, fs: FontSet, producer: str) -> type:
+def numbered_canvas(header_left: str, header_right: str, footer: str, fs: FontSet) -> type:
     """Canvas subclass that defers page output to print 'page N of M', the header and the footer."""
 
     class NumberedCanvas(rl_canvas.Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("initialFontName", fs.regular)  # no stray unembedded Helvetica
+            if not kwargs.get("initialFontName"):  # the doc template passes None: no stray unembedded Helvetica
+                kwargs["initialFontName"] = fs.regular
             super().__init__(*args, **kwargs)
-            self.setProducer(producer)
             self._saved: list[dict[str, Any]] = []
 
         def showPage(self) -> None:  # noqa: N802 - reportlab API

@@ -24,7 +24,7 @@ from ..io import atomic_write_bytes, read_json_file
 from .answer import VERDICT_MANIPULATED, plain_summary
 from .fonts import font_set, visible
 from .labels import labelled_rows
-from .pdfkit import MARGIN, PAGE, P, Styles, answer_row, case_line, clip, fmt_num, jpeg_bytes, kv_table, numbered_canvas, raw, verdict_box
+from .pdfkit import MARGIN, PAGE, P, Styles, answer_row, case_line, clip, fmt_num, font_cmd, jpeg_bytes, kv_table, numbered_canvas, raw, verdict_box
 
 WIDTH = PAGE[0] - 2 * MARGIN
 THUMB_MM = 11
@@ -98,7 +98,7 @@ def _index(rows: list[dict[str, Any]], out_dir: Path, st: Styles, thumbs: int) -
     widths = [8 * mm, (THUMB_MM + 2) * mm, 68 * mm, 14 * mm, 9 * mm, 20 * mm, 11 * mm]
     widths.append(WIDTH - sum(widths))
     t = LongTable(data, colWidths=widths, repeatRows=1)
-    t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")), ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    t.setStyle(TableStyle([font_cmd(), ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb")), ("VALIGN", (0, 0), (-1, -1), "TOP"),
                            ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#333333")), ("TOPPADDING", (0, 0), (-1, -1), 1),
                            ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
     return t
@@ -144,9 +144,10 @@ def build_scan_summary_pdf(rows: list[dict[str, Any]], header: dict[str, Any], o
     run = visible(str(header.get("run_id")))
     doc = SimpleDocTemplate(buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 4 * mm, bottomMargin=MARGIN + 3 * mm,
                             title="forgetalk scan summary", subject=f"Scan {run} of {visible(str(header.get('input_dir')))}",
-                            author=f"forgetalk {header.get('tool_version')}", creator=f"forgetalk {header.get('tool_version')}", lang="en")
+                            author=f"forgetalk {header.get('tool_version')}", creator=f"forgetalk {header.get('tool_version')}",
+                            producer=f"forgetalk {header.get('tool_version')} (reportlab)", lang="en")
     canvas = numbered_canvas(visible(f"forgetalk scan summary  |  run {clip(run, 40)}"), "", visible(f"results {clip(str(header.get('results_dir')), 120)}"),
-                             font_set(), f"forgetalk {header.get('tool_version')} (reportlab)")
+                             font_set())
     doc.build(story, canvasmaker=canvas)
     return buf.getvalue()
 

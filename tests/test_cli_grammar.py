@@ -1,0 +1,189 @@
+"""One command-line grammar (issue 12), through the real Click group.
+
+* ``--json`` means the same on every command: one JSON document on stdout; on a user error
+  ``{"status": "error", "error": ..., "exit_code": N}`` there and one ``error:`` line on stderr.
+* Every user error (malformed manifest, empty training folder, bad options, unusable input)
+  ends in exactly one line and its documented exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from test_scan_fakeengine import NAME as FAKE_ENGINE
+from test_scan_fakeengine import make_faces
+
+from forgetalk.cli import main
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+GRACE = REPO / "examples" / "grace_hopper.jpg"
+
+
+def leaf_commands(group: click.Group = main, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    out = []
+    for name, cmd in sorted(group.commands.items()):
+        if isinstance(cmd, click.Group):
+            out += leaf_commands(cmd, (*prefix, name))
+        else:
+            out.append(((*prefix, name), cmd))
+    return out
+
+
+def invoke(*args: str | Path, env: dict[str, str] | None = None):
+    res = CliRunner().invoke(main, [str(a) for a in args], env={"CI": "1", **(env or {})})
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res
+
+
+def test_every_command_has_the_same_json_flag() -> None:
+    for path, cmd in leaf_commands():
+        opts = {o: p for p in cmd.params if isinstance(p, click.Option) for o in p.opts}
+        assert "--json" in opts, path
+        p = opts["--json"]
+        assert p.is_flag and p.name == "as_json", path  # a flag everywhere: never a file path
+        assert not any(o.startswith("--json") and o != "--json" and o != "--json-out" for o in opts), path
+
+
+def _error_doc(res, code: int) -> dict:
+    assert res.exit_code == code, (res.exit_code, res.stdout, res.stderr)
+    doc = json.loads(res.stdout)
+    assert doc["status"] == "error" and doc["exit_code"] == code and doc["error"]
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in res.stderr, res.stderr
+    return doc
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("grammar")
+    make_faces(base / "in", 2, size=256)
+    sys.path.insert(0, str(TESTS))
+    res = invoke("scan", base / "in", "--out", base / "out", "--engine", FAKE_ENGINE, "--preload", "test_scan_fakeengine", "--workers", "0",
+                 "--no-progress", "--json")
+    assert res.exit_code == 0, res.output
+    json.loads(res.stdout)
+    return base / "out"
+
+
+def test_json_success_is_one_document_on_stdout(tmp_path: Path, scanned: Path) -> None:
+    """Each command with --json prints exactly one JSON document on stdout (progress and notes go to stderr)."""
+    preds = tmp_path / "p.json"
+    data = tmp_path / "d.json"
+    data.write_text(json.dumps([{"image_id": "a", "img_path": "a.png", "mask_path": None, "caption": "the nose is blurred"}]))
+    preds.write_text(json.dumps([{"image_id": "a", "caption": "the nose is blurred", "mask_path": None}]))
+    runs = {
+        "analyze": ["analyze", GRACE, "--engine", "evidence", "--json", "--no-progress"],
+        "scan": ["scan", scanned.parent / "in", "--out", scanned, "--engine", FAKE_ENGINE, "--preload", "test_scan_fakeengine",
+                 "--workers", "0", "--no-progress", "--json"],
+        "verify": ["verify", scanned, "--json"],
+        "engines": ["engines", "--json"],
+        "weights list": ["weights", "list", "--json"],
+        "weights verify": ["weights", "verify", "evidence", "--json"],
+        "weights fetch": ["weights", "fetch", "evidence", "--json"],  # everything present: nothing downloaded
+        "evaluate": ["evaluate", data, "--predictions", preds, "--json"],
+    }
+    for name, args in runs.items():
+        res = invoke(*args)
+        assert res.exit_code == 0, (name, res.stdout, res.stderr)
+        doc = json.loads(res.stdout)
+        assert isinstance(doc, dict), name
+    assert json.loads(invoke(*runs["analyze"]).stdout)["status"] == "ok"
+
+
+def test_json_errors_are_one_document_on_stdout_and_one_line_on_stderr(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "bad.json").write_text("{not json")
+    cases = {
+        "analyze": (["analyze", tmp_path / "empty.jpg", "--json", "--no-progress"], 3),
+        "scan": (["scan", tmp_path / "nodir", "--out", tmp_path / "o", "--json"], 2),
+        "verify": (["verify", tmp_path / "empty", "--json"], 2),
+        "engines": (["engines", "--json", "--nope"], 2),
+        "weights list": (["weights", "list", "--json", "--nope"], 2),
+        "weights verify": (["weights", "verify", "no-such-component", "--json"], 2),
+        "weights fetch": (["weights", "fetch", "no-such-component", "--json"], 2),
+        "train localizer": (["train", "localizer", "--faces", tmp_path / "empty", "--json"], 2),
+        "evaluate": (["evaluate", tmp_path / "bad.json", "--predictions", tmp_path / "bad.json", "--json"], 2),
+    }
+    assert {" ".join(p) for p, _ in leaf_commands()} == set(cases)  # every command is covered
+    for name, (args, code) in cases.items():
+        assert _error_doc(invoke(*args), code)["exit_code"] == code, name
+
+
+def _malformed_manifest(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "w" / "broken").mkdir(parents=True)
+    (tmp_path / "w" / "broken" / "manifest.json").write_text('{"files": {"not": "a list"}}')
+    return {"FORGETALK_WEIGHTS": str(tmp_path / "w")}
+
+
+def _unparsable_manifest(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "w" / "broken").mkdir(parents=True)
+    (tmp_path / "w" / "broken" / "manifest.json").write_text("{oops")
+    return {"FORGETALK_WEIGHTS": str(tmp_path / "w")}
+
+
+#: (name, command line with {tmp} for the test folder, environment builder, documented exit code)
+USER_ERRORS = [
+    ("malformed manifest: weights list", ["weights", "list"], _malformed_manifest, 5),
+    ("unparsable manifest: weights list", ["weights", "list"], _unparsable_manifest, 5),
+    ("malformed manifest: weights verify", ["weights", "verify"], _malformed_manifest, 5),
+    ("empty training folder", ["train", "localizer", "--faces", "{tmp}/empty"], None, 2),
+    ("training folder without images", ["train", "localizer", "--faces", "{tmp}/notes"], None, 2),
+    ("unknown option", ["analyze", str(GRACE), "--no-such-option"], None, 2),
+    ("missing IMAGE", ["analyze"], None, 2),
+    ("unknown command", ["analyse", str(GRACE)], None, 2),
+    ("bad choice", ["analyze", str(GRACE), "--device", "tpu"], None, 2),
+    ("out of range", ["analyze", str(GRACE), "--max-pixels", "0"], None, 2),
+    ("unknown engine", ["analyze", str(GRACE), "--engine", "no-such-engine", "--no-progress"], None, 2),
+    ("output is the input", ["analyze", str(GRACE), "--report", str(GRACE)], None, 2),
+    ("empty image", ["analyze", "{tmp}/empty.jpg", "--engine", "evidence", "--no-progress"], None, 3),
+    ("not a folder to scan", ["scan", "{tmp}/empty.jpg", "--out", "{tmp}/res"], None, 2),
+    ("verify without a manifest", ["verify", "{tmp}/empty"], None, 2),
+    ("unknown weights component", ["weights", "verify", "nope"], None, 2),
+    ("malformed evaluation data", ["evaluate", "{tmp}/notes/readme.txt", "--predictions", "{tmp}/notes/readme.txt"], None, 2),
+    ("scan --workers negative", ["scan", "{tmp}/empty", "--out", "{tmp}/res", "--workers", "-1"], None, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "env", "code"), USER_ERRORS, ids=[u[0] for u in USER_ERRORS])
+def test_user_error_is_one_line_and_documented_exit_code(tmp_path: Path, name: str, args: list[str], env, code: int) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not images")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    res = invoke(*[a.replace("{tmp}", str(tmp_path)) for a in args], env=env(tmp_path) if env else None)
+    assert res.exit_code == code, (name, res.exit_code, res.stderr)
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), (name, res.stderr)
+    assert res.stdout == "", (name, res.stdout)
+
+
+def test_user_errors_in_a_fresh_process_have_no_traceback(tmp_path: Path) -> None:
+    """The installed entry point takes the same single error path (not only CliRunner)."""
+    import subprocess
+
+    env = {**os.environ, **_malformed_manifest(tmp_path), "CI": "1"}
+    res = subprocess.run([sys.executable, "-m", "forgetalk.cli", "weights", "list"], capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 5 and "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+
+
+def test_deprecated_json_path_is_parsed_without_ambiguity() -> None:
+    from forgetalk.commands.analyze import command, rewrite_deprecated_json
+
+    def rw(*a: str) -> list[str]:
+        return rewrite_deprecated_json(command, list(a))
+
+    assert rw("--json", "a.jpg") == ["--json", "a.jpg"]  # the flag, then IMAGE
+    assert rw("a.jpg", "--json", "a.json") == ["a.jpg", "--json-out", "a.json"]  # old spelling
+    assert rw("--json", "a.json", "a.jpg") == ["--json-out", "a.json", "a.jpg"]
+    assert rw("a.jpg", "--json=a.json") == ["a.jpg", "--json-out=a.json"]
+    assert rw("a.jpg", "--json", "--report", "r.pdf") == ["a.jpg", "--json", "--report", "r.pdf"]
+    assert rw("--report", "r.pdf", "--json", "a.jpg") == ["--report", "r.pdf", "--json", "a.jpg"]  # r.pdf is --report's value

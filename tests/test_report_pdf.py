@@ -1,0 +1,97 @@
+"""The demo case report an analyst reads (issue 12), checked from the PDF itself.
+
+`make demo` analyses examples/grace_hopper_mouth_from_astronaut.jpg (the astronaut's mouth in
+Grace Hopper's face). Page 1 must carry the answer: verdict with its error rate, the overlay
+and the ranked regions with their explanations; at most 3 pages come before the appendix for
+one face; the file stays under 600 KB; page 1 rendered to PNG shows the overlay.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from forgetalk.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "examples" / "grace_hopper_mouth_from_astronaut.jpg"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("demo")
+    res = CliRunner().invoke(main, ["analyze", str(DEMO), "--report", str(out / "report.pdf"), "--summary", str(out / "triage.pdf"),
+                                    "--case-id", "CASE-2026-117", "--examiner", "A. Examiner", "--no-progress"], env={"CI": "1"})
+    assert res.exit_code == 0, res.output
+    return {"pdf": out / "report.pdf", "triage": out / "triage.pdf", "json": out / "report.json", "overlay": out / "report.overlay.png"}
+
+
+def _texts(path: Path) -> list[str]:
+    doc = pdfium.PdfDocument(str(path))
+    return [" ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc))]
+
+
+def test_page_one_is_the_answer(demo: dict[str, Path]) -> None:
+    rep = json.loads(demo["json"].read_text())
+    page1 = _texts(demo["pdf"])[0]
+    assert rep["input"]["sha256"] in page1 and "CASE-2026-117" in page1 and "A. Examiner" in page1
+    assert f"Verdict: {rep['verdict']}" in page1 and "Error rate" in page1
+    cal = rep["engine_info"]["calibration"]
+    assert f"{100 * cal['measured_fpr']:.1f} %" in page1  # the error rate is the measured one
+    regions = [r for r in rep["faces"][0]["regions"] if r["name"] != "skin"][:3]
+    for r in regions:
+        assert f"{r['rank']}. {r['label']}" in page1
+    assert any(" ".join(e.split())[:60] in page1 for e in regions[0]["explanations"])  # an explanation, in its own words
+    assert "Summary" in page1 and "not proof" in page1
+    assert "calibration.fusion_selection" not in " ".join(_texts(demo["pdf"]))  # no internal keys anywhere
+
+
+def test_at_most_three_pages_before_the_appendix_and_small(demo: dict[str, Path]) -> None:
+    texts = _texts(demo["pdf"])
+    first_appendix = next(i for i, t in enumerate(texts) if "A. Case record" in t)
+    assert first_appendix <= 3, first_appendix
+    assert demo["pdf"].stat().st_size <= 600 * 1024
+    assert "Measured false-positive rate" in " ".join(texts[first_appendix:])  # labelled values with units
+    assert len(_texts(demo["triage"])) == 1
+
+
+def test_page_one_rendered_carries_the_overlay(demo: dict[str, Path], tmp_path: Path) -> None:
+    doc = pdfium.PdfDocument(str(demo["pdf"]))
+    page = doc[0]
+    scale = 2.0
+    png = tmp_path / "page1.png"
+    page.render(scale=scale).to_pil().convert("RGB").save(png)
+    rendered = np.asarray(Image.open(png))
+    images = list(page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE]))
+    assert images, "page 1 has no image"
+    def bounds(o) -> tuple[float, float, float, float]:  # noqa: ANN001 - pypdfium2 5 renamed get_pos to get_bounds
+        return tuple((getattr(o, "get_bounds", None) or o.get_pos)())
+
+    big = max(images, key=lambda o: (bounds(o)[2] - bounds(o)[0]) * (bounds(o)[3] - bounds(o)[1]))
+    left, bottom, right, top = bounds(big)
+    ph = page.get_height()
+    crop = rendered[round((ph - top) * scale) + 2 : round((ph - bottom) * scale) - 2, round(left * scale) + 2 : round(right * scale) - 2]
+    overlay = np.asarray(Image.open(demo["overlay"]).convert("RGB").resize((crop.shape[1], crop.shape[0]), Image.BILINEAR))
+    assert np.abs(crop.astype(np.int16) - overlay.astype(np.int16)).mean() < 12  # the page shows the overlay PNG's pixels
+    cyan = (crop[..., 0] < 90) & (crop[..., 1] > 190) & (crop[..., 2] > 190)
+    assert cyan.sum() > 50  # face box and numbered rings
+
+
+def test_pdf_craft(demo: dict[str, Path]) -> None:
+    data = demo["pdf"].read_bytes()
+    rep = json.loads(demo["json"].read_text())
+    meta = pdfium.PdfDocument(data).get_metadata_dict()
+    assert rep["input"]["name"] in meta["Title"] and rep["input"]["sha256"] in meta["Subject"] and "forgetalk" in meta["Producer"]
+    assert b"/DCTDecode" in data  # photos as JPEG
+    assert b"/FontFile2" in data and b"/Helvetica" not in data  # TrueType embedded, no unembedded standard font
+    texts = _texts(demo["pdf"])
+    assert all(f"page {i + 1} of {len(texts)}" in t and "CASE-2026-117" in t for i, t in enumerate(texts))
+    with Image.open(io.BytesIO(demo["overlay"].read_bytes())) as im:
+        assert im.format == "PNG"  # the overlay file keeps full resolution, lossless
