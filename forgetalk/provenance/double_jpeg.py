@@ -35,6 +35,7 @@ BINS = 12
 VOTE_RATIO = 0.55
 MIN_NONZERO = 300  # non-zero coefficients a frequency needs to be tested
 MAX_SIDE = 1024  # analysed area: the central crop, grid-aligned (bounded cost on big photos)
+MAX_PIXELS_TESTED = 50_000_000  # larger JPEGs are not tested: decoding them at full size costs 3 bytes a pixel
 METHOD = ("DCT histograms of the decoded luminance on the JPEG grid against one and two simulated quantizations "
           "of a grid-shifted (calibrated) estimate (after Lukas and Fridrich 2003)")
 
@@ -74,16 +75,23 @@ def _hists(k: np.ndarray) -> np.ndarray:
     return np.divide(h, s, out=np.zeros_like(h), where=s > 0)
 
 
-def luminance(data: bytes) -> np.ndarray | None:
-    """The decoder's own Y plane (no colour conversion), float, level-shifted by -128."""
+def luminance(data: bytes, max_side: int = MAX_SIDE) -> np.ndarray | None:
+    """The decoder's own Y plane (no colour conversion) of the central, grid-aligned crop of at
+    most ``max_side`` pixels a side, float, level-shifted by -128. None for CMYK and other modes,
+    and for photos over :data:`MAX_PIXELS_TESTED` (the full-size decode would break the memory budget).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         img = Image.open(io.BytesIO(data))
-        if img.mode not in ("L", "RGB"):
+        if img.mode not in ("L", "RGB") or img.size[0] * img.size[1] > MAX_PIXELS_TESTED:
             return None
         if img.mode == "RGB":
             img.draft("YCbCr", img.size)
         img.load()
+        w, h = img.size
+        cw, ch = min(w, max_side), min(h, max_side)
+        x0, y0 = ((w - cw) // 2) // 8 * 8, ((h - ch) // 2) // 8 * 8  # the JPEG grid starts at the top-left corner
+        img = img.crop((x0, y0, x0 + cw, y0 + ch))
         y = np.asarray(img if img.mode == "L" else img.getchannel(0))
     return y.astype(np.float32) - 128.0
 
@@ -95,11 +103,8 @@ def detect(data: bytes, luma_table: tuple[int, ...]) -> DoubleCompression:
     except Exception as exc:  # noqa: BLE001 - a note, never a failure
         return DoubleCompression(method=METHOD, note=f"not tested: luminance could not be decoded ({exc.__class__.__name__})")
     if y is None or min(y.shape) < 64:
-        return DoubleCompression(method=METHOD, note="not tested: image too small or not a Y/YCbCr JPEG")
-    h, w = y.shape
-    ch, cw = min(h, MAX_SIDE), min(w, MAX_SIDE)
-    y0, x0 = ((h - ch) // 2) // 8 * 8, ((w - cw) // 2) // 8 * 8
-    y = y[y0:y0 + ch, x0:x0 + cw]
+        return DoubleCompression(method=METHOD, note=f"not tested: image too small, over {MAX_PIXELS_TESTED // 1_000_000} MP, "
+                                 "or not a greyscale/YCbCr JPEG")
     q = np.asarray(luma_table, np.float64).reshape(8, 8)
     aligned = block_dct(y)
     shifted = block_dct(y[4:, 4:])
