@@ -1,5 +1,5 @@
 # Two entry points, both self-installing on a fresh machine (see README):
-#   make demo   - analyse the cross-face example forgery and write demo-out/report.pdf (+ overlay PNG, JSON)
+#   make demo   - analyse the cross-face example forgery and write demo-out/report.pdf (+ triage form, overlay PNG, JSON)
 #   make test   - run the test suite (and ruff)
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_from_astronaut.jpg --report demo-out/report.pdf --no-progress
+	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_from_astronaut.jpg --report demo-out/report.pdf --summary demo-out/triage.pdf --no-progress
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check forgetalk tests benchmarks

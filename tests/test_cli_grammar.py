@@ -187,3 +187,20 @@ def test_deprecated_json_path_is_parsed_without_ambiguity() -> None:
     assert rw("a.jpg", "--json=a.json") == ["a.jpg", "--json-out=a.json"]
     assert rw("a.jpg", "--json", "--report", "r.pdf") == ["a.jpg", "--json", "--report", "r.pdf"]
     assert rw("--report", "r.pdf", "--json", "a.jpg") == ["--report", "r.pdf", "--json", "a.jpg"]  # r.pdf is --report's value
+
+
+def test_scan_summary_pdf_index_then_flagged_pages(scanned: Path) -> None:
+    """summary.pdf: chain of custody and the index sorted by suspicion, then one page per flagged photo."""
+    import pypdfium2 as pdfium
+
+    rows = json.loads((scanned / "index.json").read_text())["items"]
+    doc = pdfium.PdfDocument(str(scanned / "summary.pdf"))
+    texts = [" ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc))]
+    joined = " ".join(texts)
+    assert "Index (2 files" in texts[0] and joined.index("Index (") < joined.index("Chain of custody")
+    flagged = [r for r in rows if r.get("verdict") == "likely manipulated" and not r.get("duplicate_of")]
+    assert flagged  # the fake engine flags both photos
+    pages = [t for t in texts if "Verdict: likely manipulated" in t and "Where and why" in t]
+    assert len(pages) == len(flagged)
+    for r, t in zip(flagged, pages, strict=True):
+        assert f"#{r['rank']} {r['file']}" in t and r["sha256"] in t

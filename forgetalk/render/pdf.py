@@ -283,7 +283,7 @@ def _cue_table(face: FaceResult, st: Styles) -> Table | None:
     return t
 
 
-def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles, image_rgb: np.ndarray | None = None) -> list[Any]:
+def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles) -> list[Any]:
     out: list[Any] = [PageBreak(), raw("Appendix", st.title), raw("A. Case record", st.h1), kv_table(_case_rows(rep, case), st, WIDTH)]
     rows, left = labelled_rows(rep.engine_info)
     out += [raw("B. Engine, weights and calibration", st.h1), _labelled_table(rows, st)]
@@ -297,7 +297,9 @@ def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles, image_rgb: np.nda
         frows, _ = labelled_rows({k: v for k, v in face.engine_meta.items() if not isinstance(v, Mapping) or k == "features"})
         if frows:
             out += [P(f"Face {face.index + 1}: engine values", st.h2), _labelled_table(frows, st)]
-    out += _provenance_appendix(rep, st, image_rgb)
+    # No pixels for the error-level-analysis picture: it cost about 1 s and 200 KB per report (PNG,
+    # re-deflated by reportlab) for a visual aid that enters no finding; its tables are all there.
+    out += _provenance_appendix(rep, st, None)
     cue_tables = [(f, _cue_table(f, st)) for f in rep.faces]
     if any(t is not None for _, t in cue_tables):
         out += [CondPageBreak(40 * mm), raw("C. Measured cues per region", st.h1),
@@ -383,7 +385,7 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseI
     story = _page_one(analysis, d, case, ov, st, img_h=118 * mm)
     for i, face in enumerate(rep.faces):
         story.extend(_face_page(analysis, i, face, st))
-    story += _appendix(rep, case, st, analysis.image)
+    story += _appendix(rep, case, st)
     buf = io.BytesIO()
     _doc(buf, rep, case, "report").build(story, canvasmaker=_canvas(rep, case, "report"))
     return buf.getvalue()

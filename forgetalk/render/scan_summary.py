@@ -1,5 +1,5 @@
-"""The scan's summary PDF: chain of custody, the index sorted by suspicion, then one page per
-flagged photo, drawn with the same blocks as the single-photo report (:mod:`.pdfkit`).
+"""The scan's summary PDF: the index sorted by suspicion, one page per flagged photo, then the
+chain of custody, drawn with the same blocks as the single-photo report (:mod:`.pdfkit`).
 
 Why from sidecars: the parent process of a scan never holds pixels. Each flagged photo's
 page is built from its JSON sidecar (the same dictionary the case report's page 1 reads)
@@ -130,16 +130,16 @@ def build_scan_summary_pdf(rows: list[dict[str, Any]], header: dict[str, Any], o
         raw("forgetalk scan summary", st.title),
         P(f"{c.get('files_seen', len(rows))} files: {c.get('analysed', 0)} analysed, {len(flagged)} flagged as {VERDICT_MANIPULATED}, "
           f"{c.get('no_face', 0)} without a face, {c.get('failed', 0)} failed. Index sorted by suspicion (highest face score first); "
-          f"then one page per flagged photo (at most {top_n}).", st.lead),
+          f"then one page per flagged photo (at most {top_n}); the chain of custody closes the document.", st.lead),
         Spacer(1, 3),
-        *_custody(header, st),
         raw(f"Index ({len(rows)} files, most suspicious first)", st.h1),
         _index(rows, out_dir, st, thumbs=top_n),
     ]
+    if len(flagged) > top_n:
+        story += [Spacer(1, 4), P(f"{len(flagged) - top_n} more flagged photos are in the index only (raise --top to give them pages).", st.small)]
     for r in flagged[:top_n]:
         story += _flagged_page(r, out_dir, st)
-    if len(flagged) > top_n:
-        story += [Spacer(1, 4), P(f"{len(flagged) - top_n} more flagged photos are in the index (raise --top to give them pages).", st.small)]
+    story += [PageBreak(), *_custody(header, st)]
     buf = io.BytesIO()
     run = visible(str(header.get("run_id")))
     doc = SimpleDocTemplate(buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + 4 * mm, bottomMargin=MARGIN + 3 * mm,
