@@ -18,7 +18,7 @@ HELP = """Analyse every photo in DIR and write a triage index sorted by suspicio
 \b
 RESULTS gets:
   index.csv, index.json   one row per file, most suspicious first
-  summary.pdf             chain of custody, top faces, table of all files
+  summary.pdf             index by suspicion, a page per flagged photo, chain of custody
   items/<sha256[:16]>/    per-image overlay PNG, JSON (and PDF with --pdf)
   journal.jsonl           append-only record of finished files (resume)
   manifest.json           SHA-256 of every input and output (forgetalk verify)
@@ -51,7 +51,7 @@ Exit codes:
 @click.option("--no-follow-symlinks", is_flag=True, help="List symbolic links as skipped instead of following them.")
 @click.option("--pdf/--no-pdf", default=False, show_default=True, help="Also write a per-image PDF report.")
 @click.option("--retry-failed", is_flag=True, help="Re-analyse files the journal records as failed.")
-@click.option("--top", "top_n", type=int, default=24, show_default=True, help="Faces on the summary PDF contact sheet.")
+@click.option("--top", "top_n", type=int, default=24, show_default=True, help="Flagged photos given a page (and thumbnails) in summary.pdf.")
 @json_option("Print a machine-readable summary on stdout.")
 @progress_option()
 @click.option("--preload", multiple=True, hidden=True, help="Import this module in every worker first (plugin engines).")
