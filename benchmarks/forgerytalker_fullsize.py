@@ -183,8 +183,8 @@ def main() -> None:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
         if line is None:
-            tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-            results.append({"mode": mode, "device": a.device, "error": f"child exited {proc.returncode}: {tail[:300]}"})
+            tail = " | ".join((proc.stderr.strip().splitlines() or ["no output"])[-6:])
+            results.append({"mode": mode, "device": a.device, "error": f"child exited {proc.returncode}: {tail[-1500:]}"})
         else:
             results.append(json.loads(line[len("RESULT "):]))
         print(table(results[-1:], {}).split("\n", 3)[-1], flush=True)
