@@ -155,3 +155,24 @@ def test_fullsize_builder_on_tiny_config(mode):
     ft = ForgeryTalker(model, t5_tok, qf_tok)
     pred = ft.predict_pixels(torch.randn(1, 3, 56, 56), max_new_tokens=3, min_new_tokens=3)
     assert pred.mask.shape == (32, 32) and np.isfinite(pred.mask).all()
+
+
+def test_report_json_records_precision_and_load_report(ft, tmp_path, grace_path):
+    """engine_info in the JSON sidecar carries the per-component precision and the load report (PDF appendix: same data)."""
+    from forgetalk.engines import get_engine
+    from forgetalk.pipeline import AnalyzeOptions, Analyzer
+    from forgetalk.render import write_outputs
+
+    folder = ft.save_pretrained(tmp_path / "m")
+    analyzer = Analyzer(AnalyzeOptions(engine="evidence"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analyzer.engine = get_engine("forgerytalker", device="cpu", quant="bf16", model_dir=str(folder))
+    analysis = analyzer.analyze_path(grace_path)
+    out = write_outputs(analysis, pdf=tmp_path / "r.pdf", json_path=tmp_path / "r.json")
+    info = json.loads(out["json"].read_text())["engine_info"]
+    assert info["quant"] == "bf16"
+    assert {k: v["policy"] for k, v in info["precision"].items()} == {
+        "vision": "fp32", "qformer": "fp32", "t5_proj": "fp32", "t5": "bf16", "prompter": "fp32", "mask": "fp32"}
+    assert info["precision"]["t5"]["dtypes_seen"] == ["bfloat16"] and info["precision"]["t5"]["bytes"] > 0
+    assert info["load_report"]["model.safetensors"] == {"unexpected": 0, "unexpected_keys": []}

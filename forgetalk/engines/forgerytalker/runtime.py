@@ -47,7 +47,13 @@ class ForgeryTalker:
         self.t5_tokenizer = t5_tokenizer
         self.qformer_tokenizer = qformer_tokenizer
         self.device = device
-        self.quant_info = quant_info or {"quant": "fp32", "compute_dtype": "float32", "quantized_linears": 0}
+        if quant_info is None:  # an injected model (tests): record what it actually holds under the fp32 policy
+            from .precision import policy
+            from .quant import component_memory, precision_record
+
+            quant_info = {"quant": "fp32", "compute_dtype": "float32", "quantized_linears": 0,
+                          "precision": precision_record(component_memory(model, policy("fp32", device)))}
+        self.quant_info = quant_info
         self.load_report = load_report or {}
         # Released code truncates prompts from the left (keeps the region list's tail).
         for tok in (t5_tokenizer, qformer_tokenizer):
