@@ -19,9 +19,12 @@ AMPLIFY = 20.0
 
 
 def error_level(rgb: np.ndarray, quality: int = QUALITY, amplify: float = AMPLIFY) -> np.ndarray:
-    """|rgb - JPEG(rgb, quality)| x amplify, clipped to uint8 (HxWx3)."""
+    """|rgb - JPEG(rgb, quality)| x amplify, clipped to uint8 (HxWx3); Pillow's C code does the arithmetic."""
+    from PIL import ImageChops
+
+    src = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, "JPEG", quality=quality)
-    resaved = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), np.int16)
-    diff = np.abs(rgb.astype(np.int16) - resaved).astype(np.float32) * amplify
-    return np.clip(diff, 0, 255).astype(np.uint8)
+    src.save(buf, "JPEG", quality=quality)
+    resaved = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    lut = [min(255, int(round(v * amplify))) for v in range(256)] * 3
+    return np.asarray(ImageChops.difference(src, resaved).point(lut))

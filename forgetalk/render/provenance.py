@@ -23,6 +23,7 @@ from .fonts import font_set, markup, visible
 
 WIDTH = 180 * mm  # A4 minus 15 mm margins
 CELL_MAX = 600
+ELA_MAX_PX = 600  # long side of the ELA picture embedded in the PDF
 _GRID = colors.HexColor("#bbbbbb")
 _KEY_BG = colors.HexColor("#f2f2f2")
 
@@ -110,14 +111,14 @@ def _ela_flowables(image: np.ndarray | None, prov: ProvenanceReport, styles: Any
 
     ela = error_level(np.asarray(image, np.uint8), quality=prov.ela_quality)
     h, w = ela.shape[:2]
-    scale = min(1.0, 1000 / max(h, w))
     pil = PILImage.fromarray(ela)
-    if scale < 1.0:
+    scale = min(1.0, ELA_MAX_PX / max(h, w))
+    if scale < 1.0:  # a picture for the eye: the full-resolution ELA is never needed in the PDF
         pil = pil.resize((max(1, round(w * scale)), max(1, round(h * scale))), PILImage.BOX)
     buf = _io.BytesIO()
-    pil.save(buf, "PNG")
+    pil.save(buf, "JPEG", quality=70)  # JPEG, not PNG: a noise-like picture costs ~1 s and ~200 KB as PNG
     buf.seek(0)
-    max_w, max_h = WIDTH * 0.7, 110 * mm
+    max_w, max_h = WIDTH * 0.6, 95 * mm
     ratio = min(max_w / pil.width, max_h / pil.height)
     return head + [RLImage(buf, width=pil.width * ratio, height=pil.height * ratio)]
 
