@@ -94,7 +94,7 @@ def scanned(tmp_path: Path) -> tuple[Path, Path]:
 # --------------------------------------------------------------------------- 1, 3: analyze outputs
 
 
-@pytest.mark.parametrize("flag", ["--report", "--json", "--overlay"])
+@pytest.mark.parametrize("flag", ["--report", "--json-out", "--json", "--overlay"])  # --json PATH: the deprecated alias
 def test_1_analyze_output_equal_to_input_is_refused(ev: Path, flag: str) -> None:
     before = snapshot(ev.parent)
     res = ft("analyze", ev, flag, ev, *EVIDENCE)
@@ -118,7 +118,7 @@ def test_1_output_through_symlink_dotdot_or_hard_link_is_refused(ev: Path) -> No
     os.link(ev, ev.parent / "hard.json")
     before = snapshot(ev.parent)
     for flag, target in (("--report", ev.parent / "link.pdf"), ("--overlay", ev.parent / "sub" / ".." / "ev.jpg"),
-                         ("--json", ev.parent / "hard.json")):
+                         ("--json-out", ev.parent / "hard.json")):
         res = ft("analyze", ev, flag, target, *EVIDENCE)
         assert res.returncode == 2, (flag, res.stderr)
         one_line_error(res)
@@ -127,7 +127,7 @@ def test_1_output_through_symlink_dotdot_or_hard_link_is_refused(ev: Path) -> No
 
 def test_3_two_outputs_on_one_path_are_refused(ev: Path) -> None:
     p = ev.parent / "P"
-    res = ft("analyze", ev, "--json", p, "--overlay", p, *EVIDENCE)
+    res = ft("analyze", ev, "--json-out", p, "--overlay", p, *EVIDENCE)
     assert res.returncode == 2 and "same file" in one_line_error(res)
     assert not p.exists()
 
@@ -358,7 +358,7 @@ def _png16_rgb(path: Path, w: int = 64, h: int = 48) -> Path:
 
 
 def _report_notes(path: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    res = ft("analyze", path, "--json", tmp_path / "out.json", "--print-json", *EVIDENCE, *extra)
+    res = ft("analyze", path, "--json-out", tmp_path / "out.json", "--json", *EVIDENCE, *extra)
     assert res.returncode in (0, 4), res.stderr
     return res, json.loads(res.stdout)["report"]["warnings"]
 
