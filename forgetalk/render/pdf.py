@@ -131,7 +131,9 @@ def _provenance_appendix(rep: AnalysisReport, st: Styles, image_rgb: np.ndarray 
     out: list[Any] = [CondPageBreak(30 * mm), raw("Provenance", st.h1)]
     if mod is not None and hasattr(mod, "provenance_appendix"):
         try:
-            return out + list(mod.provenance_appendix(prov, st, image=image_rgb))
+            section = list(mod.provenance_section(prov, st)) if hasattr(mod, "provenance_section") else []
+            # The error-level-analysis picture (a visual aid, in no finding) is drawn from the analysed pixels.
+            return out + section + list(mod.provenance_appendix(prov, st, image=image_rgb))
         except TypeError:  # a different signature: fall back to the findings table below
             pass
     rows = [(f"{getattr(f, 'source', '')}: {getattr(f, 'code', '')}", getattr(f, "sentence", "")
@@ -283,7 +285,7 @@ def _cue_table(face: FaceResult, st: Styles) -> Table | None:
     return t
 
 
-def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles) -> list[Any]:
+def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles, image_rgb: np.ndarray | None) -> list[Any]:
     out: list[Any] = [PageBreak(), raw("Appendix", st.title), raw("A. Case record", st.h1), kv_table(_case_rows(rep, case), st, WIDTH)]
     rows, left = labelled_rows(rep.engine_info)
     out += [raw("B. Engine, weights and calibration", st.h1), _labelled_table(rows, st)]
@@ -297,9 +299,7 @@ def _appendix(rep: AnalysisReport, case: CaseInfo, st: Styles) -> list[Any]:
         frows, _ = labelled_rows({k: v for k, v in face.engine_meta.items() if not isinstance(v, Mapping) or k == "features"})
         if frows:
             out += [P(f"Face {face.index + 1}: engine values", st.h2), _labelled_table(frows, st)]
-    # No pixels for the error-level-analysis picture: it cost about 1 s and 200 KB per report (PNG,
-    # re-deflated by reportlab) for a visual aid that enters no finding; its tables are all there.
-    out += _provenance_appendix(rep, st, None)
+    out += _provenance_appendix(rep, st, image_rgb)
     cue_tables = [(f, _cue_table(f, st)) for f in rep.faces]
     if any(t is not None for _, t in cue_tables):
         out += [CondPageBreak(40 * mm), raw("C. Measured cues per region", st.h1),
@@ -385,7 +385,7 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseI
     story = _page_one(analysis, d, case, ov, st, img_h=118 * mm)
     for i, face in enumerate(rep.faces):
         story.extend(_face_page(analysis, i, face, st))
-    story += _appendix(rep, case, st)
+    story += _appendix(rep, case, st, analysis.image)
     buf = io.BytesIO()
     _doc(buf, rep, case, "report").build(story, canvasmaker=_canvas(rep, case, "report"))
     return buf.getvalue()
