@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .labels import flatten
 
 VERDICT_MANIPULATED = "likely manipulated"
 
@@ -42,14 +44,6 @@ class TopRegion:
     sentence: str
 
 
-def _walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    if isinstance(obj, Mapping):
-        for k, v in obj.items():
-            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
-    else:
-        yield prefix, obj
-
-
 def _num(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
@@ -61,7 +55,7 @@ def _find(tree: Mapping[str, Any], *leaves: str, contains: str | None = None) ->
     """First numeric value whose key ends with one of ``leaves`` (in the order given), else,
     with ``contains``, whose last key part contains it (engines name their calibration freely;
     pixel-level thresholds are not the verdict's)."""
-    flat = list(_walk(tree))
+    flat = list(flatten(tree))
     for leaf in leaves:
         for k, v in flat:
             if k.rsplit(".", 1)[-1] == leaf and _num(v) is not None:

@@ -77,10 +77,11 @@ _ACRONYMS = {"fpr": "FPR", "tpr": "TPR", "auc": "AUC", "f1": "F1", "sha256": "SH
              "px": "px", "z": "z", "cpu": "CPU", "gpu": "GPU", "id": "ID"}
 
 
-def _walk(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted key paths and leaf values of a nested mapping (one reader of engine_info for PDF and summary)."""
     if isinstance(obj, Mapping):
         for k, v in obj.items():
-            yield from _walk(v, f"{prefix}.{k}" if prefix else str(k))
+            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
     else:
         yield prefix, obj
 
@@ -126,7 +127,7 @@ def labelled_rows(tree: Mapping[str, Any], prefix: str = "") -> tuple[list[tuple
     """(label, value, unit) for every non-diagnostic leaf, and how many leaves were left to the JSON."""
     rows: list[tuple[str, str, str]] = []
     left = 0
-    for key, v in _walk(tree):
+    for key, v in flatten(tree):
         if any(part in DIAGNOSTIC_PARTS for part in key.split(".")):
             left += 1
             continue
