@@ -47,29 +47,56 @@ def calibrate_heat(heat: np.ndarray, gamma: float) -> np.ndarray:
     return np.power(np.clip(heat, 0.0, 1.0), gamma).astype(np.float32)
 
 
+#: Bounds of a region's excess over real faces used as a feature (a region 50x above the real
+#: range is no more forged than one 5x above; the clip keeps one outlier from ruling the fit).
+EXCESS_CLIP = (-2.0, 5.0)
+#: Side of the box over which the heat is averaged for ``heat_peak`` (pixels of the 512 crop): an
+#: iris or a healed spot is a few hundred pixels, under the 1 % that ``heat_q99`` looks at.
+PEAK_BOX = 9
+
+
 def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float,
                   regions: dict[str, np.ndarray] | None = None, region_cal: RegionCalibration | None = None, region_source: str = "mask",
                   consistency_score: float = 0.0) -> dict[str, float]:
-    """Face-level statistics the calibrated score is a logistic function of.
+    """Face-level statistics the calibrated score is a logistic function of (the calibration
+    chooses which, by cross-validation on validation faces; every candidate is computed).
 
     ``region_max`` is the largest estimated forged fraction of a region (mask head pooled per
     region). ``suspicion_max`` is the highest real-face percentile of any region's saliency
     (0 without a region calibration): a part far hotter than that part is on real faces.
-    ``consistency`` is the evidence engine's consistency score (iris colour, catchlights,
-    symmetry, geometry, border continuity against real faces; 0 when not measured).
+    ``excess_max`` / ``excess_top2`` are the largest and the mean of the two largest region
+    excesses over real faces (clipped, see ``EXCESS_CLIP``): unlike the percentile they do not
+    saturate. ``heat_q999`` and ``heat_peak`` (the hottest ``PEAK_BOX`` box) see small edits that
+    ``heat_q99`` averages away; ``hot_frac`` is the share of the face at or above the pixel
+    threshold; ``head_max`` the region head's highest score. ``consistency`` is the evidence
+    engine's consistency score (iris colour, catchlights, symmetry, geometry, border continuity
+    against real faces; 0 when not measured).
     """
+    import cv2
+
     rp = [v for k, v in lo.region_from_mask.items() if k not in SCORE_EXCLUDED_REGIONS]
-    vals = heat[face_mask] if face_mask.any() else heat.ravel()
+    hp = [v for k, v in lo.region_probs.items() if k not in SCORE_EXCLUDED_REGIONS]
+    inside = face_mask.astype(bool) if face_mask.any() else np.ones(heat.shape, bool)
+    vals = heat[inside]
     sus = 0.0
+    exc: list[float] = []
     if regions is not None and region_cal is not None:
         sal = region_saliency(heat, {k: v for k, v in regions.items() if k not in SCORE_EXCLUDED_REGIONS}, lo.region_scores(region_source) or None)
         sus = max((region_cal.percentile(k, v[0]) or 0.0 for k, v in sal.items()), default=0.0)
+        exc = sorted((float(np.clip(e, *EXCESS_CLIP)) for k, v in sal.items() if (e := region_cal.excess(k, v[0])) is not None), reverse=True)
+    box = cv2.blur(heat.astype(np.float32), (PEAK_BOX, PEAK_BOX))
     return {
         "region_max": float(max(rp)) if rp else 0.0,
         "heat_q99": float(np.quantile(vals, 0.99)),
         "evidence_score": float(np.nan_to_num(evidence_score, nan=0.0)),
         "suspicion_max": float(sus),
         "consistency": float(np.nan_to_num(consistency_score, nan=0.0)),
+        "excess_max": exc[0] if exc else 0.0,
+        "excess_top2": float(np.mean(exc[:2])) if exc else 0.0,
+        "heat_q999": float(np.quantile(vals, 0.999)),
+        "heat_peak": float(box[inside].max()),
+        "hot_frac": float((vals >= 0.5).mean()),
+        "head_max": float(max(hp)) if hp else 0.0,
     }
 
 

@@ -71,7 +71,7 @@ KNOWN: dict[str, tuple[str, str]] = {
 }
 
 #: Key parts whose subtree is a fitting diagnostic: in the JSON, not in the PDF.
-DIAGNOSTIC_PARTS = ("fusion_selection", "region_top1_val_by_source", "region_top1_val_by_source_raw_saliency", "coef", "intercept", "widths", "region_names", "hp_clip", "cue_weights", "criterion")
+DIAGNOSTIC_PARTS = ("fusion_selection", "feature_selection", "region_top1_val_by_source", "region_top1_val_by_source_raw_saliency", "coef", "intercept", "widths", "region_names", "hp_clip", "cue_weights", "criterion")
 
 _ACRONYMS = {"fpr": "FPR", "tpr": "TPR", "auc": "AUC", "f1": "F1", "sha256": "SHA-256", "onnx": "ONNX", "val": "validation", "n": "number of",
              "px": "px", "z": "z", "cpu": "CPU", "gpu": "GPU", "id": "ID"}
