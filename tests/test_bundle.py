@@ -1,0 +1,67 @@
+"""Training-face bundles: what the GPU machine trains on must equal what the caches give."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forgetalk.synth import FaceRecord
+from forgetalk.train.bundle import BUNDLE_FORMAT, load, pack
+
+
+@dataclass(frozen=True)
+class _Face:
+    crop: np.ndarray
+    landmarks: np.ndarray
+    parts: np.ndarray | None = None
+
+
+def _faces(n: int) -> list[_Face]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        crop = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+        lm = (rng.random((478, 2)) * 300 + 100).astype(np.float32)
+        parts = rng.integers(0, 19, (512, 512), dtype=np.uint8) if i % 2 == 0 else None
+        out.append(_Face(crop, lm, parts))
+    return out
+
+
+def test_bundle_records_equal_the_records_built_from_the_crops(tmp_path: Path) -> None:
+    faces = _faces(3)
+    meta = pack(faces, 256, {"split": "train"}, tmp_path / "b.npz")
+    assert meta["format"] == BUNDLE_FORMAT and meta["faces"] == 3
+    b = load(tmp_path / "b.npz")
+    assert len(b.records) == 3 and len(b.sha256) == 64
+    for f, got in zip(faces, b.records, strict=True):
+        want = FaceRecord.from_crop(f.crop, f.landmarks, 256, f.parts)
+        assert np.array_equal(got.crop, want.crop)  # lossless
+        assert np.allclose(got.landmarks, want.landmarks)
+        assert (got.parts is None) == (want.parts is None)
+        if want.parts is not None:
+            assert np.array_equal(got.parts, want.parts)
+        assert got.regions.keys() == want.regions.keys()
+        assert all(np.array_equal(got.regions[k], want.regions[k]) for k in want.regions)
+
+
+def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
+    np.savez(tmp_path / "x.npz", meta=np.frombuffer(b'{"format": "other"}', np.uint8))
+    with pytest.raises(ValueError, match="not a"):
+        load(tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-calibrate", "--parsing", "."]])
+def test_bundle_training_refuses_what_a_bundle_cannot_give(tmp_path: Path, extra: list[str]) -> None:
+    """A bundle holds the training faces only: calibrating or adding a parsing set is a usage error."""
+    from click.testing import CliRunner
+
+    from forgetalk.cli import main
+
+    pack(_faces(1), 256, {"split": "train"}, tmp_path / "b.npz")
+    res = CliRunner().invoke(main, ["train", "localizer", "--bundle", str(tmp_path / "b.npz"), "--out", str(tmp_path / "w"), *extra], env={"CI": "1"})
+    assert res.exit_code == 2
+    assert "--bundle holds the training faces only" in res.output
+    assert "Traceback" not in res.output
