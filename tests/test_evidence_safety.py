@@ -431,15 +431,19 @@ def test_readme_evidence_is_never_modified(tmp_path: Path) -> None:
 def _interrupted_scan(tmp_path: Path) -> int:
     src, out = tmp_path / "slow", tmp_path / "slow-results"
     make_faces(src, 6, size=128)
+    # The child gets Ctrl-C as a terminal user's process does. A test run started in the background
+    # (`pytest &` in a non-interactive shell) ignores SIGINT, children inherit that, and Python
+    # then installs no KeyboardInterrupt handler: the scan would finish instead of stopping.
     proc = subprocess.Popen([*CLI, "scan", str(src), "--out", str(out), *FAKE_SCAN], env=_env(FORGETALK_FAKE_DELAY="1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not (out / "journal.jsonl").exists() or '"type":"item"' not in (out / "journal.jsonl").read_text():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert "Traceback" not in err and "re-run" in err
+    assert "Traceback" not in err and "re-run" in err, (proc.returncode, err)
     return proc.returncode
 
 
