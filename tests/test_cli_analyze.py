@@ -51,7 +51,10 @@ def test_analyze_writes_pdf_overlay_json(grace_path: Path, tmp_path: Path) -> No
     import pypdfium2 as pdfium
 
     pdf = pdfium.PdfDocument(str(report))
-    text = " ".join(" ".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf)))
+    try:
+        text = " ".join(" ".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf)))
+    finally:
+        pdf.close()
     assert doc["input"]["sha256"] in text
     assert face["regions"][0]["label"] in text
     assert "Heatmap over the" in text

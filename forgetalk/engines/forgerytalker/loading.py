@@ -11,7 +11,6 @@ model never has to exist in RAM at once; ``.pth``/``.bin`` files are opened with
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import torch
 
 from ...errors import WeightsError
 from .config import ForgeryTalkerConfig
+from .loadreport import REPORT_KEYS, missing_error, warn_unexpected
 from .model import ForgeryTalkerModel
 from .namemap import Converted, NameMapError, convert
 
@@ -82,23 +82,6 @@ def config_from_t5_folder(folder: Path) -> ForgeryTalkerConfig:
     cfg.t5["dense_act_fn"] = "gelu"
     cfg.t5["is_gated_act"] = True
     return cfg
-
-
-#: How many unexpected key names the load report keeps per source (the count is always exact).
-REPORT_KEYS = 50
-
-
-def missing_error(missing: list[str], where: str) -> WeightsError:
-    """One-line error naming the model tensors no source provided."""
-    shown = ", ".join(missing[:20]) + (f" (and {len(missing) - 20} more)" if len(missing) > 20 else "")
-    return WeightsError(f"{len(missing)} model tensor(s) missing from {where}: {shown}")
-
-
-def warn_unexpected(label: str, keys: list[str]) -> None:
-    """Warn once per source about keys that were ignored (also listed in the report appendix)."""
-    if keys:
-        shown = ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")
-        warnings.warn(f"{label}: {len(keys)} unexpected key(s) ignored (listed in the report's load_report): {shown}", RuntimeWarning, stacklevel=3)
 
 
 def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]) -> dict[str, Any]:

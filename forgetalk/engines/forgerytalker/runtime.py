@@ -162,7 +162,7 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
     """
     from safetensors.torch import load_model
 
-    from .loading import REPORT_KEYS, missing_error, warn_unexpected
+    from .loadreport import REPORT_KEYS, missing_error, warn_unexpected
     from .quant import apply_quantization
 
     folder = Path(folder)
