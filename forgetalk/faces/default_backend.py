@@ -10,6 +10,7 @@ import contextlib
 import importlib.metadata as md
 import os
 import sys
+import types
 from collections.abc import Iterator
 
 import cv2
@@ -72,28 +73,44 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _defer_pyplot() -> None:
-    """Make ``matplotlib.pyplot`` import lazily (``importlib.util.LazyLoader``).
+class _PyplotOnDemand(types.ModuleType):
+    """Stands in for ``matplotlib.pyplot`` inside MediaPipe's drawing helpers: the real pyplot is
+    imported the first time one of its names is used (never, for FaceMesh)."""
 
-    Why: ``mediapipe.solutions`` imports its drawing utilities, which import pyplot at module
-    level (0.6 s of a 2-core start-up) although FaceMesh never draws. The lazy module loads for
-    real on first attribute access, so any code that does use pyplot is unaffected.
+    def __getattr__(self, attr: str) -> object:
+        import importlib
+
+        if sys.modules.get("matplotlib.pyplot") is self:  # still inside the MediaPipe import
+            raise AttributeError(attr)
+        return getattr(importlib.import_module("matplotlib.pyplot"), attr)
+
+
+@contextlib.contextmanager
+def _without_pyplot() -> Iterator[None]:
+    """Import MediaPipe without importing matplotlib.
+
+    Why: ``mediapipe.solutions`` imports its drawing utilities, which run
+    ``import matplotlib.pyplot as plt`` at module level: about 1 s of a 2-core start-up (0.33 s
+    matplotlib, 0.7 s pyplot) for functions FaceMesh never calls. During the import both names
+    are stand-ins; afterwards they leave ``sys.modules``, so any other code imports the real
+    ones, and the drawing helpers' ``plt`` imports the real pyplot on first use.
+    (An ``importlib.util.LazyLoader`` does not help: the import system reads ``__spec__`` of a
+    module found in ``sys.modules``, which makes the lazy module load at once.)
     """
-    import importlib.util
-
-    name = "matplotlib.pyplot"
-    if name in sys.modules:
-        return
+    stubs: dict[str, types.ModuleType] = {}
+    if "matplotlib.pyplot" not in sys.modules:
+        stubs["matplotlib.pyplot"] = _PyplotOnDemand("matplotlib.pyplot")
+        if "matplotlib" not in sys.modules:
+            parent = types.ModuleType("matplotlib")
+            parent.pyplot = stubs["matplotlib.pyplot"]  # type: ignore[attr-defined]
+            stubs["matplotlib"] = parent
+    sys.modules.update(stubs)
     try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return
-    if spec is None or spec.loader is None:
-        return
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
+        yield
+    finally:
+        for name, stub in stubs.items():
+            if sys.modules.get(name) is stub:
+                del sys.modules[name]
 
 
 class RetinaMeshBackend:
@@ -159,8 +176,8 @@ class RetinaMeshBackend:
             os.environ.setdefault("GLOG_minloglevel", "2")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
             with _quiet_native_stderr():
-                _defer_pyplot()
-                import mediapipe as mp
+                with _without_pyplot():
+                    import mediapipe as mp
 
                 self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
         return self._mesh
