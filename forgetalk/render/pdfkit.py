@@ -225,7 +225,9 @@ def answer_row(rep: Mapping[str, Any], overlay_rgb: np.ndarray | None, st: Style
     left_w = 0.55 * width
     right: list[Any] = [raw("<b>Where and why</b>", st.h2)]
     if tops:
-        right.append(P(f"Regions of face {tops[0].face} most unusual relative to real faces, numbered as on the overlay:", st.small))
+        right.append(P(f"Regions of face {tops[0].face} ranked by how far they lie above the same region on real faces "
+                         "(a narrow real-face range makes a small rise count more; the percentage is the share of real faces "
+                         "below), numbered as on the overlay:", st.small))
         right += region_list(tops, st)
     else:
         right.append(P("No region to rank.", st.body))
