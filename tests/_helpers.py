@@ -14,3 +14,15 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def run_cli(*args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of the CLI run in-process; a crash (not a SystemExit) is re-raised."""
+    from click.testing import CliRunner
+
+    from forgetalk.cli import main
+
+    res = CliRunner().invoke(main, list(args))
+    if res.exception and not isinstance(res.exception, SystemExit):
+        raise res.exception
+    return res.exit_code, res.stdout, res.stderr

@@ -7,20 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from _helpers import run_cli
 from PIL import Image
 
-from forgetalk.cli import main
 from forgetalk.errors import EXIT_BAD_INPUT, EXIT_NO_FACE, EXIT_OUTPUT
 
 ENGINE = ["--engine", "evidence", "--no-progress"]
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    res = CliRunner().invoke(main, list(args))
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
+run = run_cli
 
 
 def test_version() -> None:

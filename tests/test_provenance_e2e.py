@@ -8,19 +8,14 @@ from pathlib import Path
 
 import provenance_files as pf
 import pytest
-from click.testing import CliRunner
+from _helpers import run_cli
 
-from forgetalk.cli import main
 from forgetalk.pipeline import AnalyzeOptions, Analyzer
 
 ENGINE = ["--engine", "evidence", "--no-progress"]
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    res = CliRunner().invoke(main, list(args))
-    if res.exception and not isinstance(res.exception, SystemExit):
-        raise res.exception
-    return res.exit_code, res.stdout, res.stderr
+run = run_cli
 
 
 @pytest.fixture(scope="module")
