@@ -38,23 +38,13 @@ class Bundle:
     sha256: str
 
 
-def _resized(crop: np.ndarray, landmarks: np.ndarray, parts: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """The same resize FaceRecord.from_crop applies (INTER_AREA crop, NEAREST parts, scaled points)."""
-    s0 = crop.shape[0]
-    if size == s0:
-        return crop, np.asarray(landmarks, np.float32), parts
-    crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-    lm = np.asarray(landmarks, np.float32) * (size / s0)
-    if parts is not None:
-        parts = cv2.resize(parts, (size, size), interpolation=cv2.INTER_NEAREST)
-    return crop, lm, parts
-
-
 def pack(faces: list, size: int, meta: dict[str, object], out: Path) -> dict[str, object]:  # noqa: ANN001 - CachedFace | ParsedFace
     """Write ``out`` (.npz): lossless crops at ``size``, points, optional part maps, and ``meta``."""
     crops, parts_blobs, lms, has_parts = [], [], [], []
     for f in faces:
-        c, lm, p = _resized(f.crop, f.landmarks, getattr(f, "parts", None), size)
+        # The trainer's own resize (FaceRecord.from_crop), so the bundle stores what it would see.
+        rec = FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None))
+        c, lm, p = rec.crop, rec.landmarks, rec.parts
         ok, enc = cv2.imencode(".webp", cv2.cvtColor(c, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_WEBP_QUALITY, 101])  # >100 = lossless
         if not ok:
             raise RuntimeError("WebP encoding failed")

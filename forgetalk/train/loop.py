@@ -174,10 +174,11 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
 
 
 class _BatchStream(torch.utils.data.IterableDataset):
-    """Training batches made in a worker process, so forging overlaps the optimizer step.
+    """Training batches made in worker processes, so forging overlaps the optimizer step.
 
-    One worker with its own seeded generator: the stream is reproducible for a given seed
-    (it differs from the in-process stream of earlier runs, which the recipe records).
+    Each worker has its own generator (worker 0 seeded with ``seed``, worker k with
+    ``[seed, k]``) and the loader takes their batches round-robin, so the stream replays for a
+    given seed and worker count (it differs from the in-process stream of the v1 runs).
     """
 
     def __init__(self, recs: list[FaceRecord], cfg: TrainConfig) -> None:
