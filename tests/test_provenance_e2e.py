@@ -141,3 +141,12 @@ def test_mixed_folder_scan_index_has_provenance_columns(tmp_path: Path) -> None:
     index = json.loads((out / "index.json").read_text())
     by_file = {r["file"]: r for r in index["items"]}
     assert by_file["edited.jpg"]["provenance_flags"].split(";")[0] == "editing_software"
+    # the scan summary's index carries them too, beside the verdict (never in the score)
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(str(out / "summary.pdf"))
+    try:
+        text = " ".join(" ".join(doc[i].get_textpage().get_text_range().split()) for i in range(len(doc)))
+    finally:
+        doc.close()
+    assert f"software: {pf.PHOTOSHOP}" in text and "C2PA: untrusted signer" in text and "editing software" in text

@@ -76,6 +76,19 @@ def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
               "their SHA-256 in manifest.json; `forgetalk verify RESULTS` re-hashes them.", st.small)]
 
 
+def _file_states(r: dict[str, Any]) -> str:
+    """What the file itself states (provenance columns of the index), in the file's own words: never
+    part of the score, so it sits under the verdict rather than in it."""
+    parts = []
+    if r.get("software"):
+        parts.append(f"software: {r['software']}")
+    if r.get("c2pa_state") and r["c2pa_state"] != "none":
+        parts.append(f"C2PA: {r['c2pa_state']}")
+    if r.get("provenance_flags"):
+        parts.append("file flags: " + ", ".join(f.replace("_", " ") for f in str(r["provenance_flags"]).split(";") if f))
+    return "File states " + "; ".join(parts) if parts else ""
+
+
 def _index(rows: list[dict[str, Any]], out_dir: Path, st: Styles, thumbs: int) -> LongTable:
     head = [raw(x, st.th) for x in ("#", "", "File / SHA-256", "Status", "Faces", "Top region", "Score", "Verdict / note")]
     data: list[list[Any]] = [head]
@@ -93,7 +106,8 @@ def _index(rows: list[dict[str, Any]], out_dir: Path, st: Styles, thumbs: int) -
             P(r.get("rank", ""), st.tiny), thumb,
             [P(r.get("file", ""), st.tiny), P(r.get("sha256") or "", st.tiny)],
             P(r.get("status") or "", st.tiny), P("" if r.get("faces") is None else r["faces"], st.tiny), P(r.get("top_region") or "", st.tiny),
-            P(fmt_num(score, 3) if isinstance(score, (int, float)) and r.get("status") == "analysed" else "", st.tiny), P(note, st.tiny, limit=300),
+            P(fmt_num(score, 3) if isinstance(score, (int, float)) and r.get("status") == "analysed" else "", st.tiny),
+            [P(note, st.tiny, limit=300), *([P(states, st.tiny, limit=300)] if (states := _file_states(r)) else [])],
         ])
     widths = [8 * mm, (THUMB_MM + 2) * mm, 68 * mm, 14 * mm, 9 * mm, 20 * mm, 11 * mm]
     widths.append(WIDTH - sum(widths))
