@@ -50,6 +50,10 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     from ..train.data import list_photos
 
+    if (faces_dir is None) == (bundle_path is None):
+        raise click.UsageError("give exactly one of --faces and --bundle")
+    if bundle_path is not None and (parsing_dir is not None or calibrate):
+        raise click.UsageError("--bundle holds the training faces only: drop --parsing and add --no-calibrate")
     if faces_dir is not None and not list_photos(faces_dir):  # before torch is imported: an empty folder is a usage error, not a crash mid-training
         raise click.UsageError(f"no photos in {faces_dir} (nothing to train on)")
     import torch
@@ -60,10 +64,6 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
-    if (faces_dir is None) == (bundle_path is None):
-        raise click.UsageError("give exactly one of --faces and --bundle")
-    if bundle_path is not None and (parsing_dir is not None or calibrate):
-        raise click.UsageError("--bundle holds the training faces only: drop --parsing and add --no-calibrate")
     for d in (faces_dir, parsing_dir):
         if d is not None and "holdout" in str(d.resolve()).lower():
             raise click.UsageError("refusing to train on a holdout folder")
