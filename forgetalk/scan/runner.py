@@ -377,9 +377,9 @@ def _run_locked(cfg: ScanConfig, in_dir: Path, out_dir: Path, emit: ProgressFn, 
     }
     files = write_index(out_dir, ordered, header)
     if cfg.summary_pdf:
-        from .summary_pdf import write_summary_pdf
+        from ..render.scan_summary import write_scan_summary_pdf
 
-        files["summary_pdf"] = write_summary_pdf(out_dir / SUMMARY_NAME, ordered, header, out_dir, top_n=cfg.top_n)
+        files["summary_pdf"] = write_scan_summary_pdf(out_dir / SUMMARY_NAME, ordered, header, out_dir, top_n=cfg.top_n)
     files["manifest"] = write_manifest(out_dir, ordered, records, files, header)
     manifest_sha = sha256_file(files["manifest"])
     elapsed = time.perf_counter() - t_start
