@@ -4,17 +4,20 @@ A backend turns an RGB photo into :class:`AlignedFace` objects: a detection in p
 coordinates, a 512x512 FFHQ-aligned crop, the affine that maps photo -> crop, and boolean
 region masks in crop coordinates. Engines only ever see aligned faces, so every backend
 is interchangeable for them.
+
+Backends are found through a static table (:data:`BUILTIN_BACKENDS`, see
+:mod:`forgetalk.registry`): this module imports no backend, and no backend registers itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from ..errors import UnknownNameError
+from ..registry import Entry, Registry
 
 CROP_SIZE = 512
 
@@ -102,34 +105,44 @@ class FaceBackend(Protocol):
 
 
 BackendFactory = Callable[..., FaceBackend]
-_REGISTRY: dict[str, BackendFactory] = {}
+
+#: The built-in face stacks: name -> factory (imported only when that backend is asked for).
+BUILTIN_BACKENDS: Mapping[str, Entry] = {
+    "default": Entry("forgetalk.faces.default_backend:RetinaMeshBackend"),
+    "facexlib": Entry("forgetalk.faces.facexlib_backend:FacexlibBackend"),
+}
+_BACKENDS: Registry[FaceBackend] = Registry("face backend", BUILTIN_BACKENDS)
+
+
+def add_backend(name: str, factory: str | BackendFactory) -> None:
+    """Make a plugin's or a test's face backend available to :func:`get_backend` in this process.
+
+    ``factory`` is ``"package.module:callable"`` (imported when first built) or the callable.
+    """
+    _BACKENDS.add(name, factory)
 
 
 def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """``register_backend(name)(factory)``: the decorator form of :func:`add_backend`, kept for
+    plugins written against it. It adds the backend when called, nothing more."""
+
     def deco(factory: BackendFactory) -> BackendFactory:
-        _REGISTRY[name] = factory
+        add_backend(name, factory)
         return factory
 
     return deco
 
 
-def _ensure_builtin() -> None:
-    # Imported lazily so that `import forgetalk` stays cheap and optional stacks stay optional.
-    from . import default_backend  # noqa: F401
-
-    try:
-        from . import facexlib_backend  # noqa: F401
-    except ImportError:  # pragma: no cover - module itself has no heavy imports
-        pass
+def added_backends() -> Mapping[str, Entry]:
+    """Backends added at run time (plugins, tests); empty unless someone called :func:`add_backend`."""
+    return _BACKENDS.added
 
 
 def available_backends() -> list[str]:
-    _ensure_builtin()
-    return sorted(_REGISTRY)
+    """Every backend name, built in or added; imports nothing."""
+    return list(_BACKENDS.entries())
 
 
 def get_backend(name: str = "default", **kwargs: object) -> FaceBackend:
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        raise UnknownNameError(f"unknown face backend {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    """Build backend ``name`` (its module is imported now, on first use); UnknownNameError if none."""
+    return _BACKENDS.create(name, **kwargs)

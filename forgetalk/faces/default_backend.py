@@ -18,7 +18,7 @@ import numpy as np
 
 from ..ort import ort_session
 from .align import crop_detection, restrict_to_valid
-from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
+from .base import CROP_SIZE, AlignedFace, DetectedFace
 from .regions import regions_from_5pts, regions_from_mesh
 
 
@@ -218,8 +218,3 @@ class RetinaMeshBackend:
             "alignment": "5-point similarity to FFHQ 512 template (cv2 LMEDS)",
             "score_threshold": self.score_threshold,
         }
-
-
-@register_backend("default")
-def _build_default(**kwargs: object) -> RetinaMeshBackend:
-    return RetinaMeshBackend(**kwargs)  # type: ignore[arg-type]

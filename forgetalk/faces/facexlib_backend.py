@@ -24,7 +24,6 @@ engines are interchangeable between backends.
 from __future__ import annotations
 
 import importlib.metadata as md
-import json
 import pickle
 import warnings
 from collections import OrderedDict
@@ -35,9 +34,9 @@ import cv2
 import numpy as np
 
 from ..errors import EngineError, WeightsError
-from ..weights import Manifest, WeightFile, file_sha256, load_manifest, missing_message, resolve, weights_root
+from ..weights import file_sha256, load_manifest, resolve, weights_root
 from .align import crop_detection, restrict_to_valid
-from .base import CROP_SIZE, AlignedFace, DetectedFace, register_backend
+from .base import CROP_SIZE, AlignedFace, DetectedFace
 from .regions import BISENET_CLASSES, parsing_face_fraction, regions_from_5pts, regions_from_parsing
 
 COMPONENT = "facexlib"
@@ -71,55 +70,15 @@ def _version(pkg: str) -> str:
 # -- weights ---------------------------------------------------------------------------------
 
 
-def _manifest(root: Path | None) -> tuple[Manifest, bool]:
-    """Our manifest, tolerating ``"sha256": null`` (unpinned) entries; True if the shared loader read it.
-
-    facexlib's release page publishes no hashes; files we could not pin from public material
-    are null. forgetalk.weights.load_manifest may predate null support, so fall back to a
-    tolerant read of the same file (unpinned -> empty string) rather than crash.
-    """
-    try:
-        return load_manifest(COMPONENT, root), True
-    except (AttributeError, TypeError):
-        folder = (root or weights_root()) / COMPONENT
-        raw = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        files = tuple(
-            WeightFile(
-                name=f["name"],
-                sha256=(f.get("sha256") or "").lower(),
-                size=f.get("size"),
-                url=f.get("url"),
-                required=bool(f.get("required", True)),
-                description=f.get("description", ""),
-            )
-            for f in raw.get("files", [])
-        )
-        return Manifest(component=COMPONENT, folder=folder, files=files, description=raw.get("description", "")), False
-
-
 def resolve_weight(name: str, root: Path | None = None, verify: bool = True) -> tuple[Path, str | None]:
     """Path of a weights file and its pinned sha256 (None if unpinned), or a WeightsError.
 
-    Whenever the shared loader can read the manifest, :func:`forgetalk.weights.resolve` decides
-    (existence + sha256, and its own policy for unpinned files). Only with an older loader that
-    cannot read ``null`` hashes do we check here: pinned files by sha256, unpinned ones for
-    existence; ``info()`` reports the actual hash of unpinned files either way.
+    :func:`forgetalk.weights.resolve` decides (existence, sha256 of pinned files and of the
+    ones ``weights fetch`` recorded); facexlib's release page publishes no hashes, so some
+    entries are unpinned, and ``info()`` then reports the file's actual hash.
     """
-    manifest, shared = _manifest(root)
-    wf = manifest.get(name)
-    if shared:  # the shared loader understood the manifest, so its resolve handles pinned and unpinned files
-        return resolve(COMPONENT, name, root, verify=verify), (wf.sha256 or None)
-    path = manifest.folder / wf.name
-    if not path.is_file():
-        msg = missing_message(manifest, wf)
-        if not wf.sha256:
-            msg = msg.replace("expected sha256 ", "expected sha256 unpinned: not published upstream")
-        raise WeightsError(msg)
-    if wf.sha256 and verify:
-        got = file_sha256(path)
-        if got != wf.sha256:
-            raise WeightsError(f"{path}: sha256 mismatch (expected {wf.sha256}, found {got}); the file is corrupt or a different release")
-    return path, (wf.sha256 or None)
+    path = resolve(COMPONENT, name, root, verify=verify)
+    return path, load_manifest(COMPONENT, root).get(name).sha256
 
 
 def load_state_dict(path: Path) -> dict[str, Any]:
@@ -292,8 +251,3 @@ class FacexlibBackend:
             "device": self.device,
             "score_threshold": self.score_threshold,
         }
-
-
-@register_backend("facexlib")
-def _build_facexlib(**kwargs: object) -> FacexlibBackend:
-    return FacexlibBackend(**kwargs)  # type: ignore[arg-type]
