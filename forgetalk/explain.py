@@ -3,6 +3,10 @@
 Rule: a sentence may only state what an engine measured. Every number quoted comes from
 ``EngineOutput.cue_region_stats`` (hand-made cues), the heatmap, the region head, or the
 text a model generated (quoted as the model's words, linked to the regions it names).
+
+What a cue is called, whether it counts in both directions, when it fires and how model
+text is cut into region sentences is the engine's word, read from ``EngineOutput.vocabulary``
+(:class:`~forgetalk.engines.base.EngineVocabulary`); this module knows no engine's internals.
 """
 
 from __future__ import annotations
@@ -12,41 +16,9 @@ import re
 
 import numpy as np
 
-from .engines.base import EngineOutput
-from .engines.evidence.consistency import FAMILIES as CONSISTENCY_FAMILIES
-from .engines.evidence.consistency import TWO_SIDED_FAMILIES
-from .engines.evidence.cues import TWO_SIDED
-from .engines.evidence.engine import FIRE_Z
-from .engines.forgerytalker.vocab import WORD_TO_REGIONS, link_sentences
+from .engines.base import CueSpec, EngineOutput, EngineVocabulary
 from .faces import REGION_LABELS, AlignedFace
 from .results import CueEvidence
-
-#: region name -> ForgeryTalker words that refer to it (inverse of WORD_TO_REGIONS).
-REGION_WORDS: dict[str, tuple[str, ...]] = {}
-for _word, _regions in WORD_TO_REGIONS.items():
-    for _r in _regions:
-        REGION_WORDS[_r] = REGION_WORDS.get(_r, ()) + (_word,)
-
-CUE_LABELS = {
-    "noise": "noise-level inconsistency",
-    "sharpness": "sharpness mismatch",
-    "frequency": "resampling/frequency trace",
-    "colour": "colour mismatch",
-    "seam": "blending seam",
-    "localizer": "learned localizer",
-    "iris_colour": "iris colour mismatch between the eyes",
-    "catchlight_level": "catchlight (specular highlight) mismatch between the eyes",
-    "catchlight_offset": "catchlight position mismatch between the eyes",
-    "eye_openness": "eye opening asymmetry",
-    "eye_area": "eye size asymmetry",
-    "part_size": "part size vs real faces",
-    "part_offset": "part position vs real faces",
-    "border_colour": "skin colour break at the part border",
-    "border_noise": "noise-level break at the part border",
-    "part_sharpness": "part sharpness vs surrounding skin",
-}
-#: Cues whose z counts in both directions (the evidence cues' and the consistency cues').
-_TWO_SIDED = TWO_SIDED | TWO_SIDED_FAMILIES
 
 
 def _real(stats: dict[str, float], region: str, two_sided: bool) -> str:
@@ -55,11 +27,12 @@ def _real(stats: dict[str, float], region: str, two_sided: bool) -> str:
     return f"real faces: median {med:.2g}, {rng}"
 
 
-def _describe_consistency(cue: str, region: str, stats: dict[str, float]) -> str:
-    """One sentence for a fired consistency cue, quoting the measured value and the real-face range."""
+def _describe_real_faces(spec: CueSpec, region: str, stats: dict[str, float]) -> str:
+    """One sentence for a fired cue measured against real faces, quoting the value and the real-face range."""
+    cue = spec.name
     label = REGION_LABELS.get(region, region)
     v, z = stats[f"{region}.region"], stats[f"{region}.z"]
-    real = _real(stats, region, cue in TWO_SIDED_FAMILIES)
+    real = _real(stats, region, spec.two_sided)
     zs = f"{abs(z):.1f} real-face SDs {'above' if z > 0 else 'below'} normal"
     if cue == "iris_colour":
         odd = f"; the {label}'s iris is the less typical colour" if stats.get("left_eye.z") is None or stats.get("right_eye.z") is None else ""
@@ -82,9 +55,11 @@ def _describe_consistency(cue: str, region: str, stats: dict[str, float]) -> str
     if cue == "part_sharpness":
         word = "sharper" if z > 0 else "blurrier"
         return f"The {label} is {word} than the skin around it compared with real faces: interior/surround Laplacian energy x{math.exp(v):.2f} (log {v:+.2f}; {real}; {zs})."
-    return f"{CUE_LABELS.get(cue, cue)} in the {label}: {v:.3g} ({real}; {zs})."
+    return f"{spec.label} in the {label}: {v:.3g} ({real}; {zs})."
 
-def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value: float) -> str:
+def _describe(spec: CueSpec, ratio: float, z: float, region: str, rest: float, value: float) -> str:
+    """One sentence for a fired cue measured against the rest of the same face."""
+    cue = spec.name
     label = REGION_LABELS.get(region, region)
     zs = f"{abs(z):.1f} real-face SDs {'above' if z > 0 else 'below'} normal"
     if cue == "noise":
@@ -101,67 +76,72 @@ def _describe(cue: str, ratio: float, z: float, region: str, rest: float, value:
         return f"Colour in and around the {label} lies {value:.1f} Lab units from the face's median skin tone on average, vs {rest:.1f} over the rest of the face ({zs})."
     if cue == "seam":
         return f"A blending seam runs through the {label}: seam strength x{ratio:.2f} the rest of the face ({zs})."
-    return f"{CUE_LABELS.get(cue, cue)} in the {label}: x{ratio:.2f} ({zs})."
+    return f"{spec.label} in the {label}: x{ratio:.2f} ({zs})."
 
 
 def region_evidence(out: EngineOutput, region: str) -> tuple[CueEvidence, ...]:
-    """All measured cues for one region, strongest first."""
+    """All measured cues for one region, strongest first (strength and firing as the engine defines them)."""
+    vocab = out.vocabulary
     rows = []
     for cue, stats in out.cue_region_stats.items():
         key = f"{region}.z"
         if key not in stats:
             continue
+        spec = vocab.cue(cue)
         z = float(stats[key])
         ratio = float(stats.get(f"{region}.ratio", float("nan")))
-        strength = abs(z) if cue in _TWO_SIDED else z
         rows.append(
             CueEvidence(
                 cue=cue,
-                label=CUE_LABELS.get(cue, cue),
+                label=spec.label,
                 region_value=float(stats[f"{region}.region"]),
                 rest_value=float(stats[f"{region}.rest"]),
                 ratio=ratio if math.isfinite(ratio) else 0.0,
                 z=z,
-                fired=bool(strength >= FIRE_Z),
+                fired=bool(spec.strength(z) >= spec.fire_z),
             )
         )
-    rows.sort(key=lambda e: -(abs(e.z) if e.cue in _TWO_SIDED else e.z))
+    rows.sort(key=lambda e: -vocab.cue(e.cue).strength(e.z))
     return tuple(rows)
 
 
 def region_sentences(region: str, evidence: tuple[CueEvidence, ...], out: EngineOutput, mask: np.ndarray) -> list[str]:
     label = REGION_LABELS.get(region, region)
+    vocab = out.vocabulary
     sentences = []
     heat = out.heatmap[mask] if mask.any() else np.zeros(1, np.float32)
     hot = float((heat >= 0.5).mean()) * 100.0
     sentences.append(f"Heatmap over the {label}: mean {float(heat.mean()):.2f}, {hot:.0f}% of its pixels at or above 0.5.")
     fired = [e for e in evidence if e.fired]
     for e in fired[:3]:
-        if e.cue in CONSISTENCY_FAMILIES:
-            sentences.append(_describe_consistency(e.cue, region, out.cue_region_stats[e.cue]))
+        spec = vocab.cue(e.cue)
+        if spec.reference == "real_faces":
+            sentences.append(_describe_real_faces(spec, region, out.cue_region_stats[e.cue]))
             continue
-        sentences.append(_describe(e.cue, e.ratio, e.z, region, e.rest_value, e.region_value))
-    if "localizer" in out.cues and mask.any():
-        p = out.cues["localizer"][mask]
-        sentences.append(f"The learned localizer marks {float((p >= 0.5).mean()) * 100:.0f}% of the {label} as manipulated (mean probability {float(p.mean()):.2f}).")
+        sentences.append(_describe(spec, e.ratio, e.z, region, e.rest_value, e.region_value))
+    for spec in vocab.cues:
+        if spec.reference == "probability" and spec.name in out.cues and mask.any():
+            p = out.cues[spec.name][mask]
+            sentences.append(f"The {spec.label} marks {float((p >= 0.5).mean()) * 100:.0f}% of the {label} as manipulated (mean probability {float(p.mean()):.2f}).")
     if evidence and not fired:
         e = evidence[0]
-        sentences.append(f"No hand-made cue departs from real faces by {FIRE_Z:.0f} SDs here; the strongest is {e.label} ({e.z:+.1f} SDs).")
+        sentences.append(f"No hand-made cue departs from real faces by {vocab.cue(e.cue).fire_z:.0f} SDs here; the strongest is {e.label} ({e.z:+.1f} SDs).")
     if region in out.region_scores:
         sentences.append(f"Region score from the engine: {out.region_scores[region]:.2f}.")
     return sentences
 
 
-def link_text_to_regions(text: str | None, region_names: list[str]) -> dict[str, list[str]]:
-    """Attach each model sentence to every region it names (the prompter vocabulary's synonyms).
+def link_text_to_regions(text: str | None, region_names: list[str], vocabulary: EngineVocabulary) -> dict[str, list[str]]:
+    """Attach each model sentence to every region it names (the engine's own sentence linking).
 
     A sentence that says only "left" (or only "right") is kept off the other side's region,
-    so "the left eye is blurred" is not shown next to the right eye.
+    so "the left eye is blurred" is not shown next to the right eye. An engine that links no
+    text gets none attached (its text is still reported whole).
     """
     links: dict[str, list[str]] = {}
-    if not text:
+    if not text or vocabulary.link_sentences is None:
         return links
-    for region, sentences in link_sentences(text).items():
+    for region, sentences in vocabulary.link_sentences(text).items():
         if region not in region_names:
             continue
         for sentence in sentences:
@@ -178,5 +158,5 @@ def explain_face(face: AlignedFace, out: EngineOutput, ranked: list[str]) -> tup
     """Evidence, evidence sentences and linked model sentences for every ranked region."""
     evidence = {r: region_evidence(out, r) for r in ranked}
     sentences = {r: region_sentences(r, evidence[r], out, face.regions[r]) for r in ranked}
-    links = link_text_to_regions(out.text, ranked)
+    links = link_text_to_regions(out.text, ranked, out.vocabulary)
     return evidence, sentences, links

@@ -187,7 +187,7 @@ class Analyzer:
                 real_excess=exc,
                 evidence=evidence_by_region.get(name, ()),
                 explanations=tuple(sentences_by_region.get(name, ())) + tuple(text_links.get(name, ())),
-                region_word_prob=_region_word_prob(name, out.region_words),
+                region_word_prob=_region_word_prob(name, out),
             )
             for i, (name, sal, mean, area, sus, exc) in enumerate(ranked)
         )
@@ -208,12 +208,12 @@ class Analyzer:
         )
 
 
-def _region_word_prob(region: str, words: dict[str, float]) -> float | None:
+def _region_word_prob(region: str, out: EngineOutput) -> float | None:
+    """The highest probability among the region words that name ``region`` (engine's vocabulary)."""
+    words = out.region_words
     if not words:
         return None
-    from .explain import REGION_WORDS
-
-    probs = [words[w] for w in REGION_WORDS.get(region, ()) if w in words]
+    probs = [words[w] for w in out.vocabulary.words_for(region) if w in words]
     return max(probs) if probs else None
 
 

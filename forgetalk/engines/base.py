@@ -1,4 +1,4 @@
-"""The engine contract and registry.
+"""The engine contract and the engine registry.
 
 An engine looks at one aligned face (512x512 RGB crop plus region masks, see
 :class:`forgetalk.faces.AlignedFace`) and returns an :class:`EngineOutput`: a saliency
@@ -6,20 +6,79 @@ heatmap in [0, 1] in crop coordinates, optional per-cue maps (the measured evide
 explanation layer may cite), optional region-word probabilities and free text (for
 language models), and a face-level score. Engines never do file I/O on inputs or
 outputs; they only read their own weights when built.
+
+Each output also carries the engine's :class:`EngineVocabulary`: how its cues may be
+named and judged (label, sidedness, firing threshold) and, for language engines, which
+region words name which face regions and how its text is cut into region sentences. The
+explanation layer reads only that, so it never imports an engine's internals.
+
+Engines are found through a static table (:data:`BUILTIN_ENGINES`, see
+:mod:`forgetalk.registry`): importing this module registers and imports nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from ..errors import UnknownNameError
+from ..registry import Entry, Registry
 
 if TYPE_CHECKING:
     from ..faces import AlignedFace
+
+#: Firing threshold (real-face SDs) for a cue its engine did not describe.
+DEFAULT_FIRE_Z = 3.0
+
+
+@dataclass(frozen=True)
+class CueSpec:
+    """What may be said about one cue an engine measures, and when it counts as evidence.
+
+    ``reference`` is what the cue's ``cue_region_stats`` compare a region with: ``"face"``,
+    the rest of the same face (a region/rest ratio); ``"real_faces"``, the real-face
+    distribution (value against the real-face median and 1st/99th percentiles); or
+    ``"probability"``, a per-pixel probability map in ``EngineOutput.cues`` (0.5 = the
+    engine's decision threshold) with no per-region statistics.
+    """
+
+    name: str
+    label: str  # as the report names it, e.g. "blending seam"
+    two_sided: bool = False  # True: z counts in both directions (too clean is as odd as too noisy)
+    fire_z: float = DEFAULT_FIRE_Z  # the cue "fires" in a region at this strength (real-face SDs)
+    reference: Literal["face", "real_faces", "probability"] = "face"
+
+    def strength(self, z: float) -> float:
+        """Signed z folded by sidedness: what is compared with ``fire_z`` and ranks the cues."""
+        return abs(z) if self.two_sided else z
+
+
+@dataclass(frozen=True)
+class EngineVocabulary:
+    """How an engine's output may be put into words (empty: nothing beyond numbers)."""
+
+    cues: tuple[CueSpec, ...] = ()
+    #: Region word -> the face regions it names (language engines' region-word head).
+    word_regions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Model text -> {region: the sentences (or clauses) that name it}; None: text is not linked.
+    link_sentences: Callable[[str], dict[str, list[str]]] | None = None
+
+    def cue(self, name: str) -> CueSpec:
+        """The spec of ``name``; a cue the engine did not describe is one-sided, named as is."""
+        for spec in self.cues:
+            if spec.name == name:
+                return spec
+        return CueSpec(name=name, label=name)
+
+    def words_for(self, region: str) -> tuple[str, ...]:
+        """Region words that name ``region``, in vocabulary order."""
+        return tuple(w for w, regions in self.word_regions.items() if region in regions)
+
+    def with_cues(self, *extra: CueSpec) -> EngineVocabulary:
+        """This vocabulary plus ``extra`` cues (an engine that wraps another adds its own)."""
+        return replace(self, cues=self.cues + extra)
 
 
 @dataclass(frozen=True)
@@ -34,6 +93,7 @@ class EngineOutput:
     region_words: dict[str, float] = field(default_factory=dict)  # ForgeryTalker's 21-word probabilities
     text: str | None = None  # model-written explanation, if any
     meta: dict[str, object] = field(default_factory=dict)
+    vocabulary: EngineVocabulary = field(default_factory=EngineVocabulary, repr=False)  # how to word the above
 
 
 class Engine(Protocol):
@@ -48,39 +108,49 @@ class Engine(Protocol):
 
 
 EngineFactory = Callable[..., Engine]
-_REGISTRY: dict[str, EngineFactory] = {}
-_DESCRIPTIONS: dict[str, str] = {}
+
+#: The built-in engines: name -> factory and the line ``forgetalk engines`` prints.
+BUILTIN_ENGINES: Mapping[str, Entry] = {
+    "evidence": Entry("forgetalk.engines.evidence.engine:EvidenceEngine",
+                      "calibrated forensic cues only (noise, sharpness, frequency, colour, seams); CPU, <1 s"),
+    "forgerytalker": Entry("forgetalk.engines.forgerytalker.engine:build_engine",
+                           "ForgeryTalker/DFF: InstructBLIP-FlanT5-XL + Face-ViT prompter + mask decoder; mask, region words and report (GPU, nf4)"),
+    "fused": Entry("forgetalk.engines.fused:FusedEngine",
+                   "learned localizer (trained by the project on pseudo-forgeries) fused with the evidence cues; calibrated verdict"),
+}
+_ENGINES: Registry[Engine] = Registry("engine", BUILTIN_ENGINES)
+
+
+def add_engine(name: str, factory: str | EngineFactory, description: str = "") -> None:
+    """Make a plugin's or a test's engine available to :func:`get_engine` in this process.
+
+    ``factory`` is ``"package.module:callable"`` (imported when the engine is first built) or
+    the callable itself. Scan workers repeat it by importing the plugin module (``--preload``).
+    """
+    _ENGINES.add(name, factory, description)
 
 
 def register_engine(name: str, description: str = "") -> Callable[[EngineFactory], EngineFactory]:
+    """``register_engine(name, description)(factory)``: the decorator form of :func:`add_engine`,
+    kept for plugins written against it. It adds the engine when called, nothing more."""
+
     def deco(factory: EngineFactory) -> EngineFactory:
-        _REGISTRY[name] = factory
-        _DESCRIPTIONS[name] = description
+        add_engine(name, factory, description)
         return factory
 
     return deco
 
 
-def _ensure_builtin() -> None:
-    # Lazy so that heavy engines (torch, transformers) load only when asked for.
-    import importlib
-
-    for mod in ("evidence", "fused", "forgerytalker"):
-        try:
-            importlib.import_module(f"{__package__}.{mod}")
-        except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith(f"{__package__}.{mod}"):
-                continue  # engine not part of this build
-            raise
+def added_engines() -> Mapping[str, Entry]:
+    """Engines added at run time (plugins, tests); empty unless someone called :func:`add_engine`."""
+    return _ENGINES.added
 
 
 def available_engines() -> dict[str, str]:
-    _ensure_builtin()
-    return dict(sorted(_DESCRIPTIONS.items()))
+    """Name -> description of every engine, built in or added; imports nothing."""
+    return {name: entry.description for name, entry in _ENGINES.entries().items()}
 
 
 def get_engine(name: str, **kwargs: object) -> Engine:
-    _ensure_builtin()
-    if name not in _REGISTRY:
-        raise UnknownNameError(f"unknown engine {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
+    """Build engine ``name`` (its module is imported now, on first use); UnknownNameError if none."""
+    return _ENGINES.create(name, **kwargs)

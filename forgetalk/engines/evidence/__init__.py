@@ -1,12 +1,9 @@
-"""Evidence-only engine: calibrated hand-made forensic cues (no learned localizer)."""
+"""Evidence-only engine: calibrated hand-made forensic cues (no learned localizer).
 
-from ..base import register_engine
-from .engine import EvidenceEngine
+Listed as ``evidence`` in :data:`forgetalk.engines.base.BUILTIN_ENGINES`; importing this
+package registers nothing.
+"""
 
+from .engine import VOCABULARY, EvidenceEngine
 
-@register_engine("evidence", "calibrated forensic cues only (noise, sharpness, frequency, colour, seams); CPU, <1 s")
-def _build(**kwargs: object) -> EvidenceEngine:
-    return EvidenceEngine(**kwargs)  # type: ignore[arg-type]
-
-
-__all__ = ["EvidenceEngine"]
+__all__ = ["VOCABULARY", "EvidenceEngine"]

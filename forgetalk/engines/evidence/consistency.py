@@ -78,6 +78,19 @@ FAMILIES: tuple[str, ...] = (
 )  # fmt: skip
 #: Families whose deviation matters in both directions (z is signed; |z| fires).
 TWO_SIDED_FAMILIES = frozenset({"eye_openness", "eye_area", "part_size", "border_noise", "part_sharpness"})
+#: What each family is evidence of, as reports name it (the engine's :class:`~forgetalk.engines.base.CueSpec` labels).
+FAMILY_LABELS: dict[str, str] = {
+    "iris_colour": "iris colour mismatch between the eyes",
+    "catchlight_level": "catchlight (specular highlight) mismatch between the eyes",
+    "catchlight_offset": "catchlight position mismatch between the eyes",
+    "eye_openness": "eye opening asymmetry",
+    "eye_area": "eye size asymmetry",
+    "part_size": "part size vs real faces",
+    "part_offset": "part position vs real faces",
+    "border_colour": "skin colour break at the part border",
+    "border_noise": "noise-level break at the part border",
+    "part_sharpness": "part sharpness vs surrounding skin",
+}
 FAMILY_UNITS: dict[str, str] = {
     "iris_colour": "dE (Lab, L* halved)",
     "catchlight_level": "L* units",

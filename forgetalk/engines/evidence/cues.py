@@ -19,12 +19,13 @@ import numpy as np
 
 CUE_NAMES: tuple[str, ...] = ("noise", "sharpness", "frequency", "colour", "seam")
 
+#: What each cue is evidence of, as reports name it (the engine's :class:`~forgetalk.engines.base.CueSpec` labels).
 CUE_LABELS: dict[str, str] = {
-    "noise": "noise level",
-    "sharpness": "sharpness",
-    "frequency": "high-frequency (resampling/compression) energy",
-    "colour": "skin colour",
-    "seam": "blending-seam strength",
+    "noise": "noise-level inconsistency",
+    "sharpness": "sharpness mismatch",
+    "frequency": "resampling/frequency trace",
+    "colour": "colour mismatch",
+    "seam": "blending seam",
 }
 
 #: Cues stored as logarithms (reported exponentiated, so region/rest is a plain ratio).

@@ -19,11 +19,20 @@ import numpy as np
 from ...errors import WeightsError
 from ...faces import AlignedFace
 from ...weights import load_manifest, read_verified
-from ..base import EngineOutput
+from ..base import CueSpec, EngineOutput, EngineVocabulary
 from ..regioncal import load_region_calibration
 from .calibration import Calibration, load_calibration, region_differences
-from .consistency import CONSISTENCY_FILE, ConsistencyCalibration, calibration_from_json, consistency_report, region_stats
-from .cues import CUE_NAMES, LOG_CUES, TWO_SIDED, centre_on_face, compute_cues
+from .consistency import (
+    CONSISTENCY_FILE,
+    FAMILIES,
+    FAMILY_LABELS,
+    TWO_SIDED_FAMILIES,
+    ConsistencyCalibration,
+    calibration_from_json,
+    consistency_report,
+    region_stats,
+)
+from .cues import CUE_LABELS, CUE_NAMES, LOG_CUES, TWO_SIDED, centre_on_face, compute_cues
 
 #: Relative weight of each cue in the fused heatmap; seams and noise are the most specific.
 CUE_WEIGHTS: dict[str, float] = {"noise": 1.0, "sharpness": 0.7, "frequency": 0.7, "colour": 0.8, "seam": 1.2}
@@ -35,9 +44,23 @@ PIXEL_Z_FLOOR = 1.5
 COMPONENT = "evidence"
 CALIBRATION_FILE = "calibration.npz"
 
+#: How reports may word this engine's cues: the five map cues compare a region with the rest of
+#: the face, the consistency families compare the face with real faces; both fire at FIRE_Z.
+VOCABULARY = EngineVocabulary(cues=(
+    *(CueSpec(c, CUE_LABELS[c], two_sided=c in TWO_SIDED, fire_z=FIRE_Z) for c in CUE_NAMES),
+    *(CueSpec(f, FAMILY_LABELS[f], two_sided=f in TWO_SIDED_FAMILIES, fire_z=FIRE_Z, reference="real_faces") for f in FAMILIES),
+))
+
 
 def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
+
+
+def _robust_spread(centred: np.ndarray, face_mask: np.ndarray) -> float:
+    """The face's own spread of a cue (MAD scaled to a normal SD, floored): the yardstick when
+    no real-face calibration is available, so an uncalibrated face is compared with itself."""
+    vals = centred[face_mask] if face_mask.any() else centred.ravel()
+    return float(np.median(np.abs(vals - np.median(vals)))) * 1.4826 + 1e-3
 
 
 def _load_consistency() -> tuple[ConsistencyCalibration | None, str | None]:
@@ -93,9 +116,7 @@ class EvidenceEngine:
             mean, std = self.calibration.loc(cue, size)
             z = (centred - mean) / std
         else:
-            vals = centred[face_mask] if face_mask.any() else centred.ravel()
-            mad = float(np.median(np.abs(vals - np.median(vals)))) * 1.4826 + 1e-3
-            z = centred / mad
+            z = centred / _robust_spread(centred, face_mask)
         z = np.abs(z) if cue in TWO_SIDED else np.maximum(z, 0.0)
         return cv2.GaussianBlur(z.astype(np.float32), (0, 0), 3.0)
 
@@ -103,9 +124,7 @@ class EvidenceEngine:
         cal = self.calibration
         if cal is not None and region in cal.region_mean.get(cue, {}):
             return (diff - cal.region_mean[cue][region]) / cal.region_std[cue][region]
-        vals = centred[face_mask] if face_mask.any() else centred.ravel()
-        mad = float(np.median(np.abs(vals - np.median(vals)))) * 1.4826 + 1e-3
-        return diff / mad
+        return diff / _robust_spread(centred, face_mask)
 
     def analyze_face(self, face: AlignedFace) -> EngineOutput:
         t0 = time.perf_counter()
@@ -166,7 +185,8 @@ class EvidenceEngine:
         meta["consistency"] = consistency.to_meta()
         stats.update(region_stats(consistency))
         meta["seconds"] = round(time.perf_counter() - t0, 4)
-        return EngineOutput(heatmap=heat, score=float(score), cues=cue_maps, cue_region_stats=stats, region_scores=region_scores, meta=meta)
+        return EngineOutput(heatmap=heat, score=float(score), cues=cue_maps, cue_region_stats=stats, region_scores=region_scores, meta=meta,
+                            vocabulary=VOCABULARY)
 
     def info(self) -> dict[str, object]:
         cal = self.calibration

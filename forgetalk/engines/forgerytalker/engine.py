@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import EngineError, ForgetalkError, WeightsError
-from ..base import EngineOutput
+from ..base import EngineOutput, EngineVocabulary
+from .vocab import WORD_TO_REGIONS, link_sentences
 
 if TYPE_CHECKING:
     from ...faces import AlignedFace
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 ENGINE_VERSION = "1.0"
 SCORE_SOURCE = "99th percentile of the mask probability inside the crop"
+#: No measured cues; its 21 region words name face regions, and its report is cut into region sentences.
+VOCABULARY = EngineVocabulary(word_regions=WORD_TO_REGIONS, link_sentences=link_sentences)
 
 
 def _resize_prob(mask: np.ndarray, size: int) -> np.ndarray:
@@ -96,7 +99,8 @@ class ForgeryTalkerEngine:
             "mask_grid": int(pred.mask.shape[0]), "timings_s": {k: round(v, 4) for k, v in pred.timings_s.items()},
             "seconds": round(time.perf_counter() - t, 4),
         }
-        return EngineOutput(heatmap=heat, score=score, region_words=dict(pred.region_probs), text=pred.text or None, meta=meta)
+        return EngineOutput(heatmap=heat, score=score, region_words=dict(pred.region_probs), text=pred.text or None, meta=meta,
+                            vocabulary=VOCABULARY)
 
     def info(self) -> dict[str, object]:
         g = self.ft.config.generation
