@@ -122,3 +122,39 @@ def test_logistic_fit_and_threshold_rule() -> None:
     s = 1 / (1 + np.exp(-(x[:, 0] * coef[0] + b)))
     t, fpr = threshold_at_fpr(s[:50], 0.1)
     assert fpr <= 0.1 and (s[:50] >= t).mean() == fpr
+
+
+def test_calibration_is_parsed_once_and_reported_as_read() -> None:
+    """recipe.json's calibration section becomes a typed FusedCalibration; info() still reports the
+    section key for key (less val_features) and each face's meta the same verdict facts."""
+    import json
+    from pathlib import Path
+
+    from forgetalk.engines.fused import DEFAULT_CALIBRATION, VERDICT_KEYS, FusedCalibration
+
+    section = json.loads((Path(__file__).resolve().parents[1] / "weights" / "localizer" / "recipe.json").read_text(encoding="utf-8"))["calibration"]
+    cal = FusedCalibration.from_dict({**section, "val_features": [[0.0]]})
+    assert list(cal.info()) == list(section) and cal.info() == section
+    assert cal.fusion_weight == section["fusion_weight"] and cal.heat_gamma == section["heat_gamma"] and cal.region_source == section["region_source"]
+    assert cal.features == tuple(section["features"]) and cal.coef == tuple(section["coef"]) and cal.intercept == section["intercept"]
+    assert cal.verdict_meta() == {k: section[k] for k in VERDICT_KEYS if k in section}
+    assert list(cal.verdict_meta()) == [k for k in VERDICT_KEYS if k in section] and isinstance(cal.verdict_meta()["n_val_real"], int)
+    default = FusedCalibration.from_dict(DEFAULT_CALIBRATION)  # no heat_gamma, no verdict facts
+    assert default.heat_gamma == 1.0 and default.verdict_meta() == {} and default.info() == dict(DEFAULT_CALIBRATION)
+
+
+def test_face_score_is_the_logistic_model_of_the_calibration() -> None:
+    from forgetalk.engines.fused import FusedCalibration, face_score
+
+    cal = FusedCalibration.from_dict({"fusion_weight": 0.5, "features": ["a", "b"], "coef": [2, -1.5], "intercept": -0.25})
+    assert face_score({"a": 0.5, "b": 0.2, "c": 9.0}, cal) == pytest.approx(1 / (1 + np.exp(-(-0.25 + 1.0 - 0.3))))
+    assert face_score({}, cal) == pytest.approx(1 / (1 + np.exp(0.25)))  # an absent feature counts as 0
+
+
+@pytest.mark.parametrize("bad", [{"fusion_weight": None}, {"features": "region_max"}, {"coef": [1.0]}, {"intercept": "high"}, {"threshold": [0.5]}])
+def test_malformed_calibration_is_a_weights_error_at_load(bad: dict[str, object]) -> None:
+    from forgetalk.engines.fused import FusedEngine
+
+    cal = {"fusion_weight": 0.5, "features": ["region_max", "heat_q99"], "coef": [1.0, 1.0], "intercept": -1.0, **bad}
+    with pytest.raises(WeightsError, match="malformed calibration"):
+        FusedEngine(evidence=object(), localizer=object(), calibration=cal)

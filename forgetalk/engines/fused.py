@@ -13,21 +13,27 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from ..errors import WeightsError
 from ..faces import AlignedFace
 from ..weights import load_manifest, read_verified, resolve
-from .base import EngineOutput, get_engine, register_engine
+from .base import CueSpec, EngineOutput, get_engine
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 from .regioncal import RegionCalibration, load_region_calibration, region_saliency
 
 #: Used only when recipe.json has no calibration section (reported as uncalibrated).
-DEFAULT_CALIBRATION: dict[str, object] = {"fusion_weight": 0.8, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0}
+DEFAULT_CALIBRATION: Mapping[str, object] = MappingProxyType(
+    {"fusion_weight": 0.8, "region_source": "mask", "features": ["region_max", "heat_q99", "evidence_score"], "coef": [4.0, 4.0, 1.0], "intercept": -4.0})
 #: Regions left out of the face score: hair is outside the face and often edited legitimately.
 SCORE_EXCLUDED_REGIONS = ("hair",)
 RECIPE_FILE = "recipe.json"
+#: The localizer's own map, reported beside the evidence cues (0.5 = the validation best-F1 threshold).
+LOCALIZER_CUE = CueSpec("localizer", "learned localizer", reference="probability")
 
 
 def fuse_heatmaps(localizer_prob: np.ndarray, evidence_heat: np.ndarray, weight: float) -> np.ndarray:
@@ -106,9 +112,84 @@ def consistency_of(ev: EngineOutput) -> float:
     return float(c.get("consistency_score") or 0.0) if isinstance(c, dict) else 0.0
 
 
-def face_score(features: dict[str, float], cal: dict[str, object]) -> float:
-    names = list(cal["features"])  # type: ignore[call-overload]
-    z = float(cal["intercept"]) + sum(float(c) * features.get(n, 0.0) for c, n in zip(cal["coef"], names, strict=True))  # type: ignore[call-overload, arg-type]
+#: Verdict facts of the calibration copied into each face's meta, in this order, when present.
+VERDICT_KEYS = ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real")
+
+
+def _as_float(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{what} is not a number: {value!r}")
+    return float(value)
+
+
+def _optional(section: Mapping[str, object], key: str) -> float | None:
+    value = section.get(key)
+    return None if value is None else _as_float(value, repr(key))
+
+
+def _list(section: Mapping[str, object], key: str) -> list[object]:
+    value = section.get(key)
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{key!r} is not a list: {value!r}")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class FusedCalibration:
+    """The ``calibration`` section of ``recipe.json``, parsed once when the engine is built.
+
+    Why typed: the engine reads a handful of these values for every face; parsing them here
+    means a malformed recipe fails when the engine loads (a weights error, exit 5), not at the
+    first face. The section (written by ``forgetalk.train.calibrate``, which parses what it
+    writes with this class) also holds selection diagnostics the engine never reads; it is
+    kept as read in ``section`` so that ``info()`` reports the file key for key.
+    """
+
+    fusion_weight: float
+    features: tuple[str, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    #: Exponent of the heat rescaling (see ``calibrate_heat``); 1 = none.
+    heat_gamma: float = 1.0
+    region_source: str = "head"
+    #: The verdict facts (VERDICT_KEYS); None where the section does not state them.
+    threshold: float | None = None
+    target_fpr: float | None = None
+    measured_fpr: float | None = None
+    pixel_threshold: float | None = None
+    n_val_real: int | None = None
+    section: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, section: Mapping[str, object]) -> FusedCalibration:
+        """Raises ValueError on a malformed section (a missing key, a wrong type, unequal lengths)."""
+        features = tuple(str(f) for f in _list(section, "features"))
+        coef = tuple(_as_float(c, "a coefficient") for c in _list(section, "coef"))
+        if len(coef) != len(features):
+            raise ValueError(f"{len(features)} features but {len(coef)} coefficients")
+        gamma, n_val_real = _optional(section, "heat_gamma"), _optional(section, "n_val_real")
+        return cls(
+            fusion_weight=_as_float(section.get("fusion_weight"), "'fusion_weight'"), features=features, coef=coef,
+            intercept=_as_float(section.get("intercept"), "'intercept'"), heat_gamma=1.0 if gamma is None else gamma,
+            region_source=str(section.get("region_source", "head")),
+            threshold=_optional(section, "threshold"), target_fpr=_optional(section, "target_fpr"), measured_fpr=_optional(section, "measured_fpr"),
+            pixel_threshold=_optional(section, "pixel_threshold"), n_val_real=None if n_val_real is None else int(n_val_real),
+            section=MappingProxyType(dict(section)),
+        )  # fmt: skip
+
+    def verdict_meta(self) -> dict[str, float | int]:
+        """The stated verdict facts, for each face's meta."""
+        values = {"threshold": self.threshold, "target_fpr": self.target_fpr, "measured_fpr": self.measured_fpr,
+                  "pixel_threshold": self.pixel_threshold, "n_val_real": self.n_val_real}
+        return {k: v for k in VERDICT_KEYS if (v := values[k]) is not None}
+
+    def info(self) -> dict[str, object]:
+        """The section as read, less the per-face validation features (large, and not a setting)."""
+        return {k: v for k, v in self.section.items() if k != "val_features"}
+
+
+def face_score(features: dict[str, float], cal: FusedCalibration) -> float:
+    z = cal.intercept + sum(c * features.get(n, 0.0) for c, n in zip(cal.coef, cal.features, strict=True))
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
 
@@ -129,7 +210,7 @@ def _load_localizer(manifest, device: str, runtime: str):  # noqa: ANN001, ANN20
 class FusedEngine:
     name = "fused"
 
-    def __init__(self, device: str = "cpu", evidence: object | None = None, localizer: object | None = None, calibration: dict[str, object] | None = None,
+    def __init__(self, device: str = "cpu", evidence: object | None = None, localizer: object | None = None, calibration: Mapping[str, object] | None = None,
                  runtime: str = "auto", **_: object) -> None:
         self.weights_sha256: str | None = None
         self.onnx_sha256: str | None = None
@@ -153,18 +234,21 @@ class FusedEngine:
                 self.onnx_sha256 = manifest.get(ONNX_FILE).sha256
         self.localizer = localizer
         cal = calibration if calibration is not None else self.recipe.get("calibration")
+        if cal is not None and not isinstance(cal, Mapping):
+            raise WeightsError(f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}: malformed calibration (not an object)")
         self.calibrated = bool(cal)
-        self.calibration: dict[str, object] = dict(cal) if cal else dict(DEFAULT_CALIBRATION)  # type: ignore[arg-type]
+        try:
+            self.calibration = FusedCalibration.from_dict(cal if cal else DEFAULT_CALIBRATION)
+        except ValueError as exc:  # pinned but unusable: a weights error (exit 5), as for an unparsable recipe
+            raise WeightsError(f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}: malformed calibration ({exc})") from None
         self.evidence = evidence if evidence is not None else get_engine("evidence", device=device)
 
     def analyze_face(self, face: AlignedFace) -> EngineOutput:
         t0 = time.perf_counter()
         ev: EngineOutput = self.evidence.analyze_face(face)  # type: ignore[attr-defined]
         lo = self.localizer.predict(face.crop, face.regions)
-        w = float(self.calibration["fusion_weight"])  # type: ignore[arg-type]
-        gamma = float(self.calibration.get("heat_gamma", 1.0))  # type: ignore[arg-type]
+        w, gamma, source = self.calibration.fusion_weight, self.calibration.heat_gamma, self.calibration.region_source
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
-        source = str(self.calibration.get("region_source", "head"))
         feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev))
         score = face_score(feats, self.calibration)
         cues = dict(ev.cues)
@@ -176,13 +260,12 @@ class FusedEngine:
             "region_source": source,
             "features": feats,
             "evidence_score": float(ev.score),
-            "score_definition": "logistic model of " + ", ".join(str(f) for f in self.calibration["features"]) + " (see forgetalk.engines.fused.face_features), fitted on validation real and forged faces",  # type: ignore[union-attr]
+            "score_definition": "logistic model of " + ", ".join(self.calibration.features) + " (see forgetalk.engines.fused.face_features), fitted on validation real and forged faces",
             "seconds": round(time.perf_counter() - t0, 4),
+            **self.calibration.verdict_meta(),
         }
-        for key in ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real"):
-            if key in self.calibration:
-                meta[key] = self.calibration[key]
-        return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=lo.region_scores(source), meta=meta)
+        return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=lo.region_scores(source), meta=meta,
+                            vocabulary=ev.vocabulary.with_cues(LOCALIZER_CUE))
 
     def info(self) -> dict[str, object]:
         ev_info = self.evidence.info() if hasattr(self.evidence, "info") else {}
@@ -193,13 +276,8 @@ class FusedEngine:
                           "recipe": f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}", "recipe_sha256": self.recipe_sha256,
                           "config": self.localizer.config_dict,  # type: ignore[attr-defined]
                           "training_seed": (self.recipe.get("train_config") or {}).get("seed")},  # type: ignore[union-attr]
-            "calibration": {k: v for k, v in self.calibration.items() if k not in ("val_features",)},
+            "calibration": self.calibration.info(),
             "calibrated": self.calibrated,
             "region_calibration": None if self.region_calibration is None else {"n_real_faces": self.region_calibration.n_faces, "source": self.region_calibration.source},
             "evidence": ev_info,
         }
-
-
-@register_engine("fused", "learned localizer (trained by the project on pseudo-forgeries) fused with the evidence cues; calibrated verdict")
-def _build_fused(device: str = "cpu", **kwargs: object) -> FusedEngine:
-    return FusedEngine(device=device, **kwargs)  # type: ignore[arg-type]

@@ -109,7 +109,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     import torch
 
     from ..engines import get_engine
-    from ..engines.fused import calibrate_heat, consistency_of, face_features, fuse_heatmaps
+    from ..engines.fused import FusedCalibration, calibrate_heat, consistency_of, face_features, fuse_heatmaps
     from ..engines.localizer.infer import Localizer, load_localizer
     from ..engines.regioncal import FILE_NAME, build_region_calibration, region_saliency
     from ..io import atomic_write_json
@@ -209,6 +209,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "threshold is the smallest calibrated score with false-positive rate <= target on validation real faces (untouched, same JPEG re-save protocol as the forgeries)",
     }
+    FusedCalibration.from_dict(cal)  # what the engine parses when it loads: a section it could not read fails here, not there
     log(f"[calibrate] {json.dumps({k: v for k, v in cal.items() if k != 'fusion_selection'})}")
     return cal
 
