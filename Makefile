@@ -35,7 +35,7 @@ examples: $(STAMP)
 
 # Rebuild the evidence engine's real-face calibration (needs the development faces).
 calibrate: $(STAMP)
-	$(PY) -m forgetalk.engines.evidence.build --faces ../shared/faces
+	$(PY) -m forgetalk.train.evidence_calibration --faces ../shared/faces
 
 clean:
 	rm -rf demo-out .pytest_cache

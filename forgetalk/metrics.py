@@ -74,18 +74,34 @@ def topk_accuracy(rankings: Sequence[Sequence[str]], truths: Sequence[Sequence[s
     return hits / len(rankings)
 
 
-def threshold_at_fpr(real_scores: np.ndarray, target_fpr: float) -> tuple[float, float]:
+def threshold_at_fpr(real_scores: np.ndarray, target_fpr: float, *, above_passed: bool = False) -> tuple[float, float]:
     """Smallest threshold t with FPR = mean(real >= t) <= target; returns (t, measured FPR).
 
     Why the smallest: it keeps sensitivity as high as the stated false-positive rate allows.
+
+    The real scores split into those left unflagged (below t) and those flagged (>= t); any t
+    in the gap between the highest unflagged and the lowest flagged real score gives that same
+    split and the same measured FPR. Where in the gap t sits matters only for new scores:
+
+    * default: t is the lowest flagged real score itself (the fused engine's calibration,
+      ``forgetalk.train.calibrate``);
+    * ``above_passed=True``: t is the next float above the highest unflagged real score, so a
+      new score anywhere in the gap is flagged (the evidence engine's calibration,
+      ``forgetalk.train.evidence_calibration``, whose shipped threshold was chosen this way).
+      When every real score is flagged (target >= 1) there is no unflagged score and t is the
+      lowest real score, as by default.
+
+    With no real scores the threshold is 0.5 and the FPR is nan.
     """
     r = np.sort(np.asarray(real_scores, np.float64).ravel())
     if r.size == 0:
         return 0.5, float("nan")
     candidates = np.r_[np.unique(r), np.nextafter(r[-1], np.inf)]
-    for t in candidates:
+    for i, t in enumerate(candidates):
         fpr = float((r >= t).mean())
         if fpr <= target_fpr:
+            if above_passed and i > 0:
+                return float(np.nextafter(candidates[i - 1], np.inf)), fpr
             return float(t), fpr
     return float(candidates[-1]), 0.0  # pragma: no cover - last candidate always qualifies
 

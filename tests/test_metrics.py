@@ -60,3 +60,47 @@ def test_pixel_summary_perfect_and_shipped_threshold() -> None:
     assert s.iou_at == pytest.approx(1.0)
     s2 = pixel_summary([h], [m], threshold=0.95)
     assert s2.iou_at == 0.0 and s2.f1_at == 0.0
+
+
+def _old_evidence_builder_threshold(scores: np.ndarray, target_fpr: float) -> tuple[float, float]:
+    """The rule ``forgetalk/engines/evidence/build.py`` used before it moved (kept verbatim as the reference)."""
+    s = np.sort(np.asarray(scores, dtype=np.float64))
+    if s.size == 0:
+        return 0.5, float("nan")
+    k = int(np.ceil((1.0 - target_fpr) * s.size)) - 1
+    thr = float(np.nextafter(s[min(max(k, 0), s.size - 1)], np.inf))
+    return thr, float((s >= thr).mean())
+
+
+@pytest.mark.parametrize("target", [0.0, 0.01, 0.05, 0.1, 0.2])
+def test_threshold_above_passed_reproduces_the_old_evidence_rule(target: float) -> None:
+    """The evidence calibration's threshold (next float above the highest unflagged real score)
+    is unchanged by the move onto metrics.threshold_at_fpr: same threshold and measured FPR on
+    distinct, tied and coarse scores, including the shipped case (44 validation faces at 5 %)."""
+    rng = np.random.default_rng(0)
+    for n in [*range(1, 120), 44, 200, 1000]:
+        for scores in (rng.random(n), np.round(rng.random(n), 1), np.full(n, 0.3)):
+            assert threshold_at_fpr(scores, target, above_passed=True) == _old_evidence_builder_threshold(scores, target)
+
+
+def test_threshold_placement_in_the_gap() -> None:
+    real = np.arange(1, 21) / 20.0  # 0.05 .. 1.0; at 10 % the two highest are flagged
+    t, fpr = threshold_at_fpr(real, 0.10)
+    ta, fpra = threshold_at_fpr(real, 0.10, above_passed=True)
+    assert t == 0.95 and ta == np.nextafter(0.9, np.inf) and fpr == fpra == 0.10
+    assert threshold_at_fpr(real, 0.0, above_passed=True) == threshold_at_fpr(real, 0.0)  # next float above the maximum
+    assert threshold_at_fpr(real, 1.0, above_passed=True) == (0.05, 1.0)  # nothing left unflagged: the lowest score
+    assert threshold_at_fpr(np.array([]), 0.05, above_passed=True)[0] == 0.5
+
+
+def test_threshold_documented_differences_from_the_old_evidence_rule() -> None:
+    """Where the old rule differed. (1) It computed the allowed count as n - ceil((1 - target) * n)
+    in floating point, so where target * n is whole and (1 - target) * n rounds up it allowed one
+    false positive fewer than FPR <= target permits; not reachable at 1, 2, 5 or 10 % (checked for
+    n up to 200 000), the targets the calibration uses. (2) At target >= 1 it never flagged the
+    lowest real score."""
+    real = np.arange(1, 10) / 10.0  # 9 scores; at 1/3, three may be flagged
+    assert threshold_at_fpr(real, 1 / 3, above_passed=True) == (np.nextafter(0.6, np.inf), 1 / 3)
+    assert _old_evidence_builder_threshold(real, 1 / 3) == (np.nextafter(0.7, np.inf), 2 / 9)
+    assert threshold_at_fpr(real, 1.0, above_passed=True) == (0.1, 1.0)
+    assert _old_evidence_builder_threshold(real, 1.0) == (np.nextafter(0.1, np.inf), 8 / 9)

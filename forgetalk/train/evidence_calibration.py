@@ -1,6 +1,6 @@
-"""Build the evidence engine's real-face calibration (``weights/evidence/``).
+"""Build the evidence engine's real-face calibration (``weights/evidence/calibration.npz``).
 
-    python -m forgetalk.engines.evidence.build --faces ../shared/faces
+    python -m forgetalk.train.evidence_calibration --faces ../shared/faces      (make calibrate)
 
 Location/region statistics come from the *train* split of the real photos; the face-score
 threshold is then chosen on the *validation* split at a stated false-positive rate. The
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ...faces.regions import regions_from_mesh
-from ...io import atomic_write_bytes
-from ...weights import weights_root
-from .build_consistency import pin_in_manifest
-from .calibration import build_calibration, save_calibration
-from .engine import CALIBRATION_FILE, COMPONENT, EvidenceEngine
+from ..engines.evidence.build_consistency import pin_in_manifest
+from ..engines.evidence.calibration import build_calibration, save_calibration
+from ..engines.evidence.engine import CALIBRATION_FILE, COMPONENT, EvidenceEngine
+from ..faces.regions import regions_from_mesh
+from ..io import atomic_write_bytes
+from ..metrics import threshold_at_fpr
+from ..weights import weights_root
 
 TARGET_FPR = 0.05
 
@@ -33,19 +34,9 @@ def _faces(cached):  # noqa: ANN001, ANN202 - iterable of CachedFace
         yield cf.crop, regions, oval
 
 
-def threshold_at_fpr(scores: np.ndarray, target_fpr: float) -> tuple[float, float]:
-    """Smallest threshold whose false-positive rate on real scores is <= target."""
-    s = np.sort(np.asarray(scores, dtype=np.float64))
-    if s.size == 0:
-        return 0.5, float("nan")
-    k = int(np.ceil((1.0 - target_fpr) * s.size)) - 1
-    thr = float(np.nextafter(s[min(max(k, 0), s.size - 1)], np.inf))
-    return thr, float((s >= thr).mean())
-
-
 def main(argv: list[str] | None = None) -> int:
-    from ...faces import AlignedFace, DetectedFace
-    from ...train.data import load_split_faces, split_rule_text
+    from ..faces import AlignedFace, DetectedFace
+    from .data import load_split_faces, split_rule_text
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--faces", type=Path, required=True)
@@ -66,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         det = DetectedFace(box=(0, 0, 512, 512), score=1.0, landmarks5=np.zeros((5, 2), np.float32))
         face = AlignedFace(0, det, cf.crop, np.eye(2, 3), np.eye(2, 3), regions, oval, cf.landmarks)
         scores.append(engine.analyze_face(face).score)
-    thr, fpr = threshold_at_fpr(np.array(scores), args.target_fpr)
+    # The threshold sits just above the highest unflagged validation score (how the shipped one was chosen).
+    thr, fpr = threshold_at_fpr(np.array(scores), args.target_fpr, above_passed=True)
     meta = dict(cal.meta)
     meta.update(threshold=thr, target_fpr=args.target_fpr, measured_fpr=fpr, n_val_faces=len(val), threshold_split="val", seconds=round(time.time() - t0, 1))
     cal = replace(cal, meta=meta)
@@ -75,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     # Replace only this file's entry: the manifest also pins consistency.json (build_consistency).
     pin_in_manifest(
         out_dir, CALIBRATION_FILE, data, "pickle-free npz",
-        component_description="Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.engines.evidence.build.",
+        component_description="Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.train.evidence_calibration.",
     )  # fmt: skip
     print(json.dumps({"faces_train": len(train), "faces_val": len(val), "threshold": thr, "measured_fpr": fpr, "seconds": meta["seconds"]}))
     return 0
