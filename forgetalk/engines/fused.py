@@ -140,7 +140,7 @@ class FusedCalibration:
 
     Why typed: the engine reads a handful of these values for every face; parsing them here
     means a malformed recipe fails when the engine loads (a weights error, exit 5), not at the
-    first face. The section (written by ``forgetalk.train.calibrate``, which parses what it
+    first face. The section (written by ``train/calibrate.py``, which parses what it
     writes with this class) also holds selection diagnostics the engine never reads; it is
     kept as read in ``section`` so that ``info()`` reports the file key for key.
     """

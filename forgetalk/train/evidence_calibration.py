@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engines.evidence.build_consistency import pin_in_manifest
 from ..engines.evidence.calibration import build_calibration, save_calibration
 from ..engines.evidence.engine import CALIBRATION_FILE, COMPONENT, EvidenceEngine
 from ..faces.regions import regions_from_mesh
 from ..io import atomic_write_bytes
 from ..metrics import threshold_at_fpr
 from ..weights import weights_root
+from .consistency_calibration import pin_in_manifest
 
 TARGET_FPR = 0.05
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = replace(cal, meta=meta)
     data = save_calibration(cal, out_dir / CALIBRATION_FILE)
     atomic_write_bytes(out_dir / CALIBRATION_FILE, data)
-    # Replace only this file's entry: the manifest also pins consistency.json (build_consistency).
+    # Replace only this file's entry: the manifest also pins consistency.json (consistency_calibration).
     pin_in_manifest(
         out_dir, CALIBRATION_FILE, data, "pickle-free npz",
         component_description="Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.train.evidence_calibration.",

@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     cal = calibrate_engine(a.engine, faces)
     out = a.out or (weights_root() / a.engine)
     data = (json.dumps(cal.to_dict(), indent=1) + "\n").encode()
-    from ..engines.evidence.build_consistency import pin_in_manifest
     from ..io import atomic_write_bytes
+    from .consistency_calibration import pin_in_manifest
 
     atomic_write_bytes(out / FILE_NAME, data)
     pin_in_manifest(out, FILE_NAME, data, "each region's saliency on validation real faces: ranks regions by suspicion relative to real faces (forgetalk.train.region_calibrate)", component=a.engine)

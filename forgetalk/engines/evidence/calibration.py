@@ -4,7 +4,7 @@ Raw cues fire on anatomy (eyes are always sharper and noisier than cheeks). Beca
 are aligned, we can measure on real faces the mean and spread of each centred cue at each
 location of the crop, and of each region-vs-rest difference; the engine then reports how
 many real-face standard deviations a measurement sits away. The calibration is built by
-:func:`build_calibration` from real photos (``forgetalk train evidence``-style scripts) and
+:func:`build_calibration` from real photos (``train/evidence_calibration.py``, ``make calibrate``) and
 stored as a pickle-free ``.npz`` in ``weights/evidence/``.
 """
 

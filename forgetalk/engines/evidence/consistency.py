@@ -9,7 +9,7 @@ border does not match the skin just outside it (colour, noise, sharpness).
 This module owns those measurements and their comparison with real faces:
 
 * :func:`measure_consistency` (pure: crop, 478 FaceMesh points, region masks in; raw values in
-  natural units out) is what the calibration builder (:mod:`.build_consistency`) runs on real
+  natural units out) is what the calibration builder (``train/consistency_calibration.py``) runs on real
   training faces and what the engine runs on every face;
 * :class:`ConsistencyCalibration` holds robust real-face statistics per cue (median, MAD sigma,
   tail semi-sigmas from the 1st/5th/95th/99th percentiles, so that heavy-tailed cues are not

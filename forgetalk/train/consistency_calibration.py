@@ -1,6 +1,6 @@
 """Build the real-face calibration of the consistency cues (``weights/evidence/consistency.json``).
 
-    python -m forgetalk.engines.evidence.build_consistency --faces ../shared/faces \
+    python -m forgetalk.train.consistency_calibration --faces ../shared/faces \
         --parsing ../shared/parsing/celebamask_hq_1000
 
 Statistics come from the *train* split of both real-face sets (``load_split_faces`` and
@@ -8,6 +8,9 @@ Statistics come from the *train* split of both real-face sets (``load_split_face
 each cue fires on real faces (its false-positive rate at the engine's ``FIRE_Z``), recorded
 in the file's ``meta``. The test splits are never read. The file is written atomically and
 pinned by sha256 in ``weights/evidence/manifest.json`` (other entries are kept).
+
+Why under ``train/``: it reads the training faces (:mod:`.data`, :mod:`.parsing`), and engines
+never import ``train/``; the engine only loads the file this writes.
 """
 
 from __future__ import annotations
@@ -20,10 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...faces.regions import regions_from_mesh
-from ...io import atomic_write_bytes, sha256_bytes
-from ...weights import weights_root
-from .consistency import (
+from ..engines.evidence.consistency import (
     AUX_IRIS,
     CONSISTENCY_FILE,
     EYES,
@@ -36,12 +36,15 @@ from .consistency import (
     measure_consistency,
     offset_distance,
 )
-from .engine import COMPONENT, FIRE_Z
+from ..engines.evidence.engine import COMPONENT, FIRE_Z
+from ..faces.regions import regions_from_mesh
+from ..io import atomic_write_bytes, sha256_bytes
+from ..weights import weights_root
 
 
 def pin_in_manifest(folder: Path, name: str, data: bytes, description: str, component: str = COMPONENT, component_description: str = "") -> None:
     """Add or replace one file entry (sha256, size) in ``folder/manifest.json``, keeping the others."""
-    from ...io import atomic_write_json
+    from ..io import atomic_write_json
 
     path = folder / "manifest.json"
     try:
@@ -122,9 +125,9 @@ def validate(cal: ConsistencyCalibration, val: list[tuple[str, np.ndarray, np.nd
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ...train.data import load_split_faces, split_rule_text
-    from ...train.parsing import load_parsing_split
-    from ...train.parsing import split_rule_text as parsing_rule_text
+    from .data import load_split_faces, split_rule_text
+    from .parsing import load_parsing_split
+    from .parsing import split_rule_text as parsing_rule_text
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--faces", type=Path, required=True)
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         sources["parsing"] = {"train": len(ptrain), "val": len(pval), "split_rule": parsing_rule_text(args.seed)}
         train += ptrain
         val += pval
-    cal = build(train, {"split": "train", "sources": sources, "builder": "forgetalk.engines.evidence.build_consistency"})
+    cal = build(train, {"split": "train", "sources": sources, "builder": "forgetalk.train.consistency_calibration"})
     report = validate(cal, val)
     meta = dict(cal.meta)
     meta.update(report)
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = ConsistencyCalibration(cal.stats, cal.ref_shape, cal.offset_axes, meta)
     data = calibration_to_json(cal)
     atomic_write_bytes(out_dir / CONSISTENCY_FILE, data)
-    pin_in_manifest(out_dir, CONSISTENCY_FILE, data, "real-face statistics of the consistency cues (JSON); built by forgetalk.engines.evidence.build_consistency")
+    pin_in_manifest(out_dir, CONSISTENCY_FILE, data, "real-face statistics of the consistency cues (JSON); built by forgetalk.train.consistency_calibration")
     print(json.dumps({"faces_train": len(train), "faces_val": len(val), **report, "seconds": meta["seconds"]}, indent=1))
     return 0
 
