@@ -1,12 +1,13 @@
 # Two entry points, both self-installing on a fresh machine (see README):
 #   make demo   - analyse the cross-face example forgery and write demo-out/report.pdf (+ triage form, overlay PNG, JSON)
 #   make test   - run the test suite (and ruff)
+# (make test-quick: ruff and the tests not marked slow, for quick iterations.)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench examples calibrate clean
+.PHONY: install demo test test-quick lint bench examples calibrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check forgetalk tests benchmarks
 	CI=1 $(PY) -m pytest
+
+# Every test but those marked slow (over ~5 s each, see setup.cfg); make test still runs them all.
+test-quick: $(STAMP)
+	$(VENV)/bin/ruff check forgetalk tests benchmarks
+	CI=1 $(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check forgetalk tests benchmarks

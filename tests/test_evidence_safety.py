@@ -158,6 +158,7 @@ def test_2_scan_refuses_a_foreign_non_empty_folder_and_a_parent_of_dir(tmp_path:
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.slow
 def test_2_scan_accepts_new_empty_and_its_own_results_folder(tmp_path: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "empty"
     make_faces(src, 1, size=128)
@@ -228,6 +229,7 @@ def test_5_bad_calibration_is_exit_5_not_a_silent_fallback(ev: Path, tmp_path: P
         assert not (tmp_path / f"{engine}.pdf").exists()
 
 
+@pytest.mark.slow
 def test_7_forgerytalker_start_records_nothing(ev: Path, tmp_path: Path) -> None:
     root = tmp_path / "weights"
     comp = root / "forgerytalker"
@@ -413,6 +415,7 @@ def test_11_proc_file_is_not_reported_as_empty() -> None:
 # --------------------------------------------------------------------------- README promises
 
 
+@pytest.mark.slow
 def test_readme_evidence_is_never_modified(tmp_path: Path) -> None:
     """`analyze` and `scan` leave every input byte, mtime and folder listing as it was."""
     src = tmp_path / "evidence"
@@ -447,6 +450,7 @@ def _interrupted_scan(tmp_path: Path) -> int:
     return proc.returncode
 
 
+@pytest.mark.slow
 def test_readme_every_exit_code(ev: Path, tmp_path: Path, scanned: tuple[Path, Path]) -> None:
     """Each code of the README's exit-code table, produced by the situation it documents."""
     src, out = scanned

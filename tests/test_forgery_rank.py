@@ -46,6 +46,7 @@ def _rank_first(engine: str, regions: tuple[str, ...], grace_rgb: np.ndarray, ba
     return misses
 
 
+@pytest.mark.slow
 def test_evidence_engine_ranks_the_forged_region_first(grace_rgb: np.ndarray, default_backend, tmp_path: Path) -> None:  # noqa: ANN001
     # The hand-made cues localise mouth, nose, brow and forehead edits; eyes behind glasses
     # are beyond them (see README benchmark) and are covered by the fused engine below.
@@ -59,6 +60,7 @@ def test_evidence_engine_ranks_the_forged_region_first(grace_rgb: np.ndarray, de
 #: (measured: 4 of 4 variants rank the nose, an eye or a brow first; the feathered forehead margin
 #: reaches the brows and the forehead is a large, low-saliency region); kept strict so a fix shows.
 @pytest.mark.parametrize("engine", ["fused"])
+@pytest.mark.slow
 def test_default_engine_ranks_the_forged_region_first(engine: str, grace_rgb: np.ndarray, default_backend, tmp_path: Path) -> None:  # noqa: ANN001
     regions = ("mouth", "nose", "left_eye", "right_eye")
     misses = _rank_first(engine, regions, grace_rgb, default_backend, tmp_path)
