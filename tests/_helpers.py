@@ -26,3 +26,95 @@ def run_cli(*args: str) -> tuple[int, str, str]:
     if res.exception and not isinstance(res.exception, SystemExit):
         raise res.exception
     return res.exit_code, res.stdout, res.stderr
+
+
+# ----------------------------------------------------------------------------- scan tests: fake engine and face photos
+#
+# A tiny deterministic engine: score and heatmap come from the crop's pixels, so different
+# variants of one photo get different, reproducible scores, and analysis costs milliseconds.
+# Scan workers load it by importing this module (``--preload _helpers``), which registers it.
+# ``FORGETALK_FAKE_DELAY`` (seconds) slows each face down so a test can kill a scan mid-way.
+
+#: Name of the fake engine, and the module scan workers import to get it (``--preload``).
+FAKE_ENGINE = "scantest"
+FAKE_ENGINE_MODULE = __name__
+
+
+class _FakeEngine:
+    name = FAKE_ENGINE
+
+    def __init__(self, **_: object) -> None:
+        import os
+
+        self.delay = float(os.environ.get("FORGETALK_FAKE_DELAY", "0") or 0)
+
+    def analyze_face(self, face: object):  # type: ignore[no-untyped-def]
+        import time
+
+        import numpy as np
+
+        from forgetalk.engines.base import EngineOutput
+
+        crop = np.asarray(face.crop, dtype=np.float32)  # type: ignore[attr-defined]
+        if self.delay:
+            time.sleep(self.delay)
+        gray = crop.mean(axis=2)
+        heat = np.clip(np.abs(gray - gray.mean()) / 128.0, 0, 1).astype(np.float32)
+        score = float(np.clip((crop[..., 0].mean() - crop[..., 2].mean()) / 64.0 + 0.5, 0.0, 1.0))
+        return EngineOutput(heatmap=heat, score=score, meta={"threshold": 0.5})
+
+    def info(self) -> dict[str, object]:
+        return {"name": FAKE_ENGINE, "version": "test", "weights": {}}
+
+
+def _register_fake_engine() -> None:
+    from forgetalk.engines.base import register_engine
+
+    register_engine(FAKE_ENGINE, "test-only fake engine")(_FakeEngine)
+
+
+_register_fake_engine()
+
+def grace_hopper_path() -> str:
+    """Public-domain portrait (US Navy photo) shipped in the repository's examples/."""
+    import os
+
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "grace_hopper.jpg")
+
+
+def make_faces(folder: object, n: int, prefix: str = "face", size: int | None = None) -> list[str]:
+    """Write ``n`` distinct (by bytes) face photos into ``folder`` (a str or Path): crops, flips and
+    JPEG re-encodes of one portrait."""
+    from pathlib import Path
+
+    from PIL import Image, ImageOps
+
+    out = Path(folder)  # type: ignore[arg-type]
+    out.mkdir(parents=True, exist_ok=True)
+    base = Image.open(grace_hopper_path()).convert("RGB")
+    if size:
+        base = base.resize((size, int(size * base.height / base.width)))
+    paths = []
+    for i in range(n):
+        dx, dy = (i % 7) * 3, (i // 7 % 5) * 3
+        im = base.crop((dx, dy, base.width - (i % 3) * 3, base.height - (i % 4) * 3))
+        if i % 2:
+            im = ImageOps.mirror(im)
+        p = out / f"{prefix}_{i:03d}.jpg"
+        im.save(p, quality=70 + i % 25)
+        paths.append(str(p))
+    return paths
+
+
+def scan_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[int, dict, str]:
+    """Run `forgetalk scan ... --json` in-process with the fake engine; (exit code, summary, stderr)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from forgetalk.cli import main
+
+    res = CliRunner().invoke(main, ["scan", *args, "--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE, "--json", "--no-progress"], env=env,
+                             catch_exceptions=False)
+    out = res.stdout.strip().splitlines()
+    return res.exit_code, (json.loads(out[-1]) if out else {}), res.stderr

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import click
 import pytest
+from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 from click.testing import CliRunner
-from test_scan_fakeengine import NAME as FAKE_ENGINE
-from test_scan_fakeengine import make_faces
 
 from forgetalk.cli import main
 
@@ -66,7 +65,7 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("grammar")
     make_faces(base / "in", 2, size=256)
     sys.path.insert(0, str(TESTS))
-    res = invoke("scan", base / "in", "--out", base / "out", "--engine", FAKE_ENGINE, "--preload", "test_scan_fakeengine", "--workers", "0",
+    res = invoke("scan", base / "in", "--out", base / "out", "--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE, "--workers", "0",
                  "--no-progress", "--json")
     assert res.exit_code == 0, res.output
     json.loads(res.stdout)
@@ -81,7 +80,7 @@ def test_json_success_is_one_document_on_stdout(tmp_path: Path, scanned: Path) -
     preds.write_text(json.dumps([{"image_id": "a", "caption": "the nose is blurred", "mask_path": None}]))
     runs = {
         "analyze": ["analyze", GRACE, "--engine", "evidence", "--json", "--no-progress"],
-        "scan": ["scan", scanned.parent / "in", "--out", scanned, "--engine", FAKE_ENGINE, "--preload", "test_scan_fakeengine",
+        "scan": ["scan", scanned.parent / "in", "--out", scanned, "--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE,
                  "--workers", "0", "--no-progress", "--json"],
         "verify": ["verify", scanned, "--json"],
         "engines": ["engines", "--json"],

@@ -3,7 +3,7 @@
 Every test runs the exact command a hostile test pass used and checks three things: the
 documented exit code, one clear line on stderr (never a traceback), and that the evidence
 is byte-for-byte what it was. Scans use the millisecond fake engine of
-``test_scan_fakeengine`` (via ``--preload``); single-photo runs use the ``evidence`` engine.
+``_helpers`` (via ``--preload``); single-photo runs use the ``evidence`` engine.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 from PIL import Image
-from test_scan_fakeengine import NAME as FAKE_ENGINE
-from test_scan_fakeengine import make_faces
 
 from forgetalk.scan.runner import MANIFEST_SCHEMA
 
@@ -32,7 +31,7 @@ REPO = TESTS.parent
 GRACE = REPO / "examples" / "grace_hopper.jpg"
 CLI = [sys.executable, "-m", "forgetalk.cli"]
 EVIDENCE = ["--engine", "evidence", "--no-progress"]
-FAKE_SCAN = ["--engine", FAKE_ENGINE, "--preload", "test_scan_fakeengine", "--workers", "0", "--no-progress"]
+FAKE_SCAN = ["--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE, "--workers", "0", "--no-progress"]
 
 
 def _env(**extra: str) -> dict[str, str]:

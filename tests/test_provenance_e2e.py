@@ -117,7 +117,7 @@ def test_render_module_draws_section_appendix_and_ela(analyzer: Analyzer, tmp_pa
 
 
 def test_mixed_folder_scan_index_has_provenance_columns(tmp_path: Path) -> None:
-    from test_scan_fakeengine import scan_cli
+    from _helpers import scan_cli
 
     src = tmp_path / "evidence"
     src.mkdir()

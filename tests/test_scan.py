@@ -1,6 +1,6 @@
 """End-to-end scan of a folder mixing good faces, bad files, duplicates and junk.
 
-Uses the real face backend with a tiny fake engine (tests/test_scan_fakeengine.py) loaded
+Uses the real face backend with a tiny fake engine (tests/_helpers.py) loaded
 in the spawned workers through the hidden ``--preload`` option, so each scan takes seconds.
 """
 
@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _helpers import make_faces, scan_cli
 from PIL import Image
-from test_scan_fakeengine import make_faces, scan_cli
 
 HOSTILE = "<b>&amp; face.jpg"  # must survive reportlab's paragraph markup in the summary PDF
 

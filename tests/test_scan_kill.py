@@ -12,15 +12,15 @@ import sys
 import time
 from pathlib import Path
 
+from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 from PIL import Image
-from test_scan_fakeengine import NAME, make_faces
 
 TESTS = Path(__file__).resolve().parent
 
 
 def _cmd(src: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "forgetalk.cli", "scan", str(src), "--out", str(out), "--engine", NAME,
-            "--preload", "test_scan_fakeengine", "--workers", "2", "--no-progress", "--json"]
+    return [sys.executable, "-m", "forgetalk.cli", "scan", str(src), "--out", str(out), "--engine", FAKE_ENGINE,
+            "--preload", FAKE_ENGINE_MODULE, "--workers", "2", "--no-progress", "--json"]
 
 
 def _env(**extra: str) -> dict[str, str]:

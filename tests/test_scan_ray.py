@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_scan_fakeengine import NAME, make_faces
+from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 
 ray = pytest.importorskip("ray", reason="ray is optional: pip install ray (see requirements-dev)")
 
@@ -18,8 +18,8 @@ def test_ray_backend_matches_process_backend(tmp_path: Path) -> None:
     src = tmp_path / "in"
     make_faces(src, 3, size=256)
     (src / "broken.jpg").write_bytes(b"nope")
-    opts = AnalyzeOptions(engine=NAME)
-    common = dict(input_dir=src, options=opts, workers=1, preload=("test_scan_fakeengine",), summary_pdf=False)
+    opts = AnalyzeOptions(engine=FAKE_ENGINE)
+    common = dict(input_dir=src, options=opts, workers=1, preload=(FAKE_ENGINE_MODULE,), summary_pdf=False)
     by_ray = run_scan(ScanConfig(out_dir=tmp_path / "ray", backend="ray", **common))
     assert not ray.is_initialized(), "the scan shuts down the Ray instance it started"
     by_pool = run_scan(ScanConfig(out_dir=tmp_path / "pool", backend="process", **common))

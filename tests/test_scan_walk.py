@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from forgetalk.scan.journal import Journal, read_journal
+from forgetalk.scan.records import RunRecord, ScanRecord, Status
 from forgetalk.scan.walk import Candidate, Skipped, WalkOptions, walk
 
 
@@ -82,20 +83,20 @@ def test_journal_survives_torn_last_line(tmp_path: Path) -> None:
     path = tmp_path / "journal.jsonl"
     sha = {k: k * 32 for k in ("aa", "bb", "cc")}
 
-    def item(k: str, status: str) -> dict:
-        return {"type": "item", "sha256": sha[k], "status": status, "path": f"/in/{k}.jpg", "rel": f"{k}.jpg"}
+    def item(k: str, status: Status) -> ScanRecord:
+        return ScanRecord(sha256=sha[k], status=status, path=f"/in/{k}.jpg", rel=f"{k}.jpg")
 
     with Journal(path) as j:
-        j.append({"type": "run", "run_id": "r1", "fingerprint": "f"})
-        j.append(item("aa", "analysed"))
-        j.append(item("bb", "error"))
+        j.append(RunRecord(run_id="r1", fingerprint="f"))
+        j.append(item("aa", Status.ANALYSED))
+        j.append(item("bb", Status.ERROR))
     with open(path, "ab") as fh:  # a SIGKILL in the middle of a write
         fh.write(b'{"type":"item","sha256":"cc","sta')
     state = read_journal(path)
     assert state.torn_lines == 1 and set(state.items) == {sha["aa"], sha["bb"]}
     assert state.done(sha["aa"]) is not None and state.done(sha["bb"]) is None  # "error" is retried
     with Journal(path) as j:  # the next run seals the torn line before appending
-        j.append(item("cc", "failed"))
+        j.append(item("cc", Status.FAILED))
     state = read_journal(path)
     assert state.done(sha["cc"]) is not None and state.done(sha["cc"], retry_failed=True) is None
     assert all(json.loads(line) for line in path.read_text().splitlines()[-1:])

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _helpers import make_faces, scan_cli
 from click.testing import CliRunner
-from test_scan_fakeengine import make_faces, scan_cli
 
 from forgetalk.cli import main
 from forgetalk.errors import EXIT_INTEGRITY

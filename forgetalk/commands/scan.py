@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .options import engine_kwargs, engine_options, face_options, json_option, progress_option
+
+if TYPE_CHECKING:
+    from ..scan.records import ScanEvent
 
 EXIT_INTERRUPTED = 130
 
@@ -88,9 +92,9 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
     else:
         c = summary.counts
-        click.echo(f"{c['files_seen']} files: {c['analysed']} analysed, {c['no_face']} no face, {c['failed']} failed, "
-                   f"{c['skipped']} skipped, {c['duplicates']} duplicates ({c['analysed_this_run']} analysed now, "
-                   f"{c['resumed_from_journal']} from earlier runs)")
+        click.echo(f"{c.files_seen} files: {c.analysed} analysed, {c.no_face} no face, {c.failed} failed, "
+                   f"{c.skipped} skipped, {c.duplicates} duplicates ({c.analysed_this_run} analysed now, "
+                   f"{c.resumed_from_journal} from earlier runs)")
         for kind, p in summary.files.items():
             click.echo(f"{kind}: {p}")
         click.echo(f"manifest sha256: {summary.manifest_sha256}")
@@ -122,25 +126,24 @@ class _Reporter:
         if self._progress is not None:
             self._progress.stop()
 
-    def event(self, kind: str, rec: dict[str, Any], counts: dict[str, int]) -> None:
-        if kind == "end":
-            return
-        name = rec.get("rel") or rec.get("file") or ""
-        status = rec.get("status") or ("duplicate" if kind == "duplicate" else "")
-        score = rec.get("score")
-        detail = f"{status} {score:.3f}" if isinstance(score, (int, float)) and status == "analysed" else status
-        if kind == "resumed":
+    def event(self, ev: ScanEvent, counts: Mapping[str, int]) -> None:
+        from ..scan.records import Event, Status
+
+        # A name without a status of its own (a copy, a redo) shows what happened to it instead.
+        status = ev.status.value if ev.status is not None else ev.kind.name.lower()
+        detail = f"{status} {ev.score:.3f}" if isinstance(ev.score, (int, float)) and ev.status is Status.ANALYSED else status
+        if ev.kind is Event.RESUMED:
             detail = f"done earlier: {detail}"
-        elif kind == "duplicate":
-            detail = f"copy of {rec.get('duplicate_of')}"
-        if rec.get("reason") and kind != "resumed":
-            detail = f"{detail}: {rec['reason']}"
+        elif ev.kind is Event.DUPLICATE:
+            detail = f"copy of {ev.duplicate_of}"
+        if ev.reason and ev.kind is not Event.RESUMED:
+            detail = f"{detail}: {ev.reason}"
         if self._progress is not None:
-            if kind in ("result", "resumed"):
+            if ev.kind in (Event.RESULT, Event.RESUMED):
                 self._done += 1
-                failed = counts.get("failed", 0) + counts.get("error", 0)
-                self._progress.update(self._task, completed=self._done, description=f"scanning ({failed} failed)", last=name[-50:])
+                failed = counts.get(Status.FAILED, 0) + counts.get(Status.ERROR, 0)
+                self._progress.update(self._task, completed=self._done, description=f"scanning ({failed} failed)", last=ev.file[-50:])
             return
-        if self.quiet or kind == "skipped" and status == "skipped":
+        if self.quiet or ev.kind is Event.SKIPPED and ev.status is Status.SKIPPED:
             return
-        click.echo(f"scan: {name}: {detail}", err=True)
+        click.echo(f"scan: {ev.file}: {detail}", err=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -21,10 +22,14 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, LongTable, PageBreak, SimpleDocTemplate, Spacer, TableStyle
 
 from ..io import atomic_write_bytes, read_json_file
+from ..scan.records import Status
 from .answer import VERDICT_MANIPULATED, plain_summary
 from .fonts import font_set, visible
 from .labels import labelled_rows
 from .pdfkit import MARGIN, PAGE, P, Styles, answer_row, case_line, clip, fmt_num, font_cmd, jpeg_bytes, kv_table, numbered_canvas, raw, verdict_box
+
+if TYPE_CHECKING:
+    from ..scan.records import IndexRow
 
 WIDTH = PAGE[0] - 2 * MARGIN
 THUMB_MM = 11
@@ -76,37 +81,36 @@ def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
               "their SHA-256 in manifest.json; `forgetalk verify RESULTS` re-hashes them.", st.small)]
 
 
-def _file_states(r: dict[str, Any]) -> str:
+def _file_states(r: IndexRow) -> str:
     """What the file itself states (provenance columns of the index), in the file's own words: never
     part of the score, so it sits under the verdict rather than in it."""
     parts = []
-    if r.get("software"):
-        parts.append(f"software: {r['software']}")
-    if r.get("c2pa_state") and r["c2pa_state"] != "none":
-        parts.append(f"C2PA: {r['c2pa_state']}")
-    if r.get("provenance_flags"):
-        parts.append("file flags: " + ", ".join(f.replace("_", " ") for f in str(r["provenance_flags"]).split(";") if f))
+    if r.software:
+        parts.append(f"software: {r.software}")
+    if r.c2pa_state and r.c2pa_state != "none":
+        parts.append(f"C2PA: {r.c2pa_state}")
+    if r.provenance_flags:
+        parts.append("file flags: " + ", ".join(f.replace("_", " ") for f in str(r.provenance_flags).split(";") if f))
     return "File states " + "; ".join(parts) if parts else ""
 
 
-def _index(rows: list[dict[str, Any]], out_dir: Path, st: Styles, thumbs: int) -> LongTable:
+def _index(rows: Sequence[IndexRow], out_dir: Path, st: Styles, thumbs: int) -> LongTable:
     head = [raw(x, st.th) for x in ("#", "", "File / SHA-256", "Status", "Faces", "Top region", "Score", "Verdict / note")]
     data: list[list[Any]] = [head]
     shown = 0
     for r in rows:
-        note = r.get("reason") or r.get("verdict") or ""
-        if r.get("duplicate_of"):
-            note = f"copy of {r['duplicate_of']}" + (f"; {note}" if note else "")
-        score = r.get("score")
+        note = r.reason or r.verdict or ""
+        if r.duplicate_of:
+            note = f"copy of {r.duplicate_of}" + (f"; {note}" if note else "")
         thumb: Any = ""
-        if shown < thumbs and r.get("thumb") and r["status"] == "analysed" and not r.get("duplicate_of"):
-            thumb = _thumb(out_dir / r["thumb"])
+        if shown < thumbs and r.thumb and r.is_original_analysis:
+            thumb = _thumb(out_dir / r.thumb)
             shown += 1
         data.append([
-            P(r.get("rank", ""), st.tiny), thumb,
-            [P(r.get("file", ""), st.tiny), P(r.get("sha256") or "", st.tiny)],
-            P(r.get("status") or "", st.tiny), P("" if r.get("faces") is None else r["faces"], st.tiny), P(r.get("top_region") or "", st.tiny),
-            P(fmt_num(score, 3) if isinstance(score, (int, float)) and r.get("status") == "analysed" else "", st.tiny),
+            P("" if r.rank is None else r.rank, st.tiny), thumb,
+            [P(r.file, st.tiny), P(r.sha256 or "", st.tiny)],
+            P(r.status.value, st.tiny), P("" if r.faces is None else r.faces, st.tiny), P(r.top_region or "", st.tiny),
+            P(fmt_num(r.score, 3) if isinstance(r.score, (int, float)) and r.status is Status.ANALYSED else "", st.tiny),
             [P(note, st.tiny, limit=300), *([P(states, st.tiny, limit=300)] if (states := _file_states(r)) else [])],
         ])
     widths = [8 * mm, (THUMB_MM + 2) * mm, 68 * mm, 14 * mm, 9 * mm, 20 * mm, 11 * mm]
@@ -118,28 +122,29 @@ def _index(rows: list[dict[str, Any]], out_dir: Path, st: Styles, thumbs: int) -
     return t
 
 
-def _flagged_page(r: dict[str, Any], out_dir: Path, st: Styles) -> list[Any]:
+def _flagged_page(r: IndexRow, out_dir: Path, st: Styles) -> list[Any]:
     """The single-photo page 1 blocks, from the item's sidecar and overlay."""
+    assert r.json is not None
     try:
-        d = read_json_file(out_dir / r["json"], ValueError, "missing sidecar")
+        d = read_json_file(out_dir / r.json, ValueError, "missing sidecar")
     except (ValueError, OSError):
-        return [PageBreak(), P(f"#{r.get('rank')} {r.get('file')}: sidecar unreadable, see index", st.h1)]
+        return [PageBreak(), P(f"#{r.rank} {r.file}: sidecar unreadable, see index", st.h1)]
     if not isinstance(d, dict):
         return []
-    ov = _read_rgb(out_dir / r["overlay"]) if r.get("overlay") else None
-    return [PageBreak(), P(f"#{r.get('rank')}  {r.get('file')}", st.h1), case_line(d, None, st, WIDTH), Spacer(1, 4),
+    ov = _read_rgb(out_dir / r.overlay) if r.overlay else None
+    return [PageBreak(), P(f"#{r.rank}  {r.file}", st.h1), case_line(d, None, st, WIDTH), Spacer(1, 4),
             verdict_box(d, st, WIDTH), Spacer(1, 4), answer_row(d, ov, st, WIDTH, img_h=120 * mm, max_px=1000),
             raw("Summary", st.h2), P(plain_summary(d), st.body)]
 
 
-def build_scan_summary_pdf(rows: list[dict[str, Any]], header: dict[str, Any], out_dir: Path, top_n: int = 24) -> bytes:
+def build_scan_summary_pdf(rows: Sequence[IndexRow], header: dict[str, Any], out_dir: Path, top_n: int = 24) -> bytes:
     """Render the summary to bytes (the caller writes atomically). ``rows`` are already sorted by suspicion.
 
     ``top_n`` bounds both the thumbnails in the index and the flagged photos given a page.
     """
     st = Styles(font_set())
     c = header.get("counts", {})
-    flagged = [r for r in rows if r.get("status") == "analysed" and not r.get("duplicate_of") and r.get("verdict") == VERDICT_MANIPULATED and r.get("json")]
+    flagged = [r for r in rows if r.is_original_analysis and r.verdict == VERDICT_MANIPULATED and r.json]
     story: list[Any] = [
         raw("forgetalk scan summary", st.title),
         P(f"{c.get('files_seen', len(rows))} files: {c.get('analysed', 0)} analysed, {len(flagged)} flagged as {VERDICT_MANIPULATED}, "
@@ -166,5 +171,5 @@ def build_scan_summary_pdf(rows: list[dict[str, Any]], header: dict[str, Any], o
     return buf.getvalue()
 
 
-def write_scan_summary_pdf(path: Path, rows: list[dict[str, Any]], header: dict[str, Any], out_dir: Path, top_n: int = 24) -> Path:
+def write_scan_summary_pdf(path: Path, rows: Sequence[IndexRow], header: dict[str, Any], out_dir: Path, top_n: int = 24) -> Path:
     return atomic_write_bytes(path, build_scan_summary_pdf(rows, header, out_dir, top_n=top_n))

@@ -13,9 +13,10 @@ import multiprocessing as mp
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Protocol
+from typing import Protocol
 
-from .worker import STATUS_ERROR, Task, WorkerConfig, init_worker, process_task
+from .records import ScanRecord, Status, WorkerResult
+from .worker import Task, WorkerConfig, failure_record, init_worker, process_task
 
 #: A task in flight during this many worker crashes is recorded as an error instead of retried.
 MAX_ATTEMPTS = 2
@@ -28,19 +29,16 @@ class Backend(Protocol):
 
     def in_flight(self) -> int: ...
 
-    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+    def next_done(self) -> list[tuple[Task, WorkerResult]]:
         """Block until at least one task finishes; return every finished (task, record)."""
         ...
 
     def close(self, cancel: bool = False) -> None: ...
 
 
-def crashed_record(task: Task) -> dict[str, Any]:
-    return {
-        "type": "item", "sha256": task.sha256, "path": task.path, "rel": task.rel, "size_bytes": task.size,
-        "status": STATUS_ERROR, "error_kind": "worker_crash",
-        "reason": f"{task.rel}: the analysis worker process died while analysing this file ({task.attempt} attempts)",
-    }
+def crashed_record(task: Task) -> ScanRecord:
+    return failure_record(task, Status.ERROR, "worker_crash",
+                          f"{task.rel}: the analysis worker process died while analysing this file ({task.attempt} attempts)")
 
 
 class InProcessBackend:
@@ -49,7 +47,7 @@ class InProcessBackend:
     def __init__(self, config: WorkerConfig) -> None:
         init_worker(config, ignore_sigint=False)
         self.capacity = 1
-        self._done: list[tuple[Task, dict[str, Any]]] = []
+        self._done: list[tuple[Task, WorkerResult]] = []
 
     def submit(self, task: Task) -> None:
         self._done.append((task, process_task(task)))
@@ -57,7 +55,7 @@ class InProcessBackend:
     def in_flight(self) -> int:
         return len(self._done)
 
-    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+    def next_done(self) -> list[tuple[Task, WorkerResult]]:
         done, self._done = self._done, []
         return done
 
@@ -88,7 +86,7 @@ class ProcessBackend:
         self.capacity = capacity or 2 * self.workers
         self._ctx = mp.get_context("spawn")
         self._pool = self._new_pool()
-        self._futures: dict[Future[dict[str, Any]], Task] = {}
+        self._futures: dict[Future[WorkerResult], Task] = {}
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_worker,
@@ -100,11 +98,11 @@ class ProcessBackend:
     def in_flight(self) -> int:
         return len(self._futures)
 
-    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+    def next_done(self) -> list[tuple[Task, WorkerResult]]:
         if not self._futures:
             return []
         done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
-        out: list[tuple[Task, dict[str, Any]]] = []
+        out: list[tuple[Task, WorkerResult]] = []
         crashed: list[Task] = []
         for fut in done:
             task = self._futures.pop(fut)
@@ -122,7 +120,7 @@ class ProcessBackend:
                 self._retry_or_fail(task, out)
         return out
 
-    def _retry_or_fail(self, task: Task, out: list[tuple[Task, dict[str, Any]]]) -> None:
+    def _retry_or_fail(self, task: Task, out: list[tuple[Task, WorkerResult]]) -> None:
         if task.attempt >= MAX_ATTEMPTS:
             out.append((task, crashed_record(task)))
             return

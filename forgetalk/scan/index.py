@@ -1,17 +1,21 @@
 """The triage index: one row per file seen, most suspicious first.
 
-Rows are plain dicts so the same data feeds ``index.csv`` (for spreadsheets), ``index.json``
-(for machines, with the run's chain-of-custody header) and the summary PDF.
+Rows are :class:`~forgetalk.scan.records.IndexRow` records; the same rows feed ``index.csv``
+(for spreadsheets), ``index.json`` (for machines, with the run's chain-of-custody header) and
+the summary PDF. They become JSON only here, when the index is written.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..io import atomic_write_json, atomic_write_text
+from .records import IndexRow
 
 #: Column order of index.csv.
 CSV_COLUMNS: tuple[str, ...] = (
@@ -21,24 +25,15 @@ CSV_COLUMNS: tuple[str, ...] = (
     "duplicate_of", "error_kind", "reason", "overlay", "json", "pdf", "analysed_in_run", "path",
 )
 
-#: Status order in the index: analysed files by score, then no-face, then failures, then skips.
-STATUS_ORDER = {"analysed": 0, "no_face": 1, "failed": 2, "error": 2, "skipped": 3}
 
-FAILURE_STATUSES = frozenset({"failed", "error"})
+def _sort_key(r: IndexRow) -> tuple[Any, ...]:
+    score = r.score if isinstance(r.score, (int, float)) else -1.0
+    return (r.status.order, -score, r.sha256 or "", 1 if r.duplicate_of else 0, r.file)
 
 
-def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Suspicion score descending; copies right after their original; failures, then skips."""
-
-    def key(r: dict[str, Any]) -> tuple[Any, ...]:
-        score = r.get("score")
-        return (STATUS_ORDER.get(r["status"], 4), -(score if isinstance(score, (int, float)) else -1.0), r.get("sha256") or "",
-                1 if r.get("duplicate_of") else 0, r["file"])
-
-    ordered = sorted(rows, key=key)
-    for i, r in enumerate(ordered, 1):
-        r["rank"] = i
-    return ordered
+def sort_rows(rows: Iterable[IndexRow]) -> list[IndexRow]:
+    """Suspicion score descending; copies right after their original; then no face, failures, skips. Sets ``rank``."""
+    return [replace(r, rank=i) for i, r in enumerate(sorted(rows, key=_sort_key), 1)]
 
 
 def _cell(v: Any) -> str:
@@ -56,17 +51,18 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def render_csv(rows: list[dict[str, Any]]) -> str:
+def render_csv(rows: Iterable[IndexRow]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
-        w.writerow([_csv_safe(_cell(r.get(c))) for c in CSV_COLUMNS])
+        d = r.to_json()
+        w.writerow([_csv_safe(_cell(d[c])) for c in CSV_COLUMNS])
     return buf.getvalue()
 
 
-def write_index(out_dir: Path, rows: list[dict[str, Any]], header: dict[str, Any]) -> dict[str, Path]:
+def write_index(out_dir: Path, rows: list[IndexRow], header: Mapping[str, Any]) -> dict[str, Path]:
     """Write index.csv and index.json atomically (a reader never sees a partial index)."""
     csv_path = atomic_write_text(out_dir / "index.csv", render_csv(rows))
-    json_path = atomic_write_json(out_dir / "index.json", {**header, "items": rows})
+    json_path = atomic_write_json(out_dir / "index.json", {**header, "items": [r.to_json() for r in rows]})
     return {"index_csv": csv_path, "index_json": json_path}

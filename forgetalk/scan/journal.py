@@ -10,35 +10,45 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_USAGE, ForgetalkError
 from ..io import open_regular
+from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status
 
 JOURNAL_NAME = "journal.jsonl"
-
-#: Item statuses that count as "done" for resume; "error" (an unexpected crash) is retried.
-DONE_STATUSES = frozenset({"analysed", "no_face", "failed"})
 
 
 @dataclass
 class JournalState:
     """What a journal says: run headers, and the last record per input SHA-256."""
 
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: list[RunRecord] = field(default_factory=list)
+    items: dict[str, ScanRecord] = field(default_factory=dict)
     torn_lines: int = 0
 
-    def done(self, sha256: str, retry_failed: bool = False) -> dict[str, Any] | None:
+    def done(self, sha256: str, retry_failed: bool = False) -> ScanRecord | None:
+        """The record to reuse for this content, or None if it must be analysed (again).
+
+        Reused: analysed, no_face and failed; ``error`` (an unexpected crash) is always retried,
+        ``failed`` too with ``retry_failed``.
+        """
         rec = self.items.get(sha256)
-        if rec is None or rec.get("status") not in DONE_STATUSES:
+        if rec is None or not rec.status.is_done:
             return None
-        if retry_failed and rec.get("status") == "failed":
+        if retry_failed and rec.status is Status.FAILED:
             return None
         return rec
+
+    def engine_env(self) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+        """(engine_info, face_backend) of the first journaled record that has them."""
+        for rec in self.items.values():
+            if rec.engine_info is not None:
+                return rec.engine_info, rec.face_backend
+        return None, None
 
 
 class JournalError(ForgetalkError):
@@ -47,7 +57,7 @@ class JournalError(ForgetalkError):
     exit_code = EXIT_USAGE
 
 
-_STATUSES = frozenset({"analysed", "no_face", "failed", "error"})
+_STATUSES = frozenset(s.value for s in RECORD_STATUSES)
 _OPT_STR = (str, type(None))
 _OPT_NUM = (int, float, type(None))
 #: Item record fields the index, summary and resume read, with the types they must have.
@@ -56,6 +66,7 @@ _ITEM_FIELDS: dict[str, tuple[type, ...]] = {
     "top_region": _OPT_STR, "top_region_label": _OPT_STR, "top_region_saliency": _OPT_NUM, "error_kind": _OPT_STR,
     "software": _OPT_STR, "c2pa_state": _OPT_STR, "provenance_flags": _OPT_STR,
     "reason": _OPT_STR, "outputs": (dict, type(None)), "engine_info": (dict, type(None)), "face_backend": (dict, type(None)),
+    "top_face": (int, type(None)), "face_scores": (list, type(None)), "warnings": (list, type(None)), "timings_s": (dict, type(None)),
 }
 
 
@@ -63,7 +74,7 @@ def _is_sha256(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
-def record_problem(rec: dict[str, Any]) -> str | None:
+def record_problem(rec: Mapping[str, Any]) -> str | None:
     """Why ``rec`` breaks the journal schema, or ``None`` if it is a valid run or item record."""
     kind = rec.get("type")
     if kind == "run":
@@ -75,7 +86,7 @@ def record_problem(rec: dict[str, Any]) -> str | None:
         return f"unknown record type {kind!r}"
     if not _is_sha256(rec.get("sha256")):
         return "item record: 'sha256' must be 64 hex digits"
-    if rec.get("status") not in _STATUSES:
+    if not isinstance(rec.get("status"), str) or rec["status"] not in _STATUSES:
         return f"item record: 'status' must be one of {', '.join(sorted(_STATUSES))}"
     for key, types in _ITEM_FIELDS.items():
         if key in rec and (not isinstance(rec[key], types) or isinstance(rec[key], bool)):
@@ -122,9 +133,9 @@ def read_journal(path: Path) -> JournalState:
             raise JournalError(f"{path} line {lineno}: {problem}; the journal was edited by hand: "
                                "restore it or scan into a new --out folder")
         if rec["type"] == "run":
-            state.runs.append(rec)
+            state.runs.append(RunRecord.from_json(rec))
         else:
-            state.items[rec["sha256"]] = rec
+            state.items[rec["sha256"]] = ScanRecord.from_json(rec)
     return state
 
 
@@ -148,8 +159,9 @@ class Journal:
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+    def append(self, record: ScanRecord | RunRecord) -> None:
+        """Write one record as one line (the only place a record becomes journal JSON)."""
+        line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=False)
         if "\n" in line:  # json.dumps never emits raw newlines, but be explicit: one record, one line
             raise ValueError("journal record must serialise to one line")
         self._write(line.encode("utf-8") + b"\n")

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import ForgetalkError
 from .backends import MAX_ATTEMPTS, crashed_record
+from .records import WorkerResult
 from .worker import Task, WorkerConfig, init_worker, process_task
 
 
@@ -29,7 +30,7 @@ class _AnalyzerActor:
     def __init__(self, config: WorkerConfig) -> None:
         init_worker(config, ignore_sigint=False)
 
-    def run(self, task: Task) -> dict[str, Any]:
+    def run(self, task: Task) -> WorkerResult:
         return process_task(task)
 
 
@@ -73,11 +74,11 @@ class RayBackend:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def next_done(self) -> list[tuple[Task, dict[str, Any]]]:
+    def next_done(self) -> list[tuple[Task, WorkerResult]]:
         if not self._pending:
             return []
         ready, _ = self._ray.wait(list(self._pending), num_returns=1)
-        out: list[tuple[Task, dict[str, Any]]] = []
+        out: list[tuple[Task, WorkerResult]] = []
         for ref in ready:
             task, slot = self._pending.pop(ref)
             self._load[slot] -= 1

@@ -1,9 +1,17 @@
-"""Scan orchestration: walk -> hash -> (journal says done? reuse) -> workers -> journal -> index.
+"""Scan orchestration, in three stages with typed hand-offs:
 
-The parent process is the only writer of the journal and of the run-level files (index,
-summary PDF, manifest). Files are keyed by content (SHA-256), so identical files are
-analysed once and a re-run of the same command after a crash or Ctrl-C skips everything
-the journal already records and finishes the rest.
+* :func:`plan` walks the folder, hashes each file, spots copies (same SHA-256) and asks the
+  journal whether an earlier run already finished that content (and whether its outputs are
+  still intact). It is lazy: a stream of :data:`Planned` entries, so memory stays flat and
+  analysis starts while the walk goes on.
+* :func:`execute` sends the entries that need analysis to a backend (process pool, Ray or
+  in-process), at most ``capacity`` in flight, and journals each result before it counts.
+* :func:`assemble` turns everything into the index (CSV and JSON), the summary PDF and the
+  manifest.
+
+The parent process is the only writer of the journal and of the run-level files. Files are
+keyed by content, so identical files are analysed once, and a re-run of the same command after
+a crash or Ctrl-C skips everything the journal already records and finishes the rest.
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ import platform
 import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,18 +36,17 @@ from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ForgetalkError
 from ..guard import claim_results_dir
 from ..io import sha256_file
-from .index import FAILURE_STATUSES, sort_rows, write_index
-from .journal import JOURNAL_NAME, Journal, read_journal
-from .walk import Candidate, Skipped, WalkOptions, walk
+from .backends import Backend
+from .index import sort_rows, write_index
+from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
+from .records import Event, IndexRow, RunRecord, ScanEvent, ScanRecord, Status, WorkerFatal, WorkerResult
+from .walk import Skipped, WalkOptions, walk
 from .worker import Task, WorkerConfig
 
 INDEX_SCHEMA = "forgetalk.scan-index/1"
 MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
 MANIFEST_NAME = "manifest.json"
 SUMMARY_NAME = "summary.pdf"
-
-#: Record keys that are bulky or per-worker and not needed once journaled.
-_HEAVY_KEYS = ("engine_info", "face_backend", "timings_s", "traceback", "warnings", "pid")
 
 
 class ScanUsageError(ForgetalkError):
@@ -91,10 +99,29 @@ class ScanConfig:
         }
 
 
-@dataclass
+@dataclass(frozen=True)
+class ScanCounts:
+    """The run's tallies, as the summary line, ``index.json`` and ``--json`` report them."""
+
+    files_seen: int
+    unique_inputs: int
+    analysed: int
+    no_face: int
+    failed: int  # failed and error: the scan exits 1
+    skipped: int
+    duplicates: int
+    analysed_this_run: int
+    resumed_from_journal: int
+    redone: int  # journaled, but outputs missing or changed: analysed again
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class ScanSummary:
     exit_code: int
-    counts: dict[str, int]
+    counts: ScanCounts
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
     manifest_sha256: str | None = None
@@ -105,12 +132,13 @@ class ScanSummary:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.exit_code == EXIT_OK else "failures", "exit_code": self.exit_code, "run_id": self.run_id,
-            "counts": self.counts, "results": str(self.out_dir), "files": {k: str(v) for k, v in self.files.items()},
+            "counts": self.counts.to_json(), "results": str(self.out_dir), "files": {k: str(v) for k, v in self.files.items()},
             "manifest_sha256": self.manifest_sha256, "elapsed_s": round(self.elapsed_s, 3), "analysed_per_s": self.analysed_per_s,
         }
 
 
-ProgressFn = Callable[[str, dict[str, Any], dict[str, int]], None]
+#: Progress callback: one event per name met, with the running tallies (keys: statuses, "duplicates", "resumed", "redone").
+ProgressFn = Callable[[ScanEvent, Mapping[str, int]], None]
 
 
 def _now() -> str:
@@ -160,26 +188,26 @@ def weights_manifests() -> dict[str, Any]:
         return {"error": str(exc)}
 
 
-def outputs_problem(out_dir: Path, rec: dict[str, Any]) -> str | None:
+def outputs_problem(out_dir: Path, rec: ScanRecord) -> str | None:
     """Why a journaled item's outputs cannot be reused (missing, changed, outside RESULTS), or None.
 
     Resume trusts the journal only as far as the files on disk still match the hashes it
     recorded; anything else is redone, so a re-run repairs what ``verify`` reports.
     """
-    for kind, out in sorted((rec.get("outputs") or {}).items()):
-        rel = Path(out["path"])
+    for kind, out in sorted(rec.outputs.items()):
+        rel = Path(out.path)
         if rel.is_absolute() or ".." in rel.parts:
-            return f"{kind} output {out['path']} is outside the results folder"
+            return f"{kind} output {out.path} is outside the results folder"
         try:
             got = sha256_file(out_dir / rel)
         except OSError as exc:
-            return f"{kind} output {out['path']} is unreadable ({exc.strerror or exc})"
-        if got != out["sha256"]:
-            return f"{kind} output {out['path']} changed since it was written"
+            return f"{kind} output {out.path} is unreadable ({exc.strerror or exc})"
+        if got != out.sha256:
+            return f"{kind} output {out.path} changed since it was written"
     return None
 
 
-def _make_backend(cfg: ScanConfig, wcfg: WorkerConfig) -> Any:
+def _make_backend(cfg: ScanConfig, wcfg: WorkerConfig) -> Backend:
     if cfg.backend == "ray":
         from .ray_backend import RayBackend
 
@@ -193,33 +221,6 @@ def _make_backend(cfg: ScanConfig, wcfg: WorkerConfig) -> Any:
     return ProcessBackend(wcfg, cfg.workers, capacity=cfg.capacity)
 
 
-def _row_from_path(rel: str, path: Path, **kw: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {"file": rel, "path": str(path), "sha256": None, "size_bytes": None, "status": None, "score": None,
-                           "verdict": None, "faces": None, "top_region": None, "top_region_saliency": None, "software": None, "c2pa_state": None,
-                           "provenance_flags": None, "duplicate_of": None,
-                           "error_kind": None, "reason": None, "overlay": None, "json": None, "pdf": None, "thumb": None,
-                           "analysed_in_run": None}
-    row.update(kw)
-    return row
-
-
-def _fill_from_record(row: dict[str, Any], rec: dict[str, Any]) -> None:
-    outs = rec.get("outputs") or {}
-    row.update(
-        status=rec["status"], score=rec.get("score"), verdict=rec.get("verdict"), faces=rec.get("faces"),
-        top_region=rec.get("top_region_label") or rec.get("top_region"), top_region_saliency=rec.get("top_region_saliency"),
-        software=rec.get("software"), c2pa_state=rec.get("c2pa_state"), provenance_flags=rec.get("provenance_flags"),
-        error_kind=rec.get("error_kind"), reason=rec.get("reason"), analysed_in_run=rec.get("run_id"),
-        overlay=(outs.get("overlay") or {}).get("path"), json=(outs.get("json") or {}).get("path"),
-        pdf=(outs.get("pdf") or {}).get("path"), thumb=(outs.get("thumb") or {}).get("path"),
-    )
-
-
-class _Counts(dict):
-    def bump(self, key: str, n: int = 1) -> None:
-        self[key] = self.get(key, 0) + n
-
-
 def run_scan(cfg: ScanConfig, progress: ProgressFn | None = None) -> ScanSummary:
     """Run (or resume) a scan and write index, summary PDF and manifest; see docs/scan.md."""
     t_start = time.perf_counter()
@@ -230,170 +231,276 @@ def run_scan(cfg: ScanConfig, progress: ProgressFn | None = None) -> ScanSummary
     if cfg.backend not in ("process", "ray", "inline"):
         raise ScanUsageError(f"unknown backend {cfg.backend!r} (process, ray)")
     out_dir = claim_results_dir(out_dir, in_dir, kind="scan")  # never the evidence folder; new, empty or ours
-    emit = progress or (lambda _k, _r, _c: None)
+    emit = progress or (lambda _event, _counts: None)
 
     with results_lock(out_dir):
-        return _run_locked(cfg, in_dir, out_dir, emit, t_start)
+        ctx = open_run(cfg, in_dir, out_dir)
+        with Journal(out_dir / JOURNAL_NAME) as journal:
+            journal.append(ctx.run)
+            wcfg = WorkerConfig(options=cfg.analyze_options(), results_dir=str(out_dir), pdf=cfg.pdf, preload=cfg.preload)
+            executed = execute(plan(ctx), _make_backend(cfg, wcfg), journal, ctx.run.run_id, ctx.earlier, emit)
+        return assemble(ctx, executed, t_start)
 
 
-def _run_locked(cfg: ScanConfig, in_dir: Path, out_dir: Path, emit: ProgressFn, t_start: float) -> ScanSummary:
-    journal_path = out_dir / JOURNAL_NAME
-    state = read_journal(journal_path)
+# ---------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage knows about this run: its settings, folders, journal header and earlier runs."""
+
+    cfg: ScanConfig
+    in_dir: Path
+    out_dir: Path
+    run: RunRecord
+    earlier: JournalState  # what the journal held before this run
+
+
+def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
+    """Read the journal, refuse results made with other parameters, clear stale temp files, name the run."""
+    earlier = read_journal(out_dir / JOURNAL_NAME)
     params = cfg.result_parameters()
     fp = fingerprint(params)
-    for run in state.runs:
-        if run.get("fingerprint") != fp:
+    for run in earlier.runs:
+        if run.fingerprint != fp:
             raise ScanUsageError(
-                f"{out_dir} holds results made with different parameters (run {run.get('run_id')}: "
-                f"{json.dumps(run.get('result_parameters'), sort_keys=True)}); use another --out or the same options"
+                f"{out_dir} holds results made with different parameters (run {run.run_id}: "
+                f"{json.dumps(run.result_parameters, sort_keys=True)}); use another --out or the same options"
             )
     remove_stale_parts(out_dir)
-    run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-    started = _now()
-    run_record = {
-        "type": "run", "run_id": run_id, "started_at": started, "tool_version": __version__, "fingerprint": fp,
-        "result_parameters": params, "run_parameters": cfg.run_parameters(), "input_dir": str(in_dir), "results_dir": str(out_dir),
-        "host": platform.node(), "python": sys.version.split()[0], "argv": sys.argv,
-    }
-    wcfg = WorkerConfig(options=cfg.analyze_options(), results_dir=str(out_dir), pdf=cfg.pdf, preload=cfg.preload)
-    env: dict[str, Any] = {}
-    for rec in state.items.values():
-        if rec.get("engine_info") is not None:
-            env = {"engine_info": rec["engine_info"], "face_backend": rec.get("face_backend")}
-            break
+    run = RunRecord(
+        run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3), started_at=_now(),
+        tool_version=__version__, fingerprint=fp, result_parameters=params, run_parameters=cfg.run_parameters(), input_dir=str(in_dir),
+        results_dir=str(out_dir), host=platform.node(), python=sys.version.split()[0], argv=tuple(sys.argv),
+    )
+    return RunContext(cfg, in_dir, out_dir, run, earlier)
 
-    rows: list[dict[str, Any]] = []
-    first_seen: dict[str, str] = {}  # sha256 -> rel of the file whose outputs represent it
-    records: dict[str, dict[str, Any]] = {}  # sha256 -> light record (this run or journal)
-    counts = _Counts()
-    analysed_now = 0
-    t_first_submit: float | None = None
 
-    with Journal(journal_path) as journal:
-        journal.append(run_record)
-        backend = _make_backend(cfg, wcfg)
+# ---------------------------------------------------------------------------- plan
 
-        def absorb(task: Task, rec: dict[str, Any]) -> None:
-            nonlocal analysed_now
-            if rec.get("fatal"):
-                err = ForgetalkError(rec.get("message", "worker failed"))
-                err.exit_code = int(rec.get("exit_code", EXIT_FAILED))  # type: ignore[misc]
-                raise err
-            rec["run_id"] = run_id
-            rec["finished_at"] = _now()
-            if not env and rec.get("engine_info") is not None:
-                env.update(engine_info=rec["engine_info"], face_backend=rec.get("face_backend"))
-            journal.append(rec)  # durable before the file counts as done
-            light = {k: v for k, v in rec.items() if k not in _HEAVY_KEYS}
-            records[task.sha256] = light
-            analysed_now += 1
-            counts.bump(rec["status"])
-            emit("result", light, counts)
 
-        def drain(block_until_below: int) -> None:
-            while backend.in_flight() >= block_until_below and backend.in_flight() > 0:
-                for task, rec in backend.next_done():
-                    absorb(task, rec)
+@dataclass(frozen=True)
+class Seen:
+    """A file the walk found and hashed."""
 
-        walk_opts = WalkOptions(recursive=cfg.recursive, pattern=cfg.pattern, include_hidden=cfg.include_hidden,
-                                follow_symlinks=cfg.follow_symlinks, exclude=(out_dir,))
+    file: str  # relative to the scanned folder, '/'-separated
+    path: Path
+    sha256: str
+    size_bytes: int
+
+    def task(self) -> Task:
+        return Task(str(self.path), self.file, self.sha256, self.size_bytes)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A name whose index row is final without analysis: skipped, or unreadable (failed)."""
+
+    row: IndexRow
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Same bytes as an earlier file of this walk: shares its result and outputs."""
+
+    seen: Seen
+    original: str  # the earlier file
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """An earlier run journaled this content as done and its outputs are intact."""
+
+    seen: Seen
+    record: ScanRecord
+
+
+@dataclass(frozen=True)
+class Analyse:
+    """Content to analyse in this run."""
+
+    seen: Seen
+    redo: str | None = None  # why the journaled result is not reused (outputs missing or changed)
+
+
+#: One entry of the plan, in walk order.
+Planned = Settled | Copy | Reuse | Analyse
+
+
+def plan(ctx: RunContext) -> Iterator[Planned]:
+    """Walk, hash, dedupe, resume: one entry per name met, lazily (the walk is never materialised)."""
+    cfg = ctx.cfg
+    opts = WalkOptions(recursive=cfg.recursive, pattern=cfg.pattern, include_hidden=cfg.include_hidden,
+                       follow_symlinks=cfg.follow_symlinks, exclude=(ctx.out_dir,))
+    first_seen: dict[str, str] = {}  # sha256 -> the file whose outputs represent it
+    for entry in walk(ctx.in_dir, opts):
+        if isinstance(entry, Skipped):
+            yield Settled(IndexRow(file=entry.rel, path=str(entry.path), status=Status.FAILED if entry.failed else Status.SKIPPED,
+                                   reason=entry.reason, error_kind="unreadable" if entry.failed else None))
+            continue
         try:
-            for entry in walk(in_dir, walk_opts):
-                if isinstance(entry, Skipped):
-                    status = "failed" if entry.failed else "skipped"
-                    row = _row_from_path(entry.rel, entry.path, status=status, reason=entry.reason,
-                                         error_kind="unreadable" if entry.failed else None)
-                    rows.append(row)
-                    counts.bump(status)
-                    emit("skipped", row, counts)
-                    continue
-                assert isinstance(entry, Candidate)
-                try:
-                    sha = sha256_file(entry.path)
-                except OSError as exc:
-                    row = _row_from_path(entry.rel, entry.path, status="failed", error_kind="unreadable",
-                                         reason=f"{entry.rel}: cannot read ({exc.strerror or exc})", size_bytes=entry.size)
-                    rows.append(row)
-                    counts.bump("failed")
-                    emit("skipped", row, counts)
-                    continue
-                row = _row_from_path(entry.rel, entry.path, sha256=sha, size_bytes=entry.size)
-                rows.append(row)
-                if sha in first_seen:
-                    row["duplicate_of"] = first_seen[sha]
-                    counts.bump("duplicates")
-                    emit("duplicate", row, counts)
-                    continue
-                first_seen[sha] = entry.rel
-                done = state.done(sha, retry_failed=cfg.retry_failed)
-                if done is not None and (broken := outputs_problem(out_dir, done)) is not None:
-                    emit("redo", {**_row_from_path(entry.rel, entry.path), "status": "redo", "reason": broken}, counts)
-                    counts.bump("redone")
-                    done = None  # the journal says done, but its outputs are gone or changed: analyse again
-                if done is not None:
-                    records[sha] = {k: v for k, v in done.items() if k not in _HEAVY_KEYS}
-                    counts.bump("resumed")
-                    counts.bump(done["status"])
-                    emit("resumed", records[sha], counts)
-                    continue
-                drain(backend.capacity)
-                if t_first_submit is None:
-                    t_first_submit = time.perf_counter()
-                backend.submit(Task(str(entry.path), entry.rel, sha, entry.size))
-            drain(1)
-        except BaseException:
-            backend.close(cancel=True)
-            raise
-        backend.close()
-        t_work_end = time.perf_counter()
+            sha = sha256_file(entry.path)
+        except OSError as exc:
+            yield Settled(IndexRow(file=entry.rel, path=str(entry.path), size_bytes=entry.size, status=Status.FAILED, error_kind="unreadable",
+                                   reason=f"{entry.rel}: cannot read ({exc.strerror or exc})"))
+            continue
+        seen = Seen(entry.rel, entry.path, sha, entry.size)
+        if sha in first_seen:
+            yield Copy(seen, first_seen[sha])
+            continue
+        first_seen[sha] = entry.rel
+        done = ctx.earlier.done(sha, retry_failed=cfg.retry_failed)
+        if done is None:
+            yield Analyse(seen)
+        elif (broken := outputs_problem(ctx.out_dir, done)) is not None:
+            yield Analyse(seen, redo=broken)  # the journal says done, but its outputs are gone or changed
+        else:
+            yield Reuse(seen, done.light())
 
-    # ---- assemble the index (every row, duplicates pointing at their original) ------------
-    for row in rows:
-        sha = row.get("sha256")
-        if sha and row["status"] is None:
-            _fill_from_record(row, records[sha])
-    ordered = sort_rows(rows)
-    failures = sum(1 for r in ordered if r["status"] in FAILURE_STATUSES)
-    exit_code = EXIT_FAILED if failures else EXIT_OK
-    final_counts = {
-        "files_seen": len(ordered),
-        "unique_inputs": len(first_seen),
-        "analysed": sum(1 for r in ordered if r["status"] == "analysed"),
-        "no_face": sum(1 for r in ordered if r["status"] == "no_face"),
-        "failed": failures,
-        "skipped": sum(1 for r in ordered if r["status"] == "skipped"),
-        "duplicates": sum(1 for r in ordered if r.get("duplicate_of")),
-        "analysed_this_run": analysed_now,
-        "resumed_from_journal": counts.get("resumed", 0),
-        "redone": counts.get("redone", 0),  # journaled, but outputs missing or changed: analysed again
-    }
-    finished = _now()
+
+# ---------------------------------------------------------------------------- execute
+
+
+@dataclass(frozen=True)
+class Executed:
+    """The plan as carried out: what :func:`assemble` needs."""
+
+    planned: tuple[Planned, ...]  # every name met, in walk order
+    records: Mapping[str, ScanRecord]  # sha256 -> result (this run's or reused), without bulky per-worker fields
+    analysed_now: int
+    resumed: int
+    redone: int
+    analysed_per_s: float | None
+    engine_info: Mapping[str, Any] | None
+    face_backend: Mapping[str, Any] | None
+
+
+class _Executor:
+    """Bounded producer/consumer over a backend: submit while below capacity, else absorb results."""
+
+    def __init__(self, backend: Backend, journal: Journal, run_id: str, earlier: JournalState, emit: ProgressFn) -> None:
+        self.backend, self.journal, self.run_id, self.emit = backend, journal, run_id, emit
+        self.planned: list[Planned] = []
+        self.records: dict[str, ScanRecord] = {}
+        self.counts: Counter[str] = Counter()
+        self.analysed_now = 0
+        self.t_first_submit: float | None = None
+        self.engine_info, self.face_backend = earlier.engine_env()
+
+    def take(self, item: Planned) -> None:
+        self.planned.append(item)
+        if isinstance(item, Settled):
+            self.counts[item.row.status] += 1
+            self.emit(ScanEvent.of_row(Event.SKIPPED, item.row), self.counts)
+        elif isinstance(item, Copy):
+            self.counts["duplicates"] += 1
+            self.emit(ScanEvent(Event.DUPLICATE, item.seen.file, duplicate_of=item.original), self.counts)
+        elif isinstance(item, Reuse):
+            self.records[item.seen.sha256] = item.record
+            self.counts["resumed"] += 1
+            self.counts[item.record.status] += 1
+            self.emit(ScanEvent.of_record(Event.RESUMED, item.record), self.counts)
+        else:
+            if item.redo is not None:
+                self.counts["redone"] += 1
+                self.emit(ScanEvent(Event.REDO, item.seen.file, reason=item.redo), self.counts)
+            self.drain(self.backend.capacity)
+            if self.t_first_submit is None:
+                self.t_first_submit = time.perf_counter()
+            self.backend.submit(item.seen.task())
+
+    def drain(self, until_below: int) -> None:
+        """Absorb finished tasks until fewer than ``until_below`` are in flight (1: all of them)."""
+        while self.backend.in_flight() >= until_below and self.backend.in_flight() > 0:
+            for task, result in self.backend.next_done():
+                self.absorb(task, result)
+
+    def absorb(self, task: Task, result: WorkerResult) -> None:
+        if isinstance(result, WorkerFatal):
+            err = ForgetalkError(result.message)
+            err.exit_code = result.exit_code  # type: ignore[misc]
+            raise err
+        rec = replace(result, run_id=self.run_id, finished_at=_now())
+        if self.engine_info is None and rec.engine_info is not None:
+            self.engine_info, self.face_backend = rec.engine_info, rec.face_backend
+        self.journal.append(rec)  # durable before the file counts as done
+        self.records[task.sha256] = light = rec.light()
+        self.analysed_now += 1
+        self.counts[rec.status] += 1
+        self.emit(ScanEvent.of_record(Event.RESULT, light), self.counts)
+
+
+def execute(planned: Iterable[Planned], backend: Backend, journal: Journal, run_id: str, earlier: JournalState,
+            emit: ProgressFn) -> Executed:
+    """Analyse the plan's :class:`Analyse` entries on ``backend`` and journal every result; closes the backend.
+
+    On any exception (Ctrl-C included) the backend is cancelled: what is journaled stays done.
+    """
+    ex = _Executor(backend, journal, run_id, earlier, emit)
+    try:
+        for item in planned:
+            ex.take(item)
+        ex.drain(1)
+    except BaseException:
+        backend.close(cancel=True)
+        raise
+    backend.close()
+    rate = None
+    if ex.analysed_now and ex.t_first_submit is not None:
+        rate = round(ex.analysed_now / max(time.perf_counter() - ex.t_first_submit, 1e-9), 3)
+    return Executed(planned=tuple(ex.planned), records=ex.records, analysed_now=ex.analysed_now, resumed=ex.counts["resumed"],
+                    redone=ex.counts["redone"], analysed_per_s=rate, engine_info=ex.engine_info, face_backend=ex.face_backend)
+
+
+# ---------------------------------------------------------------------------- assemble
+
+
+def index_rows(executed: Executed) -> Iterator[IndexRow]:
+    """Every name met as an index row (unsorted); copies carry their original's result."""
+    for item in executed.planned:
+        if isinstance(item, Settled):
+            yield item.row
+            continue
+        seen = item.seen
+        yield IndexRow.from_record(seen.file, str(seen.path), seen.size_bytes, executed.records[seen.sha256],
+                                   duplicate_of=item.original if isinstance(item, Copy) else None)
+
+
+def count(rows: list[IndexRow], executed: Executed) -> ScanCounts:
+    by_status = Counter(r.status for r in rows)
+    return ScanCounts(
+        files_seen=len(rows), unique_inputs=sum(1 for p in executed.planned if isinstance(p, (Reuse, Analyse))),
+        analysed=by_status[Status.ANALYSED], no_face=by_status[Status.NO_FACE], failed=sum(n for s, n in by_status.items() if s.is_failure),
+        skipped=by_status[Status.SKIPPED], duplicates=sum(1 for r in rows if r.duplicate_of), analysed_this_run=executed.analysed_now,
+        resumed_from_journal=executed.resumed, redone=executed.redone,
+    )
+
+
+def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary:
+    """Write index.csv/json, the summary PDF and the manifest; the run's summary."""
+    cfg, out_dir = ctx.cfg, ctx.out_dir
+    rows = sort_rows(index_rows(executed))
+    counts = count(rows, executed)
+    exit_code = EXIT_FAILED if counts.failed else EXIT_OK
     header = {
-        "schema": INDEX_SCHEMA, "tool_version": __version__, "run_id": run_id, "runs": [r.get("run_id") for r in state.runs] + [run_id],
-        "started_at": started, "finished_at": finished, "input_dir": str(in_dir), "results_dir": str(out_dir),
-        "parameters": cfg.run_parameters(), "fingerprint": fp, "engine_info": env.get("engine_info"),
-        "face_backend": env.get("face_backend"), "weights_manifests": weights_manifests(), "host": platform.node(),
-        "counts": final_counts, "exit_code": exit_code,
+        "schema": INDEX_SCHEMA, "tool_version": __version__, "run_id": ctx.run.run_id, "runs": [r.run_id for r in ctx.earlier.runs] + [ctx.run.run_id],
+        "started_at": ctx.run.started_at, "finished_at": _now(), "input_dir": str(ctx.in_dir), "results_dir": str(out_dir),
+        "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
+        "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
+        "counts": counts.to_json(), "exit_code": exit_code,
     }
-    files = write_index(out_dir, ordered, header)
+    files = write_index(out_dir, rows, header)
     if cfg.summary_pdf:
         from ..render.scan_summary import write_scan_summary_pdf
 
-        files["summary_pdf"] = write_scan_summary_pdf(out_dir / SUMMARY_NAME, ordered, header, out_dir, top_n=cfg.top_n)
-    files["manifest"] = write_manifest(out_dir, ordered, records, files, header)
-    manifest_sha = sha256_file(files["manifest"])
-    elapsed = time.perf_counter() - t_start
-    rate = None
-    if analysed_now and t_first_submit is not None:
-        rate = round(analysed_now / max(t_work_end - t_first_submit, 1e-9), 3)
-    summary = ScanSummary(exit_code=exit_code, counts=final_counts, out_dir=out_dir, files=files, manifest_sha256=manifest_sha,
-                          elapsed_s=elapsed, analysed_per_s=rate, run_id=run_id)
-    emit("end", summary.to_dict(), counts)
-    return summary
+        files["summary_pdf"] = write_scan_summary_pdf(out_dir / SUMMARY_NAME, rows, header, out_dir, top_n=cfg.top_n)
+    files["manifest"] = write_manifest(out_dir, rows, executed.records, files, header)
+    return ScanSummary(exit_code=exit_code, counts=counts, out_dir=out_dir, files=files, manifest_sha256=sha256_file(files["manifest"]),
+                       elapsed_s=time.perf_counter() - t_start, analysed_per_s=executed.analysed_per_s, run_id=ctx.run.run_id)
 
 
-def write_manifest(out_dir: Path, rows: list[dict[str, Any]], records: dict[str, dict[str, Any]], files: dict[str, Path],
-                   header: dict[str, Any]) -> Path:
+def write_manifest(out_dir: Path, rows: list[IndexRow], records: Mapping[str, ScanRecord], files: dict[str, Path],
+                   header: Mapping[str, Any]) -> Path:
     """Hashes of every input and every output, for ``forgetalk verify``.
 
     Item outputs carry the SHA-256 recorded when they were written (from the journal), so
@@ -401,11 +508,11 @@ def write_manifest(out_dir: Path, rows: list[dict[str, Any]], records: dict[str,
     """
     from ..io import atomic_write_json
 
-    inputs = [{"file": r["file"], "path": r["path"], "sha256": r["sha256"], "size_bytes": r["size_bytes"]} for r in rows if r.get("sha256")]
+    inputs = [{"file": r.file, "path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in rows if r.sha256]
     outputs: list[dict[str, Any]] = []
     for sha in sorted(records):
-        for kind, o in sorted((records[sha].get("outputs") or {}).items()):
-            outputs.append({"path": o["path"], "sha256": o["sha256"], "size": o.get("size"), "kind": kind, "input_sha256": sha})
+        for kind, o in sorted(records[sha].outputs.items()):
+            outputs.append({"path": o.path, "sha256": o.sha256, "size": o.size, "kind": kind, "input_sha256": sha})
     for kind, p in sorted(files.items()):
         outputs.append({"path": p.relative_to(out_dir).as_posix(), "sha256": sha256_file(p), "size": p.stat().st_size, "kind": kind})
     manifest = {

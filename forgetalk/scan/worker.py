@@ -1,11 +1,12 @@
 """The per-image function shared by every backend (process pool, Ray, in-process).
 
 A worker builds one :class:`~forgetalk.pipeline.Analyzer` when it starts (models load once
-per worker, not once per image), then turns a :class:`Task` into a small JSON-able result
-record. It renders that image's outputs itself, each one written atomically, so the heavy
-pixels never travel back to the parent; the parent only journals the record, and a file
-counts as done only once its record is journaled. A killed worker therefore leaves at worst
-complete-but-unjournaled outputs, which the re-run overwrites atomically.
+per worker, not once per image), then turns a :class:`Task` into a small, picklable
+:class:`~forgetalk.scan.records.ScanRecord`. It renders that image's outputs itself, each one
+written atomically, so the heavy pixels never travel back to the parent; the parent only
+journals the record, and a file counts as done only once its record is journaled. A killed
+worker therefore leaves at worst complete-but-unjournaled outputs, which the re-run
+overwrites atomically.
 """
 
 from __future__ import annotations
@@ -16,17 +17,12 @@ import re
 import signal
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError
-
-#: Result statuses. "error" means an unexpected failure: recorded, but retried on re-run.
-STATUS_ANALYSED = "analysed"
-STATUS_NO_FACE = "no_face"
-STATUS_FAILED = "failed"
-STATUS_ERROR = "error"
+from .records import Output, ScanRecord, Status, WorkerFatal, WorkerResult
 
 
 @dataclass(frozen=True)
@@ -89,7 +85,7 @@ def classify_error(err: BaseException) -> str:
 class _State:
     analyzer: Any = None
     config: WorkerConfig | None = None
-    fatal: dict[str, Any] | None = None
+    fatal: WorkerFatal | None = None
 
 
 _STATE = _State()
@@ -137,10 +133,9 @@ def init_worker(config: WorkerConfig, ignore_sigint: bool = True, parent_pid: in
         if config.threads:
             limit_threads(config.threads)
     except ForgetalkError as err:
-        _STATE.fatal = {"fatal": True, "message": str(err), "exit_code": err.exit_code}
+        _STATE.fatal = WorkerFatal(str(err), err.exit_code)
     except Exception as err:  # noqa: BLE001 - reported to the parent, which aborts the scan
-        _STATE.fatal = {"fatal": True, "message": f"cannot start analysis worker: {err.__class__.__name__}: {err}", "exit_code": 1,
-                        "traceback": traceback.format_exc(limit=8)}
+        _STATE.fatal = WorkerFatal(f"cannot start analysis worker: {err.__class__.__name__}: {err}", 1, traceback.format_exc(limit=8))
 
 
 def limit_threads(n: int) -> None:
@@ -165,13 +160,12 @@ def limit_threads(n: int) -> None:
             holder.threads = n
 
 
-def process_task(task: Task) -> dict[str, Any]:
+def process_task(task: Task) -> WorkerResult:
     """Analyse one file and write its outputs; never raises for a bad input."""
     if _STATE.fatal is not None:
-        return dict(_STATE.fatal)
+        return _STATE.fatal
     assert _STATE.config is not None and _STATE.analyzer is not None, "init_worker was not called"
     t0 = time.perf_counter()
-    base = {"type": "item", "sha256": task.sha256, "path": task.path, "rel": task.rel, "size_bytes": task.size, "pid": os.getpid()}
     try:
         analysis = _STATE.analyzer.analyze_path(task.path)
         got = analysis.report.input.sha256
@@ -180,23 +174,25 @@ def process_task(task: Task) -> dict[str, Any]:
         rec = _write_outputs(task, analysis)
     except OutputError as err:
         # Cannot write into RESULTS: the whole scan must stop, not mark every file failed.
-        return {"fatal": True, "message": str(err), "exit_code": err.exit_code}
+        return WorkerFatal(str(err), err.exit_code)
     except ForgetalkError as err:
         kind = classify_error(err)
         # A file that changed under us is not a property of the evidence: retry it next run.
-        status = STATUS_ERROR if kind == "changed" else STATUS_FAILED
-        rec = {"status": status, "error_kind": kind, "reason": str(err)}
+        rec = failure_record(task, Status.ERROR if kind == "changed" else Status.FAILED, kind, str(err))
     except MemoryError:
-        rec = {"status": STATUS_ERROR, "error_kind": "memory", "reason": f"{task.rel}: out of memory while analysing"}
+        rec = failure_record(task, Status.ERROR, "memory", f"{task.rel}: out of memory while analysing")
     except Exception as err:  # noqa: BLE001 - one bad file must not stop a scan of thousands
-        rec = {"status": STATUS_ERROR, "error_kind": "internal", "reason": f"internal error: {err.__class__.__name__}: {err}",
-               "traceback": traceback.format_exc(limit=12)}
-    rec.update(base)
-    rec["elapsed_s"] = round(time.perf_counter() - t0, 4)
-    return rec
+        rec = failure_record(task, Status.ERROR, "internal", f"internal error: {err.__class__.__name__}: {err}", traceback.format_exc(limit=12))
+    return replace(rec, pid=os.getpid(), elapsed_s=round(time.perf_counter() - t0, 4))
 
 
-def _write_outputs(task: Task, analysis: Any) -> dict[str, Any]:
+def failure_record(task: Task, status: Status, error_kind: str, reason: str, tb: str | None = None) -> ScanRecord:
+    """The record of a task that produced no analysis (also used by backends for a crashed worker)."""
+    return ScanRecord.failure(sha256=task.sha256, path=task.path, rel=task.rel, size_bytes=task.size, status=status, error_kind=error_kind,
+                              reason=reason, traceback=tb)
+
+
+def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     from ..io import atomic_write_bytes, encode_png, sha256_file
     from ..render import write_outputs
 
@@ -226,31 +222,33 @@ def _write_outputs(task: Task, analysis: Any) -> dict[str, Any]:
             rel = p.resolve().relative_to(results.resolve()).as_posix()
         except ValueError:
             rel = str(p)
-        outputs[kind] = {"path": rel, "sha256": sha256_file(p), "size": p.stat().st_size}
+        outputs[kind] = Output(rel, sha256_file(p), p.stat().st_size)
     top_region = top_face.top_region if top_face is not None else None
-    return {
-        "status": STATUS_ANALYSED if faces else STATUS_NO_FACE,
-        "verdict": rep.verdict,
-        "score": float(rep.score),
-        "faces": len(faces),
-        "top_face": top_face.index if top_face is not None else None,
-        "top_region": top_region.name if top_region else None,
-        "top_region_label": top_region.label if top_region else None,
-        "top_region_saliency": float(top_region.saliency) if top_region else None,
+    prov = rep.provenance
+    return ScanRecord(
+        status=Status.ANALYSED if faces else Status.NO_FACE,
+        verdict=rep.verdict,
+        score=float(rep.score),
+        faces=len(faces),
+        top_face=top_face.index if top_face is not None else None,
+        top_region=top_region.name if top_region else None,
+        top_region_label=top_region.label if top_region else None,
+        top_region_saliency=float(top_region.saliency) if top_region else None,
         # What the file itself states (issue 11): index columns to sort and filter by, never in the score.
-        "software": rep.provenance.software if rep.provenance is not None else None,
-        "c2pa_state": rep.provenance.c2pa.state if rep.provenance is not None else None,
-        "provenance_flags": ";".join(rep.provenance.flags) if rep.provenance is not None else None,
-        "face_scores": [round(float(f.score), 6) for f in faces],
-        "warnings": list(rep.warnings),
-        "outputs": outputs,
-        "engine": rep.engine,
-        "engine_info": _jsonable(rep.engine_info),
-        "face_backend": _jsonable(rep.face_backend),
-        "report_schema": rep.schema,
-        "tool_version": rep.tool_version,
-        "timings_s": dict(rep.timings_s),
-    }
+        software=prov.software if prov is not None else None,
+        c2pa_state=prov.c2pa.state if prov is not None else None,
+        provenance_flags=";".join(prov.flags) if prov is not None else None,
+        face_scores=tuple(round(float(f.score), 6) for f in faces),
+        warnings=tuple(rep.warnings),
+        outputs=outputs,
+        engine=rep.engine,
+        engine_info=_jsonable(rep.engine_info),
+        face_backend=_jsonable(rep.face_backend),
+        report_schema=rep.schema,
+        tool_version=rep.tool_version,
+        timings_s=dict(rep.timings_s),
+        sha256=task.sha256, path=task.path, rel=task.rel, size_bytes=task.size,
+    )
 
 
 def _jsonable(obj: Any) -> Any:
