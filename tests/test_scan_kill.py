@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 from PIL import Image
 
@@ -66,6 +67,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_resume(tmp_path: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "results"
     faces = make_faces(src, 14, size=256)

@@ -11,6 +11,7 @@ from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 ray = pytest.importorskip("ray", reason="ray is optional: pip install ray (see requirements-dev)")
 
 
+@pytest.mark.slow
 def test_ray_backend_matches_process_backend(tmp_path: Path) -> None:
     from forgetalk.pipeline import AnalyzeOptions
     from forgetalk.scan import ScanConfig, run_scan
