@@ -1,9 +1,9 @@
 """Engines and face backends come from static tables: importing registers nothing, every entry
-resolves, plugins add names by one explicit call, and faces/engines import each other in no loop."""
+resolves, and plugins add names by one explicit call (the import structure is checked in
+test_layers.py)."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -96,84 +96,3 @@ def test_decorator_shims_add_through_the_explicit_call(monkeypatch: pytest.Monke
     assert "shim" in faces_base.available_backends() and isinstance(faces_base.get_backend("shim"), _Plugin)
     with pytest.raises(ValueError):
         engines_base.add_engine("fused", _Plugin)
-
-
-# ----------------------------------------------------------------------------- import structure
-
-
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path: Path, modules: set[str]) -> set[str]:
-    """Project modules a file imports anywhere in it (function bodies and TYPE_CHECKING blocks too)."""
-    name = _module_name(path)
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = package
-            for _ in range(node.level - 1):
-                base = base.rpartition(".")[0]
-            mod = (f"{base}.{node.module}" if node.module else base) if node.level else (node.module or "")
-            out.add(mod)
-            out |= {f"{mod}.{a.name}" for a in node.names}  # "from . import x" names a module
-    return {m for m in out if m in modules}
-
-
-def _graph(folders: tuple[str, ...]) -> dict[str, set[str]]:
-    files = [p for f in folders for p in (PACKAGE / f).rglob("*.py")]
-    modules = {_module_name(p) for p in files}
-    return {_module_name(p): _imports(p, modules) for p in files}
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (or a module importing itself)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    out: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in graph[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1 or v in graph[v]:
-                out.append(sorted(comp))
-
-    for v in sorted(graph):
-        if v not in index:
-            visit(v)
-    return out
-
-
-def test_faces_and_engines_import_each_other_in_no_loop() -> None:
-    graph = _graph(("faces", "engines"))
-    assert "forgetalk.faces.default_backend" in graph and "forgetalk.engines.evidence.engine" in graph
-    assert _cycles(graph) == []
-
-
-def test_cycle_finder_sees_the_old_registry_loop() -> None:
-    graph = {"faces.base": {"faces.default_backend"}, "faces.default_backend": {"faces.base", "faces.align"}, "faces.align": set()}
-    assert _cycles(graph) == [["faces.base", "faces.default_backend"]]
-
-
-def test_explain_knows_engines_only_through_the_contract() -> None:
-    modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
-    engine_imports = {m for m in _imports(PACKAGE / "explain.py", modules) if m.startswith("forgetalk.engines")}
-    assert engine_imports == {"forgetalk.engines.base"}
