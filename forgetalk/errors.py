@@ -23,6 +23,13 @@ class ForgetalkError(Exception):
     exit_code = EXIT_FAILED
 
 
+class UsageError(ForgetalkError):
+    """The command cannot run as asked (a path collision, a folder from other parameters, a lock):
+    exit 2 like click's own argument errors, so scripts tell "asked wrongly" from "failed"."""
+
+    exit_code = EXIT_USAGE
+
+
 class InputError(ForgetalkError):
     """The input is unreadable, not an image, corrupt, truncated or too large."""
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import EXIT_USAGE, ForgetalkError, OutputError
+from .errors import OutputError, UsageError
 from .io import atomic_write_json, open_regular, read_regular_text
 
 #: File that marks a folder as forgetalk results, written when the folder is first claimed.
@@ -24,10 +24,8 @@ MARKER_NAME = ".forgetalk-results.json"
 MARKER_SCHEMA = "forgetalk.results-folder/1"
 
 
-class OutputCollisionError(ForgetalkError):
+class OutputCollisionError(UsageError):
     """An output would overwrite an input or another output of the same run (nothing is written)."""
-
-    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_USAGE, ForgetalkError
+from ..errors import UsageError
 from ..io import open_regular
 from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status
 
@@ -51,10 +51,8 @@ class JournalState:
         return None, None
 
 
-class JournalError(ForgetalkError):
+class JournalError(UsageError):
     """A journal line that parses but does not follow the schema: hand-edited, not torn (exit 2)."""
-
-    exit_code = EXIT_USAGE
 
 
 _STATUSES = frozenset(s.value for s in RECORD_STATUSES)

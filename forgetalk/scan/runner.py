@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ForgetalkError
+from ..errors import EXIT_FAILED, EXIT_OK, ForgetalkError, UsageError
 from ..guard import claim_results_dir
 from ..io import sha256_file
 from .backends import Backend
@@ -49,10 +49,8 @@ MANIFEST_NAME = "manifest.json"
 SUMMARY_NAME = "summary.pdf"
 
 
-class ScanUsageError(ForgetalkError):
+class ScanUsageError(UsageError):
     """The scan cannot start as asked (bad folder, RESULTS from other parameters, locked)."""
-
-    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

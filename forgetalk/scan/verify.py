@@ -7,15 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_INTEGRITY, EXIT_OK, EXIT_USAGE, ForgetalkError
+from ..errors import EXIT_INTEGRITY, EXIT_OK, UsageError
 from ..io import NotARegularFile, read_json_file, sha256_file
 from .runner import MANIFEST_NAME, MANIFEST_SCHEMA
 
 
-class ManifestError(ForgetalkError):
+class ManifestError(UsageError):
     """RESULTS has no manifest, or one that is not a forgetalk scan manifest (exit 2)."""
-
-    exit_code = EXIT_USAGE
 
 
 #: Run-level outputs every finished scan writes and lists; their absence means an edited manifest.
