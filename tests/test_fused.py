@@ -158,3 +158,34 @@ def test_malformed_calibration_is_a_weights_error_at_load(bad: dict[str, object]
     cal = {"fusion_weight": 0.5, "features": ["region_max", "heat_q99"], "coef": [1.0, 1.0], "intercept": -1.0, **bad}
     with pytest.raises(WeightsError, match="malformed calibration"):
         FusedEngine(evidence=object(), localizer=object(), calibration=cal)
+
+
+def test_per_region_and_per_cue_statistics_reach_the_score_only_when_chosen() -> None:
+    """face_features offers each region head's score and each consistency cue's folded z; a face
+    reports the named statistics plus only those per-region/per-cue ones its calibration uses."""
+    import torch
+
+    from forgetalk.engines.base import EngineOutput
+    from forgetalk.engines.fused import FusedEngine, consistency_cues_of, face_score
+    from forgetalk.engines.localizer.infer import Localizer
+    from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerNet
+
+    meta = {"consistency": {"consistency_score": 0.4, "cues": {"iris_colour": {"z": 2.5, "two_sided": False},
+                                                              "eye_area": {"z": -3.0, "two_sided": True},
+                                                              "catchlight_level": {"z": None, "two_sided": False}}}}
+
+    class StubEvidence:
+        def analyze_face(self, face):  # noqa: ANN001, ANN202
+            return EngineOutput(heatmap=np.zeros((512, 512), np.float32), score=0.1, meta=meta)
+
+    assert consistency_cues_of(StubEvidence().analyze_face(None)) == {"iris_colour": 2.5, "eye_area": 3.0}  # folded, unmeasured left out
+    torch.manual_seed(0)
+    loc = Localizer(LocalizerNet(LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))))
+    cal = {"fusion_weight": 0.5, "region_source": "mask", "features": ["heat_q99", "consistency:iris_colour", "head:mouth"], "coef": [1.0, 0.5, 2.0],
+           "intercept": -1.0, "threshold": 0.7}
+    out = FusedEngine(evidence=StubEvidence(), localizer=loc, calibration=cal).analyze_face(public_domain_face())
+    feats = out.meta["features"]
+    assert feats["consistency:iris_colour"] == 2.5 and 0.0 <= feats["head:mouth"] <= 1.0
+    assert not {k for k in feats if ":" in k} - {"consistency:iris_colour", "head:mouth"}  # other per-region/per-cue ones stay out of the report
+    assert {"region_max", "heat_q99", "head_max", "consistency"} <= set(feats)
+    assert out.score == pytest.approx(face_score(feats, FusedEngine(evidence=StubEvidence(), localizer=loc, calibration=cal).calibration))

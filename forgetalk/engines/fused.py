@@ -63,7 +63,7 @@ PEAK_BOX = 9
 
 def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float,
                   regions: dict[str, np.ndarray] | None = None, region_cal: RegionCalibration | None = None, region_source: str = "mask",
-                  consistency_score: float = 0.0) -> dict[str, float]:
+                  consistency_score: float = 0.0, consistency_cues: Mapping[str, float] | None = None) -> dict[str, float]:
     """Face-level statistics the calibrated score is a logistic function of (the calibration
     chooses which, by cross-validation on validation faces; every candidate is computed).
 
@@ -77,6 +77,12 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     threshold; ``head_max`` the region head's highest score. ``consistency`` is the evidence
     engine's consistency score (iris colour, catchlights, symmetry, geometry, border continuity
     against real faces; 0 when not measured).
+
+    Two open-ended families follow: ``head:<region>``, the region head's score of each region, and
+    ``consistency:<cue>``, each consistency cue's strength in real-face SDs (folded for two-sided
+    cues; see :func:`consistency_cues_of`). One face-level maximum hides which part is odd: an
+    eye-colour change moves the iris-colour cue and little else, a pasted forehead its own head.
+    A statistic a face lacks (a cue not measurable on closed eyes) counts as 0 in the score.
     """
     import cv2
 
@@ -103,6 +109,8 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
         "heat_peak": float(box[inside].max()),
         "hot_frac": float((vals >= 0.5).mean()),
         "head_max": float(max(hp)) if hp else 0.0,
+        **{f"head:{k}": float(v) for k, v in lo.region_probs.items() if k not in SCORE_EXCLUDED_REGIONS},
+        **{f"consistency:{k}": float(v) for k, v in (consistency_cues or {}).items()},
     }
 
 
@@ -110,6 +118,19 @@ def consistency_of(ev: EngineOutput) -> float:
     """The evidence engine's face-level consistency score, when it measured one."""
     c = ev.meta.get("consistency")
     return float(c.get("consistency_score") or 0.0) if isinstance(c, dict) else 0.0
+
+
+def consistency_cues_of(ev: EngineOutput) -> dict[str, float]:
+    """Each measured consistency cue's z against real faces, folded (|z|) where the cue is
+    two-sided, so that larger always means "less like a real face"."""
+    c = ev.meta.get("consistency")
+    cues = c.get("cues") if isinstance(c, dict) else None
+    out: dict[str, float] = {}
+    for name, cue in (cues or {}).items():
+        z = cue.get("z") if isinstance(cue, dict) else None
+        if isinstance(z, int | float) and not isinstance(z, bool):
+            out[name] = abs(float(z)) if cue.get("two_sided") else float(z)
+    return out
 
 
 #: Verdict facts of the calibration copied into each face's meta, in this order, when present.
@@ -249,8 +270,11 @@ class FusedEngine:
         lo = self.localizer.predict(face.crop, face.regions)
         w, gamma, source = self.calibration.fusion_weight, self.calibration.heat_gamma, self.calibration.region_source
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
-        feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev))
+        feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev), consistency_cues_of(ev))
         score = face_score(feats, self.calibration)
+        # Report the named statistics and whichever per-region/per-cue ones the score uses (the
+        # others are in region_scores and the evidence engine's consistency block already).
+        feats = {k: v for k, v in feats.items() if ":" not in k or k in self.calibration.features}
         cues = dict(ev.cues)
         cues["localizer"] = calibrate_heat(lo.prob, gamma)  # same scale as the heatmap: 0.5 = validation best-F1 threshold
         meta: dict[str, object] = {

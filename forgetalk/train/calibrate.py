@@ -98,6 +98,12 @@ def select_features(table: np.ndarray, names: tuple[str, ...], y: np.ndarray, gr
 
 #: Fixed seed of the validation forgery set, so that stages and runs are compared on the same set.
 EVAL_SEED = 1000
+#: Validation set of the family-trained localizer: per face, this many forgeries and untouched
+#: copies (each through its own post-edit chain). v3 used 2 and 1 (366 forged, 183 real items):
+#: the face-score model had 183 real scores for its threshold and a feature selection that moved
+#: with a handful of faces. Region percentiles still use one untouched copy per face.
+FORGERIES_PER_VAL_FACE = 6
+UNTOUCHED_PER_VAL_FACE = 3
 
 
 def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = ()) -> dict[str, object]:  # noqa: ANN001
@@ -109,7 +115,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     import torch
 
     from ..engines import get_engine
-    from ..engines.fused import FusedCalibration, calibrate_heat, consistency_of, face_features, fuse_heatmaps
+    from ..engines.fused import FusedCalibration, calibrate_heat, consistency_cues_of, consistency_of, face_features, fuse_heatmaps
     from ..engines.localizer.infer import Localizer, load_localizer
     from ..engines.regioncal import FILE_NAME, build_region_calibration, region_saliency
     from ..io import atomic_write_json
@@ -117,7 +123,8 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    items = build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=2) if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3)
+    items = (build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=FORGERIES_PER_VAL_FACE, untouched_per_face=UNTOUCHED_PER_VAL_FACE)
+             if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3))
     loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
     ev_engine = get_engine("evidence")
     outs = []
@@ -148,7 +155,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     from ..pipeline import rank_regions
 
     heats = [heat_of(ev, lo) for ev, lo in outs]
-    reals = [i for i, it in enumerate(items) if not it.fake]
+    reals = [i for i, it in enumerate(items) if not it.fake and it.copy == 0]  # region percentiles: one copy per face
 
     def region_cal(src: str):  # noqa: ANN202 - real-face saliency distribution for one region source
         sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, outs[i][1].region_scores(src) or None).items()} for i in reals]
@@ -171,12 +178,15 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     rcal = cals[source]
     atomic_write_json(Path(out_dir) / FILE_NAME, rcal.to_dict())
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
-    table = np.array([[face_features(lo, heats[i], it.face.face_mask, ev.score, it.face.regions, rcal, source, consistency_of(ev))[k] for k in CANDIDATE_FEATURES]
-                      for i, (it, (ev, lo)) in enumerate(zip(items, outs, strict=True))])
+    rows = [face_features(lo, heats[i], it.face.face_mask, ev.score, it.face.regions, rcal, source, consistency_of(ev), consistency_cues_of(ev))
+            for i, (it, (ev, lo)) in enumerate(zip(items, outs, strict=True))]
+    # The named statistics, then every per-region / per-cue one some validation face has (0 where absent, as in face_score).
+    candidates = (*CANDIDATE_FEATURES, *sorted({k for r in rows for k in r} - set(CANDIDATE_FEATURES)))
+    table = np.array([[r.get(k, 0.0) for k in candidates] for r in rows])
     y = np.array([it.fake for it in items], float)
-    chosen, selection = select_features(table, CANDIDATE_FEATURES, y, [it.photo for it in items])
+    chosen, selection = select_features(table, candidates, y, [it.photo for it in items])
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
-    feats = table[:, [CANDIDATE_FEATURES.index(c) for c in chosen]]
+    feats = table[:, [candidates.index(c) for c in chosen]]
     coef, intercept = fit_logistic(feats, y)
     scores = 1.0 / (1.0 + np.exp(-np.clip(feats @ coef + intercept, -50, 50)))
     real_scores = scores[y == 0]
@@ -205,6 +215,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "image_auc_val": roc_auc(scores, y),
         "n_val_real": int((y == 0).sum()),
         "n_val_fake": int((y == 1).sum()),
+        "n_val_faces": len(reals),
         "eval_seed": seed,
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "threshold is the smallest calibrated score with false-positive rate <= target on validation real faces (untouched, same JPEG re-save protocol as the forgeries)",

@@ -41,6 +41,7 @@ class EvalItem:
     primary: tuple[str, ...]
     photo: str
     jpeg_quality: int | None
+    copy: int = 0  # which untouched copy of its face (0 for forgeries and the first copy)
 
 
 def aligned_from_record(rec: FaceRecord, crop: np.ndarray, face_px: float, index: int = 0) -> AlignedFace:
@@ -57,13 +58,13 @@ def face_name(face: object) -> str:
     return str(getattr(face, "photo", None) or getattr(face, "name", ""))
 
 
-def _untouched_item(face, rec: FaceRecord, rng: np.random.Generator) -> EvalItem:  # noqa: ANN001 - CachedFace | ParsedFace
+def _untouched_item(face, rec: FaceRecord, rng: np.random.Generator, copy: int = 0) -> EvalItem:  # noqa: ANN001 - CachedFace | ParsedFace
     """The untouched copy of a face through one drawn post-edit chain (one ``draw_chain`` call)."""
     from ..synth.chain import apply_chain, draw_chain
 
     cp = draw_chain(rng)
     return EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), face.face_px), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), face_name(face),
-                    cp.jpeg[-1] if cp.jpeg else None)
+                    cp.jpeg[-1] if cp.jpeg else None, copy)
 
 
 def untouched_eval_items(faces: list, seed: int, size: int = 512) -> list[EvalItem]:  # noqa: ANN001
@@ -73,10 +74,13 @@ def untouched_eval_items(faces: list, seed: int, size: int = 512) -> list[EvalIt
 
 
 def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], forgeries_per_face: int = 2, size: int = 512,  # noqa: ANN001
-                          balanced: bool = False) -> list[EvalItem]:
-    """Like :func:`build_eval_set` for the v2 families: per face one untouched copy and
-    ``forgeries_per_face`` forgeries, each (real copy included) through its own post-edit chain,
-    so resolution and compression are spread alike over real and forged items.
+                          balanced: bool = False, untouched_per_face: int = 1) -> list[EvalItem]:
+    """Like :func:`build_eval_set` for the v2 families: per face ``untouched_per_face`` untouched
+    copies and ``forgeries_per_face`` forgeries, each (real copies included) through its own
+    post-edit chain, so resolution and compression are spread alike over real and forged items.
+    More than one untouched copy gives a verdict threshold more real scores to stand on (each copy
+    a different resize/JPEG/sharpen/noise chain); with the default of one, the draws are those of
+    earlier versions.
 
     ``balanced=False`` draws each forgery's family at random (the validation set of
     :mod:`forgetalk.train.calibrate`; its draws are unchanged). ``balanced=True`` assigns
@@ -96,7 +100,7 @@ def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], for
     for f, rec in zip(faces, recs, strict=True):
         donors = [r for r in recs if r is not rec]
         name = face_name(f)
-        items.append(_untouched_item(f, rec, rng))
+        items.extend(_untouched_item(f, rec, rng, copy) for copy in range(untouched_per_face))
         for _ in range(forgeries_per_face):
             if balanced:
                 fam = families[cursor % len(families)]
