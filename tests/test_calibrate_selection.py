@@ -36,3 +36,16 @@ def test_cross_validated_auc_is_out_of_fold() -> None:
     t, y, _ = _table(300, {}, seed=3)
     fold = np.arange(300) % 5
     assert abs(cv_auc(t, y, fold) - 0.5) < 0.1
+
+
+def test_out_of_fold_logits_come_from_models_that_never_saw_the_fold() -> None:
+    """Each fold's logits equal those of a model fitted on the other folds only (the verdict
+    threshold is set on these, so its false-positive rate is that of unseen faces)."""
+    from forgetalk.train.calibrate import fit_logistic, oof_logits
+
+    t, y, _ = _table(200, {"heat_peak": 1.0}, seed=5)
+    fold = np.arange(200) % 4
+    out = oof_logits(t, y, fold)
+    coef, icpt = fit_logistic(t[fold != 2], y[fold != 2])
+    assert np.allclose(out[fold == 2], t[fold == 2] @ coef + icpt)
+    assert oof_logits(t, np.r_[np.ones(50), np.zeros(150)], np.r_[np.zeros(50), np.ones(150)]) is None  # a training fold with one class
