@@ -95,3 +95,18 @@ def test_pdf_craft(demo: dict[str, Path]) -> None:
     assert all(f"page {i + 1} of {len(texts)}" in t and "CASE-2026-117" in t for i, t in enumerate(texts))
     with Image.open(io.BytesIO(demo["overlay"].read_bytes())) as im:
         assert im.format == "PNG"  # the overlay file keeps full resolution, lossless
+
+
+def test_error_rate_sentence_counts_faces_not_versions() -> None:
+    """Validation reals that are several post-edit versions of fewer faces are stated as such; a
+    calibration without that distinction keeps the plain count."""
+    from forgetalk.render.answer import verdict_words
+
+    def rep(meta: dict[str, object]) -> dict[str, object]:
+        face = {"index": 0, "score": 0.9, "verdict": "likely manipulated", "engine_meta": {"threshold": 0.8, "measured_fpr": 0.049, **meta}}
+        return {"verdict": "likely manipulated", "faces": [face]}
+
+    _, sentence = verdict_words(rep({"n_val_real": 549, "n_val_faces": 183}))
+    assert "(n = 549 untouched versions of 183 faces)" in sentence and "4.9 %" in sentence
+    _, sentence = verdict_words(rep({"n_val_real": 183}))
+    assert "(n = 183)" in sentence

@@ -134,7 +134,7 @@ def consistency_cues_of(ev: EngineOutput) -> dict[str, float]:
 
 
 #: Verdict facts of the calibration copied into each face's meta, in this order, when present.
-VERDICT_KEYS = ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real")
+VERDICT_KEYS = ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real", "n_val_faces")
 
 
 def _as_float(value: object, what: str) -> float:
@@ -178,7 +178,8 @@ class FusedCalibration:
     target_fpr: float | None = None
     measured_fpr: float | None = None
     pixel_threshold: float | None = None
-    n_val_real: int | None = None
+    n_val_real: int | None = None  # untouched validation items (several post-edit versions per face)
+    n_val_faces: int | None = None  # the distinct faces behind them
     section: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -188,20 +189,21 @@ class FusedCalibration:
         coef = tuple(_as_float(c, "a coefficient") for c in _list(section, "coef"))
         if len(coef) != len(features):
             raise ValueError(f"{len(features)} features but {len(coef)} coefficients")
-        gamma, n_val_real = _optional(section, "heat_gamma"), _optional(section, "n_val_real")
+        gamma, n_val_real, n_val_faces = _optional(section, "heat_gamma"), _optional(section, "n_val_real"), _optional(section, "n_val_faces")
         return cls(
             fusion_weight=_as_float(section.get("fusion_weight"), "'fusion_weight'"), features=features, coef=coef,
             intercept=_as_float(section.get("intercept"), "'intercept'"), heat_gamma=1.0 if gamma is None else gamma,
             region_source=str(section.get("region_source", "head")),
             threshold=_optional(section, "threshold"), target_fpr=_optional(section, "target_fpr"), measured_fpr=_optional(section, "measured_fpr"),
             pixel_threshold=_optional(section, "pixel_threshold"), n_val_real=None if n_val_real is None else int(n_val_real),
+            n_val_faces=None if n_val_faces is None else int(n_val_faces),
             section=MappingProxyType(dict(section)),
         )  # fmt: skip
 
     def verdict_meta(self) -> dict[str, float | int]:
         """The stated verdict facts, for each face's meta."""
         values = {"threshold": self.threshold, "target_fpr": self.target_fpr, "measured_fpr": self.measured_fpr,
-                  "pixel_threshold": self.pixel_threshold, "n_val_real": self.n_val_real}
+                  "pixel_threshold": self.pixel_threshold, "n_val_real": self.n_val_real, "n_val_faces": self.n_val_faces}
         return {k: v for k in VERDICT_KEYS if (v := values[k]) is not None}
 
     def info(self) -> dict[str, object]:

@@ -30,8 +30,9 @@ class ErrorRate:
     threshold: float | None
     fpr: float | None  # share of validation real faces at or above the threshold
     tpr: float | None  # share of validation forgeries at or above it
-    n_real: int | None
+    n_real: int | None  # untouched validation items behind fpr
     n_fake: int | None
+    n_faces: int | None = None  # distinct faces behind n_real, where each came in several versions
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,11 @@ def error_rate(rep: Mapping[str, Any]) -> ErrorRate:
         return v if v is not None else _find(info, *leaves, contains=contains)
 
     n_real, n_fake = pick("n_val_real", "n_val_faces"), pick("n_val_fake")
+    n_faces = _find(meta, "n_val_faces") if _find(meta, "n_val_real") is not None else None  # the same engine's pair only
     return ErrorRate(threshold=pick("threshold", contains="threshold"), fpr=pick("measured_fpr", "fpr", contains="fpr"),
                      tpr=pick("tpr_at_threshold_val", "tpr"),
-                     n_real=int(n_real) if n_real is not None else None, n_fake=int(n_fake) if n_fake is not None else None)
+                     n_real=int(n_real) if n_real is not None else None, n_fake=int(n_fake) if n_fake is not None else None,
+                     n_faces=int(n_faces) if n_faces is not None else None)
 
 
 def pct(x: float | None, digits: int = 0) -> str:
@@ -106,6 +109,8 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
         return f"Verdict: {verdict}", f"Score {s} (face {face.get('index', 0) + 1}). The engine reports no calibrated threshold: treat the score as a ranking, not a probability."
     side = "at or above" if (score or 0.0) >= er.threshold else "below"
     n = f" (n = {er.n_real})" if er.n_real else ""
+    if er.n_real and er.n_faces and er.n_faces != er.n_real:  # several post-edit versions of each face
+        n = f" (n = {er.n_real} untouched versions of {er.n_faces} faces)"
     tpr = f"; at this threshold it caught {pct(er.tpr, 1)} of validation forgeries" if er.tpr is not None else ""
     return (f"Verdict: {verdict}",
             f"Score {s}, {side} the threshold {er.threshold:.2f}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
