@@ -56,6 +56,12 @@ def _fold_of(group: str, folds: int) -> int:
     return int.from_bytes(hashlib.sha256(f"forgetalk-cv:{group}".encode()).digest()[:4], "big") % folds
 
 
+def photo_folds(groups: list[str]) -> np.ndarray:
+    """Cross-validation fold of each item, by its source photo (a photo's items never straddle
+    folds): the one assignment feature selection and the out-of-fold threshold both use."""
+    return np.array([_fold_of(g, CV_FOLDS) for g in groups])
+
+
 def oof_logits(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> np.ndarray | None:
     """Out-of-fold logistic logits (each fold scored by a model fitted on the others); None when a
     training fold lacks one class."""
@@ -78,7 +84,7 @@ def cv_auc(x: np.ndarray, y: np.ndarray, fold: np.ndarray) -> float:
 
 def select_features(table: np.ndarray, names: tuple[str, ...], y: np.ndarray, groups: list[str]) -> tuple[tuple[str, ...], dict[str, object]]:
     """Greedy forward selection of face-score features by grouped cross-validated AUC."""
-    fold = np.array([_fold_of(g, CV_FOLDS) for g in groups])
+    fold = photo_folds(groups)
     col = {n: i for i, n in enumerate(names)}
     # Start from the fixed set: it holds continuous statistics that break ties between faces whose
     # real-face percentile saturates at 1.0 (a percentile-only score put every clearly abnormal
@@ -191,7 +197,8 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     candidates = (*CANDIDATE_FEATURES, *sorted({k for r in rows for k in r} - set(CANDIDATE_FEATURES)))
     table = np.array([[r.get(k, 0.0) for k in candidates] for r in rows])
     y = np.array([it.fake for it in items], float)
-    chosen, selection = select_features(table, candidates, y, [it.photo for it in items])
+    photos = [it.photo for it in items]
+    chosen, selection = select_features(table, candidates, y, photos)
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
     feats = table[:, [candidates.index(c) for c in chosen]]
     coef, intercept = fit_logistic(feats, y)
@@ -206,7 +213,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     # (Measured with the shipped v3 weights: threshold 0.803 in-sample, 0.807 out-of-fold; on the
     # held-out test faces that threshold still flags 10.2 % of untouched faces, not 5 %: with 183
     # validation faces the threshold itself is uncertain, see docs/localizer.md.)
-    oof_l = oof_logits(feats, y, np.array([_fold_of(it.photo, CV_FOLDS) for it in items]))
+    oof_l = oof_logits(feats, y, photo_folds(photos))
     oof = scores if oof_l is None else prob(oof_l)  # None: too few faces for folds (tests' tiny sets)
     thr, fpr = threshold_at_fpr(oof[y == 0], target_fpr)
     tpr = float((oof[y == 1] >= thr).mean())
