@@ -202,9 +202,7 @@ class FusedCalibration:
 
     def verdict_meta(self) -> dict[str, float | int]:
         """The stated verdict facts, for each face's meta."""
-        values = {"threshold": self.threshold, "target_fpr": self.target_fpr, "measured_fpr": self.measured_fpr,
-                  "pixel_threshold": self.pixel_threshold, "n_val_real": self.n_val_real, "n_val_faces": self.n_val_faces}
-        return {k: v for k in VERDICT_KEYS if (v := values[k]) is not None}
+        return {k: v for k in VERDICT_KEYS if (v := getattr(self, k)) is not None}
 
     def info(self) -> dict[str, object]:
         """The section as read, less the per-face validation features (large, and not a setting)."""
