@@ -9,10 +9,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-quick lint bench examples calibrate clean
 
+# The editable install leaves forgetalk's own modules uncompiled; where PYTHONDONTWRITEBYTECODE
+# is set (CI images, some containers) every command would then compile ~60 modules afresh, about
+# 0.16 s of a 2 s analysis on 2 cores. compileall writes them once (stale files are ignored).
 $(STAMP): requirements.txt requirements-dev.txt setup.cfg
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m compileall -q forgetalk >/dev/null
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,10 +1,12 @@
 """Per-stage time of `forgetalk analyze` on one 1024 px single-face photo.
 
-    python benchmarks/pipeline.py [--engine fused] [--repeats 5] [--image PATH]
+    python benchmarks/pipeline.py [--engine fused] [--repeats 5] [--cli-runs 7] [--image PATH]
 
 Prints one table: model start-up (once per process), then load / provenance / detect /
 landmarks / engine / explain / render for the first (cold) call and the median of the warm calls,
-plus the end-to-end total. The default photo is the public-domain example upscaled to
+plus the end-to-end total, then the whole `forgetalk analyze --report` command as fresh
+processes (one unmeasured warm-up for the disk cache, then --cli-runs timed runs: min, median,
+max wall; the median is the figure to quote, the 2 s target is for it). The default photo is the public-domain example upscaled to
 1024 px on its long side, written to a temporary folder.
 """
 
@@ -28,6 +30,8 @@ from forgetalk.pipeline import AnalyzeOptions, Analyzer  # noqa: E402
 from forgetalk.render import write_outputs  # noqa: E402
 
 STAGES = ("load", "provenance", "detect", "landmarks", "engine", "explain", "render")
+#: Target for the whole command from a fresh process (issue 9), median wall seconds.
+CLI_TARGET_S = 2.0
 #: Target for the provenance stage (metadata, C2PA, JPEG structure, double compression) on this photo.
 PROVENANCE_TARGET_S = 0.100
 
@@ -57,6 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--engine", default="fused")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--cli-runs", type=int, default=7, help="timed fresh-process runs of the whole command")
     ap.add_argument("--image", type=Path, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,9 +75,12 @@ def main() -> None:
         warm = [one_run(analyzer, path, tmpd) for _ in range(args.repeats)]
         # The whole command as an analyst runs it: interpreter start, imports, models, outputs.
         cli = [str(Path(sys.executable).with_name("forgetalk")), "analyze", str(path), "--report", str(tmpd / "cli.pdf"), "--engine", args.engine, "--no-progress"]
-        t = time.perf_counter()
-        subprocess.run(cli, check=False, capture_output=True)
-        cli_s = time.perf_counter() - t
+        cli_s = []
+        for i in range(args.cli_runs + 1):
+            t = time.perf_counter()
+            subprocess.run(cli, check=False, capture_output=True)
+            if i:  # the first run only warms the disk cache
+                cli_s.append(time.perf_counter() - t)
     med = {k: statistics.median(r[k] for r in warm) for k in (*STAGES, "total")}
     print(f"photo {path.name} {w}x{h}, engine {args.engine}, {os.cpu_count()} CPUs, torch imported: {'torch' in sys.modules}")
     print(f"{'stage':<12}{'cold (s)':>10}{'warm median (s)':>18}")
@@ -80,7 +88,9 @@ def main() -> None:
     for k in (*STAGES, "total"):
         print(f"{k:<12}{cold.get(k, 0.0):>10.3f}{med[k]:>18.3f}")
     print(f"end-to-end incl. start-up (one photo, in this process): {startup + cold['total']:.3f} s")
-    print(f"`forgetalk analyze --report` as a fresh process (wall): {cli_s:.3f} s")
+    cli_med = statistics.median(cli_s)
+    print(f"`forgetalk analyze --report` as a fresh process, {len(cli_s)} runs (wall): min {min(cli_s):.3f} s, "
+          f"median {cli_med:.3f} s, max {max(cli_s):.3f} s (target median < {CLI_TARGET_S:.0f} s: {'met' if cli_med < CLI_TARGET_S else 'NOT met'})")
     print(f"warm / cold total ratio: {med['total'] / cold['total']:.2f}")
     prov = [r["provenance"] for r in warm]
     print(f"provenance stage, warm: median {statistics.median(prov) * 1000:.1f} ms, max {max(prov) * 1000:.1f} ms "

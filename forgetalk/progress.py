@@ -10,12 +10,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
+# rich is imported only where a display may be shown: it is about 33 ms of a fresh command's
+# start-up on 2 cores, which a run under CI, a pipe or --no-progress does not need to pay.
 
 
 def progress_enabled(no_progress: bool = False) -> bool:
     if no_progress or os.environ.get("CI") or os.environ.get("FORGETALK_NO_PROGRESS"):
         return False
+    from rich.console import Console
+
     return Console(file=sys.stderr).is_interactive
 
 
@@ -25,6 +28,8 @@ def stage_progress(show: bool) -> Iterator[Callable[[str], None]]:
     if not show:
         yield lambda _text: None
         return
+    from rich.console import Console
+
     console = Console(file=sys.stderr)
     with console.status("starting") as status:
         yield lambda text: status.update(text)

@@ -18,10 +18,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import registerFontFamily
@@ -109,13 +109,30 @@ def _register_cjk() -> tuple[str | None, bool]:
         return None, False
 
 
-@functools.lru_cache(maxsize=1)
+_FONT_LOCK = threading.Lock()
+
+
+def escape(text: str) -> str:
+    """Escape ``&``, ``<`` and ``>`` for reportlab's Paragraph markup (what
+    ``xml.sax.saxutils.escape`` does; importing that module pulls in ``urllib.request``, the
+    HTTP and e-mail stacks, about 30 ms of a fresh command's start-up)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def font_set() -> FontSet:
     """Register fonts once per process; always returns something usable.
 
     The regular/bold pair is also registered as a family, so ``<b>`` in our own markup
-    switches to the embedded bold face instead of silently staying regular.
+    switches to the embedded bold face instead of silently staying regular. The lock makes
+    "once" hold when ``analyze`` warms the fonts up on a background thread (see
+    ``commands.analyze._warm_up_in_background``) while the main thread may reach here too.
     """
+    with _FONT_LOCK:
+        return _registered_font_set()
+
+
+@functools.lru_cache(maxsize=1)
+def _registered_font_set() -> FontSet:
     fs = _pick_fonts()
     if fs.regular.startswith("FT-"):
         registerFontFamily(fs.regular, normal=fs.regular, bold=fs.bold, italic=fs.regular, boldItalic=fs.bold)

@@ -371,16 +371,18 @@ def _canvas(rep: AnalysisReport, case: CaseInfo, kind: str) -> type:
     return numbered_canvas(left, "", footer, font_set())
 
 
-def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None) -> bytes:
+def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None,
+              record: dict[str, Any] | None = None) -> bytes:
     """Render the full case report to PDF bytes (page 1 the answer, a page per face, then the appendix).
 
-    ``overlay`` may be passed when the caller already rendered it (write_outputs does), to
-    avoid drawing a large photo twice.
+    ``overlay`` and ``record`` (``report_json(analysis, case=case)``) may be passed when the
+    caller already built them (write_outputs does), to avoid drawing a large photo twice and
+    building the record twice.
     """
     rep = analysis.report
     case = case or CaseInfo()
     st = Styles(font_set())
-    d = report_json(analysis, case=case)
+    d = record if record is not None else report_json(analysis, case=case)
     ov = overlay if overlay is not None else render_overlay(analysis)
     story = _page_one(analysis, d, case, ov, st, img_h=118 * mm)
     for i, face in enumerate(rep.faces):
@@ -391,12 +393,15 @@ def build_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseI
     return buf.getvalue()
 
 
-def build_triage_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None) -> bytes:
-    """One page: the answer blocks of page 1 and a form for the triage decision (never more than one page)."""
+def build_triage_pdf(analysis: Analysis, overlay: np.ndarray | None = None, case: CaseInfo | None = None,
+                     record: dict[str, Any] | None = None) -> bytes:
+    """One page: the answer blocks of page 1 and a form for the triage decision (never more than one page).
+
+    ``overlay`` and ``record`` as for :func:`build_pdf`."""
     rep = analysis.report
     case = case or CaseInfo()
     st = Styles(font_set())
-    d = report_json(analysis, case=case)
+    d = record if record is not None else report_json(analysis, case=case)
     ov = overlay if overlay is not None else render_overlay(analysis)
     boxes = "\u2610" if st.fonts.covered is None or 0x2610 in st.fonts.covered else "[ ]"
     decision = Table([

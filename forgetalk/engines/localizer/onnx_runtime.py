@@ -35,7 +35,7 @@ class OnnxLocalizer:
     def _read_config(self) -> dict[str, object]:
         # A throwaway one-thread session: the real one is built on first use, after a batch
         # worker has had the chance to set ``threads``.
-        meta = ort_session(self.path, 1).get_modelmeta().custom_metadata_map
+        meta = ort_session(self.path, 1, metadata_only=True).get_modelmeta().custom_metadata_map
         if "config" not in meta:
             raise ValueError(f"{'ONNX graph' if isinstance(self.path, bytes) else self.path}: not a forgetalk localizer (no config metadata)")
         cfg = json.loads(meta["config"])
