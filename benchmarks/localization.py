@@ -2,13 +2,15 @@
 
     .venv/bin/python benchmarks/localization.py [--faces ../shared/faces] [--parsing ../shared/parsing/celebamask_hq_1000]
         [--engines evidence,fused] [--variant lofo-part_swap=WEIGHTS_ROOT ...] [--peers all|none|Meso4_DF,...]
-        [--per-face 8] [--limit-faces N] [--write docs/localizer.md] [--json out.json]
+        [--per-face 8] [--families F1,F2] [--limit-faces N] [--write docs/localizer.md] [--json out.json]
 
 The set (:func:`forgetalk.train.evalset.build_family_eval_set`, ``balanced=True``): held-out faces
 only, the ``test`` split of the face photos (forgetalk/train/data.py) and of the parsing set
 (forgetalk/train/parsing.py), neither ever seen in training or calibration. Per face one untouched
-copy and ``--per-face`` forgeries, families from ``forgetalk.train.loop.ALL_FAMILIES`` assigned
-round-robin from a seeded offset (with ``--per-face 8`` every face carries every family once), and
+copy and ``--per-face`` forgeries, families from ``forgetalk.train.loop.ALL_FAMILIES`` (or those
+given with ``--families``, which may name the guard-only ``GUARD_FAMILIES`` too: ``mirrored_copy``,
+an edit no localizer was ever trained on) assigned round-robin from a seeded offset (with
+``--per-face 8`` every face carries every family once), and
 every item, untouched copies included, through its own post-edit chain (native resolution, JPEG
 once or twice, sharpening, noise). Seeded and deterministic.
 
@@ -566,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=["test", "val"], help="test = faces never used for training or calibration")
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--per-face", type=int, default=0, help="forgeries per face (default: one per family)")
-    ap.add_argument("--families", default="", help="comma-separated subset of forgetalk.train.loop.ALL_FAMILIES (default: all)")
+    ap.add_argument("--families", default="", help="comma-separated families of forgetalk.train.loop.ALL_FAMILIES or GUARD_FAMILIES (default: ALL_FAMILIES)")
     ap.add_argument("--limit-faces", type=int, default=0, help="quick run: at most N faces, split evenly over the sources")
     ap.add_argument("--engines", default="evidence,fused", help="comma-separated registered engines")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=WEIGHTS_ROOT", help="extra fused engine from another weights root (repeatable; lofo-<family> = leave-one-family-out)")
@@ -605,16 +607,17 @@ def main(argv: list[str] | None = None) -> int:
     from forgetalk.train.data import load_split_faces
     from forgetalk.train.data import split_rule_text as faces_rule
     from forgetalk.train.evalset import build_family_eval_set
-    from forgetalk.train.loop import ALL_FAMILIES
+    from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES
     from forgetalk.train.parsing import load_parsing_split
     from forgetalk.train.parsing import split_rule_text as parsing_rule
 
     torch.set_num_threads(a.threads)
     cv2.setNumThreads(1)
+    known = (*ALL_FAMILIES, *GUARD_FAMILIES)
     families = tuple(f for f in a.families.split(",") if f) or ALL_FAMILIES
-    unknown = [f for f in families if f not in ALL_FAMILIES]
+    unknown = [f for f in families if f not in known]
     if unknown:
-        ap.error(f"unknown families {unknown}; known: {', '.join(ALL_FAMILIES)}")
+        ap.error(f"unknown families {unknown}; known: {', '.join(known)}")
     per_face = a.per_face or len(families)
     n_src = (faces_dir is not None) + (parsing_dir is not None)
     lim = math.ceil(a.limit_faces / n_src) if a.limit_faces > 0 else None

@@ -65,3 +65,24 @@ def test_bundle_training_refuses_what_a_bundle_cannot_give(tmp_path: Path, extra
     assert res.exit_code == 2
     assert "--bundle holds the training faces only" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--families", "part_swap,liquify", "--guard-families", "liquify"], "also trained on"),
+    (["--families", "part_swap", "--guard-families", "liquify"], "give --guard-bundle"),
+    (["--families", "part_swap", "--guard-families", "nonsense"], "unknown guard families"),
+    (["--families", "part_swap", "--guard-families", "liquify", "--guard-bundle", "{train}"], "the guard must use the validation split"),
+])
+def test_guard_options_are_checked_before_training(tmp_path: Path, args: list[str], message: str) -> None:
+    """A guard family that is also trained on, or a guard without validation faces, is a usage error."""
+    from click.testing import CliRunner
+
+    from forgetalk.cli import main
+
+    pack(_faces(2), 256, {"split": "train"}, tmp_path / "b.npz")
+    args = [a.replace("{train}", str(tmp_path / "b.npz")) for a in args]
+    res = CliRunner().invoke(main, ["train", "localizer", "--bundle", str(tmp_path / "b.npz"), "--no-calibrate", "--out", str(tmp_path / "w"), *args],
+                             env={"CI": "1"})
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "w").exists()

@@ -121,3 +121,37 @@ def test_training_with_families_and_chain(tmp_path) -> None:  # noqa: ANN001
     model, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
     assert summary["steps"] == 2 and summary["frozen_parameters"] > 0
     assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("enc.conv1"))
+
+
+def test_guard_keeps_the_weights_of_its_best_check() -> None:
+    """Checkpoint selection on guard families (never trained on): every check is recorded, the
+    best one's weights are returned (they reproduce its AUC), ties go to the later step."""
+    from forgetalk.train.loop import _guard_batch, guard_check
+
+    f = public_domain_face()
+    g = public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    # seed 4: the checks measure 0.83, 1.0, 0.58, 0.58, 0.58, so an earlier step must be restored
+    cfg = TrainConfig(seed=4, synth_size=96, batch_size=4, max_steps=5, minutes=0, lr=5e-2, model=TINY, families=("region_swap",),
+                      guard_families=("liquify", "eye_colour"), guard_every=1, guard_size=8)
+    model, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
+    guard = summary["guard"]
+    steps = [row["step"] for row in guard["history"]]
+    assert steps == [1, 2, 3, 4, 5] and guard["images"] == 8 and guard["families"] == ["liquify", "eye_colour"]
+    aucs = [row["image_auc"] for row in guard["history"]]
+    best = max(aucs)
+    assert guard["kept_image_auc"] == best
+    assert guard["kept_step"] == max(s for s, a in zip(steps, aucs, strict=True) if a == best)
+    assert guard["kept_step"] < 5  # restored, not the last step
+    again = guard_check(model, _guard_batch(recs, cfg), cfg)["image_auc"]
+    assert abs(again - guard["kept_image_auc"]) < 1e-6
+
+
+def test_guard_families_must_not_be_trained_on() -> None:
+    import pytest
+
+    f = public_domain_face()
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96)]
+    cfg = TrainConfig(seed=1, synth_size=96, batch_size=2, max_steps=1, minutes=0, model=TINY, families=("liquify",), guard_families=("liquify",))
+    with pytest.raises(ValueError, match="also trained on"):
+        train_localizer(recs, recs, cfg, log=lambda m: None)

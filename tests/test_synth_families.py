@@ -175,7 +175,32 @@ def test_random_sample_respects_families(faces: dict[str, FaceRecord]) -> None:
     assert random_sample(faces["host"], rng, None, ["inpaint"]).kind == "inpaint"
     with pytest.raises(ValueError):
         random_sample(faces["host"], rng, None, ["nope"])
-    assert set(FAMILIES) == {"self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour"}
+    assert set(FAMILIES) == {"self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour", "mirrored_copy"}
+
+
+def test_guard_only_families_are_in_no_training_mix() -> None:
+    """mirrored_copy stays an edit no localizer was trained on: not in ALL_FAMILIES (what
+    --families all trains on), refused by the trainer, known to the guard and the benchmark."""
+    from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, train_localizer
+
+    assert GUARD_FAMILIES == ("mirrored_copy",) and not set(GUARD_FAMILIES) & set(ALL_FAMILIES)
+    assert set(FAMILIES) == {*ALL_FAMILIES, *GUARD_FAMILIES}
+    with pytest.raises(ValueError, match="guard-only"):
+        train_localizer([], [], TrainConfig(families=("part_swap", "mirrored_copy")), log=lambda m: None)
+
+
+def test_mirrored_copy_is_the_photo_level_edit_on_the_crop() -> None:
+    """At 512 px the crop-level family equals forge_face_region's edit of the same crop (same
+    donor draw, same grow/feather), so the guard measures the ranking tests' kind of edit."""
+    from forgetalk.synth.photo import forge_face_region, mirrored_copy
+
+    f = public_domain_face()
+    rec = FaceRecord.from_crop(f.crop, f.dense_landmarks, 512)
+    smp = mirrored_copy(rec, np.random.default_rng(5), "nose")
+    face = dataclasses.replace(f, regions=rec.regions, inverse=np.eye(2, 3))  # the crop is the photo
+    photo = forge_face_region(f.crop, face, "nose", np.random.default_rng(5))
+    assert np.abs(smp.image.astype(int) - photo.rgb.astype(int)).max() <= 1
+    assert smp.target == "nose" and "nose" in smp.regions
 
 
 def test_families_at_512(faces: dict[str, FaceRecord]) -> None:

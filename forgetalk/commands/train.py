@@ -45,8 +45,12 @@ def command() -> None:
 @click.option("--threads", type=int, default=2, show_default=True, help="torch threads (two runs side by side: 1 each).")
 @json_option("Print the result (output folder, steps, validation scores) as JSON on stdout.")
 @click.option("--schedule", type=click.Choice(["steps", "time"]), default="steps", show_default=True, help="With --minutes: fix the step count after 20 timed steps (replayable), or run the learning-rate schedule on elapsed time (robust on a shared machine).")
+@click.option("--guard-families", default="", help="Comma-separated families never trained on (e.g. mirrored_copy, kept out of every mix), forged on the validation faces to choose the checkpoint: the weights kept are those with the best image AUC on them.")
+@click.option("--guard-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between guard checks (the last step is always checked).")
+@click.option("--guard-bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --bundle: a bundle of the validation split (python -m forgetalk.train.bundle --split val) to forge the guard edits on.")
 def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float,
-              parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str) -> None:
+              parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str,
+              guard_families: str, guard_every: int, guard_bundle: Path | None) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     from ..train.data import list_photos
 
@@ -60,7 +64,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
 
     from ..engines.localizer.model import LocalizerConfig
     from ..train.data import load_split_faces, split_summary
-    from ..train.loop import ALL_FAMILIES, TrainConfig, build_records, train_localizer, write_weights
+    from ..train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, build_records, train_localizer, write_weights
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
@@ -68,21 +72,41 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         if d is not None and "holdout" in str(d.resolve()).lower():
             raise click.UsageError("refusing to train on a holdout folder")
     fams = ALL_FAMILIES if families == "all" else tuple(f for f in families.split(",") if f)
+    guard_only = [f for f in fams if f in GUARD_FAMILIES]
+    if guard_only:
+        raise click.UsageError(f"{guard_only} are never trained on (guard-only families): use them with --guard-families")
     unknown = [f for f in (*fams, *exclude) if f not in ALL_FAMILIES]
     if unknown:
         raise click.UsageError(f"unknown forgery families {unknown}; known: {', '.join(ALL_FAMILIES)}")
     fams = tuple(f for f in fams if f not in exclude)
+    guard = tuple(f for f in guard_families.split(",") if f)
+    unknown = [f for f in guard if f not in (*ALL_FAMILIES, *GUARD_FAMILIES)]
+    if unknown:
+        raise click.UsageError(f"unknown guard families {unknown}; known: {', '.join((*ALL_FAMILIES, *GUARD_FAMILIES))}")
+    if set(guard) & set(fams):
+        raise click.UsageError(f"guard families {sorted(set(guard) & set(fams))} are also trained on: leave them out of --families (or --exclude-family them)")
+    if guard_bundle is not None and (bundle_path is None or not guard):
+        raise click.UsageError("--guard-bundle goes with --bundle and --guard-families")
+    if guard and bundle_path is not None and guard_bundle is None:
+        raise click.UsageError("--bundle holds no validation faces: give --guard-bundle (a bundle of the validation split) for the guard")
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
     cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
-                      freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers)
+                      freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers,
+                      guard_families=guard, guard_every=guard_every)
     bundle = None
+    guard_recs = None
     if bundle_path is not None:
         from ..train.bundle import load as load_bundle
 
         bundle = load_bundle(bundle_path)
         train_faces, val_faces = [], []
+        if guard_bundle is not None:
+            gb = load_bundle(guard_bundle)
+            if gb.meta.get("split") != "val":
+                raise click.UsageError(f"{guard_bundle} holds the {gb.meta.get('split')!r} split; the guard must use the validation split")
+            guard_recs = gb.records
     else:
         train_faces = load_split_faces(faces_dir, "train", seed=0, log=log)
         val_faces = load_split_faces(faces_dir, "val", seed=0, log=log)
@@ -102,7 +126,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     if bundle is not None and not bundle.records:
         raise click.UsageError(f"{bundle_path} holds no faces")
     train_recs = bundle.records if bundle is not None else build_records(train_faces, cfg.synth_size)
-    log(f"train faces {len(train_recs)}, val faces {len(val_faces)} ({prep_s:.0f}s preprocessing)")
+    log(f"train faces {len(train_recs)}, val faces {len(guard_recs) if guard_recs is not None else len(val_faces)} ({prep_s:.0f}s preprocessing)")
     init_info: dict[str, object] | None = None
     init_model = None
     if init_path is not None:
@@ -114,7 +138,8 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         prev = init_path.parent / "recipe.json"
         if prev.is_file():
             init_info["previous_recipe"] = json.loads(prev.read_text(encoding="utf-8"))
-    model, summary = train_localizer(train_recs, build_records(val_faces, cfg.synth_size), cfg, log=log, init=init_model)
+    val_recs = guard_recs if bundle is not None and guard_recs is not None else build_records(val_faces, cfg.synth_size)
+    model, summary = train_localizer(train_recs, val_recs, cfg, log=log, init=init_model)
     if bundle is not None:
         split = {**dict(bundle.meta.get("faces_split", {})), "bundle": {"sha256": bundle.sha256, **{k: v for k, v in bundle.meta.items() if k != "faces_split"}}}  # type: ignore[arg-type]
         if "parsing" in bundle.meta:
@@ -129,12 +154,13 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         "component": "localizer",
         "command": "forgetalk train localizer" + (f" --faces {faces_dir}" if faces_dir else f" --bundle {bundle_path}") + f" --device {device} --workers {workers} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
         + (f" --parsing {parsing_dir}" if parsing_dir else "") + (f" --families {families}" if families else "") + "".join(f" --exclude-family {e}" for e in exclude)
-        + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else ""),
+        + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else "")
+        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,
         "data_counts": {"photos": {k: len(v) for k, v in split["photos"].items()},  # type: ignore[union-attr]
-                        "faces": {"train": len(train_recs), "val": len(val_faces)}},
+                        "faces": {"train": len(train_recs), "val": len(val_recs)}},
         "training": summary,
         "preprocess_seconds": round(prep_s, 1),
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "threads": cfg.threads, "machine": platform.machine(),

@@ -16,6 +16,7 @@ import numpy as np
 from .eyes import eye_colour
 from .generate import FaceRecord, SynthSample, local_smoothing, region_swap, self_blend
 from .parts import part_swap, pick_donor, self_donor
+from .photo import mirrored_copy
 from .retouch import inpaint, retouch
 from .warps import liquify
 
@@ -58,6 +59,10 @@ def _eye_colour(rec: FaceRecord, rng: np.random.Generator, donors: Sequence[Face
     return eye_colour(rec, rng)
 
 
+def _mirrored_copy(rec: FaceRecord, rng: np.random.Generator, donors: Sequence[FaceRecord] | None = None) -> SynthSample:
+    return mirrored_copy(rec, rng)
+
+
 FAMILIES: dict[str, Generator] = {
     "self_blend": _self_blend,
     "region_swap": _region_swap,
@@ -67,6 +72,8 @@ FAMILIES: dict[str, Generator] = {
     "retouch": _retouch,
     "inpaint": _inpaint,
     "eye_colour": _eye_colour,
+    # never trained on (forgetalk.train.loop.GUARD_FAMILIES): guard checks and benchmark only
+    "mirrored_copy": _mirrored_copy,
 }
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..faces import AlignedFace, FaceBackend
 from ..faces.align import warp_map_to_photo
+from .generate import FaceRecord, SynthSample, _finish
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,30 @@ def donor_from_self(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def soft_alpha(mask: np.ndarray, grow_px: int = 8, feather: float = 4.0) -> np.ndarray:
     m = cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_px + 1, 2 * grow_px + 1)))
     return np.clip(cv2.GaussianBlur(m.astype(np.float32), (0, 0), feather), 0.0, 1.0)
+
+
+#: Parts the crop-level mirrored copy replaces (those the photo-level ranking tests edit).
+MIRROR_TARGETS: tuple[str, ...] = ("mouth", "nose", "left_eye", "right_eye", "left_brow", "right_brow")
+
+
+def mirrored_copy(rec: FaceRecord, rng: np.random.Generator, target: str | None = None) -> SynthSample:
+    """:func:`forge_face_region`'s edit on a crop of any size: one part replaced by the same
+    part of a mirrored, resampled, re-coloured copy of the face, feathered in.
+
+    Why a family of its own: it is the edit of the ranking tests (tests/test_forgery_rank.py),
+    on which a localizer trained longer on the other families got worse (docs/localizer.md, v4).
+    It is kept out of every training mix (``train.loop.GUARD_FAMILIES``), so it measures an edit
+    no shipped localizer was trained on: a guard for checkpoint selection and a column of the
+    benchmark. The grow and feather radii are those of the photo-level edit at 512 px, scaled.
+    """
+    target = target or str(rng.choice(MIRROR_TARGETS))
+    k = rec.crop.shape[0] / 512
+    donor = donor_from_self(rec.crop, rng)
+    # The photo-level edit blends twice (in the crop, then again when pasting the crop back into
+    # the photo), so its effective weight is the square of its soft alpha: the same here.
+    alpha = soft_alpha(rec.regions[target], grow_px=max(1, round(8 * k)), feather=4.0 * k) ** 2
+    out = rec.crop.astype(np.float32) * (1.0 - alpha[..., None]) + donor.astype(np.float32) * alpha[..., None]
+    return _finish(rec, np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha, "mirrored_copy", target, {})
 
 
 def forge_face_region(rgb: np.ndarray, face: AlignedFace, region: str, rng: np.random.Generator, donor_crop: np.ndarray | None = None) -> PhotoForgery:

@@ -112,11 +112,14 @@ def pack_training_faces(faces_dir: Path, parsing_dir: Path | None, out: Path, si
     return pack(faces, size, meta, out)
 
 
-if __name__ == "__main__":  # pragma: no cover - python -m forgetalk.train.bundle FACES [PARSING] OUT
+if __name__ == "__main__":  # pragma: no cover - python -m forgetalk.train.bundle [--split val] FACES [PARSING] OUT
     import sys
 
     args = sys.argv[1:]
-    if len(args) not in (2, 3):
-        raise SystemExit("usage: python -m forgetalk.train.bundle FACES_DIR [PARSING_DIR] OUT.npz")
-    m = pack_training_faces(Path(args[0]), Path(args[1]) if len(args) == 3 else None, Path(args[-1]), log=lambda s: print(s, flush=True))
+    split = "train"
+    if args[:1] == ["--split"] and len(args) > 1:
+        split, args = args[1], args[2:]
+    if len(args) not in (2, 3) or split not in ("train", "val"):
+        raise SystemExit("usage: python -m forgetalk.train.bundle [--split train|val] FACES_DIR [PARSING_DIR] OUT.npz  (a val bundle feeds --guard-bundle)")
+    m = pack_training_faces(Path(args[0]), Path(args[1]) if len(args) == 3 else None, Path(args[-1]), split=split, log=lambda s: print(s, flush=True))
     print(json.dumps({k: m[k] for k in ("faces", "size", "counts")}))

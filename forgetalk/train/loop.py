@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -28,6 +28,9 @@ from ..synth import FaceRecord, SynthSample, jpeg_recompress, random_forgery
 #: Every family the trainer can draw from (forgetalk.synth.families); a leave-one-family-out
 #: run trains on all but one.
 ALL_FAMILIES: tuple[str, ...] = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour")
+#: Families kept out of every training mix, so that they stay edits no localizer has seen:
+#: checkpoint-selection guards (``--guard-families``) and the benchmark's unseen-family column.
+GUARD_FAMILIES: tuple[str, ...] = ("mirrored_copy",)
 #: Default draw weights: cross-face part swaps are what analysts meet most (issue 9).
 DEFAULT_FAMILY_WEIGHTS: dict[str, float] = {"self_blend": 1.0, "region_swap": 1.0, "local_smoothing": 0.5, "part_swap": 3.0, "liquify": 0.7, "retouch": 0.7, "inpaint": 0.5, "eye_colour": 0.6}
 
@@ -74,6 +77,16 @@ class TrainConfig:
     #: ``seed`` and its worker index, and the loader takes their batches round-robin, so a run
     #: replays for a given seed and worker count.
     workers: int = 1
+    #: Checkpoint selection on edits the generators it trains on do not make (issue 9's v4
+    #: lesson: more steps on the same generator mix improved every generator family and lost
+    #: the mirrored-copy edits and the examples). Families named here are never drawn for
+    #: training; they are forged on the validation faces only, every ``guard_every`` steps the
+    #: model's image-level AUC on them (forgery against its untouched twin) is measured, and the
+    #: weights of the best such check are the ones returned. Empty = keep the last step.
+    guard_families: tuple[str, ...] = ()
+    guard_every: int = 500
+    #: Images in the fixed guard batch (half forgeries, half their untouched twins).
+    guard_size: int = 192
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -81,6 +94,7 @@ class TrainConfig:
         d["jpeg_range"] = list(self.jpeg_range)
         d["families"] = list(self.families)
         d["freeze"] = list(self.freeze)
+        d["guard_families"] = list(self.guard_families)
         return d
 
 
@@ -223,8 +237,46 @@ def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 -
     return [FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)) for f in faces]
 
 
+@torch.no_grad()
+def guard_check(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, float]:
+    """Image-level AUC of the model on a guard batch: forgeries against their untouched twins.
+
+    The image score is the region head's highest probability (the network's own "some part of
+    this face is forged"); ``region_top1`` is how often the head's first region is the most
+    forged one, on the forgeries.
+    """
+    from ..metrics import roc_auc
+
+    model.eval()
+    _, rlog = model(batch["x"], batch["regions"])
+    forged = (batch["mask"].flatten(1) > 0.5).any(1)
+    score = torch.sigmoid(rlog).amax(1)
+    out = {"image_auc": float(roc_auc(score.cpu().numpy(), forged.cpu().numpy().astype(np.int64)))}
+    if forged.any():
+        out["region_top1"] = float((rlog.argmax(1) == batch["rt"].argmax(1))[forged].float().mean())
+    return out
+
+
+def _guard_batch(recs: list[FaceRecord], cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """The fixed guard batch: each validation face forged by a guard family, with its twin."""
+    gcfg = replace(cfg, families=cfg.guard_families, paired=True)
+    return make_batch(recs, np.random.default_rng([cfg.seed, 7919]), gcfg, max(2, cfg.guard_size - cfg.guard_size % 2))
+
+
 def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print, init: LocalizerNet | None = None) -> tuple[LocalizerNet, dict[str, object]]:  # noqa: ANN001
-    """Train and return the model plus a summary (steps, time, losses, val metrics)."""
+    """Train and return the model plus a summary (steps, time, losses, val metrics).
+
+    With ``cfg.guard_families`` the returned weights are those of the best guard check (see
+    TrainConfig); the summary's ``guard`` section holds every check and which step was kept.
+    """
+    overlap = set(cfg.guard_families) & set(cfg.families)
+    trained_guard = set(cfg.families) & set(GUARD_FAMILIES)
+    if trained_guard:
+        raise ValueError(f"{sorted(trained_guard)} are guard-only families (GUARD_FAMILIES): never trained on")
+    if overlap:
+        raise ValueError(f"guard families {sorted(overlap)} are also trained on: a guard must be edits the model never saw")
+    if cfg.guard_families and not val_recs:
+        raise ValueError("guard families need validation faces to forge (val_recs is empty)")
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
     torch.manual_seed(cfg.seed)
@@ -247,6 +299,20 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     if cfg.epochs:
         max_steps = min(max_steps, max(1, cfg.epochs * len(train_recs) // cfg.batch_size))
     val_batch = _to(make_batch(val_recs, np.random.default_rng(cfg.seed + 1), cfg, min(96, 2 * len(val_recs))), dev) if val_recs else None
+    guard_batch = _to(_guard_batch(val_recs, cfg), dev) if cfg.guard_families else None
+    guard_hist: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (image AUC, step, CPU copy of the weights)
+
+    def check_guard() -> None:
+        nonlocal best
+        assert guard_batch is not None
+        row = {"step": step, **guard_check(model, guard_batch, cfg)}
+        guard_hist.append(row)
+        log(json.dumps({"guard": {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}}))
+        if best is None or row["image_auc"] >= best[0]:  # ties go to the later step
+            best = (row["image_auc"], step, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+        _set_train_mode(model, cfg.freeze)
+
     t0 = time.perf_counter()
     deadline = t0 + cfg.minutes * 60 if cfg.minutes > 0 else float("inf")
     step = 0
@@ -293,6 +359,18 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
             hist.append(row)
             log(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
             run = {"loss": 0.0, "n": 0}
+        if guard_batch is not None and cfg.guard_every > 0 and step % cfg.guard_every == 0 and step < total:
+            check_guard()
+    guard: dict[str, object] | None = None
+    if guard_batch is not None and step > 0:
+        check_guard()  # the last step is always a candidate
+        assert best is not None
+        final_auc = guard_hist[-1]["image_auc"]
+        if best[1] != step:
+            model.load_state_dict(best[2])
+            log(f"[train] guard: keeping step {best[1]} (image AUC {best[0]:.4f}) over the last step {step} ({final_auc:.4f})")
+        guard = {"families": list(cfg.guard_families), "faces": len(val_recs), "images": int(guard_batch["x"].shape[0]), "every": cfg.guard_every,
+                 "kept_step": best[1], "kept_image_auc": best[0], "last_step_image_auc": final_auc, "history": guard_hist}
     model.eval()
     if val_batch is not None:
         val_synth = evaluate_batch(model, val_batch, cfg)
@@ -310,6 +388,8 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     }
     if stopped:
         summary["stopped_early"] = stopped
+    if guard is not None:
+        summary["guard"] = guard
     if val_batch is not None:
         summary["val_synth"] = val_synth
     return model, summary
