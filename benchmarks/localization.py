@@ -12,7 +12,10 @@ given with ``--families``, which may name the guard-only ``GUARD_FAMILIES`` too:
 an edit no localizer was ever trained on) assigned round-robin from a seeded offset (with
 ``--per-face 8`` every face carries every family once), and
 every item, untouched copies included, through its own post-edit chain (native resolution, JPEG
-once or twice, sharpening, noise). Seeded and deterministic.
+once or twice, sharpening, noise). Then, as an analysis would, each item's landmarks, regions and
+face oval are measured on its own final crop by the product's FaceMesh (``--real-landmarks``: the
+untouched face's, as in runs before 2026-11-26; a pasted or warped part then could not move them).
+Seeded and deterministic.
 
 Engines: the registered engines named in ``--engines``; ``--variant NAME=ROOT`` adds a fused engine
 whose weights come from another weights root (``$FORGETALK_WEIGHTS`` pointed there while it is
@@ -568,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=["test", "val"], help="test = faces never used for training or calibration")
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--per-face", type=int, default=0, help="forgeries per face (default: one per family)")
+    ap.add_argument("--real-landmarks", action="store_true",
+                    help="give every item its untouched face's landmarks and regions (runs before 2026-11-26) instead of measuring them on the item's own crop")
     ap.add_argument("--families", default="", help="comma-separated families of forgetalk.train.loop.ALL_FAMILIES or GUARD_FAMILIES (default: ALL_FAMILIES)")
     ap.add_argument("--limit-faces", type=int, default=0, help="quick run: at most N faces, split evenly over the sources")
     ap.add_argument("--engines", default="evidence,fused", help="comma-separated registered engines")
@@ -630,7 +635,12 @@ def main(argv: list[str] | None = None) -> int:
     if not all_faces:
         ap.error(f"no cached faces in the {a.split} split of the given sources")
     sources = _label_sources(faces, parsing)
-    items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True)
+    landmarks_of = None
+    if not a.real_landmarks:
+        from forgetalk.faces import get_backend
+
+        landmarks_of = get_backend("default").dense_landmarks
+    items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True, landmarks_of=landmarks_of, log=log)
     log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {sum(i.fake for i in items)} forgeries + {sum(not i.fake for i in items)} untouched "
         f"({time.perf_counter() - t0:.0f}s)")
 
@@ -755,11 +765,14 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--limit-faces", str(a.limit_faces)]
     for v in a.variant:
         cmd += ["--variant", v]
+    if a.real_landmarks:
+        cmd += ["--real-landmarks"]
     setup = (f"Set: {len(all_faces)} held-out faces ({len(faces)} from the `{a.split}` split of `{faces_dir.name if faces_dir else '-'}/` ({n_photos} photos), "
              f"{len(parsing)} from the `{a.split}` split of `{parsing_dir.name if parsing_dir else '-'}/`), "
              f"{sum(it.fake for it in items)} forgeries ({', '.join(f'{k} {kinds[k]}' for k in families if kinds.get(k))}) + {kinds.get('real', 0)} untouched faces; "
              f"{per_face} forgeries per face, families round-robin from a seeded offset, every item (untouched included) through its own post-edit chain "
-             f"(forgetalk.synth.chain); seed {a.seed}. Split rules: faces: {faces_rule()}; parsing set: {parsing_rule()}. "
+             f"(forgetalk.synth.chain), then {'the untouched face' + chr(39) + 's landmarks' if a.real_landmarks else 'landmarks and regions measured on its own crop by FaceMesh'}; "
+             f"seed {a.seed}. Split rules: faces: {faces_rule()}; parsing set: {parsing_rule()}. "
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {a.threads}, device {a.device}. Command: `{shlex.join(cmd)}`.")
     if skipped:
         setup += " Skipped: " + "; ".join(f"{k} ({v})" for k, v in skipped.items()) + "."

@@ -6,6 +6,8 @@ Why: the threshold is set at 5 % false positives on the validation split's untou
 once (forgetalk.train.calibrate). This scores the untouched faces of the validation and test
 splits again, each through freshly drawn post-edit chains (one draw per seed), so the table shows
 how far the rate moves with the chains and with the faces, beside the rate the report states.
+Each item's landmarks are measured on its own crop by FaceMesh, as an analysis (and the
+calibration) does; ``--real-landmarks`` keeps the cached face's, as runs before 2026-11-26 did.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ def main() -> None:
     ap.add_argument("--faces", type=Path, default=REPO.parent / "shared" / "faces")
     ap.add_argument("--parsing", type=Path, default=REPO.parent / "shared" / "parsing" / "celebamask_hq_1000")
     ap.add_argument("--seeds", default="7,8", help="one fresh chain draw per seed")
+    ap.add_argument("--real-landmarks", action="store_true", help="keep the cached face's landmarks instead of measuring them on each item")
     a = ap.parse_args()
+    landmarks_of = None
+    if not a.real_landmarks:
+        from forgetalk.faces import get_backend
+
+        landmarks_of = get_backend("default").dense_landmarks
     engine = get_engine("fused")
     cal = engine.calibration
     print(f"threshold {cal.threshold:.4f}; stated validation false-positive rate {100 * (cal.measured_fpr or 0):.1f} %")
@@ -40,7 +48,7 @@ def main() -> None:
         for name, group in (("faces", load_split_faces(a.faces, split)), ("parsing", load_parsing_split(a.parsing, split))):
             rates = []
             for seed in (int(s) for s in a.seeds.split(",")):
-                scores = np.array([engine.analyze_face(it.face).score for it in untouched_eval_items(group, seed=seed)])
+                scores = np.array([engine.analyze_face(it.face).score for it in untouched_eval_items(group, seed=seed, landmarks_of=landmarks_of)])
                 rates.append(f"{100 * float((scores >= cal.threshold).mean()):.1f} %")
             print(f"| {split} | {name} | {len(group)} | " + " | ".join(rates) + " |", flush=True)
 

@@ -119,11 +119,15 @@ FORGERIES_PER_VAL_FACE = 6
 UNTOUCHED_PER_VAL_FACE = 3
 
 
-def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = ()) -> dict[str, object]:  # noqa: ANN001
+def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = (),  # noqa: ANN001
+                     relandmark: bool = True) -> dict[str, object]:
     """Run evidence + localizer once per validation item, then choose everything from the cached outputs.
 
     Also writes ``region_calibration.json`` (the distribution of each region's saliency on the
-    validation *real* faces, for ranking by suspicion) next to the weights.
+    validation *real* faces, for ranking by suspicion) next to the weights. With ``relandmark``
+    (the default) every item's landmarks and regions are measured on its own crop by the
+    product's FaceMesh, as an analysis would (:func:`forgetalk.train.evalset.relandmarked`);
+    family validation sets only.
     """
     import torch
 
@@ -136,7 +140,13 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    items = (build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=FORGERIES_PER_VAL_FACE, untouched_per_face=UNTOUCHED_PER_VAL_FACE)
+    landmarks_of = None
+    if relandmark and families:
+        from ..faces import get_backend
+
+        landmarks_of = get_backend("default").dense_landmarks
+    items = (build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=FORGERIES_PER_VAL_FACE, untouched_per_face=UNTOUCHED_PER_VAL_FACE,
+                                   landmarks_of=landmarks_of, log=log)
              if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3))
     loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
     ev_engine = get_engine("evidence")
@@ -244,6 +254,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "n_val_fake": int((y == 1).sum()),
         "n_val_faces": len(reals),
         "eval_seed": seed,
+        "landmarks": "re-measured on each item's crop (FaceMesh), as an analysis does" if landmarks_of is not None else "the untouched face's",
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "threshold is the smallest calibrated score with out-of-fold false-positive rate <= target on validation real faces (untouched, same post-edit chains as the forgeries)",
     }

@@ -8,11 +8,13 @@ training face.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..faces.base import AlignedFace, DetectedFace
+from ..faces.regions import regions_from_mesh
 from ..synth import FaceRecord, random_forgery
 from ..synth.generate import jpeg_recompress
 
@@ -53,6 +55,27 @@ def aligned_from_record(rec: FaceRecord, crop: np.ndarray, face_px: float, index
     return AlignedFace(index=index, detection=det, crop=crop, matrix=eye, inverse=eye, regions=rec.regions, face_mask=rec.face_mask, dense_landmarks=rec.landmarks)
 
 
+#: Dense landmarks of a crop as the product finds them (the face backend's FaceMesh on the aligned
+#: crop, ``RetinaMeshBackend.dense_landmarks``), or None where FaceMesh finds no face.
+LandmarksOf = Callable[[np.ndarray], "np.ndarray | None"]
+
+
+def relandmarked(face: AlignedFace, landmarks_of: LandmarksOf) -> tuple[AlignedFace, bool]:
+    """``face`` with landmarks, regions and face oval measured again on its own (edited, chained) crop.
+
+    Why: an analyst's run finds the landmarks on the photo it is given, so a pasted part that is
+    too large, a liquified eye or a shifted mouth moves them; the real face's landmarks, which an
+    item carries otherwise, hide every such change from the geometry cues (part size and offset,
+    eye symmetry), whose AUC on the validation items was then exactly 0.5. Returns the face
+    unchanged, and False, where FaceMesh finds no face on the crop.
+    """
+    dense = landmarks_of(face.crop)
+    if dense is None:
+        return face, False
+    regions, oval = regions_from_mesh(np.asarray(dense, np.float32), face.crop.shape[0])
+    return replace(face, regions=regions, face_mask=oval, dense_landmarks=np.asarray(dense, np.float32)), True
+
+
 def face_name(face: object) -> str:
     """Source photo of a cached face (CachedFace.photo) or parsing-set stem (ParsedFace.name)."""
     return str(getattr(face, "photo", None) or getattr(face, "name", ""))
@@ -67,14 +90,19 @@ def _untouched_item(face, rec: FaceRecord, rng: np.random.Generator, copy: int =
                     cp.jpeg[-1] if cp.jpeg else None, copy)
 
 
-def untouched_eval_items(faces: list, seed: int, size: int = 512) -> list[EvalItem]:  # noqa: ANN001
-    """Only the untouched copies, each through its own seeded chain (region calibrations)."""
+def untouched_eval_items(faces: list, seed: int, size: int = 512, landmarks_of: LandmarksOf | None = None) -> list[EvalItem]:  # noqa: ANN001
+    """Only the untouched copies, each through its own seeded chain (region calibrations);
+    ``landmarks_of`` as in :func:`build_family_eval_set`."""
     rng = np.random.default_rng(seed)
-    return [_untouched_item(f, FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)), rng) for f in faces]
+    items = [_untouched_item(f, FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)), rng) for f in faces]
+    if landmarks_of is not None:
+        items = [replace(it, face=relandmarked(it.face, landmarks_of)[0]) for it in items]
+    return items
 
 
 def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], forgeries_per_face: int = 2, size: int = 512,  # noqa: ANN001
-                          balanced: bool = False, untouched_per_face: int = 1) -> list[EvalItem]:
+                          balanced: bool = False, untouched_per_face: int = 1, landmarks_of: LandmarksOf | None = None,
+                          log: Callable[[str], None] | None = None) -> list[EvalItem]:
     """Like :func:`build_eval_set` for the v2 families: per face ``untouched_per_face`` untouched
     copies and ``forgeries_per_face`` forgeries, each (real copies included) through its own
     post-edit chain, so resolution and compression are spread alike over real and forged items.
@@ -87,6 +115,11 @@ def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], for
     families round-robin over the whole set from a seeded offset, so every family gets the same
     count within one, and a face with ``forgeries_per_face == len(families)`` gets each family
     once (the test benchmark, ``benchmarks/localization.py``).
+
+    ``landmarks_of`` (the product's FaceMesh): every item, untouched copies included, gets its
+    landmarks, regions and oval measured on its own final crop (:func:`relandmarked`), as an
+    analysis would; items where FaceMesh finds no face keep the real face's (counted in ``log``).
+    The draws do not depend on it. None: every item carries its real face's (earlier versions).
     """
     from ..synth.chain import apply_chain, draw_chain
     from ..synth.families import random_sample
@@ -112,6 +145,14 @@ def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], for
             img = apply_chain(smp.image, cp)
             items.append(EvalItem(aligned_from_record(rec, img, f.face_px), smp.mask, True, smp.kind, smp.target, primary_regions(smp.coverage), name,
                                   cp.jpeg[-1] if cp.jpeg else None))
+    if landmarks_of is not None:
+        kept = 0
+        for i, it in enumerate(items):
+            face, ok = relandmarked(it.face, landmarks_of)
+            items[i] = replace(it, face=face)
+            kept += not ok
+        if log:
+            log(f"[evalset] landmarks re-measured on {len(items) - kept} of {len(items)} items ({kept} kept the real face's: FaceMesh found no face)")
     return items
 
 
