@@ -70,7 +70,9 @@ def test_bundle_training_refuses_what_a_bundle_cannot_give(tmp_path: Path, extra
 @pytest.mark.parametrize(("args", "message"), [
     (["--families", "part_swap,liquify", "--guard-families", "liquify"], "also trained on"),
     (["--families", "part_swap", "--guard-families", "liquify"], "give --guard-bundle"),
+    (["--families", "all", "--exclude-family", "liquify", "--guard-families", "liquify"], "give --guard-bundle"),  # excluded, so a valid guard
     (["--families", "part_swap", "--guard-families", "nonsense"], "unknown guard families"),
+    (["--families", "part_swap,mirrored_copy"], "guard-only"),
     (["--families", "part_swap", "--guard-families", "liquify", "--guard-bundle", "{train}"], "the guard must use the validation split"),
 ])
 def test_guard_options_are_checked_before_training(tmp_path: Path, args: list[str], message: str) -> None:

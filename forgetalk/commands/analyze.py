@@ -139,28 +139,36 @@ def _warm_up_in_background(pdf: bool) -> None:
     """Start, on a background thread, the one-time set-ups the analysis meets later in the process.
 
     Why: a single ``analyze`` is a fresh process whose second core idles while the face models
-    run (onnxruntime, OpenCV and MediaPipe release the GIL). OpenCV's Lab tables (about 0.16 s)
-    and the report fonts (parsing three TrueType files, about 0.14 s) then cost nothing on the
-    critical path; measured over whole commands on a 1024 px photo on 2 cores, about 5 % of the
-    wall time. (Importing the renderer here as well was measured 3 % slower: imports hold the GIL.) Both are idempotent and safe to race: whoever comes second finds them done
-    (font_set holds a lock). A failure here is ignored: the same call is made again on the main thread, where it reports.
+    run (onnxruntime, OpenCV and MediaPipe release the GIL). OpenCV's Lab tables (about 0.16 s,
+    C++ with the GIL released) and the report fonts (parsing three TrueType files, about 0.14 s)
+    then cost little on the critical path: measured over whole commands on a 1024 px photo on
+    2 cores, about 5 % of the wall time for both, about 2-3 % of it for the fonts.
+    The thread imports nothing: every module its calls need is imported here, on the main thread,
+    first. Two threads importing at once can trip the import system's deadlock detection (seen in
+    a test: ``_DeadlockError`` on ``engines.evidence.cues`` when the thread imported it); importing
+    the renderer on the thread was also measured 3 % slower (imports hold the GIL).
+    Not a daemon: the interpreter waits for it at exit; a process that exits (bad input, missing
+    weights) while OpenCV is still inside its set-up would otherwise abort in C++. A failure on the
+    thread is ignored: the main thread makes the same calls later, and reports there.
     """
     import threading
 
+    from ..engines.evidence.cues import warm_up_lab
+
+    jobs = [warm_up_lab]
+    if pdf:
+        from ..render.fonts import font_set, import_font_modules
+
+        import_font_modules()
+        jobs.append(font_set)
+
     def warm() -> None:
         try:
-            from ..engines.evidence.cues import warm_up_lab
-
-            warm_up_lab()
-            if pdf:
-                from ..render.fonts import font_set
-
-                font_set()
-        except Exception:  # noqa: BLE001 - the main thread repeats the call and reports
+            for job in jobs:
+                job()
+        except Exception:  # noqa: BLE001 - the main thread repeats the calls and reports
             pass
 
-    # Not a daemon: the interpreter must wait for it at exit. A process that exits (a bad input,
-    # missing weights) while OpenCV is still inside its table set-up aborts in C++ otherwise.
     threading.Thread(target=warm, name="forgetalk-warm-up", daemon=False).start()
 
 

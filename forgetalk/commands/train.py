@@ -64,7 +64,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
 
     from ..engines.localizer.model import LocalizerConfig
     from ..train.data import load_split_faces, split_summary
-    from ..train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, build_records, train_localizer, write_weights
+    from ..train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, build_records, guard_family_error, train_localizer, write_weights
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
@@ -72,19 +72,16 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         if d is not None and "holdout" in str(d.resolve()).lower():
             raise click.UsageError("refusing to train on a holdout folder")
     fams = ALL_FAMILIES if families == "all" else tuple(f for f in families.split(",") if f)
-    guard_only = [f for f in fams if f in GUARD_FAMILIES]
-    if guard_only:
-        raise click.UsageError(f"{guard_only} are never trained on (guard-only families): use them with --guard-families")
-    unknown = [f for f in (*fams, *exclude) if f not in ALL_FAMILIES]
-    if unknown:
-        raise click.UsageError(f"unknown forgery families {unknown}; known: {', '.join(ALL_FAMILIES)}")
-    fams = tuple(f for f in fams if f not in exclude)
     guard = tuple(f for f in guard_families.split(",") if f)
-    unknown = [f for f in guard if f not in (*ALL_FAMILIES, *GUARD_FAMILIES)]
-    if unknown:
-        raise click.UsageError(f"unknown guard families {unknown}; known: {', '.join((*ALL_FAMILIES, *GUARD_FAMILIES))}")
-    if set(guard) & set(fams):
-        raise click.UsageError(f"guard families {sorted(set(guard) & set(fams))} are also trained on: leave them out of --families (or --exclude-family them)")
+    known = (*ALL_FAMILIES, *GUARD_FAMILIES)
+    for what, names in (("forgery", (*fams, *exclude)), ("guard", guard)):
+        unknown = [f for f in names if f not in known]
+        if unknown:
+            raise click.UsageError(f"unknown {what} families {unknown}; known: {', '.join(known)}")
+    fams = tuple(f for f in fams if f not in exclude)
+    problem = guard_family_error(fams, guard)
+    if problem:
+        raise click.UsageError(problem)
     if guard_bundle is not None and (bundle_path is None or not guard):
         raise click.UsageError("--guard-bundle goes with --bundle and --guard-families")
     if guard and bundle_path is not None and guard_bundle is None:
@@ -138,7 +135,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         prev = init_path.parent / "recipe.json"
         if prev.is_file():
             init_info["previous_recipe"] = json.loads(prev.read_text(encoding="utf-8"))
-    val_recs = guard_recs if bundle is not None and guard_recs is not None else build_records(val_faces, cfg.synth_size)
+    val_recs = guard_recs if guard_recs is not None else build_records(val_faces, cfg.synth_size)
     model, summary = train_localizer(train_recs, val_recs, cfg, log=log, init=init_model)
     if bundle is not None:
         split = {**dict(bundle.meta.get("faces_split", {})), "bundle": {"sha256": bundle.sha256, **{k: v for k, v in bundle.meta.items() if k != "faces_split"}}}  # type: ignore[arg-type]

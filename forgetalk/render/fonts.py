@@ -119,6 +119,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def import_font_modules() -> None:
+    """Import, on the calling thread, the modules :func:`font_set` would otherwise import lazily
+    (reportlab's CID fallback font, the Mac Roman codec of TrueType name tables), so that
+    ``font_set()`` run on another thread imports nothing: two threads importing at once can trip
+    the import system's deadlock detection (see ``commands.analyze._warm_up_in_background``;
+    tests/test_warm_up.py checks the "nothing" after each reportlab upgrade)."""
+    import encodings.mac_roman  # noqa: F401
+
+    from reportlab.pdfbase import cidfonts  # noqa: F401
+
+
 def font_set() -> FontSet:
     """Register fonts once per process; always returns something usable.
 

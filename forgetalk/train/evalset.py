@@ -69,11 +69,12 @@ def relandmarked(face: AlignedFace, landmarks_of: LandmarksOf) -> tuple[AlignedF
     eye symmetry), whose AUC on the validation items was then exactly 0.5. Returns the face
     unchanged, and False, where FaceMesh finds no face on the crop.
     """
-    dense = landmarks_of(face.crop)
-    if dense is None:
+    found = landmarks_of(face.crop)
+    if found is None:
         return face, False
-    regions, oval = regions_from_mesh(np.asarray(dense, np.float32), face.crop.shape[0])
-    return replace(face, regions=regions, face_mask=oval, dense_landmarks=np.asarray(dense, np.float32)), True
+    dense = np.asarray(found, np.float32)
+    regions, oval = regions_from_mesh(dense, face.crop.shape[0])
+    return replace(face, regions=regions, face_mask=oval, dense_landmarks=dense), True
 
 
 def face_name(face: object) -> str:

@@ -237,6 +237,19 @@ def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 -
     return [FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)) for f in faces]
 
 
+def guard_family_error(families: tuple[str, ...], guard_families: tuple[str, ...]) -> str | None:
+    """Why this training mix and guard cannot go together, or None: a guard-only family may not
+    be trained on, and a guard family that is also trained on no longer measures unseen edits.
+    (The CLI asks before loading any faces; train_localizer asks again for direct callers.)"""
+    trained_guard = sorted(set(families) & set(GUARD_FAMILIES))
+    if trained_guard:
+        return f"{trained_guard} are guard-only families (never trained on): use them with --guard-families"
+    overlap = sorted(set(guard_families) & set(families))
+    if overlap:
+        return f"guard families {overlap} are also trained on: a guard must be edits the model never saw (leave them out of --families)"
+    return None
+
+
 @torch.no_grad()
 def guard_check(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, float]:
     """Image-level AUC of the model on a guard batch: forgeries against their untouched twins.
@@ -269,12 +282,9 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     With ``cfg.guard_families`` the returned weights are those of the best guard check (see
     TrainConfig); the summary's ``guard`` section holds every check and which step was kept.
     """
-    overlap = set(cfg.guard_families) & set(cfg.families)
-    trained_guard = set(cfg.families) & set(GUARD_FAMILIES)
-    if trained_guard:
-        raise ValueError(f"{sorted(trained_guard)} are guard-only families (GUARD_FAMILIES): never trained on")
-    if overlap:
-        raise ValueError(f"guard families {sorted(overlap)} are also trained on: a guard must be edits the model never saw")
+    problem = guard_family_error(cfg.families, cfg.guard_families)
+    if problem:
+        raise ValueError(problem)
     if cfg.guard_families and not val_recs:
         raise ValueError("guard families need validation faces to forge (val_recs is empty)")
     torch.set_num_threads(cfg.threads)
@@ -359,11 +369,12 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
             hist.append(row)
             log(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}))
             run = {"loss": 0.0, "n": 0}
-        if guard_batch is not None and cfg.guard_every > 0 and step % cfg.guard_every == 0 and step < total:
+        if guard_batch is not None and cfg.guard_every > 0 and step % cfg.guard_every == 0:
             check_guard()
     guard: dict[str, object] | None = None
     if guard_batch is not None and step > 0:
-        check_guard()  # the last step is always a candidate
+        if not guard_hist or guard_hist[-1]["step"] != step:
+            check_guard()  # the last step is always a candidate
         assert best is not None
         final_auc = guard_hist[-1]["image_auc"]
         if best[1] != step:
