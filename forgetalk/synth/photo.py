@@ -15,7 +15,8 @@ import numpy as np
 
 from ..faces import AlignedFace, FaceBackend
 from ..faces.align import warp_map_to_photo
-from .generate import FaceRecord, SynthSample, _finish
+from .common import finish
+from .generate import FaceRecord, SynthSample
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def mirrored_copy(rec: FaceRecord, rng: np.random.Generator, target: str | None 
     # the photo), so its effective weight is the square of its soft alpha: the same here.
     alpha = soft_alpha(rec.regions[target], grow_px=max(1, round(8 * k)), feather=4.0 * k) ** 2
     out = rec.crop.astype(np.float32) * (1.0 - alpha[..., None]) + donor.astype(np.float32) * alpha[..., None]
-    return _finish(rec, np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha, "mirrored_copy", target, {})
+    return finish(rec, np.clip(out + 0.5, 0, 255).astype(np.uint8), alpha, "mirrored_copy", target, {})
 
 
 def forge_face_region(rgb: np.ndarray, face: AlignedFace, region: str, rng: np.random.Generator, donor_crop: np.ndarray | None = None) -> PhotoForgery:
