@@ -203,3 +203,14 @@ def test_scan_summary_pdf_index_then_flagged_pages(scanned: Path) -> None:
     assert len(pages) == len(flagged)
     for r, t in zip(flagged, pages, strict=True):
         assert f"#{r['rank']} {r['file']}" in t and r["sha256"] in t
+
+
+def test_text_summary_says_what_orders_the_regions(tmp_path: Path) -> None:
+    """The list is ordered by the rise above real faces while the % is the real-face percentile;
+    the two can disagree, so the summary names both (it would look unsorted otherwise)."""
+    photo = Path(__file__).resolve().parent.parent / "examples" / "grace_hopper_mouth_from_astronaut.jpg"
+    res = invoke("analyze", photo, "--json-out", tmp_path / "r.json")
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    top = next(i for i, line in enumerate(lines) if "top regions:" in line)
+    assert lines[top + 1].strip() == "(regions ranked by how far they rise above the same region on real faces; % = share of real faces below)"
