@@ -131,20 +131,24 @@ def test_guard_keeps_the_weights_of_its_best_check() -> None:
     f = public_domain_face()
     g = public_domain_face(flip=True)
     recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
-    # seed 4: the checks measure 0.83, 1.0, 0.58, 0.58, 0.58, so an earlier step must be restored
-    cfg = TrainConfig(seed=4, synth_size=96, batch_size=4, max_steps=5, minutes=0, lr=5e-2, model=TINY, families=("region_swap",),
-                      guard_families=("liquify", "eye_colour"), guard_every=1, guard_size=8)
-    model, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
-    guard = summary["guard"]
-    steps = [row["step"] for row in guard["history"]]
-    assert steps == [1, 2, 3, 4, 5] and guard["images"] == 8 and guard["families"] == ["liquify", "eye_colour"]
-    aucs = [row["image_auc"] for row in guard["history"]]
-    best = max(aucs)
-    assert guard["kept_image_auc"] == best
-    assert guard["kept_step"] == max(s for s, a in zip(steps, aucs, strict=True) if a == best)
-    assert guard["kept_step"] < 5  # restored, not the last step
-    again = guard_check(model, _guard_batch(recs, cfg), cfg)["image_auc"]
-    assert abs(again - guard["kept_image_auc"]) < 1e-6
+    restored = 0
+    # Seeds 4-7: on this machine seed 4 measures 0.83, 1.0, 0.58, 0.58, 0.58, so an earlier step is
+    # restored; several seeds keep the test from hanging on one float trajectory of one CPU.
+    for seed in (4, 5, 6, 7):
+        cfg = TrainConfig(seed=seed, synth_size=96, batch_size=4, max_steps=5, minutes=0, lr=5e-2, model=TINY, families=("region_swap",),
+                          guard_families=("liquify", "eye_colour"), guard_every=1, guard_size=8)
+        model, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
+        guard = summary["guard"]
+        steps = [row["step"] for row in guard["history"]]
+        assert steps == [1, 2, 3, 4, 5] and guard["images"] == 8 and guard["families"] == ["liquify", "eye_colour"]
+        aucs = [row["image_auc"] for row in guard["history"]]
+        best = max(aucs)
+        assert guard["kept_image_auc"] == best
+        assert guard["kept_step"] == max(s for s, a in zip(steps, aucs, strict=True) if a == best)
+        again = guard_check(model, _guard_batch(recs, cfg), cfg)["image_auc"]
+        assert abs(again - guard["kept_image_auc"]) < 1e-6  # the returned weights are the kept step's
+        restored += guard["kept_step"] < 5
+    assert restored >= 1  # the restore path ran at least once, not only "keep the last step"
 
 
 def test_guard_families_must_not_be_trained_on() -> None:
