@@ -110,3 +110,19 @@ def test_error_rate_sentence_counts_faces_not_versions() -> None:
     assert "(n = 549 untouched versions of 183 faces)" in sentence and "4.9 %" in sentence
     _, sentence = verdict_words(rep({"n_val_real": 183}))
     assert "(n = 183)" in sentence
+
+
+def test_error_rate_sentence_gives_the_interval_over_faces() -> None:
+    """The stated false-positive rate comes with its 95 % Wilson interval, counted over faces
+    (several versions of one face are not independent), so a rate set on a few hundred faces
+    is not read as exact."""
+    from forgetalk.metrics import wilson_interval
+    from forgetalk.render.answer import verdict_words
+
+    lo, hi = wilson_interval(9 / 183, 183)
+    assert 0.025 < lo < 0.027 and 0.090 < hi < 0.092  # 9 of 183: about 2.6-9.1 %
+    assert wilson_interval(0.0, 50)[0] == 0.0 and wilson_interval(0.0, 50)[1] > 0.05  # zero seen is not zero possible
+    face = {"index": 0, "score": 0.9, "verdict": "likely manipulated",
+            "engine_meta": {"threshold": 0.8, "measured_fpr": 9 / 183, "n_val_real": 549, "n_val_faces": 183}}
+    _, sentence = verdict_words({"verdict": "likely manipulated", "faces": [face]})
+    assert "(false positives; 95 % interval 2.6-9.1 %, counting faces, not versions)" in sentence

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..metrics import wilson_interval
 from .labels import flatten
 
 VERDICT_MANIPULATED = "likely manipulated"
@@ -112,9 +113,14 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     if er.n_real and er.n_faces and er.n_faces != er.n_real:  # several post-edit versions of each face
         n = f" (n = {er.n_real} untouched versions of {er.n_faces} faces)"
     tpr = f"; at this threshold it caught {pct(er.tpr, 1)} of validation forgeries" if er.tpr is not None else ""
+    units = er.n_faces or er.n_real
+    ci = ""
+    if units:  # versions of one face are not independent: the interval counts faces (wider, honest)
+        lo, hi = wilson_interval(er.fpr, units)
+        ci = f"; 95 % interval {100 * lo:.1f}-{100 * hi:.1f} %{', counting faces, not versions' if er.n_faces and er.n_faces != er.n_real else ''}"
     return (f"Verdict: {verdict}",
             f"Score {s}, {side} the threshold {er.threshold:.2f}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
-            f"at or above this threshold (false positives){tpr}.")
+            f"at or above this threshold (false positives{ci}){tpr}.")
 
 
 _SD = re.compile(r"real-face SDs?", re.I)
