@@ -611,7 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     from forgetalk.errors import ForgetalkError
     from forgetalk.train.data import load_split_faces
     from forgetalk.train.data import split_rule_text as faces_rule
-    from forgetalk.train.evalset import build_family_eval_set
+    from forgetalk.train.evalset import build_family_eval_set, product_landmarks
     from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES
     from forgetalk.train.parsing import load_parsing_split
     from forgetalk.train.parsing import split_rule_text as parsing_rule
@@ -635,11 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     if not all_faces:
         ap.error(f"no cached faces in the {a.split} split of the given sources")
     sources = _label_sources(faces, parsing)
-    landmarks_of = None
-    if not a.real_landmarks:
-        from forgetalk.faces import get_backend
-
-        landmarks_of = get_backend("default").dense_landmarks
+    landmarks_of = None if a.real_landmarks else product_landmarks()
     items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True, landmarks_of=landmarks_of, log=log)
     log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {sum(i.fake for i in items)} forgeries + {sum(not i.fake for i in items)} untouched "
         f"({time.perf_counter() - t0:.0f}s)")

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO))
 
 from forgetalk.engines import get_engine  # noqa: E402
 from forgetalk.train.data import load_split_faces  # noqa: E402
-from forgetalk.train.evalset import untouched_eval_items  # noqa: E402
+from forgetalk.train.evalset import product_landmarks, untouched_eval_items  # noqa: E402
 from forgetalk.train.parsing import load_parsing_split  # noqa: E402
 
 
@@ -34,11 +34,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="7,8", help="one fresh chain draw per seed")
     ap.add_argument("--real-landmarks", action="store_true", help="keep the cached face's landmarks instead of measuring them on each item")
     a = ap.parse_args()
-    landmarks_of = None
-    if not a.real_landmarks:
-        from forgetalk.faces import get_backend
-
-        landmarks_of = get_backend("default").dense_landmarks
+    landmarks_of = None if a.real_landmarks else product_landmarks()
     engine = get_engine("fused")
     cal = engine.calibration
     print(f"threshold {cal.threshold:.4f}; stated validation false-positive rate {100 * (cal.measured_fpr or 0):.1f} %")

@@ -136,15 +136,11 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     from ..engines.localizer.infer import Localizer, load_localizer
     from ..engines.regioncal import FILE_NAME, build_region_calibration, region_saliency
     from ..io import atomic_write_json
-    from .evalset import build_family_eval_set
+    from .evalset import build_family_eval_set, product_landmarks
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    landmarks_of = None
-    if relandmark and families:
-        from ..faces import get_backend
-
-        landmarks_of = get_backend("default").dense_landmarks
+    landmarks_of = product_landmarks() if relandmark and families else None
     items = (build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=FORGERIES_PER_VAL_FACE, untouched_per_face=UNTOUCHED_PER_VAL_FACE,
                                    landmarks_of=landmarks_of, log=log)
              if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3))

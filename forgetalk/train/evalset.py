@@ -60,6 +60,14 @@ def aligned_from_record(rec: FaceRecord, crop: np.ndarray, face_px: float, index
 LandmarksOf = Callable[[np.ndarray], "np.ndarray | None"]
 
 
+def product_landmarks() -> LandmarksOf:
+    """The landmarks function an analysis uses: the default face backend's FaceMesh on the
+    aligned crop (the calibration and both benchmarks measure their items with it)."""
+    from ..faces import get_backend
+
+    return get_backend("default").dense_landmarks
+
+
 def relandmarked(face: AlignedFace, landmarks_of: LandmarksOf) -> tuple[AlignedFace, bool]:
     """``face`` with landmarks, regions and face oval measured again on its own (edited, chained) crop.
 
