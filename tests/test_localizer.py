@@ -151,6 +151,27 @@ def test_guard_keeps_the_weights_of_its_best_check() -> None:
     assert restored >= 1  # the restore path ran at least once, not only "keep the last step"
 
 
+def test_guard_can_keep_the_starting_weights(monkeypatch) -> None:  # noqa: ANN001
+    """Continuing from given weights, those are checked first (step 0): when no later check beats
+    them, the run returns them unchanged and says kept_step 0, rather than the least bad later step."""
+    import forgetalk.train.loop as loop
+    from forgetalk.engines.localizer.model import build_localizer
+
+    f = public_domain_face()
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(public_domain_face(flip=True).crop, f.dense_landmarks, 96)]
+    init = build_localizer(TINY)
+    start = {k: v.clone() for k, v in init.state_dict().items()}
+    scripted = iter([0.9, 0.6, 0.7])  # step 0, then steps 1 and 2
+    monkeypatch.setattr(loop, "guard_check", lambda model, batch, cfg: {"image_auc": next(scripted)})
+    cfg = TrainConfig(seed=3, synth_size=96, batch_size=4, max_steps=2, minutes=0, lr=5e-2, model=TINY, families=("region_swap",),
+                      guard_families=("liquify",), guard_every=1, guard_size=4)
+    model, summary = loop.train_localizer(recs, recs, cfg, log=lambda m: None, init=init)
+    guard = summary["guard"]
+    assert [r["step"] for r in guard["history"]] == [0, 1, 2]
+    assert guard["kept_step"] == 0 and guard["kept_image_auc"] == 0.9 and guard["last_step_image_auc"] == 0.7
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
 def test_guard_families_must_not_be_trained_on() -> None:
     import pytest
 

@@ -47,10 +47,11 @@ def command() -> None:
 @click.option("--schedule", type=click.Choice(["steps", "time"]), default="steps", show_default=True, help="With --minutes: fix the step count after 20 timed steps (replayable), or run the learning-rate schedule on elapsed time (robust on a shared machine).")
 @click.option("--guard-families", default="", help="Comma-separated families never trained on (e.g. mirrored_copy, kept out of every mix), forged on the validation faces to choose the checkpoint: the weights kept are those with the best image AUC on them.")
 @click.option("--guard-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between guard checks (the last step is always checked).")
+@click.option("--guard-size", type=click.IntRange(min=2), default=192, show_default=True, help="Images in the fixed guard batch (half forgeries, half their untouched twins; validation faces are drawn with replacement).")
 @click.option("--guard-bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --bundle: a bundle of the validation split (python -m forgetalk.train.bundle --split val) to forge the guard edits on.")
 def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float,
               parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str,
-              guard_families: str, guard_every: int, guard_bundle: Path | None) -> None:
+              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     from ..train.data import list_photos
 
@@ -91,7 +92,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
     cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
                       freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers,
-                      guard_families=guard, guard_every=guard_every)
+                      guard_families=guard, guard_every=guard_every, guard_size=guard_size)
     bundle = None
     guard_recs = None
     if bundle_path is not None:

@@ -82,7 +82,8 @@ class TrainConfig:
     #: the mirrored-copy edits and the examples). Families named here are never drawn for
     #: training; they are forged on the validation faces only, every ``guard_every`` steps the
     #: model's image-level AUC on them (forgery against its untouched twin) is measured, and the
-    #: weights of the best such check are the ones returned. Empty = keep the last step.
+    #: weights of the best such check are the ones returned; when training continues from given
+    #: weights, those are checked first (step 0) and can be the ones kept. Empty = keep the last step.
     guard_families: tuple[str, ...] = ()
     guard_every: int = 500
     #: Images in the fixed guard batch (half forgeries, half their untouched twins).
@@ -330,6 +331,10 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     hist: list[dict[str, float]] = []
     run = {"loss": 0.0, "n": 0}
     _set_train_mode(model, cfg.freeze)
+    if guard_batch is not None and init is not None:
+        # The starting weights are a candidate too: if no later check beats them, the run says
+        # so (kept_step 0) instead of handing back the least bad of worse checkpoints.
+        check_guard()
     stream = iter(torch.utils.data.DataLoader(_BatchStream(train_recs, cfg), batch_size=None, num_workers=max(1, cfg.workers), prefetch_factor=4,
                                               persistent_workers=True, pin_memory=dev.type == "cuda")) if cfg.families else None
     total = max_steps
