@@ -172,6 +172,23 @@ def test_guard_can_keep_the_starting_weights(monkeypatch) -> None:  # noqa: ANN0
     assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
 
 
+def test_guard_batch_uses_every_face_before_any_twice() -> None:
+    """The guard batch forges faces in a seeded permutation, cycling, not drawn with replacement."""
+    from forgetalk.engines.localizer.common import region_stack
+    from forgetalk.train.loop import _guard_batch, make_batch
+
+    f, g = public_domain_face(), public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    cfg = TrainConfig(seed=2, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8)
+    batch = _guard_batch(recs, cfg)
+    own = [region_stack(r.regions, TINY.region_names, TINY.input_size) for r in recs]
+    faces = [next(i for i, o in enumerate(own) if np.array_equal(batch["regions"][k].numpy(), o)) for k in range(0, 8, 2)]
+    assert sorted(faces[:2]) == [0, 1] and faces[2:] == faces[:2]  # each face once, then the same cycle
+    gcfg = TrainConfig(seed=2, synth_size=96, model=TINY, families=("liquify",))
+    fixed = make_batch(recs, np.random.default_rng(0), gcfg, 4, order=[1, 1])
+    assert all(np.array_equal(fixed["regions"][k].numpy(), own[1]) for k in range(4))
+
+
 def test_guard_families_must_not_be_trained_on() -> None:
     import pytest
 
