@@ -173,7 +173,8 @@ def test_guard_can_keep_the_starting_weights(monkeypatch) -> None:  # noqa: ANN0
 
 
 def test_guard_batch_uses_every_face_before_any_twice() -> None:
-    """The guard batch forges faces in a seeded permutation, cycling, not drawn with replacement."""
+    """The guard batch forges faces in a seeded permutation, cycling, not drawn with replacement,
+    and the same batch for every training seed."""
     from forgetalk.engines.localizer.common import region_stack
     from forgetalk.train.loop import _guard_batch, make_batch
 
@@ -184,6 +185,8 @@ def test_guard_batch_uses_every_face_before_any_twice() -> None:
     own = [region_stack(r.regions, TINY.region_names, TINY.input_size) for r in recs]
     faces = [next(i for i, o in enumerate(own) if np.array_equal(batch["regions"][k].numpy(), o)) for k in range(0, 8, 2)]
     assert sorted(faces[:2]) == [0, 1] and faces[2:] == faces[:2]  # each face once, then the same cycle
+    other_run = _guard_batch(recs, TrainConfig(seed=9, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8))
+    assert torch.equal(other_run["x"], batch["x"])  # the guard batch does not follow the training seed: runs compare
     gcfg = TrainConfig(seed=2, synth_size=96, model=TINY, families=("liquify",))
     fixed = make_batch(recs, np.random.default_rng(0), gcfg, 4, order=[1, 1])
     assert all(np.array_equal(fixed["regions"][k].numpy(), own[1]) for k in range(4))
