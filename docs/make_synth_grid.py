@@ -63,6 +63,7 @@ def samples(host: FaceRecord, donor: FaceRecord) -> list[tuple[str, SynthSample]
         ("retouch", retouch(host, r(5), ("skin_smooth", "clone_stamp"))),
         ("inpaint", inpaint(host, r(1), target="left_brow", method="telea")),
         ("eye_colour", eye_colour(host, r(0), sides="eyes", colour="blue")),
+        ("mirrored_copy", FAMILIES["mirrored_copy"](host, r(6), [donor])),
     ]
 
 
