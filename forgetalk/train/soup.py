@@ -44,7 +44,7 @@ def write_soup(a_path: Path, b_path: Path, out_dir: Path, alpha: float = 0.5) ->
     from .loop import write_weights
 
     a, b = load_localizer(a_path), load_localizer(b_path)
-    if a.config.to_dict() != b.config.to_dict():
+    if a.config != b.config:  # frozen dataclasses: field-by-field equality
         raise ValueError(f"{a_path} and {b_path} are different architectures")
     b.load_state_dict(average_state(a.state_dict(), b.state_dict(), alpha))
     prev = b_path.parent / "recipe.json"
