@@ -200,3 +200,31 @@ def test_guard_families_must_not_be_trained_on() -> None:
     cfg = TrainConfig(seed=1, synth_size=96, batch_size=2, max_steps=1, minutes=0, model=TINY, families=("liquify",), guard_families=("liquify",))
     with pytest.raises(ValueError, match="also trained on"):
         train_localizer(recs, recs, cfg, log=lambda m: None)
+
+
+def test_saved_weights_are_byte_reproducible(tmp_path) -> None:  # noqa: ANN001
+    """Same weights and metadata give the same file, whatever order the metadata came in
+    (safetensors' own writer varied the key order between runs), and stock readers load it."""
+    from safetensors.numpy import load_file
+
+    from forgetalk.engines.localizer.infer import safetensors_bytes
+
+    torch.manual_seed(3)
+    m = LocalizerNet(TINY).eval()
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_localizer(m, a, {"seed": "7", "zz": "last"})
+    save_localizer(m, b, {"zz": "last", "seed": "7"})
+    assert a.read_bytes() == b.read_bytes()
+    stock = load_file(str(a))
+    state = m.state_dict()
+    assert set(stock) == set(state)
+    for k, v in state.items():
+        assert stock[k].dtype == v.numpy().dtype and np.array_equal(stock[k], v.numpy())
+    assert load_localizer(a.read_bytes()).config == TINY
+    # the header is padded so the data starts 8-byte aligned, as the format asks
+    n = int.from_bytes(a.read_bytes()[:8], "little")
+    assert (8 + n) % 8 == 0
+    import pytest
+
+    with pytest.raises(ValueError, match="dtype"):
+        safetensors_bytes({"x": np.zeros(2, np.complex64)}, {})

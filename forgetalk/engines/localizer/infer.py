@@ -26,13 +26,44 @@ from .common import (  # noqa: F401 - re-exported for callers of the torch runti
 from .model import LocalizerConfig, LocalizerNet, build_localizer
 
 
+#: numpy dtype -> safetensors dtype tag (the dtypes a LocalizerNet state dict holds, and a few more).
+_ST_DTYPES = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
+              "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """A safetensors file whose bytes depend only on its tensors and metadata.
+
+    Why not ``safetensors.torch.save_file``: it writes the metadata keys in an order that varies
+    between runs (seen on the v3/v5 average: same tensors, different sha256), so "retrain or
+    re-average and compare hashes" failed. Here the header is JSON with sorted keys, tensors laid
+    out in name order, the header padded with spaces to 8 bytes as the format asks; any
+    safetensors reader loads it.
+    """
+    header: dict[str, object] = {"__metadata__": {str(k): str(v) for k, v in metadata.items()}}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        a = np.asarray(tensors[name], order="C")  # not ascontiguousarray: it makes 0-d arrays 1-d
+        tag = _ST_DTYPES.get(a.dtype.name)
+        if tag is None:
+            raise ValueError(f"{name}: dtype {a.dtype} has no safetensors tag here")
+        raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
+        header[name] = {"dtype": tag, "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
+
+
 def save_localizer(model: LocalizerNet, path: Path, extra: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
+    """Weights plus config in the metadata, written atomically; same model and extra -> same bytes."""
+    from ...io import atomic_write_bytes
 
     meta = {"config": json.dumps(model.config.to_dict()), "format": "forgetalk-localizer-v1"}
     meta.update(extra or {})
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path), metadata=meta)
+    state = {k: v.detach().contiguous().cpu().numpy() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, safetensors_bytes(state, meta))
 
 
 def load_localizer(path: Path | bytes, device: str = "cpu") -> LocalizerNet:
