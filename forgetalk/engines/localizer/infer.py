@@ -25,7 +25,6 @@ from .common import (  # noqa: F401 - re-exported for callers of the torch runti
 )
 from .model import LocalizerConfig, LocalizerNet, build_localizer
 
-
 #: numpy dtype -> safetensors dtype tag (the dtypes a LocalizerNet state dict holds, and a few more).
 _ST_DTYPES = {"float32": "F32", "float16": "F16", "float64": "F64", "int64": "I64", "int32": "I32",
               "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
