@@ -310,6 +310,8 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         raise ValueError(problem)
     if cfg.guard_families and not val_recs:
         raise ValueError("guard families need validation faces to forge (val_recs is empty)")
+    if (init.config if init is not None else cfg.model).members > 1:
+        raise ValueError("a localizer ensemble is combined from trained members (forgetalk.train.ensemble), not trained: continue one member")
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
     torch.manual_seed(cfg.seed)

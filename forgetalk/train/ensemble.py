@@ -1,0 +1,70 @@
+"""Combine independently trained localizers into one ensemble file (logits averaged).
+
+Why a file and not several: the engine, both runtimes, the weights manifest and the report
+keep handling one localizer (one safetensors, one ONNX graph, one pinned hash each), and the
+recipe names every member by its sha256, so what ran is still one verifiable thing. Members
+must share the architecture and the data split (a member trained on another split would have
+seen the validation or test faces); unlike a weight average (``forgetalk.train.soup``) they
+need not come from one lineage. See :class:`~forgetalk.engines.localizer.model.LocalizerEnsemble`
+for what was measured.
+
+``python -m forgetalk.train.ensemble A.safetensors B.safetensors [C ...] OUT_DIR`` writes weights,
+ONNX, recipe (the first member's split, so ``forgetalk.train.calibrate`` can run on it) and
+manifest; calibrate it before use.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+
+def _recipe(path: Path) -> dict[str, object]:
+    p = path.parent / "recipe.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
+    """Average the localizers at ``paths`` into one network in ``out_dir`` (uncalibrated)."""
+    from ..engines.localizer.infer import load_localizer
+    from ..engines.localizer.model import build_localizer
+    from ..io import sha256_file
+    from .loop import write_weights
+
+    if len(paths) < 2:
+        raise ValueError("an ensemble needs at least two localizers")
+    nets = [load_localizer(p) for p in paths]
+    for p, n in zip(paths, nets, strict=True):
+        if n.config.members > 1:
+            raise ValueError(f"{p} is an ensemble already: give its members")
+    base = nets[0].config
+    for p, n in zip(paths[1:], nets[1:], strict=True):
+        if n.config != base:  # frozen dataclasses: field-by-field equality
+            raise ValueError(f"{paths[0]} and {p} are different architectures")
+    recipes = [_recipe(p) for p in paths]
+    splits = {json.dumps(r.get("split"), sort_keys=True) for r in recipes}
+    if len(splits) > 1:
+        raise ValueError("the members were trained on different data splits: an ensemble of them would have seen held-out faces")
+    model = build_localizer(replace(base, members=len(nets)))
+    state = {f"members.{i}.{k}": v for i, n in enumerate(nets) for k, v in n.state_dict().items()}
+    model.load_state_dict(state)
+    recipe = {k: recipes[0][k] for k in ("component", "train_config", "split", "data_counts") if k in recipes[0]}
+    recipe["command"] = "python -m forgetalk.train.ensemble " + " ".join(str(p) for p in [*paths, out_dir])
+    recipe["ensemble"] = {
+        "combine": "mean of mask and region logits",
+        "members": [{"path": str(p), "sha256": sha256_file(p), "command": r.get("command"), "init": r.get("init"), "training": r.get("training")}
+                    for p, r in zip(paths, recipes, strict=True)],
+    }
+    return write_weights(model.eval(), out_dir, recipe)
+
+
+if __name__ == "__main__":  # pragma: no cover - thin command line over write_ensemble
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m forgetalk.train.ensemble", description="Combine localizers trained on one split into an ensemble (then run forgetalk.train.calibrate on OUT_DIR).")
+    ap.add_argument("paths", type=Path, nargs="+", help="two or more localizer.safetensors, then OUT_DIR")
+    args = ap.parse_args()
+    if len(args.paths) < 3:
+        ap.error("give at least two localizers and OUT_DIR")
+    print(json.dumps(write_ensemble(args.paths[:-1], args.paths[-1])["files"], indent=1))

@@ -1,0 +1,101 @@
+"""Localizer ensembles (LocalizerEnsemble, forgetalk.train.ensemble), on tiny models built here."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from forgetalk.engines.localizer.infer import Localizer, load_localizer
+from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerEnsemble, build_localizer
+from forgetalk.io import sha256_file
+from forgetalk.synth.samples import public_domain_face
+from forgetalk.train.ensemble import write_ensemble
+from forgetalk.train.loop import TrainConfig, train_localizer, write_weights
+
+TINY = LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))
+SPLIT = {"rule": "test", "photos": {"train": ["a.jpg"]}}
+
+
+def _member(tmp_path: Path, seed: int, split: dict[str, object] = SPLIT, config: LocalizerConfig = TINY) -> Path:
+    torch.manual_seed(seed)
+    d = tmp_path / f"m{seed}"
+    write_weights(build_localizer(config).eval(), d, {"component": "localizer", "command": f"train seed {seed}", "train_config": {"seed": seed}, "split": split})
+    return d / "localizer.safetensors"
+
+
+def test_ensemble_averages_its_members_logits(tmp_path: Path) -> None:
+    paths = [_member(tmp_path, s) for s in (1, 2, 3)]
+    out = tmp_path / "ens"
+    manifest = write_ensemble(paths, out)
+    ens = load_localizer(out / "localizer.safetensors")
+    assert isinstance(ens, LocalizerEnsemble) and ens.config == replace(TINY, members=3)
+    members = [load_localizer(p) for p in paths]
+    x, r = torch.rand(2, 3, 64, 64), torch.zeros(2, len(TINY.region_names), 64, 64)
+    r[:, 5, 30:40, 20:44] = 1
+    with torch.no_grad():
+        mask, reg = ens(x, r)
+        outs = [m(x, r) for m in members]
+    assert torch.allclose(mask, sum(o[0] for o in outs) / 3, atol=1e-5)
+    assert torch.allclose(reg, sum(o[1] for o in outs) / 3, atol=1e-5)
+    # the recipe names every member by hash, keeps the shared split, and the manifest pins the file
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert [m["sha256"] for m in recipe["ensemble"]["members"]] == [sha256_file(p) for p in paths]
+    assert recipe["split"] == SPLIT and recipe["ensemble"]["members"][1]["command"] == "train seed 2"
+    assert manifest["files"][0]["sha256"] == sha256_file(out / "localizer.safetensors")
+    # the predict contract is unchanged (same output shapes and keys as one network)
+    face = public_domain_face()
+    pred = Localizer(ens).predict(face.crop, face.regions)
+    assert pred.prob.shape == (512, 512) and set(pred.region_probs) == set(face.regions)
+
+
+def test_ensemble_onnx_graph_matches_torch(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from forgetalk.engines.localizer.onnx_runtime import OnnxLocalizer
+
+    out = tmp_path / "ens"
+    write_ensemble([_member(tmp_path, s) for s in (4, 5)], out)
+    face = public_domain_face()
+    a = Localizer(load_localizer(out / "localizer.safetensors")).predict(face.crop, face.regions)
+    b = OnnxLocalizer(out / "localizer.onnx").predict(face.crop, face.regions)
+    assert np.abs(a.prob - b.prob).max() < 1e-4
+    assert max(abs(a.region_probs[k] - b.region_probs[k]) for k in a.region_probs) < 1e-4
+
+
+def test_ensemble_refuses_mixed_members(tmp_path: Path) -> None:
+    a = _member(tmp_path, 1)
+    with pytest.raises(ValueError, match="at least two"):
+        write_ensemble([a], tmp_path / "x")
+    other = tmp_path / "other"
+    other.mkdir()
+    with pytest.raises(ValueError, match="different architectures"):
+        write_ensemble([a, _member(other, 2, config=replace(TINY, widths=(4, 8, 8, 16)))], tmp_path / "x")
+    split2 = tmp_path / "split2"
+    split2.mkdir()
+    with pytest.raises(ValueError, match="different data splits"):
+        write_ensemble([a, _member(split2, 3, split={"rule": "other"})], tmp_path / "x")
+    write_ensemble([a, _member(tmp_path, 4)], tmp_path / "ens")
+    with pytest.raises(ValueError, match="ensemble already"):
+        write_ensemble([tmp_path / "ens" / "localizer.safetensors", a], tmp_path / "x")
+
+
+def test_ensemble_config_round_trip_and_limits() -> None:
+    c = replace(TINY, members=3)
+    assert LocalizerConfig.from_dict(c.to_dict()) == c
+    assert "members" not in TINY.to_dict()  # single networks keep their files' config
+    with pytest.raises(ValueError, match="1 to 16"):
+        LocalizerConfig.from_dict({**TINY.to_dict(), "members": 0})
+
+
+def test_an_ensemble_is_not_trained() -> None:
+    f = public_domain_face()
+    from forgetalk.synth import FaceRecord
+
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96)]
+    cfg = TrainConfig(seed=1, synth_size=96, batch_size=2, max_steps=1, minutes=0, model=replace(TINY, members=2))
+    with pytest.raises(ValueError, match="ensemble"):
+        train_localizer(recs, recs, cfg, log=lambda m: None)
