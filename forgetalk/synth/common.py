@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from ..faces import regions as R
-from .generate import FaceRecord, SynthSample, changed_mask, region_coverage, target_mask
+from .generate import FaceRecord, target_mask
+from .generate import finish as finish  # re-exported: the families build their samples through common
 
 #: Part label ids of ``FaceRecord.parts`` (``forgetalk.train.parsing.PART_NAMES`` order;
 #: written out so that synth does not import the training package; a test checks they agree).
@@ -186,17 +187,6 @@ def target_area(rec: FaceRecord, part: str, grow512: float = 12.0) -> np.ndarray
     for r in PART_REGIONS.get(part, (part,) if part in rec.regions else ()):
         m = m | rec.regions[r]
     return dilate(m, px(s, grow512))
-
-
-def touched(cov: dict[str, float], frac: float = 0.2) -> tuple[str, ...]:
-    return tuple(sorted((k for k, v in cov.items() if v >= frac), key=lambda k: -cov[k]))
-
-
-def finish(rec: FaceRecord, out: np.ndarray, alpha: np.ndarray, kind: str, target: str, params: dict[str, object]) -> SynthSample:
-    """SynthSample with the changed-pixel truth of ``generate`` (alpha > ALPHA_MIN and visibly changed)."""
-    mask = changed_mask(out, rec.crop, alpha)
-    cov = region_coverage(mask, rec.regions)
-    return SynthSample(out, mask, kind, target, touched(cov), cov, None, params)
 
 
 def alpha_blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> np.ndarray:

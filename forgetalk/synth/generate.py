@@ -135,7 +135,8 @@ def region_coverage(mask: np.ndarray, regions: dict[str, np.ndarray]) -> dict[st
     return out
 
 
-def _touched(cov: dict[str, float]) -> tuple[str, ...]:
+def touched(cov: dict[str, float]) -> tuple[str, ...]:
+    """Regions of which at least TOUCH_FRACTION is forged, most covered first."""
     return tuple(sorted((k for k, v in cov.items() if v >= TOUCH_FRACTION), key=lambda k: -cov[k]))
 
 
@@ -189,10 +190,12 @@ def _alpha_blend(dst: np.ndarray, src: np.ndarray, alpha: np.ndarray) -> np.ndar
     return np.clip(src.astype(np.float32) * a + dst.astype(np.float32) * (1 - a) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _finish(rec: FaceRecord, out: np.ndarray, alpha: np.ndarray, kind: str, target: str, params: dict[str, object]) -> SynthSample:
+def finish(rec: FaceRecord, out: np.ndarray, alpha: np.ndarray, kind: str, target: str, params: dict[str, object]) -> SynthSample:
+    """SynthSample with the changed-pixel truth (alpha > ALPHA_MIN and visibly changed); every
+    family builds its sample here, so "forged pixel" and "region touched" mean one thing."""
     mask = changed_mask(out, rec.crop, alpha)
     cov = region_coverage(mask, rec.regions)
-    return SynthSample(out, mask, kind, target, _touched(cov), cov, None, params)
+    return SynthSample(out, mask, kind, target, touched(cov), cov, None, params)
 
 
 # -- generators -------------------------------------------------------------------------
@@ -221,7 +224,7 @@ def self_blend(rec: FaceRecord, rng: np.random.Generator, target: str | None = N
         ops.append("geometry")
     alpha = blend_mask(base, rng, max_grow=0.06 if target == "inner_face" else 0.25)
     out = _alpha_blend(rec.crop, src, alpha)
-    return _finish(rec, out, alpha, "self_blend", target, {"ops": ops})
+    return finish(rec, out, alpha, "self_blend", target, {"ops": ops})
 
 
 def _match_colour(src: np.ndarray, dst: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -286,7 +289,7 @@ def region_swap(rec: FaceRecord, donor: FaceRecord, rng: np.random.Generator, ta
             alpha = cv2.GaussianBlur(alpha, (0, 0), 2.0)
     if out is None:
         out = _alpha_blend(rec.crop, src, alpha)
-    return _finish(rec, out, alpha, "region_swap", target, {"method": method})
+    return finish(rec, out, alpha, "region_swap", target, {"method": method})
 
 
 def local_smoothing(rec: FaceRecord, rng: np.random.Generator, target: str | None = None) -> SynthSample:
@@ -307,7 +310,7 @@ def local_smoothing(rec: FaceRecord, rng: np.random.Generator, target: str | Non
         src = cv2.resize(cv2.resize(img, (int(s * f),) * 2, interpolation=cv2.INTER_AREA), (s, s), interpolation=cv2.INTER_CUBIC)
     alpha = blend_mask(base, rng, max_grow=0.06 if target in ("inner_face", "skin") else 0.25)
     out = _alpha_blend(img, src, alpha)
-    return _finish(rec, out, alpha, "local_smoothing", target, {"op": op})
+    return finish(rec, out, alpha, "local_smoothing", target, {"op": op})
 
 
 def jpeg_recompress(img: np.ndarray, quality: int) -> np.ndarray:
