@@ -1,0 +1,113 @@
+"""Screen localizers and their combinations on validation faces, before any test-set measurement.
+
+    .venv/bin/python benchmarks/localizer_screen.py --bundle .devdata/val_bundle.npz \
+        --model v3=weights/localizer --model v6=.devdata/v6 --model lofo=.devdata/lofo_part_swap \
+        --combo v3 --combo v3+v6+lofo --combo v3~flip
+
+Why: choosing which trained networks to ship (alone, averaged as an ensemble, with a flip) must
+not look at the held-out test faces, and a full calibration plus benchmark costs about 30 minutes
+per candidate on 2 cores. This forges, on every face of a validation-split bundle
+(``python -m forgetalk.train.bundle --split val``), one forgery per family next to its untouched
+twin through the same post-edit chain (the trainer's own ``make_batch``, fixed seed), runs each
+network once (and once mirrored when a combination asks for it) and prints, per combination, the
+region head's image AUC per family (its highest probability as the score, as the checkpoint guard
+measures it), the mean over families and the region top-1 on the forgeries. Combinations average
+logits (as ``LocalizerEnsemble`` does); ``NAME~flip`` adds the mirrored pass of NAME, whose left
+and right region channels are swapped in and back out. Raw networks, no calibration: a screen, not
+the product's numbers (those come from ``benchmarks/localization.py``).
+Used on 2026-11-26 to choose the shipped ensemble (docs/localizer.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from forgetalk.engines.localizer.infer import load_localizer  # noqa: E402
+from forgetalk.metrics import roc_auc  # noqa: E402
+from forgetalk.train.bundle import load as load_bundle  # noqa: E402
+from forgetalk.train.loop import GUARD_FAMILIES, TrainConfig, make_batch  # noqa: E402
+
+FAMILIES = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour", *GUARD_FAMILIES)
+
+
+def mirrored_channels(names: tuple[str, ...]) -> list[int]:
+    """Index of each region's left/right counterpart (itself for central regions)."""
+    swap = {n: n.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_") for n in names}
+    return [names.index(swap[n]) for n in names]
+
+
+def parse_combo(text: str) -> list[tuple[str, bool]]:
+    """"v3+v6~flip" -> [("v3", False), ("v6", False), ("v6", True)]: the passes whose logits are averaged."""
+    passes = []
+    for token in text.split("+"):
+        name = token.removesuffix("~flip")
+        passes.append((name, False))
+        if token.endswith("~flip"):
+            passes.append((name, True))
+    return passes
+
+
+@torch.no_grad()
+def run_net(net: torch.nn.Module, batch: dict[str, torch.Tensor], flip: bool, perm: list[int]) -> np.ndarray:
+    """Region logits (N, R) of one pass; mirrored passes come back in the original channel order."""
+    out = []
+    for i in range(0, batch["x"].shape[0], 64):
+        x, r = batch["x"][i:i + 64], batch["regions"][i:i + 64]
+        if flip:
+            x, r = x.flip(-1), r[:, perm].flip(-1)
+        rl = net(x, r)[1]
+        out.append(rl[:, perm] if flip else rl)
+    return torch.cat(out).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
+    ap.add_argument("--model", action="append", required=True, help="NAME=DIR holding localizer.safetensors")
+    ap.add_argument("--combo", action="append", required=True, help="NAME[+NAME...], each NAME optionally NAME~flip")
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--seed", type=int, default=5)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    bundle = load_bundle(args.bundle)
+    if bundle.meta.get("split") != "val":
+        sys.exit(f"{args.bundle} holds the {bundle.meta.get('split')!r} split; screen on the validation split")
+    recs = bundle.records
+    nets = {k: load_localizer(Path(v) / "localizer.safetensors") for k, v in (m.split("=", 1) for m in args.model)}
+    first = next(iter(nets.values())).config
+    perm = mirrored_channels(first.region_names)
+    combos = [(c, parse_combo(c)) for c in args.combo]
+    need = {p for _, parts in combos for p in parts}
+    cfg = replace(TrainConfig(), model=replace(first, members=1), paired=True, chain=True)
+    fams = args.families.split(",")
+    auc: dict[str, list[float]] = {c: [] for c, _ in combos}
+    top1: dict[str, list[float]] = {c: [] for c, _ in combos}
+    for fam in fams:
+        rng = np.random.default_rng([args.seed, 7919])
+        batch = make_batch(recs, rng, replace(cfg, families=(fam,)), 2 * len(recs), order=rng.permutation(len(recs)).tolist())
+        y = (batch["mask"].flatten(1) > 0.5).any(1).numpy().astype(np.int64)
+        truth = batch["rt"].argmax(1).numpy()
+        logits = {(m, f): run_net(nets[m], batch, f, perm) for m, f in need}
+        for c, parts in combos:
+            z = np.mean([logits[p] for p in parts], axis=0)
+            auc[c].append(roc_auc(z.max(1), y))
+            top1[c].append(float((z.argmax(1) == truth)[y == 1].mean()))
+        print(f"[screen] {fam}: {len(y)} images", file=sys.stderr, flush=True)
+    print(f"Region-head image AUC on validation faces ({len(recs)} faces, one forgery + twin per face and family, seed {args.seed})\n")
+    print("| combination | " + " | ".join(fams) + " | mean | region top-1 |")
+    print("|---" * (len(fams) + 3) + "|")
+    for c, _ in combos:
+        print(f"| {c} | " + " | ".join(f"{a:.3f}" for a in auc[c]) + f" | {np.mean(auc[c]):.3f} | {100 * np.mean(top1[c]):.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
