@@ -20,17 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 
-def _recipe(path: Path) -> dict[str, object]:
-    p = path.parent / "recipe.json"
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
-
-
 def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     """Average the localizers at ``paths`` into one network in ``out_dir`` (uncalibrated)."""
     from ..engines.localizer.infer import load_localizer
     from ..engines.localizer.model import build_localizer
     from ..io import sha256_file
-    from .loop import write_weights
+    from .loop import DERIVED_RECIPE_KEYS, recipe_beside, write_weights
 
     if len(paths) < 2:
         raise ValueError("an ensemble needs at least two localizers")
@@ -42,14 +37,14 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     for p, n in zip(paths[1:], nets[1:], strict=True):
         if n.config != base:  # frozen dataclasses: field-by-field equality
             raise ValueError(f"{paths[0]} and {p} are different architectures")
-    recipes = [_recipe(p) for p in paths]
+    recipes = [recipe_beside(p) for p in paths]
     splits = {json.dumps(r.get("split"), sort_keys=True) for r in recipes}
     if len(splits) > 1:
         raise ValueError("the members were trained on different data splits: an ensemble of them would have seen held-out faces")
     model = build_localizer(replace(base, members=len(nets)))
     state = {f"members.{i}.{k}": v for i, n in enumerate(nets) for k, v in n.state_dict().items()}
     model.load_state_dict(state)
-    recipe = {k: recipes[0][k] for k in ("component", "train_config", "split", "data_counts") if k in recipes[0]}
+    recipe = {k: recipes[0][k] for k in DERIVED_RECIPE_KEYS if k in recipes[0]}
     recipe["command"] = "python -m forgetalk.train.ensemble " + " ".join(str(p) for p in [*paths, out_dir])
     recipe["ensemble"] = {
         "combine": "mean of mask and region logits",

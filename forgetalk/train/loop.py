@@ -457,6 +457,17 @@ def evaluate_batch(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: Tra
     return {"loss": float(loss), "iou@0.5": iou, "region_top1": top1}
 
 
+#: What a model derived from trained localizers (a weight average, an ensemble) keeps of a member's
+#: recipe: enough for ``forgetalk.train.calibrate`` to find the split and the training config.
+DERIVED_RECIPE_KEYS = ("component", "train_config", "split", "data_counts")
+
+
+def recipe_beside(weights: Path) -> dict[str, object]:
+    """The recipe.json next to a localizer.safetensors, or {} when there is none."""
+    p = Path(weights).parent / "recipe.json"
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
 def write_manifest(out_dir: Path) -> dict[str, object]:
     """manifest.json pinning both the weights and recipe.json (which holds the fusion weight and
     verdict threshold, so it changes results and must be verified like the weights)."""

@@ -41,15 +41,14 @@ def write_soup(a_path: Path, b_path: Path, out_dir: Path, alpha: float = 0.5) ->
     """Average the localizers at ``a_path`` and ``b_path`` into ``out_dir`` (uncalibrated)."""
     from ..engines.localizer.infer import load_localizer
     from ..io import sha256_file
-    from .loop import write_weights
+    from .loop import DERIVED_RECIPE_KEYS, recipe_beside, write_weights
 
     a, b = load_localizer(a_path), load_localizer(b_path)
     if a.config != b.config:  # frozen dataclasses: field-by-field equality
         raise ValueError(f"{a_path} and {b_path} are different architectures")
     b.load_state_dict(average_state(a.state_dict(), b.state_dict(), alpha))
-    prev = b_path.parent / "recipe.json"
-    base = json.loads(prev.read_text(encoding="utf-8")) if prev.is_file() else {}
-    recipe = {k: base[k] for k in ("component", "train_config", "split", "data_counts") if k in base}
+    base = recipe_beside(b_path)
+    recipe = {k: base[k] for k in DERIVED_RECIPE_KEYS if k in base}
     recipe["command"] = f"python -m forgetalk.train.soup {a_path} {b_path} {out_dir} --alpha {alpha}"
     recipe["soup"] = {"alpha_first": alpha, "members": [{"path": str(p), "sha256": sha256_file(p)} for p in (a_path, b_path)]}
     return write_weights(b.eval(), out_dir, recipe)
