@@ -8,7 +8,8 @@ Why: choosing which trained networks to ship (alone, averaged as an ensemble, wi
 not look at the held-out test faces, and a full calibration plus benchmark costs about 30 minutes
 per candidate on 2 cores. This forges, on every face of a validation-split bundle
 (``python -m forgetalk.train.bundle --split val``), one forgery per family next to its untouched
-twin through the same post-edit chain (the trainer's own ``make_batch``, fixed seed), runs each
+twin through the same post-edit chain (the checkpoint guard's own batch and metrics, ``--seed`` as
+``guard_seed``), runs each
 network once (and once mirrored when a combination asks for it) and prints, per combination, the
 region head's image AUC per family (its highest probability as the score, as the checkpoint guard
 measures it), the mean over families and the region top-1 on the forgeries. Combinations average
@@ -32,9 +33,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.engines.localizer.infer import load_localizer  # noqa: E402
-from forgetalk.metrics import roc_auc  # noqa: E402
 from forgetalk.train.bundle import load as load_bundle  # noqa: E402
-from forgetalk.train.loop import GUARD_FAMILIES, TrainConfig, make_batch  # noqa: E402
+from forgetalk.train.loop import GUARD_FAMILIES, TrainConfig, head_metrics, make_guard_batch  # noqa: E402
 
 FAMILIES = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour", *GUARD_FAMILIES)
 
@@ -87,21 +87,19 @@ def main() -> None:
     perm = mirrored_channels(first.region_names)
     combos = [(c, parse_combo(c)) for c in args.combo]
     need = {p for _, parts in combos for p in parts}
-    cfg = replace(TrainConfig(), model=replace(first, members=1), paired=True, chain=True)
+    cfg = replace(TrainConfig(), model=replace(first, members=1), chain=True, guard_seed=args.seed, guard_size=2 * len(recs))
     fams = args.families.split(",")
     auc: dict[str, list[float]] = {c: [] for c, _ in combos}
     top1: dict[str, list[float]] = {c: [] for c, _ in combos}
     for fam in fams:
-        rng = np.random.default_rng([args.seed, 7919])
-        batch = make_batch(recs, rng, replace(cfg, families=(fam,)), 2 * len(recs), order=rng.permutation(len(recs)).tolist())
-        y = (batch["mask"].flatten(1) > 0.5).any(1).numpy().astype(np.int64)
-        truth = batch["rt"].argmax(1).numpy()
+        # the checkpoint guard's own batch (every face once, twin beside forgery) and metrics
+        batch = make_guard_batch(recs, replace(cfg, guard_families=(fam,)))
         logits = {(m, f): run_net(nets[m], batch, f, perm) for m, f in need}
         for c, parts in combos:
-            z = np.mean([logits[p] for p in parts], axis=0)
-            auc[c].append(roc_auc(z.max(1), y))
-            top1[c].append(float((z.argmax(1) == truth)[y == 1].mean()))
-        print(f"[screen] {fam}: {len(y)} images", file=sys.stderr, flush=True)
+            got = head_metrics(torch.from_numpy(np.mean([logits[p] for p in parts], axis=0)), batch)
+            auc[c].append(got["image_auc"])
+            top1[c].append(got["region_top1"])
+        print(f"[screen] {fam}: {batch['x'].shape[0]} images", file=sys.stderr, flush=True)
     print(f"Region-head image AUC on validation faces ({len(recs)} faces, one forgery + twin per face and family, seed {args.seed})\n")
     print("| combination | " + " | ".join(fams) + " | mean | region top-1 |")
     print("|---" * (len(fams) + 3) + "|")

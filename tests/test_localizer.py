@@ -126,7 +126,7 @@ def test_training_with_families_and_chain(tmp_path) -> None:  # noqa: ANN001
 def test_guard_keeps_the_weights_of_its_best_check() -> None:
     """Checkpoint selection on guard families (never trained on): every check is recorded, the
     best one's weights are returned (they reproduce its AUC), ties go to the later step."""
-    from forgetalk.train.loop import _guard_batch, guard_check
+    from forgetalk.train.loop import guard_check, make_guard_batch
 
     f = public_domain_face()
     g = public_domain_face(flip=True)
@@ -145,7 +145,7 @@ def test_guard_keeps_the_weights_of_its_best_check() -> None:
         best = max(aucs)
         assert guard["kept_image_auc"] == best
         assert guard["kept_step"] == max(s for s, a in zip(steps, aucs, strict=True) if a == best)
-        again = guard_check(model, _guard_batch(recs, cfg), cfg)["image_auc"]
+        again = guard_check(model, make_guard_batch(recs, cfg), cfg)["image_auc"]
         assert abs(again - guard["kept_image_auc"]) < 1e-6  # the returned weights are the kept step's
         restored += guard["kept_step"] < 5
     assert restored >= 1  # the restore path ran at least once, not only "keep the last step"
@@ -172,20 +172,20 @@ def test_guard_can_keep_the_starting_weights(monkeypatch) -> None:  # noqa: ANN0
     assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
 
 
-def test_guard_batch_uses_every_face_before_any_twice() -> None:
+def testmake_guard_batch_uses_every_face_before_any_twice() -> None:
     """The guard batch forges faces in a seeded permutation, cycling, not drawn with replacement,
     and the same batch for every training seed."""
     from forgetalk.engines.localizer.common import region_stack
-    from forgetalk.train.loop import _guard_batch, make_batch
+    from forgetalk.train.loop import make_batch, make_guard_batch
 
     f, g = public_domain_face(), public_domain_face(flip=True)
     recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
     cfg = TrainConfig(seed=2, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8)
-    batch = _guard_batch(recs, cfg)
+    batch = make_guard_batch(recs, cfg)
     own = [region_stack(r.regions, TINY.region_names, TINY.input_size) for r in recs]
     faces = [next(i for i, o in enumerate(own) if np.array_equal(batch["regions"][k].numpy(), o)) for k in range(0, 8, 2)]
     assert sorted(faces[:2]) == [0, 1] and faces[2:] == faces[:2]  # each face once, then the same cycle
-    other_run = _guard_batch(recs, TrainConfig(seed=9, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8))
+    other_run = make_guard_batch(recs, TrainConfig(seed=9, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8))
     assert torch.equal(other_run["x"], batch["x"])  # the guard batch does not follow the training seed: runs compare
     gcfg = TrainConfig(seed=2, synth_size=96, model=TINY, families=("liquify",))
     fixed = make_batch(recs, np.random.default_rng(0), gcfg, 4, order=[1, 1])

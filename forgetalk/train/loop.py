@@ -270,10 +270,16 @@ def guard_check(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainC
     this face is forged"); ``region_top1`` is how often the head's first region is the most
     forged one, on the forgeries.
     """
-    from ..metrics import roc_auc
-
     model.eval()
     _, rlog = model(batch["x"], batch["regions"])
+    return head_metrics(rlog, batch)
+
+
+def head_metrics(rlog: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """``guard_check``'s numbers from region logits already computed (one network's, or an
+    average of several, as benchmarks/localizer_screen.py compares them)."""
+    from ..metrics import roc_auc
+
     forged = (batch["mask"].flatten(1) > 0.5).any(1)
     score = torch.sigmoid(rlog).amax(1)
     out = {"image_auc": float(roc_auc(score.cpu().numpy(), forged.cpu().numpy().astype(np.int64)))}
@@ -282,7 +288,7 @@ def guard_check(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainC
     return out
 
 
-def _guard_batch(recs: list[FaceRecord], cfg: TrainConfig) -> dict[str, torch.Tensor]:
+def make_guard_batch(recs: list[FaceRecord], cfg: TrainConfig) -> dict[str, torch.Tensor]:
     """The fixed guard batch: validation faces forged by a guard family, each next to its twin.
 
     Faces are taken in a seeded permutation, cycling (every face once before any twice), not drawn
@@ -310,13 +316,14 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         raise ValueError(problem)
     if cfg.guard_families and not val_recs:
         raise ValueError("guard families need validation faces to forge (val_recs is empty)")
-    if (init.config if init is not None else cfg.model).members > 1:
+    net_cfg = init.config if init is not None else cfg.model
+    if net_cfg.members > 1:
         raise ValueError("a localizer ensemble is combined from trained members (forgetalk.train.ensemble), not trained: continue one member")
     torch.set_num_threads(cfg.threads)
     cv2.setNumThreads(1)  # OpenCV's own pool fights torch's OpenMP threads for the same 2 cores
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    model = build_localizer(init.config if init is not None else cfg.model)
+    model = build_localizer(net_cfg)
     dev = torch.device(cfg.device)
     pretrained_info = None
     if init is not None:  # continue a previous stage (same architecture)
@@ -334,7 +341,7 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
     if cfg.epochs:
         max_steps = min(max_steps, max(1, cfg.epochs * len(train_recs) // cfg.batch_size))
     val_batch = _to(make_batch(val_recs, np.random.default_rng(cfg.seed + 1), cfg, min(96, 2 * len(val_recs))), dev) if val_recs else None
-    guard_batch = _to(_guard_batch(val_recs, cfg), dev) if cfg.guard_families else None
+    guard_batch = _to(make_guard_batch(val_recs, cfg), dev) if cfg.guard_families else None
     guard_hist: list[dict[str, float]] = []
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None  # (image AUC, step, CPU copy of the weights)
 
