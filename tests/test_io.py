@@ -12,7 +12,7 @@ from _helpers import png_header_only
 from PIL import Image
 
 from forgetalk.errors import ImageTooLargeError, InputError, OutputError
-from forgetalk.io import atomic_write_bytes, atomic_write_json, load_image, sha256_file
+from forgetalk.io import atomic_write_bytes, atomic_write_json, load_image, npz_bytes, sha256_file
 
 
 def _save(img: Image.Image, path: Path, **kw) -> Path:
@@ -139,3 +139,20 @@ def test_atomic_write_to_unwritable_location(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(OutputError, match="cannot write"):
         atomic_write_bytes(blocker / "out.pdf", b"%PDF")
+
+
+def test_npz_bytes_is_reproducible_and_an_ordinary_npz(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calibration files are pinned by sha256: the same arrays must give the same bytes at any hour."""
+    import time as time_mod
+
+    arrays = {"b": np.arange(6, dtype=np.float32).reshape(2, 3), "a": np.array('{"k": 1}')}
+    first = npz_bytes(arrays)
+    monkeypatch.setattr(time_mod, "time", lambda: 2_000_000_000.0)  # another day, another zip timestamp
+    monkeypatch.setattr(time_mod, "localtime", lambda *a: time_mod.gmtime(2_000_000_000))
+    assert npz_bytes(dict(reversed(arrays.items()))) == first
+    with np.load(io.BytesIO(first), allow_pickle=False) as z:
+        assert z.files == ["a", "b"]
+        np.testing.assert_array_equal(z["b"], arrays["b"])
+        assert str(z["a"]) == '{"k": 1}'
+    with pytest.raises(ValueError, match="Python objects"):
+        npz_bytes({"x": np.array([{"a": 1}], dtype=object)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +120,19 @@ FORGERIES_PER_VAL_FACE = 6
 UNTOUCHED_PER_VAL_FACE = 3
 
 
+def evidence_pins() -> dict[str, str]:
+    """The sha256 of each evidence-engine file this calibration scores with, from its manifest.
+
+    Why recorded: the evidence score is one of the fused features, so the fitted coefficients
+    and threshold belong to one evidence calibration. Kept in the section (and so in every
+    report), it shows which evidence files a fused verdict was calibrated against and that
+    the evidence files must be rebuilt first (``make calibrate`` runs them in that order).
+    """
+    from ..weights import load_manifest
+
+    return {f.name: f.sha256 for f in load_manifest("evidence").files if f.sha256}
+
+
 def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = (),  # noqa: ANN001
                      relandmark: bool = True) -> dict[str, object]:
     """Run evidence + localizer once per validation item, then choose everything from the cached outputs.
@@ -146,11 +160,14 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
              if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3))
     loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
     ev_engine = get_engine("evidence")
+    evidence_files = evidence_pins()
     outs = []
     for it in items:
         ev = ev_engine.analyze_face(it.face)
         lo = loc.predict(it.face.crop, it.face.regions)
-        outs.append((ev, lo))
+        # Only the heatmap, score and meta are read below. The per-cue maps (six 512 px float
+        # maps a face) are dropped at once: kept for 1,647 items they took the process to 21 GB.
+        outs.append((replace(ev, cues={}), lo))
     log(f"[calibrate] {len(items)} validation items in {time.perf_counter() - t0:.0f}s")
     valid = [np.asarray(it.face.face_mask) for it in items]
     fakes = [i for i, it in enumerate(items) if it.fake]
@@ -250,6 +267,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "n_val_fake": int((y == 1).sum()),
         "n_val_faces": len(reals),
         "eval_seed": seed,
+        "evidence_files": evidence_files,
         "landmarks": "re-measured on each item's crop (FaceMesh), as an analysis does" if landmarks_of is not None else "the untouched face's",
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "threshold is the smallest calibrated score with out-of-fold false-positive rate <= target on validation real faces (untouched, same post-edit chains as the forgeries)",

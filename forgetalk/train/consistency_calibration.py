@@ -42,8 +42,13 @@ from ..io import atomic_write_bytes, sha256_bytes
 from ..weights import weights_root
 
 
-def pin_in_manifest(folder: Path, name: str, data: bytes, description: str, component: str = COMPONENT, component_description: str = "") -> None:
-    """Add or replace one file entry (sha256, size) in ``folder/manifest.json``, keeping the others."""
+def pin_in_manifest(folder: Path, name: str, data: bytes, description: str, component: str = COMPONENT, component_description: str = "",
+                    required: bool = False) -> None:
+    """Add or replace one file entry (sha256, size) in ``folder/manifest.json``, keeping the others.
+
+    A replaced entry keeps its place in the list, so a rebuild that reproduces every file
+    also reproduces the manifest byte for byte.
+    """
     from ..io import atomic_write_json
 
     path = folder / "manifest.json"
@@ -51,8 +56,13 @@ def pin_in_manifest(folder: Path, name: str, data: bytes, description: str, comp
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         doc = {"component": component, "description": component_description, "files": []}
-    files = [f for f in doc.get("files", []) if f.get("name") != name]
-    files.append({"name": name, "sha256": sha256_bytes(data), "size": len(data), "required": False, "description": description})
+    entry = {"name": name, "sha256": sha256_bytes(data), "size": len(data), "required": required, "description": description}
+    files = list(doc.get("files", []))
+    at = next((i for i, f in enumerate(files) if f.get("name") == name), None)
+    if at is None:
+        files.append(entry)
+    else:
+        files[at] = entry
     doc["files"] = files
     atomic_write_json(path, doc)
 
@@ -151,12 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     report = validate(cal, val)
     meta = dict(cal.meta)
     meta.update(report)
-    meta["seconds"] = round(time.time() - t0, 1)
+    seconds = round(time.time() - t0, 1)  # printed, not stored: a rebuild must be byte-identical
     cal = ConsistencyCalibration(cal.stats, cal.ref_shape, cal.offset_axes, meta)
     data = calibration_to_json(cal)
     atomic_write_bytes(out_dir / CONSISTENCY_FILE, data)
     pin_in_manifest(out_dir, CONSISTENCY_FILE, data, "real-face statistics of the consistency cues (JSON); built by forgetalk.train.consistency_calibration")
-    print(json.dumps({"faces_train": len(train), "faces_val": len(val), **report, "seconds": meta["seconds"]}, indent=1))
+    print(json.dumps({"faces_train": len(train), "faces_val": len(val), **report, "seconds": seconds}, indent=1))
     return 0
 
 

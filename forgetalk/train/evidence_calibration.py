@@ -60,16 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     # The threshold sits just above the highest unflagged validation score (how the shipped one was chosen).
     thr, fpr = threshold_at_fpr(np.array(scores), args.target_fpr, above_passed=True)
     meta = dict(cal.meta)
-    meta.update(threshold=thr, target_fpr=args.target_fpr, measured_fpr=fpr, n_val_faces=len(val), threshold_split="val", seconds=round(time.time() - t0, 1))
+    meta.update(threshold=thr, target_fpr=args.target_fpr, measured_fpr=fpr, n_val_faces=len(val), threshold_split="val")
+    # Wall time is printed, not stored: the file must come out byte-identical when rebuilt.
+    seconds = round(time.time() - t0, 1)
     cal = replace(cal, meta=meta)
     data = save_calibration(cal, out_dir / CALIBRATION_FILE)
     atomic_write_bytes(out_dir / CALIBRATION_FILE, data)
     # Replace only this file's entry: the manifest also pins consistency.json (consistency_calibration).
     pin_in_manifest(
-        out_dir, CALIBRATION_FILE, data, "pickle-free npz",
+        out_dir, CALIBRATION_FILE, data, "pickle-free npz: real-face statistics of the cues; required (the engine refuses to run without it, exit 5)", required=True,
         component_description="Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.train.evidence_calibration.",
     )  # fmt: skip
-    print(json.dumps({"faces_train": len(train), "faces_val": len(val), "threshold": thr, "measured_fpr": fpr, "seconds": meta["seconds"]}))
+    print(json.dumps({"faces_train": len(train), "faces_val": len(val), "threshold": thr, "measured_fpr": fpr, "seconds": seconds}))
     return 0
 
 

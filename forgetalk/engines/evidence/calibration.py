@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ...faces import REGION_NAMES
+from ...io import npz_bytes
 from .cues import CUE_NAMES, centre_on_face, compute_cues
 
 GRID = 64  # location prior resolution (crop 512 / 8)
@@ -98,16 +99,16 @@ def build_calibration(faces: Iterable[tuple[np.ndarray, dict[str, np.ndarray], n
 
 
 def save_calibration(cal: Calibration, path: Path) -> bytes:
-    """Serialise to npz bytes (arrays + one JSON string; loadable with allow_pickle=False)."""
-    import io
+    """Serialise to npz bytes (arrays + one JSON string; loadable with allow_pickle=False).
 
+    Byte-identical for an identical calibration (:func:`forgetalk.io.npz_bytes`), so a rebuild
+    can be checked against the pinned sha256.
+    """
     arrays = {f"loc_mean__{c}": cal.loc_mean[c].astype(np.float32) for c in cal.loc_mean}
     arrays.update({f"loc_std__{c}": cal.loc_std[c].astype(np.float32) for c in cal.loc_std})
     doc = {"region_mean": cal.region_mean, "region_std": cal.region_std, "meta": cal.meta}
     arrays["json"] = np.array(json.dumps(doc, sort_keys=True))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    return buf.getvalue()
+    return npz_bytes(arrays)
 
 
 def load_calibration(path: Path) -> Calibration:
