@@ -12,7 +12,8 @@ twin through the same post-edit chain (the checkpoint guard's own batch and metr
 ``guard_seed``), runs each
 network once (and once mirrored when a combination asks for it) and prints, per combination, the
 region head's image AUC per family (its highest probability as the score, as the checkpoint guard
-measures it), the mean over families and the region top-1 on the forgeries. Combinations average
+measures it), the mean over families, the region top-1 on the forgeries and the head's per-region
+AUC (the forged part against the same part on the twins, ``loop.head_metrics``). Combinations average
 logits (as ``LocalizerEnsemble`` does); ``NAME~flip`` adds the mirrored pass of NAME, whose left
 and right region channels are swapped in and back out. Raw networks, no calibration: a screen, not
 the product's numbers (those come from ``benchmarks/localization.py``).
@@ -91,6 +92,7 @@ def main() -> None:
     fams = args.families.split(",")
     auc: dict[str, list[float]] = {c: [] for c, _ in combos}
     top1: dict[str, list[float]] = {c: [] for c, _ in combos}
+    rauc: dict[str, list[float]] = {c: [] for c, _ in combos}
     for fam in fams:
         # the checkpoint guard's own batch (every face once, twin beside forgery) and metrics
         batch = make_guard_batch(recs, replace(cfg, guard_families=(fam,)))
@@ -99,12 +101,13 @@ def main() -> None:
             got = head_metrics(torch.from_numpy(np.mean([logits[p] for p in parts], axis=0)), batch)
             auc[c].append(got["image_auc"])
             top1[c].append(got["region_top1"])
+            rauc[c].append(got.get("region_auc_mean", float("nan")))
         print(f"[screen] {fam}: {batch['x'].shape[0]} images", file=sys.stderr, flush=True)
     print(f"Region-head image AUC on validation faces ({len(recs)} faces, one forgery + twin per face and family, seed {args.seed})\n")
-    print("| combination | " + " | ".join(fams) + " | mean | region top-1 |")
-    print("|---" * (len(fams) + 3) + "|")
+    print("| combination | " + " | ".join(fams) + " | mean | region top-1 | per-region AUC (mean) |")
+    print("|---" * (len(fams) + 4) + "|")
     for c, _ in combos:
-        print(f"| {c} | " + " | ".join(f"{a:.3f}" for a in auc[c]) + f" | {np.mean(auc[c]):.3f} | {100 * np.mean(top1[c]):.1f}% |")
+        print(f"| {c} | " + " | ".join(f"{a:.3f}" for a in auc[c]) + f" | {np.mean(auc[c]):.3f} | {100 * np.mean(top1[c]):.1f}% | {np.nanmean(rauc[c]):.3f} |")
 
 
 if __name__ == "__main__":
