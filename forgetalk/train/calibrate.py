@@ -165,8 +165,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     for it in items:
         ev = ev_engine.analyze_face(it.face)
         lo = loc.predict(it.face.crop, it.face.regions)
-        # Only the heatmap, score and meta are read below. The per-cue maps (six 512 px float
-        # maps a face) are dropped at once: kept for 1,647 items they took the process to 21 GB.
+        # Only the heatmap, score and meta are read below. The per-cue maps (one 512 px float
+        # map per cue and face) are dropped at once: kept for all 1,647 items they filled a
+        # 24 GB machine; without them the peak is 13.2 GiB (docs/localizer.md).
         outs.append((replace(ev, cues={}), lo))
     log(f"[calibrate] {len(items)} validation items in {time.perf_counter() - t0:.0f}s")
     valid = [np.asarray(it.face.face_mask) for it in items]
