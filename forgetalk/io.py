@@ -521,24 +521,26 @@ def encode_png(rgb: np.ndarray) -> bytes:
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """Compressed npz of ``arrays``, byte-identical for identical arrays (pure).
+def npz_bytes(arrays: dict[str, np.ndarray], compress: bool = True) -> bytes:
+    """An npz of ``arrays``, byte-identical for identical arrays (pure).
 
-    Why not ``np.savez_compressed``: it stamps each member with the wall-clock time, so two
-    builds of the same calibration differ in bytes and a pinned sha256 cannot show that a
-    rebuild reproduced the shipped file. Members are written in name order with a fixed
-    timestamp; the result is an ordinary npz (``np.load(..., allow_pickle=False)``).
+    Why not ``np.savez``/``np.savez_compressed``: they stamp each member with the wall-clock
+    time, so two builds of the same calibration (or training bundle) differ in bytes and a
+    pinned sha256 cannot show that a rebuild reproduced the file. Members are written in name
+    order with a fixed timestamp; the result is an ordinary npz (``np.load(...,
+    allow_pickle=False)``). ``compress=False`` stores them, for payloads already compressed.
     """
     import zipfile
 
+    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
         for name in sorted(arrays):
             arr = np.asarray(arrays[name])
             if arr.dtype.hasobject:
                 raise ValueError(f"npz member {name!r} holds Python objects; only plain arrays are written")
             info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = method
             info.external_attr = 0o644 << 16
             member = io.BytesIO()
             np.lib.format.write_array(member, arr, allow_pickle=False)

@@ -47,6 +47,15 @@ def test_bundle_records_equal_the_records_built_from_the_crops(tmp_path: Path) -
         assert all(np.array_equal(got.regions[k], want.regions[k]) for k in want.regions)
 
 
+def test_a_bundle_rebuilt_from_the_same_faces_is_byte_identical(tmp_path: Path) -> None:
+    """Recipes record the bundle's sha256; a rebuild must be checkable against it."""
+    faces = _faces(2)
+    pack(faces, 256, {"split": "train"}, tmp_path / "a.npz")
+    pack(faces, 256, {"split": "train"}, tmp_path / "b.npz")
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    assert {p.name for p in tmp_path.iterdir()} == {"a.npz", "b.npz"}  # written atomically: no leftovers
+
+
 def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:
     np.savez(tmp_path / "x.npz", meta=np.frombuffer(b'{"format": "other"}', np.uint8))
     with pytest.raises(ValueError, match="not a"):

@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..io import atomic_write_bytes, npz_bytes
 from ..synth import FaceRecord
 
 BUNDLE_FORMAT = "forgetalk-face-bundle-v1"
@@ -67,10 +68,8 @@ def pack(faces: list, size: int, meta: dict[str, object], out: Path) -> dict[str
         "landmarks": np.stack(lms).astype(np.float32) if lms else np.zeros((0, 478, 2), np.float32),
         "meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), np.uint8),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(out)
+    # Reproducible bytes: a bundle rebuilt from the same faces has the sha256 the recipes record.
+    atomic_write_bytes(out, npz_bytes(arrays, compress=False))
     return meta
 
 
