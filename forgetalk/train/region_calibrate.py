@@ -34,6 +34,11 @@ def real_face_saliencies(engine, faces: list, seed: int = SEED) -> list[dict[str
     return out
 
 
+def region_calibration_bytes(cal: RegionCalibration) -> bytes:
+    """The file this builder writes for ``cal`` (pure; the shipped file's pin is checked against it)."""
+    return (json.dumps(cal.to_dict(), indent=1) + "\n").encode()
+
+
 def calibrate_engine(engine_name: str, faces: list, seed: int = SEED) -> RegionCalibration:  # noqa: ANN001
     from ..engines import get_engine
 
@@ -62,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         faces = [*faces, *load_parsing_split(a.parsing, "val")]
     cal = calibrate_engine(a.engine, faces)
     out = a.out or (weights_root() / a.engine)
-    data = (json.dumps(cal.to_dict(), indent=1) + "\n").encode()
+    data = region_calibration_bytes(cal)
     from ..io import atomic_write_bytes
     from .consistency_calibration import pin_in_manifest
 
