@@ -127,8 +127,19 @@ def region_sentences(region: str, evidence: tuple[CueEvidence, ...], out: Engine
         e = evidence[0]
         sentences.append(f"No hand-made cue departs from real faces by {vocab.cue(e.cue).fire_z:.0f} SDs here; the strongest is {e.label} ({e.z:+.1f} SDs).")
     if region in out.region_scores:
-        sentences.append(f"Region score from the engine: {out.region_scores[region]:.2f}.")
+        sentences.append(f"Region score from the engine: {out.region_scores[region]:.2f}{_raised_by(region, out)}.")
     return sentences
+
+
+def _raised_by(region: str, out: EngineOutput) -> str:
+    """How a consistency cue raised the region's score (the fused engine's ``region_cue_terms``), so
+    that a score the heatmap alone does not explain states what moved it; "" when nothing did."""
+    terms = out.meta.get("region_cue_terms")
+    t = terms.get(region) if isinstance(terms, dict) else None
+    if not isinstance(t, dict) or not t.get("z"):
+        return ""
+    cues = ", ".join(f"{out.vocabulary.cue(c).label} at {z:+.1f} SDs of real faces" for c, z in t["z"].items())
+    return f" (the localizer's {float(t.get('localizer', 0.0)):.2f}, raised by the {cues})"
 
 
 def link_text_to_regions(text: str | None, region_names: list[str], vocabulary: EngineVocabulary) -> dict[str, list[str]]:

@@ -189,3 +189,67 @@ def test_per_region_and_per_cue_statistics_reach_the_score_only_when_chosen() ->
     assert not {k for k in feats if ":" in k} - {"consistency:iris_colour", "head:mouth"}  # other per-region/per-cue ones stay out of the report
     assert {"region_max", "heat_q99", "head_max", "consistency"} <= set(feats)
     assert out.score == pytest.approx(face_score(feats, FusedEngine(evidence=StubEvidence(), localizer=loc, calibration=cal).calibration))
+
+
+def test_region_cue_terms_raise_only_the_regions_a_cue_names() -> None:
+    """A consistency cue's real-face z, filed under a region by the evidence engine, adds its excess
+    over the floor to that region's score logit with the calibration's weight; no weight, a z
+    within the floor (ordinary on real faces) or unmeasured, or a region the cue never names
+    leaves the score as it was."""
+    from forgetalk.engines.fused import REGION_CUE_FLOOR, region_cue_terms, with_region_cues
+
+    assert REGION_CUE_FLOOR == 1.0
+    stats = {"iris_colour": {"left_eye.z": 3.0, "left_eye.region": 9.0, "right_eye.z": 0.8},
+             "part_size": {"nose.z": 5.0}, "catchlight_level": {"left_eye.z": float("nan")}}
+    weights = {"iris_colour": 1.5, "catchlight_level": 1.0}
+    terms = region_cue_terms(stats, weights)
+    assert terms == {"left_eye": {"iris_colour": 3.0}}  # nose: cue not weighted; right eye: within the floor; NaN: unmeasured
+    scores = {"left_eye": 0.2, "right_eye": 0.2, "nose": 0.6}
+    raised = with_region_cues(scores, terms, weights)
+    assert raised["left_eye"] == pytest.approx(1 / (1 + np.exp(-(np.log(0.2 / 0.8) + 1.5 * (3.0 - 1.0)))))
+    assert raised["right_eye"] == 0.2 and raised["nose"] == 0.6
+    assert region_cue_terms(stats, weights, floor=0.0)["right_eye"] == {"iris_colour": 0.8}  # the floor is a parameter
+    assert with_region_cues(scores, region_cue_terms(stats, {}), {}) == scores
+    assert with_region_cues({"nose": 0.5}, terms, weights) == {"nose": 0.5}  # a term for a region without a score adds none
+
+
+def test_engine_reports_region_scores_raised_by_a_consistency_cue() -> None:
+    """With ``region_cues`` in the calibration the engine's region scores (which the ranking and the
+    saliency use) carry the cue; the meta says by how much and the explanation says why."""
+    import torch
+
+    from forgetalk.engines.base import EngineOutput
+    from forgetalk.engines.evidence.engine import VOCABULARY
+    from forgetalk.engines.fused import FusedEngine
+    from forgetalk.engines.localizer.infer import Localizer
+    from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerNet
+    from forgetalk.explain import region_sentences
+
+    class StubEvidence:
+        def analyze_face(self, face):  # noqa: ANN001, ANN202
+            return EngineOutput(heatmap=np.zeros((512, 512), np.float32), score=0.1, cue_region_stats={"iris_colour": {"left_eye.z": 4.0}},
+                                vocabulary=VOCABULARY)
+
+    torch.manual_seed(0)
+    loc = Localizer(LocalizerNet(LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))))
+    base = {"fusion_weight": 0.5, "region_source": "head", "features": ["heat_q99"], "coef": [1.0], "intercept": -1.0}
+    face = public_domain_face()
+    plain = FusedEngine(evidence=StubEvidence(), localizer=loc, calibration=base).analyze_face(face)
+    out = FusedEngine(evidence=StubEvidence(), localizer=loc, calibration={**base, "region_cues": {"iris_colour": 1.0}}).analyze_face(face)
+    assert out.region_scores["left_eye"] > plain.region_scores["left_eye"]
+    assert {k: v for k, v in out.region_scores.items() if k != "left_eye"} == {k: v for k, v in plain.region_scores.items() if k != "left_eye"}
+    assert plain.meta["region_cue_terms"] == {}
+    t = out.meta["region_cue_terms"]["left_eye"]
+    assert t["z"] == {"iris_colour": 4.0} and t["floor"] == 1.0 and t["localizer"] == pytest.approx(plain.region_scores["left_eye"], abs=1e-4)
+    said = region_sentences("left_eye", (), out, face.regions["left_eye"])[-1]
+    assert "raised by the iris colour mismatch between the eyes at +4.0 SDs" in said
+    assert "raised" not in region_sentences("right_eye", (), out, face.regions["right_eye"])[-1]
+
+
+@pytest.mark.parametrize("bad", [{"region_cues": [1.0]}, {"region_cues": {"iris_colour": "high"}}, {"region_cue_floor": "one"}])
+def test_malformed_region_cues_are_a_weights_error_at_load(bad: dict[str, object]) -> None:
+    from forgetalk.engines.fused import FusedEngine
+
+    cal = {"fusion_weight": 0.5, "features": ["heat_q99"], "coef": [1.0], "intercept": -1.0, **bad}
+    with pytest.raises(WeightsError, match="malformed calibration"):
+        FusedEngine(evidence=object(), localizer=object(), calibration=cal)

@@ -63,7 +63,8 @@ PEAK_BOX = 9
 
 def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, evidence_score: float,
                   regions: dict[str, np.ndarray] | None = None, region_cal: RegionCalibration | None = None, region_source: str = "mask",
-                  consistency_score: float = 0.0, consistency_cues: Mapping[str, float] | None = None) -> dict[str, float]:
+                  consistency_score: float = 0.0, consistency_cues: Mapping[str, float] | None = None,
+                  region_scores: Mapping[str, float] | None = None) -> dict[str, float]:
     """Face-level statistics the calibrated score is a logistic function of (the calibration
     chooses which, by cross-validation on validation faces; every candidate is computed).
 
@@ -83,6 +84,10 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     cues; see :func:`consistency_cues_of`). One face-level maximum hides which part is odd: an
     eye-colour change moves the iris-colour cue and little else, a pasted forehead its own head.
     A statistic a face lacks (a cue not measurable on closed eyes) counts as 0 in the score.
+
+    ``region_scores``: the engine's per-region scores that the saliency blends in (the region
+    source's scores with the calibration's consistency terms, :func:`with_region_cues`); by
+    default the region source's scores as they are.
     """
     import cv2
 
@@ -93,7 +98,8 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     sus = 0.0
     exc: list[float] = []
     if regions is not None and region_cal is not None:
-        sal = region_saliency(heat, {k: v for k, v in regions.items() if k not in SCORE_EXCLUDED_REGIONS}, lo.region_scores(region_source) or None)
+        scores = lo.region_scores(region_source) if region_scores is None else dict(region_scores)
+        sal = region_saliency(heat, {k: v for k, v in regions.items() if k not in SCORE_EXCLUDED_REGIONS}, scores or None)
         sus = max((region_cal.percentile(k, v[0]) or 0.0 for k, v in sal.items()), default=0.0)
         exc = sorted((float(np.clip(e, *EXCESS_CLIP)) for k, v in sal.items() if (e := region_cal.excess(k, v[0])) is not None), reverse=True)
     box = cv2.blur(heat.astype(np.float32), (PEAK_BOX, PEAK_BOX))
@@ -133,6 +139,49 @@ def consistency_cues_of(ev: EngineOutput) -> dict[str, float]:
     return out
 
 
+#: A consistency cue's z up to this many real-face SDs above the median counts as ordinary and
+#: adds nothing to a region's score (see with_region_cues); recorded with the weights in recipe.json.
+REGION_CUE_FLOOR = 1.0
+
+
+def region_cue_terms(cue_region_stats: Mapping[str, Mapping[str, float]], weights: Mapping[str, float], floor: float = REGION_CUE_FLOOR) -> dict[str, dict[str, float]]:
+    """region -> {cue: z} of each weighted consistency cue that the evidence engine measured more
+    than ``floor`` real-face SDs above the median and filed under that region (a pair cue under its
+    odd eye, or under both eyes when the odd one cannot be told: ``consistency.region_stats``);
+    empty without weights.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for cue in weights:
+        for key, z in (cue_region_stats.get(cue) or {}).items():
+            if key.endswith(".z") and isinstance(z, int | float) and math.isfinite(z) and z > floor:
+                out.setdefault(key[:-2], {})[cue] = float(z)
+    return out
+
+
+def with_region_cues(scores: Mapping[str, float], terms: Mapping[str, Mapping[str, float]], weights: Mapping[str, float],
+                     floor: float = REGION_CUE_FLOOR) -> dict[str, float]:
+    """Each region's score with its measured consistency evidence added on the logit scale:
+    ``sigmoid(logit(score) + sum_c weight_c * (z_c - floor))`` over the cues of ``terms``.
+
+    Why: the localizer finds a recoloured iris (pixel AUC 0.97) but untouched irises are as hot,
+    so on its own it cannot say that an eye, rather than a brow or the nose, was edited; the
+    iris-colour cue measures exactly that. Folded into the eyes' scores it moves an edited eye up
+    the ranking (test faces, 2026-11-26: an eye-colour edit's eye first on 16 % -> 40 % of
+    these forgeries) without touching any region the cue never names. Why the floor: a z within
+    one SD of real faces is ordinary; counted from 0, an iris z of 0.8 behind glasses put an eye
+    above a brow edit's brow (tests/test_forgery_rank.py). The weights are chosen on validation
+    faces (``train/calibrate.py``); none = unchanged.
+    """
+    out = dict(scores)
+    for region, zs in terms.items():
+        if region not in out:
+            continue
+        p = min(max(float(out[region]), 1e-4), 1.0 - 1e-4)
+        logit = math.log(p / (1.0 - p)) + sum(weights.get(c, 0.0) * max(z - floor, 0.0) for c, z in zs.items())
+        out[region] = 1.0 / (1.0 + math.exp(-max(min(logit, 50.0), -50.0)))
+    return out
+
+
 #: Verdict facts of the calibration copied into each face's meta, in this order, when present.
 VERDICT_KEYS = ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real", "n_val_faces")
 
@@ -155,6 +204,13 @@ def _list(section: Mapping[str, object], key: str) -> list[object]:
     return list(value)
 
 
+def _weights(section: Mapping[str, object], key: str) -> dict[str, float]:
+    value = section.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key!r} is not an object: {value!r}")
+    return {str(k): _as_float(v, f"{key}[{k!r}]") for k, v in value.items()}
+
+
 @dataclass(frozen=True)
 class FusedCalibration:
     """The ``calibration`` section of ``recipe.json``, parsed once when the engine is built.
@@ -173,6 +229,9 @@ class FusedCalibration:
     #: Exponent of the heat rescaling (see ``calibrate_heat``); 1 = none.
     heat_gamma: float = 1.0
     region_source: str = "head"
+    #: Consistency cue -> weight added to a region's score logit per real-face SD above ``region_cue_floor`` (see with_region_cues).
+    region_cues: Mapping[str, float] = field(default_factory=dict)
+    region_cue_floor: float = REGION_CUE_FLOOR
     #: The verdict facts (VERDICT_KEYS); None where the section does not state them.
     threshold: float | None = None
     target_fpr: float | None = None
@@ -193,7 +252,8 @@ class FusedCalibration:
         return cls(
             fusion_weight=_as_float(section.get("fusion_weight"), "'fusion_weight'"), features=features, coef=coef,
             intercept=_as_float(section.get("intercept"), "'intercept'"), heat_gamma=1.0 if gamma is None else gamma,
-            region_source=str(section.get("region_source", "head")),
+            region_source=str(section.get("region_source", "head")), region_cues=MappingProxyType(_weights(section, "region_cues")),
+            region_cue_floor=_as_float(section.get("region_cue_floor", REGION_CUE_FLOOR), "'region_cue_floor'"),
             threshold=_optional(section, "threshold"), target_fpr=_optional(section, "target_fpr"), measured_fpr=_optional(section, "measured_fpr"),
             pixel_threshold=_optional(section, "pixel_threshold"), n_val_real=None if n_val_real is None else int(n_val_real),
             n_val_faces=None if n_val_faces is None else int(n_val_faces),
@@ -270,7 +330,12 @@ class FusedEngine:
         lo = self.localizer.predict(face.crop, face.regions)
         w, gamma, source = self.calibration.fusion_weight, self.calibration.heat_gamma, self.calibration.region_source
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
-        feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev), consistency_cues_of(ev))
+        weights, floor = self.calibration.region_cues, self.calibration.region_cue_floor
+        terms = region_cue_terms(ev.cue_region_stats, weights, floor)
+        own = lo.region_scores(source)
+        region_scores = with_region_cues(own, terms, weights, floor)
+        feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev), consistency_cues_of(ev),
+                              region_scores)
         score = face_score(feats, self.calibration)
         # Report the named statistics and whichever per-region/per-cue ones the score uses (the
         # others are in region_scores and the evidence engine's consistency block already).
@@ -284,11 +349,14 @@ class FusedEngine:
             "region_source": source,
             "features": feats,
             "evidence_score": float(ev.score),
+            # Regions whose score a consistency cue raised: the cue's z, and the localizer's own score before it.
+            "region_cue_terms": {r: {"localizer": round(float(own.get(r, 0.0)), 4), "weights": dict(weights), "floor": floor, "z": zs}
+                                 for r, zs in terms.items() if r in region_scores},
             "score_definition": "logistic model of " + ", ".join(self.calibration.features) + " (see forgetalk.engines.fused.face_features), fitted on validation real and forged faces",
             "seconds": round(time.perf_counter() - t0, 4),
             **self.calibration.verdict_meta(),
         }
-        return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=lo.region_scores(source), meta=meta,
+        return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=region_scores, meta=meta,
                             vocabulary=ev.vocabulary.with_cues(LOCALIZER_CUE))
 
     def info(self) -> dict[str, object]:

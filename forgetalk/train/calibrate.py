@@ -32,6 +32,13 @@ REGION_SOURCES = ("head", "mask", "mean", "none")
 #: Sources the engine may ship: it always reports region scores (the report quotes them), so
 #: "none" (heatmap-only ranking) is measured for reference but not selectable.
 SELECTABLE_SOURCES = ("head", "mask", "mean")
+#: Consistency cues that may raise a region's score (forgetalk.engines.fused.with_region_cues: the
+#: weight times the cue's z above ``REGION_CUE_FLOOR``) and the weights tried for each, chosen by
+#: region top-1 on the validation forgeries (0 = off). Only the iris colour so far: on the
+#: validation items of 2026-11-26 the three eye cues together or every consistency cue did less
+#: (benchmarks/region_cue_probe.py, docs/localizer.md).
+REGION_CUES = ("iris_colour",)
+REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
@@ -146,7 +153,17 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     import torch
 
     from ..engines import get_engine
-    from ..engines.fused import FusedCalibration, calibrate_heat, consistency_cues_of, consistency_of, face_features, fuse_heatmaps
+    from ..engines.fused import (
+        REGION_CUE_FLOOR,
+        FusedCalibration,
+        calibrate_heat,
+        consistency_cues_of,
+        consistency_of,
+        face_features,
+        fuse_heatmaps,
+        region_cue_terms,
+        with_region_cues,
+    )
     from ..engines.localizer.infer import Localizer, load_localizer
     from ..engines.regioncal import FILE_NAME, build_region_calibration, region_saliency
     from ..io import atomic_write_json
@@ -194,28 +211,51 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     heats = [heat_of(ev, lo) for ev, lo in outs]
     reals = [i for i, it in enumerate(items) if not it.fake and it.copy == 0]  # region percentiles: one copy per face
 
-    def region_cal(src: str):  # noqa: ANN202 - real-face saliency distribution for one region source
-        sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, outs[i][1].region_scores(src) or None).items()} for i in reals]
-        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} validation real faces (seed {seed}), region source {src!r}")
+    def scores_of(i: int, src: str, weights: dict[str, float]) -> dict[str, float]:  # the engine's region scores for item i
+        ev, lo = outs[i]
+        return with_region_cues(lo.region_scores(src), region_cue_terms(ev.cue_region_stats, weights, REGION_CUE_FLOOR), weights, REGION_CUE_FLOOR)
+
+    def region_cal(src: str, weights: dict[str, float]):  # noqa: ANN202 - real-face saliency distribution for one region source
+        sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, scores_of(i, src, weights) or None).items()} for i in reals]
+        cues = f", consistency terms {weights}" if weights else ""
+        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} validation real faces (seed {seed}), region source {src!r}{cues}")
+
+    def top1_of(src: str, weights: dict[str, float], cal) -> tuple[float, float]:  # noqa: ANN001 - (calibrated, raw) region top-1 on the forgeries
+        hits = hits_raw = 0
+        for i in fakes:
+            scores = scores_of(i, src, weights) or None
+            ranked = rank_regions(heats[i], items[i].face.regions, scores, cal)
+            hits += bool(ranked) and ranked[0][0] in items[i].primary
+            raw = rank_regions(heats[i], items[i].face.regions, scores)
+            hits_raw += bool(raw) and raw[0][0] in items[i].primary
+        return hits / max(len(fakes), 1), hits_raw / max(len(fakes), 1)
 
     top1: dict[str, float] = {}
     top1_raw: dict[str, float] = {}
-    cals = {src: region_cal(src) for src in REGION_SOURCES}
+    cals = {src: region_cal(src, {}) for src in REGION_SOURCES}
     for src in REGION_SOURCES:
-        hits = hits_raw = 0
-        for i in fakes:
-            scores_src = outs[i][1].region_scores(src) or None
-            ranked = rank_regions(heats[i], items[i].face.regions, scores_src, cals[src])
-            hits += bool(ranked) and ranked[0][0] in items[i].primary
-            raw = rank_regions(heats[i], items[i].face.regions, scores_src)
-            hits_raw += bool(raw) and raw[0][0] in items[i].primary
-        top1[src] = hits / max(len(fakes), 1)
-        top1_raw[src] = hits_raw / max(len(fakes), 1)
+        top1[src], top1_raw[src] = top1_of(src, {}, cals[src])
     source = max(SELECTABLE_SOURCES, key=lambda k: (top1[k], -SELECTABLE_SOURCES.index(k)))
     rcal = cals[source]
+    # 2b) consistency terms in the region scores: one weight per cue, greedily, by region top-1.
+    region_cues: dict[str, float] = {}
+    cue_top1: dict[str, dict[str, float]] = {}
+    best_top1 = top1[source]
+    for cue in REGION_CUES:
+        trial = {}
+        for beta in REGION_CUE_GRID[1:]:
+            w = {**region_cues, cue: beta}
+            cal_w = region_cal(source, w)
+            trial[beta] = (top1_of(source, w, cal_w)[0], cal_w)
+        cue_top1[cue] = {str(b): round(t, 4) for b, (t, _) in trial.items()}
+        beta, (t, cal_w) = max(trial.items(), key=lambda kv: (kv[1][0], -kv[0]))
+        if t > best_top1:
+            region_cues[cue], best_top1, rcal = beta, t, cal_w
+    log(f"[calibrate] region source {source!r} (top-1 {top1[source]:.3f}); consistency terms {region_cues} (top-1 {best_top1:.3f}; by weight {cue_top1})")
     atomic_write_json(Path(out_dir) / FILE_NAME, rcal.to_dict())
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
-    rows = [face_features(lo, heats[i], it.face.face_mask, ev.score, it.face.regions, rcal, source, consistency_of(ev), consistency_cues_of(ev))
+    rows = [face_features(lo, heats[i], it.face.face_mask, ev.score, it.face.regions, rcal, source, consistency_of(ev), consistency_cues_of(ev),
+                          scores_of(i, source, region_cues))
             for i, (it, (ev, lo)) in enumerate(zip(items, outs, strict=True))]
     # The named statistics, then every per-region / per-cue one some validation face has (0 where absent, as in face_score).
     candidates = (*CANDIDATE_FEATURES, *sorted({k for r in rows for k in r} - set(CANDIDATE_FEATURES)))
@@ -250,6 +290,10 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "region_source": source,
         "region_top1_val_by_source": top1,
         "region_top1_val_by_source_raw_saliency": top1_raw,
+        "region_cues": region_cues,
+        "region_cue_floor": REGION_CUE_FLOOR,
+        "region_cue_selection": {"criterion": f"region top-1 on the validation forgeries, weights {list(REGION_CUE_GRID[1:])} per cue on its z above {REGION_CUE_FLOOR}, kept where top-1 rises",
+                                 "top1_without": round(top1[source], 4), "top1_by_weight": cue_top1, "top1_selected": round(best_top1, 4)},
         "region_calibration": {"file": FILE_NAME, "n_real_faces": len(reals)},
         "families": list(families),
         "pixel_best_f1_val": round(float(f_best), 4),
