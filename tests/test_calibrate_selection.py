@@ -49,3 +49,34 @@ def test_out_of_fold_logits_come_from_models_that_never_saw_the_fold() -> None:
     coef, icpt = fit_logistic(t[fold != 2], y[fold != 2])
     assert np.allclose(out[fold == 2], t[fold == 2] @ coef + icpt)
     assert oof_logits(t, np.r_[np.ones(50), np.zeros(150)], np.r_[np.zeros(50), np.ones(150)]) is None  # a training fold with one class
+
+
+def test_region_cue_weight_choice() -> None:
+    from forgetalk.train.calibrate import pick_weight
+
+    assert pick_weight({1.0: 0.43, 2.0: 0.45, 4.0: 0.45}, 0.42) == 2.0  # highest top-1, the smaller weight on a tie
+    assert pick_weight({1.0: 0.41, 2.0: 0.42}, 0.42) is None  # no gain over the ranking without the term: off
+
+
+def test_shipped_region_cue_weight_is_the_recorded_selection() -> None:
+    """The weight of each consistency term in the shipped calibration is the one its recorded
+    validation top-1s give (``pick_weight``), and the engine reads that weight and the floor it was
+    fitted with."""
+    import json
+    from pathlib import Path
+
+    from forgetalk.engines.fused import REGION_CUE_FLOOR, FusedCalibration
+    from forgetalk.train.calibrate import REGION_CUE_GRID, REGION_CUES, pick_weight
+
+    section = json.loads((Path(__file__).resolve().parents[1] / "weights" / "localizer" / "recipe.json").read_text(encoding="utf-8"))["calibration"]
+    sel = section["region_cue_selection"]
+    best = sel["top1_without"]
+    for cue in REGION_CUES:
+        by_weight = {float(w): t for w, t in sel["top1_by_weight"][cue].items()}
+        assert sorted(by_weight) == list(REGION_CUE_GRID[1:])
+        w = pick_weight(by_weight, best)
+        assert section["region_cues"].get(cue) == w
+        best = by_weight[w] if w is not None else best
+    assert sel["top1_selected"] == best and section["region_cue_floor"] == REGION_CUE_FLOOR
+    cal = FusedCalibration.from_dict(section)
+    assert dict(cal.region_cues) == section["region_cues"] and cal.region_cue_floor == REGION_CUE_FLOOR

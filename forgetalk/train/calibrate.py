@@ -127,6 +127,13 @@ FORGERIES_PER_VAL_FACE = 6
 UNTOUCHED_PER_VAL_FACE = 3
 
 
+def pick_weight(top1_by_weight: dict[float, float], baseline: float) -> float | None:
+    """The weight whose region top-1 is highest (the smaller one on ties), or None when none beats
+    ``baseline`` (the top-1 without the term): how each consistency term's weight is chosen."""
+    weight, top1 = max(top1_by_weight.items(), key=lambda kv: (kv[1], -kv[0]))
+    return weight if top1 > baseline else None
+
+
 def evidence_pins() -> dict[str, str]:
     """The sha256 of each evidence-engine file this calibration scores with, from its manifest.
 
@@ -248,9 +255,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
             cal_w = region_cal(source, w)
             trial[beta] = (top1_of(source, w, cal_w)[0], cal_w)
         cue_top1[cue] = {str(b): round(t, 4) for b, (t, _) in trial.items()}
-        beta, (t, cal_w) = max(trial.items(), key=lambda kv: (kv[1][0], -kv[0]))
-        if t > best_top1:
-            region_cues[cue], best_top1, rcal = beta, t, cal_w
+        beta = pick_weight({b: t for b, (t, _) in trial.items()}, best_top1)
+        if beta is not None:
+            region_cues[cue], (best_top1, rcal) = beta, trial[beta]
     log(f"[calibrate] region source {source!r} (top-1 {top1[source]:.3f}); consistency terms {region_cues} (top-1 {best_top1:.3f}; by weight {cue_top1})")
     atomic_write_json(Path(out_dir) / FILE_NAME, rcal.to_dict())
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
