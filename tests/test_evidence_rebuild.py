@@ -51,16 +51,16 @@ def test_shipped_region_calibration_reserialises_to_its_pinned_bytes() -> None:
 
 def test_pin_in_manifest_replaces_an_entry_in_place(tmp_path: Path) -> None:
     """A rebuild re-pins each file where it was, so reproduced files give a reproduced manifest."""
-    from forgetalk.train.consistency_calibration import pin_in_manifest
+    from forgetalk.train.manifest import pin_in_manifest
 
-    pin_in_manifest(tmp_path, "a.npz", b"one", "first", required=True)
-    pin_in_manifest(tmp_path, "b.json", b"two", "second")
+    pin_in_manifest(tmp_path, "a.npz", b"one", "first", "evidence", required=True)
+    pin_in_manifest(tmp_path, "b.json", b"two", "second", "evidence")
     before = (tmp_path / "manifest.json").read_bytes()
-    pin_in_manifest(tmp_path, "a.npz", b"ONE", "first", required=True)
+    pin_in_manifest(tmp_path, "a.npz", b"ONE", "first", "evidence", required=True)
     doc = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))
     assert [f["name"] for f in doc["files"]] == ["a.npz", "b.json"]
     assert doc["files"][0] == {"name": "a.npz", "sha256": sha256_bytes(b"ONE"), "size": 3, "required": True, "description": "first"}
-    pin_in_manifest(tmp_path, "a.npz", b"one", "first", required=True)
+    pin_in_manifest(tmp_path, "a.npz", b"one", "first", "evidence", required=True)
     assert (tmp_path / "manifest.json").read_bytes() == before
 
 

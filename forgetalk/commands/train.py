@@ -170,13 +170,13 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     if calibrate:
         from ..io import atomic_write_json
         from ..train.calibrate import calibrate_fusion
-        from ..train.loop import write_manifest
+        from ..train.manifest import write_localizer_manifest
 
         cal = calibrate_fusion(out_dir, val_faces, target_fpr=target_fpr, log=log, families=cfg.families)
         recipe["calibration"] = cal
         recipe["total_seconds"] = round(time.perf_counter() - t0, 1)
         atomic_write_json(out_dir / "recipe.json", recipe)
-        write_manifest(out_dir)  # recipe.json and region_calibration.json changed: re-pin them
+        write_localizer_manifest(out_dir)  # recipe.json and region_calibration.json changed: re-pin them
     result = {"out": str(out_dir), "steps": summary["steps"], "val": summary.get("val_synth")}
     if as_json:
         click.echo(json.dumps(result))

@@ -348,8 +348,8 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     recipe["calibration"] = cal
     recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
     from ..io import atomic_write_json
-    from .loop import write_manifest
+    from .manifest import write_localizer_manifest
 
     atomic_write_json(recipe_path, recipe)
-    write_manifest(out)  # recipe.json changed: re-pin its sha256
+    write_localizer_manifest(out)  # recipe.json changed: re-pin its sha256
     print(json.dumps({"written": str(recipe_path)}))

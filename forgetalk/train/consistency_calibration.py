@@ -38,33 +38,9 @@ from ..engines.evidence.consistency import (
 )
 from ..engines.evidence.engine import COMPONENT, FIRE_Z
 from ..faces.regions import regions_from_mesh
-from ..io import atomic_write_bytes, sha256_bytes
+from ..io import atomic_write_bytes
 from ..weights import weights_root
-
-
-def pin_in_manifest(folder: Path, name: str, data: bytes, description: str, component: str = COMPONENT, component_description: str = "",
-                    required: bool = False) -> None:
-    """Add or replace one file entry (sha256, size) in ``folder/manifest.json``, keeping the others.
-
-    A replaced entry keeps its place in the list, so a rebuild that reproduces every file
-    also reproduces the manifest byte for byte.
-    """
-    from ..io import atomic_write_json
-
-    path = folder / "manifest.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        doc = {"component": component, "description": component_description, "files": []}
-    entry = {"name": name, "sha256": sha256_bytes(data), "size": len(data), "required": required, "description": description}
-    files = list(doc.get("files", []))
-    at = next((i for i, f in enumerate(files) if f.get("name") == name), None)
-    if at is None:
-        files.append(entry)
-    else:
-        files[at] = entry
-    doc["files"] = files
-    atomic_write_json(path, doc)
+from .manifest import pin_in_manifest
 
 
 def _faces(cached: Iterable) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:  # noqa: ANN401 - CachedFace | ParsedFace
@@ -165,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = ConsistencyCalibration(cal.stats, cal.ref_shape, cal.offset_axes, meta)
     data = calibration_to_json(cal)
     atomic_write_bytes(out_dir / CONSISTENCY_FILE, data)
-    pin_in_manifest(out_dir, CONSISTENCY_FILE, data, "real-face statistics of the consistency cues (JSON); built by forgetalk.train.consistency_calibration")
+    pin_in_manifest(out_dir, CONSISTENCY_FILE, data, "real-face statistics of the consistency cues (JSON); built by forgetalk.train.consistency_calibration", COMPONENT)
     print(json.dumps({"faces_train": len(train), "faces_val": len(val), **report, "seconds": seconds}, indent=1))
     return 0
 

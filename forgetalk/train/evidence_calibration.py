@@ -23,7 +23,7 @@ from ..faces.regions import regions_from_mesh
 from ..io import atomic_write_bytes
 from ..metrics import threshold_at_fpr
 from ..weights import weights_root
-from .consistency_calibration import pin_in_manifest
+from .manifest import pin_in_manifest
 
 TARGET_FPR = 0.05
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_bytes(out_dir / CALIBRATION_FILE, data)
     # Replace only this file's entry: the manifest also pins consistency.json (consistency_calibration).
     pin_in_manifest(
-        out_dir, CALIBRATION_FILE, data, "pickle-free npz: real-face statistics of the cues; required (the engine refuses to run without it, exit 5)", required=True,
+        out_dir, CALIBRATION_FILE, data, "pickle-free npz: real-face statistics of the cues; required (the engine refuses to run without it, exit 5)", COMPONENT, required=True,
         component_description="Real-face statistics of the evidence cues (per location and per region) and the calibrated face-score threshold; built by forgetalk.train.evidence_calibration.",
     )  # fmt: skip
     print(json.dumps({"faces_train": len(train), "faces_val": len(val), "threshold": thr, "measured_fpr": fpr, "seconds": seconds}))

@@ -494,31 +494,6 @@ def recipe_beside(weights: Path) -> dict[str, object]:
     return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
 
 
-def write_manifest(out_dir: Path) -> dict[str, object]:
-    """manifest.json pinning both the weights and recipe.json (which holds the fusion weight and
-    verdict threshold, so it changes results and must be verified like the weights)."""
-    from ..io import atomic_write_json, sha256_file
-
-    files = []
-    for name, required, desc in (
-        ("localizer.safetensors", True, "LocalizerNet weights; config in safetensors metadata"),
-        ("localizer.onnx", False, "the same network exported to ONNX (opset 17) for torch-free CPU inference"),
-        ("recipe.json", True, "training recipe, data split and validation calibration (fusion weight, verdict threshold)"),
-        ("region_calibration.json", False, "each region's saliency on validation real faces: ranks regions by suspicion relative to real faces"),
-    ):
-        path = out_dir / name
-        if not path.is_file() and not required:
-            continue
-        files.append({"name": name, "sha256": sha256_file(path), "size": path.stat().st_size, "required": required, "description": desc})
-    manifest = {
-        "component": "localizer",
-        "description": "forgetalk's own forgery localizer (tiny U-Net, trained on self-made pseudo-forgeries; see recipe.json and docs/localizer.md)",
-        "files": files,
-    }
-    atomic_write_json(out_dir / "manifest.json", manifest)
-    return manifest
-
-
 def write_weights(model: LocalizerNet, out_dir: Path, recipe: dict[str, object]) -> dict[str, object]:
     """localizer.safetensors + recipe.json + manifest.json (sha256 and size of both)."""
     from ..io import atomic_write_json
@@ -531,4 +506,6 @@ def write_weights(model: LocalizerNet, out_dir: Path, recipe: dict[str, object])
     except (ImportError, RuntimeError):  # onnx missing or the exporter refused: the engine falls back to torch
         (out_dir / "localizer.onnx").unlink(missing_ok=True)
     atomic_write_json(out_dir / "recipe.json", recipe)
-    return write_manifest(out_dir)
+    from .manifest import write_localizer_manifest
+
+    return write_localizer_manifest(out_dir)

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     out = a.out or (weights_root() / a.engine)
     data = region_calibration_bytes(cal)
     from ..io import atomic_write_bytes
-    from .consistency_calibration import pin_in_manifest
+    from .manifest import pin_in_manifest
 
     atomic_write_bytes(out / FILE_NAME, data)
     pin_in_manifest(out, FILE_NAME, data, "each region's saliency on validation real faces: ranks regions by suspicion relative to real faces (forgetalk.train.region_calibrate)", component=a.engine)
