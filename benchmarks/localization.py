@@ -107,6 +107,7 @@ class ItemRecord:
     iou_shipped: float | None = None
     hist_valid: np.ndarray | None = field(default=None, repr=False)  # (2, PIX_BINS): forged, untouched pixels inside the valid area
     hist_all: np.ndarray | None = field(default=None, repr=False)  # (2, IOU_BINS): forged, untouched pixels of the whole crop
+    native_px: int = 512  # the item's face size in its post-edit chain (EvalItem.native_px)
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def record_pixel_item(engine: str, index: int, item, heat: np.ndarray, score: fl
     ranked = rank_regions(heat, item.face.regions, region_scores or None, calibration)
     rec = ItemRecord(engine, index, item.kind, bool(item.fake), source, float(score), float(seconds), tuple(item.primary),
                      tuple(r[0] for r in ranked), {r[0]: float(r[1]) for r in ranked},
-                     None if calibration is None else {r[0]: float(r[4]) for r in ranked if r[4] is not None})
+                     None if calibration is None else {r[0]: float(r[4]) for r in ranked if r[4] is not None}, native_px=int(getattr(item, "native_px", 512)))
     if item.fake:
         valid = cv2.dilate(np.asarray(item.face.face_mask, np.uint8), np.ones((33, 33), np.uint8)).astype(bool) | item.mask
         rec.hist_valid, rec.hist_all = pixel_hists(heat, item.mask, valid)
@@ -270,6 +271,24 @@ def summarize_engine(records: Sequence[ItemRecord], info: EngineInfo, families: 
                 row["region_auc_suspicion_mean"] = _mean_auc(rs)
         fam[k] = row
     out["by_family"] = fam
+    out["by_resolution"] = by_resolution(fakes, reals, families)
+    return out
+
+
+#: Bins of the face's size in its post-edit chain (native_px; 512 = not resampled), for the
+#: image AUC by resolution: forgeries and untouched faces of the same bin against each other.
+RES_BINS = ((128, 255), (256, 511), (512, 1024))
+
+
+def by_resolution(fakes: Sequence[ItemRecord], reals: Sequence[ItemRecord], families: Sequence[str]) -> dict[str, dict[str, object]]:
+    """"lo-hi px" -> n forged, n untouched, image AUC over all families and per family, within the bin."""
+    out: dict[str, dict[str, object]] = {}
+    for lo, hi in RES_BINS:
+        fk = [r for r in fakes if lo <= r.native_px <= hi]
+        rl = [r for r in reals if lo <= r.native_px <= hi]
+        row: dict[str, object] = {"n_fake": len(fk), "n_real": len(rl), "image_auc": image_metrics(fk, rl, None)["image_auc"] if fk and rl else float("nan")}
+        row["by_family"] = {k: image_metrics(f, rl, None)["image_auc"] for k in families if (f := [r for r in fk if r.kind == k]) and rl}
+        out[f"{lo}-{hi} px"] = row
     return out
 
 
@@ -422,9 +441,30 @@ def lofo_table(rows: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def resolution_tables(summary: Sequence[dict[str, object]], families: Sequence[str], shipped: str = SHIPPED) -> str:
+    """Image AUC by the face's size in its post-edit chain: every engine over all families, then the shipped engine per family."""
+    rows = [s for s in summary if s.get("by_resolution")]
+    if not rows:
+        return ""
+    bins = list(rows[0]["by_resolution"])  # type: ignore[arg-type]
+    res = rows[0]["by_resolution"]
+    out = ["**Image AUC by the face's size in its post-edit chain** (forgeries and untouched faces whose chain resampled the face "
+           "to that many pixels and back, against each other; 512-1024 includes the chains without resampling)\n",
+           _head(["face size (n forged / untouched)", *[str(s["engine"]) for s in rows]])]
+    for b in bins:
+        out.append(_row([f"{b} ({res[b]['n_fake']} / {res[b]['n_real']})", *[_f(s["by_resolution"][b]["image_auc"]) for s in rows]]))  # type: ignore[index]
+    ship = next((s for s in rows if s["engine"] == shipped), None)
+    if ship is not None:
+        fams = [f for f in families if any(f in ship["by_resolution"][b]["by_family"] for b in bins)]  # type: ignore[index]
+        out += ["", f"**Image AUC by face size and family: {shipped}**\n", _head(["family", *bins])]
+        for f in fams:
+            out.append(_row([f, *[_f(ship["by_resolution"][b]["by_family"].get(f, float("nan"))) for b in bins]]))  # type: ignore[index, union-attr]
+    return "\n".join(out) + "\n"
+
+
 def render(summary: Sequence[dict[str, object]], families: Sequence[str], region_family_engines: Sequence[str] = ("evidence", SHIPPED)) -> str:
     """All tables as one Markdown block."""
-    parts = [overall_table(summary), family_tables(summary, families), region_engine_table(summary, "part_swap"),
+    parts = [overall_table(summary), family_tables(summary, families), resolution_tables(summary, families), region_engine_table(summary, "part_swap"),
              *[region_family_table(s, families) for s in summary if s["engine"] in region_family_engines and s["level"] == "pixel"],
              prior_table(summary), lofo_table(lofo_rows(summary))]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
@@ -725,7 +765,8 @@ def main(argv: list[str] | None = None) -> int:
                         p = float(mod.mesonet_fake_prob(model, meso_input(it.face, a.meso_framing, mod)))
                     finally:
                         torch.set_num_threads(a.threads)
-                    records.append(ItemRecord(info.name, idx, it.kind, bool(it.fake), src, p, time.perf_counter() - t, tuple(it.primary)))
+                    records.append(ItemRecord(info.name, idx, it.kind, bool(it.fake), src, p, time.perf_counter() - t, tuple(it.primary),
+                                              native_px=int(getattr(it, "native_px", 512))))
                     continue
                 h0 = shared_ev.hits if shared_ev is not None else 0
                 t = time.perf_counter()

@@ -120,11 +120,24 @@ def test_summary_per_family_region_auc_prior_and_lofo(bench, synthetic):
     assert row["image_auc_shipped"] == 1.0 and row["image_auc_variant"] == 0.0 and row["top1_shipped"] == 1.0
 
 
+def test_image_auc_by_face_size_pairs_each_bin_with_its_own_untouched_faces(bench):
+    """by_resolution: forgeries of one chain size against untouched faces of the same size only."""
+    rec = lambda fake, score, px, kind="part_swap": bench.ItemRecord("fused", 0, kind if fake else "real", fake, "faces", score, 0.0, native_px=px)  # noqa: E731
+    fakes = [rec(True, 0.9, 1024), rec(True, 0.8, 512), rec(True, 0.2, 200), rec(True, 0.3, 300, "retouch")]
+    reals = [rec(False, 0.5, 600), rec(False, 0.1, 150), rec(False, 0.95, 400)]
+    out = bench.by_resolution(fakes, reals, ("part_swap", "retouch"))
+    assert list(out) == ["128-255 px", "256-511 px", "512-1024 px"]
+    assert out["512-1024 px"] == {"n_fake": 2, "n_real": 1, "image_auc": 1.0, "by_family": {"part_swap": 1.0}}
+    assert out["128-255 px"]["image_auc"] == 1.0 and out["256-511 px"]["image_auc"] == 0.0  # 0.3 against its own bin's 0.95
+    assert out["256-511 px"]["by_family"] == {"retouch": 0.0}
+
+
 def test_render_write_and_json(bench, synthetic, tmp_path):
     md = bench.render(synthetic.summary, synthetic.families)
     for needle in ("| engine | pixel AUC |", "**Image AUC per family**", "**Pixel AUC / IoU @shipped per family**", "**Region top-1 per family**",
                    "**Per-region AUC per family**", "**Per-region AUC on part_swap, region x engine**", "**Per-region AUC, region x family: fused**",
-                   "**Real-face ranking prior**", "**Leave-one-family-out**", "| MesoNet Meso4_DF | — |", "| part_swap (6) |"):
+                   "**Real-face ranking prior**", "**Leave-one-family-out**", "**Image AUC by the face's size in its post-edit chain**",
+                   "**Image AUC by face size and family: fused**", "| MesoNet Meso4_DF | — |", "| part_swap (6) |"):
         assert needle in md, needle
     header = next(line for line in md.splitlines() if line.startswith("| family (n forged) |"))
     assert all(e in header for e in ("evidence", "fused", "lofo-part_swap", "MesoNet Meso4_DF"))  # engines side by side

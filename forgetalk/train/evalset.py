@@ -44,6 +44,7 @@ class EvalItem:
     photo: str
     jpeg_quality: int | None
     copy: int = 0  # which untouched copy of its face (0 for forgeries and the first copy)
+    native_px: int = 512  # the face's size in its post-edit chain (resampled to it and back; 512 = not resampled)
 
 
 def aligned_from_record(rec: FaceRecord, crop: np.ndarray, face_px: float, index: int = 0) -> AlignedFace:
@@ -96,7 +97,7 @@ def _untouched_item(face, rec: FaceRecord, rng: np.random.Generator, copy: int =
 
     cp = draw_chain(rng)
     return EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), face.face_px), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), face_name(face),
-                    cp.jpeg[-1] if cp.jpeg else None, copy)
+                    cp.jpeg[-1] if cp.jpeg else None, copy, cp.native_px)
 
 
 def untouched_eval_items(faces: list, seed: int, size: int = 512, landmarks_of: LandmarksOf | None = None) -> list[EvalItem]:  # noqa: ANN001
@@ -153,7 +154,7 @@ def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], for
             cp = draw_chain(rng)
             img = apply_chain(smp.image, cp)
             items.append(EvalItem(aligned_from_record(rec, img, f.face_px), smp.mask, True, smp.kind, smp.target, primary_regions(smp.coverage), name,
-                                  cp.jpeg[-1] if cp.jpeg else None))
+                                  cp.jpeg[-1] if cp.jpeg else None, native_px=cp.native_px))
     if landmarks_of is not None:
         kept = 0
         for i, it in enumerate(items):
