@@ -64,22 +64,19 @@ def score_items(faces_dir: Path, parsing_dir: Path) -> list[dict]:
         consistency_of,
         face_features,
         fuse_heatmaps,
-        region_cue_terms,
-        with_region_cues,
+        raised_region_scores,
     )
     from forgetalk.engines.localizer.infer import Localizer, load_localizer
     from forgetalk.engines.regioncal import load_region_calibration, region_saliency
-    from forgetalk.train.calibrate import EVAL_SEED, FORGERIES_PER_VAL_FACE, UNTOUCHED_PER_VAL_FACE
+    from forgetalk.train.calibrate import validation_items
     from forgetalk.train.data import load_split_faces
-    from forgetalk.train.evalset import build_family_eval_set, product_landmarks
     from forgetalk.train.parsing import load_parsing_split
 
     torch.set_num_threads(2)
     recipe = shipped_recipe()
     cal = recipe["calibration"]
     faces = [*load_split_faces(faces_dir, "val"), *load_parsing_split(parsing_dir, "val")]
-    items = build_family_eval_set(faces, seed=EVAL_SEED, families=tuple(recipe["train_config"]["families"]), forgeries_per_face=FORGERIES_PER_VAL_FACE,
-                                  untouched_per_face=UNTOUCHED_PER_VAL_FACE, landmarks_of=product_landmarks())
+    items = validation_items(faces, tuple(recipe["train_config"]["families"]))
     loc = Localizer(load_localizer(resolve("localizer", "localizer.safetensors")))
     ev_engine = get_engine("evidence")
     rcal = load_region_calibration("localizer")
@@ -92,7 +89,7 @@ def score_items(faces_dir: Path, parsing_dir: Path) -> list[dict]:
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
         own = lo.region_scores(src)  # the region head alone: the cue terms are what part 1 varies
         weights = cal.get("region_cues") or {}
-        engine_scores = with_region_cues(own, region_cue_terms(ev.cue_region_stats, weights), weights)  # as the engine scores the face
+        engine_scores = raised_region_scores(own, ev.cue_region_stats, weights)[0]  # as the engine scores the face
         ff = face_features(lo, heat, it.face.face_mask, ev.score, it.face.regions, rcal, src, consistency_of(ev), consistency_cues_of(ev), engine_scores)
         sal = region_saliency(heat, it.face.regions, own or None)
         reg = {}

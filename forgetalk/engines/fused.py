@@ -182,6 +182,15 @@ def with_region_cues(scores: Mapping[str, float], terms: Mapping[str, Mapping[st
     return out
 
 
+def raised_region_scores(own: Mapping[str, float], cue_region_stats: Mapping[str, Mapping[str, float]], weights: Mapping[str, float],
+                         floor: float = REGION_CUE_FLOOR) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """(the engine's region scores, the cue terms that raised them): ``own`` (the localizer's scores of
+    the calibration's region source) with :func:`with_region_cues` applied. One place for the engine,
+    its calibration and the probes, so all three score regions the same way."""
+    terms = region_cue_terms(cue_region_stats, weights, floor)
+    return with_region_cues(own, terms, weights, floor), terms
+
+
 #: Verdict facts of the calibration copied into each face's meta, in this order, when present.
 VERDICT_KEYS = ("threshold", "target_fpr", "measured_fpr", "pixel_threshold", "n_val_real", "n_val_faces")
 
@@ -331,9 +340,8 @@ class FusedEngine:
         w, gamma, source = self.calibration.fusion_weight, self.calibration.heat_gamma, self.calibration.region_source
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
         weights, floor = self.calibration.region_cues, self.calibration.region_cue_floor
-        terms = region_cue_terms(ev.cue_region_stats, weights, floor)
         own = lo.region_scores(source)
-        region_scores = with_region_cues(own, terms, weights, floor)
+        region_scores, terms = raised_region_scores(own, ev.cue_region_stats, weights, floor)
         feats = face_features(lo, heat, face.face_mask, ev.score, face.regions, self.region_calibration, source, consistency_of(ev), consistency_cues_of(ev),
                               region_scores)
         score = face_score(feats, self.calibration)

@@ -147,6 +147,19 @@ def evidence_pins() -> dict[str, str]:
     return {f.name: f.sha256 for f in load_manifest("evidence").files if f.sha256}
 
 
+def validation_items(val_faces: list, families: tuple[str, ...], seed: int = EVAL_SEED, relandmark: bool = True, log=None) -> list:  # noqa: ANN001
+    """The validation forgeries and untouched copies every calibration of a family-trained localizer
+    scores (``FORGERIES_PER_VAL_FACE`` and ``UNTOUCHED_PER_VAL_FACE`` per face, each through its own
+    chain; landmarks measured on each crop with ``relandmark``); the v1 set without families. Also
+    what ``benchmarks/region_cue_probe.py`` probes, so both see the same items."""
+    from .evalset import build_family_eval_set, product_landmarks
+
+    if not families:
+        return build_eval_set(val_faces, seed=seed, forgeries_per_face=3)
+    return build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=FORGERIES_PER_VAL_FACE, untouched_per_face=UNTOUCHED_PER_VAL_FACE,
+                                 landmarks_of=product_landmarks() if relandmark else None, log=log)
+
+
 def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = (),  # noqa: ANN001
                      relandmark: bool = True) -> dict[str, object]:
     """Run evidence + localizer once per validation item, then choose everything from the cached outputs.
@@ -168,20 +181,16 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         consistency_of,
         face_features,
         fuse_heatmaps,
-        region_cue_terms,
-        with_region_cues,
+        raised_region_scores,
     )
     from ..engines.localizer.infer import Localizer, load_localizer
     from ..engines.regioncal import FILE_NAME, build_region_calibration, region_saliency
     from ..io import atomic_write_json
-    from .evalset import build_family_eval_set, product_landmarks
 
     torch.set_num_threads(2)
     t0 = time.perf_counter()
-    landmarks_of = product_landmarks() if relandmark and families else None
-    items = (build_family_eval_set(val_faces, seed=seed, families=families, forgeries_per_face=FORGERIES_PER_VAL_FACE, untouched_per_face=UNTOUCHED_PER_VAL_FACE,
-                                   landmarks_of=landmarks_of, log=log)
-             if families else build_eval_set(val_faces, seed=seed, forgeries_per_face=3))
+    items = validation_items(val_faces, families, seed, relandmark, log)
+    relandmarked_items = relandmark and bool(families)
     loc = Localizer(load_localizer(Path(out_dir) / "localizer.safetensors"))
     ev_engine = get_engine("evidence")
     evidence_files = evidence_pins()
@@ -220,7 +229,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
 
     def scores_of(i: int, src: str, weights: dict[str, float]) -> dict[str, float]:  # the engine's region scores for item i
         ev, lo = outs[i]
-        return with_region_cues(lo.region_scores(src), region_cue_terms(ev.cue_region_stats, weights, REGION_CUE_FLOOR), weights, REGION_CUE_FLOOR)
+        return raised_region_scores(lo.region_scores(src), ev.cue_region_stats, weights)[0]
 
     def region_cal(src: str, weights: dict[str, float]):  # noqa: ANN202 - real-face saliency distribution for one region source
         sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, scores_of(i, src, weights) or None).items()} for i in reals]
@@ -320,7 +329,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "n_val_faces": len(reals),
         "eval_seed": seed,
         "evidence_files": evidence_files,
-        "landmarks": "re-measured on each item's crop (FaceMesh), as an analysis does" if landmarks_of is not None else "the untouched face's",
+        "landmarks": "re-measured on each item's crop (FaceMesh), as an analysis does" if relandmarked_items else "the untouched face's",
         "seconds": round(time.perf_counter() - t0, 1),
         "note": "threshold is the smallest calibrated score with out-of-fold false-positive rate <= target on validation real faces (untouched, same post-edit chains as the forgeries)",
     }
