@@ -166,7 +166,7 @@ def with_region_cues(scores: Mapping[str, float], terms: Mapping[str, Mapping[st
     Why: the localizer finds a recoloured iris (pixel AUC 0.97) but untouched irises are as hot,
     so on its own it cannot say that an eye, rather than a brow or the nose, was edited; the
     iris-colour cue measures exactly that. Folded into the eyes' scores it moves an edited eye up
-    the ranking (test faces, 2026-11-26: an eye-colour edit's eye first on 16 % -> 40 % of
+    the ranking (test faces, 2026-11-26: an eye-colour edit's eye first on 16 % -> 36 % of
     these forgeries) without touching any region the cue never names. Why the floor: a z within
     one SD of real faces is ordinary; counted from 0, an iris z of 0.8 behind glasses put an eye
     above a brow edit's brow (tests/test_forgery_rank.py). The weights are chosen on validation

@@ -236,21 +236,16 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         cues = f", consistency terms {weights}" if weights else ""
         return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} validation real faces (seed {seed}), region source {src!r}{cues}")
 
-    def top1_of(src: str, weights: dict[str, float], cal) -> tuple[float, float]:  # noqa: ANN001 - (calibrated, raw) region top-1 on the forgeries
-        hits = hits_raw = 0
+    def top1_of(src: str, weights: dict[str, float], cal) -> float:  # noqa: ANN001 - region top-1 on the forgeries (cal None: raw saliency)
+        hits = 0
         for i in fakes:
-            scores = scores_of(i, src, weights) or None
-            ranked = rank_regions(heats[i], items[i].face.regions, scores, cal)
+            ranked = rank_regions(heats[i], items[i].face.regions, scores_of(i, src, weights) or None, cal)
             hits += bool(ranked) and ranked[0][0] in items[i].primary
-            raw = rank_regions(heats[i], items[i].face.regions, scores)
-            hits_raw += bool(raw) and raw[0][0] in items[i].primary
-        return hits / max(len(fakes), 1), hits_raw / max(len(fakes), 1)
+        return hits / max(len(fakes), 1)
 
-    top1: dict[str, float] = {}
-    top1_raw: dict[str, float] = {}
     cals = {src: region_cal(src, {}) for src in REGION_SOURCES}
-    for src in REGION_SOURCES:
-        top1[src], top1_raw[src] = top1_of(src, {}, cals[src])
+    top1 = {src: top1_of(src, {}, cals[src]) for src in REGION_SOURCES}
+    top1_raw = {src: top1_of(src, {}, None) for src in REGION_SOURCES}
     source = max(SELECTABLE_SOURCES, key=lambda k: (top1[k], -SELECTABLE_SOURCES.index(k)))
     rcal = cals[source]
     # 2b) consistency terms in the region scores: one weight per cue, greedily, by region top-1.
@@ -262,7 +257,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         for beta in REGION_CUE_GRID[1:]:
             w = {**region_cues, cue: beta}
             cal_w = region_cal(source, w)
-            trial[beta] = (top1_of(source, w, cal_w)[0], cal_w)
+            trial[beta] = (top1_of(source, w, cal_w), cal_w)
         cue_top1[cue] = {str(b): round(t, 4) for b, (t, _) in trial.items()}
         beta = pick_weight({b: t for b, (t, _) in trial.items()}, best_top1)
         if beta is not None:
