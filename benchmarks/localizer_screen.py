@@ -16,7 +16,8 @@ measures it), the mean over families, the region top-1 on the forgeries and the 
 AUC (the forged part against the same part on the twins, ``loop.head_metrics``). Combinations average
 logits (as ``LocalizerEnsemble`` does); ``NAME~flip`` adds the mirrored pass of NAME, whose left
 and right region channels are swapped in and back out. Raw networks, no calibration: a screen, not
-the product's numbers (those come from ``benchmarks/localization.py``).
+the product's numbers (those come from ``benchmarks/localization.py``). Networks of different input
+sizes are each run on a batch of their own size made from the same draws (the same edits, resized).
 Used on 2026-11-26 to choose the shipped ensemble (docs/localizer.md).
 """
 
@@ -88,15 +89,23 @@ def main() -> None:
     perm = mirrored_channels(first.region_names)
     combos = [(c, parse_combo(c)) for c in args.combo]
     need = {p for _, parts in combos for p in parts}
-    cfg = replace(TrainConfig(), model=replace(first, members=1), chain=True, guard_seed=args.seed, guard_size=2 * len(recs))
+    sizes = sorted({n.config.input_size for n in nets.values()}, key=lambda s: s != first.input_size)
+    cfgs = {s: replace(TrainConfig(), model=replace(first, members=1, input_size=s), chain=True, guard_seed=args.seed, guard_size=2 * len(recs)) for s in sizes}
     fams = args.families.split(",")
     auc: dict[str, list[float]] = {c: [] for c, _ in combos}
     top1: dict[str, list[float]] = {c: [] for c, _ in combos}
     rauc: dict[str, list[float]] = {c: [] for c, _ in combos}
     for fam in fams:
-        # the checkpoint guard's own batch (every face once, twin beside forgery) and metrics
-        batch = make_guard_batch(recs, replace(cfg, guard_families=(fam,)))
-        logits = {(m, f): run_net(nets[m], batch, f, perm) for m, f in need}
+        # the checkpoint guard's own batch (every face once, twin beside forgery) and metrics; one
+        # batch per input size, forged from the same draws (the edits are made at the synthesis
+        # size and only resized), so networks of different input sizes see the same edits and are
+        # scored against the labels of the first model's batch
+        batches = {s: make_guard_batch(recs, replace(c, guard_families=(fam,))) for s, c in cfgs.items()}
+        batch = batches[sizes[0]]
+        for s in sizes[1:]:
+            same = float((batches[s]["rt"].argmax(1) == batch["rt"].argmax(1)).float().mean())
+            print(f"[screen] {fam}: {s} px batch names the same most-forged region on {100 * same:.1f}% of images", file=sys.stderr)
+        logits = {(m, f): run_net(nets[m], batches[nets[m].config.input_size], f, perm) for m, f in need}
         for c, parts in combos:
             got = head_metrics(torch.from_numpy(np.mean([logits[p] for p in parts], axis=0)), batch)
             auc[c].append(got["image_auc"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from forgetalk.engines.localizer.infer import Localizer, load_localizer
+from forgetalk.engines.localizer.infer import Localizer, load_localizer, prepare_inputs
 from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerEnsemble, build_localizer
 from forgetalk.io import sha256_file
 from forgetalk.synth.samples import public_domain_face
@@ -66,6 +67,44 @@ def test_ensemble_onnx_graph_matches_torch(tmp_path: Path) -> None:
     assert max(abs(a.region_probs[k] - b.region_probs[k]) for k in a.region_probs) < 1e-4
 
 
+def test_members_of_different_input_sizes_each_see_their_own(tmp_path: Path) -> None:
+    """A 48 px and a 64 px member: each is fed the crop at its own size (as if run alone), the
+    smaller one's mask logits are resized to 64 px, and both runtimes agree."""
+    small = tmp_path / "small"
+    small.mkdir()
+    paths = [_member(tmp_path, 1), _member(small, 2, config=replace(TINY, input_size=48))]
+    out = tmp_path / "ens"
+    write_ensemble(paths, out)
+    ens = load_localizer(out / "localizer.safetensors")
+    assert ens.config == replace(TINY, members=2, member_sizes=(64, 48)) and ens.config.input_sizes == (64, 48)
+    face = public_domain_face()
+    got = Localizer(ens).predict(face.crop, face.regions)
+    alone = [Localizer(load_localizer(p)) for p in paths]
+    x64, r64 = (torch.from_numpy(a) for a in prepare_inputs(face.crop, face.regions, 64, TINY.region_names))
+    x48, r48 = (torch.from_numpy(a) for a in prepare_inputs(face.crop, face.regions, 48, TINY.region_names))
+    with torch.no_grad():
+        m64, g64 = alone[0].model(x64, r64)
+        m48, g48 = alone[1].model(x48, r48)
+        mask, reg = ens(x64, r64, x48, r48)
+    assert torch.allclose(reg, (g64 + g48) / 2, atol=1e-5)
+    assert torch.allclose(mask, (m64 + torch.nn.functional.interpolate(m48, size=(64, 64), mode="bilinear", align_corners=False)) / 2, atol=1e-5)
+    assert got.prob.shape == (512, 512) and set(got.region_probs) == set(face.regions)
+    probs = torch.sigmoid(reg)[0]
+    assert max(abs(got.region_probs[n] - float(probs[i])) for i, n in enumerate(TINY.region_names) if n in face.regions) < 1e-5
+    if importlib.util.find_spec("onnx") is not None:  # the exported graph takes one image/regions pair per size
+        from forgetalk.engines.localizer.onnx_runtime import OnnxLocalizer
+
+        onnx_loc = OnnxLocalizer(out / "localizer.onnx")
+        assert [i.name for i in onnx_loc.session().get_inputs()] == ["image", "regions", "image_48", "regions_48"]
+        b = onnx_loc.predict(face.crop, face.regions)
+        assert np.abs(got.prob - b.prob).max() < 1e-4
+        assert max(abs(got.region_probs[k] - b.region_probs[k]) for k in got.region_probs) < 1e-4
+    # the config says which size each member takes, and a bad one is refused
+    assert LocalizerConfig.from_dict(ens.config.to_dict()) == ens.config
+    with pytest.raises(ValueError, match="member_sizes"):
+        LocalizerConfig.from_dict({**ens.config.to_dict(), "member_sizes": [48, 32]})
+
+
 def test_ensemble_refuses_mixed_members(tmp_path: Path) -> None:
     a = _member(tmp_path, 1)
     with pytest.raises(ValueError, match="at least two"):
@@ -86,7 +125,7 @@ def test_ensemble_refuses_mixed_members(tmp_path: Path) -> None:
 def test_ensemble_config_round_trip_and_limits() -> None:
     c = replace(TINY, members=3)
     assert LocalizerConfig.from_dict(c.to_dict()) == c
-    assert "members" not in TINY.to_dict()  # single networks keep their files' config
+    assert "members" not in TINY.to_dict() and "member_sizes" not in c.to_dict()  # files keep the config they were written with
     with pytest.raises(ValueError, match="1 to 16"):
         LocalizerConfig.from_dict({**TINY.to_dict(), "members": 0})
 

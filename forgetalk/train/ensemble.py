@@ -4,7 +4,8 @@ Why a file and not several: the engine, both runtimes, the weights manifest and 
 keep handling one localizer (one safetensors, one ONNX graph, one pinned hash each), and the
 recipe names every member by its sha256, so what ran is still one verifiable thing. Members
 must share the architecture and the data split (a member trained on another split would have
-seen the validation or test faces); unlike a weight average (``forgetalk.train.soup``) they
+seen the validation or test faces), not the input size (each member is fed the crop at its own);
+unlike a weight average (``forgetalk.train.soup``) they
 need not come from one lineage. See :class:`~forgetalk.engines.localizer.model.LocalizerEnsemble`
 for what was measured.
 
@@ -35,8 +36,11 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
             raise ValueError(f"{p} is an ensemble already: give its members")
     base = nets[0].config
     for p, n in zip(paths[1:], nets[1:], strict=True):
-        if n.config != base:  # frozen dataclasses: field-by-field equality
+        if replace(n.config, input_size=base.input_size) != base:  # frozen dataclasses: field-by-field equality
             raise ValueError(f"{paths[0]} and {p} are different architectures")
+    sizes = tuple(n.config.input_size for n in nets)
+    if len(set(sizes)) > 1:  # members at their own input sizes; the mask comes out at the largest
+        base = replace(base, input_size=max(sizes), members=len(nets), member_sizes=sizes)
     recipes = [recipe_beside(p) for p in paths]
     splits = {json.dumps(r.get("split"), sort_keys=True) for r in recipes}
     if len(splits) > 1:

@@ -63,6 +63,32 @@ def prepare_inputs(crop: np.ndarray, regions: dict[str, np.ndarray], size: int, 
     return np.ascontiguousarray(x), r
 
 
+def input_sizes(config: dict[str, object]) -> tuple[int, ...]:
+    """The input sizes a localizer's config asks for: its ``input_size`` first, then any other
+    ensemble member's size, largest first (one ``image``/``regions`` pair is fed per size)."""
+    main = int(config["input_size"])  # type: ignore[call-overload]
+    others = {int(s) for s in config.get("member_sizes") or ()} - {main}  # type: ignore[union-attr]
+    return (main, *sorted(others, reverse=True))
+
+
+def input_names(sizes: tuple[int, ...]) -> list[str]:
+    """ONNX input names, in the network's positional order: ``image``, ``regions`` at the main
+    size (the names of every single-size graph), then ``image_<S>``, ``regions_<S>`` per other size."""
+    names = ["image", "regions"]
+    for s in sizes[1:]:
+        names += [f"image_{s}", f"regions_{s}"]
+    return names
+
+
+def prepare_all(crop: np.ndarray, regions: dict[str, np.ndarray], sizes: tuple[int, ...], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Every input a localizer takes, by ONNX input name (see :func:`input_names`): the crop and
+    region masks resized once per input size, each as :func:`prepare_inputs` makes them."""
+    feed: dict[str, np.ndarray] = {}
+    for key, size in zip(input_names(sizes)[::2], sizes, strict=True):
+        feed[key], feed[key.replace("image", "regions")] = prepare_inputs(crop, regions, size, names)
+    return feed
+
+
 def _sigmoid(v: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-v.astype(np.float64)))).astype(np.float32)
 

@@ -19,6 +19,8 @@ from .common import (  # noqa: F401 - re-exported for callers of the torch runti
     WEIGHTS_FILE,
     LocalizerOutput,
     finish_outputs,
+    input_names,
+    prepare_all,
     prepare_inputs,
     region_scores_from_mask,
     region_stack,
@@ -103,8 +105,8 @@ class Localizer:
     @torch.no_grad()
     def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
         names = self.config.region_names
-        x, r = prepare_inputs(crop, regions, self.config.input_size, names)
-        logits, rlog = self.model(torch.from_numpy(x).to(self.device), torch.from_numpy(r).to(self.device))
+        feed = prepare_all(crop, regions, self.config.input_sizes, names)
+        logits, rlog = self.model(*(torch.from_numpy(feed[k]).to(self.device) for k in input_names(self.config.input_sizes)))
         return finish_outputs(logits.cpu().numpy(), rlog.cpu().numpy(), crop.shape[:2], names, regions)
 
 
@@ -121,9 +123,10 @@ def export_onnx(model: LocalizerNet, path: Path) -> Path:
     from ...io import atomic_write_bytes
 
     model = model.eval()
-    s, n = model.config.input_size, len(model.config.region_names)
+    sizes, n = model.config.input_sizes, len(model.config.region_names)
+    dummy = tuple(t for s in sizes for t in (torch.zeros(1, 3, s, s), torch.zeros(1, n, s, s)))
     buf = io.BytesIO()
-    torch.onnx.export(model, (torch.zeros(1, 3, s, s), torch.zeros(1, n, s, s)), buf, input_names=["image", "regions"],
+    torch.onnx.export(model, dummy, buf, input_names=input_names(sizes),
                       output_names=["mask_logits", "region_logits"], dynamo=False, opset_version=17)
     proto = onnx.load_from_string(buf.getvalue())
     entry = proto.metadata_props.add()

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...faces.base import REGION_NAMES
+from .common import input_sizes
 
 #: Architectures: the original tiny U-Net, and a U-Net whose RGB encoder is a MobileNetV1
 #: (width 0.5) that can start from face-trained weights (see :class:`MobileEncoder`).
@@ -33,6 +34,23 @@ class LocalizerConfig:
     #: Independently trained networks of this architecture whose logits are averaged
     #: (:class:`LocalizerEnsemble`); 1 = a single network.
     members: int = 1
+    #: Each member's input size when they differ (``input_size`` is then the largest: the mask's
+    #: resolution); empty = every member at ``input_size``.
+    member_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.member_sizes and (len(self.member_sizes) != self.members or max(self.member_sizes) != self.input_size or min(self.member_sizes) < 16):
+            raise ValueError(f"member_sizes {list(self.member_sizes)} must give each of the {self.members} members a size of at least 16, the largest equal to input_size {self.input_size}")
+
+    @property
+    def input_sizes(self) -> tuple[int, ...]:
+        """The sizes the network is fed at, ``input_size`` first (see ``common.input_sizes``)."""
+        return input_sizes(self.to_dict())
+
+    def member_config(self, i: int) -> LocalizerConfig:
+        """Member ``i`` as a single network."""
+        size = self.member_sizes[i] if self.member_sizes else self.input_size
+        return replace(self, members=1, member_sizes=(), input_size=size)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -40,6 +58,10 @@ class LocalizerConfig:
         d["region_names"] = list(self.region_names)
         if self.members == 1:  # single networks keep the config their files were written with
             del d["members"]
+        if self.member_sizes:
+            d["member_sizes"] = list(self.member_sizes)
+        else:  # so do ensembles of one input size
+            del d["member_sizes"]
         return d
 
     @staticmethod
@@ -54,6 +76,7 @@ class LocalizerConfig:
             hp_clip=float(d.get("hp_clip", 12.0)),  # type: ignore[arg-type]
             arch=arch,
             members=_members(d.get("members", 1)),
+            member_sizes=tuple(int(v) for v in d.get("member_sizes") or ()),  # type: ignore[union-attr]
         )
 
 
@@ -209,6 +232,13 @@ def build_localizer(config: LocalizerConfig | None = None) -> nn.Module:
 class LocalizerEnsemble(nn.Module):
     """``config.members`` networks of one architecture; mask and region logits are averaged.
 
+    Members may differ in input size (``config.member_sizes``): each is fed the crop resized to
+    its own size (one extra ``image``/``regions`` pair per extra size, see ``common.input_names``)
+    and its mask logits are resized to ``input_size`` before averaging. Why: on the validation
+    faces a 256 px network alone matched two 192 px ones averaged (docs/localizer.md, seventh
+    session), so a larger scale is another independent view, and a member must see the crop at
+    the scale it was trained on.
+
     Why: on the validation faces (183 faces, every family, post-edit chains; 2026-11-26) three
     independently trained localizers (v3, v6 and the one trained without part swaps) averaged
     in logit space raised the region head's image AUC from 0.631 (v3 alone) to 0.661 and its
@@ -222,12 +252,19 @@ class LocalizerEnsemble(nn.Module):
     def __init__(self, config: LocalizerConfig) -> None:
         super().__init__()
         self.config = config
-        one = replace(config, members=1)
-        self.members = nn.ModuleList(build_localizer(one) for _ in range(config.members))
+        self.members = nn.ModuleList(build_localizer(config.member_config(i)) for i in range(config.members))
 
-    def forward(self, rgb: torch.Tensor, regions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        outs = [m(rgb, regions) for m in self.members]
-        return torch.stack([o[0] for o in outs]).mean(0), torch.stack([o[1] for o in outs]).mean(0)
+    def forward(self, rgb: torch.Tensor, regions: torch.Tensor | None = None, *more: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``more``: an image and its region masks for each further input size, in
+        ``config.input_sizes`` order (nothing for an ensemble of one size)."""
+        inputs = dict(zip(self.config.input_sizes, zip((rgb, *more[0::2]), (regions, *more[1::2]), strict=True), strict=True))
+        s = self.config.input_size
+        masks, regs = [], []
+        for m in self.members:
+            mask, reg = m(*inputs[m.config.input_size])
+            masks.append(mask if m.config.input_size == s else F.interpolate(mask, size=(s, s), mode="bilinear", align_corners=False))
+            regs.append(reg)
+        return torch.stack(masks).mean(0), torch.stack(regs).mean(0)
 
 
 class LocalizerNet(nn.Module):

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ...ort import ort_session
-from .common import LocalizerOutput, finish_outputs, prepare_inputs
+from .common import LocalizerOutput, finish_outputs, input_sizes, prepare_all
 
 
 class OnnxLocalizer:
@@ -57,6 +57,6 @@ class OnnxLocalizer:
 
     def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
         names = self.region_names
-        x, r = prepare_inputs(crop, regions, self.input_size, names)
-        mask_logits, region_logits = self.session().run(None, {"image": x, "regions": r})
+        feed = prepare_all(crop, regions, input_sizes(self.config_dict), names)
+        mask_logits, region_logits = self.session().run(None, feed)
         return finish_outputs(mask_logits, region_logits, crop.shape[:2], names, regions)
