@@ -106,15 +106,16 @@ def region_saliency(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_
     return rows
 
 
-def build_region_calibration(engine: str, saliencies: list[dict[str, float]], source: str) -> RegionCalibration:
-    """Quantiles of each region's raw saliency over real faces (one dict per face)."""
+def build_region_calibration(engine: str, saliencies: list[dict[str, float]], source: str, n_faces: int | None = None) -> RegionCalibration:
+    """Quantiles of each region's raw saliency over real faces (one dict per face, or per version
+    of a face: then ``n_faces`` says how many distinct faces are behind them)."""
     names = sorted({k for s in saliencies for k in s})
     qs = {}
     for n in names:
         vals = np.array([s[n] for s in saliencies if n in s], np.float64)
         if vals.size:
             qs[n] = tuple(float(v) for v in np.quantile(vals, QUANTILES))
-    return RegionCalibration(engine=engine, n_faces=len(saliencies), quantiles=qs, source=source)
+    return RegionCalibration(engine=engine, n_faces=len(saliencies) if n_faces is None else n_faces, quantiles=qs, source=source)
 
 
 def load_region_calibration(component: str) -> RegionCalibration | None:

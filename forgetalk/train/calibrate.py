@@ -122,7 +122,10 @@ EVAL_SEED = 1000
 #: Validation set of the family-trained localizer: per face, this many forgeries and untouched
 #: copies (each through its own post-edit chain). v3 used 2 and 1 (366 forged, 183 real items):
 #: the face-score model had 183 real scores for its threshold and a feature selection that moved
-#: with a handful of faces. Region percentiles still use one untouched copy per face.
+#: with a handful of faces. Region percentiles use every untouched copy (549 items) since the
+#: seventh session: with one copy per face (183) the 99th percentile that scales each region's
+#: excess was about the second-highest face, and on the test faces the four-member ensemble ranked
+#: the right eye first on 25.0 % of untouched faces (docs/localizer.md).
 FORGERIES_PER_VAL_FACE = 6
 UNTOUCHED_PER_VAL_FACE = 3
 
@@ -225,7 +228,8 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     from ..pipeline import rank_regions
 
     heats = [heat_of(ev, lo) for ev, lo in outs]
-    reals = [i for i, it in enumerate(items) if not it.fake and it.copy == 0]  # region percentiles: one copy per face
+    reals = [i for i, it in enumerate(items) if not it.fake]  # region percentiles: every untouched copy (see UNTOUCHED_PER_VAL_FACE)
+    n_real_faces = sum(items[i].copy == 0 for i in reals)
 
     def scores_of(i: int, src: str, weights: dict[str, float]) -> dict[str, float]:  # the engine's region scores for item i
         ev, lo = outs[i]
@@ -234,7 +238,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     def region_cal(src: str, weights: dict[str, float]):  # noqa: ANN202 - real-face saliency distribution for one region source
         sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, scores_of(i, src, weights) or None).items()} for i in reals]
         cues = f", consistency terms {weights}" if weights else ""
-        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} validation real faces (seed {seed}), region source {src!r}{cues}")
+        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} untouched versions of {n_real_faces} validation real faces (seed {seed}), region source {src!r}{cues}", n_faces=n_real_faces)
 
     def top1_of(src: str, weights: dict[str, float], cal) -> float:  # noqa: ANN001 - region top-1 on the forgeries (cal None: raw saliency)
         hits = 0
@@ -305,7 +309,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "region_cue_floor": REGION_CUE_FLOOR,
         "region_cue_selection": {"criterion": f"region top-1 on the validation forgeries, weights {list(REGION_CUE_GRID[1:])} per cue on its z above {REGION_CUE_FLOOR}, kept where top-1 rises",
                                  "top1_without": round(top1[source], 4), "top1_by_weight": cue_top1, "top1_selected": round(best_top1, 4)},
-        "region_calibration": {"file": FILE_NAME, "n_real_faces": len(reals)},
+        "region_calibration": {"file": FILE_NAME, "n_real_faces": n_real_faces, "n_real_items": len(reals)},
         "families": list(families),
         "pixel_best_f1_val": round(float(f_best), 4),
         "features": list(chosen),
@@ -321,7 +325,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "image_auc_val": roc_auc(scores, y),
         "n_val_real": int((y == 0).sum()),
         "n_val_fake": int((y == 1).sum()),
-        "n_val_faces": len(reals),
+        "n_val_faces": n_real_faces,
         "eval_seed": seed,
         "evidence_files": evidence_files,
         "landmarks": "re-measured on each item's crop (FaceMesh), as an analysis does" if relandmarked_items else "the untouched face's",
