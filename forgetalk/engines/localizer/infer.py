@@ -104,9 +104,9 @@ class Localizer:
 
     @torch.no_grad()
     def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
-        names = self.config.region_names
-        feed = prepare_all(crop, regions, self.config.input_sizes, names)
-        logits, rlog = self.model(*(torch.from_numpy(feed[k]).to(self.device) for k in input_names(self.config.input_sizes)))
+        names, sizes = self.config.region_names, self.config.input_sizes
+        feed = prepare_all(crop, regions, sizes, names)
+        logits, rlog = self.model(*(torch.from_numpy(feed[k]).to(self.device) for k in input_names(sizes)))
         return finish_outputs(logits.cpu().numpy(), rlog.cpu().numpy(), crop.shape[:2], names, regions)
 
 
