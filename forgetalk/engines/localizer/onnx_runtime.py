@@ -48,10 +48,6 @@ class OnnxLocalizer:
         return self._session
 
     @property
-    def input_size(self) -> int:
-        return int(self.config_dict["input_size"])  # type: ignore[arg-type]
-
-    @property
     def region_names(self) -> tuple[str, ...]:
         return tuple(str(n) for n in self.config_dict["region_names"])  # type: ignore[union-attr]
 
