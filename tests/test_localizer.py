@@ -192,6 +192,28 @@ def testmake_guard_batch_uses_every_face_before_any_twice() -> None:
     assert all(np.array_equal(fixed["regions"][k].numpy(), own[1]) for k in range(4))
 
 
+def test_compact_batch_expands_to_the_float_batch() -> None:
+    """The training workers' 8-bit batches carry the same draws: images exactly, region masks of
+    the crop's own size exactly and area-resized ones within 1/510 (make_batch's docstring)."""
+    from dataclasses import replace
+
+    from forgetalk.train.loop import expand_batch, make_batch
+
+    f, g = public_domain_face(), public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    for size in (96, 72):  # the records' own size, and a resize
+        cfg = TrainConfig(seed=3, synth_size=96, model=replace(TINY, input_size=size), families=("part_swap", "eye_colour"), chain=True)
+        plain = make_batch(recs, np.random.default_rng(5), cfg, 6)
+        compact = make_batch(recs, np.random.default_rng(5), cfg, 6, compact=True)
+        assert compact["x"].dtype == torch.uint8 and compact["regions"].dtype == torch.uint8
+        assert sum(v.numel() * v.element_size() for v in compact.values()) < 0.4 * sum(v.numel() * v.element_size() for v in plain.values())
+        back = expand_batch(compact)
+        assert torch.equal(back["x"], plain["x"]) and torch.equal(back["mask"], plain["mask"]) and torch.equal(back["rt"], plain["rt"])
+        err = float((back["regions"] - plain["regions"]).abs().max())
+        assert err == 0.0 if size == 96 else err <= 1 / 510 + 1e-7
+        assert expand_batch(plain) is plain
+
+
 def test_guard_families_must_not_be_trained_on() -> None:
     import pytest
 

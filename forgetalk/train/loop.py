@@ -155,31 +155,50 @@ def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord
     return real, SynthSample(fake, smp.mask, smp.kind, smp.target, smp.regions, smp.coverage, None, params)
 
 
-def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfig, n: int, order: Sequence[int] | None = None) -> dict[str, torch.Tensor]:
+#: Scale of the 8-bit region masks in a compact batch (see make_batch and expand_batch).
+REGION_LEVELS = 255.0
+
+
+def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfig, n: int, order: Sequence[int] | None = None,
+               compact: bool = False) -> dict[str, torch.Tensor]:
     """``n`` crops: family pairs (twin, forgery) when ``cfg.families`` is set, else random forgeries.
 
     ``order`` (family pairs only) fixes which face each pair forges, cycling through it, instead
     of drawing faces with replacement: a fixed evaluation batch then uses every face evenly.
+
+    ``compact``: images and region masks as uint8 (regions scaled by ``REGION_LEVELS``), to be
+    turned into the float batch by :func:`expand_batch` where the model runs. Why: a float batch
+    of 32 crops at 256 px is 109 MB, nine tenths of it region masks; the training workers built,
+    stacked and passed that through shared memory for every step, a third of a worker's time
+    (benchmarks/forging.py). The images are uint8 before the division, so they come back exactly;
+    region masks of the size they were made at are 0/1 and come back exactly, area-resized ones
+    within 1/510. The same draws are made either way (the random stream does not change).
     """
     s = cfg.model.input_size
     xs, ms, rs, ts = [], [], [], []
 
-    def add(rec: FaceRecord, smp: SynthSample, noise: float) -> None:
+    def add(rec: FaceRecord, smp: SynthSample, noise: float, regions: np.ndarray) -> None:
         img = smp.image
         if noise > 0:
             img = np.clip(img.astype(np.float32) + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
-        xs.append(cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0)
+        x = cv2.resize(img, (s, s), interpolation=cv2.INTER_AREA)
+        xs.append(x if compact else x.astype(np.float32) / 255.0)
         ms.append(cv2.resize(smp.mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA))
-        rs.append(region_stack(rec.regions, cfg.model.region_names, s))
+        rs.append(regions)
         ts.append(region_targets(smp, cfg.model.region_names))
+
+    def regions_of(rec: FaceRecord) -> np.ndarray:
+        r = region_stack(rec.regions, cfg.model.region_names, s)
+        return np.rint(r * REGION_LEVELS).astype(np.uint8) if compact else r
 
     k = 0
     while cfg.families and len(xs) < n:
         rec = recs[int(rng.integers(0, len(recs)))] if order is None else recs[order[k % len(order)]]
         k += 1
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
+        regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
         for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain):
-            add(rec, smp, noise)
+            add(rec, smp, noise, regions)
     while len(xs) < n:
         rec = recs[int(rng.integers(0, len(recs)))]
         aug = FaceRecord(_global_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask)
@@ -187,16 +206,25 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         if cfg.paired and n - len(xs) >= 2:
             smp = random_forgery(aug, rng, recs, p_real=0.0, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range)
             twin = aug.crop if smp.jpeg_quality is None else jpeg_recompress(aug.crop, smp.jpeg_quality)
-            add(rec, SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, smp.jpeg_quality), noise)
-            add(rec, smp, noise)
+            regions = regions_of(rec)
+            add(rec, SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, smp.jpeg_quality), noise, regions)
+            add(rec, smp, noise, regions)
         else:
-            add(rec, random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range), noise)
+            add(rec, random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range), noise, regions_of(rec))
     return {
         "x": torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous(),
         "mask": torch.from_numpy(np.stack(ms))[:, None],
         "regions": torch.from_numpy(np.stack(rs)),
         "rt": torch.from_numpy(np.stack(ts)),
     }
+
+
+def expand_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float batch the model takes, from a compact one (``make_batch(compact=True)``); a float
+    batch is returned as it is. Run where the model runs, so the 8-bit tensors are what travels."""
+    if batch["x"].dtype != torch.uint8:
+        return batch
+    return {**batch, "x": batch["x"].float() / 255.0, "regions": batch["regions"].float() / REGION_LEVELS}
 
 
 class _BatchStream(torch.utils.data.IterableDataset):
@@ -217,7 +245,7 @@ class _BatchStream(torch.utils.data.IterableDataset):
         wid = info.id if info is not None else 0
         rng = np.random.default_rng(self.cfg.seed if wid == 0 else [self.cfg.seed, wid])
         while True:
-            yield make_batch(self.recs, rng, self.cfg, self.cfg.batch_size)
+            yield make_batch(self.recs, rng, self.cfg, self.cfg.batch_size, compact=True)
 
 
 def _set_train_mode(model: torch.nn.Module, frozen_prefixes: tuple[str, ...]) -> None:
@@ -462,9 +490,10 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
 
 
 def _to(batch: dict[str, torch.Tensor], dev: torch.device) -> dict[str, torch.Tensor]:
-    if dev.type == "cpu":
-        return batch
-    return {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+    """The batch on ``dev``, as floats (a compact batch is expanded there, after the copy)."""
+    if dev.type != "cpu":
+        batch = {k: v.to(dev, non_blocking=True) for k, v in batch.items()}
+    return expand_batch(batch)
 
 
 @torch.no_grad()
