@@ -108,6 +108,7 @@ class ItemRecord:
     hist_valid: np.ndarray | None = field(default=None, repr=False)  # (2, PIX_BINS): forged, untouched pixels inside the valid area
     hist_all: np.ndarray | None = field(default=None, repr=False)  # (2, IOU_BINS): forged, untouched pixels of the whole crop
     native_px: int = 512  # the item's face size in its post-edit chain (EvalItem.native_px)
+    photo: str = ""  # the source photo (the unit the bootstrap resamples; "" = the item alone)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def record_pixel_item(engine: str, index: int, item, heat: np.ndarray, score: fl
     ranked = rank_regions(heat, item.face.regions, region_scores or None, calibration)
     rec = ItemRecord(engine, index, item.kind, bool(item.fake), source, float(score), float(seconds), tuple(item.primary),
                      tuple(r[0] for r in ranked), {r[0]: float(r[1]) for r in ranked},
-                     None if calibration is None else {r[0]: float(r[4]) for r in ranked if r[4] is not None}, native_px=int(getattr(item, "native_px", 512)))
+                     None if calibration is None else {r[0]: float(r[4]) for r in ranked if r[4] is not None}, native_px=int(getattr(item, "native_px", 512)),
+                     photo=str(getattr(item, "photo", "")))
     if item.fake:
         valid = cv2.dilate(np.asarray(item.face.face_mask, np.uint8), np.ones((33, 33), np.uint8)).astype(bool) | item.mask
         rec.hist_valid, rec.hist_all = pixel_hists(heat, item.mask, valid)
@@ -292,11 +294,98 @@ def by_resolution(fakes: Sequence[ItemRecord], reals: Sequence[ItemRecord], fami
     return out
 
 
-def summarize(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str]) -> list[dict[str, object]]:
+#: Resamples of the photo bootstrap behind the intervals (image AUC, and differences between engines).
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 20261126
+
+
+def weighted_auc(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """ROC AUC with item weights (ties count half): the AUC of a resample that holds item i
+    ``w[i]`` times, computed without building it. Equals ``metrics.roc_auc`` for unit weights."""
+    order = np.argsort(s, kind="mergesort")
+    s, y, w = s[order], y[order], w[order]
+    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    pos = np.add.reduceat(np.where(y, w, 0.0), start)
+    neg = np.add.reduceat(np.where(y, 0.0, w), start)
+    den = pos.sum() * neg.sum()
+    return float((pos * (np.cumsum(neg) - 0.5 * neg)).sum() / den) if den > 0 else float("nan")
+
+
+def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str], shipped: str = SHIPPED,
+                    resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict[str, dict[str, object]]:
+    """engine -> 95 % intervals of its image AUC (over all families and per family) and of its
+    difference from ``shipped`` on the same resamples.
+
+    Why by photo: a photo's items (its forgeries, its untouched copy, every face it holds) share
+    the face, the lighting and the camera, so they are not independent; resampling items would
+    make the intervals too narrow. Each resample draws the photos with replacement and keeps all
+    items of each drawn photo (as weights, :func:`weighted_auc`); every engine is scored on the same
+    resamples, so the interval of a difference is paired (a variant and the shipped engine that
+    both find a hard photo hard do not widen it). Percentile intervals.
+    """
+    by: dict[str, dict[int, ItemRecord]] = {}
+    for r in records:
+        by.setdefault(r.engine, {})[r.index] = r
+    base = by.get(shipped) or next(iter(by.values()), {})
+    index = sorted(base)
+    if not index:
+        return {}
+    photo_of = [base[i].photo or f"item:{i}" for i in index]
+    photos = sorted(set(photo_of))
+    pid = np.array([photos.index(p) for p in photo_of])
+    y = np.array([base[i].fake for i in index])
+    kind = np.array([base[i].kind for i in index])
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, len(photos), len(photos)), minlength=len(photos)) for _ in range(resamples)]).astype(np.float64)
+    groups = {"": np.ones(len(index), bool), **{f: (kind == f) | ~y for f in families if (kind == f).any()}}
+
+    def scores(name: str) -> np.ndarray | None:
+        recs = by.get(name, {})
+        return np.array([recs[i].score for i in index], np.float64) if all(i in recs for i in index) else None
+
+    def boot(s: np.ndarray, m: np.ndarray) -> np.ndarray:
+        return np.array([weighted_auc(s[m], y[m], c[pid[m]]) for c in counts])
+
+    def interval(v: np.ndarray) -> list[float]:
+        v = v[np.isfinite(v)]
+        return [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if len(v) else [float("nan")] * 2
+
+    ship_s = scores(shipped)
+    ship_boot = {g: boot(ship_s, m) for g, m in groups.items()} if ship_s is not None else {}
+    out: dict[str, dict[str, object]] = {}
+    for info in infos:
+        s = scores(info.name)
+        if s is None:
+            continue
+        row: dict[str, object] = {"resamples": resamples, "photos": len(photos)}
+        fam: dict[str, object] = {}
+        for g, m in groups.items():
+            if g and info.group == "peer":
+                continue  # peers: over all families only (their per-family rows carry no interval)
+            b = boot(s, m)
+            cell: dict[str, object] = {"image_auc_ci": interval(b)}
+            if ship_s is not None and info.name != shipped:
+                cell["minus_shipped"] = {"diff": weighted_auc(s[m], y[m], np.ones(int(m.sum()))) - weighted_auc(ship_s[m], y[m], np.ones(int(m.sum()))),
+                                         "ci": interval(b - ship_boot[g])}
+            if g:
+                fam[g] = cell
+            else:
+                row.update(cell)
+        row["by_family"] = fam
+        out[info.name] = row
+    return out
+
+
+def summarize(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str], bootstrap: bool = True) -> list[dict[str, object]]:
     by: dict[str, list[ItemRecord]] = {}
     for r in records:
         by.setdefault(r.engine, []).append(r)
-    return [summarize_engine(by.get(i.name, []), i, families) for i in infos]
+    out = [summarize_engine(by.get(i.name, []), i, families) for i in infos]
+    if bootstrap:
+        boot = photo_bootstrap(records, infos, families)
+        for s in out:
+            s["bootstrap"] = boot.get(str(s["engine"]))
+    return out
 
 
 def lofo_rows(summary: Sequence[dict[str, object]], shipped: str = SHIPPED) -> list[dict[str, object]]:
@@ -441,6 +530,45 @@ def lofo_table(rows: Sequence[dict[str, object]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ci(cell: object) -> str:
+    lo, hi = cell if isinstance(cell, list | tuple) and len(cell) == 2 else (None, None)
+    return "n/a" if lo is None or math.isnan(lo) else f"{lo:.3f}-{hi:.3f}"
+
+
+def _diff(cell: dict[str, object] | None) -> str:
+    if not cell:
+        return "—"
+    d = cell["diff"]
+    return f"{float(d):+.3f} ({_ci(cell['ci'])})"  # type: ignore[arg-type]
+
+
+def interval_tables(summary: Sequence[dict[str, object]], families: Sequence[str], shipped: str = SHIPPED) -> str:
+    """Image AUC with photo-bootstrap intervals, and each engine's paired difference from the shipped one."""
+    rows = [s for s in summary if s.get("bootstrap")]
+    if not rows:
+        return ""
+    b0 = rows[0]["bootstrap"]
+    out = [f"**Image AUC with 95 % intervals** (photo bootstrap: {b0['resamples']} resamples of the {b0['photos']} source photos, "  # type: ignore[index]
+           f"each drawn photo with all its items; the difference from `{shipped}` is taken on the same resamples, so it is paired)\n",
+           _head(["engine", "image AUC (95 % interval)", f"minus {shipped} (95 % interval)"])]
+    for s in rows:
+        b = s["bootstrap"]
+        out.append(_row([s["engine"], f"{_f(s['image_auc'])} ({_ci(b['image_auc_ci'])})", _diff(b.get("minus_shipped"))]))  # type: ignore[union-attr]
+    ship = next((s for s in rows if s["engine"] == shipped), None)
+    others = [s for s in rows if s["engine"] != shipped and s["group"] != "peer"]
+    if ship is not None:
+        out += ["", f"**Image AUC per family with 95 % intervals: {shipped}, and each engine's difference from it**\n",
+                _head(["family", shipped, *[f"{s['engine']} minus {shipped}" for s in others]])]
+        for f in families:
+            cell = ship["bootstrap"]["by_family"].get(f)  # type: ignore[index]
+            if cell is None:
+                continue
+            fam = ship["by_family"][f]  # type: ignore[index]
+            out.append(_row([f, f"{_f(fam['image_auc'])} ({_ci(cell['image_auc_ci'])})",
+                             *[_diff((s["bootstrap"]["by_family"].get(f) or {}).get("minus_shipped")) for s in others]]))  # type: ignore[index, union-attr]
+    return "\n".join(out) + "\n"
+
+
 def resolution_tables(summary: Sequence[dict[str, object]], families: Sequence[str], shipped: str = SHIPPED) -> str:
     """Image AUC by the face's size in its post-edit chain: every engine over all families, then the shipped engine per family."""
     rows = [s for s in summary if s.get("by_resolution")]
@@ -464,7 +592,8 @@ def resolution_tables(summary: Sequence[dict[str, object]], families: Sequence[s
 
 def render(summary: Sequence[dict[str, object]], families: Sequence[str], region_family_engines: Sequence[str] = ("evidence", SHIPPED)) -> str:
     """All tables as one Markdown block."""
-    parts = [overall_table(summary), family_tables(summary, families), resolution_tables(summary, families), region_engine_table(summary, "part_swap"),
+    parts = [overall_table(summary), interval_tables(summary, families), family_tables(summary, families), resolution_tables(summary, families),
+             region_engine_table(summary, "part_swap"),
              *[region_family_table(s, families) for s in summary if s["engine"] in region_family_engines and s["level"] == "pixel"],
              prior_table(summary), lofo_table(lofo_rows(summary))]
     return "\n".join(p for p in parts if p).rstrip() + "\n"
@@ -766,7 +895,7 @@ def main(argv: list[str] | None = None) -> int:
                     finally:
                         torch.set_num_threads(a.threads)
                     records.append(ItemRecord(info.name, idx, it.kind, bool(it.fake), src, p, time.perf_counter() - t, tuple(it.primary),
-                                              native_px=int(getattr(it, "native_px", 512))))
+                                              native_px=int(getattr(it, "native_px", 512)), photo=str(it.photo)))
                     continue
                 h0 = shared_ev.hits if shared_ev is not None else 0
                 t = time.perf_counter()
@@ -816,8 +945,10 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     print(setup)
     if a.json:
+        items_out = [{"engine": r.engine, "index": r.index, "photo": r.photo, "kind": r.kind, "fake": r.fake, "score": r.score, "native_px": r.native_px}
+                     for r in records]  # per-item scores: later comparisons (paired, by photo) need no rerun
         a.json.write_text(json.dumps(json_ready({"setup": setup, "families": list(families), "engines": [asdict(i) for i in infos], "summary": summary,
-                                                 "lofo": lofo_rows(summary), "skipped": skipped}), indent=2), encoding="utf-8")
+                                                 "lofo": lofo_rows(summary), "skipped": skipped, "items": items_out}), indent=2), encoding="utf-8")
     if a.write:
         write_between_markers(a.write, f"{md}\n{setup}\n")
     shutil.rmtree(tmp, ignore_errors=True)  # only links to variant folders

@@ -159,3 +159,45 @@ def test_shared_evidence_runs_once_per_face(bench):
     assert shared.analyze_face(b) == 2 and shared.name == "evidence"
     shared.reset()
     assert shared.analyze_face(b) == 3
+
+
+def test_weighted_auc_is_the_auc_of_the_resample(bench):
+    """Integer weights give the AUC of the resample that repeats each item that often (ties half)."""
+    rng = np.random.default_rng(3)
+    s = np.round(rng.random(60), 1)  # many ties
+    y = rng.random(60) < 0.4
+    assert bench.weighted_auc(s, y, np.ones(60)) == pytest.approx(roc_auc(s, y), abs=1e-12)
+    w = rng.integers(0, 4, 60).astype(float)
+    rep = np.repeat(np.arange(60), w.astype(int))
+    assert bench.weighted_auc(s, y, w) == pytest.approx(roc_auc(s[rep], y[rep]), abs=1e-12)
+    assert np.isnan(bench.weighted_auc(s, np.zeros(60, bool), np.ones(60)))
+
+
+def test_photo_bootstrap_intervals_and_paired_differences(bench):
+    """Intervals contain the point estimate; a variant that scores like the shipped engine differs by
+    exactly 0 on every resample (paired), one that is better by a margin has an interval above 0;
+    peers get no per-family intervals."""
+    rng = np.random.default_rng(4)
+    recs = []
+    for i in range(120):
+        photo, fake = f"p{i // 3}", i % 3 != 0
+        kind = "real" if not fake else ("part_swap" if i % 3 == 1 else "retouch")
+        base = float(rng.normal(0.6 if fake else 0.4, 0.2))
+        for engine, score in (("fused", base), ("same", base), ("better", base + (0.5 if fake else 0.0)), ("meso", float(rng.random()))):
+            recs.append(bench.ItemRecord(engine, i, kind, fake, "faces", score, 0.0, photo=photo))
+    infos = [bench.EngineInfo("fused", "pixel", None), bench.EngineInfo("same", "pixel", None, group="variant"),
+             bench.EngineInfo("better", "pixel", None, group="variant"), bench.EngineInfo("meso", "image", None, group="peer")]
+    boot = bench.photo_bootstrap(recs, infos, ("part_swap", "retouch"), resamples=200)
+    fused = boot["fused"]
+    assert fused["photos"] == 40 and "minus_shipped" not in fused
+    point = roc_auc(np.array([r.score for r in recs if r.engine == "fused"]), np.array([r.fake for r in recs if r.engine == "fused"]))
+    lo, hi = fused["image_auc_ci"]
+    assert lo < point < hi and hi - lo < 0.4
+    assert boot["same"]["minus_shipped"] == {"diff": 0.0, "ci": [0.0, 0.0]}
+    assert boot["better"]["minus_shipped"]["diff"] > 0 and boot["better"]["minus_shipped"]["ci"][0] > 0
+    assert set(boot["better"]["by_family"]) == {"part_swap", "retouch"} and boot["meso"]["by_family"] == {}
+    summary = bench.summarize(recs, infos, ("part_swap", "retouch"))
+    md = bench.interval_tables(summary, ("part_swap", "retouch"))
+    header = next(line for line in md.splitlines() if line.startswith("| family |"))
+    assert "**Image AUC with 95 % intervals**" in md and "same minus fused" in header and "better minus fused" in header and "meso" not in header
+    assert "| same | " in md and "+0.000 (0.000-0.000)" in md
