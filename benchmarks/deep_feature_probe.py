@@ -14,8 +14,9 @@ averages them, which may hide a member's disagreement).
 
 Same validation items as the calibration (``calibrate.validation_items``, same seed, landmarks
 measured on each crop), never test faces. Answers out of fold (5 folds grouped by source photo,
-``calibrate.photo_folds``) for: the shipped feature set, each deep block alone with a ridge, and
-the shipped features with the deep ones beside them; and per family. The first run scores every
+``calibrate.photo_folds``) for: the shipped feature set, each deep block alone with a ridge, the
+shipped features with the deep ones beside them, and the shipped features with one stacked deep
+score (nested folds); and per family. Findings of 2026-11-26 (eighth session) in docs/localizer.md. The first run scores every
 item (about 10 minutes on 2 cores) and caches the numbers; later runs read the cache.
 """
 
@@ -149,6 +150,29 @@ def main() -> None:
     both = np.c_[z(ship), blocks["enc"], blocks["dec"], blocks["reg"]]
     for l2 in (100.0, 1000.0, 3000.0):
         print(row(f"shipped + every deep block ({both.shape[1]}), ridge {l2:g}", oof(both, l2)))
+    for name in ("dec", "reg"):
+        print(row(f"shipped + one stacked {name} score (nested folds), ridge 100", stacked(ship, blocks[name], y, fold, 100.0)))
+
+
+def stacked(ship: np.ndarray, deep: np.ndarray, y: np.ndarray, fold: np.ndarray, l2: float) -> np.ndarray:
+    """Out-of-fold logits of the shipped features plus one deep score: within each outer training
+    fold the deep ridge model's score is itself out of fold (inner folds), so the second stage
+    never sees a score fitted on its own items (a ridge over thousands of features would
+    otherwise look perfect to it)."""
+    out = np.zeros(len(y))
+    for f in np.unique(fold):
+        tr = fold != f
+        inner = np.zeros(len(y))
+        for g in np.unique(fold[tr]):
+            a, b = tr & (fold != g), tr & (fold == g)
+            coef, icpt = fit_logistic(deep[a], y[a], l2=l2)
+            inner[b] = deep[b] @ coef + icpt
+        coef, icpt = fit_logistic(deep[tr], y[tr], l2=l2)
+        inner[~tr] = deep[~tr] @ coef + icpt
+        x = np.c_[ship, inner]
+        c2, i2 = fit_logistic(x[tr], y[tr])
+        out[~tr] = x[~tr] @ c2 + i2
+    return out
 
 
 if __name__ == "__main__":
