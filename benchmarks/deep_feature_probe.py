@@ -17,7 +17,7 @@ measured on each crop), never test faces. Answers out of fold (5 folds grouped b
 ``calibrate.photo_folds``) for: the shipped feature set, each deep block alone with a ridge, the
 shipped features with the deep ones beside them, and the shipped features with one stacked deep
 score (nested folds); and per family. Findings of 2026-11-26 (eighth session) in docs/localizer.md. The first run scores every
-item (about 10 minutes on 2 cores) and caches the numbers; later runs read the cache.
+item (about 8.5 minutes on 2 cores) and caches the numbers; later runs read the cache.
 """
 
 from __future__ import annotations

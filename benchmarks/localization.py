@@ -532,14 +532,15 @@ def lofo_table(rows: Sequence[dict[str, object]]) -> str:
 
 def _ci(cell: object) -> str:
     lo, hi = cell if isinstance(cell, list | tuple) and len(cell) == 2 else (None, None)
-    return "n/a" if lo is None or math.isnan(lo) else f"{lo:.3f}-{hi:.3f}"
+    return "n/a" if lo is None or math.isnan(lo) else f"[{lo:.3f}, {hi:.3f}]"
 
 
 def _diff(cell: dict[str, object] | None) -> str:
     if not cell:
         return "—"
     d = cell["diff"]
-    return f"{float(d):+.3f} ({_ci(cell['ci'])})"  # type: ignore[arg-type]
+    lo, hi = cell["ci"]  # type: ignore[misc]
+    return f"{float(d):+.3f} [{lo:+.3f}, {hi:+.3f}]"  # type: ignore[arg-type]
 
 
 def interval_tables(summary: Sequence[dict[str, object]], families: Sequence[str], shipped: str = SHIPPED) -> str:
@@ -550,10 +551,10 @@ def interval_tables(summary: Sequence[dict[str, object]], families: Sequence[str
     b0 = rows[0]["bootstrap"]
     out = [f"**Image AUC with 95 % intervals** (photo bootstrap: {b0['resamples']} resamples of the {b0['photos']} source photos, "  # type: ignore[index]
            f"each drawn photo with all its items; the difference from `{shipped}` is taken on the same resamples, so it is paired)\n",
-           _head(["engine", "image AUC (95 % interval)", f"minus {shipped} (95 % interval)"])]
+           _head(["engine", "image AUC [95 % interval]", f"minus {shipped} [95 % interval]"])]
     for s in rows:
         b = s["bootstrap"]
-        out.append(_row([s["engine"], f"{_f(s['image_auc'])} ({_ci(b['image_auc_ci'])})", _diff(b.get("minus_shipped"))]))  # type: ignore[union-attr]
+        out.append(_row([s["engine"], f"{_f(s['image_auc'])} {_ci(b['image_auc_ci'])}", _diff(b.get("minus_shipped"))]))  # type: ignore[union-attr]
     ship = next((s for s in rows if s["engine"] == shipped), None)
     others = [s for s in rows if s["engine"] != shipped and s["group"] != "peer"]
     if ship is not None:
@@ -564,7 +565,7 @@ def interval_tables(summary: Sequence[dict[str, object]], families: Sequence[str
             if cell is None:
                 continue
             fam = ship["by_family"][f]  # type: ignore[index]
-            out.append(_row([f, f"{_f(fam['image_auc'])} ({_ci(cell['image_auc_ci'])})",
+            out.append(_row([f, f"{_f(fam['image_auc'])} {_ci(cell['image_auc_ci'])}",
                              *[_diff((s["bootstrap"]["by_family"].get(f) or {}).get("minus_shipped")) for s in others]]))  # type: ignore[index, union-attr]
     return "\n".join(out) + "\n"
 

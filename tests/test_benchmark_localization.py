@@ -200,4 +200,4 @@ def test_photo_bootstrap_intervals_and_paired_differences(bench):
     md = bench.interval_tables(summary, ("part_swap", "retouch"))
     header = next(line for line in md.splitlines() if line.startswith("| family |"))
     assert "**Image AUC with 95 % intervals**" in md and "same minus fused" in header and "better minus fused" in header and "meso" not in header
-    assert "| same | " in md and "+0.000 (0.000-0.000)" in md
+    assert "| same | " in md and "+0.000 [+0.000, +0.000]" in md
