@@ -399,7 +399,8 @@ def lofo_rows(summary: Sequence[dict[str, object]], shipped: str = SHIPPED) -> l
         fam = name[len(LOFO_PREFIX):]
         v = s["by_family"].get(fam, {})  # type: ignore[union-attr]
         b = base["by_family"].get(fam, {}) if base else {}  # type: ignore[union-attr]
-        rows.append({"variant": name, "family": fam, "n": v.get("n"),
+        ci = ((s.get("bootstrap") or {}).get("by_family") or {}).get(fam, {}).get("image_auc_ci")  # type: ignore[union-attr]
+        rows.append({"variant": name, "family": fam, "n": v.get("n"), "image_auc_ci_variant": ci,
                      **{f"{m}_{who}": d.get(m) for m in ("image_auc", "region_auc_mean", "pixel_auc", "top1") for who, d in (("variant", v), ("shipped", b))}})
     return rows
 
@@ -520,12 +521,14 @@ def prior_table(summary: Sequence[dict[str, object]]) -> str:
 def lofo_table(rows: Sequence[dict[str, object]]) -> str:
     if not rows:
         return ""
-    lines = [f"**Leave-one-family-out**: each variant trained without one family, measured on that family; the shipped `{SHIPPED}` model (trained with it) beside it\n",
+    lines = [f"**Leave-one-family-out**: each variant trained without one family, measured on that family; the shipped `{SHIPPED}` model (trained with it) beside it "
+             "(the variant's 95 % interval in brackets, photo bootstrap)\n",
              _head(["variant", "left-out family (n)", "image AUC: variant / shipped", "per-region AUC: variant / shipped", "pixel AUC: variant / shipped",
                     "region top-1: variant / shipped"])]
     for r in rows:
         lines.append(_row([r["variant"], f"{r['family']} ({r['n'] if r['n'] is not None else 0})",
-                           f"{_f(r['image_auc_variant'])} / {_f(r['image_auc_shipped'])}", f"{_f(r['region_auc_mean_variant'])} / {_f(r['region_auc_mean_shipped'])}",
+                           f"{_f(r['image_auc_variant'])}{' ' + _ci(r['image_auc_ci_variant']) if r.get('image_auc_ci_variant') else ''} / {_f(r['image_auc_shipped'])}",
+                           f"{_f(r['region_auc_mean_variant'])} / {_f(r['region_auc_mean_shipped'])}",
                            f"{_f(r['pixel_auc_variant'])} / {_f(r['pixel_auc_shipped'])}", f"{_f(r['top1_variant'], True)} / {_f(r['top1_shipped'], True)}"]))
     return "\n".join(lines) + "\n"
 
