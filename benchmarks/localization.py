@@ -350,8 +350,27 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
         v = v[np.isfinite(v)]
         return [float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))] if len(v) else [float("nan")] * 2
 
+    def region_boot(name: str, fam: str) -> tuple[float, np.ndarray] | None:
+        """(point, per-resample) mean per-region AUC of one family, as region_aucs/_mean_auc compute it."""
+        recs = by.get(name, {})
+        if not all(i in recs and recs[i].saliency for i in index):
+            return None
+        per_region = []
+        for g in sorted({recs[i].primary[0] for i in index if recs[i].kind == fam and recs[i].primary}):
+            pos = [k for k, i in enumerate(index) if recs[i].kind == fam and recs[i].primary and recs[i].primary[0] == g and g in recs[i].saliency]
+            neg = [k for k, i in enumerate(index) if not recs[i].fake and g in recs[i].saliency]
+            if pos and neg:
+                sel = np.array(pos + neg)
+                v = np.array([recs[index[k]].saliency[g] for k in sel])
+                lab = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+                per_region.append((weighted_auc(v, lab, np.ones(len(sel))), np.array([weighted_auc(v, lab, c[pid[sel]]) for c in counts])))
+        if not per_region:
+            return None
+        return float(np.mean([p for p, _ in per_region])), np.nanmean(np.stack([b for _, b in per_region]), axis=0)
+
     ship_s = scores(shipped)
     ship_boot = {g: boot(ship_s, m) for g, m in groups.items()} if ship_s is not None else {}
+    ship_region = {f: region_boot(shipped, f) for f in groups if f}
     out: dict[str, dict[str, object]] = {}
     for info in infos:
         s = scores(info.name)
@@ -367,6 +386,10 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
             if ship_s is not None and info.name != shipped:
                 cell["minus_shipped"] = {"diff": weighted_auc(s[m], y[m], np.ones(int(m.sum()))) - weighted_auc(ship_s[m], y[m], np.ones(int(m.sum()))),
                                          "ci": interval(b - ship_boot[g])}
+            if g and info.level == "pixel" and (rb := region_boot(info.name, g)) is not None:
+                cell["region_auc_ci"] = interval(rb[1])
+                if (sr := ship_region.get(g)) is not None and info.name != shipped:
+                    cell["region_minus_shipped"] = {"diff": rb[0] - sr[0], "ci": interval(rb[1] - sr[1])}
             if g:
                 fam[g] = cell
             else:
@@ -570,6 +593,16 @@ def interval_tables(summary: Sequence[dict[str, object]], families: Sequence[str
             fam = ship["by_family"][f]  # type: ignore[index]
             out.append(_row([f, f"{_f(fam['image_auc'])} {_ci(cell['image_auc_ci'])}",
                              *[_diff((s["bootstrap"]["by_family"].get(f) or {}).get("minus_shipped")) for s in others]]))  # type: ignore[index, union-attr]
+        pix = [s for s in others if s["level"] == "pixel"]
+        fams = [f for f in families if "region_auc_ci" in (ship["bootstrap"]["by_family"].get(f) or {})]  # type: ignore[index, union-attr]
+        if fams:
+            out += ["", f"**Per-region AUC per family with 95 % intervals: {shipped}, and each engine's difference from it** "
+                        "(same resamples; mean over regions as in the per-region table)\n",
+                    _head(["family", shipped, *[f"{s['engine']} minus {shipped}" for s in pix]])]
+            for f in fams:
+                cell = ship["bootstrap"]["by_family"][f]  # type: ignore[index]
+                out.append(_row([f, f"{_f(ship['by_family'][f]['region_auc_mean'])} {_ci(cell['region_auc_ci'])}",  # type: ignore[index]
+                                 *[_diff((s["bootstrap"]["by_family"].get(f) or {}).get("region_minus_shipped")) for s in pix]]))  # type: ignore[index, union-attr]
     return "\n".join(out) + "\n"
 
 

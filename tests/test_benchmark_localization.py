@@ -201,3 +201,18 @@ def test_photo_bootstrap_intervals_and_paired_differences(bench):
     header = next(line for line in md.splitlines() if line.startswith("| family |"))
     assert "**Image AUC with 95 % intervals**" in md and "same minus fused" in header and "better minus fused" in header and "meso" not in header
     assert "| same | " in md and "+0.000 [+0.000, +0.000]" in md
+
+
+def test_bootstrap_per_region_auc_matches_the_per_region_table(bench, synthetic):
+    """The per-region intervals are built on the same definition as the per-region table: the full
+    sample's difference equals the table's difference, and a perfect localizer's interval is [1, 1]."""
+    by = {s["engine"]: s for s in synthetic.summary}
+    fused = by["fused"]["bootstrap"]["by_family"]["part_swap"]
+    assert fused["region_auc_ci"] == [1.0, 1.0]
+    lofo = by["lofo-part_swap"]
+    cell = lofo["bootstrap"]["by_family"]["part_swap"]["region_minus_shipped"]
+    table = lofo["by_family"]["part_swap"]["region_auc_mean"] - by["fused"]["by_family"]["part_swap"]["region_auc_mean"]
+    assert cell["diff"] == pytest.approx(table, abs=1e-12) and cell["ci"][1] <= 0.0
+    assert "region_auc_ci" not in (by["MesoNet Meso4_DF"]["bootstrap"]["by_family"].get("part_swap") or {})
+    md = bench.interval_tables(synthetic.summary, synthetic.families)
+    assert "**Per-region AUC per family with 95 % intervals: fused" in md
