@@ -83,24 +83,9 @@ def one_worker(recs: list, cfg: loop.TrainConfig, batches: int, seed: int) -> di
     return out
 
 
-class _Stream(torch.utils.data.IterableDataset):
-    """loop._BatchStream with the batch form chosen (float or compact)."""
-
-    def __init__(self, recs: list, cfg: loop.TrainConfig, compact: bool) -> None:
-        self.recs, self.cfg, self.compact = recs, cfg, compact
-
-    def __iter__(self):  # noqa: ANN204
-        torch.set_num_threads(1)
-        cv2.setNumThreads(1)
-        info = torch.utils.data.get_worker_info()
-        rng = np.random.default_rng([self.cfg.seed, info.id if info is not None else 0])
-        while True:
-            yield loop.make_batch(self.recs, rng, self.cfg, self.cfg.batch_size, compact=self.compact)
-
-
 def through_loader(recs: list, cfg: loop.TrainConfig, batches: int, workers: int, compact: bool) -> float:
     """Samples per second received from a DataLoader of ``workers`` processes (after a warm-up batch per worker)."""
-    it = iter(torch.utils.data.DataLoader(_Stream(recs, cfg, compact), batch_size=None, num_workers=workers, prefetch_factor=4, persistent_workers=False))
+    it = iter(torch.utils.data.DataLoader(loop._BatchStream(recs, cfg, compact), batch_size=None, num_workers=workers, prefetch_factor=4, persistent_workers=False))
     for _ in range(workers):
         loop.expand_batch(next(it))
     t = time.perf_counter()

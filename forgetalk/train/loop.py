@@ -235,8 +235,8 @@ class _BatchStream(torch.utils.data.IterableDataset):
     given seed and worker count (it differs from the in-process stream of the v1 runs).
     """
 
-    def __init__(self, recs: list[FaceRecord], cfg: TrainConfig) -> None:
-        self.recs, self.cfg = recs, cfg
+    def __init__(self, recs: list[FaceRecord], cfg: TrainConfig, compact: bool = True) -> None:
+        self.recs, self.cfg, self.compact = recs, cfg, compact  # compact: see make_batch (False only to measure the difference)
 
     def __iter__(self):  # noqa: ANN204
         torch.set_num_threads(1)
@@ -245,7 +245,7 @@ class _BatchStream(torch.utils.data.IterableDataset):
         wid = info.id if info is not None else 0
         rng = np.random.default_rng(self.cfg.seed if wid == 0 else [self.cfg.seed, wid])
         while True:
-            yield make_batch(self.recs, rng, self.cfg, self.cfg.batch_size, compact=True)
+            yield make_batch(self.recs, rng, self.cfg, self.cfg.batch_size, compact=self.compact)
 
 
 def _set_train_mode(model: torch.nn.Module, frozen_prefixes: tuple[str, ...]) -> None:
