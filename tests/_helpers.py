@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+import importlib.util
 import struct
+import sys
 import zlib
+from pathlib import Path
+from types import ModuleType
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """The script ``benchmarks/<name>.py`` imported as a module (the benchmarks are scripts, not a
+    package). It is registered in ``sys.modules`` before it runs, because dataclasses look their
+    module up there; the name is prefixed so it cannot shadow an installed module."""
+    spec = importlib.util.spec_from_file_location(f"forgetalk_bench_{name}", BENCHMARKS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def png_header_only(width: int, height: int) -> bytes:

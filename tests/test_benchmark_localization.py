@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _helpers import load_benchmark
 
 from forgetalk.metrics import pixel_summary, roc_auc
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "localization.py"
 S = 32  # image side
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_localization", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("localization")
 
 
 def _regions() -> dict[str, np.ndarray]:

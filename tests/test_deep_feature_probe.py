@@ -4,26 +4,17 @@ second stage that never sees a deep score fitted on its own items."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from _helpers import load_benchmark
 
 from forgetalk.metrics import roc_auc
-
-PROBE = Path(__file__).resolve().parents[1] / "benchmarks" / "deep_feature_probe.py"
 
 
 @pytest.fixture(scope="module")
 def probe():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("deep_feature_probe", PROBE)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("deep_feature_probe")
 
 
 def test_pooling_stays_inside_the_face(probe) -> None:  # noqa: ANN001

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from _helpers import load_benchmark
 
 from forgetalk.faces import REGION_NAMES
 
-_SPEC = importlib.util.spec_from_file_location("localizer_screen", Path(__file__).resolve().parent.parent / "benchmarks" / "localizer_screen.py")
-screen = importlib.util.module_from_spec(_SPEC)  # type: ignore[arg-type]
-_SPEC.loader.exec_module(screen)  # type: ignore[union-attr]
+screen = load_benchmark("localizer_screen")
 
 
 def test_combinations_list_every_pass_once() -> None:

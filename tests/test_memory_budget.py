@@ -10,17 +10,13 @@ measurement on more cases (noise PNG, JPEG, a photo just inside the analysis bud
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from _helpers import load_benchmark
 
-REPO = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("forgetalk_bench_memory", REPO / "benchmarks" / "memory.py")
-assert _spec is not None and _spec.loader is not None
-bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench)
+bench = load_benchmark("memory")
 
 LIMIT_MIB = 1536
 

@@ -5,21 +5,18 @@ The weight files live in ../shared/pretrained, which CI does not have: the tests
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import load_benchmark
 
 REPO = Path(__file__).resolve().parent.parent
 PRETRAINED = REPO.parent / "shared" / "pretrained"
 
 
 def _module():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("bench_mesonet", REPO / "benchmarks" / "mesonet.py")
-    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(mod)  # type: ignore[union-attr]
-    return mod
+    return load_benchmark("mesonet")
 
 
 M = _module()

@@ -7,23 +7,14 @@ together so a change of the product's rule cannot leave the probe measuring some
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-PROBE = Path(__file__).resolve().parents[1] / "benchmarks" / "region_cue_probe.py"
+from _helpers import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def probe():  # noqa: ANN201
-    spec = importlib.util.spec_from_file_location("region_cue_probe", PROBE)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("region_cue_probe")
 
 
 def test_probe_region_score_matches_the_engine(probe) -> None:  # noqa: ANN001
