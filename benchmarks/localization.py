@@ -313,8 +313,9 @@ def weighted_auc(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
 
 def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str], shipped: str = SHIPPED,
                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict[str, dict[str, object]]:
-    """engine -> 95 % intervals of its image AUC (over all families and per family) and of its
-    difference from ``shipped`` on the same resamples.
+    """engine -> 95 % intervals of its image AUC (over all families and, peers aside, per family),
+    of its per-region AUC per family (engines with region scores) and of its differences from
+    ``shipped`` on the same resamples.
 
     Why by photo: a photo's items (its forgeries, its untouched copy, every face it holds) share
     the face, the lighting and the camera, so they are not independent; resampling items would
@@ -330,9 +331,7 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
     index = sorted(base)
     if not index:
         return {}
-    photo_of = [base[i].photo or f"item:{i}" for i in index]
-    photos = sorted(set(photo_of))
-    pid = np.array([photos.index(p) for p in photo_of])
+    photos, pid = np.unique([base[i].photo or f"item:{i}" for i in index], return_inverse=True)
     y = np.array([base[i].fake for i in index])
     kind = np.array([base[i].kind for i in index])
     rng = np.random.default_rng(seed)
@@ -381,12 +380,12 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
         for g, m in groups.items():
             if g and info.group == "peer":
                 continue  # peers: over all families only (their per-family rows carry no interval)
-            b = boot(s, m)
+            b = ship_boot[g] if info.name == shipped else boot(s, m)
             cell: dict[str, object] = {"image_auc_ci": interval(b)}
             if ship_s is not None and info.name != shipped:
-                cell["minus_shipped"] = {"diff": weighted_auc(s[m], y[m], np.ones(int(m.sum()))) - weighted_auc(ship_s[m], y[m], np.ones(int(m.sum()))),
-                                         "ci": interval(b - ship_boot[g])}
-            if g and info.level == "pixel" and (rb := region_boot(info.name, g)) is not None:
+                cell["minus_shipped"] = {"diff": roc_auc(s[m], y[m]) - roc_auc(ship_s[m], y[m]), "ci": interval(b - ship_boot[g])}
+            rb = (ship_region.get(g) if info.name == shipped else region_boot(info.name, g)) if g and info.level == "pixel" else None
+            if rb is not None:
                 cell["region_auc_ci"] = interval(rb[1])
                 if (sr := ship_region.get(g)) is not None and info.name != shipped:
                     cell["region_minus_shipped"] = {"diff": rb[0] - sr[0], "ci": interval(rb[1] - sr[1])}

@@ -168,9 +168,9 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
 
     ``compact``: images and region masks as uint8 (regions scaled by ``REGION_LEVELS``), to be
     turned into the float batch by :func:`expand_batch` where the model runs. Why: a float batch
-    of 32 crops at 256 px is 109 MB, nine tenths of it region masks; the training workers built,
-    stacked and passed that through shared memory for every step, a third of a worker's time
-    (benchmarks/forging.py). The images are uint8 before the division, so they come back exactly;
+    of 32 crops at 256 px is 143 MB, three quarters of it region masks; the training workers built,
+    stacked and passed that through shared memory for every step (building and stacking alone took
+    a quarter to a third of a worker's time; compact, 42 MB: benchmarks/forging.py). The images are uint8 before the division, so they come back exactly;
     region masks of the size they were made at are 0/1 and come back exactly, area-resized ones
     within 1/510. The same draws are made either way (the random stream does not change).
     """
