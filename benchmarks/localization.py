@@ -367,6 +367,18 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
             return None
         return float(np.mean([p for p, _ in per_region])), np.nanmean(np.stack([b for _, b in per_region]), axis=0)
 
+    def prior_boot(name: str) -> np.ndarray | None:
+        """Per resample, the largest share of untouched faces on which one region is ranked first
+        (the ranking-prior goal's statistic, first_shares)."""
+        recs = by.get(name, {})
+        real = [k for k, i in enumerate(index) if not base[i].fake and i in recs and recs[i].ranking]
+        if not real:
+            return None
+        firsts = [recs[index[k]].ranking[0] for k in real]
+        onehot = (np.array(firsts)[:, None] == np.unique(firsts)[None, :]).astype(np.float64)
+        w = counts[:, pid[real]]
+        return (w @ onehot).max(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+
     ship_s = scores(shipped)
     ship_boot = {g: boot(ship_s, m) for g, m in groups.items()} if ship_s is not None else {}
     ship_region = {f: region_boot(shipped, f) for f in groups if f}
@@ -394,6 +406,8 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
             else:
                 row.update(cell)
         row["by_family"] = fam
+        if (prior := prior_boot(info.name)) is not None:
+            row["prior_max_share_ci"] = interval(prior)
         out[info.name] = row
     return out
 
@@ -535,8 +549,11 @@ def prior_table(summary: Sequence[dict[str, object]]) -> str:
              _head(["region", *[f"{s['engine']}{'' if s['region_calibrated'] else ' (raw saliency)'}" for s in pix]])]
     for r in regs:
         lines.append(_row([r, *[_f(p["shares"].get(r, 0.0), True) for p in priors]]))  # type: ignore[index, union-attr]
+    cis = [(s.get("bootstrap") or {}).get("prior_max_share_ci") for s in pix]  # type: ignore[union-attr]
     lines.append(_row(["**max (region)**", *[f"**{_f(p['max_share'], True)}** ({p['max_region']}) {'ok' if p['max_share'] <= PRIOR_GOAL else 'above goal'}"  # type: ignore[index, operator]
-                                             for p in priors]]))
+                                             + (f" [{_f(ci[0], True)}, {_f(ci[1], True)}]" if ci else "") for p, ci in zip(priors, cis, strict=True)]]))
+    if any(cis):
+        lines.append("\n(max: the point estimate, then its 95 % interval from the photo bootstrap: the largest share in each resample)")
     return "\n".join(lines) + "\n"
 
 

@@ -209,3 +209,12 @@ def test_bootstrap_per_region_auc_matches_the_per_region_table(bench, synthetic)
     assert "region_auc_ci" not in (by["MesoNet Meso4_DF"]["bootstrap"]["by_family"].get("part_swap") or {})
     md = bench.interval_tables(synthetic.summary, synthetic.families)
     assert "**Per-region AUC per family with 95 % intervals: fused" in md
+
+
+def test_bootstrap_interval_of_the_ranking_prior(bench, synthetic):
+    """The prior goal's statistic (the largest first-ranked share on untouched faces) gets an interval
+    around its point estimate, and the table prints it after the verdict on the goal."""
+    fused = next(s for s in synthetic.summary if s["engine"] == "fused")
+    lo, hi = fused["bootstrap"]["prior_max_share_ci"]
+    assert 0.0 < lo <= fused["prior"]["max_share"] <= hi <= 1.0
+    assert "ok [" in bench.prior_table(synthetic.summary) or "above goal [" in bench.prior_table(synthetic.summary)
