@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -38,17 +38,25 @@ sys.path.insert(0, str(REPO))
 import forgetalk.train.loop as loop  # noqa: E402
 from forgetalk.train.bundle import load as load_bundle  # noqa: E402
 
-FAMILIES = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour")
+FAMILIES = loop.ALL_FAMILIES  # what `train localizer --families all` trains on
+
+
+@dataclass(frozen=True)
+class WorkerRate:
+    """One batch form's figures for one worker (``one_worker``)."""
+
+    samples_per_s: float
+    forging_share: float  # of the time, in family_pair (forging and the post-edit chains)
+    batch_bytes: int
 
 
 def nbytes(batch: dict[str, torch.Tensor]) -> int:
     return sum(v.numel() * v.element_size() for v in batch.values())
 
 
-def one_worker(recs: list, cfg: loop.TrainConfig, batches: int, seed: int) -> dict[bool, tuple[float, float, int]] | float:
-    """Per batch form (compact or not): (samples per second, share of the time forging, bytes per
-    batch) of make_batch in this process; and the median over batches of the float batch's time over
-    the compact one's. The two forms alternate batch by batch on the same draws (batch i of both
+def one_worker(recs: list, cfg: loop.TrainConfig, batches: int, seed: int) -> tuple[dict[bool, WorkerRate], float]:
+    """({compact: its figures} of make_batch in this process, the median over batches of the float
+    batch's time over the compact one's). The two forms alternate batch by batch on the same draws (batch i of both
     from seed [seed, i]), so a drift in the machine's speed moves both alike."""
     orig, spent = loop.family_pair, [0.0]
 
@@ -78,9 +86,7 @@ def one_worker(recs: list, cfg: loop.TrainConfig, batches: int, seed: int) -> di
             ratios.append(took[False] / took[True])
     finally:
         loop.family_pair = orig
-    out: dict = {c: (batches * cfg.batch_size / total[c], forging[c] / total[c], size[c]) for c in (False, True)}
-    out["ratio"] = float(np.median(ratios))
-    return out
+    return {c: WorkerRate(batches * cfg.batch_size / total[c], forging[c] / total[c], size[c]) for c in (False, True)}, float(np.median(ratios))
 
 
 def through_loader(recs: list, cfg: loop.TrainConfig, batches: int, workers: int, compact: bool) -> float:
@@ -129,11 +135,10 @@ def main() -> None:
     cfgs = {}
     for s in (int(v) for v in a.sizes.split(",")):
         cfg = cfgs[s] = replace(base, families=FAMILIES, chain=True, batch_size=a.batch_size, seed=a.seed, model=replace(base.model, input_size=s))
-        got = one_worker(recs, cfg, a.batches, a.seed)
-        for compact in (False, True):
-            rate, forging, size = got[compact]
-            ratio = f"{got['ratio']:.2f}" if compact else ""
-            print(f"| {s} | {'compact (uint8)' if compact else 'float'} | {rate:.1f} | {100 * forging:.0f} % | {size / 1e6:.1f} | {ratio} |", flush=True)
+        got, ratio = one_worker(recs, cfg, a.batches, a.seed)
+        for compact, r in got.items():
+            print(f"| {s} | {'compact (uint8)' if compact else 'float'} | {r.samples_per_s:.1f} | {100 * r.forging_share:.0f} % | {r.batch_bytes / 1e6:.1f} | "
+                  f"{f'{ratio:.2f}' if compact else ''} |", flush=True)
     if a.workers:
         print(f"\n| input size | batch form | samples/s received from {a.workers} worker processes |\n|---|---|---|")
         for s, cfg in cfgs.items():

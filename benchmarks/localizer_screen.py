@@ -36,9 +36,9 @@ sys.path.insert(0, str(REPO))
 
 from forgetalk.engines.localizer.infer import load_localizer  # noqa: E402
 from forgetalk.train.bundle import load as load_bundle  # noqa: E402
-from forgetalk.train.loop import GUARD_FAMILIES, TrainConfig, head_metrics, make_guard_batch  # noqa: E402
+from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, head_metrics, make_guard_batch  # noqa: E402
 
-FAMILIES = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour", *GUARD_FAMILIES)
+FAMILIES = (*ALL_FAMILIES, *GUARD_FAMILIES)
 
 
 def mirrored_channels(names: tuple[str, ...]) -> list[int]:
