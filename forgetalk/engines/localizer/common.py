@@ -6,6 +6,7 @@ same way; keeping that here is what makes their results interchangeable.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import cv2
@@ -63,12 +64,11 @@ def prepare_inputs(crop: np.ndarray, regions: dict[str, np.ndarray], size: int, 
     return np.ascontiguousarray(x), r
 
 
-def input_sizes(config: dict[str, object]) -> tuple[int, ...]:
-    """The input sizes a localizer's config asks for: its ``input_size`` first, then any other
-    ensemble member's size, largest first (one ``image``/``regions`` pair is fed per size)."""
-    main = int(config["input_size"])  # type: ignore[call-overload]
-    others = {int(s) for s in config.get("member_sizes") or ()} - {main}  # type: ignore[union-attr]
-    return (main, *sorted(others, reverse=True))
+def input_sizes(input_size: int, member_sizes: Iterable[int] = ()) -> tuple[int, ...]:
+    """The input sizes a localizer is fed at: ``input_size`` first, then any other ensemble
+    member's size, largest first (one ``image``/``regions`` pair is fed per size)."""
+    main = int(input_size)
+    return (main, *sorted({int(s) for s in member_sizes} - {main}, reverse=True))
 
 
 def input_names(sizes: tuple[int, ...]) -> list[str]:

@@ -45,7 +45,7 @@ class LocalizerConfig:
     @property
     def input_sizes(self) -> tuple[int, ...]:
         """The sizes the network is fed at, ``input_size`` first (see ``common.input_sizes``)."""
-        return input_sizes(self.to_dict())
+        return input_sizes(self.input_size, self.member_sizes)
 
     def member_config(self, i: int) -> LocalizerConfig:
         """Member ``i`` as a single network."""

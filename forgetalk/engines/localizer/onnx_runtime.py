@@ -53,6 +53,7 @@ class OnnxLocalizer:
 
     def predict(self, crop: np.ndarray, regions: dict[str, np.ndarray]) -> LocalizerOutput:
         names = self.region_names
-        feed = prepare_all(crop, regions, input_sizes(self.config_dict), names)
+        cfg = self.config_dict
+        feed = prepare_all(crop, regions, input_sizes(int(cfg["input_size"]), cfg.get("member_sizes") or ()), names)  # type: ignore[arg-type, call-overload]
         mask_logits, region_logits = self.session().run(None, feed)
         return finish_outputs(mask_logits, region_logits, crop.shape[:2], names, regions)
