@@ -2,28 +2,37 @@
 # Train localizer ensemble candidates side by side on a lent GPU machine, in one call (issue 9).
 # Run from the repository root:
 #   MEMBERS="256:81 256:82 256:83" MINUTES=8 bash benchmarks/device_localizers.sh
+#   MEMBERS="192:91:liquify 192:92:inpaint 192:93" MINUTES=4 bash benchmarks/device_localizers.sh   # leave-one-family-out
 #
 # Why one script: a task is lent a GPU rarely and for 15 device minutes in all, of which a machine
 # start costs about one. Each earlier session (docs/localizer.md) rebuilt this command by hand.
 # Every member starts from the 3DDFA_V2 encoder with the shipped members' recipe (all 8 families,
 # lr 1.5e-3, the same frozen blocks, batch 32, time-scheduled cosine) and differs only in
-# input size and seed. The training rate is set by the forging workers, not by the GPU (seventh
+# input size and seed, or, for a leave-one-family-out model, also in the one family it never sees
+# (issue 9 asks for such runs family by family; only part swaps had one, lofo-part_swap). The
+# benchmark scores a model named lofo-<family> on that family
+# (localization.py --variant lofo-<family>=DIR), so compare it with an all-family member of the
+# same size, seed budget and minutes from the same call. The training rate is set by the forging workers, not by the GPU (seventh
 # session: 12 steps/s with 7 workers, 22 with 14), so the machine's cores are split between the
 # members: WORKERS per member defaults to (cores - 2) / members.
 #
-# MEMBERS   space-separated SIZE:SEED pairs (input size in px, training seed); default "256:81 256:82"
+# MEMBERS   space-separated SIZE:SEED or SIZE:SEED:FAMILY (input size in px, training seed, the
+#           family left out of training); default "256:81 256:82"
 # MINUTES   training minutes per member, all members at once (default 8)
 # WORKERS   forging processes per member (default: (nproc - 2) / number of members, at least 1)
 # DEVICE    cuda (default) or cpu (plumbing check only)
 # OUT       where results go (the device tool's $OUT); each member as OUT/m<SIZE>_<SEED>.tgz
-#           (localizer.safetensors, .onnx, recipe.json, manifest.json) plus its log.
+#           or OUT/m<SIZE>_<SEED>_no-<FAMILY>.tgz (localizer.safetensors, .onnx, recipe.json,
+#           manifest.json) plus its log.
 #
 # What the call must carry (run tool, `carry`): .devdata/train_bundle.npz (python -m
 # forgetalk.train.bundle --split train; 56 MB) and .devdata/3ddfa_mb05_encoder.pth. Bundle, encoder
 # and the tracked tree exceed the call's 64 MiB, so move weights/localizer/localizer.{onnx,safetensors}
 # (15 MB, not used here) out of the working tree for the call and back afterwards.
 # Then, on the VM: screen the candidates with benchmarks/localizer_screen.py (validation faces only),
-# combine with python -m forgetalk.train.ensemble, calibrate, benchmark (docs/localizer.md).
+# combine with python -m forgetalk.train.ensemble, calibrate, benchmark (docs/localizer.md). A
+# leave-one-family-out model is benchmarked alone: calibrate it into its own weights root (10 min on
+# the VM each) and pass that root as --variant lofo-<family>=ROOT.
 #
 # Local plumbing check without a GPU (about a minute):
 #   DEVICE=cpu MEMBERS="64:1" MINUTES=0.3 WORKERS=1 OUT=/tmp/o bash benchmarks/device_localizers.sh
@@ -49,22 +58,29 @@ for f in .devdata/train_bundle.npz .devdata/3ddfa_mb05_encoder.pth; do
   [ -f "$f" ] || { echo "missing $f: carry it (see the header of this script)"; exit 2; }
 done
 
-train() {  # size seed dir: the shipped members' recipe at one input size and seed
+name_of() {  # SIZE:SEED[:FAMILY] -> the member's directory and tarball name
+  IFS=: read -r size seed fam <<< "$1"
+  echo "m${size}_${seed}${fam:+_no-$fam}"
+}
+
+train() {  # size seed dir [family]: the shipped members' recipe at one input size and seed, without family
+  local exclude=()
+  [ -n "${4:-}" ] && exclude=(--exclude-family "$4")
   "$PY" -c 'import sys; sys.argv[0] = "forgetalk"; from forgetalk.cli import main; main()' train localizer \
     --bundle .devdata/train_bundle.npz --pretrained .devdata/3ddfa_mb05_encoder.pth --families all --device "$DEVICE" \
     --workers "$WORKERS" --threads 1 --arch mobile_unet --batch-size 32 --freeze conv1,bn1,dw2_,dw3_1 --no-calibrate \
-    --schedule time --steps 1000000 --minutes "$MINUTES" --lr 0.0015 --input-size "$1" --seed "$2" --out "$3"
+    --schedule time --steps 1000000 --minutes "$MINUTES" --lr 0.0015 --input-size "$1" --seed "$2" --out "$3" "${exclude[@]}"
 }
 
 limit=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 120 }')  # training time plus start-up and writing
 for m in $MEMBERS; do
-  size="${m%%:*}"; seed="${m##*:}"; name="m${size}_${seed}"
-  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$name'" \
+  IFS=: read -r size seed fam <<< "$m"; name="$(name_of "$m")"
+  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$name' '$fam'" \
     > "$OUT/$name.log" 2>&1 &
 done
 wait
 for m in $MEMBERS; do
-  name="m${m%%:*}_${m##*:}"
+  name="$(name_of "$m")"
   if [ -f "$WORK/$name/localizer.safetensors" ]; then
     tar czf "$OUT/$name.tgz" -C "$WORK" "$name" && echo "$name: weights in $name.tgz"
   else
