@@ -250,3 +250,44 @@ def test_saved_weights_are_byte_reproducible(tmp_path) -> None:  # noqa: ANN001
 
     with pytest.raises(ValueError, match="dtype"):
         safetensors_bytes({"x": np.zeros(2, np.complex64)}, {})
+
+
+def test_pair_rank_loss_orders_each_forgery_above_its_twin() -> None:
+    """The image-level term is small when each forgery's region logits exceed its twin's, large
+    when reversed, skips pairs whose forgery changed nothing, and pulls the two scores apart."""
+    from forgetalk.train.loop import pair_rank_loss
+
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[1, 0, 2:4, 2:4] = 1.0  # pair 0: a real forgery; pair 1's forgery (index 3) changed nothing
+    good = torch.tensor([[-3.0, -3.0], [3.0, -3.0], [0.0, 0.0], [0.0, 0.0]])
+    bad = torch.tensor([[3.0, -3.0], [-3.0, -3.0], [9.0, 9.0], [-9.0, -9.0]])
+    assert float(pair_rank_loss(good, mask)) < 0.01 < 5.0 < float(pair_rank_loss(bad, mask))
+    assert float(pair_rank_loss(bad[2:], mask[2:])) == 0.0  # no forged pair: nothing to rank
+    rlog = torch.zeros(4, 2, requires_grad=True)
+    pair_rank_loss(rlog, mask).backward()
+    assert float(rlog.grad[0].sum()) > 0 > float(rlog.grad[1].sum())  # descent lowers the twin, raises the forgery
+    assert float(rlog.grad[2:].abs().sum()) == 0.0
+
+
+def test_image_loss_trains_on_family_pairs_only() -> None:
+    """--image-weight adds the pairwise term to the loss (reported as ``pair``); it refuses
+    batches that are not (twin, forgery) pairs instead of ranking unrelated faces."""
+    import pytest
+
+    from forgetalk.train.loop import loss_fn, make_batch
+
+    f, g = public_domain_face(), public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    with pytest.raises(ValueError, match="family training"):
+        train_localizer(recs, recs, TrainConfig(seed=1, synth_size=96, batch_size=2, max_steps=1, minutes=0, model=TINY, image_weight=1.0), log=lambda m: None)
+    with pytest.raises(ValueError, match="even batch size"):
+        train_localizer(recs, recs, TrainConfig(seed=1, synth_size=96, batch_size=3, max_steps=1, minutes=0, model=TINY, families=("part_swap",), image_weight=1.0), log=lambda m: None)
+    cfg = TrainConfig(seed=1, synth_size=96, batch_size=4, max_steps=2, minutes=0, model=TINY, families=("part_swap", "eye_colour"), chain=True, image_weight=0.5)
+    batch = make_batch(recs, np.random.default_rng(0), cfg, 4)
+    model = LocalizerNet(TINY)
+    plain, parts0 = loss_fn(model, batch, TrainConfig(model=TINY))
+    total, parts = loss_fn(model, batch, cfg)
+    assert "pair" not in parts0 and parts["pair"] > 0
+    assert abs(float(total) - float(plain) - 0.5 * parts["pair"]) < 1e-5
+    _, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
+    assert summary["steps"] == 2

@@ -31,6 +31,7 @@ def command() -> None:
 @click.option("--init", "init_path", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="Start from these localizer weights (a second training stage).")
 @click.option("--paired/--no-paired", default=True, show_default=True, help="Put each forgery's untouched twin in the same batch (defeats location priors).")
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Peak learning rate (AdamW, warm-up + cosine).")
+@click.option("--image-weight", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Weight of the pairwise image-level loss (each forgery scored above its untouched twin; family training only); 0 = off, as the shipped members were trained.")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True, help="Choose fusion weight and threshold on the validation split.")
 @click.option("--target-fpr", type=float, default=0.05, show_default=True, help="False-positive rate on validation real faces for the image-level threshold.")
 @click.option("--parsing", "parsing_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None, help="A parsing set (images/ + masks/, CelebAMask-HQ classes) used as extra hosts and donors with exact part masks.")
@@ -49,7 +50,7 @@ def command() -> None:
 @click.option("--guard-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between guard checks (the last step is always checked).")
 @click.option("--guard-size", type=click.IntRange(min=2), default=192, show_default=True, help="Images in the fixed guard batch (half forgeries, half their untouched twins; every validation face is used once before any twice).")
 @click.option("--guard-bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --bundle: a bundle of the validation split (python -m forgetalk.train.bundle --split val) to forge the guard edits on.")
-def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, calibrate: bool, target_fpr: float,
+def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, image_weight: float, calibrate: bool, target_fpr: float,
               parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str,
               guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
@@ -65,7 +66,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
 
     from ..engines.localizer.model import LocalizerConfig
     from ..train.data import load_split_faces, split_summary
-    from ..train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, build_records, guard_family_error, train_localizer, write_weights
+    from ..train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, build_records, guard_family_error, image_loss_error, train_localizer, write_weights
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
@@ -90,9 +91,12 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
-    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
+    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, image_weight=image_weight, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
                       freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers,
                       guard_families=guard, guard_every=guard_every, guard_size=guard_size)
+    problem = image_loss_error(cfg)
+    if problem:
+        raise click.UsageError(problem)
     bundle = None
     guard_recs = None
     if bundle_path is not None:

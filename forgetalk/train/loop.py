@@ -54,6 +54,9 @@ class TrainConfig:
     jpeg_range: tuple[int, int] = (60, 96)
     dice_weight: float = 1.0
     region_weight: float = 0.5
+    #: Weight of the pairwise image-level loss (:func:`pair_rank_loss`); 0 = off, as every
+    #: shipped member was trained. Family batches only (they are laid out as twin/forgery pairs).
+    image_weight: float = 0.0
     threads: int = 2
     #: Each forged face is accompanied by its untouched JPEG-matched twin in the same batch, so
     #: "organs are often forged" (a location prior) cannot lower the loss; only traces can.
@@ -258,8 +261,30 @@ def _set_train_mode(model: torch.nn.Module, frozen_prefixes: tuple[str, ...]) ->
                 module.eval()
 
 
+def pair_rank_loss(rlog: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Image-level ranking loss on (untouched twin, forgery) pairs: ``softplus(s_twin - s_forgery)``.
+
+    Why: the verdict asks "is this face more suspicious than an untouched one", and the per-pixel
+    and per-region losses only ask it indirectly, one pixel or region at a time, so a forgery whose
+    traces are faint everywhere costs little there; this term is the pairwise (AUC-like) version
+    of the image question, on the twin of the same face under the same post-edit chain, so only
+    the edit's traces can lower it. The score ``s`` is a smooth maximum (logsumexp) of the region
+    logits, the head whose highest value is the image score the checkpoint guard and the face
+    statistics read. Family batches put each twin just before its forgery (:func:`family_pair`);
+    pairs whose forgery changed no pixel are skipped.
+    """
+    score = torch.logsumexp(rlog, dim=1)
+    twin, fake = score[0::2], score[1::2]
+    n = min(len(twin), len(fake))
+    forged = (mask[1::2][:n].flatten(1) > 0).any(1)
+    if not forged.any():
+        return rlog.sum() * 0.0
+    return F.softplus(twin[:n] - fake[:n])[forged].mean()
+
+
 def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
-    """BCE + soft dice on the mask (dice keeps small organs from drowning in background), BCE on regions."""
+    """BCE + soft dice on the mask (dice keeps small organs from drowning in background), BCE on
+    regions, and with ``cfg.image_weight`` the pairwise image-level term of :func:`pair_rank_loss`."""
     logits, rlog = model(batch["x"], batch["regions"])
     tgt = batch["mask"]
     bce = F.binary_cross_entropy_with_logits(logits, tgt)
@@ -270,7 +295,12 @@ def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfi
     dice = ((1 - (2 * inter + 1) / (denom + 1)) * has).sum() / has.sum().clamp_min(1)
     rl = F.binary_cross_entropy_with_logits(rlog, batch["rt"])
     total = bce + cfg.dice_weight * dice + cfg.region_weight * rl
-    return total, {"bce": float(bce.detach()), "dice": float(dice.detach()), "region": float(rl.detach())}
+    parts = {"bce": float(bce.detach()), "dice": float(dice.detach()), "region": float(rl.detach())}
+    if cfg.image_weight > 0:
+        pr = pair_rank_loss(rlog, tgt)
+        total = total + cfg.image_weight * pr
+        parts["pair"] = float(pr.detach())
+    return total, parts
 
 
 def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 - list[CachedFace]
@@ -287,6 +317,18 @@ def guard_family_error(families: tuple[str, ...], guard_families: tuple[str, ...
     overlap = sorted(set(guard_families) & set(families))
     if overlap:
         return f"guard families {overlap} are also trained on: a guard must be edits the model never saw (leave them out of --families)"
+    return None
+
+
+def image_loss_error(cfg: TrainConfig) -> str | None:
+    """Why ``cfg.image_weight`` cannot be used with this configuration, or None: the pairwise term
+    needs batches made of (twin, forgery) pairs, which only family training lays out."""
+    if cfg.image_weight <= 0:
+        return None
+    if not cfg.families:
+        return "the image-level loss needs family training (--families): only family batches are made of (twin, forgery) pairs"
+    if cfg.batch_size % 2:
+        return f"the image-level loss needs an even batch size (twin, forgery pairs), not {cfg.batch_size}"
     return None
 
 
@@ -363,6 +405,9 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         raise ValueError(problem)
     if cfg.guard_families and not val_recs:
         raise ValueError("guard families need validation faces to forge (val_recs is empty)")
+    problem = image_loss_error(cfg)
+    if problem:
+        raise ValueError(problem)
     net_cfg = init.config if init is not None else cfg.model
     if net_cfg.members > 1:
         raise ValueError("a localizer ensemble is combined from trained members (forgetalk.train.ensemble), not trained: continue one member")
