@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,17 +50,52 @@ class _Where:
         return self.real == other.real or (self.inode is not None and self.inode == other.inode)
 
 
+#: What a path that is not a regular file is, for the one-line refusal.
+_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+          (stat.S_ISSOCK, "socket"))
+
+
+def not_a_file_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` (symlinks followed) is when it exists and is not a regular file, else None.
+
+    Why outputs care: every output is written to a temp file and renamed over its path, which
+    would replace a device, a FIFO or the symlink in front of one (``--report /dev/stdout`` or
+    ``--json-out /dev/null`` run as root replaced the system's own files with a report)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # absent (a new file, a dangling link) or not reachable: the write itself reports
+        return None
+    return None if stat.S_ISREG(mode) else next((name for test, name in _KINDS if test(mode)), "special file")
+
+
+def check_output_names(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse an output path that names no file (``--report ""``, ``--overlay dir/``)."""
+    for label, path in outputs.items():
+        if path is not None and (not os.fspath(path) or not Path(path).name or os.fspath(path).endswith(os.sep)):
+            raise OutputCollisionError(f"{label} {os.fspath(path)!r} names no file: give a file path")
+
+
 def check_outputs(inputs: Mapping[str, str | os.PathLike[str]], outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
-    """Refuse, before anything is written, outputs that resolve to an input or to each other.
+    """Refuse, before anything is written, outputs that resolve to an input or to each other,
+    that name no file, that are symbolic links, or that exist and are not regular files
+    (folders, devices, FIFOs).
 
     ``inputs`` and ``outputs`` map a label (``"IMAGE"``, ``"--report"``) to a path; ``None``
     outputs are not written and are ignored. Raises :class:`OutputCollisionError` naming both.
     """
+    check_output_names(outputs)
     ins = [(label, path, _Where.of(path)) for label, path in inputs.items()]
     seen: list[tuple[str, str | os.PathLike[str], _Where]] = []
     for label, path in outputs.items():
         if path is None:
             continue
+        if os.path.islink(path):  # the rename would replace the link itself (/dev/stdout is one)
+            raise OutputCollisionError(f"{label} {path} is a symbolic link (to {os.readlink(path)}): outputs never replace a link; "
+                                       "give the target's own path or another name")
+        kind = not_a_file_kind(path)
+        if kind is not None:
+            raise OutputCollisionError(f"{label} {path} is a {kind}, not a file: outputs are written as new or regular files only "
+                                       "(writing would replace it); choose a file path")
         where = _Where.of(path)
         for in_label, in_path, in_where in ins:
             if where.same(in_where):

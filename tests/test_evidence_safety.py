@@ -411,6 +411,116 @@ def test_11_proc_file_is_not_reported_as_empty() -> None:
     assert "pseudo-file" in line and "empty" not in line
 
 
+# --------------------------------------------------------------------------- 12: the second hostile pass
+
+
+def test_12_non_utf8_file_name_is_scanned_and_resumed(tmp_path: Path) -> None:
+    """A name that is not UTF-8 (PEP 383 surrogates in Python) once crashed the journal, so the
+    scan could never finish; now it is journaled as a JSON escape and the re-run resumes it."""
+    src, out = tmp_path / "in", tmp_path / "res"
+    make_faces(src, 2, size=128)
+    odd = os.fsdecode(os.fsencode(str(src)) + b"/x\xff.jpg")
+    try:
+        os.rename(src / "face_001.jpg", odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system refuses non-UTF-8 names")
+    res = _scan(src, out)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert json.loads(res.stdout)["counts"]["analysed"] == 2
+    res = _scan(src, out)
+    assert res.returncode == 0 and json.loads(res.stdout)["counts"]["resumed_from_journal"] == 2, res.stderr
+    assert ft("verify", out, "--require-inputs").returncode == 0
+
+
+def test_12_rescan_keeps_a_deleted_input_in_custody(tmp_path: Path) -> None:
+    """A re-run after an input was deleted used to drop it from the manifest, and verify then
+    passed. Now the scan exits 7 with one line, the manifest keeps the entry marked departed,
+    verify fails on it (with or without --require-inputs), and once the file is back as
+    recorded everything passes again."""
+    src, out = tmp_path / "in", tmp_path / "res"
+    faces = [Path(f) for f in make_faces(src, 2, size=128)]
+    kept = faces[0].read_bytes()
+    assert _scan(src, out).returncode == 0
+    faces[0].unlink()
+    res = _scan(src, out)
+    assert res.returncode == 7, res.stderr
+    assert "1 input(s)" in one_line_error(res) and f"{faces[0].name} (missing)" in res.stderr
+    summary = json.loads(res.stdout)
+    assert [(d["file"], d["sha256"], d["departed"]["status"]) for d in summary["departed_inputs"]] == [(faces[0].name, hashlib.sha256(kept).hexdigest(), "missing")]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sum("departed" in i for i in manifest["inputs"]) == 1
+    assert sum(o.get("input_sha256") == hashlib.sha256(kept).hexdigest() for o in manifest["outputs"]) >= 2  # its outputs stay listed
+    for extra in ((), ("--require-inputs",)):
+        res = ft("verify", out, "--json", *extra)
+        assert res.returncode == 7 and [p["status"] for p in json.loads(res.stdout)["problems"]] == ["departed"]
+    res = _scan(src, out)  # still gone: still 7, still the run that first noticed
+    assert res.returncode == 7 and json.loads(res.stdout)["departed_inputs"][0]["departed"]["noticed_by"] == summary["run_id"]
+    faces[0].write_bytes(kept)
+    res = _scan(src, out)
+    assert res.returncode == 0 and json.loads(res.stdout)["departed_inputs"] == [], res.stderr
+    assert ft("verify", out, "--require-inputs").returncode == 0
+
+
+def test_12_rescan_keeps_content_replaced_under_its_name(tmp_path: Path) -> None:
+    """Same name, other content: the new content is analysed and listed, the old entry stays
+    as departed ("changed"); both cannot stand at one path again, so this chain of custody
+    keeps failing (the message says to start a new one in a new --out)."""
+    src, out = tmp_path / "in", tmp_path / "res"
+    faces = [Path(f) for f in make_faces(src, 2, size=128)]
+    old = hashlib.sha256(faces[1].read_bytes()).hexdigest()
+    assert _scan(src, out).returncode == 0
+    faces[1].write_bytes(faces[0].read_bytes()[:-2] + b"\xff\xd9")
+    res = _scan(src, out)
+    assert res.returncode == 7 and f"{faces[1].name} (changed)" in one_line_error(res)
+    assert [(d["sha256"], d["departed"]["status"]) for d in json.loads(res.stdout)["departed_inputs"]] == [(old, "changed")]
+    listed = [i for i in json.loads((out / "manifest.json").read_text())["inputs"] if i["file"] == faces[1].name]
+    assert sorted("departed" in i for i in listed) == [False, True]
+    assert ft("verify", out).returncode == 7
+
+
+def test_12_results_of_one_folder_refuse_another(tmp_path: Path) -> None:
+    a, b, out = tmp_path / "a", tmp_path / "b", tmp_path / "res"
+    make_faces(a, 1, size=128)
+    make_faces(b, 1, size=128, prefix="other")
+    assert _scan(a, out).returncode == 0
+    before = snapshot(out)
+    res = _scan(b, out)
+    assert res.returncode == 2 and "another folder" in json.loads(res.stdout)["error"]
+    assert snapshot(out) == before
+
+
+def test_12_verify_reports_a_file_planted_in_results(scanned: tuple[Path, Path]) -> None:
+    _, out = scanned
+    assert ft("verify", out).returncode == 0
+    item = next(out.glob("items/*/"))
+    (item / "planted.png").write_bytes(b"x")
+    res = ft("verify", out, "--json")
+    assert res.returncode == 7
+    assert [p["path"] for p in json.loads(res.stdout)["problems"] if p["status"] == "unlisted"] == [(item / "planted.png").relative_to(out).as_posix()]
+
+
+@pytest.mark.parametrize("what", ["fifo", "symlink", "dangling_symlink", "empty", "folder_slash"])
+def test_12_outputs_never_replace_links_fifos_or_nameless_paths(ev: Path, tmp_path: Path, what: str) -> None:
+    """The atomic rename replaced whatever stood at an output path: run as root, --report
+    /dev/stdout replaced the system's symlink and --json-out /dev/null the device. Refused now,
+    before anything runs (a FIFO stands in for a device: making one needs no privileges)."""
+    target = tmp_path / "other.txt"
+    target.write_text("someone else's file")
+    out = {"fifo": tmp_path / "pipe", "symlink": tmp_path / "link.pdf", "dangling_symlink": tmp_path / "dangling.pdf",
+           "empty": "", "folder_slash": f"{tmp_path}{os.sep}"}[what]
+    if what == "fifo":
+        os.mkfifo(out)
+    elif what == "symlink":
+        out.symlink_to(target)
+    elif what == "dangling_symlink":
+        out.symlink_to(tmp_path / "nowhere.pdf")
+    before = snapshot(tmp_path)
+    res = ft("analyze", ev, "--report", out, *EVIDENCE)
+    assert res.returncode == 2
+    assert any(w in one_line_error(res) for w in ("FIFO", "symbolic link", "names no file", "directory"))
+    assert snapshot(tmp_path) == before
+
+
 # --------------------------------------------------------------------------- README promises
 
 

@@ -98,7 +98,7 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
     Exit codes: 0 analysed (any verdict), 2 usage (an output that is the input or another output),
     3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
     """
-    from ..guard import check_outputs
+    from ..guard import check_output_names, check_outputs
     from ..pipeline import AnalyzeOptions, Analyzer
     from ..progress import progress_enabled, stage_progress
     from ..render import CaseInfo, write_outputs
@@ -108,6 +108,7 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
         click.echo(DEPRECATED_PRINT_JSON, err=True)
         as_json = True
         click.get_current_context().meta[JSON_META] = True
+    check_output_names({"--report": report, "--summary": summary_pdf, "--overlay": overlay, "--json-out": json_path})
     if report is not None:
         overlay = overlay or report.with_suffix(".overlay.png")
         json_path = json_path or report.with_suffix(".json")

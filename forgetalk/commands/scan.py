@@ -88,6 +88,10 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
     except KeyboardInterrupt:
         click.echo(f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    if summary.departed:
+        from ..scan.custody import departed_line
+
+        click.echo(f"error: {departed_line(summary.departed)}", err=True)
     if as_json:
         click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
     else:

@@ -162,7 +162,10 @@ class Journal:
         line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=False)
         if "\n" in line:  # json.dumps never emits raw newlines, but be explicit: one record, one line
             raise ValueError("journal record must serialise to one line")
-        self._write(line.encode("utf-8") + b"\n")
+        # A file name that is not UTF-8 reaches us as surrogate escapes (PEP 383); written as JSON
+        # \udcXX escapes they are still one valid UTF-8 line and load back to the same name
+        # (io.atomic_write_text writes every other text file the same way).
+        self._write(line.encode("utf-8", errors="backslashreplace") + b"\n")
 
     def close(self) -> None:
         if not self._fh.closed:

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import EXIT_FAILED, EXIT_OK, ForgetalkError, UsageError
+from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, ForgetalkError, UsageError
 from ..guard import claim_results_dir
 from ..io import sha256_file
 from .backends import Backend
+from .custody import Carried, carry_forward
 from .index import sort_rows, write_index
 from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
 from .records import Event, IndexRow, RunRecord, ScanEvent, ScanRecord, Status, WorkerFatal, WorkerResult
@@ -126,12 +127,15 @@ class ScanSummary:
     elapsed_s: float = 0.0
     analysed_per_s: float | None = None
     run_id: str = ""
+    #: Inputs earlier runs recorded that are gone, changed or unreadable now (forgetalk.scan.custody).
+    departed: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.exit_code == EXIT_OK else "failures", "exit_code": self.exit_code, "run_id": self.run_id,
             "counts": self.counts.to_json(), "results": str(self.out_dir), "files": {k: str(v) for k, v in self.files.items()},
             "manifest_sha256": self.manifest_sha256, "elapsed_s": round(self.elapsed_s, 3), "analysed_per_s": self.analysed_per_s,
+            "departed_inputs": list(self.departed),
         }
 
 
@@ -252,10 +256,13 @@ class RunContext:
     out_dir: Path
     run: RunRecord
     earlier: JournalState  # what the journal held before this run
+    #: The previous manifest's inputs and outputs (empty before the first finished run).
+    previous: tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]] = ((), ())
 
 
 def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
-    """Read the journal, refuse results made with other parameters, clear stale temp files, name the run."""
+    """Read the journal and the previous manifest, refuse results made with other parameters or
+    of another folder, clear stale temp files, name the run."""
     earlier = read_journal(out_dir / JOURNAL_NAME)
     params = cfg.result_parameters()
     fp = fingerprint(params)
@@ -265,13 +272,27 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
                 f"{out_dir} holds results made with different parameters (run {run.run_id}: "
                 f"{json.dumps(run.result_parameters, sort_keys=True)}); use another --out or the same options"
             )
+        if run.input_dir != str(in_dir):  # one RESULTS folder, one evidence folder: its manifest is their chain of custody
+            raise ScanUsageError(f"{out_dir} holds the scan of another folder ({run.input_dir}); scan {in_dir} into another --out")
+    previous = previous_manifest(out_dir)
     remove_stale_parts(out_dir)
     run = RunRecord(
         run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3), started_at=_now(),
         tool_version=__version__, fingerprint=fp, result_parameters=params, run_parameters=cfg.run_parameters(), input_dir=str(in_dir),
         results_dir=str(out_dir), host=platform.node(), python=sys.version.split()[0], argv=tuple(sys.argv),
     )
-    return RunContext(cfg, in_dir, out_dir, run, earlier)
+    return RunContext(cfg, in_dir, out_dir, run, earlier, previous)
+
+
+def previous_manifest(out_dir: Path) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """The inputs and outputs the last finished run listed; a manifest that breaks its schema
+    stops the scan (exit 2), as ``verify`` would, rather than be silently replaced."""
+    from .verify import load_manifest, manifest_entries
+
+    if not os.path.lexists(out_dir / MANIFEST_NAME):
+        return (), ()
+    mpath, manifest = load_manifest(out_dir)
+    return tuple(manifest_entries(manifest, "inputs", mpath)), tuple(manifest_entries(manifest, "outputs", mpath))
 
 
 # ---------------------------------------------------------------------------- plan
@@ -479,35 +500,41 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
     cfg, out_dir = ctx.cfg, ctx.out_dir
     rows = sort_rows(index_rows(executed))
     counts = count(rows, executed)
-    exit_code = EXIT_FAILED if counts.failed else EXIT_OK
+    listed = [(r.path, r.sha256) for r in rows if r.sha256]
+    carried = carry_forward(*ctx.previous, listed, (o.path for rec in executed.records.values() for o in rec.outputs.values()), ctx.run.run_id)
+    exit_code = EXIT_INTEGRITY if carried.departed else EXIT_FAILED if counts.failed else EXIT_OK
     header = {
         "schema": INDEX_SCHEMA, "tool_version": __version__, "run_id": ctx.run.run_id, "runs": [r.run_id for r in ctx.earlier.runs] + [ctx.run.run_id],
         "started_at": ctx.run.started_at, "finished_at": _now(), "input_dir": str(ctx.in_dir), "results_dir": str(out_dir),
         "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
-        "counts": counts.to_json(), "exit_code": exit_code,
+        "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
     }
     files = write_index(out_dir, rows, header)
     if cfg.summary_pdf:
         from ..render.scan_summary import write_scan_summary_pdf
 
         files["summary_pdf"] = write_scan_summary_pdf(out_dir / SUMMARY_NAME, rows, header, out_dir, top_n=cfg.top_n)
-    files["manifest"] = write_manifest(out_dir, rows, executed.records, files, header)
+    files["manifest"] = write_manifest(out_dir, rows, executed.records, files, header, carried)
     return ScanSummary(exit_code=exit_code, counts=counts, out_dir=out_dir, files=files, manifest_sha256=sha256_file(files["manifest"]),
-                       elapsed_s=time.perf_counter() - t_start, analysed_per_s=executed.analysed_per_s, run_id=ctx.run.run_id)
+                       elapsed_s=time.perf_counter() - t_start, analysed_per_s=executed.analysed_per_s, run_id=ctx.run.run_id,
+                       departed=carried.departed)
 
 
 def write_manifest(out_dir: Path, rows: list[IndexRow], records: Mapping[str, ScanRecord], files: dict[str, Path],
-                   header: Mapping[str, Any]) -> Path:
+                   header: Mapping[str, Any], carried: Carried = Carried()) -> Path:
     """Hashes of every input and every output, for ``forgetalk verify``.
 
     Item outputs carry the SHA-256 recorded when they were written (from the journal), so
-    verify detects a change made at any time after the write, including between runs.
+    verify detects a change made at any time after the write, including between runs. Inputs
+    (and their outputs) that earlier manifests listed and this run's walk did not are carried
+    forward (``forgetalk.scan.custody``), so a re-run never drops evidence from custody.
     """
     from ..io import atomic_write_json
 
     inputs = [{"file": r.file, "path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in rows if r.sha256]
-    outputs: list[dict[str, Any]] = []
+    inputs += carried.inputs
+    outputs: list[dict[str, Any]] = list(carried.outputs)
     for sha in sorted(records):
         for kind, o in sorted(records[sha].outputs.items()):
             outputs.append({"path": o.path, "sha256": o.sha256, "size": o.size, "kind": kind, "input_sha256": sha})

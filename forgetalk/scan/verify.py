@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_INTEGRITY, EXIT_OK, UsageError
+from ..guard import MARKER_NAME
 from ..io import NotARegularFile, read_json_file, sha256_file
+from .journal import JOURNAL_NAME
 from .runner import MANIFEST_NAME, MANIFEST_SCHEMA
 
 
@@ -18,6 +20,10 @@ class ManifestError(UsageError):
 
 #: Run-level outputs every finished scan writes and lists; their absence means an edited manifest.
 REQUIRED_OUTPUT_KINDS = frozenset({"index_csv", "index_json"})
+#: The only files RESULTS may hold without a manifest entry: the journal (appended by every run),
+#: the manifest itself, the scan lock and the results-folder marker. Anything else unlisted was put
+#: there after the scan.
+UNLISTED_ALLOWED = frozenset({JOURNAL_NAME, MANIFEST_NAME, ".lock", MARKER_NAME})
 
 
 @dataclass
@@ -48,7 +54,7 @@ def _check(path: Path, expected: str) -> tuple[str, str | None]:
     return ("ok", got) if got == expected else ("changed", got)
 
 
-def _entries(manifest: dict[str, Any], key: str, mpath: Path) -> list[dict[str, Any]]:
+def manifest_entries(manifest: dict[str, Any], key: str, mpath: Path) -> list[dict[str, Any]]:
     """The ``inputs``/``outputs`` list, every entry checked against the schema (one-line error)."""
     items = manifest.get(key)
     if not isinstance(items, list):
@@ -75,6 +81,17 @@ def _inside(results: Path, rel: str) -> Path | None:
     return results / rel
 
 
+def results_files(results: Path) -> list[str]:
+    """Every non-folder entry under RESULTS (symlinks included, never followed), as '/'-separated
+    paths relative to RESULTS, sorted."""
+    found = []
+    for root, dirs, files in os.walk(results, followlinks=False):
+        base = Path(root).relative_to(results)
+        found += [(base / n).as_posix() for n in files]
+        found += [(base / d).as_posix() for d in dirs if os.path.islink(os.path.join(root, d))]
+    return sorted(found)
+
+
 def load_manifest(results: Path) -> tuple[Path, dict[str, Any]]:
     mpath = results / MANIFEST_NAME
     manifest = read_json_file(mpath, ManifestError, f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)")
@@ -88,19 +105,25 @@ def load_manifest(results: Path) -> tuple[Path, dict[str, Any]]:
 def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
     """Compare every listed file's SHA-256 now with the one recorded when it was written/read."""
     mpath, manifest = load_manifest(results)
-    inputs, outputs = _entries(manifest, "inputs", mpath), _entries(manifest, "outputs", mpath)
+    inputs, outputs = manifest_entries(manifest, "inputs", mpath), manifest_entries(manifest, "outputs", mpath)
     rep = VerifyReport(manifest_sha256=sha256_file(mpath))
     # Every finished scan lists its index; a manifest without it was emptied or cut by hand.
     kinds = {o.get("kind") for o in outputs}
     for kind in REQUIRED_OUTPUT_KINDS - kinds:
         rep.problems.append({"status": "unlisted", "what": "output", "path": kind, "expected": "listed in the manifest", "found": None})
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for item in inputs:
         p = item["path"]
-        if p in seen:
+        if (p, item["sha256"]) in seen:
             continue
-        seen.add(p)
+        seen.add((p, item["sha256"]))
         rep.inputs_total += 1
+        departed = item.get("departed")
+        if isinstance(departed, dict):  # a scan re-run found it gone or changed: a recorded custody gap fails
+            status, got = ("missing", None) if not os.path.lexists(p) else _check(Path(p), item["sha256"])
+            rep.problems.append({"status": "departed", "what": "input", "path": p, "expected": item["sha256"],
+                                 "found": f"{status} now; {departed.get('status')} since run {departed.get('noticed_by')}"})
+            continue
         if not os.path.lexists(p):
             rep.inputs_missing += 1
             rep.problems.append({"status": "missing", "what": "input", "path": p, "expected": item["sha256"], "found": None})
@@ -121,6 +144,10 @@ def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
             rep.outputs_ok += 1
         else:
             rep.problems.append({"status": status, "what": "output", "path": item["path"], "expected": item["sha256"], "found": got})
+    listed = {item["path"] for item in outputs}
+    for rel in results_files(results):  # planted after the scan (the README's "unlisted file")
+        if rel not in listed and rel not in UNLISTED_ALLOWED:
+            rep.problems.append({"status": "unlisted", "what": "output", "path": rel, "expected": "no such file (not in the manifest)", "found": "present"})
     failing = [p for p in rep.problems if not (p["what"] == "input" and p["status"] == "missing" and not require_inputs)]
     rep.exit_code = EXIT_INTEGRITY if failing else EXIT_OK
     return rep

@@ -1,0 +1,88 @@
+"""What earlier runs put under custody stays in the manifest (chain of custody across re-runs).
+
+Why: ``manifest.json`` is rewritten at the end of every run from that run's folder walk. Before
+this module, an input that disappeared from the evidence folder between two runs (or whose
+content changed under the same name) simply was not listed by the next run, and ``verify``
+then reported "no change": the re-run erased the only record that the evidence had been there.
+Now every input an earlier manifest listed is either listed again by this run (same path, same
+SHA-256) or carried forward with its outputs; carried entries are re-checked on disk, and those
+that are gone, changed or unreadable are marked ``departed`` (with the run that noticed). A
+departed entry stays in every later manifest: the scan exits 7 and ``verify`` fails on it, until
+the evidence is back as it was, or the analyst starts a new chain in a new RESULTS folder.
+
+Pure bookkeeping plus one ``sha256_file`` per carried input: the run's own walk is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..io import NotARegularFile, sha256_file
+
+#: How a carried input stands now (``departed.status``); absent = still there, as recorded.
+DEPARTED_STATUSES = ("missing", "changed", "unreadable")
+
+
+@dataclass(frozen=True)
+class Carried:
+    """Earlier manifests' entries that this run's walk did not list again."""
+
+    inputs: tuple[dict[str, Any], ...] = ()
+    outputs: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def departed(self) -> tuple[dict[str, Any], ...]:
+        """Carried inputs no longer present as recorded (the scan exits 7 while there are any)."""
+        return tuple(i for i in self.inputs if "departed" in i)
+
+
+def _status_now(path: str, sha256: str) -> str | None:
+    """None if ``path`` still holds ``sha256``; else how it departed."""
+    if not os.path.lexists(path):
+        return "missing"
+    try:
+        return None if sha256_file(Path(path)) == sha256 else "changed"
+    except (NotARegularFile, OSError):
+        return "unreadable"
+
+
+def carry_forward(previous_inputs: Sequence[Mapping[str, Any]], previous_outputs: Sequence[Mapping[str, Any]],
+                  listed_inputs: Iterable[tuple[str, str]], listed_output_paths: Iterable[str], run_id: str) -> Carried:
+    """Entries of the previous manifest to keep: inputs not listed again as (path, sha256) by this
+    run, each re-checked now, and the item outputs of their content that this run does not list.
+
+    An entry already marked departed keeps its first ``noticed_by`` while it is still departed;
+    one whose evidence is back as recorded loses the mark (its outputs were never dropped).
+    """
+    listed = set(listed_inputs)
+    out_paths = set(listed_output_paths)
+    inputs: list[dict[str, Any]] = []
+    kept_sha: set[str] = set()
+    for p in previous_inputs:
+        key = (str(p["path"]), str(p["sha256"]))
+        if key in listed:
+            continue
+        listed.add(key)
+        entry = {k: v for k, v in p.items() if k != "departed"}
+        status = _status_now(*key)
+        if status is not None:
+            earlier = p.get("departed") if isinstance(p.get("departed"), Mapping) else {}
+            noticed = earlier.get("noticed_by") if earlier.get("status") == status else None
+            entry["departed"] = {"status": status, "noticed_by": noticed or run_id}
+        inputs.append(entry)
+        kept_sha.add(key[1])
+    outputs = [dict(o) for o in previous_outputs
+               if o.get("input_sha256") in kept_sha and o.get("path") not in out_paths]
+    return Carried(tuple(inputs), tuple(outputs))
+
+
+def departed_line(departed: Sequence[Mapping[str, Any]]) -> str:
+    """One line for the analyst: how many recorded inputs are no longer there as recorded, and which."""
+    names = ", ".join(f"{d.get('file') or d['path']} ({d['departed']['status']})" for d in departed[:3])
+    more = f" and {len(departed) - 3} more" if len(departed) > 3 else ""
+    return (f"{len(departed)} input(s) recorded by earlier runs of these results are no longer there as recorded: {names}{more}; "
+            "the manifest keeps them (verify fails on them); restore the evidence, or scan into a new --out to start a new chain of custody")
