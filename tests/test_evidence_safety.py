@@ -499,6 +499,26 @@ def test_12_verify_reports_a_file_planted_in_results(scanned: tuple[Path, Path])
     assert [p["path"] for p in json.loads(res.stdout)["problems"] if p["status"] == "unlisted"] == [(item / "planted.png").relative_to(out).as_posix()]
 
 
+@pytest.mark.parametrize("plant", ["symlink_to_input", "fifo"])
+def test_12_rescan_replaces_a_link_or_fifo_planted_at_an_output(scanned: tuple[Path, Path], plant: str) -> None:
+    """RESULTS is the scan's own folder: what was planted at an item's output path is removed and
+    the output written again (the link's target, here the evidence, is never touched), while an
+    analyst's own output paths refuse links and FIFOs (the test below)."""
+    src, out = scanned
+    before = snapshot(src)
+    overlay = next(out.glob("items/*/*.overlay.png"))
+    overlay.unlink()
+    if plant == "fifo":
+        os.mkfifo(overlay)
+    else:
+        overlay.symlink_to(next(src.glob("*.jpg")))
+    res = _scan(src, out)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["counts"]["redone"] == 1
+    assert overlay.is_file() and not overlay.is_symlink()
+    assert ft("verify", out, "--require-inputs").returncode == 0 and snapshot(src) == before
+
+
 @pytest.mark.parametrize("what", ["fifo", "symlink", "dangling_symlink", "empty", "folder_slash"])
 def test_12_outputs_never_replace_links_fifos_or_nameless_paths(ev: Path, tmp_path: Path, what: str) -> None:
     """The atomic rename replaced whatever stood at an output path: run as root, --report

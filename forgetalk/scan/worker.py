@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError
+from ..guard import not_a_file_kind
 from .records import Output, ScanRecord, Status, WorkerFatal, WorkerResult
 
 
@@ -192,6 +193,16 @@ def failure_record(task: Task, status: Status, error_kind: str, reason: str, tb:
                               reason=reason, traceback=tb)
 
 
+def clear_planted(paths: list[Path]) -> None:
+    """Remove what stands at an item's output paths inside RESULTS and is not a regular file (a
+    symlink, FIFO or device put there after the scan): RESULTS is the scan's own folder, so a
+    re-run replaces such things rather than refusing, as the writers do for paths an analyst
+    names (forgetalk.guard.check_outputs). Unlinking a symlink never touches its target."""
+    for p in paths:
+        if os.path.islink(p) or not_a_file_kind(p) not in (None, "folder"):
+            os.unlink(p)
+
+
 def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     from ..io import atomic_write_bytes, encode_png, sha256_file
     from ..render import write_outputs
@@ -202,6 +213,7 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     rel_dir = Path("items") / item_dir_name(task.sha256)
     folder = results / rel_dir
     stem = safe_stem(task.rel)
+    clear_planted([folder / f"{stem}.{suffix}" for suffix in ("overlay.png", "pdf", "json", "thumb.png")])
     written = dict(write_outputs(
         analysis,
         overlay=folder / f"{stem}.overlay.png",
