@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import OutputError, UsageError
-from .io import atomic_write_json, open_regular, read_regular_text
+from .io import NotARegularFile, atomic_write_json, mode_kind, open_regular, read_regular_text
 
 #: File that marks a folder as forgetalk results, written when the folder is first claimed.
 MARKER_NAME = ".forgetalk-results.json"
@@ -50,11 +50,6 @@ class _Where:
         return self.real == other.real or (self.inode is not None and self.inode == other.inode)
 
 
-#: What a path that is not a regular file is, for the one-line refusal.
-_KINDS = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-          (stat.S_ISSOCK, "socket"))
-
-
 def not_a_file_kind(path: str | os.PathLike[str]) -> str | None:
     """What ``path`` (symlinks followed) is when it exists and is not a regular file, else None.
 
@@ -65,7 +60,7 @@ def not_a_file_kind(path: str | os.PathLike[str]) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:  # absent (a new file, a dangling link) or not reachable: the write itself reports
         return None
-    return None if stat.S_ISREG(mode) else next((name for test, name in _KINDS if test(mode)), "special file")
+    return None if stat.S_ISREG(mode) else mode_kind(mode)
 
 
 def check_output_names(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
@@ -106,6 +101,41 @@ def check_outputs(inputs: Mapping[str, str | os.PathLike[str]], outputs: Mapping
             if where.same(out_where):
                 raise OutputCollisionError(f"{label} {path} and {out_label} {out_path} are the same file: give each output its own path")
         seen.append((label, path, where))
+
+
+#: How forgetalk's own outputs are recognised, in their first or last 64 KiB: the JSON sidecar's
+#: schema, the PDFs' Creator, the overlay PNG's Software text chunk (written since 2026-11-26).
+OWN_OUTPUT_MARKS = (b'"schema": "forgetalk.', b"/Creator (forgetalk ", b"Software\x00forgetalk ")
+_MARK_WINDOW = 64 * 1024
+
+
+def is_foreign_file(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a non-empty regular file that forgetalk did not write.
+
+    Why: an output path is where the analyst typed it; a slip (``--overlay exhibit2.png``,
+    ``--report notes.pdf``) silently replaced someone's file, evidence included. Re-running a
+    command over its own earlier outputs must still work, so those are recognised by their
+    marks (:data:`OWN_OUTPUT_MARKS`) and only other files are refused."""
+    try:
+        with os.fdopen(open_regular(path), "rb") as fh:
+            head = fh.read(_MARK_WINDOW)
+            size = os.fstat(fh.fileno()).st_size
+            if size > 2 * _MARK_WINDOW:
+                fh.seek(size - _MARK_WINDOW)
+            tail = fh.read() if size > _MARK_WINDOW else b""
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):  # a new file (or an unwritable place: the write
+        return False                                                   # says so); not a regular file: check_outputs refuses
+    except OSError:  # there, but unreadable: what it is cannot be told, so it is not ours to replace
+        return True
+    return bool(head) and not any(mark in head or mark in tail for mark in OWN_OUTPUT_MARKS)
+
+
+def check_not_foreign(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Refuse outputs that would replace a file forgetalk did not write (see :func:`is_foreign_file`)."""
+    for label, path in outputs.items():
+        if path is not None and is_foreign_file(path):
+            raise OutputCollisionError(f"{label} {path} exists and is not a forgetalk output: refusing to overwrite it; "
+                                       "move it away or choose another path")
 
 
 def _is_within(child: str, parent: str) -> bool:

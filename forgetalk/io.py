@@ -101,12 +101,12 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     p = os.fspath(path)
     st = os.stat(p)
     if not stat.S_ISREG(st.st_mode):
-        raise NotARegularFile(errno.EINVAL, f"not a regular file ({_kind(st.st_mode)})", p)
+        raise NotARegularFile(errno.EINVAL, f"not a regular file ({mode_kind(st.st_mode)})", p)
     fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         fst = os.fstat(fd)
         if not stat.S_ISREG(fst.st_mode):
-            raise NotARegularFile(errno.EINVAL, f"not a regular file ({_kind(fst.st_mode)})", p)
+            raise NotARegularFile(errno.EINVAL, f"not a regular file ({mode_kind(fst.st_mode)})", p)
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
@@ -114,7 +114,8 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     return fd
 
 
-def _kind(mode: int) -> str:
+def mode_kind(mode: int) -> str:
+    """What a file that is not a regular file is (``stat`` mode in), for one-line messages."""
     for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
                        (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
         if test(mode):
@@ -147,7 +148,7 @@ def read_input_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{p}: is a directory, not an image")
     if not stat.S_ISREG(st.st_mode):
-        raise InputError(f"{p}: not a regular file ({_kind(st.st_mode)})")
+        raise InputError(f"{p}: not a regular file ({mode_kind(st.st_mode)})")
     if st.st_size > max_bytes:
         raise ImageTooLargeError(f"{p}: file is {st.st_size} bytes, over the {max_bytes}-byte limit")
     try:
@@ -515,11 +516,20 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
-def encode_png(rgb: np.ndarray) -> bytes:
-    """PNG-encode an RGB uint8 array in memory (pure; the caller writes atomically)."""
+def encode_png(rgb: np.ndarray, software: str | None = None) -> bytes:
+    """PNG-encode an RGB uint8 array in memory (pure; the caller writes atomically).
+
+    ``software`` goes into a ``Software`` text chunk: how a later run recognises its own output
+    before writing over it (forgetalk.guard.check_not_foreign)."""
+    from PIL import PngImagePlugin
+
+    info = None
+    if software:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Software", software)
     buf = io.BytesIO()
     # compress_level 1: lossless all the same, ~4x faster than the default 6 on photos.
-    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1)
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1, pnginfo=info)
     return buf.getvalue()
 
 

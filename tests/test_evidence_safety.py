@@ -541,6 +541,22 @@ def test_12_outputs_never_replace_links_fifos_or_nameless_paths(ev: Path, tmp_pa
     assert snapshot(tmp_path) == before
 
 
+def test_12_analyze_never_overwrites_a_file_it_did_not_write(ev: Path, tmp_path: Path) -> None:
+    """--report notes.pdf or --overlay exhibit2.png silently replaced those files; now refused
+    (exit 2, nothing written), while a re-run over the command's own outputs still works."""
+    notes, other = tmp_path / "notes.pdf", tmp_path / "exhibit2.png"
+    notes.write_text("the examiner's notes")
+    shutil.copyfile(REPO / "examples" / "astronaut.png", other)
+    before = snapshot(tmp_path)
+    for args in (("--report", notes), ("--report", tmp_path / "r.pdf", "--overlay", other)):
+        res = ft("analyze", ev, *args, *EVIDENCE)
+        assert res.returncode == 2 and "not a forgetalk output" in one_line_error(res)
+        assert snapshot(tmp_path) == before
+    for _ in range(2):
+        res = ft("analyze", ev, "--report", tmp_path / "r.pdf", "--summary", tmp_path / "t.pdf", *EVIDENCE)
+        assert res.returncode == 0, res.stderr
+
+
 # --------------------------------------------------------------------------- README promises
 
 

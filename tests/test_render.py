@@ -280,6 +280,36 @@ def test_write_outputs_unwritable_raises_output_error(tmp_path: Path) -> None:
             ro.chmod(0o700)
 
 
+def test_write_outputs_builds_everything_before_writing_anything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PDF that fails to build (or an interrupt while it builds) leaves no half set behind:
+    the JSON and the overlay used to be on disk already."""
+    import forgetalk.render as render
+
+    def broken(*_a: object, **_k: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "build_pdf", broken)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(make_analysis(1, size=(100, 100)), overlay=tmp_path / "o.png", pdf=tmp_path / "r.pdf", json_path=tmp_path / "r.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_own_outputs_are_recognised_and_other_files_are_not(tmp_path: Path) -> None:
+    """Every output kind carries a mark (guard.OWN_OUTPUT_MARKS), so the CLI can write over its
+    own earlier outputs and refuse anyone else's file."""
+    from forgetalk.guard import is_foreign_file
+
+    a = make_analysis(1, size=(200, 240))
+    written = write_outputs(a, overlay=tmp_path / "o.png", pdf=tmp_path / "r.pdf", json_path=tmp_path / "r.json", summary=tmp_path / "t.pdf")
+    assert set(written) == {"overlay", "report", "summary", "json"}
+    assert not any(is_foreign_file(p) for p in written.values())
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4 someone's notes")
+    cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    assert is_foreign_file(tmp_path / "notes.pdf") and is_foreign_file(tmp_path / "photo.png")
+    assert not is_foreign_file(tmp_path / "empty.pdf") and not is_foreign_file(tmp_path / "absent.pdf")
+
+
 def test_ring_region_anchor_sits_on_the_region() -> None:
     from forgetalk.render.overlay import region_anchor
 

@@ -98,7 +98,7 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
     Exit codes: 0 analysed (any verdict), 2 usage (an output that is the input or another output),
     3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
     """
-    from ..guard import check_output_names, check_outputs
+    from ..guard import check_not_foreign, check_output_names, check_outputs
     from ..pipeline import AnalyzeOptions, Analyzer
     from ..progress import progress_enabled, stage_progress
     from ..render import CaseInfo, write_outputs
@@ -113,7 +113,9 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
         overlay = overlay or report.with_suffix(".overlay.png")
         json_path = json_path or report.with_suffix(".json")
     # Before any model loads: an output must never land on the evidence or on another output.
-    check_outputs({"IMAGE": image}, {"--report": report, "--summary": summary_pdf, "--overlay": overlay, "--json-out": json_path})
+    outputs = {"--report": report, "--summary": summary_pdf, "--overlay": overlay, "--json-out": json_path}
+    check_outputs({"IMAGE": image}, outputs)
+    check_not_foreign(outputs)  # an analyst's paths: never over someone else's file (a re-run over its own outputs is fine)
     opts = AnalyzeOptions(engine=engine, face_backend=face_backend, device=device, engine_options=engine_kwargs(quant), max_faces=max_faces,
                           **({"max_pixels": max_pixels} if max_pixels is not None else {}))
     case = CaseInfo(case_id=case_id, examiner=examiner)

@@ -25,22 +25,27 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
                   summary: Path | None = None, case: CaseInfo | None = None) -> dict[str, Path]:
     """Write the requested outputs; returns {"overlay"|"report"|"summary"|"json": path written}.
 
-    The JSON is written first (cheapest, and the complete record), then the overlay, then
-    the PDF; the overlay raster and the JSON record are each built once and shared with the PDFs
-    (the record took about 45 ms per build on a 1024 px photo).
+    Every output is built in memory first and only then written (each atomically): building the
+    PDF takes about half a second, and an interrupt or a build error in that time used to leave
+    the JSON and the overlay of a run without its report. The overlay raster and the JSON record
+    are each built once and shared with the PDFs (the record took about 45 ms per build on a
+    1024 px photo).
     """
     # The last line of defence (the CLI checks first): never write over the analysed photo or twice to one file.
     check_outputs({"input": analysis.report.input.path}, {"--overlay": overlay, "--report": pdf, "--summary": summary, "--json-out": json_path})
     case = case or CaseInfo()
-    written: dict[str, Path] = {}
     record = report_json(analysis, case=case) if (json_path is not None or pdf is not None or summary is not None) else None
+    ov = render_overlay(analysis) if (overlay is not None or pdf is not None or summary is not None) else None
+    built: dict[str, tuple[Path, bytes]] = {}
+    if overlay is not None and ov is not None:
+        built["overlay"] = (overlay, encode_png(ov, software=f"forgetalk {analysis.report.tool_version}"))
+    if pdf is not None:
+        built["report"] = (pdf, build_pdf(analysis, overlay=ov, case=case, record=record))
+    if summary is not None:
+        built["summary"] = (summary, build_triage_pdf(analysis, overlay=ov, case=case, record=record))
+    written: dict[str, Path] = {}
     if json_path is not None:
         written["json"] = atomic_write_json(json_path, record)
-    ov = render_overlay(analysis) if (overlay is not None or pdf is not None or summary is not None) else None
-    if overlay is not None and ov is not None:
-        written["overlay"] = atomic_write_bytes(overlay, encode_png(ov))
-    if pdf is not None:
-        written["report"] = atomic_write_bytes(pdf, build_pdf(analysis, overlay=ov, case=case, record=record))
-    if summary is not None:
-        written["summary"] = atomic_write_bytes(summary, build_triage_pdf(analysis, overlay=ov, case=case, record=record))
+    for kind, (path, data) in built.items():
+        written[kind] = atomic_write_bytes(path, data)
     return {k: written[k] for k in ("overlay", "report", "summary", "json") if k in written}
