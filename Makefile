@@ -22,6 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt setup.cfg
 install: $(STAMP)
 
 demo: $(STAMP)
+	rm -rf demo-out  # the demo's own output folder, made afresh (analyze refuses to replace files it did not write)
 	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_from_astronaut.jpg --report demo-out/report.pdf --summary demo-out/triage.pdf --no-progress
 
 test: $(STAMP)
