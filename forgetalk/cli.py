@@ -22,7 +22,7 @@ import click
 
 from . import __version__
 from .commands.options import JSON_META
-from .errors import EXIT_FAILED, EXIT_USAGE, ForgetalkError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgetalkError
 from .weights import ENV_WEIGHTS
 
 # Sub-command modules in forgetalk/commands/, attached in this order (help lists them sorted).
@@ -42,6 +42,19 @@ def _error(message: str, code: int, as_json: bool) -> None:
     sys.exit(code)
 
 
+def _stdout_gone() -> bool:
+    """True if stdout is a pipe whose reader has gone: the one broken pipe that is not an error
+    (a worker pool's broken pipe is, and gets its line instead of a silent exit 1)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll on this platform, or stdout is not a real file
+        return True
+
+
 def _wants_json(ctx: click.Context | None, args: list[str]) -> bool:
     if ctx is not None and ctx.meta.get(JSON_META):
         return True
@@ -58,9 +71,11 @@ class ForgetalkGroup(click.Group):
             _error(str(err), err.exit_code, _wants_json(ctx, []))
         except click.ClickException:
             raise
+        except KeyboardInterrupt:  # Ctrl-C: the shell's code for SIGINT, one line (outputs are written all at once or not at all)
+            _error("interrupted", EXIT_INTERRUPTED, _wants_json(ctx, []))
         except OSError as err:  # e.g. an unreadable folder passed straight to a command: a user problem, not a bug
-            if isinstance(err, (BrokenPipeError,)):
-                raise
+            if isinstance(err, BrokenPipeError) and _stdout_gone():
+                raise  # `forgetalk ... | head`: the reader left; Click exits quietly
             _error(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "), EXIT_FAILED, _wants_json(ctx, []))
         return None
 
@@ -76,9 +91,10 @@ class ForgetalkGroup(click.Group):
             if isinstance(err, click.UsageError) and err.ctx is not None:
                 hint = f" (see `{err.ctx.command_path} --help`)"
             _error(err.format_message() + hint, err.exit_code if err.exit_code else EXIT_USAGE, "--json" in argv)
-        except click.Abort:
-            click.echo("error: aborted", err=True)
-            sys.exit(EXIT_FAILED)
+        except click.Abort as err:  # Ctrl-C while Click parses (its own handler already left a blank line), or a declined prompt
+            interrupted = isinstance(err.__context__, KeyboardInterrupt)
+            click.echo("error: interrupted" if interrupted else "error: aborted", err=True)
+            sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_FAILED)
         sys.exit(rv if isinstance(rv, int) else 0)
 
 

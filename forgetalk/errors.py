@@ -15,6 +15,7 @@ EXIT_NO_FACE = 4  # valid image, but no face to analyse
 EXIT_WEIGHTS = 5  # weights missing or hash mismatch
 EXIT_OUTPUT = 6  # an output could not be written
 EXIT_INTEGRITY = 7  # an input changed while being analysed / verify found changes
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); a scan resumes when re-run
 
 
 class ForgetalkError(Exception):

@@ -185,6 +185,11 @@ def _mismatch(path: Path, want: str, kind: str, got: str, manifest: Manifest) ->
                         f"(folder {manifest.folder}; restore it or run `forgetalk weights fetch {manifest.component}`)")
 
 
+def _unreadable(path: Path, exc: OSError, manifest: Manifest, want: str | None) -> WeightsError:
+    return WeightsError(f"{path}: cannot read weights file ({exc.strerror or exc}; folder {manifest.folder}"
+                        f"{'; expected sha256 ' + want if want else ''}); check its permissions or restore it")
+
+
 def _locate(component: str, name: str, root: Path | None) -> tuple[Manifest, WeightFile, Path]:
     manifest = load_manifest(component, root)
     wf = manifest.get(name)
@@ -204,7 +209,10 @@ def resolve(component: str, name: str, root: Path | None = None, verify: bool = 
     if verify:
         want, kind = expected_sha256(manifest, wf)
         if want:
-            got = file_sha256(path)
+            try:
+                got = file_sha256(path)
+            except OSError as exc:  # e.g. mode 0600 and another user: exit 5 with the file, folder and hash, not exit 1
+                raise _unreadable(path, exc, manifest, want) from None
             if got != want:
                 raise _mismatch(path, want, kind, got, manifest)
     return path
@@ -221,7 +229,7 @@ def read_verified(component: str, name: str, root: Path | None = None) -> bytes:
         with os.fdopen(open_regular(path), "rb") as fh:
             data = fh.read()
     except OSError as exc:
-        raise WeightsError(f"{path}: cannot read weights file ({exc.strerror or exc})") from None
+        raise _unreadable(path, exc, manifest, expected_sha256(manifest, wf)[0]) from None
     want, kind = expected_sha256(manifest, wf)
     if want:
         got = hashlib.sha256(data).hexdigest()

@@ -557,6 +557,33 @@ def test_12_analyze_never_overwrites_a_file_it_did_not_write(ev: Path, tmp_path:
         assert res.returncode == 0, res.stderr
 
 
+@pytest.mark.parametrize("delay", [0.15, 0.4])
+def test_12_ctrl_c_in_analyze_is_one_line_exit_130_and_writes_nothing(ev: Path, tmp_path: Path, delay: float) -> None:
+    """Ctrl-C used to give a blank line, "error: aborted" and exit 1 (or a traceback while the
+    CLI was still importing); now exit 130, as for scan, and no partial set of outputs."""
+    entry = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
+    proc = subprocess.Popen([*entry, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and [ln for ln in err.splitlines() if ln.strip()] == ["error: interrupted"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_12_only_a_closed_stdout_is_a_quiet_broken_pipe(tmp_path: Path) -> None:
+    """Every BrokenPipeError used to be re-raised for Click to exit 1 silently, so a worker
+    pool's broken pipe left a scan with no message at all; only stdout's reader leaving is quiet now."""
+    probe = "import sys, time; time.sleep(0.5); from forgetalk.cli import _stdout_gone; sys.stderr.write(repr(_stdout_gone()))"
+    proc = subprocess.Popen([sys.executable, "-c", probe], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc.stdout.close()  # the reader of `forgetalk ... | head` goes away
+    assert proc.stderr.read() == "True" and proc.wait(timeout=60) == 0
+    with open(tmp_path / "out.txt", "w") as fh:
+        res = subprocess.run([sys.executable, "-c", probe], stdout=fh, stderr=subprocess.PIPE, text=True, env=_env(), timeout=60)
+    assert res.stderr == "False"
+
+
 # --------------------------------------------------------------------------- README promises
 
 

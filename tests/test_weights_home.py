@@ -73,3 +73,19 @@ def test_weights_dir_option_sets_the_user_folder(installed: Path, tmp_path: Path
     doc = json.loads(res.stdout)
     assert doc["root"] == str(user.resolve())
     assert {r["component"] for r in doc["components"]} >= {"demo", "extra"}
+
+
+def test_unreadable_weights_are_a_weights_error_naming_folder_and_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A weights file the user cannot read (mode 0600, another account) ended in exit 1 with a
+    bare "Permission denied"; it is exit 5 now, naming the file, its folder and the pinned hash."""
+
+    def denied(path: object) -> str:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(w, "sha256_file", denied)
+    monkeypatch.setattr(w, "open_regular", denied)
+    for call in (lambda: w.resolve("localizer", "localizer.safetensors"), lambda: w.read_verified("localizer", "region_calibration.json")):
+        with pytest.raises(WeightsError) as ei:
+            call()
+        msg = str(ei.value)
+        assert ei.value.exit_code == 5 and "Permission denied" in msg and "folder" in msg and "expected sha256" in msg

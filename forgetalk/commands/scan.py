@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ..errors import EXIT_INTERRUPTED
 from .options import engine_kwargs, engine_options, face_options, json_option, progress_option
 
 if TYPE_CHECKING:
     from ..scan.records import ScanEvent
 
-EXIT_INTERRUPTED = 130
 
 HELP = """Analyse every photo in DIR and write a triage index sorted by suspicion.
 
