@@ -95,8 +95,30 @@ def test_journal_survives_torn_last_line(tmp_path: Path) -> None:
     state = read_journal(path)
     assert state.torn_lines == 1 and set(state.items) == {sha["aa"], sha["bb"]}
     assert state.done(sha["aa"]) is not None and state.done(sha["bb"]) is None  # "error" is retried
-    with Journal(path) as j:  # the next run seals the torn line before appending
+    with Journal(path) as j:  # the next run seals the torn line, then starts with its run record
+        assert read_journal(path).torn_lines == 1  # sealed but not yet followed (a kill right here): still a torn line
+        j.append(RunRecord(run_id="r2", fingerprint="f"))
         j.append(item("cc", Status.FAILED))
     state = read_journal(path)
+    assert state.torn_lines == 1 and [r.run_id for r in state.runs] == ["r1", "r2"]
     assert state.done(sha["cc"]) is not None and state.done(sha["cc"], retry_failed=True) is None
     assert all(json.loads(line) for line in path.read_text().splitlines()[-1:])
+
+
+def test_journal_line_garbled_mid_file_is_an_edit_not_a_torn_write(tmp_path: Path) -> None:
+    """Only the last line can be torn by a kill (or a line the next run sealed, which that run's
+    record follows); a broken line anywhere else used to be skipped, losing its record silently."""
+    import pytest
+
+    from forgetalk.scan.journal import JournalError
+
+    path = tmp_path / "journal.jsonl"
+    with Journal(path) as j:
+        j.append(RunRecord(run_id="r1", fingerprint="f"))
+        for k in ("aa", "bb"):
+            j.append(ScanRecord(sha256=k * 32, status=Status.ANALYSED, path=f"/in/{k}.jpg", rel=f"{k}.jpg"))
+    lines = path.read_text().splitlines()
+    lines[1] = "garbage"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalError, match="line 2"):
+        read_journal(path)

@@ -119,22 +119,39 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
 
 
 def read_journal(path: Path) -> JournalState:
-    """Parse and validate the journal. Torn lines (a kill mid-write) are counted and skipped;
-    a complete record that breaks the schema stops the scan with a one-line :class:`JournalError`."""
+    """Parse and validate the journal. Torn lines (a kill mid-write: the last line, or a line the
+    next run sealed, which its run record follows) are counted and skipped; a complete record that
+    breaks the schema, or a broken line anywhere else, stops the scan with a one-line
+    :class:`JournalError`."""
     state = JournalState()
+    torn_at: int | None = None  # a line that is not a record, waiting to see what follows it
     for lineno, rec in iter_records(path):
         if rec is None:
-            state.torn_lines += 1
+            if torn_at is not None:
+                raise _edited(path, torn_at, "not a JSON record, and not followed by a run's first record")
+            torn_at = lineno
             continue
+        if torn_at is not None:
+            # A kill tears the last line; the next run seals it and starts with its own run
+            # record. Anything else after a broken line means the line was edited, and a record
+            # would be lost silently (the second hostile pass garbled a line mid-journal).
+            if rec.get("type") != "run":
+                raise _edited(path, torn_at, "not a JSON record, and not followed by a run's first record")
+            state.torn_lines += 1
+            torn_at = None
         problem = record_problem(rec)
         if problem is not None:
-            raise JournalError(f"{path} line {lineno}: {problem}; the journal was edited by hand: "
-                               "restore it or scan into a new --out folder")
+            raise _edited(path, lineno, problem)
         if rec["type"] == "run":
             state.runs.append(RunRecord.from_json(rec))
         else:
             state.items[rec["sha256"]] = ScanRecord.from_json(rec)
+    state.torn_lines += torn_at is not None  # the last line torn by a kill: skipped, sealed by the next run
     return state
+
+
+def _edited(path: Path, lineno: int, problem: str) -> JournalError:
+    return JournalError(f"{path} line {lineno}: {problem}; the journal was edited by hand: restore it or scan into a new --out folder")
 
 
 class Journal:
