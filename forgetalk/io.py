@@ -375,7 +375,9 @@ def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEF
         if "truncated" in msg.lower():
             raise InputError(f"{label}: truncated image ({msg})") from None
         raise InputError(f"{label}: corrupt image ({msg})") from None
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 2 or rgb.shape[1] < 2:
+    if rgb.ndim == 3 and (rgb.shape[0] < 2 or rgb.shape[1] < 2):
+        raise InputError(f"{label}: image is {rgb.shape[1]}x{rgb.shape[0]} pixels, too small to hold a face")
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise InputError(f"{label}: decoded to an unusable shape {rgb.shape}")
     reduction = max(1, round(max(w, h) / max(rgb.shape[:2])))
     if reduction > 1:

@@ -33,3 +33,16 @@ def stage_progress(show: bool) -> Iterator[Callable[[str], None]]:
     console = Console(file=sys.stderr)
     with console.status("starting") as status:
         yield lambda text: status.update(text)
+
+
+@contextmanager
+def count_progress(show: bool, total: int, label: str) -> Iterator[Callable[[], None]]:
+    """Yield ``advance()`` for a bar of ``total`` steps on stderr when ``show``; a no-op otherwise."""
+    if not show:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)

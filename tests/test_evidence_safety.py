@@ -584,6 +584,12 @@ def test_12_only_a_closed_stdout_is_a_quiet_broken_pipe(tmp_path: Path) -> None:
     assert res.stderr == "False"
 
 
+def test_12_one_pixel_image_is_too_small_not_corrupt(tmp_path: Path) -> None:
+    Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
+    res = ft("analyze", tmp_path / "dot.png", *EVIDENCE)
+    assert res.returncode == 3 and "1x1 pixels, too small" in one_line_error(res)
+
+
 # --------------------------------------------------------------------------- README promises
 
 

@@ -122,3 +122,24 @@ def test_journal_line_garbled_mid_file_is_an_edit_not_a_torn_write(tmp_path: Pat
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(JournalError, match="line 2"):
         read_journal(path)
+
+
+def test_journal_write_failure_is_an_output_error_naming_the_journal(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A full disk during a scan ended in exit 1 and a bare "No space left on device"; it is the
+    documented exit 6 now, naming the journal, and closing the journal afterwards does not raise."""
+    import errno
+
+    import pytest
+
+    from forgetalk.errors import OutputError
+
+    j = Journal(tmp_path / "journal.jsonl")
+
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("os.fsync", full)
+    with pytest.raises(OutputError, match="journal.jsonl: cannot write the journal") as ei:
+        j.append(RunRecord(run_id="r", fingerprint="f"))
+    assert ei.value.exit_code == 6
+    j.close()

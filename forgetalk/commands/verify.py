@@ -8,14 +8,15 @@ from pathlib import Path
 
 import click
 
-from .options import json_option
+from .options import json_option, progress_option
 
 
 @click.command(name="verify")
 @click.argument("results", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--require-inputs", is_flag=True, help="Treat inputs that are no longer present as a failure.")
 @json_option("Print the full verification as JSON on stdout.")
-def command(results: Path, require_inputs: bool, as_json: bool) -> None:
+@progress_option()
+def command(results: Path, require_inputs: bool, as_json: bool, no_progress: bool) -> None:
     """Check that nothing in a scan's evidence chain changed since the scan.
 
     Re-hashes every input (when still present) and every output listed in
@@ -28,9 +29,15 @@ def command(results: Path, require_inputs: bool, as_json: bool) -> None:
     (FIFOs and devices are never opened) or the manifest lacks the scan's index,
     2 RESULTS has no readable manifest or one that breaks its schema.
     """
+    from contextlib import ExitStack
+
+    from ..progress import count_progress, progress_enabled
     from ..scan.verify import verify_results
 
-    report = verify_results(results, require_inputs=require_inputs)
+    show = progress_enabled(no_progress)
+    with ExitStack() as stack:  # a bar while every listed file is hashed (minutes on a large scan)
+        report = verify_results(results, require_inputs=require_inputs,
+                                progress=lambda total: stack.enter_context(count_progress(show, total, "verifying")))
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

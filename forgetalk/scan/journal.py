@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
 from ..io import open_regular
 from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status
 
@@ -170,9 +170,12 @@ class Journal:
                     self._write(b"\n")
 
     def _write(self, data: bytes) -> None:
-        self._fh.write(data)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write(data)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:  # a full disk: the documented exit 6 naming the file, not a bare "No space left" and exit 1
+            raise OutputError(f"{self.path}: cannot write the journal ({exc.strerror or exc})") from None
 
     def append(self, record: ScanRecord | RunRecord) -> None:
         """Write one record as one line (the only place a record becomes journal JSON)."""
@@ -186,7 +189,10 @@ class Journal:
 
     def close(self) -> None:
         if not self._fh.closed:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the failed write was already reported (OutputError); what did not reach disk was never done
+                pass
 
     def __enter__(self) -> Journal:
         return self

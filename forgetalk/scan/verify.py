@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,14 @@ def load_manifest(results: Path) -> tuple[Path, dict[str, Any]]:
     return mpath, manifest
 
 
-def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
-    """Compare every listed file's SHA-256 now with the one recorded when it was written/read."""
+def verify_results(results: Path, require_inputs: bool = False, progress: Callable[[int], Callable[[], None]] | None = None) -> VerifyReport:
+    """Compare every listed file's SHA-256 now with the one recorded when it was written/read.
+
+    ``progress(total)`` (optional) returns the callback advanced after each listed file: hashing
+    a large scan's evidence and outputs takes minutes."""
     mpath, manifest = load_manifest(results)
     inputs, outputs = manifest_entries(manifest, "inputs", mpath), manifest_entries(manifest, "outputs", mpath)
+    advance = progress(len(inputs) + len(outputs)) if progress is not None else (lambda: None)
     rep = VerifyReport(manifest_sha256=sha256_file(mpath))
     # Every finished scan lists its index; a manifest without it was emptied or cut by hand.
     kinds = {o.get("kind") for o in outputs}
@@ -113,6 +118,7 @@ def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
         rep.problems.append({"status": "unlisted", "what": "output", "path": kind, "expected": "listed in the manifest", "found": None})
     seen: set[tuple[str, str]] = set()
     for item in inputs:
+        advance()
         p = item["path"]
         if (p, item["sha256"]) in seen:
             continue
@@ -134,6 +140,7 @@ def verify_results(results: Path, require_inputs: bool = False) -> VerifyReport:
         else:
             rep.problems.append({"status": status, "what": "input", "path": p, "expected": item["sha256"], "found": got})
     for item in outputs:
+        advance()
         rep.outputs_total += 1
         target = _inside(results, item["path"])
         if target is None:
