@@ -146,7 +146,7 @@ def read_input_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_
             raise InputError(f"{p}: symbolic link loop") from None
         raise InputError(f"{p}: cannot stat ({exc.strerror or exc})") from None
     if stat.S_ISDIR(st.st_mode):
-        raise InputError(f"{p}: is a directory, not an image")
+        raise InputError(f"{p}: is a directory, not an image (`forgetalk scan` analyses a folder)")
     if not stat.S_ISREG(st.st_mode):
         raise InputError(f"{p}: not a regular file ({mode_kind(st.st_mode)})")
     if st.st_size > max_bytes:

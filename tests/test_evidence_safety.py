@@ -590,6 +590,11 @@ def test_12_one_pixel_image_is_too_small_not_corrupt(tmp_path: Path) -> None:
     assert res.returncode == 3 and "1x1 pixels, too small" in one_line_error(res)
 
 
+def test_12_a_folder_given_to_analyze_is_an_unusable_input(tmp_path: Path) -> None:
+    res = ft("analyze", tmp_path, *EVIDENCE)
+    assert res.returncode == 3 and "forgetalk scan" in one_line_error(res)
+
+
 # --------------------------------------------------------------------------- README promises
 
 

@@ -76,7 +76,7 @@ def rewrite_deprecated_json(cmd: click.Command, args: list[str]) -> list[str]:
 
 
 @click.command("analyze", cls=_AnalyzeCommand)
-@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("image", type=click.Path(path_type=Path, readable=False))  # the loader reports folders, unreadable files (exit 3)
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the PDF case report here.")
 @click.option("--summary", "summary_pdf", type=click.Path(dir_okay=False, path_type=Path), help="Write a one-page triage form (PDF) here.")
 @click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path), help="Write the heatmap overlay PNG here (default: next to the report).")
