@@ -456,7 +456,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     except OSError:
         mode = None
     if mode is not None and not stat.S_ISREG(mode):  # the rename would replace a device, FIFO or folder (guard.check_outputs asks first)
-        raise OutputError(f"{target}: cannot write output (it exists and is not a regular file; not replaced)")
+        raise OutputError(f"{target}: cannot write output (it is a {mode_kind(mode)}, not a regular file; not replaced)")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)

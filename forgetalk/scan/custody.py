@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..io import NotARegularFile, sha256_file
-
-#: How a carried input stands now (``departed.status``); absent = still there, as recorded.
-DEPARTED_STATUSES = ("missing", "changed", "unreadable")
+from ..io import sha256_file
 
 
 @dataclass(frozen=True)
@@ -41,12 +38,13 @@ class Carried:
 
 
 def _status_now(path: str, sha256: str) -> str | None:
-    """None if ``path`` still holds ``sha256``; else how it departed."""
+    """None if ``path`` still holds ``sha256``; else how it departed: missing, changed or
+    unreadable (no permission, or no longer a regular file)."""
     if not os.path.lexists(path):
         return "missing"
     try:
         return None if sha256_file(Path(path)) == sha256 else "changed"
-    except (NotARegularFile, OSError):
+    except OSError:
         return "unreadable"
 
 

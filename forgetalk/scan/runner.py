@@ -48,6 +48,7 @@ INDEX_SCHEMA = "forgetalk.scan-index/1"
 MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
 MANIFEST_NAME = "manifest.json"
 SUMMARY_NAME = "summary.pdf"
+LOCK_NAME = ".lock"
 
 
 class ScanUsageError(UsageError):
@@ -154,7 +155,7 @@ def fingerprint(params: dict[str, Any]) -> str:
 @contextlib.contextmanager
 def results_lock(out_dir: Path) -> Iterator[None]:
     """One scan per RESULTS folder at a time; the kernel drops the lock if we are killed."""
-    fd = os.open(out_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(out_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -12,7 +12,7 @@ from ..errors import EXIT_INTEGRITY, EXIT_OK, UsageError
 from ..guard import MARKER_NAME
 from ..io import NotARegularFile, read_json_file, sha256_file
 from .journal import JOURNAL_NAME
-from .runner import MANIFEST_NAME, MANIFEST_SCHEMA
+from .runner import LOCK_NAME, MANIFEST_NAME, MANIFEST_SCHEMA
 
 
 class ManifestError(UsageError):
@@ -24,7 +24,7 @@ REQUIRED_OUTPUT_KINDS = frozenset({"index_csv", "index_json"})
 #: The only files RESULTS may hold without a manifest entry: the journal (appended by every run),
 #: the manifest itself, the scan lock and the results-folder marker. Anything else unlisted was put
 #: there after the scan.
-UNLISTED_ALLOWED = frozenset({JOURNAL_NAME, MANIFEST_NAME, ".lock", MARKER_NAME})
+UNLISTED_ALLOWED = frozenset({JOURNAL_NAME, MANIFEST_NAME, LOCK_NAME, MARKER_NAME})
 
 
 @dataclass

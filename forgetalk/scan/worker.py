@@ -213,20 +213,16 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     rel_dir = Path("items") / item_dir_name(task.sha256)
     folder = results / rel_dir
     stem = safe_stem(task.rel)
-    clear_planted([folder / f"{stem}.{suffix}" for suffix in ("overlay.png", "pdf", "json", "thumb.png")])
-    written = dict(write_outputs(
-        analysis,
-        overlay=folder / f"{stem}.overlay.png",
-        pdf=(folder / f"{stem}.pdf") if cfg.pdf else None,
-        json_path=folder / f"{stem}.json",
-    ))
+    paths = {kind: folder / f"{stem}.{suffix}" for kind, suffix in (("overlay", "overlay.png"), ("pdf", "pdf"), ("json", "json"), ("thumb", "thumb.png"))}
+    clear_planted(list(paths.values()))
+    written = dict(write_outputs(analysis, overlay=paths["overlay"], pdf=paths["pdf"] if cfg.pdf else None, json_path=paths["json"]))
     rep = analysis.report
     faces = list(rep.faces)
     top_face = max(faces, key=lambda f: f.score) if faces else None
     if top_face is not None:
         thumb = face_thumbnail(analysis, top_face.index)
         if thumb is not None:
-            written["thumb"] = atomic_write_bytes(folder / f"{stem}.thumb.png", encode_png(thumb))
+            written["thumb"] = atomic_write_bytes(paths["thumb"], encode_png(thumb))
     outputs = {}
     for kind, p in written.items():
         p = Path(p)
