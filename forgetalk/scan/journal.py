@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import OutputError, UsageError
 from ..io import open_regular
-from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status
+from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status, is_sha256
 
 JOURNAL_NAME = "journal.jsonl"
 
@@ -68,10 +68,6 @@ _ITEM_FIELDS: dict[str, tuple[type, ...]] = {
 }
 
 
-def _is_sha256(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
 def record_problem(rec: Mapping[str, Any]) -> str | None:
     """Why ``rec`` breaks the journal schema, or ``None`` if it is a valid run or item record."""
     kind = rec.get("type")
@@ -82,7 +78,7 @@ def record_problem(rec: Mapping[str, Any]) -> str | None:
         return None
     if kind != "item":
         return f"unknown record type {kind!r}"
-    if not _is_sha256(rec.get("sha256")):
+    if not is_sha256(rec.get("sha256")):
         return "item record: 'sha256' must be 64 hex digits"
     if not isinstance(rec.get("status"), str) or rec["status"] not in _STATUSES:
         return f"item record: 'status' must be one of {', '.join(sorted(_STATUSES))}"
@@ -92,7 +88,7 @@ def record_problem(rec: Mapping[str, Any]) -> str | None:
     if key_missing := [k for k in ("path", "rel") if k not in rec]:
         return f"item record: missing {', '.join(key_missing)}"
     for out_kind, out in (rec.get("outputs") or {}).items():
-        if not isinstance(out, dict) or not isinstance(out.get("path"), str) or not _is_sha256(out.get("sha256")):
+        if not isinstance(out, dict) or not isinstance(out.get("path"), str) or not is_sha256(out.get("sha256")):
             return f"item record: output {out_kind!r} needs a 'path' string and a 64-hex 'sha256'"
     return None
 

@@ -40,13 +40,12 @@ from .backends import Backend
 from .custody import Carried, carry_forward
 from .index import sort_rows, write_index
 from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
+from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, load_manifest, manifest_entries
 from .records import Event, IndexRow, RunRecord, ScanEvent, ScanRecord, Status, WorkerFatal, WorkerResult
 from .walk import Skipped, WalkOptions, walk
 from .worker import Task, WorkerConfig
 
 INDEX_SCHEMA = "forgetalk.scan-index/1"
-MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
-MANIFEST_NAME = "manifest.json"
 SUMMARY_NAME = "summary.pdf"
 LOCK_NAME = ".lock"
 
@@ -288,8 +287,6 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
 def previous_manifest(out_dir: Path) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
     """The inputs and outputs the last finished run listed; a manifest that breaks its schema
     stops the scan (exit 2), as ``verify`` would, rather than be silently replaced."""
-    from .verify import load_manifest, manifest_entries
-
     if not os.path.lexists(out_dir / MANIFEST_NAME):
         return (), ()
     mpath, manifest = load_manifest(out_dir)

@@ -8,15 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_INTEGRITY, EXIT_OK, UsageError
+from ..errors import EXIT_INTEGRITY, EXIT_OK
 from ..guard import MARKER_NAME
-from ..io import NotARegularFile, read_json_file, sha256_file
+from ..io import NotARegularFile, sha256_file
 from .journal import JOURNAL_NAME
-from .runner import LOCK_NAME, MANIFEST_NAME, MANIFEST_SCHEMA
+from .manifest import MANIFEST_NAME, ManifestError, load_manifest, manifest_entries
+from .runner import LOCK_NAME
 
-
-class ManifestError(UsageError):
-    """RESULTS has no manifest, or one that is not a forgetalk scan manifest (exit 2)."""
+__all__ = ["ManifestError", "VerifyReport", "load_manifest", "results_files", "verify_results"]
 
 
 #: Run-level outputs every finished scan writes and lists; their absence means an edited manifest.
@@ -55,26 +54,6 @@ def _check(path: Path, expected: str) -> tuple[str, str | None]:
     return ("ok", got) if got == expected else ("changed", got)
 
 
-def manifest_entries(manifest: dict[str, Any], key: str, mpath: Path) -> list[dict[str, Any]]:
-    """The ``inputs``/``outputs`` list, every entry checked against the schema (one-line error)."""
-    items = manifest.get(key)
-    if not isinstance(items, list):
-        raise ManifestError(f"{mpath}: malformed manifest: '{key}' must be a list")
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] is not an object")
-        for field_name in ("path", "sha256"):
-            if not isinstance(item.get(field_name), str) or not item[field_name]:
-                raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] has no string '{field_name}'")
-        if not _is_sha256(item["sha256"]):
-            raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] 'sha256' is not 64 hex digits")
-    return items
-
-
-def _is_sha256(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
 def _inside(results: Path, rel: str) -> Path | None:
     """``results / rel`` if it stays inside RESULTS (an edited manifest must not point at /etc)."""
     if Path(rel).is_absolute() or ".." in Path(rel).parts:
@@ -91,16 +70,6 @@ def results_files(results: Path) -> list[str]:
         found += [(base / n).as_posix() for n in files]
         found += [(base / d).as_posix() for d in dirs if os.path.islink(os.path.join(root, d))]
     return sorted(found)
-
-
-def load_manifest(results: Path) -> tuple[Path, dict[str, Any]]:
-    mpath = results / MANIFEST_NAME
-    manifest = read_json_file(mpath, ManifestError, f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)")
-    if not isinstance(manifest, dict):
-        raise ManifestError(f"{mpath}: malformed manifest: expected a JSON object, found {type(manifest).__name__}")
-    if manifest.get("schema") != MANIFEST_SCHEMA:
-        raise ManifestError(f"{mpath}: unknown manifest schema {manifest.get('schema')!r}")
-    return mpath, manifest
 
 
 def verify_results(results: Path, require_inputs: bool = False, progress: Callable[[int], Callable[[], None]] | None = None) -> VerifyReport:
