@@ -288,6 +288,6 @@ def test_image_loss_trains_on_family_pairs_only() -> None:
     plain, parts0 = loss_fn(model, batch, TrainConfig(model=TINY))
     total, parts = loss_fn(model, batch, cfg)
     assert "pair" not in parts0 and parts["pair"] > 0
-    assert abs(float(total) - float(plain) - 0.5 * parts["pair"]) < 1e-5
+    assert abs(float(total.detach()) - float(plain.detach()) - 0.5 * parts["pair"]) < 1e-5
     _, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
     assert summary["steps"] == 2
