@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import OutputError, UsageError
-from .io import NotARegularFile, atomic_write_json, mode_kind, open_regular, read_regular_text
+from .io import NotARegularFile, atomic_write_json, open_regular, read_regular_text, special_file_kind
 
 #: File that marks a folder as forgetalk results, written when the folder is first claimed.
 MARKER_NAME = ".forgetalk-results.json"
@@ -50,19 +49,6 @@ class _Where:
         return self.real == other.real or (self.inode is not None and self.inode == other.inode)
 
 
-def not_a_file_kind(path: str | os.PathLike[str]) -> str | None:
-    """What ``path`` (symlinks followed) is when it exists and is not a regular file, else None.
-
-    Why outputs care: every output is written to a temp file and renamed over its path, which
-    would replace a device, a FIFO or the symlink in front of one (``--report /dev/stdout`` or
-    ``--json-out /dev/null`` run as root replaced the system's own files with a report)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:  # absent (a new file, a dangling link) or not reachable: the write itself reports
-        return None
-    return None if stat.S_ISREG(mode) else mode_kind(mode)
-
-
 def check_output_names(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
     """Refuse an output path that names no file (``--report ""``, ``--overlay dir/``)."""
     for label, path in outputs.items():
@@ -87,7 +73,7 @@ def check_outputs(inputs: Mapping[str, str | os.PathLike[str]], outputs: Mapping
         if os.path.islink(path):  # the rename would replace the link itself (/dev/stdout is one)
             raise OutputCollisionError(f"{label} {path} is a symbolic link (to {os.readlink(path)}): outputs never replace a link; "
                                        "give the target's own path or another name")
-        kind = not_a_file_kind(path)
+        kind = special_file_kind(path)
         if kind is not None:
             raise OutputCollisionError(f"{label} {path} is a {kind}, not a file: outputs are written as new or regular files only "
                                        "(writing would replace it); choose a file path")

@@ -114,6 +114,19 @@ def open_regular(path: str | os.PathLike[str]) -> int:
     return fd
 
 
+def special_file_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` (symlinks followed) is when it exists and is not a regular file, else None.
+
+    Why outputs care: every output is written to a temp file and renamed over its path, which
+    would replace a device, a FIFO or the symlink in front of one (``--report /dev/stdout`` or
+    ``--json-out /dev/null`` run as root replaced the system's own files with a report)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # absent (a new file, a dangling link) or not reachable: the write itself reports
+        return None
+    return None if stat.S_ISREG(mode) else mode_kind(mode)
+
+
 def mode_kind(mode: int) -> str:
     """What a file that is not a regular file is (``stat`` mode in), for one-line messages."""
     for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
@@ -451,12 +464,9 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     Parent folders are created. Readers see either the old file or the complete new one.
     """
     target = Path(path)
-    try:
-        mode = os.stat(target).st_mode
-    except OSError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):  # the rename would replace a device, FIFO or folder (guard.check_outputs asks first)
-        raise OutputError(f"{target}: cannot write output (it is a {mode_kind(mode)}, not a regular file; not replaced)")
+    kind = special_file_kind(target)
+    if kind is not None:  # the rename would replace a device, FIFO or folder (guard.check_outputs asks first)
+        raise OutputError(f"{target}: cannot write output (it is a {kind}, not a regular file; not replaced)")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError
-from ..guard import not_a_file_kind
+from ..io import special_file_kind
 from .records import Output, ScanRecord, Status, WorkerFatal, WorkerResult
 
 
@@ -199,7 +199,7 @@ def clear_planted(paths: list[Path]) -> None:
     re-run replaces such things rather than refusing, as the writers do for paths an analyst
     names (forgetalk.guard.check_outputs). Unlinking a symlink never touches its target."""
     for p in paths:
-        if os.path.islink(p) or not_a_file_kind(p) not in (None, "folder"):
+        if os.path.islink(p) or special_file_kind(p) not in (None, "folder"):
             os.unlink(p)
 
 
