@@ -124,7 +124,7 @@ def read_journal(path: Path) -> JournalState:
     for lineno, rec in iter_records(path):
         if rec is None:
             if torn_at is not None:
-                raise _edited(path, torn_at, "not a JSON record, and not followed by a run's first record")
+                raise _edited(path, torn_at, _NOT_TORN)
             torn_at = lineno
             continue
         if torn_at is not None:
@@ -132,7 +132,7 @@ def read_journal(path: Path) -> JournalState:
             # record. Anything else after a broken line means the line was edited, and a record
             # would be lost silently (the second hostile pass garbled a line mid-journal).
             if rec.get("type") != "run":
-                raise _edited(path, torn_at, "not a JSON record, and not followed by a run's first record")
+                raise _edited(path, torn_at, _NOT_TORN)
             state.torn_lines += 1
             torn_at = None
         problem = record_problem(rec)
@@ -144,6 +144,10 @@ def read_journal(path: Path) -> JournalState:
             state.items[rec["sha256"]] = ScanRecord.from_json(rec)
     state.torn_lines += torn_at is not None  # the last line torn by a kill: skipped, sealed by the next run
     return state
+
+
+#: Why a broken line that is not where a kill leaves one counts as an edit.
+_NOT_TORN = "not a JSON record, and not followed by a run's first record"
 
 
 def _edited(path: Path, lineno: int, problem: str) -> JournalError:
