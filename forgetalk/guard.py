@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError, UsageError
 from .io import NotARegularFile, atomic_write_json, open_regular, read_regular_text, special_file_kind
@@ -89,36 +91,91 @@ def check_outputs(inputs: Mapping[str, str | os.PathLike[str]], outputs: Mapping
         seen.append((label, path, where))
 
 
-#: How forgetalk's own outputs are recognised, in their first or last 64 KiB: the JSON sidecar's
-#: schema, the PDFs' Creator, the overlay PNG's Software text chunk (written since 2026-11-26).
-OWN_OUTPUT_MARKS = (b'"schema": "forgetalk.', b"/Creator (forgetalk ", b"Software\x00forgetalk ")
-_MARK_WINDOW = 64 * 1024
+#: The opening of every JSON sidecar ``analyze`` writes (``atomic_write_json``: schema first, indent 2).
+_OWN_JSON_START = b'{\n  "schema": "forgetalk.report/'
+_PDF_TAIL = 2048
+#: How much of a file's start is read to recognise it (the PNG's text chunk comes before its pixels).
+_HEAD = 64 * 1024
+
+
+def _own_json(head: bytes) -> bool:
+    return head.startswith(_OWN_JSON_START)
+
+
+def _own_png(head: bytes) -> bool:
+    """A ``Software`` text chunk naming forgetalk before the image data (encode_png(software=...))."""
+    if not head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return False
+    pos = 8
+    while pos + 8 <= len(head):
+        length, kind = int.from_bytes(head[pos:pos + 4], "big"), head[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            return False
+        if kind == b"tEXt" and head[pos + 8:pos + 8 + length].startswith(b"Software\x00forgetalk "):
+            return True
+        pos += 12 + length
+    return False
+
+
+def _own_pdf(fh: BinaryIO, size: int) -> bool:
+    """The document information dictionary, found through the trailer and the cross-reference
+    table as a reader finds it, names forgetalk as its Creator (build_pdf sets it)."""
+    fh.seek(max(0, size - _PDF_TAIL))
+    tail = fh.read()
+    info, start = re.search(rb"/Info (\d+) 0 R", tail), re.search(rb"startxref\s+(\d+)\s+%%EOF\s*$", tail)
+    if info is None or start is None:
+        return False
+    n = int(info[1])
+    fh.seek(int(start[1]))
+    table = fh.read(64 + 20 * (n + 1))
+    head = re.match(rb"xref\r?\n0 \d+\r?\n", table)
+    entry = table[head.end() + 20 * n:head.end() + 20 * n + 10] if head else b""
+    if not entry.isdigit():
+        return False
+    fh.seek(int(entry))
+    obj = fh.read(4096)
+    body = obj[:obj.find(b"endobj")]
+    return body.startswith(f"{n} 0 obj".encode()) and b"/Creator (forgetalk " in body
 
 
 def is_foreign_file(path: str | os.PathLike[str]) -> bool:
-    """True if ``path`` is a non-empty regular file that forgetalk did not write.
+    """True if ``path`` is a non-empty regular file that ``analyze`` did not write.
 
     Why: an output path is where the analyst typed it; a slip (``--overlay exhibit2.png``,
     ``--report notes.pdf``) silently replaced someone's file, evidence included. Re-running a
-    command over its own earlier outputs must still work, so those are recognised by their
-    marks (:data:`OWN_OUTPUT_MARKS`) and only other files are refused."""
+    command over its own earlier outputs must still work, so those are recognised where their
+    format puts the mark, not anywhere in the file (a notes file quoting the mark, or a tar of
+    an earlier case, was taken for an output): the sidecar's opening ``schema`` line, the PNG's
+    ``Software`` chunk before the image data, the PDF's Creator in the information dictionary
+    that its trailer names."""
     try:
         with os.fdopen(open_regular(path), "rb") as fh:
-            head = fh.read(_MARK_WINDOW)
             size = os.fstat(fh.fileno()).st_size
-            if size > 2 * _MARK_WINDOW:
-                fh.seek(size - _MARK_WINDOW)
-            tail = fh.read() if size > _MARK_WINDOW else b""
+            head = fh.read(_HEAD)
+            own = _own_json(head) or _own_png(head) or (head.startswith(b"%PDF-") and _own_pdf(fh, size))
     except (FileNotFoundError, NotADirectoryError, NotARegularFile):  # a new file (or an unwritable place: the write
         return False                                                   # says so); not a regular file: check_outputs refuses
     except OSError:  # there, but unreadable: what it is cannot be told, so it is not ours to replace
         return True
-    return bool(head) and not any(mark in head or mark in tail for mark in OWN_OUTPUT_MARKS)
+    return bool(head) and not own
+
+
+def inside_scan_results(path: str | os.PathLike[str]) -> Path | None:
+    """The scan RESULTS folder (marked by :data:`MARKER_NAME`) that ``path`` lies in, if any."""
+    for parent in Path(os.path.abspath(os.fspath(path))).parents:
+        if (parent / MARKER_NAME).is_file():
+            return parent
+    return None
 
 
 def check_not_foreign(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
-    """Refuse outputs that would replace a file forgetalk did not write (see :func:`is_foreign_file`)."""
+    """Refuse outputs that would replace a file ``analyze`` did not write (see :func:`is_foreign_file`),
+    or land inside a scan's RESULTS folder (its manifest and ``verify`` own what is there)."""
     for label, path in outputs.items():
+        results = inside_scan_results(path) if path is not None else None
+        if results is not None:
+            raise OutputCollisionError(f"{label} {path} is inside the scan results {results}: analyze never writes there "
+                                       "(the scan's manifest lists what it holds); choose another folder")
         if path is not None and is_foreign_file(path):
             raise OutputCollisionError(f"{label} {path} exists and is not a forgetalk output: refusing to overwrite it; "
                                        "move it away or choose another path")

@@ -514,8 +514,8 @@ def read_json_file(path: Path, error: type[Exception], missing: str) -> Any:
         return json.loads(read_regular_text(path))
     except FileNotFoundError:
         raise error(missing) from None
-    except (OSError, ValueError) as exc:
-        raise error(f"{path}: unreadable manifest ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any manifest of ours
+        raise error(f"{path}: unreadable manifest ({type(exc).__name__ if isinstance(exc, RecursionError) else exc})") from None
 
 
 def read_regular_text(path: str | os.PathLike[str]) -> str:

@@ -595,6 +595,47 @@ def test_12_a_folder_given_to_analyze_is_an_unusable_input(tmp_path: Path) -> No
     assert res.returncode == 3 and "forgetalk scan" in one_line_error(res)
 
 
+def test_12_analyze_never_writes_into_scan_results(scanned: tuple[Path, Path], ev: Path) -> None:
+    """--json-out RESULTS/manifest.json replaced a scan's manifest (it is a forgetalk file too)."""
+    _, out = scanned
+    before = snapshot(out)
+    for args in (("--json-out", out / "manifest.json"), ("--report", out / "summary.pdf"), ("--report", out / "items" / "new.pdf")):
+        res = ft("analyze", ev, *args, *EVIDENCE)
+        assert res.returncode == 2 and "inside the scan results" in one_line_error(res)
+    assert snapshot(out) == before and ft("verify", out).returncode == 0
+
+
+@pytest.mark.parametrize("plant", ["item_folder", "items", "journal"])
+def test_12_scan_never_writes_through_a_link_planted_in_results(tmp_path: Path, plant: str) -> None:
+    """A symbolic link planted in RESULTS pointing at the evidence folder had the re-run write
+    sidecars over evidence (item folder), delete the evidence's .part files, or append journal
+    records to an evidence file. Now links are removed (item folders) or refused (the journal)."""
+    src, out = tmp_path / "in", tmp_path / "res"
+    make_faces(src, 1, size=128)
+    assert _scan(src, out).returncode == 0
+    (src / "face_000.json").write_text("the phone's own sidecar")
+    (src / ".x.jpg.part").write_text("evidence too")
+    (src / "notes.dat").write_text("")
+    before = snapshot(src)
+    item = next((out / "items").iterdir())
+    if plant == "item_folder":
+        shutil.rmtree(item)
+        item.symlink_to(src)
+    elif plant == "items":
+        shutil.rmtree(out / "items")
+        (out / "items").symlink_to(src)
+    else:
+        (out / "journal.jsonl").unlink()
+        (out / "journal.jsonl").symlink_to(src / "notes.dat")
+    res = _scan(src, out)
+    assert snapshot(src) == before, res.stderr
+    if plant == "journal":
+        assert res.returncode == 2 and "symbolic link" in one_line_error(res)
+    else:
+        assert res.returncode == 0, res.stderr
+        assert not (out / "items").is_symlink() and not any(p.is_symlink() for p in (out / "items").iterdir())
+
+
 # --------------------------------------------------------------------------- README promises
 
 

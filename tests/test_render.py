@@ -295,7 +295,7 @@ def test_write_outputs_builds_everything_before_writing_anything(tmp_path: Path,
 
 
 def test_own_outputs_are_recognised_and_other_files_are_not(tmp_path: Path) -> None:
-    """Every output kind carries a mark (guard.OWN_OUTPUT_MARKS), so the CLI can write over its
+    """Every output kind carries a mark where its format puts it (guard.is_foreign_file), so the CLI can write over its
     own earlier outputs and refuse anyone else's file."""
     from forgetalk.guard import is_foreign_file
 
@@ -308,6 +308,23 @@ def test_own_outputs_are_recognised_and_other_files_are_not(tmp_path: Path) -> N
     (tmp_path / "empty.pdf").write_bytes(b"")
     assert is_foreign_file(tmp_path / "notes.pdf") and is_foreign_file(tmp_path / "photo.png")
     assert not is_foreign_file(tmp_path / "empty.pdf") and not is_foreign_file(tmp_path / "absent.pdf")
+    # The second hostile pass: the mark quoted anywhere, or an archive of real outputs, is not an output.
+    quoted = tmp_path / "quoted.txt"
+    quoted.write_bytes(b'notes: "schema": "forgetalk.report/1" and /Creator (forgetalk 0.1) and Software\x00forgetalk 0.1')
+    import tarfile
+
+    with tarfile.open(tmp_path / "case1.tar", "w") as tar:
+        for f in written.values():
+            tar.add(f, arcname=f.name)
+    assert is_foreign_file(quoted) and is_foreign_file(tmp_path / "case1.tar")
+    # A report of many faces puts its information dictionary far from the end (194 KB for 24
+    # real faces); it is found through the trailer and the cross-reference table, not by
+    # searching the last bytes (a re-run over such a report was refused).
+    import forgetalk.guard as guard
+
+    big = write_outputs(make_analysis(12, size=(900, 1200)), pdf=tmp_path / "big.pdf")["report"]
+    from_end = big.stat().st_size - big.read_bytes().find(b"/Creator (forgetalk ")
+    assert from_end > 4 * guard._PDF_TAIL and not is_foreign_file(big)
 
 
 def test_ring_region_anchor_sits_on_the_region() -> None:

@@ -95,6 +95,8 @@ def record_problem(rec: Mapping[str, Any]) -> str | None:
 
 def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
     """Yield (line number, parsed record); ``None`` for a line that is not a JSON object (a torn write)."""
+    if path.is_symlink():
+        raise JournalError(f"{path}: is a symbolic link, not the scan's own journal: restore it or scan into a new --out folder")
     try:
         fh = os.fdopen(open_regular(path), "rb")  # a FIFO in its place must not hang the scan
     except FileNotFoundError:
@@ -108,7 +110,7 @@ def iter_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | None]]:
                 continue
             try:
                 rec = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nesting deeper than any record (a hostile line)
                 yield lineno, None
                 continue
             yield lineno, rec if isinstance(rec, dict) else None
@@ -160,7 +162,10 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:  # never through a symbolic link planted in RESULTS (it appended run records to the file it named)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        except OSError as exc:
+            raise JournalError(f"{path}: cannot open the journal ({exc.strerror or exc})") from None
         self._fh = os.fdopen(fd, "ab")
         # Seal a torn last line from a killed run so our first record starts on its own line.
         if self._fh.tell() > 0:

@@ -166,9 +166,19 @@ def results_lock(out_dir: Path) -> Iterator[None]:
 
 
 def remove_stale_parts(out_dir: Path) -> int:
-    """Delete temp files left by atomic writes that a killed run never renamed."""
+    """Delete temp files left by atomic writes that a killed run never renamed.
+
+    Only real folders of RESULTS are searched: a symbolic link planted as ``items`` or as an
+    item folder is never followed (one pointing at the evidence folder made this delete the
+    evidence's own ``.*.part`` files)."""
+    def real_dirs(folder: Path) -> list[Path]:
+        if folder.is_symlink() or not folder.is_dir():
+            return []
+        with os.scandir(folder) as it:
+            return [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
+
     n = 0
-    for folder in (out_dir, *(p for p in (out_dir / "items").glob("*") if p.is_dir())):
+    for folder in (out_dir, *real_dirs(out_dir / "items")):
         for p in folder.glob(".*.part"):
             with contextlib.suppress(OSError):
                 p.unlink()

@@ -193,6 +193,19 @@ def failure_record(task: Task, status: Status, error_kind: str, reason: str, tb:
                               reason=reason, traceback=tb)
 
 
+def own_folder(results: Path, rel_dir: Path) -> Path:
+    """``results / rel_dir`` as real folders, each level made if absent: a symbolic link (or a
+    file) planted at ``items`` or at an item folder is removed first, so outputs can never be
+    written through it (one pointing at the evidence folder had the scan overwrite evidence)."""
+    folder = results
+    for part in rel_dir.parts:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            folder.unlink()
+        folder.mkdir(exist_ok=True)
+    return folder
+
+
 def clear_planted(paths: list[Path]) -> None:
     """Remove what stands at an item's output paths inside RESULTS and is not a regular file (a
     symlink, FIFO or device put there after the scan): RESULTS is the scan's own folder, so a
@@ -211,7 +224,7 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     assert cfg is not None
     results = Path(cfg.results_dir)
     rel_dir = Path("items") / item_dir_name(task.sha256)
-    folder = results / rel_dir
+    folder = own_folder(results, rel_dir)
     stem = safe_stem(task.rel)
     paths = {kind: folder / f"{stem}.{suffix}" for kind, suffix in (("overlay", "overlay.png"), ("pdf", "pdf"), ("json", "json"), ("thumb", "thumb.png"))}
     clear_planted(list(paths.values()))
