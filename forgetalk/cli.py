@@ -12,7 +12,6 @@ gets one JSON document. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .commands.options import JSON_META
+from .commands.options import JSON_META, json_text
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgetalkError
 from .weights import ENV_WEIGHTS
 
@@ -37,7 +36,7 @@ def _error(message: str, code: int, as_json: bool) -> None:
     """Print the single error line (and the JSON document with --json) and exit with ``code``."""
     line = _one_line(message)
     if as_json:
-        click.echo(json.dumps({"status": "error", "error": line, "exit_code": code}, ensure_ascii=False))
+        click.echo(json_text({"status": "error", "error": line, "exit_code": code}))
     click.echo(f"error: {line}", err=True)
     sys.exit(code)
 

@@ -8,17 +8,20 @@ sibling then renamed, so a crash never leaves a half-written report next to evid
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import io
 import json
 import math
 import os
+import signal
 import stat
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from struct import error as struct_error
@@ -463,30 +466,72 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
     Parent folders are created. Readers see either the old file or the complete new one.
     """
-    target = Path(path)
-    kind = special_file_kind(target)
-    if kind is not None:  # the rename would replace a device, FIFO or folder (guard.check_outputs asks first)
-        raise OutputError(f"{target}: cannot write output (it is a {kind}, not a regular file; not replaced)")
+    return atomic_write_many([(path, data)])[0]
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends (POSIX; elsewhere a no-op).
+
+    Why: a set of outputs renamed into place one after another, or a scan's index and its
+    manifest, must not be cut in two by Ctrl-C; the interrupt then arrives right after the
+    block, with the set complete."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise OutputError(f"{target}: cannot write output ({exc.strerror or exc})") from None
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def atomic_write_many(items: Sequence[tuple[str | os.PathLike[str], bytes]]) -> list[Path]:
+    """Write several files as one set: every temp file is written and fsynced first, then all
+    are renamed into place with Ctrl-C held (:func:`deferred_signals`).
+
+    A failure while writing (a full disk, a parent that is a file) or an interrupt before the
+    renames leaves none of them and no temp file; only a rename failing part-way (rare: same
+    folder, same file system) can leave part of the set. Existing targets that are not regular
+    files are refused, never replaced.
+    """
+    targets = [Path(p) for p, _ in items]
+    for target in targets:
+        kind = special_file_kind(target)
+        if kind is not None:  # the rename would replace a device, FIFO or folder (guard.check_outputs asks first)
+            raise OutputError(f"{target}: cannot write output (it is a {kind}, not a regular file; not replaced)")
+        blocker = next((d for d in target.parents if d.exists() or d.is_symlink()), None)
+        if blocker is not None and not blocker.is_dir():  # mkdir would say only "File exists"
+            raise OutputError(f"{target}: cannot write output ({blocker} is a file, not a folder)")
+    temps: list[str] = []
+    renamed = 0
+    current = targets[0] if targets else None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
+        for target, (_, data) in zip(targets, items, strict=True):
+            current = target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o644)
+        with deferred_signals():
+            for tmp, target in zip(temps, targets, strict=True):
+                current = target
+                os.replace(tmp, target)
+                renamed += 1
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(f"{target}: cannot write output ({exc.strerror or exc})") from None
-    _fsync_dir(target.parent)
-    return target
+        raise OutputError(f"{current}: cannot write output ({exc.strerror or exc})") from None
+    finally:
+        for tmp in temps[renamed:]:  # an error or an interrupt before the renames: no temp file stays behind
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    for folder in dict.fromkeys(t.parent for t in targets):
+        _fsync_dir(folder)
+    return targets
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -524,8 +569,13 @@ def read_regular_text(path: str | os.PathLike[str]) -> str:
         return fh.read().decode("utf-8")
 
 
+def json_file_bytes(obj: Any) -> bytes:
+    """The bytes of every JSON file forgetalk writes (indent 2, UTF-8, undecodable name bytes escaped)."""
+    return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8", errors="backslashreplace")
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+    return atomic_write_bytes(path, json_file_bytes(obj))
 
 
 def encode_png(rgb: np.ndarray, software: str | None = None) -> bytes:

@@ -156,3 +156,31 @@ def test_npz_bytes_is_reproducible_and_an_ordinary_npz(monkeypatch: pytest.Monke
         assert str(z["a"]) == '{"k": 1}'
     with pytest.raises(ValueError, match="Python objects"):
         npz_bytes({"x": np.array([{"a": 1}], dtype=object)})
+
+
+def test_atomic_write_many_is_all_or_nothing(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """A failure while writing, or an interrupt before the renames, leaves no file of the set and
+    no temp file (a Ctrl-C used to leave a JSON without its report, or a stray .part file)."""
+    import os
+
+    import pytest
+
+    from forgetalk.errors import OutputError
+    from forgetalk.io import atomic_write_many
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="afile is a file, not a folder"):
+        atomic_write_many([(tmp_path / "a.json", b"{}"), (tmp_path / "afile" / "b.pdf", b"%PDF")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+    real_replace = os.replace
+
+    def interrupted(*_a: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write_many([(tmp_path / "a.json", b"{}"), (tmp_path / "b.pdf", b"%PDF")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert [p.name for p in atomic_write_many([(tmp_path / "a.json", b"{}"), (tmp_path / "b.pdf", b"%PDF")])] == ["a.json", "b.pdf"]

@@ -15,7 +15,6 @@ So a command line that worked before means what it meant, and no new one is ambi
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_NO_FACE, EXIT_OK
-from .options import engine_kwargs, engine_options, face_options, json_option, progress_option
+from .options import engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
 
 DEPRECATED_JSON = "warning: `analyze --json PATH` is deprecated; use `--json-out PATH` (`--json` alone prints the result on stdout)"
 DEPRECATED_PRINT_JSON = "warning: `--print-json` is deprecated; use `--json`"
@@ -131,8 +130,7 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
     if as_json:
         from ..render import report_json
 
-        click.echo(json.dumps({"status": "ok", "outputs": {k: str(v) for k, v in written.items()}, "report": report_json(analysis, case=case)},
-                              ensure_ascii=False))
+        click.echo(json_text({"status": "ok", "outputs": {k: str(v) for k, v in written.items()}, "report": report_json(analysis, case=case)}))
     else:
         _print_summary(rep, written)
     sys.exit(EXIT_NO_FACE if not rep.faces else EXIT_OK)

@@ -11,6 +11,7 @@ Files are written with ``--json-out PATH`` (and other ``--...`` path options), n
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -73,3 +74,10 @@ def progress_option() -> Callable[[F], F]:
 def engine_kwargs(quant: str | None) -> dict[str, object]:
     """Engine options from the shared flags (only what the user set, so engine defaults apply)."""
     return {"quant": quant} if quant else {}
+
+
+def json_text(obj: Any) -> str:
+    """One JSON document for stdout, non-ASCII kept readable; a file name that is not UTF-8
+    (surrogate escapes, PEP 383) becomes a ``\\udcXX`` escape instead of raw bytes that made
+    ``--json`` output unparseable (as the scan's own files already write it)."""
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8", errors="backslashreplace").decode("utf-8")

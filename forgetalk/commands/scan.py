@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import EXIT_INTERRUPTED
-from .options import engine_kwargs, engine_options, face_options, json_option, progress_option
+from .options import engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
 
 if TYPE_CHECKING:
     from ..scan.records import ScanEvent
@@ -93,7 +92,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
 
         click.echo(f"error: {departed_line(summary.departed)}", err=True)
     if as_json:
-        click.echo(json.dumps(summary.to_dict(), ensure_ascii=False))
+        click.echo(json_text(summary.to_dict()))
     else:
         c = summary.counts
         click.echo(f"{c.files_seen} files: {c.analysed} analysed, {c.no_face} no face, {c.failed} failed, "

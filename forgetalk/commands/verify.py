@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import click
 
-from .options import json_option, progress_option
+from .options import json_option, json_text, progress_option
 
 
 @click.command(name="verify")
@@ -39,7 +38,7 @@ def command(results: Path, require_inputs: bool, as_json: bool, no_progress: boo
         report = verify_results(results, require_inputs=require_inputs,
                                 progress=lambda total: stack.enter_context(count_progress(show, total, "verifying")))
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+        click.echo(json_text(report.to_dict()))
     else:
         for p in report.problems:
             click.echo(f"{p['status'].upper():8s} {p['what']:6s} {p['path']}" + (f"  (expected {p['expected']}, found {p['found']})" if p.get("found") else ""))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..guard import check_outputs
-from ..io import atomic_write_bytes, atomic_write_json, encode_png
+from ..io import atomic_write_many, encode_png, json_file_bytes
 from ..results import Analysis
 from .case import CaseInfo
 from .json_out import report_json
@@ -25,9 +25,9 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
                   summary: Path | None = None, case: CaseInfo | None = None) -> dict[str, Path]:
     """Write the requested outputs; returns {"overlay"|"report"|"summary"|"json": path written}.
 
-    Every output is built in memory first and only then written (each atomically): building the
-    PDF takes about half a second, and an interrupt or a build error in that time used to leave
-    the JSON and the overlay of a run without its report. The overlay raster and the JSON record
+    Every output is built in memory first, then written as one set (``io.atomic_write_many``):
+    building the PDF takes about half a second, and an interrupt, a build error or a failed write
+    used to leave the JSON and the overlay of a run without its report. The overlay raster and the JSON record
     are each built once and shared with the PDFs (the record took about 45 ms per build on a
     1024 px photo).
     """
@@ -37,15 +37,13 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
     record = report_json(analysis, case=case) if (json_path is not None or pdf is not None or summary is not None) else None
     ov = render_overlay(analysis) if (overlay is not None or pdf is not None or summary is not None) else None
     built: dict[str, tuple[Path, bytes]] = {}
+    if json_path is not None:
+        built["json"] = (json_path, json_file_bytes(record))
     if overlay is not None and ov is not None:
         built["overlay"] = (overlay, encode_png(ov, software=f"forgetalk {analysis.report.tool_version}"))
     if pdf is not None:
         built["report"] = (pdf, build_pdf(analysis, overlay=ov, case=case, record=record))
     if summary is not None:
         built["summary"] = (summary, build_triage_pdf(analysis, overlay=ov, case=case, record=record))
-    written: dict[str, Path] = {}
-    if json_path is not None:
-        written["json"] = atomic_write_json(json_path, record)
-    for kind, (path, data) in built.items():
-        written[kind] = atomic_write_bytes(path, data)
+    written = dict(zip(built, atomic_write_many(list(built.values())), strict=True))
     return {k: written[k] for k in ("overlay", "report", "summary", "json") if k in written}

@@ -16,6 +16,8 @@ from .records import is_sha256
 
 MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
 MANIFEST_NAME = "manifest.json"
+#: How an input an earlier run recorded can stand now when it is not there as recorded (``departed.status``).
+DEPARTED_STATUSES = ("missing", "changed", "unreadable")
 
 
 class ManifestError(UsageError):
@@ -46,4 +48,9 @@ def manifest_entries(manifest: dict[str, Any], key: str, mpath: Path) -> list[di
                 raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] has no string '{field_name}'")
         if not is_sha256(item["sha256"]):
             raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] 'sha256' is not 64 hex digits")
+        if "departed" in item:  # custody.carry_forward's mark; anything else would pass verify as "no change"
+            dep = item["departed"]
+            if not (isinstance(dep, dict) and dep.get("status") in DEPARTED_STATUSES and isinstance(dep.get("noticed_by"), str)):
+                raise ManifestError(f"{mpath}: malformed manifest: {key}[{i}] 'departed' must be "
+                                    f"{{'status': one of {', '.join(DEPARTED_STATUSES)}, 'noticed_by': a run id}}")
     return items

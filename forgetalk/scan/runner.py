@@ -35,7 +35,7 @@ from typing import Any
 from .. import __version__
 from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, ForgetalkError, UsageError
 from ..guard import claim_results_dir
-from ..io import sha256_file
+from ..io import deferred_signals, sha256_file
 from .backends import Backend
 from .custody import Carried, carry_forward
 from .index import sort_rows, write_index
@@ -518,12 +518,14 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
         "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
     }
-    files = write_index(out_dir, rows, header)
-    if cfg.summary_pdf:
+    summary_pdf: dict[str, Path] = {}
+    if cfg.summary_pdf:  # first: building it can take seconds, and Ctrl-C is held only for the index and manifest below
         from ..render.scan_summary import write_scan_summary_pdf
 
-        files["summary_pdf"] = write_scan_summary_pdf(out_dir / SUMMARY_NAME, rows, header, out_dir, top_n=cfg.top_n)
-    files["manifest"] = write_manifest(out_dir, rows, executed.records, files, header, carried)
+        summary_pdf["summary_pdf"] = write_scan_summary_pdf(out_dir / SUMMARY_NAME, rows, header, out_dir, top_n=cfg.top_n)
+    with deferred_signals():  # an index newer than its manifest made verify report a change until the next run
+        files = {**write_index(out_dir, rows, header), **summary_pdf}
+        files["manifest"] = write_manifest(out_dir, rows, executed.records, files, header, carried)
     return ScanSummary(exit_code=exit_code, counts=counts, out_dir=out_dir, files=files, manifest_sha256=sha256_file(files["manifest"]),
                        elapsed_s=time.perf_counter() - t_start, analysed_per_s=executed.analysed_per_s, run_id=ctx.run.run_id,
                        departed=carried.departed)
