@@ -461,6 +461,20 @@ def test_12_rescan_keeps_a_deleted_input_in_custody(tmp_path: Path) -> None:
     assert ft("verify", out, "--require-inputs").returncode == 0
 
 
+def test_12_deleting_the_manifest_does_not_launder_a_departed_input(tmp_path: Path) -> None:
+    """The journal records every hashed input too: with manifest.json deleted, the next run
+    still finds the deleted evidence (it used to write a clean manifest without it)."""
+    src, out = tmp_path / "in", tmp_path / "res"
+    faces = [Path(f) for f in make_faces(src, 2, size=128)]
+    assert _scan(src, out).returncode == 0
+    faces[0].unlink()
+    assert _scan(src, out).returncode == 7
+    (out / "manifest.json").unlink()
+    res = _scan(src, out)
+    assert res.returncode == 7 and [d["file"] for d in json.loads(res.stdout)["departed_inputs"]] == [faces[0].name]
+    assert ft("verify", out).returncode == 7
+
+
 def test_12_rescan_keeps_content_replaced_under_its_name(tmp_path: Path) -> None:
     """Same name, other content: the new content is analysed and listed, the old entry stays
     as departed ("changed"); both cannot stand at one path again, so this chain of custody

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import sha256_file
+from .records import ScanRecord
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,24 @@ def carry_forward(previous_inputs: Sequence[Mapping[str, Any]], previous_outputs
             entry["departed"] = {"status": status, "noticed_by": noticed or run_id}
         inputs.append(entry)
         kept_sha.add(key[1])
-    outputs = [dict(o) for o in previous_outputs
-               if o.get("input_sha256") in kept_sha and o.get("path") not in out_paths]
+    outputs = []
+    for o in previous_outputs:
+        if o.get("input_sha256") in kept_sha and o.get("path") not in out_paths:
+            out_paths.add(o["path"])
+            outputs.append(dict(o))
     return Carried(tuple(inputs), tuple(outputs))
+
+
+def journal_entries(records: Iterable[ScanRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Manifest-style input and output entries for every input the journal records.
+
+    Why: the manifest is one file in RESULTS; deleting it must not launder what earlier runs
+    recorded (a deleted manifest let the next run drop departed inputs silently). The journal
+    holds every hashed input (by content, under the name it was first met) and its outputs."""
+    inputs = [{"file": r.rel, "path": r.path, "sha256": r.sha256, "size_bytes": r.size_bytes} for r in records]
+    outputs = [{"path": o.path, "sha256": o.sha256, "size": o.size, "kind": kind, "input_sha256": r.sha256}
+               for r in records for kind, o in sorted(r.outputs.items())]
+    return inputs, outputs
 
 
 def departed_line(departed: Sequence[Mapping[str, Any]]) -> str:

@@ -37,7 +37,7 @@ from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, ForgetalkError, Usage
 from ..guard import claim_results_dir
 from ..io import deferred_signals, sha256_file
 from .backends import Backend
-from .custody import Carried, carry_forward
+from .custody import Carried, carry_forward, journal_entries
 from .index import sort_rows, write_index
 from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
 from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, load_manifest, manifest_entries
@@ -284,7 +284,9 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
             )
         if run.input_dir != str(in_dir):  # one RESULTS folder, one evidence folder: its manifest is their chain of custody
             raise ScanUsageError(f"{out_dir} holds the scan of another folder ({run.input_dir}); scan {in_dir} into another --out")
-    previous = previous_manifest(out_dir)
+    manifest_in, manifest_out = previous_manifest(out_dir)
+    journal_in, journal_out = journal_entries(earlier.items.values())  # what a deleted manifest would otherwise forget
+    previous = ((*manifest_in, *journal_in), (*manifest_out, *journal_out))
     remove_stale_parts(out_dir)
     run = RunRecord(
         run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3), started_at=_now(),
