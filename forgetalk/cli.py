@@ -21,7 +21,7 @@ import click
 
 from . import __version__
 from .commands.options import JSON_META, json_text
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgetalkError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgetalkError, caused_by_interrupt
 from .weights import ENV_WEIGHTS
 
 # Sub-command modules in forgetalk/commands/, attached in this order (help lists them sorted).
@@ -76,6 +76,10 @@ class ForgetalkGroup(click.Group):
             if isinstance(err, BrokenPipeError) and _stdout_gone():
                 raise  # `forgetalk ... | head`: the reader left; Click exits quietly
             _error(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "), EXIT_FAILED, _wants_json(ctx, []))
+        except Exception as err:
+            if caused_by_interrupt(err):  # Ctrl-C while a library was importing, wrapped in its ImportError
+                _error("interrupted", EXIT_INTERRUPTED, _wants_json(ctx, []))
+            raise  # anything else is a bug and keeps its traceback
         return None
 
     def main(self, args: list[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,  # type: ignore[override]

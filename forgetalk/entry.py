@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import sys
 
-from .errors import EXIT_INTERRUPTED
+from .errors import EXIT_INTERRUPTED, caused_by_interrupt
 
 
 def run() -> None:
     try:
         from .cli import main
-    except KeyboardInterrupt:
+    except BaseException as exc:  # Ctrl-C, bare or wrapped in a library's ImportError
+        if not caused_by_interrupt(exc):
+            raise
         sys.stderr.write("error: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
     main()

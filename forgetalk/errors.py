@@ -75,3 +75,16 @@ class UnknownNameError(EngineError):
     """An engine or face backend name that is not registered: a usage error, not a failure."""
 
     exit_code = EXIT_USAGE
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """True if Ctrl-C is somewhere in ``exc``'s chain: a KeyboardInterrupt raised while a C
+    extension imports (numpy under OpenCV) reaches us as an ImportError whose cause it is."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False

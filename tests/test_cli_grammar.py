@@ -214,3 +214,18 @@ def test_text_summary_says_what_orders_the_regions(tmp_path: Path) -> None:
     lines = res.output.splitlines()
     top = next(i for i, line in enumerate(lines) if "top regions:" in line)
     assert lines[top + 1].strip() == "(regions ranked by how far they rise above the same region on real faces; % = share of real faces below)"
+
+
+def test_ctrl_c_wrapped_in_an_import_error_is_an_interruption() -> None:
+    """Ctrl-C while OpenCV imports numpy surfaced as "ImportError: numpy._core.multiarray failed
+    to import" and a 45-line traceback; the chain is searched for the KeyboardInterrupt."""
+    from forgetalk.errors import caused_by_interrupt
+
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as inner:
+            raise ImportError("numpy._core.multiarray failed to import") from inner
+    except ImportError as outer:
+        assert caused_by_interrupt(outer)
+    assert not caused_by_interrupt(ImportError("no module named x"))

@@ -34,9 +34,13 @@ Exit codes:
   0  every image analysed (images without a face count as analysed: status no_face)
   1  some files failed (corrupt, unreadable, too large, changed, worker crash)
   2  usage: DIR is not a folder; RESULTS is DIR, contains DIR, or is a
-     non-empty folder that is not forgetalk results; RESULTS holds results
-     of other parameters, is in use, or has a hand-edited journal
-  5  model weights missing   6  RESULTS not writable   130  interrupted (re-run to resume)
+     non-empty folder that is not forgetalk results; RESULTS holds the results
+     of another folder or of other parameters, is in use, or has a hand-edited
+     journal or manifest
+  5  model weights missing   6  RESULTS not writable
+  7  an input an earlier run recorded is missing, changed or unreadable now
+     (kept in the manifest as departed; the rest of the scan is written)
+  130  interrupted (re-run to resume)
 """
 
 
@@ -85,7 +89,10 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
         with reporter:
             summary = run_scan(cfg, reporter.event)
     except KeyboardInterrupt:
-        click.echo(f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume", err=True)
+        message = f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume"
+        if as_json:
+            click.echo(json_text({"status": "error", "error": message, "exit_code": EXIT_INTERRUPTED}))
+        click.echo(f"error: {message}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if summary.departed:
         from ..scan.custody import departed_line
