@@ -294,6 +294,17 @@ def test_write_outputs_builds_everything_before_writing_anything(tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_analyst_paths_are_checked_again_just_before_writing(tmp_path: Path) -> None:
+    """A foreign file that appears at an output path while the analysis runs is refused, and
+    nothing of the set is written (the check used to run only before the analysis)."""
+    from forgetalk.guard import OutputCollisionError
+
+    (tmp_path / "r.json").write_text("appeared during the analysis")
+    with pytest.raises(OutputCollisionError, match="not a forgetalk output"):
+        write_outputs(make_analysis(1, size=(100, 100)), pdf=tmp_path / "r.pdf", json_path=tmp_path / "r.json", analyst_paths=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"] and (tmp_path / "r.json").read_text() == "appeared during the analysis"
+
+
 def test_own_outputs_are_recognised_and_other_files_are_not(tmp_path: Path) -> None:
     """Every output kind carries a mark where its format puts it (guard.is_foreign_file), so the CLI can write over its
     own earlier outputs and refuse anyone else's file."""

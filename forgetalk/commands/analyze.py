@@ -125,7 +125,7 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
         stage(f"analysing {image.name}")
         analysis = analyzer.analyze_path(image)
         stage("writing outputs")
-        written = write_outputs(analysis, overlay=overlay, pdf=report, json_path=json_path, summary=summary_pdf, case=case)
+        written = write_outputs(analysis, overlay=overlay, pdf=report, json_path=json_path, summary=summary_pdf, case=case, analyst_paths=True)
     rep = analysis.report
     if as_json:
         from ..render import report_json

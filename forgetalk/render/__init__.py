@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..guard import check_outputs
+from ..guard import check_not_foreign, check_outputs
 from ..io import atomic_write_many, encode_png, json_file_bytes
 from ..results import Analysis
 from .case import CaseInfo
@@ -22,7 +22,7 @@ __all__ = ["CaseInfo", "build_pdf", "build_triage_pdf", "render_face_panel", "re
 
 
 def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path | None = None, json_path: Path | None = None,
-                  summary: Path | None = None, case: CaseInfo | None = None) -> dict[str, Path]:
+                  summary: Path | None = None, case: CaseInfo | None = None, analyst_paths: bool = False) -> dict[str, Path]:
     """Write the requested outputs; returns {"overlay"|"report"|"summary"|"json": path written}.
 
     Every output is built in memory first, then written as one set (``io.atomic_write_many``):
@@ -30,6 +30,10 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
     used to leave the JSON and the overlay of a run without its report. The overlay raster and the JSON record
     are each built once and shared with the PDFs (the record took about 45 ms per build on a
     1024 px photo).
+
+    ``analyst_paths``: the paths are the analyst's (``analyze``), not a scan's own RESULTS, so
+    files ``analyze`` did not write are refused again just before writing (a file that appeared
+    there during the analysis was replaced when the check ran only before it).
     """
     # The last line of defence (the CLI checks first): never write over the analysed photo or twice to one file.
     check_outputs({"input": analysis.report.input.path}, {"--overlay": overlay, "--report": pdf, "--summary": summary, "--json-out": json_path})
@@ -45,5 +49,7 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
         built["report"] = (pdf, build_pdf(analysis, overlay=ov, case=case, record=record))
     if summary is not None:
         built["summary"] = (summary, build_triage_pdf(analysis, overlay=ov, case=case, record=record))
+    if analyst_paths:  # asked again now, not only before the analysis: a file may have appeared there meanwhile
+        check_not_foreign({"--overlay": overlay, "--report": pdf, "--summary": summary, "--json-out": json_path})
     written = dict(zip(built, atomic_write_many(list(built.values())), strict=True))
     return {k: written[k] for k in ("overlay", "report", "summary", "json") if k in written}
