@@ -547,9 +547,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(dfd)
 
 
+def encode_text(text: str) -> bytes:
+    """UTF-8 of text forgetalk writes (files, journal lines, --json): a file name that is not UTF-8
+    reaches Python as lone surrogates (PEP 383) and becomes a ``\\udcXX`` escape, which is valid
+    JSON and loads back to the same name, instead of aborting the write."""
+    return text.encode("utf-8", errors="backslashreplace")
+
+
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    # backslashreplace: undecodable file-name bytes (lone surrogates) must not abort a report.
-    return atomic_write_bytes(path, text.encode("utf-8", errors="backslashreplace"))
+    return atomic_write_bytes(path, encode_text(text))
 
 
 def read_json_file(path: Path, error: type[Exception], missing: str) -> Any:
@@ -571,7 +577,7 @@ def read_regular_text(path: str | os.PathLike[str]) -> str:
 
 def json_file_bytes(obj: Any) -> bytes:
     """The bytes of every JSON file forgetalk writes (indent 2, UTF-8, undecodable name bytes escaped)."""
-    return (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode("utf-8", errors="backslashreplace")
+    return encode_text(json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:

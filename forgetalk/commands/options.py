@@ -80,4 +80,6 @@ def json_text(obj: Any) -> str:
     """One JSON document for stdout, non-ASCII kept readable; a file name that is not UTF-8
     (surrogate escapes, PEP 383) becomes a ``\\udcXX`` escape instead of raw bytes that made
     ``--json`` output unparseable (as the scan's own files already write it)."""
-    return json.dumps(obj, ensure_ascii=False).encode("utf-8", errors="backslashreplace").decode("utf-8")
+    from ..io import encode_text
+
+    return encode_text(json.dumps(obj, ensure_ascii=False)).decode("utf-8")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, UsageError
-from ..io import open_regular
+from ..io import encode_text, open_regular
 from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status, is_sha256
 
 JOURNAL_NAME = "journal.jsonl"
@@ -187,10 +187,7 @@ class Journal:
         line = json.dumps(record.to_json(), ensure_ascii=False, separators=(",", ":"), sort_keys=False)
         if "\n" in line:  # json.dumps never emits raw newlines, but be explicit: one record, one line
             raise ValueError("journal record must serialise to one line")
-        # A file name that is not UTF-8 reaches us as surrogate escapes (PEP 383); written as JSON
-        # \udcXX escapes they are still one valid UTF-8 line and load back to the same name
-        # (io.atomic_write_text writes every other text file the same way).
-        self._write(line.encode("utf-8", errors="backslashreplace") + b"\n")
+        self._write(encode_text(line) + b"\n")  # non-UTF-8 names as JSON escapes: still one valid line
 
     def close(self) -> None:
         if not self._fh.closed:
