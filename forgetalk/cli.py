@@ -67,6 +67,8 @@ class ForgetalkGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ForgetalkError as err:
+            if caused_by_interrupt(err):  # e.g. a missing-dependency error made of an import that Ctrl-C cut short
+                _error("interrupted", EXIT_INTERRUPTED, _wants_json(ctx, []))
             _error(str(err), err.exit_code, _wants_json(ctx, []))
         except click.ClickException:
             raise
@@ -75,9 +77,11 @@ class ForgetalkGroup(click.Group):
         except OSError as err:  # e.g. an unreadable folder passed straight to a command: a user problem, not a bug
             if isinstance(err, BrokenPipeError) and _stdout_gone():
                 raise  # `forgetalk ... | head`: the reader left; Click exits quietly
+            if caused_by_interrupt(err):
+                _error("interrupted", EXIT_INTERRUPTED, _wants_json(ctx, []))
             _error(f"{err.filename or ''}: {err.strerror or err}".lstrip(": "), EXIT_FAILED, _wants_json(ctx, []))
         except Exception as err:
-            if caused_by_interrupt(err):  # Ctrl-C while a library was importing, wrapped in its ImportError
+            if caused_by_interrupt(err):  # Ctrl-C while a library was importing, swallowed into its ImportError
                 _error("interrupted", EXIT_INTERRUPTED, _wants_json(ctx, []))
             raise  # anything else is a bug and keeps its traceback
         return None
@@ -95,7 +99,7 @@ class ForgetalkGroup(click.Group):
                 hint = f" (see `{err.ctx.command_path} --help`)"
             _error(err.format_message() + hint, err.exit_code if err.exit_code else EXIT_USAGE, "--json" in argv)
         except click.Abort as err:  # Ctrl-C while Click parses (its own handler already left a blank line), or a declined prompt
-            interrupted = isinstance(err.__context__, KeyboardInterrupt)
+            interrupted = caused_by_interrupt(err)
             click.echo("error: interrupted" if interrupted else "error: aborted", err=True)
             sys.exit(EXIT_INTERRUPTED if interrupted else EXIT_FAILED)
         sys.exit(rv if isinstance(rv, int) else 0)

@@ -6,6 +6,8 @@ and is allowed to surface with a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
 # Exit codes are part of the CLI contract (documented in the README).
 EXIT_OK = 0
 EXIT_FAILED = 1  # analysis ran but some input failed (scan) / internal failure
@@ -77,9 +79,59 @@ class UnknownNameError(EngineError):
     exit_code = EXIT_USAGE
 
 
+_interrupts_seen = 0  # Ctrl-Cs counted by :func:`record_interrupts`'s handler in this process
+_IMPORT_RETRY_S = 0.05  # how often a Ctrl-C held during an import looks again
+
+
+def _importing(frame: Any) -> bool:
+    """True if ``frame`` runs inside an import (importlib's frozen bootstrap is on the stack)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def record_interrupts() -> None:
+    """Install the console script's Ctrl-C handler: it counts each Ctrl-C and holds it while a
+    module imports, raising KeyboardInterrupt as soon as the import is done.
+
+    Why: a KeyboardInterrupt raised inside a C extension's import (numpy's ``_multiarray_umath``
+    under OpenCV or onnxruntime) is printed by the extension as a traceback and replaced by a bare
+    ``ImportError: numpy.core.multiarray failed to import`` that holds no trace of it, so no
+    ``except`` clause can tell it from a broken install and the user sees a traceback. Held for
+    the rest of the import (tenths of a second, rechecked every 50 ms on SIGALRM) it arrives
+    whole; the count lets :func:`caused_by_interrupt` recognise one that got swallowed anyway.
+    Installed by the console script only (main thread); library users keep their own handler.
+    """
+    import atexit
+    import signal
+
+    def interrupt(_signum: int, frame: Any) -> None:
+        if _importing(frame) and hasattr(signal, "setitimer"):
+            signal.setitimer(signal.ITIMER_REAL, _IMPORT_RETRY_S)
+            return
+        raise KeyboardInterrupt
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        global _interrupts_seen
+        _interrupts_seen += 1
+        interrupt(signum, frame)
+
+    if hasattr(signal, "setitimer"):
+        signal.signal(signal.SIGALRM, interrupt)  # only ever armed by a held Ctrl-C
+        # A held Ctrl-C may already have ended the command (exit 130 from the import's error):
+        # disarm, or the timer's SIGALRM would kill the exiting process with its default action.
+        atexit.register(signal.setitimer, signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGINT, on_ctrl_c)
+
+
 def caused_by_interrupt(exc: BaseException) -> bool:
-    """True if Ctrl-C is somewhere in ``exc``'s chain: a KeyboardInterrupt raised while a C
-    extension imports (numpy under OpenCV) reaches us as an ImportError whose cause it is."""
+    """True if Ctrl-C ended ``exc``: it was pressed in this process (see :func:`record_interrupts`),
+    or a KeyboardInterrupt is somewhere in ``exc``'s chain (a library that wraps it in its own
+    ImportError keeps it as the cause)."""
+    if _interrupts_seen:
+        return True
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:

@@ -471,20 +471,36 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
 @contextlib.contextmanager
 def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends (POSIX; elsewhere a no-op).
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them (main thread; elsewhere a no-op).
 
     Why: a set of outputs renamed into place one after another, or a scan's index and its
     manifest, must not be cut in two by Ctrl-C; the interrupt then arrives right after the
-    block, with the set complete."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    block, with the set complete.
+
+    Why the handlers are swapped instead of the signals masked: ``pthread_sigmask`` blocks the
+    calling thread only, and by the time outputs are written onnxruntime's and MediaPipe's
+    threads exist with the signals unblocked, so the kernel handed Ctrl-C to one of them and
+    Python raised KeyboardInterrupt in the middle of the block anyway. A Python-level handler
+    runs in the main thread whichever thread the kernel chose. A signal that arrived is
+    delivered at the end: to the previous Python handler, or re-sent for the default action.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    arrived: list[int] = []
+    wanted = [s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None]
+    previous = {s: signal.signal(s, lambda signum, _frame: arrived.append(signum)) for s in wanted}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in dict.fromkeys(arrived):
+            handler = previous[s]
+            if callable(handler):
+                handler(s, None)
+            elif handler != signal.SIG_IGN:
+                os.kill(os.getpid(), s)  # the default action: end the process as the signal would have
 
 
 def atomic_write_many(items: Sequence[tuple[str | os.PathLike[str], bytes]]) -> list[Path]:

@@ -586,6 +586,48 @@ def test_12_ctrl_c_in_analyze_is_one_line_exit_130_and_writes_nothing(ev: Path, 
     assert not (tmp_path / "out").exists()
 
 
+_SWALLOWING_IMPORT = """
+import importlib.abc, importlib.util, os, signal, sys
+how, module = sys.argv[1], sys.argv[2]
+class Loader(importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+    def exec_module(self, mod):
+        if how == 'imported':  # Ctrl-C lands while the module imports
+            os.kill(os.getpid(), signal.SIGINT)
+        else:  # ...inside a C extension's import, which prints it and raises a bare ImportError
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                sum(range(1000))
+            except KeyboardInterrupt:
+                pass
+            raise ImportError('numpy.core.multiarray failed to import')
+class Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        return importlib.util.spec_from_loader(name, Loader()) if name == module else None
+sys.meta_path.insert(0, Finder())
+sys.argv = ['forgetalk', *sys.argv[3:]]
+from forgetalk.entry import run
+run()
+"""
+
+
+@pytest.mark.parametrize("how", ["swallowed", "imported"])
+@pytest.mark.parametrize("module", ["forgetalk.cli", "forgetalk.pipeline"])
+def test_12_ctrl_c_during_an_import_is_exit_130_even_when_an_extension_swallows_it(ev: Path, tmp_path: Path, how: str,
+                                                                                    module: str) -> None:
+    """CI caught Ctrl-C landing inside numpy's C import (under OpenCV, imported when analyze
+    starts): numpy printed the KeyboardInterrupt and raised a bare ImportError, so the chain held
+    no interrupt and the command exited 1 with a traceback. Ctrl-C is now counted by the console
+    script's handler; this lands it in the CLI's import and in the analysis pipeline's."""
+    args = ["analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE]
+    res = subprocess.run([sys.executable, "-c", _SWALLOWING_IMPORT, how, module, *args], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert res.returncode == 130, res.stderr
+    assert res.stderr == "error: interrupted\n" and res.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
 def test_12_only_a_closed_stdout_is_a_quiet_broken_pipe(tmp_path: Path) -> None:
     """Every BrokenPipeError used to be re-raised for Click to exit 1 silently, so a worker
     pool's broken pipe left a scan with no message at all; only stdout's reader leaving is quiet now."""

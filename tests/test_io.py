@@ -184,3 +184,41 @@ def test_atomic_write_many_is_all_or_nothing(tmp_path, monkeypatch) -> None:  # 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
     monkeypatch.setattr(os, "replace", real_replace)
     assert [p.name for p in atomic_write_many([(tmp_path / "a.json", b"{}"), (tmp_path / "b.pdf", b"%PDF")])] == ["a.json", "b.pdf"]
+
+
+def test_deferred_signals_hold_ctrl_c_whichever_thread_the_kernel_picks() -> None:
+    """Masking SIGINT in the main thread did not hold it: onnxruntime's and MediaPipe's threads
+    were started earlier with it unmasked, the kernel delivered Ctrl-C to one of them, and the
+    KeyboardInterrupt landed inside the block anyway. The signal is now held at the handler and
+    delivered once the block is done."""
+    import os
+    import signal
+    import threading
+    import time
+
+    import pytest
+
+    from forgetalk.io import deferred_signals
+
+    go = threading.Event()
+    sender = threading.Thread(target=lambda: (go.wait(10), os.kill(os.getpid(), signal.SIGINT)))
+    sender.start()  # a thread that exists before the block, as the libraries' thread pools do
+    done: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_signals():
+            go.set()
+            sender.join()
+            time.sleep(0.05)  # the interrupt used to be raised here
+            done.append("block finished")
+    assert done == ["block finished"]
+
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: seen.append(signum))
+    try:
+        with deferred_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert seen == []
+        assert seen == [signal.SIGTERM]  # delivered to the handler that was there before
+    finally:
+        signal.signal(signal.SIGTERM, previous)

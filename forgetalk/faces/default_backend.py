@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from ..io import deferred_signals
 from ..ort import ort_session
 from .align import crop_detection, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace
@@ -186,19 +187,21 @@ class RetinaMeshBackend:
         if self._mesh is None:
             os.environ.setdefault("GLOG_minloglevel", "2")
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            with _quiet_native_stderr():
-                face_mesh = _import_face_mesh()
-                self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
+            face_mesh = _import_face_mesh()
+            self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.3)
         return self._mesh
 
     def dense_landmarks(self, crop: np.ndarray) -> np.ndarray | None:
-        mesh = self._mesh_model()
-        if not self._mesh_warmed:  # the graph logs its set-up (XNNPACK, feedback tensors) on first use
-            with _quiet_native_stderr():
-                res = mesh.process(np.ascontiguousarray(crop))
+        if not self._mesh_warmed:
+            # Building the graph and its first inference log their set-up (XNNPACK, feedback
+            # tensors) from MediaPipe's own threads. Ctrl-C is held until both are done: an
+            # interrupt that restored fd 2 half-way let those threads' lines follow the
+            # command's one "error: interrupted" line.
+            with deferred_signals(), _quiet_native_stderr():
+                res = self._mesh_model().process(np.ascontiguousarray(crop))
             self._mesh_warmed = True
         else:
-            res = mesh.process(np.ascontiguousarray(crop))
+            res = self._mesh_model().process(np.ascontiguousarray(crop))
         if not res.multi_face_landmarks:
             return None
         lms = res.multi_face_landmarks[0].landmark
