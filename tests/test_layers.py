@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("scan", "train"),
     ("render",),
     ("pipeline",),
-    ("explain", "verdict"),
+    ("explain", "verdict", "compression"),
     ("engines", "synth"),
     ("results", "scan.records"),
     ("faces", "provenance"),

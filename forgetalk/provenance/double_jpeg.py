@@ -75,15 +75,15 @@ def _hists(k: np.ndarray) -> np.ndarray:
     return np.divide(h, s, out=np.zeros_like(h), where=s > 0)
 
 
-def luminance(data: bytes, max_side: int = MAX_SIDE) -> np.ndarray | None:
+def luminance(data: bytes, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS_TESTED) -> np.ndarray | None:
     """The decoder's own Y plane (no colour conversion) of the central, grid-aligned crop of at
     most ``max_side`` pixels a side, float, level-shifted by -128. None for CMYK and other modes,
-    and for photos over :data:`MAX_PIXELS_TESTED` (the full-size decode would break the memory budget).
+    and for photos over ``max_pixels`` (the full-size decode would break the memory budget).
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         img = Image.open(io.BytesIO(data))
-        if img.mode not in ("L", "RGB") or img.size[0] * img.size[1] > MAX_PIXELS_TESTED:
+        if img.mode not in ("L", "RGB") or img.size[0] * img.size[1] > max_pixels:
             return None
         if img.mode == "RGB":
             img.draft("YCbCr", img.size)

@@ -1,0 +1,131 @@
+"""The compression-history map: a part pasted into a JPEG and saved again is found where it is.
+
+Images here are made by the test (a seeded texture, or the public-domain example photos in
+examples/), never the shared face sets.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from forgetalk.compression import face_compression
+from forgetalk.faces import AlignedFace, DetectedFace
+from forgetalk.provenance.compression_map import block_log_odds, compression_map, pixel_map, reachable_bins
+from forgetalk.provenance.stage import inspect
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def texture(seed: int, size: int = 512) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0, 1, size)
+    base = (np.outer(np.sin(x * 7 + seed), np.cos(x * 5)) * 50 + 128)[..., None] + rng.normal(0, 9, (size, size, 3))
+    return np.clip(cv2.GaussianBlur(base, (0, 0), 0.7), 0, 255).astype(np.uint8)
+
+
+def pasted(host: np.ndarray, donor: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``host`` with ``donor`` resampled (scaled 1.07, as an editor fits a part) inside ``box``."""
+    y0, y1, x0, x1 = box
+    scaled = cv2.resize(donor, None, fx=1.07, fy=1.07, interpolation=cv2.INTER_LINEAR)
+    out = host.copy()
+    out[y0:y1, x0:x1] = scaled[y0:y1, x0:x1]
+    return out
+
+
+def test_reachable_bins_leave_the_gaps_of_a_double_histogram() -> None:
+    """First step 8, second 5: values 8k/5 rounded are 0, 2, 3, 5, 6, 8, ...; 1, 4 and 7 are gaps."""
+    x = np.arange(0, 9, dtype=np.float64)
+    assert reachable_bins(x, 8.0, 5.0).tolist() == [1, 0, 1, 1, 0, 1, 1, 0, 1]
+    assert reachable_bins(np.array([1.0]), 8.0, 5.0, slack=0.3).tolist() == [1]  # decoder noise tolerated
+
+
+def _face(size: int, part: np.ndarray) -> AlignedFace:
+    """An 'aligned face' that is the photo itself (identity warp), with one part and a whole-face mask."""
+    det = DetectedFace(box=(0.0, 0.0, float(size), float(size)), score=1.0, landmarks5=np.zeros((5, 2), np.float32))
+    ident = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    return AlignedFace(index=0, detection=det, crop=np.zeros((size, size, 3), np.uint8), matrix=ident, inverse=ident,
+                       regions={"mouth": part, "left_cheek": np.roll(part, -200, axis=1)}, face_mask=np.ones((size, size), bool))
+
+
+def test_a_pasted_patch_is_reported_and_its_untouched_twin_is_not() -> None:
+    box = (320, 400, 200, 320)
+    first = decode(jpeg(texture(1), 70))  # the host photo as it came: compressed once, at quality 70
+    part = np.zeros(first.shape[:2], bool)
+    part[box[0] + 8: box[1] - 8, box[2] + 8: box[3] - 8] = True
+    results = {}
+    for name, img in (("forged", pasted(first, texture(2), box)), ("twin", first)):
+        data = jpeg(img, 92)  # edited (or not) and saved again
+        prov = inspect(data, "JPEG")
+        cmap = compression_map(data, prov)
+        assert cmap is not None, prov.jpeg.double_compression
+        fc = face_compression(pixel_map(cmap, *img.shape[:2]), _face(img.shape[0], part))
+        assert fc is not None
+        results[name] = fc
+    forged = {r.region: r for r in results["forged"].regions}
+    assert results["forged"].single_regions == ("mouth",)
+    assert forged["mouth"].log_odds > results["forged"].reference_log_odds + 2.0
+    assert results["twin"].single_regions == ()
+    assert not forged["left_cheek"].single
+
+
+def test_blocks_clipped_to_white_are_left_out() -> None:
+    """A block that touches white was clipped by the decoder: it counts no coefficient either way."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(0, 40, (16, 16)).clip(-100, 100).astype(np.float32)
+    y[12, 12] = 127.0  # one white pixel in the bottom-right block
+    total, count = block_log_odds(y, tuple([4] * 64), {"0,1": 6, "1,0": 6, "1,1": 6})
+    assert count[0, 0] > 0 and count[1, 1] == 0 and total[1, 1] == 0
+
+
+def test_no_map_for_a_single_compression_or_a_png() -> None:
+    img = texture(3)
+    once = jpeg(img, 85)
+    assert compression_map(once, inspect(once, "JPEG")) is None
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    assert compression_map(buf.getvalue(), inspect(buf.getvalue(), "PNG")) is None
+
+
+@pytest.mark.slow
+def test_the_report_names_a_mouth_pasted_into_a_resaved_photo(tmp_path: Path) -> None:
+    """End to end through the product: Grace Hopper's photo (public domain) saved at quality 70,
+    the astronaut's mouth area resampled into her mouth, saved at 92: the mouth is reported as
+    compressed once, with its sentence, and the untouched photo saved the same way reports nothing."""
+    from forgetalk.faces.align import warp_map_to_photo
+    from forgetalk.pipeline import AnalyzeOptions, Analyzer
+
+    an = Analyzer(AnalyzeOptions(engine="evidence"))
+    host = decode(jpeg(np.asarray(Image.open(REPO / "examples" / "grace_hopper.jpg").convert("RGB")), 70))
+    face = an.backend.align(host, an.backend.detect(host))[0]
+    mouth = warp_map_to_photo(face.regions["mouth"].astype(np.float32), face.inverse, host.shape[:2]) > 0.5
+    mouth = cv2.dilate(mouth.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    donor = cv2.resize(np.asarray(Image.open(REPO / "examples" / "astronaut.png").convert("RGB")), host.shape[1::-1])
+    donor = cv2.resize(donor, None, fx=1.05, fy=1.05)[: host.shape[0], : host.shape[1]]
+    forged = np.where(mouth[..., None], donor, host).astype(np.uint8)
+    (tmp_path / "forged.jpg").write_bytes(jpeg(forged, 92))
+    (tmp_path / "twin.jpg").write_bytes(jpeg(host, 92))
+    rep = an.analyze_path(tmp_path / "forged.jpg").report
+    comp = rep.faces[0].compression
+    assert comp is not None and comp.single_regions[:1] == ("mouth",)
+    mouth_row = next(r for r in rep.faces[0].regions if r.name == "mouth")
+    assert any(e.startswith("Compression history:") for e in mouth_row.explanations)
+    assert any(n.startswith("Compression history:") for n in rep.faces[0].notes)
+    assert rep.to_dict()["faces"][0]["compression"]["single_regions"][0] == "mouth"
+    twin = an.analyze_path(tmp_path / "twin.jpg").report.faces[0].compression
+    assert twin is not None and twin.single_regions == ()
