@@ -14,10 +14,10 @@ the face's own skin is the reference, as for the border-continuity cues.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from .faces import REGION_LABELS, AlignedFace
+from .provenance.compression_map import CompressionMap, warp_to_crop
 from .results import FaceCompression, RegionCompression
 
 #: A region is reported as compressed once when its log-odds per coefficient exceed the face
@@ -37,15 +37,11 @@ MIN_COEFFICIENTS = 40.0
 REFERENCE_EXCLUDES = ("left_eye", "right_eye", "left_brow", "right_brow", "nose", "mouth")
 
 
-def face_compression(photo_map: np.ndarray, face: AlignedFace, method: str = "") -> FaceCompression | None:
-    """Read ``photo_map`` (:func:`~forgetalk.provenance.compression_map.pixel_map` on the analysed
-    photo) in ``face``'s crop; None when the face's reference skin holds too few informative
-    coefficients to compare with."""
-    size = face.crop.shape[1], face.crop.shape[0]
+def face_compression(cmap: CompressionMap, face: AlignedFace) -> FaceCompression | None:
+    """Read the compression map in ``face``'s crop; None when the face's reference skin holds too
+    few informative coefficients to compare with."""
     m = face.matrix.astype(np.float64)
-    planes = [cv2.warpAffine(np.ascontiguousarray(photo_map[..., c]), m, size, flags=cv2.INTER_NEAREST,
-                             borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) for c in (0, 1)]
-    total, count = planes
+    total, count = warp_to_crop(cmap, m, (face.crop.shape[1], face.crop.shape[0]))
     scale = max(float(abs(np.linalg.det(m[:, :2]))), 1e-9)  # crop pixels per photo pixel
     ref = face.face_mask.copy()
     for name in REFERENCE_EXCLUDES:
@@ -69,7 +65,7 @@ def face_compression(photo_map: np.ndarray, face: AlignedFace, method: str = "")
         rows.append(RegionCompression(name, round(blocks, 1), round(n, 1), round(mean, 3), round(excess, 3), round(z, 2),
                                       bool(z >= Z_THRESHOLD and excess >= EXCESS_THRESHOLD)))
     single = tuple(r.region for r in sorted(rows, key=lambda r: -r.z) if r.single)
-    return FaceCompression(round(reference, 3), round(spread, 3), tuple(rows), single, Z_THRESHOLD, EXCESS_THRESHOLD, method)
+    return FaceCompression(round(reference, 3), round(spread, 3), tuple(rows), single, Z_THRESHOLD, EXCESS_THRESHOLD, cmap.method)
 
 
 def region_sentence(rc: RegionCompression, fc: FaceCompression) -> str:

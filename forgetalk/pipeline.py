@@ -23,7 +23,7 @@ from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
 from .io import DEFAULT_ANALYSIS_PIXELS, DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
-from .provenance.compression_map import CompressionMap, compression_map, pixel_map
+from .provenance.compression_map import CompressionMap, compression_map
 from .provenance.model import ProvenanceReport
 from .provenance.stage import inspect_safely
 from .results import (
@@ -72,8 +72,8 @@ def inspect_file(data: bytes, fmt: str) -> Inspected:
     return Inspected(prov, compression_map(data, prov))
 
 
-def _photo_compression_map(inspected: Inspected | None, info: InputInfo, shape: tuple[int, int]) -> tuple[np.ndarray | None, str | None]:
-    """The per-pixel map on the analysed photo, or None and why not (a note for the report)."""
+def _usable_compression_map(inspected: Inspected | None, info: InputInfo, shape: tuple[int, int]) -> tuple[CompressionMap | None, str | None]:
+    """The compression map when it lies on the analysed pixels' grid, or None and why not (a note)."""
     cmap = inspected.compression if inspected is not None else None
     if cmap is None:
         return None, None
@@ -81,7 +81,7 @@ def _photo_compression_map(inspected: Inspected | None, info: InputInfo, shape: 
     if info.reduction != 1 or info.exif_orientation not in (0, 1) or rows != shape[0] // 8 or cols != shape[1] // 8:
         return None, ("compression history not mapped: the photo was analysed reduced or rotated by its EXIF "
                       "orientation, off the JPEG block grid")
-    return pixel_map(cmap, *shape), None
+    return cmap, None
 
 
 def _now() -> str:
@@ -147,8 +147,7 @@ class Analyzer:
         if provenance is not None:
             timings["provenance"] = loaded.inspect_s
         rgb = loaded.rgb
-        photo_map, map_note = _photo_compression_map(inspected, loaded.info, rgb.shape[:2])
-        method = inspected.compression.method if inspected is not None and inspected.compression is not None else ""
+        cmap, map_note = _usable_compression_map(inspected, loaded.info, rgb.shape[:2])
         t = time.perf_counter()
         detections = self.backend.detect(rgb)
         timings["detect"] = time.perf_counter() - t
@@ -168,7 +167,7 @@ class Analyzer:
         artifacts: list[FaceArtifacts] = []
         photo_heat = np.zeros(rgb.shape[:2], np.float32)
         for face, out in zip(aligned, outputs, strict=True):
-            fc = face_compression(photo_map, face, method) if photo_map is not None else None
+            fc = face_compression(cmap, face) if cmap is not None else None
             faces.append(self._face_result(face, out, loaded.info, fc))
             artifacts.append(FaceArtifacts(crop=face.crop, heatmap=out.heatmap, regions=face.regions, inverse=face.inverse))
             masked = out.heatmap * face.face_mask.astype(np.float32)

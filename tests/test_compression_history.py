@@ -16,7 +16,7 @@ from PIL import Image
 
 from forgetalk.compression import face_compression
 from forgetalk.faces import AlignedFace, DetectedFace
-from forgetalk.provenance.compression_map import block_log_odds, compression_map, pixel_map, reachable_bins
+from forgetalk.provenance.compression_map import block_log_odds, compression_map, reachable_bins
 from forgetalk.provenance.stage import inspect
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def test_a_pasted_patch_is_reported_and_its_untouched_twin_is_not() -> None:
         prov = inspect(data, "JPEG")
         cmap = compression_map(data, prov)
         assert cmap is not None, prov.jpeg.double_compression
-        fc = face_compression(pixel_map(cmap, *img.shape[:2]), _face(img.shape[0], part))
+        fc = face_compression(cmap, _face(img.shape[0], part))
         assert fc is not None
         results[name] = fc
     forged = {r.region: r for r in results["forged"].regions}

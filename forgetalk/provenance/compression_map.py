@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .double_jpeg import block_dct, luminance
+from .double_jpeg import block_dct, blocks_of, luminance
 from .model import ProvenanceReport
 
 #: Frequencies with an estimated primary step that the map needs. The file-level verdict wants
@@ -90,8 +90,9 @@ def block_log_odds(y: np.ndarray, luma_table: tuple[int, ...], primary_steps: di
     rows, cols = y.shape[0] // 8, y.shape[1] // 8
     total = np.zeros(rows * cols, np.float64)
     count = np.zeros(rows * cols, np.float64)
+    blocks = blocks_of(y)
     if freqs and rows and cols:
-        coef = block_dct(y, freqs)  # type: ignore[arg-type]
+        coef = block_dct(y, freqs, blocks)  # type: ignore[arg-type]
         for i, (u, v) in enumerate(freqs):
             q2, q1 = float(q[u, v]), float(primary_steps[f"{u},{v}"])
             x = np.rint(coef[:, i] / q2)
@@ -104,8 +105,7 @@ def block_log_odds(y: np.ndarray, luma_table: tuple[int, ...], primary_steps: di
     total, count = total.reshape(rows, cols), count.reshape(rows, cols)
     if rows and cols:
         # Blocks touching black or white were clipped by the decoder: their coefficients fit neither model.
-        b = y[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8)
-        clipped = (b.max(axis=(1, 3)) >= SATURATED[1]) | (b.min(axis=(1, 3)) <= SATURATED[0])
+        clipped = ((blocks.max(axis=1) >= SATURATED[1]) | (blocks.min(axis=1) <= SATURATED[0])).reshape(rows, cols)
         total[clipped] = 0.0
         count[clipped] = 0.0
     return total.astype(np.float32), count.astype(np.float32)
@@ -134,12 +134,16 @@ def compression_map(data: bytes, provenance: ProvenanceReport) -> CompressionMap
     return CompressionMap(log_odds=total, coefficients=count, frequencies=tuple(dc.primary_steps))
 
 
-def pixel_map(cmap: CompressionMap, height: int, width: int) -> np.ndarray:
-    """(height, width, 2) float32: each pixel carries 1/64 of its block's log-odds sum and of its
-    coefficient count, so sums over pixels are sums over blocks; zero where no whole block lies."""
-    out = np.zeros((height, width, 2), np.float32)
-    rows, cols = cmap.log_odds.shape
-    h, w = min(rows * 8, height), min(cols * 8, width)
-    for c, plane in enumerate((cmap.log_odds, cmap.coefficients)):
-        out[:h, :w, c] = np.repeat(np.repeat(plane / 64.0, 8, axis=0), 8, axis=1)[:h, :w]
-    return out
+def warp_to_crop(cmap: CompressionMap, photo_to_crop: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The map's two planes in an aligned crop (``size`` = width, height), nearest block per crop
+    pixel, each pixel carrying 1/64 of its block's log-odds sum and coefficient count (so a sum
+    over crop pixels, divided by the crop's pixels per photo pixel, is a sum over blocks); zero off
+    the grid. The block grid is warped directly (block b covers photo pixels 8b..8b+7, centre 8b+3.5)."""
+    import cv2
+
+    m = np.asarray(photo_to_crop, np.float64)
+    a, t = m[:, :2], m[:, 2]
+    block_to_crop = np.hstack([8.0 * a, (a @ np.array([3.5, 3.5]) + t)[:, None]])
+    return tuple(cv2.warpAffine(np.ascontiguousarray(plane / 64.0, np.float32), block_to_crop, size, flags=cv2.INTER_NEAREST,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+                 for plane in (cmap.log_odds, cmap.coefficients))  # type: ignore[return-value]

@@ -50,16 +50,22 @@ def _dct_matrix() -> np.ndarray:
 _D = _dct_matrix()
 
 
-def block_dct(y: np.ndarray, freqs: tuple[tuple[int, int], ...] = FREQUENCIES) -> np.ndarray:
-    """(n, len(freqs)) orthonormal 2-D DCT (JPEG's FDCT) coefficients of every whole 8x8 block of ``y``.
+def blocks_of(y: np.ndarray) -> np.ndarray:
+    """(n, 64) float32: every whole 8x8 block of ``y`` in raster order, one row each (contiguous)."""
+    h, w = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
+    return np.ascontiguousarray(y[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64), np.float32)
+
+
+def block_dct(y: np.ndarray, freqs: tuple[tuple[int, int], ...] = FREQUENCIES, blocks: np.ndarray | None = None) -> np.ndarray:
+    """(n, len(freqs)) orthonormal 2-D DCT (JPEG's FDCT) coefficients of every whole 8x8 block of ``y``
+    (or of ``blocks``, :func:`blocks_of` already applied).
 
     Only the requested frequencies are computed: one (n, 64) x (64, k) product with the rows of
     the separable DCT's Kronecker matrix.
     """
-    h, w = (y.shape[0] // 8) * 8, (y.shape[1] // 8) * 8
-    b = y[:h, :w].reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3).reshape(-1, 64)
+    b = blocks_of(y) if blocks is None else blocks
     basis = np.stack([np.outer(_D[u], _D[v]).ravel() for u, v in freqs], axis=1).astype(np.float32)
-    return b.astype(np.float32) @ basis
+    return b @ basis
 
 
 _WIDTH = 2 * BINS + 1
