@@ -4,8 +4,9 @@ read inside each aligned face.
 Owns the face-level reading of that map and its sentences. A region whose blocks fit *one*
 compression while the rest of the face fits the two that the file shows is what a part pasted
 in from another photo and saved again leaves behind; the report quotes it for that region, with
-its numbers, next to the engine's own evidence. It is shown alone: it does not change the
-engine's score, the verdict or the region ranking (no calibration of those has seen it yet).
+its numbers, next to the engine's own evidence. A reported region is ranked first and makes the
+face "likely manipulated" (:func:`forgetalk.verdict.face_verdict`); the engine's score and the
+region numbers stay the engine's.
 
 Why a threshold on the *excess* over the rest of the same face, not on the raw log-odds: how
 strongly a twice-compressed block votes "twice" depends on the two qualities and on texture, so

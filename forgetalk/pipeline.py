@@ -212,6 +212,11 @@ class Analyzer:
 
     def _face_result(self, face: AlignedFace, out: EngineOutput, info: InputInfo, compression: FaceCompression | None = None) -> FaceResult:
         ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None, getattr(self.engine, "region_calibration", None))
+        if compression is not None and compression.single_regions:
+            # Regions the compression history reports go first, in its order: measured evidence of
+            # an edit there outranks "more unusual than on real faces". Their numbers stay the engine's.
+            first = [r for name in compression.single_regions for r in ranked if r[0] == name]
+            ranked = first + [r for r in ranked if r[0] not in compression.single_regions]
         evidence_by_region, sentences_by_region, text_links = explain_face(face, out, [r[0] for r in ranked])
         history = {r.region: (region_sentence(r, compression),) for r in compression.regions if r.single} if compression else {}
         regions = tuple(
@@ -230,7 +235,7 @@ class Analyzer:
             )
             for i, (name, sal, mean, area, sus, exc) in enumerate(ranked)
         )
-        verdict, reason = face_verdict(face, out, info)
+        verdict, reason = face_verdict(face, out, info, compression)
         det = face.detection
         return FaceResult(
             index=face.index,

@@ -70,7 +70,8 @@ class RegionCompression:
 
 @dataclass(frozen=True)
 class FaceCompression:
-    """What the compression-history map says inside one face; shown beside the engine, never in its score."""
+    """What the compression-history map says inside one face. A reported region is ranked first and sets the
+    verdict (see :mod:`forgetalk.verdict`); the face score stays the engine's."""
 
     reference_log_odds: float  # per coefficient, over the face's skin outside the parts
     reference_spread: float  # per-coefficient standard deviation there (from its blocks' sums, floored)

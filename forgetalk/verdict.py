@@ -5,6 +5,12 @@ rate, see ``meta['threshold']``/``meta['target_fpr']``); when an engine is uncal
 verdict says so instead of pretending. Conditions under which forensic traces are not
 reliable (tiny faces, heavy JPEG compression) turn "no evidence" into "inconclusive":
 absence of traces there is not evidence of authenticity.
+
+A second, independent trigger: a region that the JPEG compression history reports as compressed
+once in a file compressed twice (:mod:`forgetalk.compression`) makes the face "likely manipulated"
+whatever the engine's score, and the reason says so. Its false-report rate is measured on its own
+(docs/provenance.md: 0 of 278 untouched parsing-set files, 1 of 307 faces in the development
+photos as they came, 0 of the same photos saved again); the score stays the engine's.
 """
 
 from __future__ import annotations
@@ -14,14 +20,23 @@ from collections.abc import Sequence
 from .engines.base import EngineOutput
 from .faces import AlignedFace
 from .io import InputInfo
-from .results import VERDICT_INCONCLUSIVE, VERDICT_MANIPULATED, VERDICT_NO_EVIDENCE, FaceResult
+from .results import VERDICT_INCONCLUSIVE, VERDICT_MANIPULATED, VERDICT_NO_EVIDENCE, FaceCompression, FaceResult
 
 MIN_FACE_PX = 64
 MIN_JPEG_QUALITY = 50
 DEFAULT_THRESHOLD = 0.5
 
 
-def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = None) -> tuple[str, str]:
+def compression_reason(compression: FaceCompression) -> str:
+    """The verdict's reason when the compression history reports a region."""
+    top = next(r for r in compression.regions if r.region == compression.single_regions[0])
+    names = ", ".join(compression.single_regions)
+    return (f"JPEG compression history: {names} compressed once where the rest of the face was compressed twice "
+            f"({top.region}: {top.excess:+.2f} log-odds per coefficient, {top.z:.0f} standard errors)")
+
+
+def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = None,
+                 compression: FaceCompression | None = None) -> tuple[str, str]:
     thr = out.meta.get("threshold")
     fpr = out.meta.get("measured_fpr", out.meta.get("target_fpr"))
     if thr is None:
@@ -33,6 +48,9 @@ def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = 
     size = face.detection.size
     if size < MIN_FACE_PX:
         return VERDICT_INCONCLUSIVE, f"face too small ({size:.0f} px < {MIN_FACE_PX} px) for reliable forensic traces; score {out.score:.3f} vs {basis}"
+    if compression is not None and compression.single_regions:
+        engine = f"score {out.score:.3f} {'>=' if out.score >= thr_f else '<'} {basis}"
+        return VERDICT_MANIPULATED, f"{compression_reason(compression)}; engine {engine}"
     if out.score >= thr_f:
         reason = f"score {out.score:.3f} >= {basis}"
         if info is not None and info.jpeg_quality is not None and info.jpeg_quality < MIN_JPEG_QUALITY:

@@ -18,6 +18,7 @@ from forgetalk.compression import face_compression
 from forgetalk.faces import AlignedFace, DetectedFace
 from forgetalk.provenance.compression_map import block_log_odds, compression_map, reachable_bins
 from forgetalk.provenance.stage import inspect
+from forgetalk.results import VERDICT_MANIPULATED, VERDICT_NO_EVIDENCE, FaceCompression, RegionCompression
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,12 +121,32 @@ def test_the_report_names_a_mouth_pasted_into_a_resaved_photo(tmp_path: Path) ->
     forged = np.where(mouth[..., None], donor, host).astype(np.uint8)
     (tmp_path / "forged.jpg").write_bytes(jpeg(forged, 92))
     (tmp_path / "twin.jpg").write_bytes(jpeg(host, 92))
+    twin_rep = an.analyze_path(tmp_path / "twin.jpg").report
     rep = an.analyze_path(tmp_path / "forged.jpg").report
     comp = rep.faces[0].compression
     assert comp is not None and comp.single_regions[:1] == ("mouth",)
+    assert rep.faces[0].regions[0].name == "mouth"  # a reported region goes first
+    assert rep.faces[0].verdict == VERDICT_MANIPULATED and "JPEG compression history: mouth" in rep.faces[0].verdict_reason
     mouth_row = next(r for r in rep.faces[0].regions if r.name == "mouth")
     assert any(e.startswith("Compression history:") for e in mouth_row.explanations)
     assert any(n.startswith("Compression history:") for n in rep.faces[0].notes)
     assert rep.to_dict()["faces"][0]["compression"]["single_regions"][0] == "mouth"
-    twin = an.analyze_path(tmp_path / "twin.jpg").report.faces[0].compression
+    twin = twin_rep.faces[0].compression
     assert twin is not None and twin.single_regions == ()
+    assert "compression history" not in twin_rep.faces[0].verdict_reason
+
+
+def test_a_reported_region_sets_the_verdict_and_the_score_stays_the_engines() -> None:
+    from forgetalk.engines.base import EngineOutput
+    from forgetalk.verdict import face_verdict
+
+    face = _face(512, np.zeros((512, 512), bool))
+    face = AlignedFace(**{**face.__dict__, "detection": DetectedFace((0.0, 0.0, 400.0, 400.0), 1.0,
+                                                                     np.array([[150, 200], [250, 200], [200, 250], [160, 300], [240, 300]], np.float32))})
+    out = EngineOutput(heatmap=np.zeros((512, 512), np.float32), score=0.1, meta={"threshold": 0.8, "measured_fpr": 0.05})
+    row = RegionCompression("nose", 20.0, 300.0, 1.2, 1.5, 25.0, True)
+    reported = FaceCompression(-0.3, 1.0, (row,), ("nose",), 10.0, 0.4, "m")
+    quiet = FaceCompression(-0.3, 1.0, (RegionCompression("nose", 20.0, 300.0, 0.0, 0.3, 2.0, False),), (), 10.0, 0.4, "m")
+    verdict, reason = face_verdict(face, out, None, reported)
+    assert verdict == VERDICT_MANIPULATED and reason.startswith("JPEG compression history: nose") and "score 0.100 < threshold 0.800" in reason
+    assert face_verdict(face, out, None, quiet)[0] == VERDICT_NO_EVIDENCE
