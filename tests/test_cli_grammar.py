@@ -205,15 +205,17 @@ def test_scan_summary_pdf_index_then_flagged_pages(scanned: Path) -> None:
         assert f"#{r['rank']} {r['file']}" in t and r["sha256"] in t
 
 
-def test_text_summary_says_what_orders_the_regions(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "compression_first"), [("grace_hopper.jpg", False), ("grace_hopper_mouth_from_astronaut.jpg", True)])
+def test_text_summary_says_what_orders_the_regions(tmp_path: Path, name: str, compression_first: bool) -> None:
     """The list is ordered by the rise above real faces while the % is the real-face percentile;
-    the two can disagree, so the summary names both (it would look unsorted otherwise)."""
-    photo = Path(__file__).resolve().parent.parent / "examples" / "grace_hopper_mouth_from_astronaut.jpg"
+    the two can disagree, so the summary names both (it would look unsorted otherwise). Regions
+    the JPEG compression history reports go first, and the summary says that too."""
+    photo = Path(__file__).resolve().parent.parent / "examples" / name
     res = invoke("analyze", photo, "--json-out", tmp_path / "r.json")
     assert res.exit_code == 0, res.output
-    lines = res.output.splitlines()
-    top = next(i for i, line in enumerate(lines) if "top regions:" in line)
-    assert lines[top + 1].strip() == "(regions ranked by how far they rise above the same region on real faces; % = share of real faces below)"
+    order = next(line.strip() for line in res.output.splitlines() if line.strip().startswith("(regions ranked"))
+    tail = "; regions the JPEG compression history reports come first)" if compression_first else ")"
+    assert order == "(regions ranked by how far they rise above the same region on real faces; % = share of real faces below" + tail
 
 
 def test_ctrl_c_wrapped_in_an_import_error_is_an_interruption() -> None:

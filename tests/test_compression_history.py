@@ -150,3 +150,20 @@ def test_a_reported_region_sets_the_verdict_and_the_score_stays_the_engines() ->
     verdict, reason = face_verdict(face, out, None, reported)
     assert verdict == VERDICT_MANIPULATED and reason.startswith("JPEG compression history: nose") and "score 0.100 < threshold 0.800" in reason
     assert face_verdict(face, out, None, quiet)[0] == VERDICT_NO_EVIDENCE
+
+
+@pytest.mark.slow
+def test_the_summary_names_the_compression_history_and_why_the_order_changed(tmp_path: Path) -> None:
+    """The committed nose-swap example: the terminal summary says why the face is flagged and
+    that the reported region was put first, not only "ranked by rise above real faces"."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "forgetalk.cli", "analyze", str(REPO / "examples" / "grace_hopper_nose_swap.jpg"),
+                          "--report", str(tmp_path / "r.pdf"), "--engine", "evidence", "--no-progress"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert any(ln.strip().startswith("JPEG compression history: nose compressed once") for ln in lines)
+    assert any("regions the JPEG compression history reports come first" in ln for ln in lines)
+    assert "top regions: nose" in res.stdout

@@ -179,10 +179,16 @@ def _print_summary(rep: Any, written: dict[str, Path]) -> None:
     for face in rep.faces:
         top = ", ".join(f"{r.label} " + (f"{100 * r.suspicion:.0f}%" if r.suspicion is not None else f"{r.saliency:.2f}") for r in face.regions[:3])
         click.echo(f"  face {face.index + 1}: {face.verdict} (score {face.score:.3f}); top regions: {top}")
+        if face.compression is not None and face.compression.single_regions:
+            from ..verdict import compression_reason
+
+            click.echo(f"    {compression_reason(face.compression)}")
     if any(r.suspicion is not None for face in rep.faces for r in face.regions[:3]):
         # The order is the rise above real faces, the % their percentile: they can disagree (the
         # percentile saturates), so say which is which rather than print a list that looks unsorted.
-        click.echo("  (regions ranked by how far they rise above the same region on real faces; % = share of real faces below)")
+        first = any(face.compression is not None and face.compression.single_regions for face in rep.faces)
+        click.echo("  (regions ranked by how far they rise above the same region on real faces; % = share of real faces below"
+                   + ("; regions the JPEG compression history reports come first)" if first else ")"))
     for note in rep.warnings:
         click.echo(f"  note: {note}")
     for kind, path in written.items():
