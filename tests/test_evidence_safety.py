@@ -628,6 +628,28 @@ def test_12_ctrl_c_during_an_import_is_exit_130_even_when_an_extension_swallows_
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
+def test_12_ctrl_c_to_the_process_group_while_workers_start_is_one_line(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches the whole process group. While a `-j 2` scan's workers were
+    still starting their interpreters, they printed "Fatal Python error: init_import_site" and a
+    traceback under the scan's own line. Workers now start with SIGINT blocked and ignore it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        shutil.copyfile(GRACE, src / f"g{i}.jpg")
+    for delay in (0.3, 0.5, 0.7, 0.9, 1.2):
+        out = tmp_path / f"out{delay}"
+        proc = subprocess.Popen([sys.executable, "-m", "forgetalk", "scan", str(src), "--out", str(out), "-j", "2", *EVIDENCE], env=_env(),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert "Traceback" not in err and "Fatal Python error" not in err, (delay, err)
+        assert proc.returncode in (0, 130) and len(lines) <= 1, (delay, proc.returncode, err)
+
+
 def test_12_only_a_closed_stdout_is_a_quiet_broken_pipe(tmp_path: Path) -> None:
     """Every BrokenPipeError used to be re-raised for Click to exit 1 silently, so a worker
     pool's broken pipe left a scan with no message at all; only stdout's reader leaving is quiet now."""

@@ -17,7 +17,7 @@ PACKAGE = ROOT / "forgetalk"
 #: Top to bottom. ``scan.records`` is the scan's data contract (statuses, index rows) that the scan
 #: summary renderer reads, so it sits with the other result records, below render.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("entry",),
+    ("entry", "__main__"),
     ("cli",),
     ("commands",),
     ("scan", "train"),

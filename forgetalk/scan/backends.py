@@ -8,9 +8,12 @@ memory stays flat however large the folder is.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
+import signal
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
@@ -63,6 +66,20 @@ class InProcessBackend:
         pass
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread for the block (POSIX; elsewhere a no-op). Processes started
+    inside it inherit the mask; this process still gets Ctrl-C through its other threads."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 class ProcessBackend:
     """A spawn-context process pool; each worker builds its analyzer once in the initializer.
 
@@ -93,7 +110,13 @@ class ProcessBackend:
                                    initargs=(self.config, True, os.getpid()))
 
     def submit(self, task: Task) -> None:
-        self._futures[self._pool.submit(process_task, task)] = task
+        # The pool starts its worker processes inside submit(); they inherit this thread's signal
+        # mask across exec. Blocked, a Ctrl-C to the whole process group (the terminal's) cannot
+        # interrupt a worker's interpreter start-up, which printed "Fatal Python error:
+        # init_import_site" and a traceback; init_worker ignores SIGINT, then unblocks it.
+        with _sigint_blocked():
+            fut = self._pool.submit(process_task, task)
+        self._futures[fut] = task
 
     def in_flight(self) -> int:
         return len(self._futures)

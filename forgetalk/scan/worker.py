@@ -121,6 +121,8 @@ def init_worker(config: WorkerConfig, ignore_sigint: bool = True, parent_pid: in
             signal.signal(signal.SIGINT, signal.SIG_IGN)
         except ValueError:  # not the main thread
             pass
+        if hasattr(signal, "pthread_sigmask"):  # started with SIGINT blocked (ProcessBackend.submit); ignored now, so unblock
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if parent_pid is not None:
         _exit_when_orphaned(parent_pid)
     _STATE.config = config
