@@ -449,6 +449,10 @@ def test_12_rescan_keeps_a_deleted_input_in_custody(tmp_path: Path) -> None:
     assert [(d["file"], d["sha256"], d["departed"]["status"]) for d in summary["departed_inputs"]] == [(faces[0].name, hashlib.sha256(kept).hexdigest(), "missing")]
     manifest = json.loads((out / "manifest.json").read_text())
     assert sum("departed" in i for i in manifest["inputs"]) == 1
+    index = json.loads((out / "index.json").read_text())  # the triage list still shows it, and says why
+    row = next(r for r in index["items"] if r["file"] == faces[0].name)
+    assert row["reason"].startswith("kept from an earlier run, departed: missing") and row["status"] == "analysed" and row["json"]
+    assert summary["counts"]["files_seen"] == 1
     assert sum(o.get("input_sha256") == hashlib.sha256(kept).hexdigest() for o in manifest["outputs"]) >= 2  # its outputs stay listed
     for extra in ((), ("--require-inputs",)):
         res = ft("verify", out, "--json", *extra)
@@ -458,6 +462,28 @@ def test_12_rescan_keeps_a_deleted_input_in_custody(tmp_path: Path) -> None:
     faces[0].write_bytes(kept)
     res = _scan(src, out)
     assert res.returncode == 0 and json.loads(res.stdout)["departed_inputs"] == [], res.stderr
+    assert ft("verify", out, "--require-inputs").returncode == 0
+
+
+def test_12_a_narrower_rescan_keeps_earlier_results_in_the_index(tmp_path: Path) -> None:
+    """A re-run with a narrower --pattern kept the other inputs in the manifest but dropped them
+    from the triage index, so earlier results vanished from the analyst's list. They are listed
+    with their journaled results and a reason; this run's counts are its own walk's."""
+    src, out = tmp_path / "in", tmp_path / "res"
+    faces = [Path(f) for f in make_faces(src, 3, size=128)]
+    assert _scan(src, out).returncode == 0
+    res = _scan(src, out, "--pattern", faces[0].name)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["counts"]["analysed_this_run"] + summary["counts"]["resumed_from_journal"] == 1 and summary["departed_inputs"] == []
+    index = json.loads((out / "index.json").read_text())
+    assert sorted(r["file"] for r in index["items"]) == sorted(f.name for f in faces)  # once each, no bare "skipped" row
+    assert index["carried_rows"] == 2
+    for r in index["items"]:
+        walked = r["file"] == faces[0].name
+        assert (r["reason"] is None) == walked and r["status"] == "analysed" and r["json"], r
+        assert walked or r["reason"].startswith("kept from an earlier run, not selected by this run")
+    assert sorted(r["rank"] for r in index["items"]) == [1, 2, 3]
     assert ft("verify", out, "--require-inputs").returncode == 0
 
 

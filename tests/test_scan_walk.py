@@ -46,8 +46,9 @@ def test_walk_recursive_detects_symlink_loop(tmp_path: Path) -> None:
 
 def test_walk_pattern_hidden_and_exclude(tmp_path: Path) -> None:
     root = _tree(tmp_path)
-    cands, _ = _split(list(walk(root, WalkOptions(recursive=True, pattern="*.txt"))))
+    cands, skipped = _split(list(walk(root, WalkOptions(recursive=True, pattern="*.txt"))))
     assert cands == ["notes.txt"]
+    assert skipped["a.jpg"].reason == "does not match --pattern '*.txt'"  # not "not an image file name"
     cands, _ = _split(list(walk(root, WalkOptions(recursive=True, include_hidden=True, exclude=(root / "sub",)))))
     assert ".git/x.jpg" in cands and ".DS_Store" not in cands and not any(c.startswith("sub/") for c in cands)
     cands, skipped = _split(list(walk(root, WalkOptions(follow_symlinks=False))))

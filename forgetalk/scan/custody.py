@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..io import sha256_file
-from .records import ScanRecord
+from .records import IndexRow, ScanRecord
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,41 @@ def carry_forward(previous_inputs: Sequence[Mapping[str, Any]], previous_outputs
             out_paths.add(o["path"])
             outputs.append(dict(o))
     return Carried(tuple(inputs), tuple(outputs))
+
+
+#: The ``reason`` of an index row for an input this run did not analyse or reuse (outside its
+#: ``--pattern``, or not walked without ``--recursive``) but that is still there as recorded.
+CARRIED_REASON = ("not selected by this run (outside its --pattern, or not walked without --recursive): still there as "
+                  "recorded; the result is the journaled one")
+#: What every carried row's reason contains (departed ones too): "kept from an earlier run".
+CARRIED_MARK = "kept from an earlier run"
+
+
+def carried_rows(carried: Carried, records: Mapping[str, ScanRecord]) -> list[IndexRow]:
+    """Index rows for the carried inputs, with their journaled results.
+
+    Why: the manifest kept them, but the triage index listed only what this run's walk met, so a
+    re-run with a narrower ``--pattern`` made earlier results (and departed evidence) vanish from
+    the list an analyst works from. Their ``reason`` says why they are there; they do not count
+    in this run's counts (``files_seen`` is this walk's). An input without a journaled record
+    (the content was never finished) has no result to show and is left to the manifest.
+    """
+    rows: list[IndexRow] = []
+    for entry in carried.inputs:
+        rec = records.get(str(entry.get("sha256")))
+        if rec is None:
+            continue
+        dep = entry.get("departed")
+        if isinstance(dep, Mapping):
+            note = (f"departed: {dep.get('status')} (noticed by run {dep.get('noticed_by')}); kept in custody with its outputs, "
+                    "verify fails on it")
+        else:
+            note = CARRIED_REASON
+        path = str(entry.get("path"))
+        row = IndexRow.from_record(str(entry.get("file") or Path(path).name), path, entry.get("size_bytes"), rec)
+        note = f"{CARRIED_MARK}, {note}"
+        rows.append(replace(row, reason=note if not row.reason else f"{row.reason}; {note}"))
+    return rows
 
 
 def journal_entries(records: Iterable[ScanRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -143,7 +143,8 @@ def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Candidate |
                     yield Skipped(path, rel, "not a regular file (device, FIFO or socket)")
                 continue
             if not _matches(entry.name, rel, opts.pattern):
-                yield Skipped(path, rel, "not an image file name (use --pattern to include)")
+                yield Skipped(path, rel, "not an image file name (use --pattern to include)" if opts.pattern is None
+                              else f"does not match --pattern {opts.pattern!r}")
                 continue
             yield Candidate(path, rel, int(st.st_size))
         # Reverse so that popping visits sub-folders in name order.
