@@ -104,6 +104,7 @@ def analyse(an: Analyzer, data: bytes, folder: Path, name: str) -> dict:
     return {"face": True, "score": face.score, "mapped": comp is not None, "double_found": bool(dc and dc.found),
             "primary_steps": dict(dc.primary_steps) if dc else {}, "blocks": {r.region: r.blocks for r in comp.regions} if comp else {},
             "z": {r.region: r.z for r in comp.regions} if comp else {},
+            "reference": comp.reference_log_odds if comp else None, "spread": comp.reference_spread if comp else None,
             "excess": {r.region: r.excess for r in comp.regions} if comp else {},
             "single": comp.single_regions if comp else ()}
 

@@ -65,7 +65,7 @@ class RegionCompression:
     log_odds: float  # log-odds of one compression against two, per coefficient
     excess: float  # log_odds minus the face reference's
     z: float  # excess in standard errors (the reference's per-coefficient spread, both counts)
-    single: bool  # z and excess over their thresholds: reported as compressed once
+    single: bool  # z and excess over their thresholds and log_odds > 0: reported as compressed once
 
 
 @dataclass(frozen=True)

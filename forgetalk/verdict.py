@@ -9,8 +9,8 @@ absence of traces there is not evidence of authenticity.
 A second, independent trigger: a region that the JPEG compression history reports as compressed
 once in a file compressed twice (:mod:`forgetalk.compression`) makes the face "likely manipulated"
 whatever the engine's score, and the reason says so. Its false-report rate is measured on its own
-(docs/provenance.md: 0 of 278 untouched parsing-set files, 1 of 307 faces in the development
-photos as they came, 0 of the same photos saved again); the score stays the engine's.
+(docs/provenance.md: 0 of 278 untouched parsing-set files; 0 of 307 faces in the development
+photos, as they came or saved again); the score stays the engine's.
 """
 
 from __future__ import annotations

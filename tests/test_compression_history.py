@@ -167,3 +167,22 @@ def test_the_summary_names_the_compression_history_and_why_the_order_changed(tmp
     assert any(ln.strip().startswith("JPEG compression history: nose compressed once") for ln in lines)
     assert any("regions the JPEG compression history reports come first" in ln for ln in lines)
     assert "top regions: nose" in res.stdout
+
+
+@pytest.mark.parametrize(("mouth_per_coefficient", "reported"), [(-0.25, False), (0.5, True)])
+def test_a_region_is_reported_only_when_its_own_evidence_favours_one_compression(mouth_per_coefficient: float, reported: bool) -> None:
+    """A region merely less twice-compressed than the skin (-0.25 against -0.66, as on a retouched
+    press photo) is not "compressed once"; one whose own log-odds favour a single compression is."""
+    from forgetalk.provenance.compression_map import CompressionMap
+
+    rng = np.random.default_rng(0)
+    count = np.full((64, 64), 10.0, np.float32)
+    total = (-0.66 + rng.normal(0, 0.5, (64, 64))).astype(np.float32) * count
+    part = np.zeros((512, 512), bool)
+    part[320:400, 200:320] = True
+    total[40:50, 25:40] = mouth_per_coefficient * count[40:50, 25:40]
+    fc = face_compression(CompressionMap(log_odds=total, coefficients=count, frequencies=("0,1",)), _face(512, part))
+    assert fc is not None
+    mouth = next(r for r in fc.regions if r.region == "mouth")
+    assert mouth.excess > 0.4 and mouth.z > 10  # over both thresholds either way
+    assert mouth.single is reported and (fc.single_regions == ("mouth",)) is reported
