@@ -126,3 +126,27 @@ def test_error_rate_sentence_gives_the_interval_over_faces() -> None:
             "engine_meta": {"threshold": 0.8, "measured_fpr": 9 / 183, "n_val_real": 549, "n_val_faces": 183}}
     _, sentence = verdict_words({"verdict": "likely manipulated", "faces": [face]})
     assert "(false positives; 95 % interval 2.6-9.1 %, counting faces, not versions)" in sentence
+
+
+def test_a_verdict_set_by_the_compression_history_says_so_on_page_one() -> None:
+    """A face below the engine's threshold but with a region the JPEG compression history reports
+    is "likely manipulated"; page 1 used to say "below the threshold ..., so the verdict is likely
+    manipulated". The verdict box, the summary and the region's sentence now name the finding."""
+    from forgetalk.render.answer import one_sentence, plain_summary, top_regions, verdict_words
+
+    sentence = ("Compression history: this region's JPEG blocks fit one compression where the rest of the face fits the two "
+                "that the file shows (log-odds +1.42 per DCT coefficient against -0.06 for the face's skin).")
+    nose = {"name": "nose", "label": "nose", "rank": 1, "suspicion": 0.4, "saliency": 0.2, "explanations": ["Colour ... (3.1 real-face SDs above normal).", sentence]}
+    eye = {"name": "left_eye", "label": "left eye", "rank": 2, "suspicion": 0.9, "saliency": 0.5, "explanations": []}
+    comp = {"single_regions": ["nose"], "regions": [{"region": "nose", "excess": 1.48, "z": 11.2, "single": True}]}
+    face = {"index": 0, "score": 0.5, "verdict": "likely manipulated", "regions": [nose, eye], "compression": comp,
+            "engine_meta": {"threshold": 0.8, "measured_fpr": 0.049}}
+    rep = {"verdict": "likely manipulated", "faces": [face], "input": {"name": "x.jpg"}}
+    _, words = verdict_words(rep)
+    assert "below the threshold 0.80" in words and "The verdict also rests on the compression history" in words and "the nose" in words
+    summary = plain_summary(rep)
+    assert "below the threshold of 0.80, which 4.9 % of real validation faces also reach, but the JPEG compression history finds the nose" in summary
+    assert "The region ranked first is the nose, for its compression history" in summary
+    assert one_sentence(nose).startswith("Compression history:") and top_regions(rep)[0].sentence.startswith("Compression history:")
+    del face["compression"]
+    assert "compression" not in verdict_words(rep)[1] and ", so the verdict is" in plain_summary(rep)

@@ -97,6 +97,33 @@ def pct(x: float | None, digits: int = 0) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f} %"
 
 
+def compression_finding(rep: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+    """(face, region row) of the first region the JPEG compression history reports: the deciding
+    face's if it has one, else the first face that has; None when no face has one."""
+    faces = list(rep.get("faces") or [])
+    top = top_face(rep)
+    for face in ([top] if top is not None else []) + faces:
+        comp = face.get("compression") or {}
+        names = list(comp.get("single_regions") or [])
+        if names:
+            row = next((r for r in comp.get("regions") or [] if r.get("region") == names[0]), {})
+            return face, row
+    return None
+
+
+def compression_clause(rep: Mapping[str, Any]) -> str | None:
+    """The measured words for a verdict set by the compression history, or None."""
+    found = compression_finding(rep)
+    if found is None:
+        return None
+    face, row = found
+    label = next((str(r.get("label")) for r in face.get("regions") or [] if r.get("name") == row.get("region")), str(row.get("region", "")))
+    who = f" of face {int(face.get('index', 0)) + 1}" if len(rep.get("faces") or []) > 1 else ""
+    excess, z = _num(row.get("excess")), _num(row.get("z"))
+    nums = f" ({excess:+.2f} log-odds per coefficient above the rest of the face, {z:.0f} standard errors)" if excess is not None and z is not None else ""
+    return f"the JPEG compression history finds the {label}{who} compressed once where the rest of the face was compressed twice{nums}"
+
+
 def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     """(headline, one sentence on the error rate) for the verdict box."""
     verdict = str(rep.get("verdict", ""))
@@ -118,9 +145,12 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     if units:  # versions of one face are not independent: the interval counts faces (wider, honest)
         lo, hi = wilson_interval(er.fpr, units)
         ci = f"; 95 % interval {100 * lo:.1f}-{100 * hi:.1f} %{', counting faces, not versions' if er.n_faces and er.n_faces != er.n_real else ''}"
+    clause = compression_clause(rep)
+    also = (f" The verdict also rests on the compression history: {clause}, which no untouched test file showed "
+            f"(docs/provenance.md).") if clause else ""
     return (f"Verdict: {verdict}",
             f"Score {s}, {side} the threshold {er.threshold:.2f}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
-            f"at or above this threshold (false positives{ci}){tpr}.")
+            f"at or above this threshold (false positives{ci}){tpr}.{also}")
 
 
 _SD = re.compile(r"real-face SDs?", re.I)
@@ -134,10 +164,14 @@ def _first_sentence(text: str) -> str:
 def one_sentence(region: Mapping[str, Any]) -> str:
     """The single most informative explanation of a region.
 
-    A cue that departs from real faces (quoted with its z-score) says the most, then the
-    learned localizer's share of the region, then whatever the engine said first.
+    The compression history's finding (it ranks the region first) says the most, then a cue that
+    departs from real faces (quoted with its z-score), then the learned localizer's share of the
+    region, then whatever the engine said first.
     """
     ex = [str(x) for x in region.get("explanations") or []]
+    history = [x for x in ex if x.startswith("Compression history:")]
+    if history:  # the measured reason this region is ranked first
+        return _first_sentence(history[0])
     fired = [x for x in ex if _SD.search(x) and not x.startswith("No ")]
     loc = [x for x in ex if "localizer" in x]
     pick = (fired or loc or ex or ["No explanation was produced for this region."])[0]
@@ -184,17 +218,27 @@ def plain_summary(rep: Mapping[str, Any]) -> str:
     parts = [f"{name} contains {n} face{'s' if n != 1 else ''} that the tool examined."]
     score = _num(face.get("score")) or 0.0
     who = f"face {int(face.get('index', 0)) + 1}" if n > 1 else "the face"
+    clause = compression_clause(rep)
     if er.threshold is not None and er.fpr is not None:
-        parts.append(f"The highest score, {score:.2f} for {who}, is {'above' if score >= er.threshold else 'below'} the threshold of "
-                     f"{er.threshold:.2f}, which {pct(er.fpr, 1)} of real validation faces also reach, so the verdict is \u201c{rep.get('verdict')}\u201d.")
+        above = score >= er.threshold
+        because = (f", {'and' if above else 'but'} {clause}, so" if clause else ", so")
+        parts.append(f"The highest score, {score:.2f} for {who}, is {'above' if above else 'below'} the threshold of "
+                     f"{er.threshold:.2f}, which {pct(er.fpr, 1)} of real validation faces also reach{because} the verdict is \u201c{rep.get('verdict')}\u201d.")
+    elif clause:
+        parts.append(f"The highest score is {score:.2f} for {who} (the engine is not calibrated), and {clause}, so the verdict is "
+                     f"\u201c{rep.get('verdict')}\u201d.")
     else:
         parts.append(f"The highest score is {score:.2f} for {who}; the engine is not calibrated, so the verdict \u201c{rep.get('verdict')}\u201d is a ranking.")
     tops = top_regions(rep)
     if tops:
         first = tops[0]
         rest = [f"the {t.label} ({pct(t.suspicion) if t.suspicion is not None else f'{t.saliency:.2f}'})" for t in tops[1:]]
-        parts.append(f"The region that differs most from real faces is the {first.label} ({region_strength(first)})"
-                     + (f", followed by {_join(rest)}." if rest else "."))
+        if first.sentence.startswith("Compression history:"):
+            parts.append(f"The region ranked first is the {first.label}, for its compression history ({region_strength(first)} by the "
+                         f"engine's measure)" + (f", followed by {_join(rest)}." if rest else "."))
+        else:
+            parts.append(f"The region that differs most from real faces is the {first.label} ({region_strength(first)})"
+                         + (f", followed by {_join(rest)}." if rest else "."))
         region = next((r for r in face.get("regions") or [] if int(r.get("rank", 0)) == first.rank), {})
         fired = [str(e.get("label")) for e in region.get("evidence") or [] if e.get("fired")]
         if fired:
