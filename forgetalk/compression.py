@@ -30,9 +30,6 @@ EXCESS_THRESHOLD = 0.4
 #: (with z 24: large regions make small differences significant, hence the excess floor), while
 #: parts pasted before a final save at quality 84 or more had 0.66 or more; the test split measures them.
 Z_THRESHOLD = 10.0
-#: A third condition, no threshold to tune: the region's own log-odds must favour one compression
-#: (be positive). A region merely *less* twice-compressed than the skin is not what the report's
-#: sentence says; a retouched press photo's mouth at -0.25 (skin -0.66) was reported before this.
 #: Floor on the per-coefficient spread (log-odds), for faces whose reference is nearly uniform.
 SPREAD_FLOOR = 0.25
 #: Regions holding fewer informative (non-zero, tested) DCT coefficients than this are not judged.
@@ -66,8 +63,11 @@ def face_compression(cmap: CompressionMap, face: AlignedFace) -> FaceCompression
         excess = mean - reference
         z = excess / (spread * float(np.sqrt(1.0 / n + 1.0 / n_ref)))
         blocks = float(mask.sum()) / scale / 64.0
-        rows.append(RegionCompression(name, round(blocks, 1), round(n, 1), round(mean, 3), round(excess, 3), round(z, 2),
-                                      bool(z >= Z_THRESHOLD and excess >= EXCESS_THRESHOLD and mean > 0.0)))
+        # Third condition, with nothing to tune: the region's own log-odds favour one compression. A
+        # region merely *less* twice-compressed than the skin is not what the report's sentence says
+        # (a retouched press photo's mouth at -0.25, skin -0.66, was reported before this condition).
+        single = z >= Z_THRESHOLD and excess >= EXCESS_THRESHOLD and mean > 0.0
+        rows.append(RegionCompression(name, round(blocks, 1), round(n, 1), round(mean, 3), round(excess, 3), round(z, 2), bool(single)))
     single = tuple(r.region for r in sorted(rows, key=lambda r: -r.z) if r.single)
     return FaceCompression(round(reference, 3), round(spread, 3), tuple(rows), single, Z_THRESHOLD, EXCESS_THRESHOLD, cmap.method)
 

@@ -146,7 +146,7 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
         lo, hi = wilson_interval(er.fpr, units)
         ci = f"; 95 % interval {100 * lo:.1f}-{100 * hi:.1f} %{', counting faces, not versions' if er.n_faces and er.n_faces != er.n_real else ''}"
     clause = compression_clause(rep)
-    also = (f" The verdict also rests on the compression history: {clause}, which no untouched test file showed "
+    also = (f" The verdict also rests on the compression history: {clause}; its false-report rate is measured on its own "
             f"(docs/provenance.md).") if clause else ""
     return (f"Verdict: {verdict}",
             f"Score {s}, {side} the threshold {er.threshold:.2f}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
