@@ -86,7 +86,7 @@ def carry_forward(previous_inputs: Sequence[Mapping[str, Any]], previous_outputs
 #: ``--pattern``, or not walked without ``--recursive``) but that is still there as recorded.
 CARRIED_REASON = ("not selected by this run (outside its --pattern, or not walked without --recursive): still there as "
                   "recorded; the result is the journaled one")
-#: What every carried row's reason contains (departed ones too): "kept from an earlier run".
+#: How every carried row's reason begins (departed ones too).
 CARRIED_MARK = "kept from an earlier run"
 
 
@@ -105,14 +105,11 @@ def carried_rows(carried: Carried, records: Mapping[str, ScanRecord]) -> list[In
         if rec is None:
             continue
         dep = entry.get("departed")
-        if isinstance(dep, Mapping):
-            note = (f"departed: {dep.get('status')} (noticed by run {dep.get('noticed_by')}); kept in custody with its outputs, "
-                    "verify fails on it")
-        else:
-            note = CARRIED_REASON
+        why = (f"departed: {dep.get('status')} (noticed by run {dep.get('noticed_by')}); kept in custody with its outputs, "
+               "verify fails on it") if isinstance(dep, Mapping) else CARRIED_REASON
+        note = f"{CARRIED_MARK}, {why}"
         path = str(entry.get("path"))
         row = IndexRow.from_record(str(entry.get("file") or Path(path).name), path, entry.get("size_bytes"), rec)
-        note = f"{CARRIED_MARK}, {note}"
         rows.append(replace(row, reason=note if not row.reason else f"{row.reason}; {note}"))
     return rows
 

@@ -37,7 +37,7 @@ from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, ForgetalkError, Usage
 from ..guard import claim_results_dir
 from ..io import deferred_signals, sha256_file
 from .backends import Backend
-from .custody import CARRIED_MARK, Carried, carried_rows, carry_forward, journal_entries
+from .custody import Carried, carried_rows, carry_forward, journal_entries
 from .index import sort_rows, write_index
 from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
 from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, load_manifest, manifest_entries
@@ -512,11 +512,10 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
     counts = count(walked, executed)
     listed = [(r.path, r.sha256) for r in walked if r.sha256]
     carried = carry_forward(*ctx.previous, listed, (o.path for rec in executed.records.values() for o in rec.outputs.values()), ctx.run.run_id)
-    rows = walked
-    if carried.inputs:  # earlier results this walk did not list: in the triage list too, in place of a bare "skipped" row
-        extra = carried_rows(carried, {**ctx.earlier.items, **executed.records})
-        shown = {r.path for r in extra}
-        rows = sort_rows([*(r for r in walked if r.sha256 or r.path not in shown), *extra])
+    # Earlier results this walk did not list: in the triage list too, in place of a bare "skipped" row.
+    extra = carried_rows(carried, {**ctx.earlier.items, **executed.records}) if carried.inputs else []
+    shown = {r.path for r in extra}
+    rows = sort_rows([*(r for r in walked if r.sha256 or r.path not in shown), *extra]) if extra else walked
     exit_code = EXIT_INTEGRITY if carried.departed else EXIT_FAILED if counts.failed else EXIT_OK
     header = {
         "schema": INDEX_SCHEMA, "tool_version": __version__, "run_id": ctx.run.run_id, "runs": [r.run_id for r in ctx.earlier.runs] + [ctx.run.run_id],
@@ -524,7 +523,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
         "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
-        "carried_rows": sum(1 for r in rows if r.reason and CARRIED_MARK in r.reason),
+        "carried_rows": len(extra),
     }
     summary_pdf: dict[str, Path] = {}
     if cfg.summary_pdf:  # first: building it can take seconds, and Ctrl-C is held only for the index and manifest below
