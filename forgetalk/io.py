@@ -483,12 +483,18 @@ def deferred_signals() -> Iterator[None]:
     Python raised KeyboardInterrupt in the middle of the block anyway. A Python-level handler
     runs in the main thread whichever thread the kernel chose. A signal that arrived is
     delivered at the end: to the previous Python handler, or re-sent for the default action.
+    SIGALRM is held too when a Python handler owns it: the console script delivers a Ctrl-C that
+    came during an import on it, and one that fired inside a scan's worker spawn cut the start-up
+    data a new worker was reading ("EOFError: Ran out of input" and a traceback).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     arrived: list[int] = []
     wanted = [s for s in (getattr(signal, "SIGINT", None), getattr(signal, "SIGTERM", None)) if s is not None]
+    alarm = getattr(signal, "SIGALRM", None)
+    if alarm is not None and callable(signal.getsignal(alarm)):  # a Ctrl-C held during an import arrives on it (errors.record_interrupts)
+        wanted.append(alarm)
     previous = {s: signal.signal(s, lambda signum, _frame: arrived.append(signum)) for s in wanted}
     try:
         yield

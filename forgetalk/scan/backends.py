@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
+from ..io import deferred_signals
 from .records import ScanRecord, Status, WorkerResult
 from .worker import Task, WorkerConfig, failure_record, init_worker, process_task
 
@@ -114,7 +115,10 @@ class ProcessBackend:
         # mask across exec. Blocked, a Ctrl-C to the whole process group (the terminal's) cannot
         # interrupt a worker's interpreter start-up, which printed "Fatal Python error:
         # init_import_site" and a traceback; init_worker ignores SIGINT, then unblocks it.
-        with _sigint_blocked():
+        # Held in this process too (deferred_signals: another thread may take the signal), so the
+        # parent is not cut off while it writes a new worker's start-up data: the worker then
+        # died on "EOFError: Ran out of input" with a traceback.
+        with deferred_signals(), _sigint_blocked():
             fut = self._pool.submit(process_task, task)
         self._futures[fut] = task
 
