@@ -150,3 +150,24 @@ def test_a_verdict_set_by_the_compression_history_says_so_on_page_one() -> None:
     assert one_sentence(nose).startswith("Compression history:") and top_regions(rep)[0].sentence.startswith("Compression history:")
     del face["compression"]
     assert "compression" not in verdict_words(rep)[1] and ", so the verdict is" in plain_summary(rep)
+
+
+def test_para_breaks_its_lines_once_per_width(monkeypatch):
+    """A table wraps a cell's paragraph several times at one column width; the cached paragraph
+    breaks its lines once and gives the same size, and a new width breaks them again."""
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph
+
+    from forgetalk.render.paragraph import Para
+
+    text = "The nose is more unusual than on 97% of real faces; its border is sharper than the skin around it. " * 3
+    style = ParagraphStyle("t", fontSize=8, leading=10)
+    plain, cached = Paragraph(text, style), Para(text, style)
+    calls = []
+    real = Para.breakLines
+    monkeypatch.setattr(Para, "breakLines", lambda self, widths: calls.append(widths) or real(self, widths))
+    sizes = [cached.wrap(120, 1000) for _ in range(3)]
+    assert len(calls) == 1 and sizes == [plain.wrap(120, 1000)] * 3
+    assert cached.wrap(200, 1000) == plain.wrap(200, 1000) and len(calls) == 2
+    del cached.blPara  # what Paragraph.split does when it moves the whole paragraph on
+    assert cached.wrap(200, 1000) == plain.wrap(200, 1000) and len(calls) == 3

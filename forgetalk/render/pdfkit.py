@@ -29,12 +29,13 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as rl_canvas
-from reportlab.platypus import Image, Paragraph, Table, TableStyle
+from reportlab.platypus import Image, Table, TableStyle
 from reportlab.platypus.tables import CellStyle
 
 from . import fonts as _fonts
 from .answer import TopRegion, region_strength, top_regions, verdict_words
 from .fonts import FontSet, markup, visible
+from .paragraph import Para
 
 PAGE = A4
 MARGIN = 15 * mm
@@ -83,17 +84,17 @@ class Styles:
         self.fonts = fs
 
 
-def P(text: object, style: ParagraphStyle, limit: int | None = None) -> Paragraph:  # noqa: N802 - reads like a flowable
+def P(text: object, style: ParagraphStyle, limit: int | None = None) -> Para:  # noqa: N802 - reads like a flowable
     """Paragraph from untrusted text (escaped), optionally truncated for table cells."""
     s = visible(text)
     if limit is not None and len(s) > limit:
         s = s[:limit] + f" [... truncated, {len(s) - limit} more characters in the JSON report]"
-    return Paragraph(markup(s), style)
+    return Para(markup(s), style)
 
 
-def raw(trusted_markup: str, style: ParagraphStyle) -> Paragraph:
+def raw(trusted_markup: str, style: ParagraphStyle) -> Para:
     """Paragraph from markup written in this package (never from data)."""
-    return Paragraph(trusted_markup, style)
+    return Para(trusted_markup, style)
 
 
 def fmt_num(v: Any, digits: int = 3) -> str:
@@ -208,7 +209,7 @@ def verdict_box(rep: Mapping[str, Any], st: Styles, width: float) -> Table:
     return t
 
 
-def region_list(tops: list[TopRegion], st: Styles, style: ParagraphStyle | None = None) -> list[Paragraph]:
+def region_list(tops: list[TopRegion], st: Styles, style: ParagraphStyle | None = None) -> list[Para]:
     """Numbered top regions, each with its one-sentence explanation (numbers as on the overlay)."""
     style = style or st.body
     out = []

@@ -16,10 +16,11 @@ import numpy as np
 from reportlab.lib import colors
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, Paragraph, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Spacer, Table, TableStyle
 
 from ..provenance.model import ProvenanceReport
 from .fonts import font_set, markup, visible
+from .paragraph import Para
 
 WIDTH = 180 * mm  # A4 minus 15 mm margins
 CELL_MAX = 600
@@ -45,11 +46,11 @@ def _style(styles: Any, name: str) -> Any:
     return getattr(styles, name, None) or styles.body
 
 
-def _p(text: object, style: Any, limit: int = CELL_MAX) -> Paragraph:
+def _p(text: object, style: Any, limit: int = CELL_MAX) -> Para:
     s = visible(text)
     if len(s) > limit:
         s = s[:limit] + f" [... {len(s) - limit} more characters in the JSON report]"
-    return Paragraph(markup(s), style)
+    return Para(markup(s), style)
 
 
 def _kv(rows: list[tuple[str, Any]], styles: Any, key_frac: float = 0.3) -> Table:
@@ -83,8 +84,8 @@ def provenance_section(prov: ProvenanceReport, styles: Any = None) -> list[Flowa
     """'File and provenance': every finding as a sentence, flagged ones first and marked."""
     styles = styles or _DefaultStyles()
     body, small = _style(styles, "body"), _style(styles, "small")
-    out: list[Flowable] = [Paragraph("File and provenance", _style(styles, "h2")),
-                           Paragraph("What the file itself states (metadata, Content Credentials, JPEG structure). These findings "
+    out: list[Flowable] = [Para("File and provenance", _style(styles, "h2")),
+                           Para("What the file itself states (metadata, Content Credentials, JPEG structure). These findings "
                                      "stand beside the pixel verdict and are never part of the face score.", _style(styles, "tiny"))]
     for f in prov.findings:
         mark = "\u25b6 " if f.flag else "\u2022 "
@@ -99,12 +100,12 @@ def _ela_flowables(image: np.ndarray | None, prov: ProvenanceReport, styles: Any
     from ..provenance.ela import AMPLIFY, error_level
 
     tiny = _style(styles, "tiny")
-    head = [Paragraph("Error level analysis (visual aid only, not a verdict)", _style(styles, "h2")),
-            Paragraph(f"The analysed pixels re-saved as JPEG at quality {prov.ela_quality}; the difference is amplified "
+    head = [Para("Error level analysis (visual aid only, not a verdict)", _style(styles, "h2")),
+            Para(f"The analysed pixels re-saved as JPEG at quality {prov.ela_quality}; the difference is amplified "
                       f"{AMPLIFY:g} times. Pasted or differently compressed areas can stand out, but so do edges, fine texture and "
                       "saturated colours on any genuine photo. Nothing in this picture enters a finding or the face score.", tiny)]
     if image is None:
-        return head + [Paragraph("The picture was not drawn: the renderer was given no pixels.", tiny)]
+        return head + [Para("The picture was not drawn: the renderer was given no pixels.", tiny)]
     import io as _io
 
     from PIL import Image as PILImage
@@ -132,10 +133,10 @@ def provenance_appendix(prov: ProvenanceReport, styles: Any = None, image: np.nd
     styles = styles or _DefaultStyles()
     h2, small, tiny = _style(styles, "h2"), _style(styles, "small"), _style(styles, "tiny")
     e, x, c, j = prov.exif, prov.xmp, prov.c2pa, prov.jpeg
-    out: list[Flowable] = [Paragraph("File and provenance: full record", h2)]
+    out: list[Flowable] = [Para("File and provenance: full record", h2)]
     out.append(_kv([("Software named by the file", prov.software or "none"), ("Provenance flags", ", ".join(prov.flags) or "none"),
                     ("Stage time", f"{prov.elapsed_s * 1000:.0f} ms")], styles))
-    out += [Paragraph("EXIF", h2), _kv([
+    out += [Para("EXIF", h2), _kv([
         ("Camera", " ".join(v for v in (e.make, e.model) if v) or None), ("Lens", e.lens), ("Body serial", e.body_serial),
         ("Software", e.software), ("Captured (DateTimeOriginal)", e.datetime_original), ("Digitized", e.datetime_digitized),
         ("Modified (DateTime)", e.datetime_modified),
@@ -145,7 +146,7 @@ def provenance_appendix(prov: ProvenanceReport, styles: Any = None, image: np.nd
         ("EXIF thumbnail", f"{e.thumbnail_bytes} bytes" if e.thumbnail_bytes else "absent"),
     ] if e.present else [("EXIF", "absent")], styles)]
     if e.fields:
-        out.append(Paragraph(f"All {len(e.fields)} EXIF tags", small))
+        out.append(Para(f"All {len(e.fields)} EXIF tags", small))
         out.append(_kv(sorted(e.fields.items())[:150], styles, key_frac=0.35))
     xmp_rows: list[tuple[str, Any]] = [("XMP", "absent")] if not x.present else [
         ("Packet size", f"{x.size_bytes} bytes"), ("CreatorTool", x.creator_tool), ("CreateDate", x.create_date),
@@ -153,19 +154,19 @@ def provenance_appendix(prov: ProvenanceReport, styles: Any = None, image: np.nd
         ("InstanceID", x.instance_id), ("OriginalDocumentID", x.original_document_id),
         ("DerivedFrom", "; ".join(f"{k} {v}" for k, v in x.derived_from.items()) or None),
         ("DigitalSourceType", x.digital_source_type)]
-    out += [Paragraph("XMP", h2), _kv(xmp_rows, styles)]
+    out += [Para("XMP", h2), _kv(xmp_rows, styles)]
     if x.history:
         rows = [[_p(h, _style(styles, "key")) for h in ("action", "when", "software", "changed")]]
         rows += [[_p(v or "", tiny) for v in (ev.action, ev.when, ev.software_agent, ev.changed)] for ev in x.history[:60]]
         t = Table(rows, colWidths=[0.18 * WIDTH, 0.24 * WIDTH, 0.34 * WIDTH, 0.24 * WIDTH], hAlign="LEFT", repeatRows=1)
         t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.25, _GRID), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-        out += [Paragraph(f"XMP history ({len(x.history)} events)", small), t]
+        out += [Para(f"XMP history ({len(x.history)} events)", small), t]
     if prov.iptc.present:
-        out += [Paragraph("IPTC", h2), _kv(list(prov.iptc.fields.items()), styles)]
-    out += [Paragraph("ICC profile", h2), _kv([("Profile", f"{prov.icc.description or 'no description'} ({prov.icc.size_bytes} bytes)"
+        out += [Para("IPTC", h2), _kv(list(prov.iptc.fields.items()), styles)]
+    out += [Para("ICC profile", h2), _kv([("Profile", f"{prov.icc.description or 'no description'} ({prov.icc.size_bytes} bytes)"
                                                   if prov.icc.present else "absent")], styles)]
     if prov.text_chunks:
-        out += [Paragraph("PNG text chunks", h2), _kv(list(prov.text_chunks.items()), styles)]
+        out += [Para("PNG text chunks", h2), _kv(list(prov.text_chunks.items()), styles)]
     c_rows: list[tuple[str, Any]] = [("Manifest", "absent")] if not c.present else [
         ("State", c.state), ("Library validation state", c.validation_state), ("Manifests", c.manifests),
         ("Claim generator", c.claim_generator), ("Title", c.title), ("Signer", c.signer), ("Issuer", c.issuer),
@@ -174,12 +175,12 @@ def provenance_appendix(prov: ProvenanceReport, styles: Any = None, image: np.nd
                               + (f" by {a.software_agent}" if a.software_agent else "") for a in c.actions) or None),
         ("Ingredients", "; ".join(c.ingredients) or None), ("Failed checks", "; ".join(c.failures) or "none"),
         ("Declares generative AI", "yes" if c.ai_generated else "no")]
-    out += [Paragraph("Content Credentials (C2PA), read offline", h2), _kv(c_rows, styles),
-            Paragraph("Offline, no trust list is used: an intact manifest from any certificate is 'untrusted signer', which "
+    out += [Para("Content Credentials (C2PA), read offline", h2), _kv(c_rows, styles),
+            Para("Offline, no trust list is used: an intact manifest from any certificate is 'untrusted signer', which "
                       "says nothing against the file; 'invalid' means a hash or signature check failed.", tiny)]
     if j is not None:
         dc, t = j.double_compression, j.thumbnail
-        out += [Paragraph("JPEG structure", h2), _kv([
+        out += [Para("JPEG structure", h2), _kv([
             ("Coding", j.coding), ("Chroma subsampling", j.subsampling), ("Components", j.components),
             ("Quality (luminance, IJG-equivalent)", j.quality),
             ("Tables", "; ".join(f"table {q.index}: quality {q.quality}" + (f", libjpeg standard at {q.libjpeg_quality}" if q.libjpeg_quality else ", not libjpeg scaling")
@@ -200,7 +201,7 @@ def provenance_appendix(prov: ProvenanceReport, styles: Any = None, image: np.nd
         if qrows:
             out.append(_kv(qrows, styles, key_frac=0.25))
     if prov.notes:
-        out += [Paragraph("Metadata notes", h2)] + [_p("- " + n, tiny) for n in prov.notes]
+        out += [Para("Metadata notes", h2)] + [_p("- " + n, tiny) for n in prov.notes]
     out.append(Spacer(1, 4))
     out += _ela_flowables(image, prov, styles)
     return out
