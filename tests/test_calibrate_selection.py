@@ -80,3 +80,23 @@ def test_shipped_region_cue_weight_is_the_recorded_selection() -> None:
     assert sel["top1_selected"] == best and section["region_cue_floor"] == REGION_CUE_FLOOR
     cal = FusedCalibration.from_dict(section)
     assert dict(cal.region_cues) == section["region_cues"] and cal.region_cue_floor == REGION_CUE_FLOOR
+
+
+def test_rates_by_face_size_count_each_bin() -> None:
+    from forgetalk.train.calibrate import rates_by_face_px
+
+    scores = np.array([0.9, 0.1, 0.2, 0.95, 0.3, 0.99])
+    y = np.array([0, 0, 1, 1, 0, 1])
+    px = np.array([90.0, 95.0, 120.0, 130.0, 400.0, 500.0])
+    rows = rates_by_face_px(scores, y, px, 0.5)
+    assert [r["n_real"] for r in rows] == [2, 0, 0, 1] and [r["n_fake"] for r in rows] == [0, 2, 0, 1]
+    assert rows[0]["fpr"] == 0.5 and rows[1]["fpr"] is None and rows[1]["tpr"] == 0.5 and rows[3]["face_px"] == [315.0, None]
+
+
+def test_a_resampled_chain_makes_the_item_a_face_of_its_native_size() -> None:
+    from forgetalk.synth.chain import ChainParams
+    from forgetalk.train.evalset import chain_face_px
+
+    assert chain_face_px(300.0, ChainParams()) == 300.0  # not resampled: the source face's size
+    assert abs(chain_face_px(300.0, ChainParams(native_px=128, resample=True)) - 78.7) < 0.1  # a 128 px crop
+    assert chain_face_px(60.0, ChainParams(native_px=900, resample=True)) == 60.0  # upsampling adds no detail

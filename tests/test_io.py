@@ -186,6 +186,19 @@ def test_atomic_write_many_is_all_or_nothing(tmp_path, monkeypatch) -> None:  # 
     assert [p.name for p in atomic_write_many([(tmp_path / "a.json", b"{}"), (tmp_path / "b.pdf", b"%PDF")])] == ["a.json", "b.pdf"]
 
 
+def _interrupt_held_to_the_end(deferred_signals, go, sender, done: list[str]) -> None:  # noqa: ANN001
+    import time
+
+    import pytest
+
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_signals():
+            go.set()
+            sender.join()
+            time.sleep(0.3)  # the interrupt used to be raised here
+            done.append("block finished")
+
+
 def test_deferred_signals_hold_ctrl_c_whichever_thread_the_kernel_picks() -> None:
     """Masking SIGINT in the main thread did not hold it: onnxruntime's and MediaPipe's threads
     were started earlier with it unmasked, the kernel delivered Ctrl-C to one of them, and the
@@ -196,20 +209,25 @@ def test_deferred_signals_hold_ctrl_c_whichever_thread_the_kernel_picks() -> Non
     import threading
     import time
 
-    import pytest
-
     from forgetalk.io import deferred_signals
 
+    # What this test stands on, whatever earlier tests in this process left: Python's own Ctrl-C
+    # handler, and SIGINT deliverable to this thread and to the sender (threads inherit the mask).
+    # In full-suite runs, and only there, the interrupt was once not raised at all.
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     go = threading.Event()
     sender = threading.Thread(target=lambda: (go.wait(10), os.kill(os.getpid(), signal.SIGINT)))
     sender.start()  # a thread that exists before the block, as the libraries' thread pools do
     done: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_signals():
-            go.set()
-            sender.join()
-            time.sleep(0.05)  # the interrupt used to be raised here
-            done.append("block finished")
+    try:
+        _interrupt_held_to_the_end(deferred_signals, go, sender, done)
+    except BaseException as exc:  # noqa: BLE001 - pytest's Failed: say what this process had before the test
+        raise AssertionError(f"Ctrl-C not delivered after the block; before the test the SIGINT handler was {handler!r} "
+                             f"and this thread blocked {sorted(mask)}") from exc
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     assert done == ["block finished"]
 
     # SIGTERM, and SIGALRM when a Python handler owns it (the console script's held Ctrl-C arrives

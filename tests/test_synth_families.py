@@ -168,6 +168,27 @@ def test_chain_is_identical_on_twins(faces: dict[str, FaceRecord]) -> None:
     assert np.abs(big.astype(int) - host.crop.astype(int)).mean() < 3
 
 
+def test_chain_saves_a_small_face_at_its_native_size(faces: dict[str, FaceRecord]) -> None:
+    """With ``at_native`` the JPEG save happens at the face's own size and the crop is scaled up
+    afterwards (as an analysis scales a small face); without it, on the crop after resampling."""
+    import cv2
+
+    from forgetalk.synth.generate import jpeg_recompress
+
+    crop = faces["host"].crop
+    s = crop.shape[0]
+    n = round(s * 160 / 512)
+    small = cv2.resize(crop, (n, n), interpolation=cv2.INTER_AREA)
+    native = ChainParams(native_px=160, resample=True, down_interp="area", up_interp="cubic", jpeg=(60,), at_native=True)
+    expect = cv2.resize(jpeg_recompress(small, 60), (s, s), interpolation=cv2.INTER_CUBIC)
+    assert np.array_equal(apply_chain(crop, native), expect)
+    on_crop = ChainParams(native_px=160, resample=True, down_interp="area", up_interp="cubic", jpeg=(60,))
+    assert np.array_equal(apply_chain(crop, on_crop), jpeg_recompress(cv2.resize(small, (s, s), interpolation=cv2.INTER_CUBIC), 60))
+    drawn = [draw_chain(np.random.default_rng(seed)) for seed in range(400)]
+    share = np.mean([p.at_native for p in drawn if p.resample])
+    assert 0.7 < share < 0.9 and not any(p.at_native for p in drawn if not p.resample)
+
+
 def test_random_sample_respects_families(faces: dict[str, FaceRecord]) -> None:
     rng = np.random.default_rng(0)
     kinds = {random_sample(faces["host"], rng, [faces["donor"]], ["liquify", "eye_colour"], [0.5, 0.5]).kind for _ in range(6)}

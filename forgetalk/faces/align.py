@@ -13,9 +13,8 @@ from .base import CROP_SIZE, DetectedFace
 
 #: Faces smaller than this (photo pixels, see DetectedFace.size) get a "tiny face" note.
 TINY_FACE_PX = 64
-#: The smallest native face size the localizer is trained on (see forgetalk.synth.chain):
-#: below it the report says the face is under the trained range.
-TRAINED_MIN_FACE_PX = 128
+#: Faces smaller than this get a note with their native size and the crop's upsampling factor.
+SMALL_FACE_PX = 128
 
 #: FFHQ 5-point template at 512x512: image-left eye, image-right eye, nose, mouth corners.
 FFHQ_TEMPLATE_512 = np.array(
@@ -28,6 +27,20 @@ FFHQ_TEMPLATE_512 = np.array(
     ],
     dtype=np.float32,
 )
+
+
+#: ``DetectedFace.size`` (2.5 inter-ocular distances) of a face aligned to the 512 px template:
+#: the unit that turns a face's size in the photo into the crop's native size and back.
+FACE_PX_AT_512 = 2.5 * float(FFHQ_TEMPLATE_512[1, 0] - FFHQ_TEMPLATE_512[0, 0])
+#: The smallest native crop the localizer is trained on (``forgetalk.synth.chain``'s native range
+#: starts at a 128 px crop), as a face size in photo pixels: 79 px.
+TRAINED_MIN_FACE_PX = round(128 * FACE_PX_AT_512 / 512)
+
+
+def crop_upsampling(face_px: float) -> float:
+    """How many times the 512 px analysis crop enlarges the photo's pixels for a face of
+    ``face_px`` (``DetectedFace.size``); below 1 the crop reduces them."""
+    return FACE_PX_AT_512 / max(float(face_px), 1.0)
 
 
 def estimate_alignment(landmarks5: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +124,9 @@ def face_size_notes(face_px: float, size: int = CROP_SIZE) -> list[str]:
     notes: list[str] = []
     if face_px < TINY_FACE_PX:
         notes.append(f"tiny face ({face_px:.0f} px): forensic traces are unreliable at this size")
-    elif face_px < TRAINED_MIN_FACE_PX:
-        notes.append(f"small face ({face_px:.0f} px native, upsampled x{size / face_px:.1f} for analysis): below the {TRAINED_MIN_FACE_PX} px the localizer was trained down to; fine traces are lost at this size")
+    elif face_px < SMALL_FACE_PX:
+        up = crop_upsampling(face_px) * size / 512
+        where = (f"below the {TRAINED_MIN_FACE_PX} px (a 128 px crop) the localizer was trained down to" if face_px < TRAINED_MIN_FACE_PX
+                 else f"the localizer was trained and its verdict calibrated on faces down to {TRAINED_MIN_FACE_PX} px")
+        notes.append(f"small face ({face_px:.0f} px native, the analysis crop upsampled x{up:.1f}): fine traces are lost at this size; {where}")
     return notes

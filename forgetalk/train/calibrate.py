@@ -21,7 +21,11 @@ FUSION_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
 #: The fixed face-score features of the v2 calibration (kept as the reference the selection is compared with).
 FEATURES = ("region_max", "heat_q99", "evidence_score", "suspicion_max", "consistency")
 #: Every statistic forgetalk.engines.fused.face_features computes; the calibration picks among them.
-CANDIDATE_FEATURES = (*FEATURES, "excess_max", "excess_top2", "heat_q999", "heat_peak", "hot_frac", "head_max")
+#: ``resolution_loss`` (the face's size) is offered, not forced: forced into the model on the
+#: 2026-11-27 validation items it got a weight of -0.03 and lowered the cross-validated AUC
+#: (0.658 -> 0.655), and the out-of-fold false-positive rate was already even across face sizes
+#: without it (4.2-5.4 % in every ``FACE_PX_BINS`` bin; docs/localizer.md).
+CANDIDATE_FEATURES = (*FEATURES, "excess_max", "excess_top2", "heat_q999", "heat_peak", "hot_frac", "head_max", "resolution_loss")
 #: Feature selection: greedy forward steps from the fixed set while the cross-validated AUC on
 #: validation faces rises by at least MIN_CV_GAIN, folds grouped by source photo (a face's forgeries
 #: and its untouched copy never straddle folds), at most MAX_FEATURES features.
@@ -115,6 +119,24 @@ def select_features(table: np.ndarray, names: tuple[str, ...], y: np.ndarray, gr
                                "candidates": list(names), "steps": steps, "cv_auc_selected": round(best, 4),
                                "cv_auc_fixed_set": round(reference, 4), "fixed_set": list(FEATURES)}
     return tuple(chosen), info
+
+
+#: Face-size bins (``DetectedFace.size``, photo pixels) in which the calibration reports its
+#: out-of-fold rates at the threshold: below 100 px is a 160 px passport-style photo's face; 315 px
+#: and up are faces the 512 px crop does not enlarge.
+FACE_PX_BINS = (0.0, 100.0, 160.0, 315.0, float("inf"))
+
+
+def rates_by_face_px(scores: np.ndarray, y: np.ndarray, face_px: np.ndarray, thr: float) -> list[dict[str, object]]:
+    """False- and true-positive rates at ``thr`` within each ``FACE_PX_BINS`` bin (counts included)."""
+    out: list[dict[str, object]] = []
+    for lo, hi in zip(FACE_PX_BINS[:-1], FACE_PX_BINS[1:], strict=True):
+        sel = (face_px >= lo) & (face_px < hi)
+        real, fake = sel & (y == 0), sel & (y == 1)
+        out.append({"face_px": [lo, None if not np.isfinite(hi) else hi], "n_real": int(real.sum()), "n_fake": int(fake.sum()),
+                    "fpr": round(float((scores[real] >= thr).mean()), 4) if real.any() else None,
+                    "tpr": round(float((scores[fake] >= thr).mean()), 4) if fake.any() else None})
+    return out
 
 
 #: Fixed seed of the validation forgery set, so that stages and runs are compared on the same set.
@@ -270,7 +292,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     atomic_write_json(Path(out_dir) / FILE_NAME, rcal.to_dict())
     # 3) face score: logistic model on validation real vs forged, threshold at target FPR on real.
     rows = [face_features(lo, heats[i], it.face.face_mask, ev.score, it.face.regions, rcal, source, consistency_of(ev), consistency_cues_of(ev),
-                          scores_of(i, source, region_cues))
+                          scores_of(i, source, region_cues), it.face.detection.size)
             for i, (it, (ev, lo)) in enumerate(zip(items, outs, strict=True))]
     # The named statistics, then every per-region / per-cue one some validation face has (0 where absent, as in face_score).
     candidates = (*CANDIDATE_FEATURES, *sorted({k for r in rows for k in r} - set(CANDIDATE_FEATURES)))
@@ -296,6 +318,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     oof = scores if oof_l is None else prob(oof_l)  # None: too few faces for folds (tests' tiny sets)
     thr, fpr = threshold_at_fpr(oof[y == 0], target_fpr)
     tpr = float((oof[y == 1] >= thr).mean())
+    face_px = np.array([it.face.detection.size for it in items])
+    by_size = rates_by_face_px(oof, y, face_px, thr)
+    log(f"[calibrate] out-of-fold rates at the threshold by face size: {json.dumps(by_size)}")
     cal: dict[str, object] = {
         "fusion_weight": float(w_best),
         "fusion_selection": {"criterion": "pooled best-threshold pixel F1 inside the face oval, validation forgeries", "f1_by_weight": per_w},
@@ -320,6 +345,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "target_fpr": target_fpr,
         "measured_fpr": fpr,
         "tpr_at_threshold_val": tpr,
+        "rates_by_face_px": by_size,
         "threshold_rule": f"out-of-fold scores of {CV_FOLDS} photo-grouped folds; measured_fpr and tpr_at_threshold_val are out-of-fold rates",
         "in_sample_fpr": float((scores[y == 0] >= thr).mean()),
         "image_auc_val": roc_auc(scores, y),

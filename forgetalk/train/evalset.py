@@ -13,9 +13,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..faces.align import FACE_PX_AT_512
 from ..faces.base import AlignedFace, DetectedFace
 from ..faces.regions import regions_from_mesh
 from ..synth import FaceRecord, random_forgery
+from ..synth.chain import CROP_REF, ChainParams
 from ..synth.generate import jpeg_recompress
 
 #: Region truth for ranking: regions covered at least this fraction of the best-covered one.
@@ -91,12 +93,21 @@ def face_name(face: object) -> str:
     return str(getattr(face, "photo", None) or getattr(face, "name", ""))
 
 
+def chain_face_px(face_px: float, params: ChainParams) -> float:
+    """The face's size in the photo an item stands for (``DetectedFace.size``, what an analysis
+    reads as the face's native size): a chain that resampled the crop to ``native_px`` made it a
+    face of that crop size, unless the source face was smaller still."""
+    if not params.resample:
+        return float(face_px)
+    return min(float(face_px), params.native_px * FACE_PX_AT_512 / CROP_REF)
+
+
 def _untouched_item(face, rec: FaceRecord, rng: np.random.Generator, copy: int = 0) -> EvalItem:  # noqa: ANN001 - CachedFace | ParsedFace
     """The untouched copy of a face through one drawn post-edit chain (one ``draw_chain`` call)."""
     from ..synth.chain import apply_chain, draw_chain
 
     cp = draw_chain(rng)
-    return EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), face.face_px), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), face_name(face),
+    return EvalItem(aligned_from_record(rec, apply_chain(rec.crop, cp), chain_face_px(face.face_px, cp)), np.zeros(rec.crop.shape[:2], bool), False, "real", "", (), face_name(face),
                     cp.jpeg[-1] if cp.jpeg else None, copy, cp.native_px)
 
 
@@ -153,7 +164,7 @@ def build_family_eval_set(faces: list, seed: int, families: tuple[str, ...], for
             smp = random_sample(rec, rng, donors, (fam,), None)
             cp = draw_chain(rng)
             img = apply_chain(smp.image, cp)
-            items.append(EvalItem(aligned_from_record(rec, img, f.face_px), smp.mask, True, smp.kind, smp.target, primary_regions(smp.coverage), name,
+            items.append(EvalItem(aligned_from_record(rec, img, chain_face_px(f.face_px, cp)), smp.mask, True, smp.kind, smp.target, primary_regions(smp.coverage), name,
                                   cp.jpeg[-1] if cp.jpeg else None, native_px=cp.native_px))
     if landmarks_of is not None:
         kept = 0

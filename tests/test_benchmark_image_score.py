@@ -1,0 +1,47 @@
+"""The image-score benchmark's rules and table code on synthetic records (no ../shared, no analysis)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from _helpers import load_benchmark
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("image_score")
+
+
+def _photo(faces: list[tuple[float, float]]) -> dict:
+    recs = [{"size": s, "score": v, "verdict": "likely manipulated" if v >= 0.9 else "no evidence of manipulation found", "det": 0.99} for s, v in faces]
+    big = [v for s, v in faces if s >= 64]
+    return {"image_score": max(big or [v for _, v in faces], default=0.0), "verdict": recs[0]["verdict"] if recs else "no face found", "faces": recs}
+
+
+def test_the_rules_differ_only_where_a_face_is_too_small_to_judge(bench) -> None:  # noqa: ANN001
+    both = [{"size": 300.0, "score": 0.4}, {"size": 30.0, "score": 0.97}]
+    assert bench.RULES["every face (before)"](both) == 0.97
+    assert bench.RULES["faces >= MIN_FACE_PX (shipped)"](both) == 0.4
+    assert bench.RULES["largest face only"](both) == 0.4
+    assert bench.RULES["faces >= MIN_FACE_PX (shipped)"]([{"size": 30.0, "score": 0.7}]) == 0.7  # none judged: the rest
+    assert bench.RULES["every face (before)"]([]) == 0.0
+
+
+def test_saved_scales_the_long_side_and_writes_a_jpeg(bench) -> None:  # noqa: ANN001
+    data = bench.saved(np.zeros((512, 400, 3), np.uint8), 160, 90)
+    im = Image.open(io.BytesIO(data))
+    assert im.format == "JPEG" and max(im.size) == 160 and im.size[1] == 160
+
+
+def test_report_prints_a_table_per_size(bench, capsys) -> None:  # noqa: ANN001
+    rows = [{"stem": f"s{i}", "parts": ["nose"], "quality": 90,
+             "forged_160": _photo([(100.0, 0.95)]), "untouched_160": _photo([(100.0, 0.3), (40.0, 0.99)])} for i in range(3)]
+    bench.report(rows, [160])
+    out = capsys.readouterr().out
+    assert "### 160 px photos" in out and "a face below 64 px: 3" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("| every face") or ln.startswith("| faces >=")]
+    assert lines[0].split("|")[2].strip() == "0.000"  # every face: the tiny background face outranks every forgery
+    assert lines[1].split("|")[2].strip() == "1.000" and lines[1].split("|")[-2].strip() == "3"
