@@ -82,6 +82,20 @@ def paste_part(host: np.ndarray, host_lab: np.ndarray, donor: np.ndarray, donor_
     return out, area
 
 
+def split_stems(parsing: Path, split: str, limit: int = 0) -> list[str]:
+    """The parsing set's file stems in ``split``, in order; at most ``limit`` (0: all)."""
+    stems = [s for s in list_parsing(parsing) if split_of(s) == split]
+    return stems[:limit] if limit else stems
+
+
+def host_and_donor(parsing: Path, stems: list[str], i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Host ``stems[i]`` and its donor, the next face of the split: RGB images and canonical part label maps."""
+    stem, donor_stem = stems[i], stems[(i + 1) % len(stems)]
+    host, donor = (np.asarray(Image.open(parsing / "images" / f"{s}.jpg").convert("RGB")) for s in (stem, donor_stem))
+    hl, dl = (canonical_sides(read_label_map(parsing / "masks" / f"{s}.png")) for s in (stem, donor_stem))
+    return host, hl, donor, dl
+
+
 def jpeg_bytes(rgb: np.ndarray, quality: int, resize: float | None) -> bytes:
     im = Image.fromarray(rgb)
     if resize:
@@ -119,9 +133,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write every item's numbers here")
     args = ap.parse_args()
 
-    stems = [s for s in list_parsing(args.parsing) if split_of(s) == args.split]
-    if args.limit:
-        stems = stems[: args.limit]
+    stems = split_stems(args.parsing, args.split, args.limit)
     rng = np.random.default_rng(args.seed)
     an = Analyzer(AnalyzeOptions())
     rows: list[dict] = []
@@ -129,12 +141,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for i, stem in enumerate(stems):
-            donor_stem = stems[(i + 1) % len(stems)]
             host_bytes = (args.parsing / "images" / f"{stem}.jpg").read_bytes()
-            host = np.asarray(Image.open(io.BytesIO(host_bytes)).convert("RGB"))
-            donor = np.asarray(Image.open(args.parsing / "images" / f"{donor_stem}.jpg").convert("RGB"))
-            hl = canonical_sides(read_label_map(args.parsing / "masks" / f"{stem}.png"))
-            dl = canonical_sides(read_label_map(args.parsing / "masks" / f"{donor_stem}.png"))
+            host, hl, donor, dl = host_and_donor(args.parsing, stems, i)
             part = list(PARTS)[int(rng.integers(len(PARTS)))]
             pasted = paste_part(host, hl, donor, dl, part, rng)
             quality = int(rng.integers(70, 98))

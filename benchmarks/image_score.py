@@ -36,18 +36,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from compression_history import PARTS, paste_part  # noqa: E402
+from compression_history import PARTS, host_and_donor, paste_part, split_stems  # noqa: E402
 
 from forgetalk.metrics import roc_auc, wilson_interval  # noqa: E402
 from forgetalk.pipeline import AnalyzeOptions, Analyzer  # noqa: E402
-from forgetalk.train.parsing import canonical_sides, list_parsing, read_label_map, split_of  # noqa: E402
 from forgetalk.verdict import MIN_FACE_PX  # noqa: E402
-
-RULES = {
-    "every face (before)": lambda faces: max((f["score"] for f in faces), default=0.0),
-    "faces >= MIN_FACE_PX (shipped)": None,  # filled below: the product's own rule
-    "largest face only": lambda faces: max(faces, key=lambda f: f["size"])["score"] if faces else 0.0,
-}
 
 
 def _judged(faces: list[dict]) -> float:
@@ -56,7 +49,11 @@ def _judged(faces: list[dict]) -> float:
     return max(big) if big else max((f["score"] for f in faces), default=0.0)
 
 
-RULES["faces >= MIN_FACE_PX (shipped)"] = _judged
+RULES = {
+    "every face (before)": lambda faces: max((f["score"] for f in faces), default=0.0),
+    "faces >= MIN_FACE_PX (shipped)": _judged,
+    "largest face only": lambda faces: max(faces, key=lambda f: f["size"])["score"] if faces else 0.0,
+}
 
 
 def saved(rgb: np.ndarray, side: int, quality: int) -> bytes:
@@ -77,9 +74,7 @@ def analyse(an: Analyzer, data: bytes, path: Path) -> dict:
 
 
 def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
-    stems = [s for s in list_parsing(args.parsing) if split_of(s) == args.split]
-    if args.limit:
-        stems = stems[: args.limit]
+    stems = split_stems(args.parsing, args.split, args.limit)
     rng = np.random.default_rng(args.seed)
     an = Analyzer(AnalyzeOptions())
     rows: list[dict] = []
@@ -87,11 +82,7 @@ def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "photo.jpg"
         for i, stem in enumerate(stems):
-            donor_stem = stems[(i + 1) % len(stems)]
-            host = np.asarray(Image.open(args.parsing / "images" / f"{stem}.jpg").convert("RGB"))
-            donor = np.asarray(Image.open(args.parsing / "images" / f"{donor_stem}.jpg").convert("RGB"))
-            hl = canonical_sides(read_label_map(args.parsing / "masks" / f"{stem}.png"))
-            dl = canonical_sides(read_label_map(args.parsing / "masks" / f"{donor_stem}.png"))
+            host, hl, donor, dl = host_and_donor(args.parsing, stems, i)
             parts = [str(p) for p in rng.permutation(list(PARTS))[: int(rng.integers(1, 4))]]
             forged, done = host, []
             for part in parts:
