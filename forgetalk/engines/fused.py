@@ -92,9 +92,11 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     ``resolution_loss`` (from ``face_px``, the face's size in the photo): how many octaves the
     analysis crop enlarged the face, ``log2`` of :func:`forgetalk.faces.align.crop_upsampling`,
     clipped to [0, 3]. It carries no evidence by itself (a forgery and its untouched twin share
-    it); it lets the face score ask more of a small face, whose upsampled JPEG blocks and noise
-    raise every statistic above: untouched held-out faces saved at 160 px scored a median of
-    0.702 against 0.586 at 600 px (docs/localizer.md). 0 when the size is not given.
+    it); it is offered to the calibration so that the face score could ask more of a small face,
+    whose upsampled JPEG blocks and noise raise the statistics above (untouched held-out faces saved
+    at 160 px scored a median of 0.702 against 0.586 at 600 px). On the 2026-11-27 validation
+    items the selection did not take it, and forced in it got a weight of -0.03
+    (docs/localizer.md). 0 when the size is not given.
     """
     import cv2
 
