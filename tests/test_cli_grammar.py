@@ -231,3 +231,11 @@ def test_ctrl_c_wrapped_in_an_import_error_is_an_interruption() -> None:
     except ImportError as outer:
         assert caused_by_interrupt(outer)
     assert not caused_by_interrupt(ImportError("no module named x"))
+
+
+def test_an_empty_output_path_is_quoted_as_given(tmp_path: Path) -> None:
+    """click's Path type turned "" into ".", so the one-line error named a path nobody typed."""
+    for flag in ("--report", "--summary", "--overlay", "--json-out"):
+        res = invoke("analyze", tmp_path / "photo.jpg", flag, "")
+        assert res.exit_code == 2, (flag, res.exit_code, res.stderr)
+        assert res.stderr.strip() == f"error: {flag} '' names no file: give a file path", res.stderr

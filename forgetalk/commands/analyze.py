@@ -76,10 +76,10 @@ def rewrite_deprecated_json(cmd: click.Command, args: list[str]) -> list[str]:
 
 @click.command("analyze", cls=_AnalyzeCommand)
 @click.argument("image", type=click.Path(path_type=Path, readable=False))  # the loader reports folders, unreadable files (exit 3)
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Write the PDF case report here.")
-@click.option("--summary", "summary_pdf", type=click.Path(dir_okay=False, path_type=Path), help="Write a one-page triage form (PDF) here.")
-@click.option("--overlay", type=click.Path(dir_okay=False, path_type=Path), help="Write the heatmap overlay PNG here (default: next to the report).")
-@click.option("--json-out", "json_path", type=click.Path(dir_okay=False, path_type=Path), help="Write the JSON sidecar here (default: next to the report).")
+@click.option("--report", type=click.Path(dir_okay=False), help="Write the PDF case report here.")
+@click.option("--summary", "summary_pdf", type=click.Path(dir_okay=False), help="Write a one-page triage form (PDF) here.")
+@click.option("--overlay", type=click.Path(dir_okay=False), help="Write the heatmap overlay PNG here (default: next to the report).")
+@click.option("--json-out", "json_path", type=click.Path(dir_okay=False), help="Write the JSON sidecar here (default: next to the report).")
 @json_option("Print the full result as JSON on stdout (for machines).")
 @click.option("--print-json", "print_json", is_flag=True, hidden=True, help="Deprecated spelling of --json.")
 @click.option("--case-id", default=None, help="Case or exhibit number printed on every page of the report.")
@@ -89,7 +89,7 @@ def rewrite_deprecated_json(cmd: click.Command, args: list[str]) -> list[str]:
 @click.option("--max-faces", type=click.IntRange(min=1), default=32, show_default=True,
               help="Analyse at most this many faces (largest first); the report says how many were skipped.")
 @progress_option()
-def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay: Path | None, json_path: Path | None, as_json: bool,
+def command(image: Path, report: str | Path | None, summary_pdf: str | Path | None, overlay: str | Path | None, json_path: str | Path | None, as_json: bool,
             print_json: bool, case_id: str | None, examiner: str | None, engine: str, device: str, quant: str | None, face_backend: str,
             max_pixels: int | None, max_faces: int, no_progress: bool) -> None:
     """Analyse one photo: detect faces, localize forged pixels, rank and explain regions.
@@ -107,7 +107,10 @@ def command(image: Path, report: Path | None, summary_pdf: Path | None, overlay:
         click.echo(DEPRECATED_PRINT_JSON, err=True)
         as_json = True
         click.get_current_context().meta[JSON_META] = True
+    # The paths arrive as typed (str): click's Path type turns "" into ".", and the error would
+    # then quote a name the analyst never gave.
     check_output_names({"--report": report, "--summary": summary_pdf, "--overlay": overlay, "--json-out": json_path})
+    report, summary_pdf, overlay, json_path = (None if p is None else Path(p) for p in (report, summary_pdf, overlay, json_path))
     if report is not None:
         overlay = overlay or report.with_suffix(".overlay.png")
         json_path = json_path or report.with_suffix(".json")
