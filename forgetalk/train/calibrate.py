@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..faces.align import FACE_PX_AT_512
 from ..metrics import best_threshold_f1, roc_auc, threshold_at_fpr
 from .evalset import build_eval_set
 
@@ -124,7 +125,7 @@ def select_features(table: np.ndarray, names: tuple[str, ...], y: np.ndarray, gr
 #: Face-size bins (``DetectedFace.size``, photo pixels) in which the calibration reports its
 #: out-of-fold rates at the threshold: below 100 px is a 160 px passport-style photo's face; 315 px
 #: and up are faces the 512 px crop does not enlarge.
-FACE_PX_BINS = (0.0, 100.0, 160.0, 315.0, float("inf"))
+FACE_PX_BINS = (0.0, 100.0, 160.0, float(round(FACE_PX_AT_512)), float("inf"))
 
 
 def rates_by_face_px(scores: np.ndarray, y: np.ndarray, face_px: np.ndarray, thr: float) -> list[dict[str, object]]:
