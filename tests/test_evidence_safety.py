@@ -539,6 +539,26 @@ def test_12_verify_reports_a_file_planted_in_results(scanned: tuple[Path, Path])
     assert [p["path"] for p in json.loads(res.stdout)["problems"] if p["status"] == "unlisted"] == [(item / "planted.png").relative_to(out).as_posix()]
 
 
+def test_12_verify_reports_an_empty_folder_planted_in_results(scanned: tuple[Path, Path]) -> None:
+    """A planted folder holds no file to be found by; verify names it. An item folder whose
+    outputs are gone is reported through its listed files, never as a planted folder."""
+    _, out = scanned
+    item = next(out.glob("items/*/"))
+    (item / "extra").mkdir()
+    (out / "notes").mkdir()
+    res = ft("verify", out, "--json")
+    assert res.returncode == 7
+    unlisted = [p for p in json.loads(res.stdout)["problems"] if p["status"] == "unlisted"]
+    assert sorted(p["path"] for p in unlisted) == sorted(["notes/", (item / "extra").relative_to(out).as_posix() + "/"])
+    assert all("folder" in p["expected"] for p in unlisted)
+    (item / "extra").rmdir()
+    (out / "notes").rmdir()
+    for f in item.iterdir():
+        f.unlink()
+    problems = json.loads(ft("verify", out, "--json").stdout)["problems"]
+    assert problems and {p["status"] for p in problems} == {"missing"}
+
+
 @pytest.mark.parametrize("plant", ["symlink_to_input", "fifo"])
 def test_12_rescan_replaces_a_link_or_fifo_planted_at_an_output(scanned: tuple[Path, Path], plant: str) -> None:
     """RESULTS is the scan's own folder: what was planted at an item's output path is removed and

@@ -43,7 +43,7 @@ from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
 from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, load_manifest, manifest_entries
 from .records import Event, IndexRow, RunRecord, ScanEvent, ScanRecord, Status, WorkerFatal, WorkerResult
 from .walk import Skipped, WalkOptions, walk
-from .worker import Task, WorkerConfig
+from .worker import ITEMS_DIR, Task, WorkerConfig
 
 INDEX_SCHEMA = "forgetalk.scan-index/1"
 SUMMARY_NAME = "summary.pdf"
@@ -178,7 +178,7 @@ def remove_stale_parts(out_dir: Path) -> int:
             return [Path(e.path) for e in it if e.is_dir(follow_symlinks=False)]
 
     n = 0
-    for folder in (out_dir, *real_dirs(out_dir / "items")):
+    for folder in (out_dir, *real_dirs(out_dir / ITEMS_DIR)):
         for p in folder.glob(".*.part"):
             with contextlib.suppress(OSError):
                 p.unlink()

@@ -14,6 +14,7 @@ from ..io import NotARegularFile, sha256_file
 from .journal import JOURNAL_NAME
 from .manifest import MANIFEST_NAME, ManifestError, load_manifest, manifest_entries
 from .runner import LOCK_NAME
+from .worker import ITEMS_DIR, item_dir_name
 
 __all__ = ["ManifestError", "VerifyReport", "load_manifest", "results_files", "verify_results"]
 
@@ -63,13 +64,24 @@ def _inside(results: Path, rel: str) -> Path | None:
 
 def results_files(results: Path) -> list[str]:
     """Every non-folder entry under RESULTS (symlinks included, never followed), as '/'-separated
-    paths relative to RESULTS, sorted."""
+    paths relative to RESULTS, sorted; and every empty folder, with a trailing '/'.
+
+    Why the empty folders: a folder holding a planted file is found through that file, an empty
+    one would be found by nothing, and a re-run or a reader could still be steered by its name."""
     found = []
     for root, dirs, files in os.walk(results, followlinks=False):
         base = Path(root).relative_to(results)
         found += [(base / n).as_posix() for n in files]
         found += [(base / d).as_posix() for d in dirs if os.path.islink(os.path.join(root, d))]
+        if not dirs and not files and base != Path("."):
+            found.append(base.as_posix() + "/")
     return sorted(found)
+
+
+def expected_folders(inputs: list[dict[str, Any]]) -> frozenset[str]:
+    """The folders a scan makes, which may stay empty: ``items/`` and one folder per input, made
+    before its outputs are written (a write that failed, on a full disk, leaves it empty)."""
+    return frozenset({f"{ITEMS_DIR}/", *(f"{ITEMS_DIR}/{item_dir_name(str(i['sha256']))}/" for i in inputs)})
 
 
 def verify_results(results: Path, require_inputs: bool = False, progress: Callable[[int], Callable[[], None]] | None = None) -> VerifyReport:
@@ -120,10 +132,11 @@ def verify_results(results: Path, require_inputs: bool = False, progress: Callab
             rep.outputs_ok += 1
         else:
             rep.problems.append({"status": status, "what": "output", "path": item["path"], "expected": item["sha256"], "found": got})
-    listed = {item["path"] for item in outputs}
+    listed = {item["path"] for item in outputs} | UNLISTED_ALLOWED | expected_folders(inputs)
     for rel in results_files(results):  # planted after the scan (the README's "unlisted file")
-        if rel not in listed and rel not in UNLISTED_ALLOWED:
-            rep.problems.append({"status": "unlisted", "what": "output", "path": rel, "expected": "no such file (not in the manifest)", "found": "present"})
+        if rel not in listed:
+            what = "no such folder (the scan makes none here)" if rel.endswith("/") else "no such file (not in the manifest)"
+            rep.problems.append({"status": "unlisted", "what": "output", "path": rel, "expected": what, "found": "present"})
     failing = [p for p in rep.problems if not (p["what"] == "input" and p["status"] == "missing" and not require_inputs)]
     rep.exit_code = EXIT_INTEGRITY if failing else EXIT_OK
     return rep

@@ -49,6 +49,10 @@ class Task:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+#: RESULTS' folder of per-item folders (each named by ``item_dir_name``).
+ITEMS_DIR = "items"
+
+
 def item_dir_name(sha256: str) -> str:
     return sha256[:16]
 
@@ -225,7 +229,7 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     cfg = _STATE.config
     assert cfg is not None
     results = Path(cfg.results_dir)
-    rel_dir = Path("items") / item_dir_name(task.sha256)
+    rel_dir = Path(ITEMS_DIR) / item_dir_name(task.sha256)
     folder = own_folder(results, rel_dir)
     stem = safe_stem(task.rel)
     paths = {kind: folder / f"{stem}.{suffix}" for kind, suffix in (("overlay", "overlay.png"), ("pdf", "pdf"), ("json", "json"), ("thumb", "thumb.png"))}
