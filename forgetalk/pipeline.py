@@ -24,6 +24,7 @@ from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
 from .io import DEFAULT_ANALYSIS_PIXELS, DEFAULT_MAX_PIXELS, InputInfo, LoadedImage, load_image, sha256_file
 from .provenance.compression_map import CompressionMap, compression_map
+from .provenance.double_jpeg import decoded_once
 from .provenance.model import ProvenanceReport
 from .provenance.stage import inspect_safely
 from .results import (
@@ -68,8 +69,9 @@ class Inspected:
 
 def inspect_file(data: bytes, fmt: str) -> Inspected:
     """The provenance stage plus the compression map: both read the very bytes that were hashed."""
-    prov = inspect_safely(data, fmt)
-    return Inspected(prov, compression_map(data, prov))
+    with decoded_once(data):
+        prov = inspect_safely(data, fmt)
+        return Inspected(prov, compression_map(data, prov))
 
 
 def _usable_compression_map(inspected: Inspected | None, info: InputInfo, shape: tuple[int, int]) -> tuple[CompressionMap | None, str | None]:

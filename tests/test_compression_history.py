@@ -94,6 +94,23 @@ def test_blocks_clipped_to_white_are_left_out() -> None:
     assert count[0, 0] > 0 and count[1, 1] == 0 and total[1, 1] == 0
 
 
+def test_the_test_and_the_map_decode_the_photo_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """inspect_file decodes a twice-saved JPEG's luminance once for the test and the map, and the
+    same map comes out as from two decodes; outside that call nothing is kept."""
+    from forgetalk.pipeline import inspect_file
+    from forgetalk.provenance import double_jpeg
+
+    data = jpeg(decode(jpeg(texture(4), 70)), 92)
+    decodes = []
+    real = double_jpeg._y_plane
+    monkeypatch.setattr(double_jpeg, "_y_plane", lambda d: decodes.append(1) or real(d))
+    got = inspect_file(data, "JPEG")
+    assert got.compression is not None and len(decodes) == 1
+    alone = compression_map(data, inspect(data, "JPEG"))
+    assert len(decodes) == 3  # the test's decode and the map's, without the scope
+    assert np.array_equal(got.compression.log_odds, alone.log_odds) and np.array_equal(got.compression.coefficients, alone.coefficients)
+
+
 def test_no_map_for_a_single_compression_or_a_png() -> None:
     img = texture(3)
     once = jpeg(img, 85)

@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import numpy as np
 from PIL import Image
@@ -81,25 +84,63 @@ def _hists(k: np.ndarray) -> np.ndarray:
     return np.divide(h, s, out=np.zeros_like(h), where=s > 0)
 
 
+#: The Y plane decoded inside :func:`decoded_once` (the bytes object it belongs to, the plane, or
+#: None when the file has none), so the test and the compression map decode a photo once.
+_DECODED: ContextVar[tuple[bytes, np.ndarray | None] | None] = ContextVar("forgetalk_decoded_luma", default=None)
+
+
+def _y_plane(data: bytes) -> np.ndarray | None:
+    """The decoder's own Y plane (no colour conversion) of the whole image as uint8; None for CMYK
+    and other modes, and over :data:`MAX_PIXELS_TESTED` (the full-size decode would break the
+    memory budget). Kept in 8 bits: a float copy of a 40 MP plane costs 160 MB."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img = Image.open(io.BytesIO(data))
+        if img.mode not in ("L", "RGB") or img.size[0] * img.size[1] > MAX_PIXELS_TESTED:
+            return None
+        if img.mode == "RGB":
+            img.draft("YCbCr", img.size)
+        img.load()
+        return np.asarray(img if img.mode == "L" else img.getchannel(0))
+
+
+@contextmanager
+def decoded_once(data: bytes) -> Iterator[None]:
+    """Within the block, :func:`luminance` of these very bytes decodes them only the first time.
+
+    Why: the double-compression test reads the central crop and the compression map the whole
+    plane of the same file, one after the other; each decoded it in full (about 25 ms for a
+    1024 px photo). Scoped, not a module cache, so no plane outlives the photo's inspection."""
+    token = _DECODED.set((data, None))
+    try:
+        yield
+    finally:
+        _DECODED.reset(token)
+
+
+def _plane(data: bytes) -> np.ndarray | None:
+    scope = _DECODED.get()
+    if scope is None or scope[0] is not data:
+        return _y_plane(data)
+    if scope[1] is None:
+        plane = _y_plane(data)
+        _DECODED.set((data, plane if plane is not None else np.zeros((0, 0), np.uint8)))
+        return plane
+    return scope[1] if scope[1].size else None
+
+
 def luminance(data: bytes, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS_TESTED) -> np.ndarray | None:
     """The decoder's own Y plane (no colour conversion) of the central, grid-aligned crop of at
     most ``max_side`` pixels a side, float, level-shifted by -128. None for CMYK and other modes,
     and for photos over ``max_pixels`` (the full-size decode would break the memory budget).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        img = Image.open(io.BytesIO(data))
-        if img.mode not in ("L", "RGB") or img.size[0] * img.size[1] > max_pixels:
-            return None
-        if img.mode == "RGB":
-            img.draft("YCbCr", img.size)
-        img.load()
-        w, h = img.size
-        cw, ch = min(w, max_side), min(h, max_side)
-        x0, y0 = ((w - cw) // 2) // 8 * 8, ((h - ch) // 2) // 8 * 8  # the JPEG grid starts at the top-left corner
-        img = img.crop((x0, y0, x0 + cw, y0 + ch))
-        y = np.asarray(img if img.mode == "L" else img.getchannel(0))
-    return y.astype(np.float32) - 128.0
+    y = _plane(data)
+    if y is None or y.shape[0] * y.shape[1] > max_pixels:
+        return None
+    h, w = y.shape
+    cw, ch = min(w, max_side), min(h, max_side)
+    x0, y0 = ((w - cw) // 2) // 8 * 8, ((h - ch) // 2) // 8 * 8  # the JPEG grid starts at the top-left corner
+    return y[y0:y0 + ch, x0:x0 + cw].astype(np.float32) - 128.0
 
 
 def detect(data: bytes, luma_table: tuple[int, ...]) -> DoubleCompression:
