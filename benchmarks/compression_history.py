@@ -54,10 +54,17 @@ def _part_mask(labels: np.ndarray, part: str) -> np.ndarray:
 
 
 def paste_part(host: np.ndarray, host_lab: np.ndarray, donor: np.ndarray, donor_lab: np.ndarray, part: str,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
-    """The host with the donor's ``part`` pasted over its own, and the pasted area's mask."""
+               rng: np.random.Generator, grow: int = 6, sigma: float = 3.0, colour: bool | None = None,
+               blend: str | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The host with the donor's ``part`` pasted over its own, and the pasted area's mask.
+
+    ``grow`` (px) widens the pasted area around the two parts and ``sigma`` (px) is the feathered
+    blend's width. ``colour`` (matched or not) and ``blend`` (``"poisson"`` or ``"feather"``) are
+    drawn from ``rng`` when None; when given, the draw is still made and ignored, so that every
+    other draw of a benchmark stays the same whatever the options."""
     hm, dm = _part_mask(host_lab, part), _part_mask(donor_lab, part)
-    if hm.sum() < 150 or dm.sum() < 150:
+    k = max(1, host.shape[0] // 512)
+    if hm.sum() < 150 * k * k or dm.sum() < 150 * k * k:
         return None
     (hy, hx), (dy, dx) = (np.argwhere(hm).mean(axis=0), np.argwhere(dm).mean(axis=0))
     scale = float(np.sqrt(hm.sum() / dm.sum())) * rng.uniform(0.92, 1.08)
@@ -67,17 +74,19 @@ def paste_part(host: np.ndarray, host_lab: np.ndarray, donor: np.ndarray, donor_
     size = host.shape[1], host.shape[0]
     warped = cv2.warpAffine(donor, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     area = cv2.warpAffine(dm.astype(np.uint8), m, size, flags=cv2.INTER_NEAREST) > 0
-    area = cv2.dilate((area | hm).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))) > 0
-    if rng.random() < 0.5:  # colour matched to the host inside the area
+    area = cv2.dilate((area | hm).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))) > 0
+    match = rng.random() < 0.5
+    if match if colour is None else colour:  # colour matched to the host inside the area
         for c in range(3):
             w, h = warped[..., c][area].astype(np.float64), host[..., c][area].astype(np.float64)
             warped[..., c] = np.clip((warped[..., c] - w.mean()) / max(w.std(), 1e-3) * h.std() + h.mean(), 0, 255)
-    if rng.random() < 0.5:
+    poisson = rng.random() < 0.5
+    if poisson if blend is None else blend == "poisson":
         ys, xs = np.nonzero(area)
         centre = (int((xs.min() + xs.max()) // 2), int((ys.min() + ys.max()) // 2))
         out = cv2.seamlessClone(warped, host, area.astype(np.uint8) * 255, centre, cv2.NORMAL_CLONE)
     else:
-        alpha = cv2.GaussianBlur(area.astype(np.float32), (0, 0), 3.0)[..., None]
+        alpha = cv2.GaussianBlur(area.astype(np.float32), (0, 0), sigma)[..., None]
         out = np.clip(host * (1 - alpha) + warped * alpha, 0, 255).astype(np.uint8)
     return out, area
 

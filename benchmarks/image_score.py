@@ -13,6 +13,16 @@ and offset, and pasted with a feathered or a Poisson blend, colour matched or no
 saved as JPEG at one random quality (75-95), then analysed by the product (``Analyzer``: detection,
 alignment, the engine, the verdict).
 
+Edit-style options, to ask which property of an edit makes it hard: ``--grow``/``--feather`` widen
+the pasted area and its blend (a lasso drawn loosely around the part, its border in the skin),
+``--colour always --blend poisson`` match the part's colour and clone it seamlessly, and
+``--donor-history`` gives the donor photo its own lower resolution and JPEG save first;
+``--edit-px 1024`` makes the edit on host and donor enlarged to 1024 px, so that the photo's final
+scaling shrinks the edit's seams. They draw from their own generator: the parts, registrations and
+qualities of every host stay those of the plain run. ``--hosts ../shared/faces`` takes web photos
+as hosts instead (its ``val`` and ``test`` photos, one ``part_swap`` each, pasted back into the
+photo), to see how much the parsing set's uniform photos flatter the numbers.
+
 Printed, per size: how many photos had a second face and a face below the verdict's minimum size
 (``verdict.MIN_FACE_PX``), and the image AUC and flag rates under three rules for the image score:
 the highest face score over every face (the rule until 2026-11-27), over the faces large enough
@@ -29,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -73,9 +84,42 @@ def analyse(an: Analyzer, data: bytes, path: Path) -> dict:
             "faces": [{"size": float(f.face_size_px), "score": float(f.score), "verdict": f.verdict, "det": float(f.detection_score)} for f in rep.faces]}
 
 
+def donor_history(donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """The donor photo given a history of its own before the edit: taken at a lower resolution
+    (0.3-1x of the host's, brought back up as an editor's transform does) and saved as JPEG at
+    quality 60-92, so the pasted part's blur, noise and block traces differ from the host's."""
+    side = donor.shape[0]
+    small = max(32, round(side * float(np.exp(rng.uniform(np.log(0.3), 0.0)))))
+    out = cv2.resize(cv2.resize(donor, (small, small), interpolation=cv2.INTER_AREA), (side, side), interpolation=cv2.INTER_CUBIC)
+    quality = int(rng.integers(60, 93))
+    out = np.asarray(Image.open(io.BytesIO(_jpeg(out, quality))).convert("RGB"))
+    return out, {"donor_px": small, "donor_quality": quality}
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _upscale(img: np.ndarray, side: int, labels: bool = False) -> np.ndarray:
+    if img.shape[0] == side:
+        return img
+    return cv2.resize(img, (side, side), interpolation=cv2.INTER_NEAREST if labels else cv2.INTER_LANCZOS4)
+
+
+def _span(text: str) -> tuple[float, float]:
+    lo, _, hi = text.partition(",")
+    return float(lo), float(hi or lo)
+
+
 def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
     stems = split_stems(args.parsing, args.split, args.limit)
     rng = np.random.default_rng(args.seed)
+    style_rng = np.random.default_rng(args.seed + 1)  # the edit-style options draw here, so `rng`'s draws never change
+    grow, sigma = _span(args.grow), _span(args.feather)
+    colour = {"draw": None, "always": True, "never": False}[args.colour]
+    blend = None if args.blend == "draw" else args.blend
     an = Analyzer(AnalyzeOptions())
     rows: list[dict] = []
     t0 = time.perf_counter()
@@ -83,22 +127,73 @@ def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
         path = Path(tmp) / "photo.jpg"
         for i, stem in enumerate(stems):
             host, hl, donor, dl = host_and_donor(args.parsing, stems, i)
+            style: dict = {}
+            if args.donor_history:
+                donor, style = donor_history(donor, style_rng)
+            k = args.edit_px / host.shape[0]
+            host, hl, donor, dl = (_upscale(a, args.edit_px, labels=a.ndim == 2) for a in (host, hl, donor, dl))
             parts = [str(p) for p in rng.permutation(list(PARTS))[: int(rng.integers(1, 4))]]
             forged, done = host, []
             for part in parts:
-                pasted = paste_part(forged, hl, donor, dl, part, rng)
+                g, f = (float(style_rng.uniform(*span)) * k for span in (grow, sigma))
+                pasted = paste_part(forged, hl, donor, dl, part, rng, grow=round(g), sigma=f, colour=colour, blend=blend)
                 if pasted is not None:
                     forged, done = pasted[0], [*done, part]
             quality = int(rng.integers(75, 96))
             if not done:
                 continue
-            row = {"stem": stem, "parts": done, "quality": quality}
+            row = {"stem": stem, "parts": done, "quality": quality, **style}
             for side in sizes:
                 row[f"forged_{side}"] = analyse(an, saved(forged, side, quality), path)
                 row[f"untouched_{side}"] = analyse(an, saved(host, side, quality), path)
             rows.append(row)
             if (i + 1) % 20 == 0:
                 print(f"  {i + 1}/{len(stems)} hosts, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return rows
+
+
+def build_web(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
+    """The same forged/untouched pairs with hosts from ``--hosts`` (web photos of many cameras and
+    histories, the localizer's own development set) instead of the parsing set: its ``val`` and
+    ``test`` photos (never trained on), each photo scaled to a 600 px long side first, one part
+    swap per host (``synth.parts.part_swap`` with its own draws: parts, donor registration, colour,
+    blend), the donor the next photo's largest face, pasted back into the photo."""
+    from forgetalk.faces import get_backend
+    from forgetalk.synth.generate import FaceRecord
+    from forgetalk.synth.parts import part_swap
+    from forgetalk.synth.photo import paste_crop_edit
+    from forgetalk.train.data import list_photos, split_photos
+
+    split = split_photos(list_photos(args.hosts))
+    photos = split["val"] + split["test"]
+    photos = photos[: args.limit] if args.limit else photos
+    backend = get_backend("default")
+    rng = np.random.default_rng(args.seed)
+    an = Analyzer(AnalyzeOptions())
+
+    def largest(rel: str) -> tuple[np.ndarray, object] | None:
+        rgb = np.asarray(Image.open(args.hosts / rel).convert("RGB"))
+        k = 600 / max(rgb.shape[:2])
+        rgb = cv2.resize(rgb, (round(rgb.shape[1] * k), round(rgb.shape[0] * k)), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
+        faces = backend.align(rgb, backend.detect(rgb)[:1])
+        return (rgb, faces[0]) if faces and faces[0].dense_landmarks is not None else None
+
+    aligned = {rel: largest(rel) for rel in photos}
+    usable = [rel for rel in photos if aligned[rel] is not None]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "photo.jpg"
+        for i, rel in enumerate(usable):
+            (rgb, face), (_, dface) = aligned[rel], aligned[usable[(i + 1) % len(usable)]]
+            rec = FaceRecord.from_crop(face.crop, face.dense_landmarks)
+            smp = part_swap(rec, rng, donor=FaceRecord.from_crop(dface.crop, dface.dense_landmarks))
+            forged = paste_crop_edit(rgb, face, smp.image, smp.mask, smp.target).rgb
+            quality = int(rng.integers(75, 96))
+            row = {"stem": rel, "parts": [smp.target], "quality": quality, "face_px": float(face.detection.size)}
+            for side in sizes:
+                row[f"forged_{side}"] = analyse(an, saved(forged, side, quality), path)
+                row[f"untouched_{side}"] = analyse(an, saved(rgb, side, quality), path)
+            rows.append(row)
     return rows
 
 
@@ -143,19 +238,28 @@ def report(rows: list[dict], sizes: list[int]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--parsing", type=Path, required=True)
+    ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (hosts and donors); required without --hosts")
+    ap.add_argument("--hosts", type=Path, default=None, help="web photos as hosts instead (../shared/faces; its val and test photos)")
     ap.add_argument("--split", default="test", choices=("val", "test"))
     ap.add_argument("--sizes", default="600,160", help="comma-separated long sides the photos are saved at")
     ap.add_argument("--limit", type=int, default=0, help="at most this many host faces (0: all of the split)")
     ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--grow", default="6", help="px (at 512) the pasted area extends around the parts: one value or a range 'lo,hi'")
+    ap.add_argument("--feather", default="3", help="the feathered blend's sigma in px (at 512): one value or a range 'lo,hi'")
+    ap.add_argument("--colour", default="draw", choices=("draw", "always", "never"), help="colour-match the pasted part")
+    ap.add_argument("--blend", default="draw", choices=("draw", "poisson", "feather"))
+    ap.add_argument("--donor-history", action="store_true", help="give the donor photo a lower resolution and a JPEG save of its own first")
+    ap.add_argument("--edit-px", type=int, default=512, help="make the edit on host and donor scaled to this side (512: as they come)")
     ap.add_argument("--json", type=Path, default=None, help="write every photo's faces here; with --from, read them instead")
     ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
     args = ap.parse_args()
+    if not (args.parsing or args.hosts or args.load):
+        ap.error("give --parsing or --hosts")
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.load:
         rows = json.loads(args.json.read_text())
     else:
-        rows = build(args, sizes)
+        rows = build_web(args, sizes) if args.hosts else build(args, sizes)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
     report(rows, sizes)

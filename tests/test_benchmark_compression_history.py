@@ -50,3 +50,16 @@ def test_report_prints_every_table(bench, capsys) -> None:  # noqa: ANN001
     assert "| untouched, saved again | 100.0%" in out and "| 0.0% [" in out
     assert "| final quality above the first (76-97) | 1.000 |" in out
     assert "| nose | 2 |" in out and "| mouth | 2 |" in out
+
+
+def test_forced_options_keep_every_draw_and_grow_widens_the_area(bench) -> None:  # noqa: ANN001
+    """The image-score benchmark's edit-style options force colour and blend without changing
+    any other draw, so its baseline photos stay the same whatever the options."""
+    host = np.full((128, 128, 3), 60, np.uint8)
+    donor = np.full((128, 128, 3), 200, np.uint8)
+    hl, dl = _labels((50, 80, 50, 80)), _labels((40, 70, 44, 74))
+    a, b = np.random.default_rng(3), np.random.default_rng(3)
+    _, tight = bench.paste_part(host, hl, donor, dl, "nose", a)
+    _, wide = bench.paste_part(host, hl, donor, dl, "nose", b, grow=14, sigma=6.0, colour=True, blend="feather")
+    assert a.random() == b.random()
+    assert wide.sum() > tight.sum() and (wide | tight).sum() == wide.sum()

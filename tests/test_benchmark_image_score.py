@@ -45,3 +45,13 @@ def test_report_prints_a_table_per_size(bench, capsys) -> None:  # noqa: ANN001
     lines = [ln for ln in out.splitlines() if ln.startswith("| every face") or ln.startswith("| faces >=")]
     assert lines[0].split("|")[2].strip() == "0.000"  # every face: the tiny background face outranks every forgery
     assert lines[1].split("|")[2].strip() == "1.000" and lines[1].split("|")[-2].strip() == "3"
+
+
+def test_donor_history_lowers_detail_and_keeps_the_size(bench) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(0)
+    donor = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    out, params = bench.donor_history(donor, np.random.default_rng(1))
+    assert out.shape == donor.shape and out.dtype == np.uint8
+    assert 0.3 * 256 - 1 <= params["donor_px"] <= 256 and 60 <= params["donor_quality"] <= 92
+    assert np.abs(np.diff(out.astype(float), axis=1)).mean() < np.abs(np.diff(donor.astype(float), axis=1)).mean()
+    assert bench._span("6") == (6.0, 6.0) and bench._span("14,30") == (14.0, 30.0)
