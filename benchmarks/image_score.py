@@ -81,7 +81,8 @@ def analyse(an: Analyzer, data: bytes, path: Path) -> dict:
     path.write_bytes(data)
     rep = an.analyze_path(path).report
     return {"image_score": rep.score, "verdict": rep.verdict,
-            "faces": [{"size": float(f.face_size_px), "score": float(f.score), "verdict": f.verdict, "det": float(f.detection_score)} for f in rep.faces]}
+            "faces": [{"size": float(f.face_size_px), "score": float(f.score), "verdict": f.verdict, "det": float(f.detection_score),
+                       "features": {k: float(v) for k, v in (f.engine_meta.get("features") or {}).items()}} for f in rep.faces]}
 
 
 def donor_history(donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:

@@ -1,0 +1,37 @@
+"""The whole-photo false-positive benchmark's pure parts on made-up scores (no ../shared, no analysis)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from _helpers import load_benchmark
+from PIL import Image
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("verdict_fpr_photos")
+
+
+def test_threshold_at_rate_is_the_smallest_that_keeps_the_rate(bench) -> None:  # noqa: ANN001
+    scores = np.linspace(0.0, 0.99, 100)  # 0.00, 0.01, ..., 0.99
+    t = bench.threshold_at_rate(scores, 0.05)
+    assert (scores >= t).mean() <= 0.05 and (scores >= t - 0.01).mean() > 0.05
+    assert bench.threshold_at_rate(np.full(10, 0.9), 0.05) > 0.9  # ties: above them all
+
+
+def test_table_counts_faces_and_photos_per_source_and_bin(bench) -> None:  # noqa: ANN001
+    rows = [{"photo": f"parsing/p{i}", "side": s, "quality": 90, "face_px": px, "score": sc}
+            for i in range(10) for s, px, sc in ((150, 90.0, 0.9 if i < 3 else 0.5), (700, 400.0, 0.5))]
+    rows += [{"photo": "faces/a.jpg", "side": 150, "quality": 90, "face_px": 95.0, "score": 0.2}]
+    lines = bench.table(rows, 0.8, bins=(0.0, 100.0, float("inf")))
+    by = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in lines[2:]}
+    assert "| 10 | 10 | 30.0 %" in by[("parsing", "0-100 px")] and "| 10 | 10 | 0.0 %" in by[("parsing", "100 px and up")]
+    assert "| 11 | 11 | 27.3 %" in by[("all", "0-100 px")] and ("faces", "100 px and up") not in by
+
+
+def test_saved_jpeg_scales_the_long_side(bench) -> None:  # noqa: ANN001
+    im = Image.open(io.BytesIO(bench.saved_jpeg(np.zeros((300, 200, 3), np.uint8), 150, 90)))
+    assert im.format == "JPEG" and im.size == (100, 150)
