@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -84,9 +85,17 @@ def _hists(k: np.ndarray) -> np.ndarray:
     return np.divide(h, s, out=np.zeros_like(h), where=s > 0)
 
 
-#: The Y plane decoded inside :func:`decoded_once` (the bytes object it belongs to, the plane, or
-#: None when the file has none), so the test and the compression map decode a photo once.
-_DECODED: ContextVar[tuple[bytes, np.ndarray | None] | None] = ContextVar("forgetalk_decoded_luma", default=None)
+@dataclass
+class _Decoded:
+    """The bytes a :func:`decoded_once` block is about and, once decoded, their Y plane."""
+
+    data: bytes
+    done: bool = False
+    plane: np.ndarray | None = None
+
+
+#: The current :func:`decoded_once` block's photo, so the test and the compression map decode it once.
+_DECODED: ContextVar[_Decoded | None] = ContextVar("forgetalk_decoded_luma", default=None)
 
 
 def _y_plane(data: bytes) -> np.ndarray | None:
@@ -111,7 +120,7 @@ def decoded_once(data: bytes) -> Iterator[None]:
     Why: the double-compression test reads the central crop and the compression map the whole
     plane of the same file, one after the other; each decoded it in full (about 25 ms for a
     1024 px photo). Scoped, not a module cache, so no plane outlives the photo's inspection."""
-    token = _DECODED.set((data, None))
+    token = _DECODED.set(_Decoded(data))
     try:
         yield
     finally:
@@ -120,13 +129,11 @@ def decoded_once(data: bytes) -> Iterator[None]:
 
 def _plane(data: bytes) -> np.ndarray | None:
     scope = _DECODED.get()
-    if scope is None or scope[0] is not data:
+    if scope is None or scope.data is not data:
         return _y_plane(data)
-    if scope[1] is None:
-        plane = _y_plane(data)
-        _DECODED.set((data, plane if plane is not None else np.zeros((0, 0), np.uint8)))
-        return plane
-    return scope[1] if scope[1].size else None
+    if not scope.done:
+        scope.plane, scope.done = _y_plane(data), True
+    return scope.plane
 
 
 def luminance(data: bytes, max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS_TESTED) -> np.ndarray | None:

@@ -50,12 +50,10 @@ def write_outputs(analysis: Analysis, *, overlay: Path | None = None, pdf: Path 
         png = pool.submit(encode_png, ov, f"forgetalk {analysis.report.tool_version}") if overlay is not None and ov is not None else None
         report = build_pdf(analysis, overlay=ov, case=case, record=record) if pdf is not None else None
         triage = build_triage_pdf(analysis, overlay=ov, case=case, record=record) if summary is not None else None
-        if png is not None:
-            built["overlay"] = (overlay, png.result())  # type: ignore[assignment]
-    if report is not None:
-        built["report"] = (pdf, report)  # type: ignore[assignment]
-    if triage is not None:
-        built["summary"] = (summary, triage)  # type: ignore[assignment]
+        png_bytes = png.result() if png is not None else None
+    for key, path, data in (("overlay", overlay, png_bytes), ("report", pdf, report), ("summary", summary, triage)):
+        if path is not None and data is not None:
+            built[key] = (path, data)
     if analyst_paths:  # asked again now, not only before the analysis: a file may have appeared there meanwhile
         check_not_foreign({"--overlay": overlay, "--report": pdf, "--summary": summary, "--json-out": json_path})
     written = dict(zip(built, atomic_write_many(list(built.values())), strict=True))
