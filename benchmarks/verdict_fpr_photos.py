@@ -22,7 +22,6 @@ threshold that would flag 5 % of those faces.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import tempfile
@@ -35,6 +34,10 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from image_score import _threshold as verdict_threshold  # noqa: E402
+from image_score import saved  # noqa: E402
 
 from forgetalk.metrics import wilson_interval  # noqa: E402
 from forgetalk.train.calibrate import FACE_PX_BINS  # noqa: E402
@@ -62,16 +65,6 @@ def threshold_at_rate(scores: np.ndarray, target: float) -> float:
         if rate_at(scores, t) <= target:
             return t
     return float(np.nextafter(scores.max(), np.inf))  # pragma: no cover - the last candidate flags none
-
-
-def saved_jpeg(rgb: np.ndarray, side: int, quality: int) -> bytes:
-    """``rgb`` scaled to ``side`` px on its long side (Lanczos) and saved as JPEG."""
-    im = Image.fromarray(rgb)
-    k = side / max(im.size)
-    im = im.resize((max(1, round(im.width * k)), max(1, round(im.height * k))), Image.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def split_photos_of(faces_dir: Path | None, parsing_dir: Path | None, split: str) -> Iterator[tuple[str, np.ndarray]]:
@@ -106,7 +99,7 @@ def measure(photos: Iterator[tuple[str, np.ndarray]], analyse: Callable[[bytes],
         for side in sides:
             quality = int(rng.integers(QUALITY[0], QUALITY[1] + 1))
             rows += [{"photo": name, "side": side, "quality": quality, "face_px": round(px, 2), "score": round(score, 6)}
-                     for px, score in analyse(saved_jpeg(rgb, side, quality)) if px >= MIN_FACE_PX]
+                     for px, score in analyse(saved(rgb, side, quality)) if px >= MIN_FACE_PX]
         if (i + 1) % 25 == 0:
             print(f"  {i + 1} photos, {len(rows)} faces, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return rows
@@ -151,12 +144,6 @@ def table(rows: Sequence[dict], thr: float, target: float = 0.05, bins: Sequence
     return out
 
 
-def _threshold() -> float:
-    from forgetalk.weights import read_verified
-
-    return float(json.loads(read_verified("localizer", "recipe.json").decode("utf-8"))["calibration"]["threshold"])
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=Path, default=None, help="development photos (their --split)")
@@ -176,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{len(rows)} faces in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
-    thr = _threshold()
+    thr = verdict_threshold()
     print(f"Untouched photos of the `{args.split}` split saved as JPEG (quality {QUALITY[0]}-{QUALITY[1]}) at long sides "
           f"{', '.join(map(str, SIDES))} px; verdict threshold {thr:.3f}\n")
     print("\n".join(table(rows, thr)))

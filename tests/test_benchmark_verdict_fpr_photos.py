@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from _helpers import load_benchmark
-from PIL import Image
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +28,3 @@ def test_table_counts_faces_and_photos_per_source_and_bin(bench) -> None:  # noq
     assert "| 10 | 10 | 30.0 %" in by[("parsing", "0-100 px")] and "| 10 | 10 | 0.0 %" in by[("parsing", "100 px and up")]
     assert "| 11 | 11 | 27.3 %" in by[("all", "0-100 px")] and ("faces", "100 px and up") not in by
 
-
-def test_saved_jpeg_scales_the_long_side(bench) -> None:  # noqa: ANN001
-    im = Image.open(io.BytesIO(bench.saved_jpeg(np.zeros((300, 200, 3), np.uint8), 150, 90)))
-    assert im.format == "JPEG" and im.size == (100, 150)
