@@ -94,14 +94,8 @@ def donor_history(donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     small = max(32, round(side * float(np.exp(rng.uniform(np.log(0.3), 0.0)))))
     out = cv2.resize(cv2.resize(donor, (small, small), interpolation=cv2.INTER_AREA), (side, side), interpolation=cv2.INTER_CUBIC)
     quality = int(rng.integers(60, 93))
-    out = np.asarray(Image.open(io.BytesIO(_jpeg(out, quality))).convert("RGB"))
+    out = np.asarray(Image.open(io.BytesIO(saved(out, side, quality))).convert("RGB"))
     return out, {"donor_px": small, "donor_quality": quality}
-
-
-def _jpeg(rgb: np.ndarray, quality: int) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def _upscale(img: np.ndarray, side: int, labels: bool = False) -> np.ndarray:

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from image_score import _threshold as verdict_threshold  # noqa: E402
 from image_score import saved  # noqa: E402
 
-from forgetalk.metrics import wilson_interval  # noqa: E402
+from forgetalk.metrics import threshold_at_fpr, wilson_interval  # noqa: E402
 from forgetalk.train.calibrate import FACE_PX_BINS  # noqa: E402
 
 #: Long sides (px) every photo is saved at. On the parsing set's 512 px portraits the face comes
@@ -53,18 +53,6 @@ SEED = 20261127
 
 def rate_at(scores: np.ndarray, thr: float) -> float:
     return float((scores >= thr).mean()) if scores.size else 0.0
-
-
-def threshold_at_rate(scores: np.ndarray, target: float) -> float:
-    """The smallest threshold flagging at most ``target`` of ``scores`` (pure; a threshold equal
-    to a score flags it, so candidates sit just above each score)."""
-    if not scores.size:
-        return 0.0
-    for s in np.sort(scores):
-        t = float(np.nextafter(s, np.inf))
-        if rate_at(scores, t) <= target:
-            return t
-    return float(np.nextafter(scores.max(), np.inf))  # pragma: no cover - the last candidate flags none
 
 
 def split_photos_of(faces_dir: Path | None, parsing_dir: Path | None, split: str) -> Iterator[tuple[str, np.ndarray]]:
@@ -140,7 +128,7 @@ def table(rows: Sequence[dict], thr: float, target: float = 0.05, bins: Sequence
             lo_ci, hi_ci = wilson_interval(rate, n_photos)
             size = f"{lo:.0f}-{hi:.0f} px" if np.isfinite(hi) else f"{lo:.0f} px and up"
             out.append(f"| {source} | {size} | {len(sel)} | {n_photos} | {100 * rate:.1f} % ({100 * lo_ci:.1f}-{100 * hi_ci:.1f}) "
-                       f"| {threshold_at_rate(s, target):.3f} |")
+                       f"| {threshold_at_fpr(s, target)[0]:.3f} |")
     return out
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from _helpers import load_benchmark
 
@@ -10,13 +9,6 @@ from _helpers import load_benchmark
 @pytest.fixture(scope="module")
 def bench():
     return load_benchmark("verdict_fpr_photos")
-
-
-def test_threshold_at_rate_is_the_smallest_that_keeps_the_rate(bench) -> None:  # noqa: ANN001
-    scores = np.linspace(0.0, 0.99, 100)  # 0.00, 0.01, ..., 0.99
-    t = bench.threshold_at_rate(scores, 0.05)
-    assert (scores >= t).mean() <= 0.05 and (scores >= t - 0.01).mean() > 0.05
-    assert bench.threshold_at_rate(np.full(10, 0.9), 0.05) > 0.9  # ties: above them all
 
 
 def test_table_counts_faces_and_photos_per_source_and_bin(bench) -> None:  # noqa: ANN001
@@ -27,4 +19,5 @@ def test_table_counts_faces_and_photos_per_source_and_bin(bench) -> None:  # noq
     by = {tuple(c.strip() for c in ln.split("|")[1:3]): ln for ln in lines[2:]}
     assert "| 10 | 10 | 30.0 %" in by[("parsing", "0-100 px")] and "| 10 | 10 | 0.0 %" in by[("parsing", "100 px and up")]
     assert "| 11 | 11 | 27.3 %" in by[("all", "0-100 px")] and ("faces", "100 px and up") not in by
+    assert by[("parsing", "0-100 px")].endswith("| 0.900 |")  # the project's threshold_at_fpr: 3 of 10 at 0.9 -> flag none
 
