@@ -27,6 +27,13 @@ Printed, per size: how many photos had a second face and a face below the verdic
 (``verdict.MIN_FACE_PX``), and the image AUC and flag rates under three rules for the image score:
 the highest face score over every face (the rule until 2026-11-27), over the faces large enough
 to be judged (the shipped rule since then), and the largest face alone.
+
+``--against OTHER.json`` (a saved run on other hosts, e.g. web photos against the parsing set)
+adds **unpaired** AUCs: this run's forgeries against the other run's untouched photos and the other
+way round. Why: every AUC above compares a forgery with untouched photos of the *same* source, the
+easiest case. An external test set's real and forged photos need not share a source, camera or
+history, so an engine whose scores move with the source more than with the edit is at chance there
+while every paired number looks fine. The cross AUCs show that directly.
 """
 
 from __future__ import annotations
@@ -232,6 +239,41 @@ def report(rows: list[dict], sizes: list[int]) -> None:
         print()
 
 
+def _scores(rows: list[dict], key: str) -> np.ndarray:
+    """The shipped image score of every photo of ``key`` (e.g. ``forged_160``); 0 where no face was
+    found, as in the paired table."""
+    return np.array([_judged(r[key]["faces"]) for r in rows if r.get(key)])
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    return roc_auc(np.concatenate([pos, neg]), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+
+
+def cross_source(rows: list[dict], other: list[dict], side: int) -> dict[str, float]:
+    """Paired and unpaired image AUCs at one size between two runs on different hosts (pure).
+
+    ``own`` and ``other``: each run's forgeries against its own untouched photos; ``forged_vs_other``:
+    this run's forgeries against the other run's untouched photos; ``other_vs_own``: the reverse.
+    The medians of the untouched scores show which source the engine scores higher untouched.
+    """
+    fa, ua = _scores(rows, f"forged_{side}"), _scores(rows, f"untouched_{side}")
+    fb, ub = _scores(other, f"forged_{side}"), _scores(other, f"untouched_{side}")
+    return {"own": _auc(fa, ua), "other": _auc(fb, ub), "forged_vs_other": _auc(fa, ub), "other_vs_own": _auc(fb, ua),
+            "untouched_median": float(np.median(ua)), "other_untouched_median": float(np.median(ub))}
+
+
+def report_cross(rows: list[dict], other: list[dict], sizes: list[int], names: tuple[str, str]) -> None:
+    a, b = names
+    print(f"### Unpaired: {a} against {b}\n")
+    print(f"| photos | {a}: paired AUC | {b}: paired AUC | forged {a} vs untouched {b} | forged {b} vs untouched {a} | untouched median {a} / {b} |")
+    print("|---|---|---|---|---|---|")
+    for side in sizes:
+        c = cross_source(rows, other, side)
+        print(f"| {side} px | {c['own']:.3f} | {c['other']:.3f} | {c['forged_vs_other']:.3f} | {c['other_vs_own']:.3f} | "
+              f"{c['untouched_median']:.3f} / {c['other_untouched_median']:.3f} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (hosts and donors); required without --hosts")
@@ -248,6 +290,7 @@ def main() -> None:
     ap.add_argument("--edit-px", type=int, default=512, help="make the edit on host and donor scaled to this side (512: as they come)")
     ap.add_argument("--json", type=Path, default=None, help="write every photo's faces here; with --from, read them instead")
     ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
+    ap.add_argument("--against", type=Path, default=None, help="another run's --json (other hosts): add unpaired AUCs between the two")
     args = ap.parse_args()
     if not (args.parsing or args.hosts or args.load):
         ap.error("give --parsing or --hosts")
@@ -259,6 +302,9 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
     report(rows, sizes)
+    if args.against:
+        other = json.loads(args.against.read_text())
+        report_cross(rows, other, sizes, (args.json.stem if args.json else "this run", args.against.stem))
 
 
 if __name__ == "__main__":

@@ -55,3 +55,17 @@ def test_donor_history_lowers_detail_and_keeps_the_size(bench) -> None:  # noqa:
     assert 0.3 * 256 - 1 <= params["donor_px"] <= 256 and 60 <= params["donor_quality"] <= 92
     assert np.abs(np.diff(out.astype(float), axis=1)).mean() < np.abs(np.diff(donor.astype(float), axis=1)).mean()
     assert bench._span("6") == (6.0, 6.0) and bench._span("14,30") == (14.0, 30.0)
+
+
+def test_unpaired_aucs_show_a_source_the_engine_scores_high_untouched(bench, capsys) -> None:  # noqa: ANN001
+    # Source A: untouched photos score 0.6-0.7, its forgeries 0.8. Source B scores everything 0.3
+    # lower. Each paired AUC is perfect; B's forgeries against A's untouched photos are at chance or worse.
+    a = [{"forged_160": _photo([(100.0, 0.8)]), "untouched_160": _photo([(100.0, 0.6 + 0.01 * i)])} for i in range(10)]
+    b = [{"forged_160": _photo([(100.0, 0.5)]), "untouched_160": _photo([(100.0, 0.3 + 0.01 * i)])} for i in range(10)]
+    c = bench.cross_source(a, b, 160)
+    assert c["own"] == 1.0 and c["other"] == 1.0
+    assert c["forged_vs_other"] == 1.0 and c["other_vs_own"] == 0.0
+    assert c["untouched_median"] > c["other_untouched_median"]
+    bench.report_cross(a, b, [160], ("a", "b"))
+    row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| 160 px")][0]
+    assert [x.strip() for x in row.split("|")[2:6]] == ["1.000", "1.000", "1.000", "0.000"]
