@@ -17,6 +17,7 @@ import numpy as np
 from ..faces.align import FACE_PX_AT_512
 from ..metrics import best_threshold_f1, roc_auc, threshold_at_fpr
 from .evalset import build_eval_set
+from .parsing import ParsedFace
 
 FUSION_GRID = tuple(round(x, 2) for x in np.linspace(0.0, 1.0, 11))
 #: The fixed face-score features of the v2 calibration (kept as the reference the selection is compared with).
@@ -140,6 +141,27 @@ def rates_by_face_px(scores: np.ndarray, y: np.ndarray, face_px: np.ndarray, thr
     return out
 
 
+def source_aucs(scores: np.ndarray, y: np.ndarray, source: list[str]) -> dict[str, float]:
+    """Image AUCs of ``scores`` within and across photo sources (pure; a pair lacking a class is left out).
+
+    ``"a"``: source a's forgeries against its own untouched faces (paired, the usual number);
+    ``"a forged vs b untouched"``: against the other source's untouched faces. Why recorded: a
+    test set's real and forged photos need not share a source, and a face score that moves with
+    the source more than with the edit is at chance on such a set while every paired AUC looks
+    fine (at 160 px, web-photo forgeries against untouched parsing-set photos: 0.53 on the test
+    split, ``benchmarks/image_score.py --against``; docs/localizer.md).
+    """
+    src = np.asarray(source)
+    out: dict[str, float] = {}
+    names = sorted(set(source))
+    for a in names:
+        for b in names:
+            pos, neg = (y == 1) & (src == a), (y == 0) & (src == b)
+            if pos.any() and neg.any():
+                out[a if a == b else f"{a} forged vs {b} untouched"] = round(roc_auc(np.r_[scores[pos], scores[neg]], np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]), 4)
+    return out
+
+
 #: Fixed seed of the validation forgery set, so that stages and runs are compared on the same set.
 EVAL_SEED = 1000
 #: Validation set of the family-trained localizer: per face, this many forgeries and untouched
@@ -187,7 +209,7 @@ def validation_items(val_faces: list, families: tuple[str, ...], seed: int = EVA
 
 
 def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = (),  # noqa: ANN001
-                     relandmark: bool = True) -> dict[str, object]:
+                     relandmark: bool = True, table_out: Path | None = None) -> dict[str, object]:
     """Run evidence + localizer once per validation item, then choose everything from the cached outputs.
 
     Also writes ``region_calibration.json`` (the distribution of each region's saliency on the
@@ -195,6 +217,10 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     (the default) every item's landmarks and regions are measured on its own crop by the
     product's FaceMesh, as an analysis would (:func:`forgetalk.train.evalset.relandmarked`);
     family validation sets only.
+
+    ``table_out``: also save every candidate feature of every validation item (with its label,
+    photo, face size and family) as ``.npz``, so that another face-score model or selection rule
+    can be tried on the same items in seconds instead of re-running the engine for 13 minutes.
     """
     import torch
 
@@ -300,6 +326,11 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     table = np.array([[r.get(k, 0.0) for k in candidates] for r in rows])
     y = np.array([it.fake for it in items], float)
     photos = [it.photo for it in items]
+    parsing_names = {f.name for f in val_faces if isinstance(f, ParsedFace)}
+    source = ["parsing" if p in parsing_names else "web" for p in photos]
+    if table_out is not None:
+        np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(source),
+                            face_px=np.array([it.face.detection.size for it in items]), kind=np.array([it.kind for it in items]))
     chosen, selection = select_features(table, candidates, y, photos)
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
     feats = table[:, [candidates.index(c) for c in chosen]]
@@ -322,6 +353,8 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     face_px = np.array([it.face.detection.size for it in items])
     by_size = rates_by_face_px(oof, y, face_px, thr)
     log(f"[calibrate] out-of-fold rates at the threshold by face size: {json.dumps(by_size)}")
+    by_source = source_aucs(oof, y, source)
+    log(f"[calibrate] out-of-fold image AUC within and across photo sources: {json.dumps(by_source)}")
     cal: dict[str, object] = {
         "fusion_weight": float(w_best),
         "fusion_selection": {"criterion": "pooled best-threshold pixel F1 inside the face oval, validation forgeries", "f1_by_weight": per_w},
@@ -347,6 +380,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "measured_fpr": fpr,
         "tpr_at_threshold_val": tpr,
         "rates_by_face_px": by_size,
+        "image_auc_by_source": by_source,
         "threshold_rule": f"out-of-fold scores of {CV_FOLDS} photo-grouped folds; measured_fpr and tpr_at_threshold_val are out-of-fold rates",
         "in_sample_fpr": float((scores[y == 0] >= thr).mean()),
         "image_auc_val": roc_auc(scores, y),
@@ -364,13 +398,17 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     return cal
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.calibrate FACES_DIR [OUT_DIR]`
-    import sys
+if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.calibrate FACES_DIR [OUT_DIR] [--table T.npz]`
+    import argparse
 
     from .data import load_split_faces
 
-    faces_dir = Path(sys.argv[1])
-    out = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).resolve().parents[2] / "weights" / "localizer"
+    ap = argparse.ArgumentParser(prog="python -m forgetalk.train.calibrate")
+    ap.add_argument("faces", type=Path)
+    ap.add_argument("out", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "weights" / "localizer")
+    ap.add_argument("--table", type=Path, default=None, help="also save every validation item's candidate features here (.npz)")
+    a = ap.parse_args()
+    faces_dir, out = a.faces, a.out
     recipe_path = out / "recipe.json"
     recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
     val = load_split_faces(faces_dir, "val")
@@ -379,7 +417,7 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
         from .parsing import load_parsing_split
 
         val = [*val, *load_parsing_split(Path(parsing["dir"]), "val")]
-    cal = calibrate_fusion(out, val, families=tuple((recipe.get("train_config") or {}).get("families") or ()))
+    cal = calibrate_fusion(out, val, families=tuple((recipe.get("train_config") or {}).get("families") or ()), table_out=a.table)
     recipe["calibration"] = cal
     recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
     from ..io import atomic_write_json
