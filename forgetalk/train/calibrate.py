@@ -327,9 +327,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     y = np.array([it.fake for it in items], float)
     photos = [it.photo for it in items]
     parsing_names = {f.name for f in val_faces if isinstance(f, ParsedFace)}
-    source = ["parsing" if p in parsing_names else "web" for p in photos]
+    photo_source = ["parsing" if p in parsing_names else "web" for p in photos]
     if table_out is not None:
-        np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(source),
+        np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(photo_source),
                             face_px=np.array([it.face.detection.size for it in items]), kind=np.array([it.kind for it in items]))
     chosen, selection = select_features(table, candidates, y, photos)
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
@@ -353,7 +353,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     face_px = np.array([it.face.detection.size for it in items])
     by_size = rates_by_face_px(oof, y, face_px, thr)
     log(f"[calibrate] out-of-fold rates at the threshold by face size: {json.dumps(by_size)}")
-    by_source = source_aucs(oof, y, source)
+    by_source = source_aucs(oof, y, photo_source)
     log(f"[calibrate] out-of-fold image AUC within and across photo sources: {json.dumps(by_source)}")
     cal: dict[str, object] = {
         "fusion_weight": float(w_best),
@@ -380,7 +380,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "measured_fpr": fpr,
         "tpr_at_threshold_val": tpr,
         "rates_by_face_px": by_size,
-        "image_auc_by_source": by_source,
+        "image_auc_by_photo_source": by_source,
         "threshold_rule": f"out-of-fold scores of {CV_FOLDS} photo-grouped folds; measured_fpr and tpr_at_threshold_val are out-of-fold rates",
         "in_sample_fpr": float((scores[y == 0] >= thr).mean()),
         "image_auc_val": roc_auc(scores, y),

@@ -1,0 +1,41 @@
+"""The fused calibration end to end on a tiny localizer and four copies of the public-domain face.
+
+Why: ``calibrate_fusion`` writes the section every shipped verdict rests on; the selection rules
+are tested on synthetic tables (test_calibrate_selection.py), this runs the whole path once
+(items, engines, region calibration, feature selection, out-of-fold threshold, the records)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from forgetalk.engines.fused import FusedCalibration
+from forgetalk.engines.localizer.infer import save_localizer
+from forgetalk.engines.localizer.model import LocalizerConfig, build_localizer
+from forgetalk.synth.samples import public_domain_face
+from forgetalk.train.calibrate import calibrate_fusion
+from forgetalk.train.data import CachedFace
+from forgetalk.train.parsing import ParsedFace
+
+
+def test_calibration_section_records_sources_and_table(tmp_path: Path) -> None:
+    faces = []
+    for flip in (False, True):
+        f = public_domain_face(flip=flip)
+        lm, crop, px = np.asarray(f.dense_landmarks, np.float32), f.crop, float(f.detection.size)
+        faces.append(CachedFace(photo=f"web/{int(flip)}.jpg", index=0, crop=crop, landmarks=lm, face_px=px))
+        faces.append(ParsedFace(name=f"p{int(flip)}", crop=crop, landmarks=lm, parts=np.zeros(crop.shape[:2], np.uint8), face_px=px))
+    save_localizer(build_localizer(LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))).eval(), tmp_path / "localizer.safetensors")
+    cal = calibrate_fusion(tmp_path, faces, families=("region_swap", "local_smoothing"), relandmark=False, log=lambda m: None,
+                           table_out=tmp_path / "table.npz")
+    FusedCalibration.from_dict(cal)
+    assert set(cal["image_auc_by_photo_source"]) <= {"web", "parsing", "web forged vs parsing untouched", "parsing forged vs web untouched"}
+    assert {"web", "parsing"} <= set(cal["image_auc_by_photo_source"])
+    assert all(0.0 <= v <= 1.0 for v in cal["image_auc_by_photo_source"].values())
+    t = np.load(tmp_path / "table.npz")
+    n = cal["n_val_real"] + cal["n_val_fake"]
+    assert t["table"].shape == (n, len(t["candidates"])) and sorted(set(t["source"])) == ["parsing", "web"]
+    assert int(t["y"].sum()) == cal["n_val_fake"]
+    assert json.loads((tmp_path / "region_calibration.json").read_text())["engine"] == "fused"
