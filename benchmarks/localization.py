@@ -70,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forgetalk.faces.base import REGION_NAMES  # noqa: E402
-from forgetalk.metrics import f1, iou, roc_auc, topk_accuracy  # noqa: E402
+from forgetalk.metrics import f1, iou, roc_auc, source_aucs, topk_accuracy  # noqa: E402
 
 START, END = "<!-- BENCHMARK:START -->", "<!-- BENCHMARK:END -->"
 #: Heat histogram bins inside the valid area (pixel AUC, best F1: 4 bins per step of the 256 grid).
@@ -274,6 +274,8 @@ def summarize_engine(records: Sequence[ItemRecord], info: EngineInfo, families: 
         fam[k] = row
     out["by_family"] = fam
     out["by_resolution"] = by_resolution(fakes, reals, families)
+    out["by_source"] = source_aucs(np.array([r.score for r in records], np.float64), np.array([r.fake for r in records], np.float64),
+                                   [r.source or "unlabelled" for r in records])
     return out
 
 
@@ -643,9 +645,26 @@ def resolution_tables(summary: Sequence[dict[str, object]], families: Sequence[s
     return "\n".join(out) + "\n"
 
 
+def source_table(summary: Sequence[dict[str, object]]) -> str:
+    """Image AUC within each photo source and across them (forgeries of one against the untouched
+    faces of the other): a score that moves with the source more than with the edit shows here as a
+    cross AUC far from the paired ones (forgetalk.metrics.source_aucs)."""
+    rows = [s for s in summary if s.get("by_source")]
+    keys = sorted({k for s in rows for k in s["by_source"]}, key=lambda k: (" vs " in k, k))  # type: ignore[union-attr]
+    if not rows or not any(" vs " in k for k in keys):
+        return ""
+    out = ["**Image AUC within and across photo sources** (web photos `faces`, parsing set `parsing`; a cross column compares "
+           "one source's forgeries with the other's untouched faces, as a test set whose real and forged photos come from "
+           "different places would)\n", _head(["engine", *keys])]
+    for s in rows:
+        out.append(_row([s["engine"], *[_f(s["by_source"].get(k, float("nan"))) for k in keys]]))  # type: ignore[union-attr]
+    return "\n".join(out) + "\n"
+
+
 def render(summary: Sequence[dict[str, object]], families: Sequence[str], region_family_engines: Sequence[str] = ("evidence", SHIPPED)) -> str:
     """All tables as one Markdown block."""
     parts = [overall_table(summary), interval_tables(summary, families), family_tables(summary, families), resolution_tables(summary, families),
+             source_table(summary),
              region_engine_table(summary, "part_swap"),
              *[region_family_table(s, families) for s in summary if s["engine"] in region_family_engines and s["level"] == "pixel"],
              prior_table(summary), lofo_table(lofo_rows(summary))]

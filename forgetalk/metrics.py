@@ -147,3 +147,24 @@ def pixel_summary(heatmaps: Sequence[np.ndarray], masks: Sequence[np.ndarray], t
     iou_t = float(np.mean([iou(h >= threshold, m) for h, m in zip(heatmaps, masks, strict=True)]))
     f1_t = float(np.mean([f1(h >= threshold, m) for h, m in zip(heatmaps, masks, strict=True)]))
     return PixelSummary(auc, bf1, bt, iou_b, f1_t, iou_t, threshold)
+
+
+def source_aucs(scores: np.ndarray, y: np.ndarray, source: list[str]) -> dict[str, float]:
+    """Image AUCs of ``scores`` within and across photo sources (pure; a pair lacking a class is left out).
+
+    ``"a"``: source a's forgeries against its own untouched faces (paired, the usual number);
+    ``"a forged vs b untouched"``: against the other source's untouched faces. Why recorded: a
+    test set's real and forged photos need not share a source, and a face score that moves with
+    the source more than with the edit is at chance on such a set while every paired AUC looks
+    fine (at 160 px, web-photo forgeries against untouched parsing-set photos: 0.53 on the test
+    split, ``benchmarks/image_score.py --against``; docs/localizer.md).
+    """
+    src = np.asarray(source)
+    out: dict[str, float] = {}
+    names = sorted(set(source))
+    for a in names:
+        for b in names:
+            pos, neg = (y == 1) & (src == a), (y == 0) & (src == b)
+            if pos.any() and neg.any():
+                out[a if a == b else f"{a} forged vs {b} untouched"] = round(roc_auc(np.r_[scores[pos], scores[neg]], np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]), 4)
+    return out

@@ -218,3 +218,16 @@ def test_bootstrap_interval_of_the_ranking_prior(bench, synthetic):
     lo, hi = fused["bootstrap"]["prior_max_share_ci"]
     assert 0.0 < lo <= fused["prior"]["max_share"] <= hi <= 1.0
     assert "ok [" in bench.prior_table(synthetic.summary) or "above goal [" in bench.prior_table(synthetic.summary)
+
+
+def test_image_auc_across_photo_sources(bench):
+    # Untouched parsing-set faces score as high as the web photos' forgeries: each source alone is
+    # ranked perfectly, its forgeries against the other's untouched faces are not.
+    recs = []
+    for i, (src, fake, score) in enumerate([("faces", False, 0.2), ("faces", True, 0.6), ("parsing", False, 0.7), ("parsing", True, 0.9)] * 3):
+        recs.append(bench.ItemRecord("MesoNet Meso4_DF", i, "part_swap" if fake else "real", fake, src, score + 0.01 * i, 0.0, ()))
+    s = bench.summarize_engine(recs, bench.EngineInfo("MesoNet Meso4_DF", "image", None, group="peer"), ("part_swap",))
+    assert s["by_source"] == {"faces": 1.0, "parsing": 1.0, "faces forged vs parsing untouched": 0.0, "parsing forged vs faces untouched": 1.0}
+    table = bench.source_table([s])
+    assert "faces forged vs parsing untouched" in table and table.strip().splitlines()[-1].split("|")[1:6] == [" MesoNet Meso4_DF ", " 1.000 ", " 1.000 ", " 0.000 ", " 1.000 "]
+    assert bench.source_table([bench.summarize_engine(recs[:2], bench.EngineInfo("x", "image", None), ())]) == ""  # one source: no table

@@ -31,11 +31,11 @@ def test_calibration_section_records_sources_and_table(tmp_path: Path) -> None:
     cal = calibrate_fusion(tmp_path, faces, families=("region_swap", "local_smoothing"), relandmark=False, log=lambda m: None,
                            table_out=tmp_path / "table.npz")
     FusedCalibration.from_dict(cal)
-    assert set(cal["image_auc_by_photo_source"]) <= {"web", "parsing", "web forged vs parsing untouched", "parsing forged vs web untouched"}
-    assert {"web", "parsing"} <= set(cal["image_auc_by_photo_source"])
+    assert set(cal["image_auc_by_photo_source"]) <= {"faces", "parsing", "faces forged vs parsing untouched", "parsing forged vs faces untouched"}
+    assert {"faces", "parsing"} <= set(cal["image_auc_by_photo_source"])
     assert all(0.0 <= v <= 1.0 for v in cal["image_auc_by_photo_source"].values())
     t = np.load(tmp_path / "table.npz")
     n = cal["n_val_real"] + cal["n_val_fake"]
-    assert t["table"].shape == (n, len(t["candidates"])) and sorted(set(t["source"])) == ["parsing", "web"]
+    assert t["table"].shape == (n, len(t["candidates"])) and sorted(set(t["source"])) == ["faces", "parsing"]
     assert int(t["y"].sum()) == cal["n_val_fake"]
     assert json.loads((tmp_path / "region_calibration.json").read_text())["engine"] == "fused"

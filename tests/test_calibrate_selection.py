@@ -101,15 +101,3 @@ def test_a_resampled_chain_makes_the_item_a_face_of_its_native_size() -> None:
     assert abs(chain_face_px(300.0, ChainParams(native_px=128, resample=True)) - 78.7) < 0.1  # a 128 px crop
     assert chain_face_px(60.0, ChainParams(native_px=900, resample=True)) == 60.0  # upsampling adds no detail
 
-
-def test_source_aucs_compare_forgeries_with_untouched_faces_of_each_source() -> None:
-    from forgetalk.train.calibrate import source_aucs
-
-    # Source "a" scores everything 0.5 higher than source "b"; within each source forgeries score higher.
-    scores = np.array([0.6, 0.7, 0.9, 1.0, 0.1, 0.2, 0.4, 0.5])
-    y = np.array([0, 0, 1, 1, 0, 0, 1, 1], float)
-    source = ["a"] * 4 + ["b"] * 4
-    out = source_aucs(scores, y, source)
-    assert out["a"] == 1.0 and out["b"] == 1.0
-    assert out["a forged vs b untouched"] == 1.0 and out["b forged vs a untouched"] == 0.0
-    assert set(source_aucs(scores[:4], y[:4], source[:4])) == {"a"}  # one source: no cross pairs

@@ -104,3 +104,16 @@ def test_threshold_documented_differences_from_the_old_evidence_rule() -> None:
     assert _old_evidence_builder_threshold(real, 1 / 3) == (np.nextafter(0.7, np.inf), 2 / 9)
     assert threshold_at_fpr(real, 1.0, above_passed=True) == (0.1, 1.0)
     assert _old_evidence_builder_threshold(real, 1.0) == (np.nextafter(0.1, np.inf), 8 / 9)
+
+
+def test_source_aucs_compare_forgeries_with_untouched_faces_of_each_source() -> None:
+    from forgetalk.metrics import source_aucs
+
+    # Source "a" scores everything 0.5 higher than source "b"; within each source forgeries score higher.
+    scores = np.array([0.6, 0.7, 0.9, 1.0, 0.1, 0.2, 0.4, 0.5])
+    y = np.array([0, 0, 1, 1, 0, 0, 1, 1], float)
+    source = ["a"] * 4 + ["b"] * 4
+    out = source_aucs(scores, y, source)
+    assert out["a"] == 1.0 and out["b"] == 1.0
+    assert out["a forged vs b untouched"] == 1.0 and out["b forged vs a untouched"] == 0.0
+    assert set(source_aucs(scores[:4], y[:4], source[:4])) == {"a"}  # one source: no cross pairs

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..faces.align import FACE_PX_AT_512
-from ..metrics import best_threshold_f1, roc_auc, threshold_at_fpr
+from ..metrics import best_threshold_f1, roc_auc, source_aucs, threshold_at_fpr
 from .evalset import build_eval_set
 from .parsing import ParsedFace
 
@@ -138,27 +138,6 @@ def rates_by_face_px(scores: np.ndarray, y: np.ndarray, face_px: np.ndarray, thr
         out.append({"face_px": [lo, None if not np.isfinite(hi) else hi], "n_real": int(real.sum()), "n_fake": int(fake.sum()),
                     "fpr": round(float((scores[real] >= thr).mean()), 4) if real.any() else None,
                     "tpr": round(float((scores[fake] >= thr).mean()), 4) if fake.any() else None})
-    return out
-
-
-def source_aucs(scores: np.ndarray, y: np.ndarray, source: list[str]) -> dict[str, float]:
-    """Image AUCs of ``scores`` within and across photo sources (pure; a pair lacking a class is left out).
-
-    ``"a"``: source a's forgeries against its own untouched faces (paired, the usual number);
-    ``"a forged vs b untouched"``: against the other source's untouched faces. Why recorded: a
-    test set's real and forged photos need not share a source, and a face score that moves with
-    the source more than with the edit is at chance on such a set while every paired AUC looks
-    fine (at 160 px, web-photo forgeries against untouched parsing-set photos: 0.53 on the test
-    split, ``benchmarks/image_score.py --against``; docs/localizer.md).
-    """
-    src = np.asarray(source)
-    out: dict[str, float] = {}
-    names = sorted(set(source))
-    for a in names:
-        for b in names:
-            pos, neg = (y == 1) & (src == a), (y == 0) & (src == b)
-            if pos.any() and neg.any():
-                out[a if a == b else f"{a} forged vs {b} untouched"] = round(roc_auc(np.r_[scores[pos], scores[neg]], np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]), 4)
     return out
 
 
@@ -327,7 +306,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     y = np.array([it.fake for it in items], float)
     photos = [it.photo for it in items]
     parsing_names = {f.name for f in val_faces if isinstance(f, ParsedFace)}
-    photo_source = ["parsing" if p in parsing_names else "web" for p in photos]
+    photo_source = ["parsing" if p in parsing_names else "faces" for p in photos]
     if table_out is not None:
         np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(photo_source),
                             face_px=np.array([it.face.detection.size for it in items]), kind=np.array([it.kind for it in items]))
