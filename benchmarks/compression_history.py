@@ -39,7 +39,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from forgetalk.metrics import roc_auc, wilson_interval  # noqa: E402
+from forgetalk.metrics import roc_auc, separation_auc, wilson_interval  # noqa: E402
 from forgetalk.pipeline import AnalyzeOptions, Analyzer  # noqa: E402
 from forgetalk.train.parsing import PART, canonical_sides, list_parsing, read_label_map, split_of  # noqa: E402
 
@@ -217,7 +217,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
             continue
         pos = [r["forged"]["excess"].get(part, -10.0) for r in sub]
         neg = [r["twice"]["excess"].get(part, -10.0) for r in ok]
-        auc = roc_auc(np.r_[pos, neg], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+        auc = separation_auc(pos, neg)
         print(f"| {part} | {len(sub)} | {auc:.3f} | {_rate([part in r['forged']['single'] for r in sub])} |")
     tw = [v for r in ok for v in r["twice"]["excess"].values()]
     if tw:

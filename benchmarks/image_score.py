@@ -56,7 +56,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from compression_history import PARTS, host_and_donor, paste_part, split_stems  # noqa: E402
 
-from forgetalk.metrics import roc_auc, wilson_interval  # noqa: E402
+from forgetalk.metrics import separation_auc, wilson_interval  # noqa: E402
 from forgetalk.pipeline import AnalyzeOptions, Analyzer  # noqa: E402
 from forgetalk.verdict import MIN_FACE_PX  # noqa: E402
 
@@ -231,7 +231,7 @@ def report(rows: list[dict], sizes: list[int]) -> None:
         for name, rule in RULES.items():
             sf = np.array([rule(x["faces"]) for x in fo])
             su = np.array([rule(x["faces"]) for x in un])
-            auc = roc_auc(np.concatenate([sf, su]), np.r_[np.ones(len(sf)), np.zeros(len(su))])
+            auc = separation_auc(sf, su)
             changed = sum(rule(x["faces"]) != base(x["faces"]) for x in both)
             print(f"| {name} | {auc:.3f} | {_rate(list(sf >= thr))} | {_rate(list(su >= thr))} | {changed} |")
         own = np.array([x["image_score"] for x in both])
@@ -245,10 +245,6 @@ def _scores(rows: list[dict], key: str) -> np.ndarray:
     return np.array([_judged(r[key]["faces"]) for r in rows if r.get(key)])
 
 
-def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    return roc_auc(np.concatenate([pos, neg]), np.r_[np.ones(len(pos)), np.zeros(len(neg))])
-
-
 def cross_source(rows: list[dict], other: list[dict], side: int) -> dict[str, float]:
     """Paired and unpaired image AUCs at one size between two runs on different hosts (pure).
 
@@ -258,7 +254,7 @@ def cross_source(rows: list[dict], other: list[dict], side: int) -> dict[str, fl
     """
     fa, ua = _scores(rows, f"forged_{side}"), _scores(rows, f"untouched_{side}")
     fb, ub = _scores(other, f"forged_{side}"), _scores(other, f"untouched_{side}")
-    return {"own": _auc(fa, ua), "other": _auc(fb, ub), "forged_vs_other": _auc(fa, ub), "other_vs_own": _auc(fb, ua),
+    return {"own": separation_auc(fa, ua), "other": separation_auc(fb, ub), "forged_vs_other": separation_auc(fa, ub), "other_vs_own": separation_auc(fb, ua),
             "untouched_median": float(np.median(ua)), "other_untouched_median": float(np.median(ub))}
 
 

@@ -37,7 +37,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from forgetalk.metrics import roc_auc  # noqa: E402
+from forgetalk.metrics import roc_auc, separation_auc  # noqa: E402
 from forgetalk.train.calibrate import fit_logistic, photo_folds  # noqa: E402
 from forgetalk.weights import read_verified, resolve  # noqa: E402
 
@@ -156,7 +156,7 @@ class RegionTable:
             for g in self.regions:
                 p, n = s[self.first & (self.kind == fam) & (self.region == g)], s[real & (self.region == g)]
                 if len(p) and len(n):
-                    aucs.append(roc_auc(np.r_[p, n], np.r_[np.ones(len(p)), np.zeros(len(n))]))
+                    aucs.append(separation_auc(p, n))
             rauc[fam] = float(np.mean(aucs))
         exc = np.zeros(len(s))  # excess over each training fold's untouched faces (regioncal.excess)
         for f in np.unique(self.fold):

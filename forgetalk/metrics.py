@@ -30,6 +30,13 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
+def separation_auc(pos: Sequence[float] | np.ndarray, neg: Sequence[float] | np.ndarray) -> float:
+    """:func:`roc_auc` of scores ``pos`` (forged, positive) against ``neg`` (untouched): the
+    probability that a positive outscores a negative, ties counting half."""
+    p, n = np.asarray(pos, np.float64).ravel(), np.asarray(neg, np.float64).ravel()
+    return roc_auc(np.r_[p, n], np.r_[np.ones(p.size), np.zeros(n.size)])
+
+
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
     """Intersection over union of two boolean masks; 1.0 when both are empty."""
     p, g = np.asarray(pred, bool), np.asarray(gt, bool)
@@ -166,5 +173,5 @@ def source_aucs(scores: np.ndarray, y: np.ndarray, source: list[str]) -> dict[st
         for b in names:
             pos, neg = (y == 1) & (src == a), (y == 0) & (src == b)
             if pos.any() and neg.any():
-                out[a if a == b else f"{a} forged vs {b} untouched"] = round(roc_auc(np.r_[scores[pos], scores[neg]], np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]), 4)
+                out[a if a == b else f"{a} forged vs {b} untouched"] = round(separation_auc(scores[pos], scores[neg]), 4)
     return out

@@ -117,3 +117,11 @@ def test_source_aucs_compare_forgeries_with_untouched_faces_of_each_source() -> 
     assert out["a"] == 1.0 and out["b"] == 1.0
     assert out["a forged vs b untouched"] == 1.0 and out["b forged vs a untouched"] == 0.0
     assert set(source_aucs(scores[:4], y[:4], source[:4])) == {"a"}  # one source: no cross pairs
+
+
+def test_separation_auc_is_roc_auc_of_positives_against_negatives() -> None:
+    from forgetalk.metrics import roc_auc, separation_auc
+
+    pos, neg = [0.9, 0.4, 0.7], [0.1, 0.4, 0.8, 0.2]
+    assert separation_auc(pos, neg) == roc_auc(np.r_[pos, neg], np.r_[np.ones(3), np.zeros(4)])
+    assert separation_auc([1.0], [0.0]) == 1.0 and separation_auc([0.5], [0.5]) == 0.5
