@@ -307,9 +307,10 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     photos = [it.photo for it in items]
     parsing_names = {f.name for f in val_faces if isinstance(f, ParsedFace)}
     photo_source = ["parsing" if p in parsing_names else "faces" for p in photos]
+    face_px = np.array([it.face.detection.size for it in items])
     if table_out is not None:
         np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(photo_source),
-                            face_px=np.array([it.face.detection.size for it in items]), kind=np.array([it.kind for it in items]))
+                            face_px=face_px, kind=np.array([it.kind for it in items]))
     chosen, selection = select_features(table, candidates, y, photos)
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
     feats = table[:, [candidates.index(c) for c in chosen]]
@@ -329,7 +330,6 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     oof = scores if oof_l is None else prob(oof_l)  # None: too few faces for folds (tests' tiny sets)
     thr, fpr = threshold_at_fpr(oof[y == 0], target_fpr)
     tpr = float((oof[y == 1] >= thr).mean())
-    face_px = np.array([it.face.detection.size for it in items])
     by_size = rates_by_face_px(oof, y, face_px, thr)
     log(f"[calibrate] out-of-fold rates at the threshold by face size: {json.dumps(by_size)}")
     by_source = source_aucs(oof, y, photo_source)
