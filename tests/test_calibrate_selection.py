@@ -100,4 +100,3 @@ def test_a_resampled_chain_makes_the_item_a_face_of_its_native_size() -> None:
     assert chain_face_px(300.0, ChainParams()) == 300.0  # not resampled: the source face's size
     assert abs(chain_face_px(300.0, ChainParams(native_px=128, resample=True)) - 78.7) < 0.1  # a 128 px crop
     assert chain_face_px(60.0, ChainParams(native_px=900, resample=True)) == 60.0  # upsampling adds no detail
-
