@@ -21,6 +21,9 @@
 # MINUTES   training minutes per member, all members at once (default 8)
 # WORKERS   forging processes per member (default: (nproc - 2) / number of members, at least 1)
 # DEVICE    cuda (default) or cpu (plumbing check only)
+# HOST_DRAW uniform (default, the shipped members' recipe) or source: each photo source (web photos,
+#           parsing set) forges an equal share of the hosts (--host-draw; docs/localizer.md, the
+#           unpaired AUC)
 # OUT       where results go (the device tool's $OUT); each member as OUT/m<SIZE>_<SEED>.tgz
 #           or OUT/m<SIZE>_<SEED>_no-<FAMILY>.tgz (localizer.safetensors, .onnx, recipe.json,
 #           manifest.json) plus its log.
@@ -42,6 +45,7 @@ PY="${PY:-python3}"
 MEMBERS="${MEMBERS:-256:81 256:82}"
 MINUTES="${MINUTES:-8}"
 DEVICE="${DEVICE:-cuda}"
+HOST_DRAW="${HOST_DRAW:-uniform}"
 OUT="${OUT:-$PWD/device-out}"
 WORK="$(mktemp -d)"
 mkdir -p "$OUT"
@@ -50,7 +54,7 @@ WORKERS="${WORKERS:-$(( ($(nproc) - 2) / n ))}"
 [ "$WORKERS" -ge 1 ] || WORKERS=1
 {
   echo "# benchmarks/device_localizers.sh, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "members: $MEMBERS; $MINUTES min each; $WORKERS workers each; device $DEVICE; $(nproc) cores"
+  echo "members: $MEMBERS; $MINUTES min each; $WORKERS workers each; device $DEVICE; host draw $HOST_DRAW; $(nproc) cores"
   timeout 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available"
   sha256sum .devdata/train_bundle.npz .devdata/3ddfa_mb05_encoder.pth 2>&1
 } | tee "$OUT/header.txt"
@@ -69,13 +73,13 @@ train() {  # size seed dir [family]: the shipped members' recipe at one input si
   "$PY" -c 'import sys; sys.argv[0] = "forgetalk"; from forgetalk.cli import main; main()' train localizer \
     --bundle .devdata/train_bundle.npz --pretrained .devdata/3ddfa_mb05_encoder.pth --families all --device "$DEVICE" \
     --workers "$WORKERS" --threads 1 --arch mobile_unet --batch-size 32 --freeze conv1,bn1,dw2_,dw3_1 --no-calibrate \
-    --schedule time --steps 1000000 --minutes "$MINUTES" --lr 0.0015 --input-size "$1" --seed "$2" --out "$3" "${exclude[@]}"
+    --schedule time --steps 1000000 --minutes "$MINUTES" --lr 0.0015 --input-size "$1" --seed "$2" --out "$3" --host-draw "$HOST_DRAW" "${exclude[@]}"
 }
 
 limit=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 120 }')  # training time plus start-up and writing
 for m in $MEMBERS; do
   IFS=: read -r size seed fam <<< "$m"; name="$(name_of "$m")"
-  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$name' '$fam'" \
+  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' HOST_DRAW='$HOST_DRAW' train $size $seed '$WORK/$name' '$fam'" \
     > "$OUT/$name.log" 2>&1 &
 done
 wait

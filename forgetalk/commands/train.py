@@ -49,10 +49,11 @@ def command() -> None:
 @click.option("--guard-families", default="", help="Comma-separated families never trained on (e.g. mirrored_copy, kept out of every mix), forged on the validation faces to choose the checkpoint: the weights kept are those with the best image AUC on them.")
 @click.option("--guard-every", type=click.IntRange(min=1), default=500, show_default=True, help="Steps between guard checks (the last step is always checked).")
 @click.option("--guard-size", type=click.IntRange(min=2), default=192, show_default=True, help="Images in the fixed guard batch (half forgeries, half their untouched twins; every validation face is used once before any twice).")
+@click.option("--host-draw", type=click.Choice(["uniform", "source"]), default="uniform", show_default=True, help="Draw each forgery's host face uniformly, or give each photo source (web photos, parsing set) an equal share of the hosts (family training).")
 @click.option("--guard-bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --bundle: a bundle of the validation split (python -m forgetalk.train.bundle --split val) to forge the guard edits on.")
 def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, image_weight: float, calibrate: bool, target_fpr: float,
               parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str,
-              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None) -> None:
+              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None, host_draw: str) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     from ..train.data import list_photos
 
@@ -66,7 +67,17 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
 
     from ..engines.localizer.model import LocalizerConfig
     from ..train.data import load_split_faces, split_summary
-    from ..train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, build_records, guard_family_error, image_loss_error, train_localizer, write_weights
+    from ..train.loop import (
+        ALL_FAMILIES,
+        GUARD_FAMILIES,
+        TrainConfig,
+        build_records,
+        guard_family_error,
+        host_draw_error,
+        image_loss_error,
+        train_localizer,
+        write_weights,
+    )
     from ..weights import weights_root
 
     out_dir = out_dir or (weights_root() / "localizer")
@@ -93,7 +104,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
     cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, image_weight=image_weight, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
                       freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers,
-                      guard_families=guard, guard_every=guard_every, guard_size=guard_size)
+                      guard_families=guard, guard_every=guard_every, guard_size=guard_size, host_draw=host_draw)
     problem = image_loss_error(cfg)
     if problem:
         raise click.UsageError(problem)
@@ -128,6 +139,9 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     if bundle is not None and not bundle.records:
         raise click.UsageError(f"{bundle_path} holds no faces")
     train_recs = bundle.records if bundle is not None else build_records(train_faces, cfg.synth_size)
+    problem = host_draw_error(cfg, train_recs)
+    if problem:
+        raise click.UsageError(problem)
     log(f"train faces {len(train_recs)}, val faces {len(guard_recs) if guard_recs is not None else len(val_faces)} ({prep_s:.0f}s preprocessing)")
     init_info: dict[str, object] | None = None
     init_model = None
@@ -157,12 +171,13 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         "command": "forgetalk train localizer" + (f" --faces {faces_dir}" if faces_dir else f" --bundle {bundle_path}") + f" --device {device} --workers {workers} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
         + (f" --parsing {parsing_dir}" if parsing_dir else "") + (f" --families {families}" if families else "") + "".join(f" --exclude-family {e}" for e in exclude)
         + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else "")
-        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else ""),
+        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else "") + (f" --host-draw {host_draw}" if host_draw != "uniform" else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,
         "data_counts": {"photos": {k: len(v) for k, v in split["photos"].items()},  # type: ignore[union-attr]
-                        "faces": {"train": len(train_recs), "val": len(val_recs)}},
+                        "faces": {"train": len(train_recs), "val": len(val_recs)},
+                        "train_faces_by_source": {k or "unknown": sum(r.source == k for r in train_recs) for k in sorted({r.source for r in train_recs})}},
         "training": summary,
         "preprocess_seconds": round(prep_s, 1),
         "environment": {"python": platform.python_version(), "torch": torch.__version__, "threads": cfg.threads, "machine": platform.machine(),

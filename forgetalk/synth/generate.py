@@ -40,9 +40,13 @@ class FaceRecord:
     #: (S, S) uint8 part label map (forgetalk.train.parsing.PART_NAMES) when the face comes from a
     #: parsing set; None for faces that only have FaceMesh regions.
     parts: np.ndarray | None = field(default=None, repr=False)
+    #: Which photo collection the face comes from ("faces": the web photos, "parsing": the parsing
+    #: set; "" unknown). Why a record knows it: the two collections differ in camera, retouching
+    #: and history, and the trainer can give each an equal share of the hosts (TrainConfig.host_draw).
+    source: str = ""
 
     @staticmethod
-    def from_crop(crop: np.ndarray, landmarks: np.ndarray, size: int | None = None, parts: np.ndarray | None = None) -> FaceRecord:
+    def from_crop(crop: np.ndarray, landmarks: np.ndarray, size: int | None = None, parts: np.ndarray | None = None, source: str = "") -> FaceRecord:
         """Build from a crop + landmarks (+ part map), optionally resized to ``size``."""
         s0 = crop.shape[0]
         if size and size != s0:
@@ -52,7 +56,7 @@ class FaceRecord:
                 parts = cv2.resize(parts, (size, size), interpolation=cv2.INTER_NEAREST)
         s = crop.shape[0]
         regions, oval = regions_from_mesh(landmarks, s)
-        return FaceRecord(np.ascontiguousarray(crop), np.asarray(landmarks, np.float32), regions, oval, parts)
+        return FaceRecord(np.ascontiguousarray(crop), np.asarray(landmarks, np.float32), regions, oval, parts, source)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,20 @@ def pack(faces: list, size: int, meta: dict[str, object], out: Path) -> dict[str
     return meta
 
 
+def record_sources(meta: dict[str, object], n: int) -> list[str]:
+    """Each record's photo source, from the bundle's counts: :func:`pack_training_faces` packs
+    the web photos first, then the parsing set. A bundle without those counts (or whose counts do
+    not add up to ``n``) gives "" (unknown) for every record rather than a guess."""
+    counts = meta.get("counts")
+    if not isinstance(counts, dict) or sum(int(v) for v in counts.values()) != n or set(counts) - {"faces", "parsing"}:
+        return [""] * n
+    nf = int(counts.get("faces", 0))
+    return ["faces"] * nf + ["parsing"] * (n - nf)
+
+
 def load(path: Path) -> Bundle:
-    """Decode a bundle into FaceRecords (regions recomputed from the points, as from the caches)."""
+    """Decode a bundle into FaceRecords (regions recomputed from the points, as from the caches;
+    the photo source from the counts, :func:`record_sources`)."""
     raw = Path(path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     import io
@@ -86,11 +98,12 @@ def load(path: Path) -> Bundle:
         cb, co, pb, po = z["crop_blob"], z["crop_off"], z["parts_blob"], z["parts_off"]
         has_parts, lms = z["has_parts"], z["landmarks"]
         recs = []
+        sources = record_sources(meta, len(lms))
         for i in range(len(lms)):
             bgr = cv2.imdecode(cb[co[i]:co[i + 1]], cv2.IMREAD_COLOR)
             crop = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             parts = cv2.imdecode(pb[po[i]:po[i + 1]], cv2.IMREAD_UNCHANGED) if has_parts[i] else None
-            recs.append(FaceRecord.from_crop(crop, lms[i], None, parts))
+            recs.append(FaceRecord.from_crop(crop, lms[i], None, parts, sources[i]))
     return Bundle(recs, meta, digest)
 
 

@@ -95,6 +95,12 @@ class TrainConfig:
     #: Seed of the guard batch, on purpose not ``seed``: runs with different training seeds then
     #: check the same edits, so their guard numbers can be compared with each other.
     guard_seed: int = 0
+    #: How each pair's host face is drawn: "uniform" (every training face equally often, as every
+    #: shipped member was trained) or "source" (each photo source, FaceRecord.source, gets an equal
+    #: share of the hosts, uniform within it). Why: the training faces are about 700 parsing-set
+    #: portraits and 200 web photos, and the shipped engine scores untouched small parsing-set
+    #: faces above web photos' forgeries (docs/localizer.md, the unpaired AUC); donors stay uniform.
+    host_draw: str = "uniform"
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -158,6 +164,40 @@ def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord
     return real, SynthSample(fake, smp.mask, smp.kind, smp.target, smp.regions, smp.coverage, None, params)
 
 
+HOST_DRAWS = ("uniform", "source")
+
+
+def host_draw_error(cfg: TrainConfig, recs: Sequence[FaceRecord]) -> str | None:
+    """Why ``cfg.host_draw`` cannot be used on these training faces, or None."""
+    if cfg.host_draw not in HOST_DRAWS:
+        return f"unknown host draw {cfg.host_draw!r}; known: {', '.join(HOST_DRAWS)}"
+    if cfg.host_draw == "source":
+        if not cfg.families:
+            return "--host-draw source needs family training (--families)"
+        if any(not r.source for r in recs):
+            return "--host-draw source needs every training face's photo source (a bundle from this version, or --faces/--parsing)"
+        if len({r.source for r in recs}) < 2:
+            return f"--host-draw source needs faces of two or more photo sources; these are all {recs[0].source!r}" if recs else "no training faces"
+    return None
+
+
+def source_groups(recs: Sequence[FaceRecord]) -> list[np.ndarray]:
+    """Indices of the records of each photo source, sources in sorted order (a fixed order, so a
+    seeded draw replays whatever order the records came in)."""
+    names = sorted({r.source for r in recs})
+    return [np.array([i for i, r in enumerate(recs) if r.source == n], np.int64) for n in names]
+
+
+def draw_host(n: int, rng: np.random.Generator, groups: list[np.ndarray] | None = None) -> int:
+    """One host index: uniform over ``n`` records, or (``groups``) a source drawn uniformly, then a
+    record uniformly within it. The uniform draw is the one every shipped member was trained with
+    (one ``integers`` call), so runs without ``groups`` replay as before."""
+    if not groups:
+        return int(rng.integers(0, n))
+    g = groups[int(rng.integers(0, len(groups)))]
+    return int(g[int(rng.integers(0, len(g)))])
+
+
 #: Scale of the 8-bit region masks in a compact batch (see make_batch and expand_batch).
 REGION_LEVELS = 255.0
 
@@ -195,8 +235,9 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         return np.rint(r * REGION_LEVELS).astype(np.uint8) if compact else r
 
     k = 0
+    groups = source_groups(recs) if cfg.families and cfg.host_draw == "source" and order is None else None
     while cfg.families and len(xs) < n:
-        rec = recs[int(rng.integers(0, len(recs)))] if order is None else recs[order[k % len(order)]]
+        rec = recs[draw_host(len(recs), rng, groups)] if order is None else recs[order[k % len(order)]]
         k += 1
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
         regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
@@ -301,8 +342,11 @@ def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfi
     return total, parts
 
 
-def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 - list[CachedFace]
-    return [FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None)) for f in faces]
+def build_records(faces: list, size: int) -> list[FaceRecord]:  # noqa: ANN001 - list[CachedFace | ParsedFace]
+    """Training records at ``size``; a face with a part map is from the parsing set, any other
+    from the web photos (the only two collections the trainer loads: --faces and --parsing)."""
+    return [FaceRecord.from_crop(f.crop, f.landmarks, size, getattr(f, "parts", None), "parsing" if getattr(f, "parts", None) is not None else "faces")
+            for f in faces]
 
 
 def guard_family_error(families: tuple[str, ...], guard_families: tuple[str, ...]) -> str | None:
@@ -403,7 +447,7 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         raise ValueError(problem)
     if cfg.guard_families and not val_recs:
         raise ValueError("guard families need validation faces to forge (val_recs is empty)")
-    problem = image_loss_error(cfg)
+    problem = image_loss_error(cfg) or host_draw_error(cfg, train_recs)
     if problem:
         raise ValueError(problem)
     net_cfg = init.config if init is not None else cfg.model
