@@ -138,3 +138,25 @@ def test_an_ensemble_is_not_trained() -> None:
     cfg = TrainConfig(seed=1, synth_size=96, batch_size=2, max_steps=1, minutes=0, model=replace(TINY, members=2))
     with pytest.raises(ValueError, match="ensemble"):
         train_localizer(recs, recs, cfg, log=lambda m: None)
+
+
+def test_members_taken_out_of_an_ensemble_are_the_networks_it_ran(tmp_path: Path) -> None:
+    """extract_members: each member byte-for-byte (same weights, its own input size), with the
+    ensemble's split, so an ensemble rebuilt from them is the same network."""
+    from forgetalk.train.ensemble import extract_members
+
+    paths = [_member(tmp_path, 1), _member(tmp_path, 2, config=replace(TINY, input_size=48))]
+    ens_path = write_ensemble(paths, tmp_path / "ens") and tmp_path / "ens" / "localizer.safetensors"
+    got = extract_members(ens_path, tmp_path / "out")
+    assert [p.parent.name for p in got] == ["member0", "member1"]
+    for orig, new in zip(paths, got, strict=True):
+        a, b = load_localizer(orig), load_localizer(new)
+        assert a.config == b.config
+        assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+        recipe = json.loads((new.parent / "recipe.json").read_text())
+        assert recipe["split"] == SPLIT and recipe["extracted_from"]["sha256"] == sha256_file(ens_path)
+    assert json.loads((got[1].parent / "recipe.json").read_text())["extracted_from"]["as_trained"]["command"] == "train seed 2"
+    write_ensemble(got, tmp_path / "again")
+    assert (tmp_path / "again" / "localizer.safetensors").read_bytes() == ens_path.read_bytes()
+    with pytest.raises(ValueError, match="single localizer"):
+        extract_members(paths[0], tmp_path / "x")

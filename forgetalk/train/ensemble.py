@@ -11,7 +11,8 @@ for what was measured.
 
 ``python -m forgetalk.train.ensemble A.safetensors B.safetensors [C ...] OUT_DIR`` writes weights,
 ONNX, recipe (the first member's split, so ``forgetalk.train.calibrate`` can run on it) and
-manifest; calibrate it before use.
+manifest; calibrate it before use. ``python -m forgetalk.train.ensemble --members ENSEMBLE OUT_DIR``
+takes a shipped ensemble apart again (:func:`extract_members`).
 """
 
 from __future__ import annotations
@@ -58,12 +59,52 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     return write_weights(model.eval(), out_dir, recipe)
 
 
-if __name__ == "__main__":  # pragma: no cover - thin command line over write_ensemble
+def extract_members(path: Path, out_dir: Path) -> list[Path]:
+    """Write each member of the ensemble at ``path`` as its own localizer, OUT_DIR/member<i>/.
+
+    Why: the members' own files live where they were trained (a lent GPU machine, an ignored
+    folder) and are gone a session later; the shipped ensemble holds their exact weights. A member
+    taken out (to continue its training, to drop or replace it) is byte-for-byte the network the
+    ensemble ran, and its recipe keeps the ensemble's split and names where it came from, so an
+    ensemble rebuilt from it passes :func:`write_ensemble`'s same-split check.
+    """
+    from ..engines.localizer.infer import load_localizer
+    from ..engines.localizer.model import build_localizer
+    from ..io import sha256_file
+    from .loop import DERIVED_RECIPE_KEYS, recipe_beside, write_weights
+
+    ens = load_localizer(path)
+    cfg = ens.config
+    if cfg.members < 2:
+        raise ValueError(f"{path} is a single localizer, not an ensemble")
+    parent = recipe_beside(path)
+    listed = (parent.get("ensemble") or {}).get("members") or []  # type: ignore[union-attr]
+    state = ens.state_dict()
+    out = []
+    for i in range(cfg.members):
+        member = build_localizer(cfg.member_config(i))
+        prefix = f"members.{i}."
+        member.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+        recipe = {k: parent[k] for k in DERIVED_RECIPE_KEYS if k in parent}
+        recipe["extracted_from"] = {"path": str(path), "sha256": sha256_file(path), "member": i, **({"as_trained": listed[i]} if i < len(listed) else {})}
+        d = Path(out_dir) / f"member{i}"
+        write_weights(member.eval(), d, recipe)
+        out.append(d / "localizer.safetensors")
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover - thin command line over write_ensemble and extract_members
     import argparse
 
     ap = argparse.ArgumentParser(prog="python -m forgetalk.train.ensemble", description="Combine localizers trained on one split into an ensemble (then run forgetalk.train.calibrate on OUT_DIR).")
     ap.add_argument("paths", type=Path, nargs="+", help="two or more localizer.safetensors, then OUT_DIR")
+    ap.add_argument("--members", action="store_true", help="the other way: write each member of one ensemble (ENSEMBLE OUT_DIR) as OUT_DIR/member<i>/")
     args = ap.parse_args()
-    if len(args.paths) < 3:
+    if args.members:
+        if len(args.paths) != 2:
+            ap.error("--members takes ENSEMBLE OUT_DIR")
+        print(json.dumps([str(p) for p in extract_members(args.paths[0], args.paths[1])], indent=1))
+    elif len(args.paths) < 3:
         ap.error("give at least two localizers and OUT_DIR")
-    print(json.dumps(write_ensemble(args.paths[:-1], args.paths[-1])["files"], indent=1))
+    else:
+        print(json.dumps(write_ensemble(args.paths[:-1], args.paths[-1])["files"], indent=1))
