@@ -160,3 +160,20 @@ def test_members_taken_out_of_an_ensemble_are_the_networks_it_ran(tmp_path: Path
     assert (tmp_path / "again" / "localizer.safetensors").read_bytes() == ens_path.read_bytes()
     with pytest.raises(ValueError, match="single localizer"):
         extract_members(paths[0], tmp_path / "x")
+
+
+def test_members_from_rebuilt_bundles_of_one_split_combine_but_not_across_splits(tmp_path: Path) -> None:
+    """A bundle's hash and face counts say which bytes carried the split, not which photos: a
+    rebuild that found one face fewer is the same split; a bundle of another split is not."""
+    def bundle_split(sha: str, faces: int, which: str = "train") -> dict[str, object]:
+        return {**SPLIT, "bundle": {"sha256": sha, "counts": {"faces": faces}, "faces": faces, "split": which, "format": "forgetalk-face-bundle-v1"}}
+
+    dirs = [tmp_path / n for n in ("a", "b", "c")]
+    for d in dirs:
+        d.mkdir()
+    a = _member(dirs[0], 1, split=bundle_split("aa", 189))
+    b = _member(dirs[1], 2, split=bundle_split("bb", 188))
+    recipe = json.loads((write_ensemble([a, b], tmp_path / "ens") and tmp_path / "ens" / "recipe.json").read_text())
+    assert [m["bundle"]["sha256"] for m in recipe["ensemble"]["members"]] == ["aa", "bb"]  # each member's own bundle, named
+    with pytest.raises(ValueError, match="different data splits"):
+        write_ensemble([a, _member(dirs[2], 3, split=bundle_split("cc", 40, which="val"))], tmp_path / "x")

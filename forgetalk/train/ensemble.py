@@ -21,6 +21,24 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+#: What a bundle records about the bytes it carries rather than about the split: its hash and
+#: how many faces the face stack found in the split's photos.
+_BUNDLE_BYTES_KEYS = ("sha256", "counts", "faces")
+
+
+def split_identity(split: object) -> object:
+    """The part of a recipe's ``split`` that says which photos trained the model: the rule, the
+    photo lists and, for a bundle, which split it holds and its parsing rule, not its hash or face
+    counts. Why: a bundle rebuilt on another machine (measured: one web photo's face not found,
+    188 faces against 189) has another hash but the same split; each member's recipe still
+    names its own bundle, and the ensemble's recipe lists them."""
+    if not isinstance(split, dict):
+        return split
+    out = dict(split)
+    if isinstance(out.get("bundle"), dict):
+        out["bundle"] = {k: v for k, v in out["bundle"].items() if k not in _BUNDLE_BYTES_KEYS}
+    return out
+
 
 def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     """Average the localizers at ``paths`` into one network in ``out_dir`` (uncalibrated)."""
@@ -43,7 +61,7 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     if len(set(sizes)) > 1:  # members at their own input sizes; the mask comes out at the largest
         base = replace(base, input_size=max(sizes), members=len(nets), member_sizes=sizes)
     recipes = [recipe_beside(p) for p in paths]
-    splits = {json.dumps(r.get("split"), sort_keys=True) for r in recipes}
+    splits = {json.dumps(split_identity(r.get("split")), sort_keys=True) for r in recipes}
     if len(splits) > 1:
         raise ValueError("the members were trained on different data splits: an ensemble of them would have seen held-out faces")
     model = build_localizer(replace(base, members=len(nets)))
@@ -53,7 +71,8 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     recipe["command"] = "python -m forgetalk.train.ensemble " + " ".join(str(p) for p in [*paths, out_dir])
     recipe["ensemble"] = {
         "combine": "mean of mask and region logits",
-        "members": [{"path": str(p), "sha256": sha256_file(p), "command": r.get("command"), "init": r.get("init"), "training": r.get("training")}
+        "members": [{"path": str(p), "sha256": sha256_file(p), "command": r.get("command"), "init": r.get("init"), "training": r.get("training"),
+                     **({"bundle": r["split"]["bundle"]} if isinstance(r.get("split"), dict) and "bundle" in r["split"] else {})}
                     for p, r in zip(paths, recipes, strict=True)],
     }
     return write_weights(model.eval(), out_dir, recipe)
@@ -66,7 +85,10 @@ def extract_members(path: Path, out_dir: Path) -> list[Path]:
     folder) and are gone a session later; the shipped ensemble holds their exact weights. A member
     taken out (to continue its training, to drop or replace it) is byte-for-byte the network the
     ensemble ran, and its recipe keeps the ensemble's split and names where it came from, so an
-    ensemble rebuilt from it passes :func:`write_ensemble`'s same-split check.
+    ensemble rebuilt from it passes :func:`write_ensemble`'s same-split check. Its ``train_config``
+    (and the seed in the file's metadata) is the ensemble's, that is its first member's: enough for
+    the calibration (the families), not the member's own; that member's command is under
+    ``extracted_from.as_trained``.
     """
     from ..engines.localizer.infer import load_localizer
     from ..engines.localizer.model import build_localizer
