@@ -264,6 +264,10 @@ def report_cross(rows: list[dict], other: list[dict], sizes: list[int], names: t
     print(f"| photos | {a}: paired AUC | {b}: paired AUC | forged {a} vs untouched {b} | forged {b} vs untouched {a} | untouched median {a} / {b} |")
     print("|---|---|---|---|---|---|")
     for side in sizes:
+        missing = [n for n, r in ((a, rows), (b, other)) if not any(x.get(f"untouched_{side}") for x in r)]
+        if missing:  # a run made at other sizes: say so, rather than an AUC of nothing (nan and numpy warnings)
+            print(f"| {side} px | {' and '.join(missing)}: no photos at this size | | | | |")
+            continue
         c = cross_source(rows, other, side)
         print(f"| {side} px | {c['own']:.3f} | {c['other']:.3f} | {c['forged_vs_other']:.3f} | {c['other_vs_own']:.3f} | "
               f"{c['untouched_median']:.3f} / {c['other_untouched_median']:.3f} |")

@@ -69,3 +69,5 @@ def test_unpaired_aucs_show_a_source_the_engine_scores_high_untouched(bench, cap
     bench.report_cross(a, b, [160], ("a", "b"))
     row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| 160 px")][0]
     assert [x.strip() for x in row.split("|")[2:6]] == ["1.000", "1.000", "1.000", "0.000"]
+    bench.report_cross(a, [{"forged_600": r["forged_160"], "untouched_600": r["untouched_160"]} for r in b], [160], ("a", "b"))
+    assert "| 160 px | b: no photos at this size |" in capsys.readouterr().out  # a run made at other sizes, not nan
