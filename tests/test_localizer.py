@@ -291,3 +291,36 @@ def test_image_loss_trains_on_family_pairs_only() -> None:
     assert abs(float(total.detach()) - float(plain.detach()) - 0.5 * parts["pair"]) < 1e-5
     _, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
     assert summary["steps"] == 2
+
+
+def test_batch_rank_loss_ranks_every_forgery_above_every_untouched_face() -> None:
+    """--image-pairs all: a forgery that beats its own twin but not another face's untouched copy
+    still costs (what the twin term cannot see: docs/localizer.md, the unpaired AUC)."""
+    from forgetalk.train.loop import batch_rank_loss, pair_rank_loss
+
+    mask = torch.zeros(4, 1, 8, 8)
+    mask[1, 0, 2:4, 2:4] = mask[3, 0, 2:4, 2:4] = 1.0  # rows: twin A, forged A, twin B, forged B
+    # Each forgery above its own twin, but face B sits high: B's twin outscores A's forgery.
+    rlog = torch.tensor([[-4.0], [-2.0], [3.0], [5.0]], requires_grad=True)
+    assert float(pair_rank_loss(rlog, mask)) < 0.15
+    loss = batch_rank_loss(rlog, mask)
+    assert float(loss) > 1.0
+    loss.backward()
+    assert float(rlog.grad[2]) > 0 > float(rlog.grad[1])  # lower B's untouched copy, raise A's forgery
+    level = torch.tensor([[-4.0], [4.0], [-3.0], [5.0]])
+    assert float(batch_rank_loss(level, mask)) < 0.01
+    assert float(batch_rank_loss(level, torch.zeros(4, 1, 8, 8))) == 0.0  # nothing forged: nothing to rank
+
+
+def test_image_pairs_all_trains_and_an_unknown_kind_is_refused() -> None:
+    import pytest
+
+    f, g = public_domain_face(), public_domain_face(flip=True)
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96), FaceRecord.from_crop(g.crop, g.dense_landmarks, 96)]
+    cfg = TrainConfig(seed=1, synth_size=96, batch_size=4, max_steps=1, minutes=0, model=TINY, families=("part_swap",), image_weight=0.5, image_pairs="all")
+    _, summary = train_localizer(recs, recs, cfg, log=lambda m: None)
+    assert summary["steps"] == 1 and "pair" in summary["history_tail"][-1]
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="unknown image pairs"):
+        train_localizer(recs, recs, replace(cfg, image_pairs="some"), log=lambda m: None)

@@ -32,6 +32,7 @@ def command() -> None:
 @click.option("--paired/--no-paired", default=True, show_default=True, help="Put each forgery's untouched twin in the same batch (defeats location priors).")
 @click.option("--lr", type=float, default=2e-3, show_default=True, help="Peak learning rate (AdamW, warm-up + cosine).")
 @click.option("--image-weight", type=click.FloatRange(min=0), default=0.0, show_default=True, help="Weight of the pairwise image-level loss (each forgery scored above its untouched twin; family training only); 0 = off, as the shipped members were trained.")
+@click.option("--image-pairs", type=click.Choice(["twin", "all"]), default="twin", show_default=True, help="With --image-weight: rank each forgery above its own untouched twin, or above every untouched face in the batch (across faces and photo sources).")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True, help="Choose fusion weight and threshold on the validation split.")
 @click.option("--target-fpr", type=float, default=0.05, show_default=True, help="False-positive rate on validation real faces for the image-level threshold.")
 @click.option("--parsing", "parsing_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None, help="A parsing set (images/ + masks/, CelebAMask-HQ classes) used as extra hosts and donors with exact part masks.")
@@ -53,7 +54,7 @@ def command() -> None:
 @click.option("--guard-bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --bundle: a bundle of the validation split (python -m forgetalk.train.bundle --split val) to forge the guard edits on.")
 def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, image_weight: float, calibrate: bool, target_fpr: float,
               parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str,
-              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None, host_draw: str) -> None:
+              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None, host_draw: str, image_pairs: str) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     from ..train.data import list_photos
 
@@ -102,7 +103,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
-    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, image_weight=image_weight, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
+    cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, image_weight=image_weight, image_pairs=image_pairs, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
                       freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers,
                       guard_families=guard, guard_every=guard_every, guard_size=guard_size, host_draw=host_draw)
     problem = image_loss_error(cfg)
@@ -171,7 +172,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         "command": "forgetalk train localizer" + (f" --faces {faces_dir}" if faces_dir else f" --bundle {bundle_path}") + f" --device {device} --workers {workers} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
         + (f" --parsing {parsing_dir}" if parsing_dir else "") + (f" --families {families}" if families else "") + "".join(f" --exclude-family {e}" for e in exclude)
         + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else "")
-        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else "") + (f" --host-draw {host_draw}" if host_draw != "uniform" else ""),
+        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else "") + (f" --host-draw {host_draw}" if host_draw != "uniform" else "") + (f" --image-weight {image_weight} --image-pairs {image_pairs}" if image_weight > 0 else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,

@@ -57,6 +57,11 @@ class TrainConfig:
     #: Weight of the pairwise image-level loss (:func:`pair_rank_loss`); 0 = off, as every
     #: shipped member was trained. Family batches only (they are laid out as twin/forgery pairs).
     image_weight: float = 0.0
+    #: Which pairs the image-level term ranks: "twin" (each forgery above its own untouched twin, the
+    #: face's identity held fixed) or "all" (each forgery above every untouched face in the batch:
+    #: the AUC a verdict threshold lives by, across faces and photo sources; with
+    #: ``host_draw="source"`` a batch holds both sources). See :func:`batch_rank_loss`.
+    image_pairs: str = "twin"
     threads: int = 2
     #: Each forged face is accompanied by its untouched JPEG-matched twin in the same batch, so
     #: "organs are often forged" (a location prior) cannot lower the loss; only traces can.
@@ -321,6 +326,24 @@ def pair_rank_loss(rlog: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return F.softplus(score[0::2] - score[1::2])[forged].mean()
 
 
+def batch_rank_loss(rlog: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Image-level ranking loss over every (untouched, forged) pair in the batch:
+    ``mean softplus(s_untouched - s_forgery)``, the smooth version of one minus the batch's AUC.
+
+    Why beside :func:`pair_rank_loss`: the twin term only asks a forgery to outscore its own face
+    untouched, so the score's level may drift from face to face and source to source as long as
+    each twin stays below its forgery; the verdict compares a photo with one threshold, and the
+    unpaired AUC (docs/localizer.md) showed untouched small parsing-set faces scoring above web
+    photos' forgeries. This term ranks across faces. Same score as the twin term (logsumexp of
+    the region logits); a row is forged when its mask has a forged pixel.
+    """
+    score = torch.logsumexp(rlog, dim=1)
+    forged = (mask.flatten(1) > 0).any(1)
+    if not forged.any() or forged.all():
+        return rlog.sum() * 0.0
+    return F.softplus(score[~forged][None, :] - score[forged][:, None]).mean()
+
+
 def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """BCE + soft dice on the mask (dice keeps small organs from drowning in background), BCE on
     regions, and with ``cfg.image_weight`` the pairwise image-level term of :func:`pair_rank_loss`."""
@@ -336,7 +359,7 @@ def loss_fn(model: LocalizerNet, batch: dict[str, torch.Tensor], cfg: TrainConfi
     total = bce + cfg.dice_weight * dice + cfg.region_weight * rl
     parts = {"bce": float(bce.detach()), "dice": float(dice.detach()), "region": float(rl.detach())}
     if cfg.image_weight > 0:
-        pr = pair_rank_loss(rlog, tgt)
+        pr = batch_rank_loss(rlog, tgt) if cfg.image_pairs == "all" else pair_rank_loss(rlog, tgt)
         total = total + cfg.image_weight * pr
         parts["pair"] = float(pr.detach())
     return total, parts
@@ -365,6 +388,8 @@ def guard_family_error(families: tuple[str, ...], guard_families: tuple[str, ...
 def image_loss_error(cfg: TrainConfig) -> str | None:
     """Why ``cfg.image_weight`` cannot be used with this configuration, or None: the pairwise term
     needs batches made of (twin, forgery) pairs, which only family training lays out."""
+    if cfg.image_pairs not in ("twin", "all"):
+        return f"unknown image pairs {cfg.image_pairs!r}; known: twin, all"
     if cfg.image_weight <= 0:
         return None
     if not cfg.families:
