@@ -18,6 +18,9 @@ logits (as ``LocalizerEnsemble`` does); ``NAME~flip`` adds the mirrored pass of 
 and right region channels are swapped in and back out. Raw networks, no calibration: a screen, not
 the product's numbers (those come from ``benchmarks/localization.py``). Networks of different input
 sizes are each run on a batch of their own size made from the same draws (the same edits, resized).
+A second table pools every family's head scores and gives them within and across photo sources
+(web photos, parsing set) by the chain's native face size: the unpaired AUC on validation faces,
+in seconds, where the calibrated engine needs a calibration (docs/localizer.md).
 Used on 2026-11-26 to choose the shipped ensemble (docs/localizer.md).
 """
 
@@ -71,6 +74,27 @@ def run_net(net: torch.nn.Module, batch: dict[str, torch.Tensor], flip: bool, pe
     return torch.cat(out).numpy()
 
 
+#: Native face sizes (px, the post-edit chain's ``native_px``) the source table splits by: the
+#: unpaired AUC failed at 100-160 px and held above 315 (docs/localizer.md).
+SIZE_BANDS: tuple[tuple[int, int], ...] = ((0, 160), (160, 315), (315, 10**6))
+SOURCE_KEYS = ("faces", "parsing", "faces forged vs parsing untouched", "parsing forged vs faces untouched")
+
+
+def source_rows(score: np.ndarray, forged: np.ndarray, source: list[str], native: np.ndarray) -> list[tuple[str, int, dict[str, float]]]:
+    """(band, images, source AUCs) for every face size and each size band (pure): the head's image
+    AUC within each photo source and across them (``forgetalk.metrics.source_aucs``)."""
+    from forgetalk.metrics import source_aucs
+
+    y = forged.astype(np.int64)
+    rows = [("every size", len(y), source_aucs(score, y, source))]
+    src = np.asarray(source)
+    for lo, hi in SIZE_BANDS:
+        sel = (native >= lo) & (native < hi)
+        name = f"{lo}-{hi} px" if hi < 10**6 else f">= {lo} px"
+        rows.append((name, int(sel.sum()), source_aucs(score[sel], y[sel], list(src[sel]))))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
@@ -95,6 +119,8 @@ def main() -> None:
     auc: dict[str, list[float]] = {c: [] for c, _ in combos}
     top1: dict[str, list[float]] = {c: [] for c, _ in combos}
     rauc: dict[str, list[float]] = {c: [] for c, _ in combos}
+    pooled: dict[str, list[np.ndarray]] = {c: [] for c, _ in combos}  # every family's head scores, for the source table
+    forged_all, host_all, native_all = [], [], []
     for fam in fams:
         # the checkpoint guard's own batch (every face once, twin beside forgery) and metrics; one
         # batch per input size, forged from the same draws (the edits are made at the synthesis
@@ -106,8 +132,13 @@ def main() -> None:
             same = float((batches[s]["rt"].argmax(1) == batch["rt"].argmax(1)).float().mean())
             print(f"[screen] {fam}: {s} px batch names the same most-forged region on {100 * same:.1f}% of images", file=sys.stderr)
         logits = {(m, f): run_net(nets[m], batches[nets[m].config.input_size], f, perm) for m, f in need}
+        forged_all.append((batch["mask"].flatten(1) > 0.5).any(1).numpy())
+        host_all.append(batch["host"].numpy())
+        native_all.append(batch["native_px"].numpy())
         for c, parts in combos:
-            got = head_metrics(torch.from_numpy(np.mean([logits[p] for p in parts], axis=0)), batch)
+            mean_logits = np.mean([logits[p] for p in parts], axis=0)
+            pooled[c].append(1.0 / (1.0 + np.exp(-mean_logits.max(1))))  # the head's highest probability, as head_metrics scores
+            got = head_metrics(torch.from_numpy(mean_logits), batch)
             auc[c].append(got["image_auc"])
             top1[c].append(got["region_top1"])
             rauc[c].append(got.get("region_auc_mean", float("nan")))
@@ -117,6 +148,16 @@ def main() -> None:
     print("|---" * (len(fams) + 4) + "|")
     for c, _ in combos:
         print(f"| {c} | " + " | ".join(f"{a:.3f}" for a in auc[c]) + f" | {np.mean(auc[c]):.3f} | {100 * np.mean(top1[c]):.1f}% | {np.nanmean(rauc[c]):.3f} |")
+    sources = [recs[i].source or "unknown" for i in np.concatenate(host_all)]
+    if len(set(sources)) > 1:
+        forged, native = np.concatenate(forged_all), np.concatenate(native_all)
+        print("\nThe same head scores, every family pooled, within and across photo sources, by the chain's native face size "
+              "(web photos = faces, parsing set = parsing; the unpaired AUC, docs/localizer.md)\n")
+        print("| combination | face size | images | " + " | ".join(SOURCE_KEYS) + " |")
+        print("|---" * (len(SOURCE_KEYS) + 3) + "|")
+        for c, _ in combos:
+            for band, n, aucs in source_rows(np.concatenate(pooled[c]), forged, sources, native):
+                print(f"| {c} | {band} | {n} | " + " | ".join(f"{aucs[k]:.3f}" if k in aucs else "—" for k in SOURCE_KEYS) + " |")
 
 
 if __name__ == "__main__":

@@ -44,3 +44,38 @@ def test_head_metrics_per_region_auc_compares_the_forged_part_with_the_same_part
     assert got["region_top1"] == 1.0
     # image scores (max prob): forged 2.0, 0.5; twins 1.0, 0.0 -> 3 of 4 pairs ordered
     assert got["image_auc"] == 0.75
+
+
+def test_source_rows_split_the_unpaired_auc_by_face_size() -> None:
+    """Small faces: parsing untouched score above web forgeries (cross AUC 0); large faces fine."""
+    import numpy as np
+
+    score = np.array([0.9, 0.2, 0.95, 0.85, 0.5, 0.3, 0.9, 0.2])
+    forged = np.array([1, 0, 1, 0, 1, 0, 1, 0], bool)
+    source = ["parsing", "parsing", "parsing", "parsing", "faces", "faces", "faces", "faces"]
+    native = np.array([400, 400, 140, 140, 140, 140, 400, 400])
+    rows = {band: (n, aucs) for band, n, aucs in screen.source_rows(score, forged, source, native)}
+    assert rows["every size"][0] == 8
+    n, small = rows["0-160 px"]
+    assert n == 4 and small["faces"] == 1.0 and small["parsing"] == 1.0
+    assert small["faces forged vs parsing untouched"] == 0.0  # 0.5 against the parsing twin's 0.85
+    assert rows[">= 315 px"][1]["faces forged vs parsing untouched"] == 1.0
+    assert rows["160-315 px"] == (0, {})
+
+
+def test_batches_name_each_image_s_host_and_native_size() -> None:
+    """make_batch's bookkeeping: the guard batch's host order and each chain's native size."""
+    import numpy as np
+
+    from forgetalk.engines.localizer.model import LocalizerConfig
+    from forgetalk.synth import FaceRecord
+    from forgetalk.synth.samples import public_domain_face
+    from forgetalk.train.loop import TrainConfig, make_batch
+
+    f = public_domain_face()
+    recs = [FaceRecord.from_crop(f.crop, f.dense_landmarks, 96, source=s) for s in ("faces", "parsing", "parsing")]
+    cfg = TrainConfig(seed=1, synth_size=96, model=LocalizerConfig(input_size=64, widths=(4, 8, 8, 8)), families=("region_swap",), chain=True)
+    batch = make_batch(recs, np.random.default_rng(0), cfg, 6, order=[2, 0, 1])
+    assert batch["host"].tolist() == [2, 2, 0, 0, 1, 1]
+    nat = batch["native_px"].tolist()
+    assert nat[0::2] == nat[1::2] and all(128 <= v <= 1024 for v in nat)  # twin and forgery share the chain

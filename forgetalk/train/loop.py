@@ -224,6 +224,8 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
     """
     s = cfg.model.input_size
     xs, ms, rs, ts = [], [], [], []
+    hosts: list[int] = []  # per image: the host record's index and the post-edit chain's native face size
+    natives: list[int] = []
 
     def add(rec: FaceRecord, smp: SynthSample, noise: float, regions: np.ndarray) -> None:
         img = smp.image
@@ -234,6 +236,8 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         ms.append(cv2.resize(smp.mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA))
         rs.append(regions)
         ts.append(region_targets(smp, cfg.model.region_names))
+        chain = smp.params.get("chain") if smp.params else None
+        natives.append(int(getattr(chain, "native_px", 512)))
 
     def regions_of(rec: FaceRecord) -> np.ndarray:
         r = region_stack(rec.regions, cfg.model.region_names, s)
@@ -242,14 +246,17 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
     k = 0
     groups = source_groups(recs) if cfg.families and cfg.host_draw == "source" and order is None else None
     while cfg.families and len(xs) < n:
-        rec = recs[draw_host(len(recs), rng, groups)] if order is None else recs[order[k % len(order)]]
+        idx = draw_host(len(recs), rng, groups) if order is None else order[k % len(order)]
+        rec = recs[idx]
         k += 1
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
         regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
         for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain):
             add(rec, smp, noise, regions)
+            hosts.append(idx)
     while len(xs) < n:
-        rec = recs[int(rng.integers(0, len(recs)))]
+        idx = int(rng.integers(0, len(recs)))
+        rec = recs[idx]
         aug = FaceRecord(_global_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask)
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.15 else 0.0
         if cfg.paired and n - len(xs) >= 2:
@@ -258,13 +265,20 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
             regions = regions_of(rec)
             add(rec, SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, smp.jpeg_quality), noise, regions)
             add(rec, smp, noise, regions)
+            hosts += [idx, idx]
         else:
             add(rec, random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range), noise, regions_of(rec))
+            hosts.append(idx)
     return {
         "x": torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous(),
         "mask": torch.from_numpy(np.stack(ms))[:, None],
         "regions": torch.from_numpy(np.stack(rs)),
         "rt": torch.from_numpy(np.stack(ts)),
+        # Bookkeeping, not model input: which record each image was forged on (its photo source)
+        # and the native face size its chain gave it (512: no resample), so a screen can split
+        # its numbers by source and size (benchmarks/localizer_screen.py).
+        "host": torch.tensor(hosts, dtype=torch.int64),
+        "native_px": torch.tensor(natives, dtype=torch.int64),
     }
 
 
