@@ -70,7 +70,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forgetalk.faces.base import REGION_NAMES  # noqa: E402
-from forgetalk.metrics import f1, iou, roc_auc, source_aucs, topk_accuracy  # noqa: E402
+from forgetalk.metrics import f1, iou, roc_auc, source_aucs, topk_accuracy, weighted_auc  # noqa: E402
 
 START, END = "<!-- BENCHMARK:START -->", "<!-- BENCHMARK:END -->"
 #: Heat histogram bins inside the valid area (pixel AUC, best F1: 4 bins per step of the 256 grid).
@@ -299,18 +299,6 @@ def by_resolution(fakes: Sequence[ItemRecord], reals: Sequence[ItemRecord], fami
 #: Resamples of the photo bootstrap behind the intervals (image AUC, and differences between engines).
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 20261126
-
-
-def weighted_auc(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-    """ROC AUC with item weights (ties count half): the AUC of a resample that holds item i
-    ``w[i]`` times, computed without building it. Equals ``metrics.roc_auc`` for unit weights."""
-    order = np.argsort(s, kind="mergesort")
-    s, y, w = s[order], y[order], w[order]
-    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-    pos = np.add.reduceat(np.where(y, w, 0.0), start)
-    neg = np.add.reduceat(np.where(y, 0.0, w), start)
-    den = pos.sum() * neg.sum()
-    return float((pos * (np.cumsum(neg) - 0.5 * neg)).sum() / den) if den > 0 else float("nan")
 
 
 def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str], shipped: str = SHIPPED,

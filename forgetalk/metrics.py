@@ -175,3 +175,17 @@ def source_aucs(scores: np.ndarray, y: np.ndarray, source: list[str]) -> dict[st
             if pos.any() and neg.any():
                 out[a if a == b else f"{a} forged vs {b} untouched"] = round(separation_auc(scores[pos], scores[neg]), 4)
     return out
+
+
+def weighted_auc(s: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """ROC AUC with item weights (ties count half): the AUC of a resample that holds item i
+    ``w[i]`` times, computed without building it. Equals :func:`roc_auc` for unit weights. Used by
+    the bootstraps that resample photos or faces, not items (benchmarks/localization.py,
+    benchmarks/localizer_screen.py)."""
+    order = np.argsort(s, kind="mergesort")
+    s, y, w = s[order], y[order], w[order]
+    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
+    pos = np.add.reduceat(np.where(y, w, 0.0), start)
+    neg = np.add.reduceat(np.where(y, 0.0, w), start)
+    den = pos.sum() * neg.sum()
+    return float((pos * (np.cumsum(neg) - 0.5 * neg)).sum() / den) if den > 0 else float("nan")

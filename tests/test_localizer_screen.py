@@ -79,3 +79,31 @@ def test_batches_name_each_image_s_host_and_native_size() -> None:
     assert batch["host"].tolist() == [2, 2, 0, 0, 1, 1]
     nat = batch["native_px"].tolist()
     assert nat[0::2] == nat[1::2] and all(128 <= v <= 1024 for v in nat)  # twin and forgery share the chain
+
+
+def test_cross_differences_are_paired_over_host_faces() -> None:
+    """A combination that lowers every untouched parsing-set score closes the gap; the interval of
+    a combination against itself (shifted by a constant) is exactly zero, and resampling is by face."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n_faces = 30
+    host = np.repeat(np.arange(n_faces), 2)  # each face: twin, forgery
+    forged = np.tile([False, True], n_faces)
+    source = ["parsing" if h < 20 else "faces" for h in host]
+    base = rng.random(len(host)) + 0.3 * forged + 0.4 * (np.array(source) == "parsing")  # parsing scores high
+    fixed = base - 0.4 * (np.array(source) == "parsing") * ~forged  # untouched parsing faces lowered
+    d = screen.cross_differences({"base": base, "same": base + 1.0, "fixed": fixed}, forged, source, host, "base", resamples=200)
+    assert set(d) == {"same", "fixed"}
+    assert all(v == (0.0, 0.0, 0.0) for v in d["same"].values())  # a monotone shift changes no AUC
+    web_cross = d["fixed"][screen.SOURCE_KEYS[2]]
+    assert web_cross[0] > 0.1 and web_cross[1] > 0  # web forgeries now beat untouched parsing faces more often
+    assert d["fixed"]["gap"][0] < 0 and d["fixed"]["gap"][1] <= d["fixed"]["gap"][0] <= d["fixed"]["gap"][2]
+
+
+def test_weighted_auc_lives_in_metrics_and_the_benchmark_uses_it() -> None:
+    from _helpers import load_benchmark
+
+    from forgetalk.metrics import weighted_auc
+
+    assert load_benchmark("localization").weighted_auc is weighted_auc
