@@ -135,7 +135,8 @@ def cross_differences(scores: dict[str, np.ndarray], forged: np.ndarray, source:
         for k, v in got.items():
             d = v - ref[k]
             tail = d[1:][np.isfinite(d[1:])]
-            result[name][k] = (float(d[0]), float(np.quantile(tail, 0.025)), float(np.quantile(tail, 0.975)))
+            lo, hi = (float(np.quantile(tail, 0.025)), float(np.quantile(tail, 0.975))) if len(tail) else (float("nan"), float("nan"))
+            result[name][k] = (float(d[0]), lo, hi)
     return result
 
 
