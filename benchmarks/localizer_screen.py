@@ -193,19 +193,21 @@ def main() -> None:
     print("|---" * (len(fams) + 4) + "|")
     for c, _ in combos:
         print(f"| {c} | " + " | ".join(f"{a:.3f}" for a in auc[c]) + f" | {np.mean(auc[c]):.3f} | {100 * np.mean(top1[c]):.1f}% | {np.nanmean(rauc[c]):.3f} |")
-    sources = [recs[i].source or "unknown" for i in np.concatenate(host_all)]
+    host = np.concatenate(host_all)
+    sources = [recs[i].source or "unknown" for i in host]
     if len(set(sources)) > 1:
         forged, native = np.concatenate(forged_all), np.concatenate(native_all)
+        scores = {c: np.concatenate(pooled[c]) for c, _ in combos}
         print("\nThe same head scores, every family pooled, within and across photo sources, by the chain's native face size "
               "(web photos = faces, parsing set = parsing; the unpaired AUC, docs/localizer.md)\n")
         print("| combination | face size | images | " + " | ".join(SOURCE_KEYS) + " |")
         print("|---" * (len(SOURCE_KEYS) + 3) + "|")
         for c, _ in combos:
-            for band, n, aucs in source_rows(np.concatenate(pooled[c]), forged, sources, native):
+            for band, n, aucs in source_rows(scores[c], forged, sources, native):
                 print(f"| {c} | {band} | {n} | " + " | ".join(f"{aucs[k]:.3f}" if k in aucs else "—" for k in SOURCE_KEYS) + " |")
         if len(combos) > 1:
             base = combos[0][0]
-            diffs = cross_differences({c: np.concatenate(pooled[c]) for c, _ in combos}, forged, sources, np.concatenate(host_all), base)
+            diffs = cross_differences(scores, forged, sources, host, base)
             print(f"\nEach combination minus {base} (every size; 95 % intervals from {BOOTSTRAP_RESAMPLES} resamples of the host faces, paired)\n")
             print("| combination | " + " | ".join([*SOURCE_KEYS[2:], "gap (second minus first)"]) + " |")
             print("|---" * 4 + "|")

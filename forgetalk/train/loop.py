@@ -227,7 +227,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
     hosts: list[int] = []  # per image: the host record's index and the post-edit chain's native face size
     natives: list[int] = []
 
-    def add(rec: FaceRecord, smp: SynthSample, noise: float, regions: np.ndarray) -> None:
+    def add(host: int, smp: SynthSample, noise: float, regions: np.ndarray) -> None:
         img = smp.image
         if noise > 0:
             img = np.clip(img.astype(np.float32) + rng.normal(0, noise, img.shape), 0, 255).astype(np.uint8)
@@ -236,6 +236,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         ms.append(cv2.resize(smp.mask.astype(np.float32), (s, s), interpolation=cv2.INTER_AREA))
         rs.append(regions)
         ts.append(region_targets(smp, cfg.model.region_names))
+        hosts.append(host)
         chain = smp.params.get("chain") if smp.params else None
         natives.append(int(getattr(chain, "native_px", 512)))
 
@@ -252,8 +253,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
         regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
         for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain):
-            add(rec, smp, noise, regions)
-            hosts.append(idx)
+            add(idx, smp, noise, regions)
     while len(xs) < n:
         idx = int(rng.integers(0, len(recs)))
         rec = recs[idx]
@@ -263,12 +263,10 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
             smp = random_forgery(aug, rng, recs, p_real=0.0, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range)
             twin = aug.crop if smp.jpeg_quality is None else jpeg_recompress(aug.crop, smp.jpeg_quality)
             regions = regions_of(rec)
-            add(rec, SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, smp.jpeg_quality), noise, regions)
-            add(rec, smp, noise, regions)
-            hosts += [idx, idx]
+            add(idx, SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, smp.jpeg_quality), noise, regions)
+            add(idx, smp, noise, regions)
         else:
-            add(rec, random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range), noise, regions_of(rec))
-            hosts.append(idx)
+            add(idx, random_forgery(aug, rng, recs, p_real=cfg.p_real, p_jpeg=cfg.p_jpeg, jpeg_range=cfg.jpeg_range), noise, regions_of(rec))
     return {
         "x": torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous(),
         "mask": torch.from_numpy(np.stack(ms))[:, None],
