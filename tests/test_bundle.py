@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from forgetalk.synth import FaceRecord
-from forgetalk.train.bundle import BUNDLE_FORMAT, load, pack
+from forgetalk.train.bundle import BUNDLE_FORMAT, compare, load, pack, recipe_entry
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,41 @@ def test_a_bundle_rebuilt_from_the_same_faces_is_byte_identical(tmp_path: Path) 
     pack(faces, 256, {"split": "train"}, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     assert {p.name for p in tmp_path.iterdir()} == {"a.npz", "b.npz"}  # written atomically: no leftovers
+
+
+@dataclass(frozen=True)
+class _PhotoFace(_Face):
+    photo: str = ""
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class _ParsingFace(_Face):
+    name: str = ""
+
+
+def test_a_bundle_names_its_faces_so_two_rebuilds_can_be_compared(tmp_path: Path) -> None:
+    """A rebuild that misses one face (as a rebuild on another machine did) says which."""
+    f = _faces(3)
+    faces = [_PhotoFace(f[0].crop, f[0].landmarks, None, "dlib/a.jpg", 0), _PhotoFace(f[1].crop, f[1].landmarks, None, "dlib/a.jpg", 1),
+             _ParsingFace(f[2].crop, f[2].landmarks, f[2].parts, "1234")]
+    meta = pack(faces, 256, {"split": "train"}, tmp_path / "a.npz")
+    assert meta["face_ids"] == ["dlib/a.jpg#0", "dlib/a.jpg#1", "parsing:1234"]
+    pack([faces[0], faces[2]], 256, {"split": "train"}, tmp_path / "b.npz")
+    a, b = load(tmp_path / "a.npz"), load(tmp_path / "b.npz")
+    assert compare(a, b) == {"faces": [3, 2], "same_split": True, "only_in_first": ["dlib/a.jpg#1"], "only_in_second": []}
+    # The recipe keeps the names as one hash (readable recipes), and that hash follows the faces.
+    ra, rb = recipe_entry(a), recipe_entry(b)
+    assert "face_ids" not in ra and len(str(ra["face_ids_sha256"])) == 64 and ra["sha256"] == a.sha256
+    assert ra["face_ids_sha256"] != rb["face_ids_sha256"]
+
+
+def test_faces_without_names_make_a_bundle_that_cannot_be_compared(tmp_path: Path) -> None:
+    pack(_faces(2), 256, {"split": "train"}, tmp_path / "a.npz")
+    a = load(tmp_path / "a.npz")
+    assert "face_ids" not in a.meta and "face_ids_sha256" not in recipe_entry(a)
+    with pytest.raises(ValueError, match="without face names"):
+        compare(a, a)
 
 
 def test_a_file_that_is_not_a_bundle_is_refused(tmp_path: Path) -> None:

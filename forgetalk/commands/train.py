@@ -158,7 +158,9 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     val_recs = guard_recs if guard_recs is not None else build_records(val_faces, cfg.synth_size)
     model, summary = train_localizer(train_recs, val_recs, cfg, log=log, init=init_model)
     if bundle is not None:
-        split = {**dict(bundle.meta.get("faces_split", {})), "bundle": {"sha256": bundle.sha256, **{k: v for k, v in bundle.meta.items() if k != "faces_split"}}}  # type: ignore[arg-type]
+        from ..train.bundle import recipe_entry
+
+        split = {**dict(bundle.meta.get("faces_split", {})), "bundle": recipe_entry(bundle)}  # type: ignore[arg-type]
         if "parsing" in bundle.meta:
             split["parsing"] = bundle.meta["parsing"]
     else:

@@ -39,8 +39,23 @@ class Bundle:
     sha256: str
 
 
+def face_id(face: object) -> str:
+    """A face's name in a bundle: ``PHOTO#INDEX`` for a development photo's face (its relative
+    path and the face's index in it, largest first), ``parsing:STEM`` for a parsing-set face, ""
+    when the face says neither."""
+    photo, index, name = getattr(face, "photo", None), getattr(face, "index", None), getattr(face, "name", None)
+    if isinstance(photo, str) and isinstance(index, int):
+        return f"{photo}#{index}"
+    return f"parsing:{name}" if isinstance(name, str) else ""
+
+
 def pack(faces: list, size: int, meta: dict[str, object], out: Path) -> dict[str, object]:  # noqa: ANN001 - CachedFace | ParsedFace
-    """Write ``out`` (.npz): lossless crops at ``size``, points, optional part maps, and ``meta``."""
+    """Write ``out`` (.npz): lossless crops at ``size``, points, optional part maps, and ``meta``.
+
+    ``meta["face_ids"]`` names every face in order (:func:`face_id`) when each has a name. Why:
+    a bundle rebuilt on another machine found one web face fewer than the one the shipped
+    localizers trained on (188 against 189), and without names nobody could say which;
+    :func:`compare` now can, for bundles that carry them."""
     crops, parts_blobs, lms, has_parts = [], [], [], []
     for f in faces:
         # The trainer's own resize (FaceRecord.from_crop), so the bundle stores what it would see.
@@ -58,7 +73,8 @@ def pack(faces: list, size: int, meta: dict[str, object], out: Path) -> dict[str
             parts_blobs.append(np.zeros(0, np.uint8))
             has_parts.append(False)
         lms.append(lm)
-    meta = {"format": BUNDLE_FORMAT, "size": size, "faces": len(faces), **meta}
+    ids = [face_id(f) for f in faces]
+    meta = {"format": BUNDLE_FORMAT, "size": size, "faces": len(faces), **meta, **({"face_ids": ids} if ids and all(ids) else {})}
     arrays = {
         "crop_blob": np.concatenate(crops) if crops else np.zeros(0, np.uint8),
         "crop_off": np.cumsum([0] + [len(c) for c in crops]).astype(np.int64),
@@ -107,6 +123,33 @@ def load(path: Path) -> Bundle:
     return Bundle(recs, meta, digest)
 
 
+def recipe_entry(bundle: Bundle) -> dict[str, object]:
+    """What a recipe records about the bundle it trained on: its hash and meta, without the photo
+    lists (the recipe's split has them) and with the face names as one hash
+    (``face_ids_sha256``: sha256 of the names joined by newlines), so a recipe stays readable and
+    still says which faces trained it."""
+    meta = {k: v for k, v in bundle.meta.items() if k not in ("faces_split", "face_ids")}
+    ids = bundle.meta.get("face_ids")
+    if isinstance(ids, list):
+        meta["face_ids_sha256"] = hashlib.sha256("\n".join(map(str, ids)).encode()).hexdigest()
+    return {"sha256": bundle.sha256, **meta}
+
+
+def compare(a: Bundle, b: Bundle) -> dict[str, object]:
+    """Which faces one bundle holds and the other does not, by :func:`face_id`; also whether they
+    hold the same split. Raises ``ValueError`` for a bundle without face names (built before
+    they were recorded)."""
+    ids = []
+    for x in (a, b):
+        got = x.meta.get("face_ids")
+        if not isinstance(got, list):
+            raise ValueError("a bundle without face names (built before bundles recorded them): rebuild it to compare faces")
+        ids.append(got)
+    sa, sb = set(ids[0]), set(ids[1])
+    return {"faces": [len(ids[0]), len(ids[1])], "same_split": a.meta.get("split") == b.meta.get("split"),
+            "only_in_first": sorted(sa - sb), "only_in_second": sorted(sb - sa)}
+
+
 def pack_training_faces(faces_dir: Path, parsing_dir: Path | None, out: Path, size: int = 256, split: str = "train", log=print) -> dict[str, object]:  # noqa: ANN001
     """Bundle one split of the development faces (and of the parsing set) as the trainer sees it."""
     from .data import load_split_faces, split_summary
@@ -128,10 +171,24 @@ if __name__ == "__main__":  # pragma: no cover - python -m forgetalk.train.bundl
     import sys
 
     args = sys.argv[1:]
-    split = "train"
-    if args[:1] == ["--split"] and len(args) > 1:
-        split, args = args[1], args[2:]
-    if len(args) not in (2, 3) or split not in ("train", "val"):
-        raise SystemExit("usage: python -m forgetalk.train.bundle [--split train|val] FACES_DIR [PARSING_DIR] OUT.npz  (a val bundle feeds --guard-bundle)")
-    m = pack_training_faces(Path(args[0]), Path(args[1]) if len(args) == 3 else None, Path(args[-1]), split=split, log=lambda s: print(s, flush=True))
+    if args[:1] == ["--compare"]:
+        if len(args) != 3:
+            raise SystemExit("usage: python -m forgetalk.train.bundle --compare A.npz B.npz")
+        try:
+            print(json.dumps(compare(load(Path(args[1])), load(Path(args[2]))), indent=1))
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"error: {exc}") from None
+        raise SystemExit(0)
+    split, size = "train", 256
+    while args[:1] in (["--split"], ["--size"]) and len(args) > 1:
+        if args[0] == "--split":
+            split = args[1]
+        else:
+            size = int(args[1]) if args[1].isdigit() else 0
+        args = args[2:]
+    if len(args) not in (2, 3) or split not in ("train", "val") or not 64 <= size <= 512:
+        raise SystemExit("usage: python -m forgetalk.train.bundle [--split train|val] [--size 64..512] FACES_DIR [PARSING_DIR] OUT.npz"
+                         "  (a val bundle feeds --guard-bundle; the trainer's synthesis size is 256, benchmarks/hires_probe.py takes 512)")
+    m = pack_training_faces(Path(args[0]), Path(args[1]) if len(args) == 3 else None, Path(args[-1]), size=size, split=split,
+                            log=lambda s: print(s, flush=True))
     print(json.dumps({k: m[k] for k in ("faces", "size", "counts")}))

@@ -22,8 +22,8 @@ from dataclasses import replace
 from pathlib import Path
 
 #: What a bundle records about the bytes it carries rather than about the split: its hash and
-#: how many faces the face stack found in the split's photos.
-_BUNDLE_BYTES_KEYS = ("sha256", "counts", "faces")
+#: how many faces the face stack found in the split's photos, and which (their names' hash).
+_BUNDLE_BYTES_KEYS = ("sha256", "counts", "faces", "face_ids_sha256")
 
 
 def split_identity(split: object) -> object:
