@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -106,12 +107,27 @@ class Pool:
     family: np.ndarray
 
 
-def forge_pool(recs: Sequence, seed: int, n: int, patch: int = PATCH) -> Pool:  # noqa: ANN001 - FaceRecord
+def empty_pool(n: int, patch: int = PATCH, folder: Path | None = None) -> Pool:
+    """A pool of ``n`` pairs in memory, or (``folder``) as ``.npy`` files mapped from disk: the
+    forging processes then write their slices straight into them. Why: each process holds the
+    whole 512 px bundle (about 6 GB with its region masks), and sending 3 GB of patches back
+    through a pipe copies them once more; on the 23 GB VM that was killed for memory."""
+    shapes = {"x": ((n, 2, 2, patch, patch, 3), np.uint8), "mask": ((n, 2, patch, patch), np.uint8), "host": ((n,), np.int32), "family": ((n,), np.int8)}
+    if folder is None:
+        return Pool(**{k: np.zeros(shp, dt) for k, (shp, dt) in shapes.items()})
+    return Pool(**{k: np.lib.format.open_memmap(Path(folder) / f"{k}.npy", "w+", dt, shp) for k, (shp, dt) in shapes.items()})
+
+
+def open_pool(folder: Path, mode: str = "r") -> Pool:
+    return Pool(**{k: np.load(Path(folder) / f"{k}.npy", mmap_mode=mode) for k in ("x", "mask", "host", "family")})
+
+
+def fill_pool(pool: Pool, recs: Sequence, seed: int, start: int = 0, n: int | None = None) -> None:  # noqa: ANN001 - FaceRecord
+    """Forge pairs ``start .. start + n`` of ``pool`` (all of it by default) from ``recs``."""
     rng = np.random.default_rng(seed)
-    x = np.zeros((n, 2, 2, patch, patch, 3), np.uint8)
-    mask = np.zeros((n, 2, patch, patch), np.uint8)
-    host, fam = np.zeros(n, np.int32), np.zeros(n, np.int8)
-    for i in range(n):
+    patch = pool.x.shape[-2]
+    stop = len(pool.x) if n is None else start + n
+    for i in range(start, stop):
         h = int(rng.integers(0, len(recs)))
         real, fake = family_pair(recs[h], rng, list(recs), FAMILIES, True)
         s = fake.image.shape[0]
@@ -122,30 +138,40 @@ def forge_pool(recs: Sequence, seed: int, n: int, patch: int = PATCH) -> Pool:  
         j = int(rng.integers(0, len(fy)))
         for p, (cy, cx) in enumerate((on_edit, (int(fy[j]), int(fx[j])))):
             y0, x0 = patch_corner(cy, cx, s, patch)
-            x[i, p, 0] = real.image[y0:y0 + patch, x0:x0 + patch]
-            x[i, p, 1] = fake.image[y0:y0 + patch, x0:x0 + patch]
-            mask[i, p] = fake.mask[y0:y0 + patch, x0:x0 + patch] > 0
-        host[i], fam[i] = h, FAMILIES.index(fake.kind)
-    return Pool(x, mask, host, fam)
+            pool.x[i, p, 0] = real.image[y0:y0 + patch, x0:x0 + patch]
+            pool.x[i, p, 1] = fake.image[y0:y0 + patch, x0:x0 + patch]
+            pool.mask[i, p] = fake.mask[y0:y0 + patch, x0:x0 + patch] > 0
+        pool.host[i], pool.family[i] = h, FAMILIES.index(fake.kind)
 
 
-def _forge_from_bundle(args: tuple[str, int, int]) -> Pool:
+def forge_pool(recs: Sequence, seed: int, n: int, patch: int = PATCH) -> Pool:  # noqa: ANN001 - FaceRecord
+    """``n`` pairs forged in this process, in memory."""
+    pool = empty_pool(n, patch)
+    fill_pool(pool, recs, seed)
+    return pool
+
+
+def _forge_slice(args: tuple[str, str, int, int, int]) -> int:
     from forgetalk.train.bundle import load
 
-    path, seed, n = args
-    return forge_pool(load(Path(path)).records, seed, n)
+    bundle, folder, seed, start, n = args
+    pool = open_pool(Path(folder), "r+")
+    fill_pool(pool, load(Path(bundle)).records, seed, start, n)
+    for a in (pool.x, pool.mask, pool.host, pool.family):
+        a.flush()
+    return n
 
 
-def forge_parallel(bundle: Path, n: int, workers: int, seed: int) -> Pool:
-    """``n`` pairs from ``workers`` processes (each its own seed), concatenated."""
+def forge_parallel(bundle: Path, n: int, workers: int, seed: int, folder: Path, patch: int = PATCH) -> Pool:
+    """``n`` pairs from ``workers`` processes (each its own seed and slice), in ``.npy`` files in
+    ``folder``, returned mapped from disk."""
+    empty_pool(n, patch, folder)
     sizes = [n // workers + (1 if k < n % workers else 0) for k in range(workers)]
-    jobs = [(str(bundle), seed + k, m) for k, m in enumerate(sizes) if m]
-    if len(jobs) == 1:
-        parts = [_forge_from_bundle(jobs[0])]
-    else:
-        with ProcessPoolExecutor(len(jobs)) as ex:
-            parts = list(ex.map(_forge_from_bundle, jobs))
-    return Pool(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "mask", "host", "family")))
+    starts = np.cumsum([0, *sizes[:-1]])
+    jobs = [(str(bundle), str(folder), seed + k, int(a), m) for k, (a, m) in enumerate(zip(starts, sizes, strict=True)) if m]
+    with ProcessPoolExecutor(len(jobs)) as ex:
+        assert sum(ex.map(_forge_slice, jobs)) == n
+    return open_pool(folder)
 
 
 def batch_of(pool: Pool, rng: np.random.Generator, pairs: int, crop: int = CROP) -> tuple[torch.Tensor, torch.Tensor]:
@@ -260,6 +286,12 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def bundle_meta(path: Path) -> dict[str, object]:
+    """A bundle's meta without decoding its faces."""
+    with np.load(path, allow_pickle=False) as z:
+        return json.loads(bytes(z["meta"]).decode())
+
+
 def _photo_groups(meta: dict[str, object], n: int) -> list[str]:
     """Each face's source photo (from the bundle's face names), else the face itself."""
     ids = meta.get("face_ids")
@@ -288,18 +320,19 @@ def main() -> None:
     from forgetalk.engines.localizer.infer import Localizer, load_localizer
     from forgetalk.train.bundle import load
 
-    val = load(args.val_bundle)
     for b, split in ((args.train_bundle, "train"), (args.val_bundle, "val")):
-        meta = val.meta if b == args.val_bundle else load(b).meta
+        meta = bundle_meta(b)
         if meta.get("size") != 512 or meta.get("split") != split:
             sys.exit(f"error: {b} must be the {split} split at 512 px (python -m forgetalk.train.bundle --size 512); it is {meta.get('split')!r} at {meta.get('size')}")
     t0 = time.time()
-    pool = forge_parallel(args.train_bundle, args.pairs, args.forge_workers, args.seed)
-    forge_s = time.time() - t0
-    print(f"[probe] forged {len(pool.x)} pairs in {forge_s:.0f} s", file=sys.stderr)
-    net, info = train_probe(pool, minutes=args.minutes, steps=args.steps, device=args.device, seed=args.seed,
-                            log=lambda s: print(s, file=sys.stderr, flush=True))
-    del pool
+    with tempfile.TemporaryDirectory(prefix="hires_probe_") as tmp:
+        pool = forge_parallel(args.train_bundle, args.pairs, args.forge_workers, args.seed, Path(tmp))
+        forge_s = time.time() - t0
+        print(f"[probe] forged {len(pool.x)} pairs in {forge_s:.0f} s", file=sys.stderr)
+        net, info = train_probe(pool, minutes=args.minutes, steps=args.steps, device=args.device, seed=args.seed,
+                                log=lambda s: print(s, file=sys.stderr, flush=True))
+        del pool
+    val = load(args.val_bundle)
     loc = Localizer(load_localizer(args.localizer))
     rows = score_validation(net, loc, val.records, args.seed, args.device, log=lambda s: print(s, file=sys.stderr, flush=True))
     summary = summarize(rows, [r.source for r in val.records], _photo_groups(val.meta, len(val.records)))

@@ -58,3 +58,24 @@ def test_a_tiny_run_trains_scores_and_summarizes(probe) -> None:  # noqa: ANN001
     assert "| residual |" in probe.table(summary)
     for row in summary.values():
         assert 0.0 <= row["all"] <= 1.0
+
+
+def test_parallel_forging_writes_each_slice_to_disk_as_one_process_would(probe, tmp_path) -> None:  # noqa: ANN001
+    """Two processes fill their own slices of a file-backed pool; each slice equals the same
+    seed's pairs forged here (nothing comes back through a pipe, so no copy)."""
+    from forgetalk.train.bundle import load, pack
+
+    f = public_domain_face()
+
+    class _Face:
+        crop, landmarks, parts = f.crop, f.dense_landmarks, None
+
+    pack([_Face(), _Face()], 160, {"split": "train"}, tmp_path / "b.npz")
+    (tmp_path / "pool").mkdir()
+    got = probe.forge_parallel(tmp_path / "b.npz", 3, 2, 7, tmp_path / "pool", patch=64)
+    recs = load(tmp_path / "b.npz").records
+    want = probe.empty_pool(3, 64)
+    probe.fill_pool(want, recs, 7, 0, 2)
+    probe.fill_pool(want, recs, 8, 2, 1)
+    assert np.array_equal(np.asarray(got.x), want.x) and np.array_equal(np.asarray(got.mask), want.mask)
+    assert np.array_equal(np.asarray(got.family), want.family)
