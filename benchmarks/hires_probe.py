@@ -286,12 +286,6 @@ def table(summary: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def bundle_meta(path: Path) -> dict[str, object]:
-    """A bundle's meta without decoding its faces."""
-    with np.load(path, allow_pickle=False) as z:
-        return json.loads(bytes(z["meta"]).decode())
-
-
 def _photo_groups(meta: dict[str, object], n: int) -> list[str]:
     """Each face's source photo (from the bundle's face names), else the face itself."""
     ids = meta.get("face_ids")
@@ -318,10 +312,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from forgetalk.engines.localizer.infer import Localizer, load_localizer
-    from forgetalk.train.bundle import load
+    from forgetalk.train.bundle import load, read_meta
 
     for b, split in ((args.train_bundle, "train"), (args.val_bundle, "val")):
-        meta = bundle_meta(b)
+        meta = read_meta(b)
         if meta.get("size") != 512 or meta.get("split") != split:
             sys.exit(f"error: {b} must be the {split} split at 512 px (python -m forgetalk.train.bundle --size 512); it is {meta.get('split')!r} at {meta.get('size')}")
     t0 = time.time()
