@@ -33,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import cv2
@@ -45,7 +45,7 @@ from torch import nn
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from forgetalk.metrics import roc_auc  # noqa: E402
+from forgetalk.metrics import roc_auc, source_aucs  # noqa: E402
 from forgetalk.synth.families import FAMILY_NAMES  # noqa: E402
 from forgetalk.train.calibrate import oof_logits, photo_folds  # noqa: E402
 from forgetalk.train.loop import GUARD_FAMILIES, family_pair  # noqa: E402
@@ -119,17 +119,18 @@ def empty_pool(n: int, patch: int = PATCH, folder: Path | None = None) -> Pool:
 
 
 def open_pool(folder: Path, mode: str = "r") -> Pool:
-    return Pool(**{k: np.load(Path(folder) / f"{k}.npy", mmap_mode=mode) for k in ("x", "mask", "host", "family")})
+    return Pool(**{f.name: np.load(Path(folder) / f"{f.name}.npy", mmap_mode=mode) for f in fields(Pool)})
 
 
 def fill_pool(pool: Pool, recs: Sequence, seed: int, start: int = 0, n: int | None = None) -> None:  # noqa: ANN001 - FaceRecord
     """Forge pairs ``start .. start + n`` of ``pool`` (all of it by default) from ``recs``."""
     rng = np.random.default_rng(seed)
+    recs = list(recs)  # family_pair takes a list of donors: made once, not per pair
     patch = pool.x.shape[-2]
     stop = len(pool.x) if n is None else start + n
     for i in range(start, stop):
         h = int(rng.integers(0, len(recs)))
-        real, fake = family_pair(recs[h], rng, list(recs), FAMILIES, True)
+        real, fake = family_pair(recs[h], rng, recs, FAMILIES, True)
         s = fake.image.shape[0]
         ys, xs = np.nonzero(fake.mask)
         k = int(rng.integers(0, len(ys)))
@@ -157,8 +158,8 @@ def _forge_slice(args: tuple[str, str, int, int, int]) -> int:
     bundle, folder, seed, start, n = args
     pool = open_pool(Path(folder), "r+")
     fill_pool(pool, load(Path(bundle)).records, seed, start, n)
-    for a in (pool.x, pool.mask, pool.host, pool.family):
-        a.flush()
+    for f in fields(Pool):
+        getattr(pool, f.name).flush()
     return n
 
 
@@ -232,10 +233,11 @@ def score_validation(net: ResidualNet, localizer, recs: Sequence, seed: int, dev
     """Every face x family: the untouched twin and the forgery, each scored by the residual
     network and by ``localizer`` (the highest region-head probability, as the screen scores)."""
     cols: dict[str, list[float]] = {k: [] for k in ("host", "family", "forged", "native_px", "residual", "localizer")}
+    recs = list(recs)
     for h, rec in enumerate(recs):
         for fi, fam in enumerate(FAMILIES):
             rng = np.random.default_rng([seed, h, fi])
-            for forged, smp in enumerate(family_pair(rec, rng, list(recs), (fam,), True)):  # (twin, forgery)
+            for forged, smp in enumerate(family_pair(rec, rng, recs, (fam,), True)):  # (twin, forgery)
                 out = localizer.predict(smp.image, rec.regions)
                 p = float(np.clip(max(out.region_probs.values()), 1e-6, 1 - 1e-6))
                 for k, v in (("host", h), ("family", fi), ("forged", forged),
@@ -245,6 +247,11 @@ def score_validation(net: ResidualNet, localizer, recs: Sequence, seed: int, dev
         if (h + 1) % 20 == 0:
             log(f"[probe] scored {h + 1}/{len(recs)} validation faces")
     return {k: np.array(v) for k, v in cols.items()}
+
+
+#: ``metrics.source_aucs`` keys -> this table's columns.
+SOURCE_COLUMNS = {"faces": "web paired", "parsing": "parsing paired", "faces forged vs parsing untouched": "web forged vs parsing untouched",
+                  "parsing forged vs faces untouched": "parsing forged vs web untouched"}
 
 
 def summarize(rows: dict[str, np.ndarray], sources: Sequence[str], groups: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -262,19 +269,14 @@ def summarize(rows: dict[str, np.ndarray], sources: Sequence[str], groups: Seque
     if stack is not None and alone is not None:
         scores["localizer, out of fold"] = alone
         scores["localizer + residual, out of fold"] = stack
+    masks = {band: (rows["native_px"] >= lo) & (rows["native_px"] < hi) for band, lo, hi in BANDS}
+    masks |= {fam: (rows["family"] == fi) | (y == 0) for fi, fam in enumerate(FAMILIES)}
     out: dict[str, dict[str, float]] = {}
     for name, s in scores.items():
         row = {"all": roc_auc(s, y)}
-        for band, lo, hi in BANDS:
-            m = (rows["native_px"] >= lo) & (rows["native_px"] < hi)
-            row[band] = roc_auc(s[m], y[m]) if len(set(y[m])) == 2 else float("nan")
-        for fi, fam in enumerate(FAMILIES):
-            m = (rows["family"] == fi) | (y == 0)
-            row[fam] = roc_auc(s[m], y[m]) if len(set(y[m])) == 2 else float("nan")
-        w, p = src == "faces", src == "parsing"
-        for key, m in (("web paired", w), ("parsing paired", p), ("web forged vs parsing untouched", (w & (y == 1)) | (p & (y == 0))),
-                       ("parsing forged vs web untouched", (p & (y == 1)) | (w & (y == 0)))):
-            row[key] = roc_auc(s[m], y[m]) if len(set(y[m])) == 2 else float("nan")
+        row |= {k: roc_auc(s[m], y[m]) if len(set(y[m])) == 2 else float("nan") for k, m in masks.items()}
+        by_source = source_aucs(s, y, list(src))
+        row |= {label: by_source.get(key, float("nan")) for key, label in SOURCE_COLUMNS.items()}
         out[name] = row
     return out
 
