@@ -5,7 +5,7 @@ that the face score's statistics miss.
 
 Why: the face score is a logistic model of statistics of the fused heat, the region scores and the
 consistency cues; on the validation items its out-of-fold image AUC stopped at 0.69 while the
-localizers improved (docs/localizer.md), and every recombination of those statistics scored the
+localizers improved (docs/localizer_history.md), and every recombination of those statistics scored the
 same (``region_cue_probe.py``). Before training an image-level head, check whether the networks'
 internal features, pooled over the face, separate forged from untouched faces better: each
 ensemble member's deepest encoder features (stride 16) and its decoder features at stride 4,
@@ -16,7 +16,7 @@ Same validation items as the calibration (``calibrate.validation_items``, same s
 measured on each crop), never test faces. Answers out of fold (5 folds grouped by source photo,
 ``calibrate.photo_folds``) for: the shipped feature set, each deep block alone with a ridge, the
 shipped features with the deep ones beside them, and the shipped features with one stacked deep
-score (nested folds); and per family. Findings of 2026-11-26 (eighth session) in docs/localizer.md. The first run scores every
+score (nested folds); and per family. Findings of 2026-11-26 (eighth session) in docs/localizer_history.md. The first run scores every
 item (about 8.5 minutes on 2 cores) and caches the numbers; later runs read the cache.
 """
 

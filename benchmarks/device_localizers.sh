@@ -5,7 +5,7 @@
 #   MEMBERS="192:91:liquify 192:92:inpaint 192:93" MINUTES=4 bash benchmarks/device_localizers.sh   # leave-one-family-out
 #
 # Why one script: a task is lent a GPU rarely and for 15 device minutes in all, of which a machine
-# start costs about one. Each earlier session (docs/localizer.md) rebuilt this command by hand.
+# start costs about one. Each earlier session (docs/localizer_history.md) rebuilt this command by hand.
 # Every member starts from the 3DDFA_V2 encoder with the shipped members' recipe (all 8 families,
 # lr 1.5e-3, the same frozen blocks, batch 32, time-scheduled cosine) and differs only in
 # input size and seed, or, for a leave-one-family-out model, also in the one family it never sees
@@ -22,7 +22,7 @@
 # WORKERS   forging processes per member (default: (nproc - 2) / number of members, at least 1)
 # DEVICE    cuda (default) or cpu (plumbing check only)
 # HOST_DRAW uniform (default, the shipped members' recipe) or source: each photo source (web photos,
-#           parsing set) forges an equal share of the hosts (--host-draw; docs/localizer.md, the
+#           parsing set) forges an equal share of the hosts (--host-draw; docs/localizer_history.md, the
 #           unpaired AUC)
 # OUT       where results go (the device tool's $OUT); each member as OUT/m<SIZE>_<SEED>.tgz
 #           or OUT/m<SIZE>_<SEED>_no-<FAMILY>.tgz (localizer.safetensors, .onnx, recipe.json,

@@ -21,7 +21,7 @@ two 256 px patches each at full resolution (one on the edit, one elsewhere on th
 takes random 128 px crops of both twin and forgery at the same place. Validation: every
 validation face, one forgery per family next to its untouched twin, each through its own chain;
 the residual network sees the whole 512 px crop, the shipped localizer the same image as an
-analysis feeds it. Findings of 2026-11-27 (fifteenth session) in docs/localizer.md.
+analysis feeds it. Findings of 2026-11-27 (fifteenth session) in docs/localizer_history.md.
 """
 
 from __future__ import annotations

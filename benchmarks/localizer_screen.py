@@ -21,7 +21,7 @@ sizes are each run on a batch of their own size made from the same draws (the sa
 A second table pools every family's head scores and gives them within and across photo sources
 (web photos, parsing set) by the chain's native face size: the unpaired AUC on validation faces,
 in seconds, where the calibrated engine needs a calibration (docs/localizer.md).
-Used on 2026-11-26 to choose the shipped ensemble (docs/localizer.md).
+Used on 2026-11-26 to choose the shipped ensemble (docs/localizer_history.md).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def run_net(net: torch.nn.Module, batch: dict[str, torch.Tensor], flip: bool, pe
 
 
 #: Native face sizes (px, the post-edit chain's ``native_px``) the source table splits by: the
-#: unpaired AUC failed at 100-160 px and held above 315 (docs/localizer.md).
+#: unpaired AUC failed at 100-160 px and held above 315 (docs/localizer_history.md).
 SIZE_BANDS: tuple[tuple[int, int], ...] = ((0, 160), (160, 315), (315, 10**6))
 SOURCE_KEYS = ("faces", "parsing", "faces forged vs parsing untouched", "parsing forged vs faces untouched")
 
@@ -199,7 +199,7 @@ def main() -> None:
         forged, native = np.concatenate(forged_all), np.concatenate(native_all)
         scores = {c: np.concatenate(pooled[c]) for c, _ in combos}
         print("\nThe same head scores, every family pooled, within and across photo sources, by the chain's native face size "
-              "(web photos = faces, parsing set = parsing; the unpaired AUC, docs/localizer.md)\n")
+              "(web photos = faces, parsing set = parsing; the unpaired AUC, docs/localizer_history.md)\n")
         print("| combination | face size | images | " + " | ".join(SOURCE_KEYS) + " |")
         print("|---" * (len(SOURCE_KEYS) + 3) + "|")
         for c, _ in combos:

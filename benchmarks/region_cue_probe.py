@@ -20,7 +20,7 @@ never on test faces. Two questions, each answered out of fold (5 folds grouped b
    highest out-of-fold region logit of the free model above?
 
 The first run scores every item (about 8 minutes on 2 cores) and caches the per-item numbers as
-JSON; later runs read the cache. Findings of 2026-11-26 are in docs/localizer.md.
+JSON; later runs read the cache. Findings of 2026-11-26 are in docs/localizer_history.md.
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ def source_aucs(scores: np.ndarray, y: np.ndarray, source: list[str]) -> dict[st
     test set's real and forged photos need not share a source, and a face score that moves with
     the source more than with the edit is at chance on such a set while every paired AUC looks
     fine (at 160 px, web-photo forgeries against untouched parsing-set photos: 0.53 on the test
-    split, ``benchmarks/image_score.py --against``; docs/localizer.md).
+    split, ``benchmarks/image_score.py --against``; docs/localizer_history.md).
     """
     src = np.asarray(source)
     out: dict[str, float] = {}

@@ -1,5 +1,5 @@
 """The deep-feature probe's pooling and stacking (benchmarks/deep_feature_probe.py) do what its
-findings in docs/localizer.md say they do: per-channel mean and max inside the face only, and a
+findings in docs/localizer_history.md say they do: per-channel mean and max inside the face only, and a
 second stage that never sees a deep score fitted on its own items."""
 
 from __future__ import annotations

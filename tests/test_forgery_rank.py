@@ -56,7 +56,7 @@ def test_evidence_engine_ranks_the_forged_region_first(grace_rgb: np.ndarray, de
 
 #: Mirrored-copy edits of one face (what the v1 localizer was trained on). The v3 localizer ranks
 #: every mouth, nose and eye edit first (16 of 16, four photo variants) and every brow edit in the
-#: top two; v2 missed 5 of 20 (docs/localizer.md); the shipped v3+v6+lofo ensemble misses 1 of 16
+#: top two; v2 missed 5 of 20 (docs/localizer_history.md); the shipped v3+v6+lofo ensemble misses 1 of 16
 #: (mouth of the enlarged photo, left eye first), brows in the top two. Forehead edits are a known miss of v2 and v3
 #: (measured: 4 of 4 variants rank the nose, an eye or a brow first; the feathered forehead margin
 #: reaches the brows and the forehead is a large, low-saliency region); kept strict so a fix shows.

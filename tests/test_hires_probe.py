@@ -1,5 +1,5 @@
 """The full-resolution residual probe (benchmarks/hires_probe.py) sees only what its finding in
-docs/localizer.md says it sees, and its tables compare what they say they compare."""
+docs/localizer_history.md says it sees, and its tables compare what they say they compare."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Source-balanced host draw: each photo source gets an equal share of the forged hosts.
 
-Why it exists (docs/localizer.md, the unpaired AUC): the training faces are about 700 parsing-set
+Why it exists (docs/localizer_history.md, the unpaired AUC): the training faces are about 700 parsing-set
 portraits and 200 web photos, and the shipped engine scores untouched small parsing-set faces
 above web photos' forgeries. The default (uniform) draw must replay every shipped member's stream.
 """

@@ -295,7 +295,7 @@ def test_image_loss_trains_on_family_pairs_only() -> None:
 
 def test_batch_rank_loss_ranks_every_forgery_above_every_untouched_face() -> None:
     """--image-pairs all: a forgery that beats its own twin but not another face's untouched copy
-    still costs (what the twin term cannot see: docs/localizer.md, the unpaired AUC)."""
+    still costs (what the twin term cannot see: docs/localizer_history.md, the unpaired AUC)."""
     from forgetalk.train.loop import batch_rank_loss, pair_rank_loss
 
     mask = torch.zeros(4, 1, 8, 8)

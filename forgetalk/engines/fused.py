@@ -96,7 +96,7 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     whose upsampled JPEG blocks and noise raise the statistics above (untouched held-out faces saved
     at 160 px scored a median of 0.702 against 0.586 at 600 px). On the 2026-11-27 validation
     items the selection did not take it, and forced in it got a weight of -0.03
-    (docs/localizer.md). 0 when the size is not given.
+    (docs/localizer_history.md). 0 when the size is not given.
     """
     import cv2
 

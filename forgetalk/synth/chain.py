@@ -20,7 +20,7 @@ magnified, as they do in an analysis. Before, every step ran on the 512 px crop 
 resampling, i.e. a small face was modelled as up-scaled first and saved afterwards: on 60
 untouched held-out faces saved at 160 px, the fused engine flagged 14 as manipulated, against 7
 for the same faces up-scaled to 600 px before the save (``benchmarks/image_score.py`` and
-docs/localizer.md). The rest keep the old order (a photo up-scaled, then saved). The flag is
+docs/localizer_history.md). The rest keep the old order (a photo up-scaled, then saved). The flag is
 derived from the chain's noise seed, so adding it drew nothing new: every chain drawn from a
 given seed keeps all its other parameters.
 """

@@ -56,7 +56,7 @@ def mirrored_copy(rec: FaceRecord, rng: np.random.Generator, target: str | None 
     part of a mirrored, resampled, re-coloured copy of the face, feathered in.
 
     Why a family of its own: it is the edit of the ranking tests (tests/test_forgery_rank.py),
-    on which a localizer trained longer on the other families got worse (docs/localizer.md, v4).
+    on which a localizer trained longer on the other families got worse (docs/localizer_history.md, v4).
     It is kept out of every training mix (``train.loop.GUARD_FAMILIES``), so it measures an edit
     no shipped localizer was trained on: a guard for checkpoint selection and a column of the
     benchmark. The grow and feather radii are those of the photo-level edit at 512 px, scaled.

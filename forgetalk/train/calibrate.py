@@ -26,7 +26,7 @@ FEATURES = ("region_max", "heat_q99", "evidence_score", "suspicion_max", "consis
 #: ``resolution_loss`` (the face's size) is offered, not forced: forced into the model on the
 #: 2026-11-27 validation items it got a weight of -0.03 and lowered the cross-validated AUC
 #: (0.658 -> 0.655), and the out-of-fold false-positive rate was already even across face sizes
-#: without it (4.2-5.4 % in every ``FACE_PX_BINS`` bin; docs/localizer.md).
+#: without it (4.2-5.4 % in every ``FACE_PX_BINS`` bin; docs/localizer_history.md).
 CANDIDATE_FEATURES = (*FEATURES, "excess_max", "excess_top2", "heat_q999", "heat_peak", "hot_frac", "head_max", "resolution_loss")
 #: Feature selection: greedy forward steps from the fixed set while the cross-validated AUC on
 #: validation faces rises by at least MIN_CV_GAIN, folds grouped by source photo (a face's forgeries
@@ -42,7 +42,7 @@ SELECTABLE_SOURCES = ("head", "mask", "mean")
 #: weight times the cue's z above ``REGION_CUE_FLOOR``) and the weights tried for each, chosen by
 #: region top-1 on the validation forgeries (0 = off). Only the iris colour so far: on the
 #: validation items of 2026-11-26 the three eye cues together or every consistency cue did less
-#: (benchmarks/region_cue_probe.py, docs/localizer.md).
+#: (benchmarks/region_cue_probe.py, docs/localizer_history.md).
 REGION_CUES = ("iris_colour",)
 REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 
@@ -149,7 +149,7 @@ EVAL_SEED = 1000
 #: with a handful of faces. Region percentiles use every untouched copy (549 items) since the
 #: seventh session: with one copy per face (183) the 99th percentile that scales each region's
 #: excess was about the second-highest face, and on the test faces the four-member ensemble ranked
-#: the right eye first on 25.0 % of untouched faces (docs/localizer.md).
+#: the right eye first on 25.0 % of untouched faces (docs/localizer_history.md).
 FORGERIES_PER_VAL_FACE = 6
 UNTOUCHED_PER_VAL_FACE = 3
 
@@ -231,7 +231,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         lo = loc.predict(it.face.crop, it.face.regions)
         # Only the heatmap, score and meta are read below. The per-cue maps (one 512 px float
         # map per cue and face) are dropped at once: kept for all 1,647 items they filled a
-        # 24 GB machine; without them the peak is 13.2 GiB (docs/localizer.md).
+        # 24 GB machine; without them the peak is 13.2 GiB (docs/localizer_history.md).
         outs.append((replace(ev, cues={}), lo))
     log(f"[calibrate] {len(items)} validation items in {time.perf_counter() - t0:.0f}s")
     valid = [np.asarray(it.face.face_mask) for it in items]
@@ -325,7 +325,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     # sit lower than those of faces the model never saw. Applied to the model fitted on all folds.
     # (Measured with the shipped v3 weights: threshold 0.803 in-sample, 0.807 out-of-fold; on the
     # held-out test faces that threshold still flags 10.2 % of untouched faces, not 5 %: with 183
-    # validation faces the threshold itself is uncertain, see docs/localizer.md.)
+    # validation faces the threshold itself is uncertain, see docs/localizer_history.md.)
     oof_l = oof_logits(feats, y, photo_folds(photos))
     oof = scores if oof_l is None else prob(oof_l)  # None: too few faces for folds (tests' tiny sets)
     thr, fpr = threshold_at_fpr(oof[y == 0], target_fpr)

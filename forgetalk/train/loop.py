@@ -104,7 +104,7 @@ class TrainConfig:
     #: shipped member was trained) or "source" (each photo source, FaceRecord.source, gets an equal
     #: share of the hosts, uniform within it). Why: the training faces are about 700 parsing-set
     #: portraits and 200 web photos, and the shipped engine scores untouched small parsing-set
-    #: faces above web photos' forgeries (docs/localizer.md, the unpaired AUC); donors stay uniform.
+    #: faces above web photos' forgeries (docs/localizer_history.md, the unpaired AUC); donors stay uniform.
     host_draw: str = "uniform"
 
     def to_dict(self) -> dict[str, object]:
@@ -345,7 +345,7 @@ def batch_rank_loss(rlog: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     Why beside :func:`pair_rank_loss`: the twin term only asks a forgery to outscore its own face
     untouched, so the score's level may drift from face to face and source to source as long as
     each twin stays below its forgery; the verdict compares a photo with one threshold, and the
-    unpaired AUC (docs/localizer.md) showed untouched small parsing-set faces scoring above web
+    unpaired AUC (docs/localizer_history.md) showed untouched small parsing-set faces scoring above web
     photos' forgeries. This term ranks across faces. Same score as the twin term (logsumexp of
     the region logits); a row is forged when its mask has a forged pixel.
     """

@@ -4,7 +4,7 @@ Why: a localizer continued from another (v5 from v3) sits in the same basin, so 
 weights gives a third model at no run-time cost, one that can keep some of what each does best
 (measured 2026-11-26: the v3/v5 average raised pixel AUC from 0.688 to 0.717 with region top-1
 close to v3's, 41.3 % against 42.2 %, but failed the ranking test and the real-face prior goal that
-v3 passes, so it was not shipped; docs/localizer.md). Only floating tensors are averaged; integer buffers (BatchNorm's
+v3 passes, so it was not shipped; docs/localizer_history.md). Only floating tensors are averaged; integer buffers (BatchNorm's
 ``num_batches_tracked``) come from the second model. Two unrelated runs (different decoder
 initialisations) do not share a basin: their average is a different, usually broken, network,
 so both must come from one lineage; the recipe records both members' hashes.

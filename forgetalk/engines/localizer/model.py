@@ -235,7 +235,7 @@ class LocalizerEnsemble(nn.Module):
     Members may differ in input size (``config.member_sizes``): each is fed the crop resized to
     its own size (one extra ``image``/``regions`` pair per extra size, see ``common.input_names``)
     and its mask logits are resized to ``input_size`` before averaging. Why: on the validation
-    faces a 256 px network alone matched two 192 px ones averaged (docs/localizer.md, seventh
+    faces a 256 px network alone matched two 192 px ones averaged (docs/localizer_history.md, seventh
     session), so a larger scale is another independent view, and a member must see the crop at
     the scale it was trained on.
 
