@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...ort import ort_session
+from ...ort import model_metadata, ort_session
 from .common import LocalizerOutput, finish_outputs, input_sizes, prepare_all
 
 
@@ -33,9 +33,9 @@ class OnnxLocalizer:
         self.config_dict = self._read_config()
 
     def _read_config(self) -> dict[str, object]:
-        # A throwaway one-thread session: the real one is built on first use, after a batch
-        # worker has had the chance to set ``threads``.
-        meta = ort_session(self.path, 1, metadata_only=True).get_modelmeta().custom_metadata_map
+        # Read from the graph's bytes, not a session: the real session is built on first use,
+        # after a batch worker has had the chance to set ``threads``.
+        meta = model_metadata(self.path)
         if "config" not in meta:
             raise ValueError(f"{'ONNX graph' if isinstance(self.path, bytes) else self.path}: not a forgetalk localizer (no config metadata)")
         cfg = json.loads(meta["config"])
