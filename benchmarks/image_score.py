@@ -23,6 +23,14 @@ qualities of every host stay those of the plain run. ``--hosts ../shared/faces``
 as hosts instead (its ``val`` and ``test`` photos, one ``part_swap`` each, pasted back into the
 photo), to see how much the parsing set's uniform photos flatter the numbers.
 
+``--finish beauty`` gives the forgery *and* its untouched host the same global retouch after the
+edit, as a phone's beauty mode or a portrait studio does to most published portraits: the skin
+(face skin, nose, neck; not eyes, brows, lips or hair) smoothed by an edge-preserving filter and
+the photo's tone lifted a little (``forgetalk.synth.beauty``). Why: if the engine reads such processing
+as manipulation, a set whose real portraits were retouched and whose forgeries were not (or the
+reverse) is at chance whatever the edits look like. With ``--against`` a plain run, the unpaired
+AUCs compare plain forgeries with retouched untouched photos directly.
+
 Printed, per size: how many photos had a second face and a face below the verdict's minimum size
 (``verdict.MIN_FACE_PX``), and the image AUC and flag rates under three rules for the image score:
 the highest face score over every face (the rule until 2026-11-27), over the faces large enough
@@ -58,6 +66,8 @@ from compression_history import PARTS, host_and_donor, paste_part, split_stems  
 
 from forgetalk.metrics import separation_auc, wilson_interval  # noqa: E402
 from forgetalk.pipeline import AnalyzeOptions, Analyzer  # noqa: E402
+from forgetalk.synth.beauty import beauty_finish, draw_beauty  # noqa: E402
+from forgetalk.train.parsing import PART  # noqa: E402
 from forgetalk.verdict import MIN_FACE_PX  # noqa: E402
 
 
@@ -105,6 +115,10 @@ def donor_history(donor: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarr
     return out, {"donor_px": small, "donor_quality": quality}
 
 
+#: Label-map classes a beauty mode smooths: skin, not the features an examiner looks at.
+BEAUTY_CLASSES = (PART["skin"], PART["nose"], PART["neck"])
+
+
 def _upscale(img: np.ndarray, side: int, labels: bool = False) -> np.ndarray:
     if img.shape[0] == side:
         return img
@@ -120,6 +134,7 @@ def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
     stems = split_stems(args.parsing, args.split, args.limit)
     rng = np.random.default_rng(args.seed)
     style_rng = np.random.default_rng(args.seed + 1)  # the edit-style options draw here, so `rng`'s draws never change
+    finish_rng = np.random.default_rng(args.seed + 2)  # and the finish here, so that it changes no edit
     grow, sigma = _span(args.grow), _span(args.feather)
     colour = {"draw": None, "always": True, "never": False}[args.colour]
     blend = None if args.blend == "draw" else args.blend
@@ -145,6 +160,10 @@ def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
             quality = int(rng.integers(75, 96))
             if not done:
                 continue
+            if args.finish == "beauty":
+                finish, skin = draw_beauty(finish_rng), np.isin(hl, BEAUTY_CLASSES)
+                forged, host = beauty_finish(forged, skin, finish), beauty_finish(host, skin, finish)
+                style = {**style, "finish": finish.as_dict()}
             row = {"stem": stem, "parts": done, "quality": quality, **style}
             for side in sizes:
                 row[f"forged_{side}"] = analyse(an, saved(forged, side, quality), path)
@@ -288,12 +307,16 @@ def main() -> None:
     ap.add_argument("--blend", default="draw", choices=("draw", "poisson", "feather"))
     ap.add_argument("--donor-history", action="store_true", help="give the donor photo a lower resolution and a JPEG save of its own first")
     ap.add_argument("--edit-px", type=int, default=512, help="make the edit on host and donor scaled to this side (512: as they come)")
+    ap.add_argument("--finish", default="none", choices=("none", "beauty"),
+                    help="a global retouch of forgery and untouched host alike after the edit (beauty: skin smoothed, tone lifted)")
     ap.add_argument("--json", type=Path, default=None, help="write every photo's faces here; with --from, read them instead")
     ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
     ap.add_argument("--against", type=Path, default=None, help="another run's --json (other hosts): add unpaired AUCs between the two")
     args = ap.parse_args()
     if not (args.parsing or args.hosts or args.load):
         ap.error("give --parsing or --hosts")
+    if args.finish != "none" and args.hosts:
+        ap.error("--finish needs the parsing set's part maps (--parsing), not --hosts")
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.load:
         rows = json.loads(args.json.read_text())

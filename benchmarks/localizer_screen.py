@@ -21,6 +21,10 @@ sizes are each run on a batch of their own size made from the same draws (the sa
 A second table pools every family's head scores and gives them within and across photo sources
 (web photos, parsing set) by the chain's native face size: the unpaired AUC on validation faces,
 in seconds, where the calibrated engine needs a calibration (docs/localizer.md).
+``--beauty P`` retouches that share of the hosts as a whole before the edit (``forgetalk.synth.beauty``,
+both twins alike) and adds a table: plain and retouched pairs alone, and plain forgeries against
+retouched untouched faces and the reverse (what a set of retouched real portraits does to a network
+that reads smooth skin as an edit; docs/localizer_history.md, sixteenth session).
 Used on 2026-11-26 to choose the shipped ensemble (docs/localizer_history.md).
 """
 
@@ -140,6 +144,21 @@ def cross_differences(scores: dict[str, np.ndarray], forged: np.ndarray, source:
     return result
 
 
+BEAUTY_KEYS = ("plain pairs", "retouched pairs", "plain forged vs retouched untouched", "retouched forged vs plain untouched")
+
+
+def beauty_aucs(score: np.ndarray, forged: np.ndarray, retouched: np.ndarray) -> dict[str, float]:
+    """Image AUCs of one pooled score within and across retouched and plain hosts (pure): the
+    cross columns are what a set with retouched real portraits and plain forgeries (or the
+    reverse) measures."""
+    from forgetalk.metrics import separation_auc
+
+    f, r = forged.astype(bool), retouched.astype(bool)
+    return {"plain pairs": separation_auc(score[f & ~r], score[~f & ~r]), "retouched pairs": separation_auc(score[f & r], score[~f & r]),
+            "plain forged vs retouched untouched": separation_auc(score[f & ~r], score[~f & r]),
+            "retouched forged vs plain untouched": separation_auc(score[f & r], score[~f & ~r])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
@@ -147,6 +166,7 @@ def main() -> None:
     ap.add_argument("--combo", action="append", required=True, help="NAME[+NAME...], each NAME optionally NAME~flip")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--beauty", type=float, default=0.0, help="share of hosts retouched as a whole before the edit (0-1; adds the retouch table)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     bundle = load_bundle(args.bundle)
@@ -159,13 +179,14 @@ def main() -> None:
     combos = [(c, parse_combo(c)) for c in args.combo]
     need = {p for _, parts in combos for p in parts}
     sizes = sorted({n.config.input_size for n in nets.values()}, key=lambda s: s != first.input_size)
-    cfgs = {s: replace(TrainConfig(), model=replace(first, members=1, input_size=s), chain=True, guard_seed=args.seed, guard_size=2 * len(recs)) for s in sizes}
+    cfgs = {s: replace(TrainConfig(), model=replace(first, members=1, input_size=s), chain=True, guard_seed=args.seed, guard_size=2 * len(recs), beauty=args.beauty)
+            for s in sizes}
     fams = args.families.split(",")
     auc: dict[str, list[float]] = {c: [] for c, _ in combos}
     top1: dict[str, list[float]] = {c: [] for c, _ in combos}
     rauc: dict[str, list[float]] = {c: [] for c, _ in combos}
     pooled: dict[str, list[np.ndarray]] = {c: [] for c, _ in combos}  # every family's head scores, for the source table
-    forged_all, host_all, native_all = [], [], []
+    forged_all, host_all, native_all, beauty_all = [], [], [], []
     for fam in fams:
         # the checkpoint guard's own batch (every face once, twin beside forgery) and metrics; one
         # batch per input size, forged from the same draws (the edits are made at the synthesis
@@ -180,6 +201,7 @@ def main() -> None:
         forged_all.append((batch["mask"].flatten(1) > 0.5).any(1).numpy())
         host_all.append(batch["host"].numpy())
         native_all.append(batch["native_px"].numpy())
+        beauty_all.append(batch["beauty"].numpy())
         for c, parts in combos:
             mean_logits = np.mean([logits[p] for p in parts], axis=0)
             pooled[c].append(1.0 / (1.0 + np.exp(-mean_logits.max(1))))  # the head's highest probability, as head_metrics scores
@@ -193,6 +215,16 @@ def main() -> None:
     print("|---" * (len(fams) + 4) + "|")
     for c, _ in combos:
         print(f"| {c} | " + " | ".join(f"{a:.3f}" for a in auc[c]) + f" | {np.mean(auc[c]):.3f} | {100 * np.mean(top1[c]):.1f}% | {np.nanmean(rauc[c]):.3f} |")
+    retouched = np.concatenate(beauty_all)
+    if retouched.any() and not retouched.all():
+        forged = np.concatenate(forged_all)
+        print(f"\nThe same head scores, every family pooled, by whether the host was retouched as a whole before the edit "
+              f"(--beauty {args.beauty}: {int(retouched.sum())} of {retouched.size} images)\n")
+        print("| combination | " + " | ".join(BEAUTY_KEYS) + " |")
+        print("|---" * (len(BEAUTY_KEYS) + 1) + "|")
+        for c, _ in combos:
+            aucs = beauty_aucs(np.concatenate(pooled[c]), forged, retouched)
+            print(f"| {c} | " + " | ".join(f"{aucs[k]:.3f}" for k in BEAUTY_KEYS) + " |")
     host = np.concatenate(host_all)
     sources = [recs[i].source or "unknown" for i in host]
     if len(set(sources)) > 1:

@@ -106,6 +106,11 @@ class TrainConfig:
     #: portraits and 200 web photos, and the shipped engine scores untouched small parsing-set
     #: faces above web photos' forgeries (docs/localizer_history.md, the unpaired AUC); donors stay uniform.
     host_draw: str = "uniform"
+    #: Share of family pairs whose host gets a global retouch (``forgetalk.synth.beauty``: skin
+    #: smoothed, tone lifted) before the edit, so both twins carry it. Why: a beauty mode's smooth
+    #: skin made the shipped engine flag most untouched retouched portraits (docs/localizer_history.md,
+    #: sixteenth session); 0 replays every shipped member's random stream.
+    beauty: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -150,11 +155,24 @@ def _photometric_aug(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord], families: tuple[str, ...], chain: bool) -> tuple[SynthSample, SynthSample]:
-    """(untouched twin, forgery) of one face: same photometric change, same post-edit chain."""
+def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord], families: tuple[str, ...], chain: bool,
+                beauty: float = 0.0) -> tuple[SynthSample, SynthSample]:
+    """(untouched twin, forgery) of one face: same photometric change, same post-edit chain.
+
+    ``beauty``: the probability that the host is retouched as a whole (``synth.beauty``) before the
+    edit, as a camera's beauty mode or a studio does before anyone edits the photo: both twins carry
+    it, so it is never the cue, and a part pasted from an unretouched donor still differs. The
+    stream draws nothing extra when it is 0."""
     from ..synth.families import random_sample
 
     aug = FaceRecord(_photometric_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
+    retouched = None
+    if beauty > 0 and rng.random() < beauty:
+        from ..synth.beauty import beauty_finish, draw_beauty
+        from ..synth.common import skin_mask
+
+        retouched = draw_beauty(rng)
+        aug = FaceRecord(beauty_finish(aug.crop, skin_mask(aug), retouched), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
     weights = [DEFAULT_FAMILY_WEIGHTS.get(f, 1.0) for f in families]
     smp = random_sample(aug, rng, recs, families, weights)
     twin, fake = aug.crop, smp.image
@@ -165,6 +183,8 @@ def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord
         cp = draw_chain(rng)
         twin, fake = apply_chain(twin, cp), apply_chain(fake, cp)
         params["chain"] = cp
+    if retouched is not None:
+        params["beauty"] = retouched.as_dict()
     real = SynthSample(twin, np.zeros_like(smp.mask), "real", "", (), {k: 0.0 for k in smp.coverage}, None, params)
     return real, SynthSample(fake, smp.mask, smp.kind, smp.target, smp.regions, smp.coverage, None, params)
 
@@ -224,8 +244,9 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
     """
     s = cfg.model.input_size
     xs, ms, rs, ts = [], [], [], []
-    hosts: list[int] = []  # per image: the host record's index and the post-edit chain's native face size
+    hosts: list[int] = []  # per image: the host record's index, the post-edit chain's native face size
     natives: list[int] = []
+    retouched: list[bool] = []  # and whether the host was retouched as a whole first (cfg.beauty)
 
     def add(host: int, smp: SynthSample, noise: float, regions: np.ndarray) -> None:
         img = smp.image
@@ -239,6 +260,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         hosts.append(host)
         chain = smp.params.get("chain") if smp.params else None
         natives.append(int(getattr(chain, "native_px", 512)))
+        retouched.append(bool(smp.params and smp.params.get("beauty")))
 
     def regions_of(rec: FaceRecord) -> np.ndarray:
         r = region_stack(rec.regions, cfg.model.region_names, s)
@@ -252,7 +274,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         k += 1
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
         regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
-        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain):
+        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain, cfg.beauty):
             add(idx, smp, noise, regions)
     while len(xs) < n:
         idx = int(rng.integers(0, len(recs)))
@@ -272,11 +294,12 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         "mask": torch.from_numpy(np.stack(ms))[:, None],
         "regions": torch.from_numpy(np.stack(rs)),
         "rt": torch.from_numpy(np.stack(ts)),
-        # Bookkeeping, not model input: which record each image was forged on (its photo source)
-        # and the native face size its chain gave it (512: no resample), so a screen can split
-        # its numbers by source and size (benchmarks/localizer_screen.py).
+        # Bookkeeping, not model input: which record each image was forged on (its photo source),
+        # the native face size its chain gave it (512: no resample) and whether its host was
+        # retouched as a whole, so a screen can split its numbers (benchmarks/localizer_screen.py).
         "host": torch.tensor(hosts, dtype=torch.int64),
         "native_px": torch.tensor(natives, dtype=torch.int64),
+        "beauty": torch.tensor(retouched, dtype=torch.bool),
     }
 
 
