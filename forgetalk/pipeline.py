@@ -37,6 +37,7 @@ from .results import (
     FaceResult,
     RegionResult,
 )
+from .retouch_pattern import retouch_note, retouch_pattern
 from .verdict import face_verdict, image_verdict
 
 DEFAULT_ENGINE = "fused"
@@ -239,6 +240,10 @@ class Analyzer:
         )
         verdict, reason = face_verdict(face, out, info, compression)
         det = face.detection
+        notes = face.notes + ((face_note(compression),) if compression is not None and compression.single_regions else ())
+        features = out.meta.get("features") if isinstance(out.meta.get("features"), dict) else {}
+        if ranked and retouch_pattern(ranked[0][0], features, det.size):
+            notes += (retouch_note(ranked[0][0], float(features["hot_frac"])),)
         return FaceResult(
             index=face.index,
             box=tuple(round(float(v), 2) for v in det.box),  # type: ignore[arg-type]
@@ -249,7 +254,7 @@ class Analyzer:
             verdict_reason=reason,
             regions=regions,
             model_text=out.text,
-            notes=face.notes + ((face_note(compression),) if compression is not None and compression.single_regions else ()),
+            notes=notes,
             engine_meta=dict(out.meta),
             compression=compression,
         )

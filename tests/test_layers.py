@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("scan", "train"),
     ("render",),
     ("pipeline",),
-    ("explain", "verdict", "compression"),
+    ("explain", "verdict", "compression", "retouch_pattern"),
     ("engines", "synth"),
     ("results", "scan.records"),
     ("faces", "provenance"),
