@@ -3,7 +3,7 @@
 # Run from the repository root:
 #   MEMBERS="256:81 256:82 256:83" MINUTES=8 bash benchmarks/device_localizers.sh
 #   MEMBERS="192:91:liquify 192:92:inpaint 192:93" MINUTES=4 bash benchmarks/device_localizers.sh   # leave-one-family-out
-#   HOST_DRAW=source BEAUTY=0.3 MEMBERS="256:81 256:82" CONTROLS="256:83" MINUTES=8 bash benchmarks/device_localizers.sh   # options, with a control
+#   HOST_DRAW=source BEAUTY=0.3 RETOUCH_BRUSH=local MEMBERS="256:81 256:82" CONTROLS="256:83" MINUTES=8 bash benchmarks/device_localizers.sh   # options, with a control
 #
 # Why one script: a task is lent a GPU rarely and for 15 device minutes in all, of which a machine
 # start costs about one. Each earlier session (docs/localizer_history.md) rebuilt this command by hand.
@@ -27,15 +27,19 @@
 #           unpaired AUC)
 # BEAUTY    share of hosts retouched as a whole before the edit, twins alike (--beauty; default 0, the
 #           shipped recipe; docs/localizer_history.md, sixteenth session)
+# RETOUCH_BRUSH all (default, the shipped recipe) or local: the retouch family smooths one skin
+#           area, never all of the skin (--retouch-brush; goes with BEAUTY)
 # CONTROLS  more SIZE:SEED[:FAMILY] members trained in the same call with the shipped recipe
-#           (uniform host draw, no retouch) whatever HOST_DRAW and BEAUTY say: the control for them,
+#           (uniform host draw, no retouch, all-skin brush) whatever HOST_DRAW, BEAUTY and RETOUCH_BRUSH say: the control,
 #           on the same machine and minutes; each comes back as m<SIZE>_<SEED>[_no-<FAMILY>]_ctrl.tgz
 # OUT       where results go (the device tool's $OUT); each member as OUT/m<SIZE>_<SEED>.tgz
 #           or OUT/m<SIZE>_<SEED>_no-<FAMILY>.tgz (localizer.safetensors, .onnx, recipe.json,
 #           manifest.json) plus its log.
 #
 # What the call must carry (run tool, `carry`): .devdata/train_bundle.npz (python -m
-# forgetalk.train.bundle --split train; 56 MB) and .devdata/3ddfa_mb05_encoder.pth. Bundle, encoder
+# forgetalk.train.bundle --split train; 56 MB) and .devdata/3ddfa_mb05_encoder.pth (a copy of
+# ../shared/pretrained/3ddfa_mb05_120x120.pth, 3.7 MB, does: load_mobile_pretrained takes the same
+# 102 encoder tensors from it as from the trimmed file the shipped members used). Bundle, encoder
 # and the tracked tree exceed the call's 64 MiB, so move weights/localizer/localizer.{onnx,safetensors}
 # (15 MB, not used here) out of the working tree for the call and back afterwards.
 # Then, on the VM: screen the candidates with benchmarks/localizer_screen.py (validation faces only),
@@ -44,7 +48,7 @@
 # the VM each) and pass that root as --variant lofo-<family>=ROOT.
 #
 # Local plumbing check without a GPU (about a minute):
-#   DEVICE=cpu MEMBERS="64:1" CONTROLS="64:2" BEAUTY=0.5 MINUTES=0.3 WORKERS=1 OUT=/tmp/o bash benchmarks/device_localizers.sh
+#   DEVICE=cpu MEMBERS="64:1" CONTROLS="64:2" BEAUTY=0.5 RETOUCH_BRUSH=local MINUTES=0.3 WORKERS=1 OUT=/tmp/o bash benchmarks/device_localizers.sh
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY="${PY:-python3}"
@@ -53,6 +57,7 @@ MINUTES="${MINUTES:-8}"
 DEVICE="${DEVICE:-cuda}"
 HOST_DRAW="${HOST_DRAW:-uniform}"
 BEAUTY="${BEAUTY:-0}"
+RETOUCH_BRUSH="${RETOUCH_BRUSH:-all}"
 CONTROLS="${CONTROLS:-}"
 OUT="${OUT:-$PWD/device-out}"
 WORK="$(mktemp -d)"
@@ -62,7 +67,7 @@ WORKERS="${WORKERS:-$(( ($(nproc) - 2) / n ))}"
 [ "$WORKERS" -ge 1 ] || WORKERS=1
 {
   echo "# benchmarks/device_localizers.sh, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "members: $MEMBERS (host draw $HOST_DRAW, beauty $BEAUTY); controls: ${CONTROLS:-none} (shipped recipe); $MINUTES min each; $WORKERS workers each; device $DEVICE; $(nproc) cores"
+  echo "members: $MEMBERS (host draw $HOST_DRAW, beauty $BEAUTY, retouch brush $RETOUCH_BRUSH); controls: ${CONTROLS:-none} (shipped recipe); $MINUTES min each; $WORKERS workers each; device $DEVICE; $(nproc) cores"
   timeout 15 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available"
   sha256sum .devdata/train_bundle.npz .devdata/3ddfa_mb05_encoder.pth 2>&1
 } | tee "$OUT/header.txt"
@@ -75,23 +80,23 @@ name_of() {  # SIZE:SEED[:FAMILY] -> the member's directory and tarball name
   echo "m${size}_${seed}${fam:+_no-$fam}"
 }
 
-train() {  # size seed dir [family] [host draw] [beauty]: the shipped members' recipe at one input size and seed, without family
+train() {  # size seed dir [family] [host draw] [beauty] [retouch brush]: the shipped members' recipe at one input size and seed, without family
   local exclude=()
   [ -n "${4:-}" ] && exclude=(--exclude-family "$4")
   "$PY" -c 'import sys; sys.argv[0] = "forgetalk"; from forgetalk.cli import main; main()' train localizer \
     --bundle .devdata/train_bundle.npz --pretrained .devdata/3ddfa_mb05_encoder.pth --families all --device "$DEVICE" \
     --workers "$WORKERS" --threads 1 --arch mobile_unet --batch-size 32 --freeze conv1,bn1,dw2_,dw3_1 --no-calibrate \
-    --schedule time --steps 1000000 --minutes "$MINUTES" --lr 0.0015 --input-size "$1" --seed "$2" --out "$3" --host-draw "${5:-uniform}" --beauty "${6:-0}" "${exclude[@]}"
+    --schedule time --steps 1000000 --minutes "$MINUTES" --lr 0.0015 --input-size "$1" --seed "$2" --out "$3" --host-draw "${5:-uniform}" --beauty "${6:-0}" --retouch-brush "${7:-all}" "${exclude[@]}"
 }
 
 limit=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 120 }')  # training time plus start-up and writing
-launch() {  # SIZE:SEED[:FAMILY] name host-draw beauty
+launch() {  # SIZE:SEED[:FAMILY] name host-draw beauty retouch-brush
   IFS=: read -r size seed fam <<< "$1"
-  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$2' '$fam' '$3' '$4'" \
+  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$2' '$fam' '$3' '$4' '$5'" \
     > "$OUT/$2.log" 2>&1 &
 }
-for m in $MEMBERS; do launch "$m" "$(name_of "$m")" "$HOST_DRAW" "$BEAUTY"; done
-for c in $CONTROLS; do launch "$c" "$(name_of "$c")_ctrl" uniform 0; done
+for m in $MEMBERS; do launch "$m" "$(name_of "$m")" "$HOST_DRAW" "$BEAUTY" "$RETOUCH_BRUSH"; done
+for c in $CONTROLS; do launch "$c" "$(name_of "$c")_ctrl" uniform 0 all; done
 wait
 for name in $(for m in $MEMBERS; do name_of "$m"; done) $(for c in $CONTROLS; do echo "$(name_of "$c")_ctrl"; done); do
   if [ -f "$WORK/$name/localizer.safetensors" ]; then

@@ -103,3 +103,27 @@ def test_the_screen_splits_its_scores_by_retouched_hosts() -> None:
     assert got["retouched pairs"] == 0.0  # 0.2 below 0.95 and 0.7
     assert got["plain forged vs retouched untouched"] == 0.5  # 0.9, 0.8 against 0.95, 0.7
     assert got["retouched forged vs plain untouched"] == 1.0  # 0.2 above 0.1
+
+
+def test_the_local_brush_never_smooths_all_of_the_skin() -> None:
+    from forgetalk.synth.retouch import retouch
+
+    rec = _rec()
+    areas = {True: set(), False: set()}
+    for seed in range(24):
+        for all_skin in (True, False):
+            smp = retouch(rec, np.random.default_rng(seed), ops="skin_smooth", all_skin=all_skin)
+            areas[all_skin].add(smp.params["per_op"][0]["area"])
+    assert "skin" in areas[True] and "skin" not in areas[False] and areas[False]
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    assert np.array_equal(retouch(rec, a).image, retouch(rec, b, all_skin=True).image)  # the default is the shipped draw
+
+
+def test_the_trainer_swaps_in_the_local_brush_only_when_asked() -> None:
+    rec = _rec()
+    seen = {"all": set(), "local": set()}
+    for seed in range(24):
+        for brush in seen:
+            _, fake = family_pair(rec, np.random.default_rng(seed), [rec], ("retouch",), False, retouch_brush=brush)
+            seen[brush].update(op.get("area") for op in fake.params["per_op"] if op["op"] in ("skin_smooth", "freq_sep"))
+    assert "skin" in seen["all"] and "skin" not in seen["local"]

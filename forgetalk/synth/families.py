@@ -9,7 +9,7 @@ resampled, re-coloured copy of the host when none is given.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -78,6 +78,11 @@ FAMILIES: dict[str, Generator] = {
 FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 
 
+def retouch_local(rec: FaceRecord, rng: np.random.Generator, donors: Sequence[FaceRecord] | None = None) -> SynthSample:
+    """The ``retouch`` family with its smoothing brushes on one skin area only (``retouch(all_skin=False)``)."""
+    return retouch(rec, rng, all_skin=False)
+
+
 def random_sample(
     rec: FaceRecord,
     rng: np.random.Generator,
@@ -85,12 +90,14 @@ def random_sample(
     families: Sequence[str] = FAMILY_NAMES,
     weights: Sequence[float] | None = None,
     tries: int = 8,
+    overrides: Mapping[str, Generator] | None = None,
 ) -> SynthSample:
     """A forgery from one of ``families`` (drawn with ``weights``, uniform if None).
 
     A sample whose mask is nearly empty (< ``MIN_MASK_FRACTION`` of the crop: a perturbation
     too weak to change pixels) is redrawn, family included; after ``tries`` draws the one with
-    the largest mask is returned.
+    the largest mask is returned. ``overrides`` replaces the generator of a named family (the
+    trainer's local-only retouch, ``retouch_local``), keeping its name, weight and draws.
     """
     names = list(families)
     if not names:
@@ -110,7 +117,7 @@ def random_sample(
     best: SynthSample | None = None
     for _ in range(max(1, tries)):
         name = names[int(rng.choice(len(names), p=p))]
-        smp = FAMILIES[name](rec, rng, donors)
+        smp = (overrides or {}).get(name, FAMILIES[name])(rec, rng, donors)
         if smp.mask.sum() >= MIN_MASK_FRACTION * smp.mask.size:
             return smp
         if best is None or smp.mask.sum() > best.mask.sum():

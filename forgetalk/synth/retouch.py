@@ -68,19 +68,20 @@ def _contrast_points(rec: FaceRecord, area: np.ndarray, n: int, rng: np.random.G
     return [(int(xs[i]), int(ys[i])) for i in idx if 0 <= xs[i] < s]
 
 
-def _brush(rec: FaceRecord, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """Where a smoothing brush goes: all skin, or one skin area."""
+def _brush(rec: FaceRecord, rng: np.random.Generator, all_skin: bool = True) -> tuple[np.ndarray, str]:
+    """Where a smoothing brush goes: all skin, or one skin area (``all_skin=False``: always one
+    area). The default makes the draws every shipped member was trained with."""
     skin = skin_mask(rec)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and all_skin:
         return skin, "skin"
     name = str(rng.choice(SKIN_AREAS))
     m = skin & rec.regions[name]
     return (m, name) if m.sum() > 50 else (skin, "skin")
 
 
-def _smooth(rec: FaceRecord, img: np.ndarray, rng: np.random.Generator, op: str) -> tuple[np.ndarray, np.ndarray, str, dict[str, object]]:
+def _smooth(rec: FaceRecord, img: np.ndarray, rng: np.random.Generator, op: str, all_skin: bool = True) -> tuple[np.ndarray, np.ndarray, str, dict[str, object]]:
     s = rec.crop.shape[0]
-    area, name = _brush(rec, rng)
+    area, name = _brush(rec, rng, all_skin)
     sig = px(s, float(rng.uniform(3, 12)))
     box = bbox(area, int(3 * sig) + 16, s)
     alpha = np.zeros((s, s), np.float32)
@@ -182,8 +183,14 @@ def _clone_stamp(rec: FaceRecord, img: np.ndarray, rng: np.random.Generator) -> 
     return out, alpha, name, {"op": "clone_stamp", "stamps": stamps}
 
 
-def retouch(rec: FaceRecord, rng: np.random.Generator, ops: str | Sequence[str] | None = None, p_two: float = 0.3) -> SynthSample:
-    """Skin retouching: one op of :data:`RETOUCH_OPS` (two with probability ``p_two``)."""
+def retouch(rec: FaceRecord, rng: np.random.Generator, ops: str | Sequence[str] | None = None, p_two: float = 0.3,
+            all_skin: bool = True) -> SynthSample:
+    """Skin retouching: one op of :data:`RETOUCH_OPS` (two with probability ``p_two``).
+
+    ``all_skin=False``: smoothing and frequency separation brush one skin area, never all of the
+    skin. Why: a retouch of the whole skin is what a beauty mode does to a photo before anyone edits
+    it (``synth.beauty``); trained with retouched hosts (``TrainConfig.beauty``) the whole-skin
+    brush would label the same look forged in one pair and untouched in the next."""
     s = rec.crop.shape[0]
     if ops is None:
         n = 2 if rng.random() < p_two else 1
@@ -195,7 +202,7 @@ def retouch(rec: FaceRecord, rng: np.random.Generator, ops: str | Sequence[str] 
     infos, names = [], []
     for op in ops:
         if op in ("skin_smooth", "freq_sep"):
-            img, a, name, info = _smooth(rec, img, rng, op)
+            img, a, name, info = _smooth(rec, img, rng, op, all_skin)
         elif op == "spot_heal":
             img, a, name, info = _spot_heal(rec, img, rng)
         elif op == "clone_stamp":

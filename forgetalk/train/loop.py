@@ -111,6 +111,10 @@ class TrainConfig:
     #: skin made the shipped engine flag most untouched retouched portraits (docs/localizer_history.md,
     #: sixteenth session); 0 replays every shipped member's random stream.
     beauty: float = 0.0
+    #: Where the ``retouch`` family's smoothing brushes: "all" (all of the skin half the time, as
+    #: every shipped member was trained) or "local" (one skin area): with ``beauty``, a whole-skin
+    #: retouch is the host's processing, not an edit.
+    retouch_brush: str = "all"
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -156,14 +160,15 @@ def _photometric_aug(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord], families: tuple[str, ...], chain: bool,
-                beauty: float = 0.0) -> tuple[SynthSample, SynthSample]:
+                beauty: float = 0.0, retouch_brush: str = "all") -> tuple[SynthSample, SynthSample]:
     """(untouched twin, forgery) of one face: same photometric change, same post-edit chain.
 
     ``beauty``: the probability that the host is retouched as a whole (``synth.beauty``) before the
     edit, as a camera's beauty mode or a studio does before anyone edits the photo: both twins carry
     it, so it is never the cue, and a part pasted from an unretouched donor still differs. The
-    stream draws nothing extra when it is 0."""
-    from ..synth.families import random_sample
+    stream draws nothing extra when it is 0. ``retouch_brush="local"``: the ``retouch`` family
+    smooths one skin area, never all of the skin (the same draws)."""
+    from ..synth.families import random_sample, retouch_local
 
     aug = FaceRecord(_photometric_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
     retouched = None
@@ -174,7 +179,7 @@ def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord
         retouched = draw_beauty(rng)
         aug = FaceRecord(beauty_finish(aug.crop, skin_mask(aug), retouched), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
     weights = [DEFAULT_FAMILY_WEIGHTS.get(f, 1.0) for f in families]
-    smp = random_sample(aug, rng, recs, families, weights)
+    smp = random_sample(aug, rng, recs, families, weights, overrides={"retouch": retouch_local} if retouch_brush == "local" else None)
     twin, fake = aug.crop, smp.image
     params: dict[str, object] = dict(smp.params)
     if chain:
@@ -274,7 +279,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         k += 1
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
         regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
-        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain, cfg.beauty):
+        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain, cfg.beauty, cfg.retouch_brush):
             add(idx, smp, noise, regions)
     while len(xs) < n:
         idx = int(rng.integers(0, len(recs)))
