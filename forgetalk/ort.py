@@ -73,8 +73,9 @@ def model_metadata(model: bytes | str | Path) -> dict[str, str]:
 
     Why: the fused engine reads the localizer's config from its graph before the real session is
     built (a batch worker sets its thread share first). A throwaway session for that cost 80-90 ms
-    of every fresh process on 2 cores; this takes well under a millisecond. Read-only and bounds-checked: a malformed file raises ``ValueError``; the bytes the
-    engine passes have been verified against the pinned hash already.
+    of every fresh process on 2 cores; this takes well under a millisecond. Read-only and
+    bounds-checked: a malformed file raises ``ValueError``; the bytes the engine passes have been
+    verified against the pinned hash already.
     """
     data = memoryview(model if isinstance(model, bytes) else Path(model).read_bytes())
     meta: dict[str, str] = {}

@@ -20,6 +20,10 @@ set's portraits; the shipped engine of 2026-11-27):
 Below ``MIN_FACE_PX`` (faces of the 160 px photos, about 100 px) the heat of untouched faces
 spreads over the skin too often (18 % of plain untouched faces on validation at this threshold),
 so no note is given there.
+
+The threshold and the rates belong to those weights: ``hot_frac`` is measured against the fused
+calibration's pixel threshold, so a new localizer or calibration needs the rule re-chosen on the
+validation runs (``image_score.py --split val`` with and without ``--finish beauty``).
 """
 
 from __future__ import annotations
