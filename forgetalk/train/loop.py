@@ -167,7 +167,7 @@ def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord
     edit, as a camera's beauty mode or a studio does before anyone edits the photo: both twins carry
     it, so it is never the cue, and a part pasted from an unretouched donor still differs. The
     stream draws nothing extra when it is 0. ``retouch_brush="local"``: the ``retouch`` family
-    smooths one skin area, never all of the skin (the same draws)."""
+    smooths one skin area, never all of the skin."""
     from ..synth.families import random_sample, retouch_local
 
     aug = FaceRecord(_photometric_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
