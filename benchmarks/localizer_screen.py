@@ -150,13 +150,13 @@ BEAUTY_KEYS = ("plain pairs", "retouched pairs", "plain forged vs retouched unto
 def beauty_aucs(score: np.ndarray, forged: np.ndarray, retouched: np.ndarray) -> dict[str, float]:
     """Image AUCs of one pooled score within and across retouched and plain hosts (pure): the
     cross columns are what a set with retouched real portraits and plain forgeries (or the
-    reverse) measures."""
-    from forgetalk.metrics import separation_auc
+    reverse) measures. The source table's computation (``metrics.source_aucs``), with "retouched"
+    and "plain" as the two sources; a comparison lacking a class is nan."""
+    from forgetalk.metrics import source_aucs
 
-    f, r = forged.astype(bool), retouched.astype(bool)
-    return {"plain pairs": separation_auc(score[f & ~r], score[~f & ~r]), "retouched pairs": separation_auc(score[f & r], score[~f & r]),
-            "plain forged vs retouched untouched": separation_auc(score[f & ~r], score[~f & r]),
-            "retouched forged vs plain untouched": separation_auc(score[f & r], score[~f & ~r])}
+    got = source_aucs(score, forged.astype(np.int64), ["retouched" if r else "plain" for r in retouched])
+    got = {("plain pairs" if k == "plain" else "retouched pairs" if k == "retouched" else k): v for k, v in got.items()}
+    return {k: got.get(k, float("nan")) for k in BEAUTY_KEYS}
 
 
 def main() -> None:
