@@ -18,7 +18,10 @@
 # members: WORKERS per member defaults to (cores - 2) / members.
 #
 # MEMBERS   space-separated SIZE:SEED or SIZE:SEED:FAMILY (input size in px, training seed, the
-#           family left out of training); default "256:81 256:82"
+#           family left out of training); default "256:81 256:82". A fourth field sets this
+#           member's own options over the variables below, e.g. "256:81::beauty=0.3" or
+#           "256:82::draw=source,beauty=0,brush=all" (keys draw, beauty, brush), so that one call
+#           can tell the options' effects apart
 # MINUTES   training minutes per member, all members at once (default 8)
 # WORKERS   forging processes per member (default: (nproc - 2) / number of members, at least 1)
 # DEVICE    cuda (default) or cpu (plumbing check only)
@@ -75,8 +78,8 @@ for f in .devdata/train_bundle.npz .devdata/3ddfa_mb05_encoder.pth; do
   [ -f "$f" ] || { echo "missing $f: carry it (see the header of this script)"; exit 2; }
 done
 
-name_of() {  # SIZE:SEED[:FAMILY] -> the member's directory and tarball name
-  IFS=: read -r size seed fam <<< "$1"
+name_of() {  # SIZE:SEED[:FAMILY[:OPTIONS]] -> the member's directory and tarball name
+  IFS=: read -r size seed fam opts <<< "$1"
   echo "m${size}_${seed}${fam:+_no-$fam}"
 }
 
@@ -90,9 +93,28 @@ train() {  # size seed dir [family] [host draw] [beauty] [retouch brush]: the sh
 }
 
 limit=$(awk -v m="$MINUTES" 'BEGIN { printf "%d", m * 60 + 120 }')  # training time plus start-up and writing
-launch() {  # SIZE:SEED[:FAMILY] name host-draw beauty retouch-brush
-  IFS=: read -r size seed fam <<< "$1"
-  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$2' '$fam' '$3' '$4' '$5'" \
+member_options() {  # OPTIONS host-draw beauty brush -> "draw beauty brush" with OPTIONS applied; exit 2 on an unknown key
+  local draw="$2" beauty="$3" brush="$4" kv
+  for kv in ${1//,/ }; do
+    case "$kv" in
+      draw=*) draw="${kv#draw=}" ;;
+      beauty=*) beauty="${kv#beauty=}" ;;
+      brush=*) brush="${kv#brush=}" ;;
+      *) echo "unknown member option '$kv' (keys: draw, beauty, brush)" >&2; return 2 ;;
+    esac
+  done
+  echo "$draw $beauty $brush"
+}
+for m in $MEMBERS; do
+  IFS=: read -r _ _ _ opts <<< "$m"
+  member_options "$opts" "$HOST_DRAW" "$BEAUTY" "$RETOUCH_BRUSH" > /dev/null || exit 2
+done
+
+launch() {  # SIZE:SEED[:FAMILY[:OPTIONS]] name host-draw beauty retouch-brush
+  IFS=: read -r size seed fam opts <<< "$1"
+  read -r draw beauty brush <<< "$(member_options "$opts" "$3" "$4" "$5")"
+  echo "$2: host draw $draw, beauty $beauty, retouch brush $brush" >> "$OUT/header.txt"
+  timeout "$limit" bash -c "$(declare -f train); PY='$PY' DEVICE='$DEVICE' WORKERS='$WORKERS' MINUTES='$MINUTES' train $size $seed '$WORK/$2' '$fam' '$draw' '$beauty' '$brush'" \
     > "$OUT/$2.log" 2>&1 &
 }
 for m in $MEMBERS; do launch "$m" "$(name_of "$m")" "$HOST_DRAW" "$BEAUTY" "$RETOUCH_BRUSH"; done
