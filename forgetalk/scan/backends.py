@@ -167,11 +167,19 @@ class ProcessBackend:
         if cancel:
             # Ctrl-C: do not wait for queued work; kill workers so the command returns now.
             procs = list(getattr(self._pool, "_processes", {}).values())
+            manager = getattr(self._pool, "_executor_manager_thread", None)
             self._pool.shutdown(wait=False, cancel_futures=True)
             for p in procs:
                 if p.is_alive():
                     p.terminate()
             for p in procs:
                 p.join(timeout=5)
+            # Let the pool's manager thread finish closing its wake-up pipe before the interpreter
+            # exits: CPython 3.11's exit hook (concurrent.futures.process._python_exit) writes to
+            # that pipe without the pool's lock, and when the thread closed it in between, a Ctrl-C
+            # during a scan's start ended in "OSError: Bad file descriptor" and a traceback under
+            # the scan's own line (tests/test_evidence_safety.py, about one run in three).
+            if manager is not None:
+                manager.join(timeout=5)
         else:
             self._pool.shutdown(wait=True)
