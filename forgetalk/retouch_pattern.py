@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .faces import REGION_LABELS
+from .faces import REGION_LABELS, SKIN_AREAS
 
-#: Regions that are skin rather than a facial feature.
-SKIN_AREAS: tuple[str, ...] = ("left_cheek", "right_cheek", "forehead", "chin_jaw", "skin")
+#: Regions ranked first in the pattern: the skin areas and the rest of the skin.
+SKIN_FIRST: tuple[str, ...] = (*SKIN_AREAS, "skin")
 #: Share of the face at or above the fused heat's pixel threshold (the engine's ``hot_frac``).
 HOT_FRAC_MIN = 0.25
 #: Smallest face (detector size, px) the note is given for.
@@ -45,7 +45,7 @@ def retouch_pattern(top_region: str | None, features: Mapping[str, float], face_
     least ``HOT_FRAC_MIN`` of the face hot, on a face of at least ``MIN_FACE_PX``. False for engines
     that report no ``hot_frac``."""
     hot = features.get("hot_frac")
-    return top_region in SKIN_AREAS and hot is not None and float(hot) >= HOT_FRAC_MIN and face_px >= MIN_FACE_PX
+    return top_region in SKIN_FIRST and hot is not None and float(hot) >= HOT_FRAC_MIN and face_px >= MIN_FACE_PX
 
 
 def retouch_note(top_region: str, hot_frac: float) -> str:

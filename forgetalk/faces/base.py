@@ -37,6 +37,9 @@ REGION_NAMES: tuple[str, ...] = (
     "skin",
     "hair",
 )
+#: The regions that are skin areas rather than facial features (in this order: the retouch
+#: family draws from it by index). "skin" is the rest of the face's skin, beside them.
+SKIN_AREAS: tuple[str, ...] = ("left_cheek", "right_cheek", "forehead", "chin_jaw")
 
 REGION_LABELS: dict[str, str] = {
     "left_eye": "left eye",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .base import CROP_SIZE, REGION_NAMES
+from .base import CROP_SIZE, REGION_NAMES, SKIN_AREAS
 
 # MediaPipe FaceMesh topology (478 points with iris). "LEFT" = the subject's left.
 MESH_LEFT_EYE = [249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466]
@@ -265,7 +265,7 @@ def regions_from_parsing(
     )
     # Close pinholes in the parse (specular highlights, stubble) before restricting to skin.
     skin_ok = _dilate(skin_px, 2)
-    for name in ("left_cheek", "right_cheek", "forehead", "chin_jaw"):
+    for name in SKIN_AREAS:
         regions[name] = regions[name] & skin_ok
     organs = regions["left_eye"] | regions["right_eye"] | regions["left_brow"] | regions["right_brow"] | regions["mouth"]
     regions["skin"] = skin_px & oval & ~organs

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ..faces import REGION_NAMES
+from ..faces import REGION_NAMES, SKIN_AREAS
 from .common import alpha_blend, bbox, dilate, erode, face_scale, feather, finish, part_mask, px, skin_mask
 from .generate import FaceRecord, SynthSample
 
@@ -27,7 +27,6 @@ RETOUCH_OPS: tuple[str, ...] = ("skin_smooth", "freq_sep", "spot_heal", "clone_s
 RETOUCH_WEIGHTS: tuple[float, ...] = (0.3, 0.25, 0.25, 0.2)
 INPAINT_TARGETS: tuple[str, ...] = ("mole", "left_brow", "right_brow", "glabella", "left_nasolabial", "right_nasolabial", "left_under_eye", "right_under_eye")
 INPAINT_WEIGHTS: tuple[float, ...] = (0.2, 0.12, 0.12, 0.16, 0.1, 0.1, 0.1, 0.1)
-SKIN_AREAS: tuple[str, ...] = ("left_cheek", "right_cheek", "forehead", "chin_jaw")
 _REGION_ORDER = ("nose", "left_cheek", "right_cheek", "forehead", "chin_jaw", "left_eye", "right_eye", "left_brow", "right_brow", "mouth", "face_boundary", "skin")
 
 
