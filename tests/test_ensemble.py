@@ -158,6 +158,11 @@ def test_members_taken_out_of_an_ensemble_are_the_networks_it_ran(tmp_path: Path
     assert json.loads((got[1].parent / "recipe.json").read_text())["extracted_from"]["as_trained"]["command"] == "train seed 2"
     write_ensemble(got, tmp_path / "again")
     assert (tmp_path / "again" / "localizer.safetensors").read_bytes() == ens_path.read_bytes()
+    # the rebuilt ensemble's recipe still says how each member was trained, and where it was taken from
+    listed = json.loads((tmp_path / "again" / "recipe.json").read_text())["ensemble"]["members"]
+    assert [m["command"] for m in listed] == ["train seed 1", "train seed 2"]
+    assert [m["as_trained_sha256"] for m in listed] == [sha256_file(p) for p in paths]
+    assert [m["extracted_from"]["member"] for m in listed] == [0, 1]
     with pytest.raises(ValueError, match="single localizer"):
         extract_members(paths[0], tmp_path / "x")
 

@@ -71,11 +71,30 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     recipe["command"] = "python -m forgetalk.train.ensemble " + " ".join(str(p) for p in [*paths, out_dir])
     recipe["ensemble"] = {
         "combine": "mean of mask and region logits",
-        "members": [{"path": str(p), "sha256": sha256_file(p), "command": r.get("command"), "init": r.get("init"), "training": r.get("training"),
-                     **({"bundle": r["split"]["bundle"]} if isinstance(r.get("split"), dict) and "bundle" in r["split"] else {})}
-                    for p, r in zip(paths, recipes, strict=True)],
+        "members": [member_entry(p, sha256_file(p), r) for p, r in zip(paths, recipes, strict=True)],
     }
     return write_weights(model.eval(), out_dir, recipe)
+
+
+def member_entry(path: Path, sha256: str, recipe: dict) -> dict[str, object]:
+    """How an ensemble's recipe lists one member: its file and hash, and how it was trained.
+
+    Why the second branch: a member taken out of a shipped ensemble (:func:`extract_members`) has
+    no training command of its own beside it, only the ensemble's split and, under
+    ``extracted_from.as_trained``, the entry the ensemble listed for it. Rebuilding an ensemble
+    from such members must carry that entry forward, or the new recipe loses how its members were
+    trained (each would read ``command: null``) and the run could no longer be reproduced.
+    """
+    source = recipe.get("extracted_from")
+    if isinstance(source, dict) and isinstance(source.get("as_trained"), dict):
+        trained = source["as_trained"]
+        return {"path": str(path), "sha256": sha256, **{k: trained.get(k) for k in ("command", "init", "training")},
+                **({"bundle": trained["bundle"]} if "bundle" in trained else {}),
+                "extracted_from": {k: source.get(k) for k in ("path", "sha256", "member")},
+                "as_trained_sha256": trained.get("sha256")}
+    split = recipe.get("split")
+    return {"path": str(path), "sha256": sha256, "command": recipe.get("command"), "init": recipe.get("init"), "training": recipe.get("training"),
+            **({"bundle": split["bundle"]} if isinstance(split, dict) and "bundle" in split else {})}
 
 
 def extract_members(path: Path, out_dir: Path) -> list[Path]:
