@@ -1,9 +1,10 @@
 """The whole-skin retouch pattern: a face note for a finding spread over the skin, not one part.
 
-Why: a beauty mode's or a studio's retouch of the whole skin makes the `fused` engine flag most
-untouched portraits (57 % at 600 px on held-out parsing-set portraits, against 10 % without it;
-docs/localizer_history.md, sixteenth session), because its training taught it that smooth skin is
-a forgery. Its heat then covers the skin and a cheek, the forehead or the skin ranks first, where a
+Why: a beauty mode's or a studio's retouch of the whole skin made the `fused` engine of
+2026-11-26 flag most untouched portraits (57 % at 600 px on held-out parsing-set portraits, against
+10 % without it; docs/localizer_history.md, sixteenth session), because its training taught it that
+smooth skin is a forgery. The ensemble shipped since the seventeenth session flags 11 % of them
+(two of its four members were trained with retouched hosts; the other two still carry the lesson). Its heat then covers the skin and a cheek, the forehead or the skin ranks first, where a
 pasted part puts its own region first. An analyst reading "likely manipulated" should know which
 of the two the engine saw. The note does not change the score or the verdict: a retouch is still a
 change to the photo, and a retouched photo may hold a pasted part as well.
@@ -21,7 +22,12 @@ Below ``MIN_FACE_PX`` (faces of the 160 px photos, about 100 px) the heat of unt
 spreads over the skin too often (18 % of plain untouched faces on validation at this threshold),
 so no note is given there.
 
-The threshold and the rates belong to those weights: ``hot_frac`` is measured against the fused
+With the ensemble shipped since the seventeenth session, on the same test runs and with the rule
+unchanged (not re-chosen on validation yet): the note on 42.1 % of retouched untouched portraits
+(with 14 of their 16 verdicts), 3.6 % of plain untouched ones and 9.3 % of photos with pasted parts
+(with 11 of their 73 verdicts).
+
+The threshold and the rates belong to the weights they were measured with: ``hot_frac`` is measured against the fused
 calibration's pixel threshold, so a new localizer or calibration needs the rule re-chosen on the
 validation runs (``image_score.py --split val`` with and without ``--finish beauty``).
 """
