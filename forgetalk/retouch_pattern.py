@@ -4,8 +4,9 @@ Why: a beauty mode's or a studio's retouch of the whole skin made the `fused` en
 2026-11-26 flag most untouched portraits (57 % at 600 px on held-out parsing-set portraits, against
 10 % without it; docs/localizer_history.md, sixteenth session), because its training taught it that
 smooth skin is a forgery. The ensemble shipped since the seventeenth session flags 11 % of them
-(two of its four members were trained with retouched hosts; the other two still carry the lesson). Its heat then covers the skin and a cheek, the forehead or the skin ranks first, where a
-pasted part puts its own region first. An analyst reading "likely manipulated" should know which
+(two of its four members were trained with retouched hosts; the other two still carry the lesson).
+Its heat then covers the skin and a cheek, the forehead or the skin ranks first, where a pasted
+part puts its own region first. An analyst reading "likely manipulated" should know which
 of the two the engine saw. The note does not change the score or the verdict: a retouch is still a
 change to the photo, and a retouched photo may hold a pasted part as well.
 
@@ -29,9 +30,9 @@ so 0.25 was kept (validation: the note on 39.7 % of retouched untouched portrait
 untouched ones, 8.5 % of pasted parts). Measured then on the test runs: 42.1 %, 3.6 % and 9.3 %,
 with 14 of the 16 verdicts on retouched untouched portraits and 11 of the 73 on pasted parts.
 
-The threshold and the rates belong to the weights they were measured with: ``hot_frac`` is measured against the fused
-calibration's pixel threshold, so a new localizer or calibration needs the rule re-chosen on the
-validation runs (``image_score.py --split val`` with and without ``--finish beauty``).
+The threshold and the rates belong to the weights they were measured with: ``hot_frac`` is
+measured against the fused calibration's pixel threshold, so a new localizer or calibration needs
+the rule re-chosen on the validation runs (``image_score.py --split val`` with and without ``--finish beauty``).
 """
 
 from __future__ import annotations

@@ -86,15 +86,13 @@ def member_entry(path: Path, sha256: str, recipe: dict) -> dict[str, object]:
     trained (each would read ``command: null``) and the run could no longer be reproduced.
     """
     source = recipe.get("extracted_from")
-    if isinstance(source, dict) and isinstance(source.get("as_trained"), dict):
-        trained = source["as_trained"]
-        return {"path": str(path), "sha256": sha256, **{k: trained.get(k) for k in ("command", "init", "training")},
-                **({"bundle": trained["bundle"]} if "bundle" in trained else {}),
-                "extracted_from": {k: source.get(k) for k in ("path", "sha256", "member")},
-                "as_trained_sha256": trained.get("sha256")}
+    extracted = isinstance(source, dict) and isinstance(source.get("as_trained"), dict)
+    trained = source["as_trained"] if extracted else recipe
     split = recipe.get("split")
-    return {"path": str(path), "sha256": sha256, "command": recipe.get("command"), "init": recipe.get("init"), "training": recipe.get("training"),
-            **({"bundle": split["bundle"]} if isinstance(split, dict) and "bundle" in split else {})}
+    bundle = trained.get("bundle") if extracted else (split.get("bundle") if isinstance(split, dict) else None)
+    return {"path": str(path), "sha256": sha256, **{k: trained.get(k) for k in ("command", "init", "training")},
+            **({"bundle": bundle} if bundle is not None else {}),
+            **({"extracted_from": {k: source.get(k) for k in ("path", "sha256", "member")}, "as_trained_sha256": trained.get("sha256")} if extracted else {})}
 
 
 def extract_members(path: Path, out_dir: Path) -> list[Path]:
