@@ -129,6 +129,6 @@ def face_size_notes(face_px: float, size: int = CROP_SIZE) -> list[str]:
         where = (f"below the {TRAINED_MIN_FACE_PX} px (a 128 px crop) the localizer was trained down to" if face_px < TRAINED_MIN_FACE_PX
                  else f"the localizer was trained and its verdict calibrated on faces down to {TRAINED_MIN_FACE_PX} px")
         notes.append(f"small face ({face_px:.0f} px native, the analysis crop upsampled x{up:.1f}): fine traces are lost at this size; {where}; "
-                     "untouched whole photos with faces this small were flagged more often than the verdict's stated false-positive rate "
-                     "(benchmarks/verdict_fpr_photos.py)")
+                     "the verdict's false-positive rate on untouched whole photos with faces this small is measured by "
+                     "benchmarks/verdict_fpr_photos.py")
     return notes
