@@ -232,6 +232,22 @@ def _rate(flags: list[bool]) -> str:
     return f"{sum(flags)}/{n} ({100 * sum(flags) / max(n, 1):.1f} %, {100 * lo:.1f}-{100 * hi:.1f})"
 
 
+def retouch_notes(photos: list[dict]) -> str | None:
+    """How often the whole-skin retouch note (``forgetalk.retouch_pattern``) comes with these photos'
+    largest faces, and with how many of their "likely manipulated" verdicts (pure). Why here: the
+    note's rule is re-chosen on these runs for each new localizer (its module docstring), so its
+    rates must come from the benchmark, not from a script beside it. None for records saved before
+    faces carried their top region."""
+    from forgetalk.retouch_pattern import retouch_pattern
+
+    faces = [(max(x["faces"], key=lambda f: f["size"]), x["verdict"] == "likely manipulated") for x in photos if x["faces"]]
+    if not faces or any("top_region" not in f for f, _ in faces):
+        return None
+    noted = [retouch_pattern(f["top_region"], f["features"], f["size"]) for f, _ in faces]
+    flagged = [fl for _, fl in faces]
+    return f"{_rate(noted)}, with {sum(n and fl for n, fl in zip(noted, flagged, strict=True))} of the {sum(flagged)} verdicts"
+
+
 def report(rows: list[dict], sizes: list[int]) -> None:
     thr = _threshold()
     print(f"{len(rows)} hosts; verdict threshold {thr:.3f}; MIN_FACE_PX {MIN_FACE_PX}\n")
@@ -244,7 +260,11 @@ def report(rows: list[dict], sizes: list[int]) -> None:
         print(f"- a second face: {sum(len(x['faces']) > 1 for x in both)} of {len(both)} photos; "
               f"a face below {MIN_FACE_PX} px: {sum(any(f['size'] < MIN_FACE_PX for f in x['faces']) for x in both)}")
         print(f"- verdict 'likely manipulated': forged {_rate([x['verdict'] == 'likely manipulated' for x in fo])}, "
-              f"untouched {_rate([x['verdict'] == 'likely manipulated' for x in un])}\n")
+              f"untouched {_rate([x['verdict'] == 'likely manipulated' for x in un])}")
+        notes = (retouch_notes(fo), retouch_notes(un))
+        if None not in notes:
+            print(f"- the whole-skin retouch note (largest face): forged {notes[0]}; untouched {notes[1]}")
+        print()
         print("| image score rule | image AUC | forged >= threshold | untouched >= threshold | photos whose score this rule changes |")
         print("|---|---|---|---|---|")
         base = RULES["every face (before)"]

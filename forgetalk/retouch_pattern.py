@@ -32,7 +32,8 @@ with 14 of the 16 verdicts on retouched untouched portraits and 11 of the 73 on 
 
 The threshold and the rates belong to the weights they were measured with: ``hot_frac`` is
 measured against the fused calibration's pixel threshold, so a new localizer or calibration needs
-the rule re-chosen on the validation runs (``image_score.py --split val`` with and without ``--finish beauty``).
+the rule re-chosen on the validation runs (``image_score.py --split val`` with and without
+``--finish beauty``, which print the note's rates per size).
 """
 
 from __future__ import annotations

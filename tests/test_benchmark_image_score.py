@@ -71,3 +71,17 @@ def test_unpaired_aucs_show_a_source_the_engine_scores_high_untouched(bench, cap
     assert [x.strip() for x in row.split("|")[2:6]] == ["1.000", "1.000", "1.000", "0.000"]
     bench.report_cross(a, [{"forged_600": r["forged_160"], "untouched_600": r["untouched_160"]} for r in b], [160], ("a", "b"))
     assert "| 160 px | b: no photos at this size |" in capsys.readouterr().out  # a run made at other sizes, not nan
+
+
+def test_retouch_note_rates_come_from_the_largest_face_and_count_verdicts(bench) -> None:  # noqa: ANN001
+    """The note's rule (forgetalk.retouch_pattern) on saved records: a skin area first with a hot
+    face counts, a feature first does not, a small second face is ignored; old records give None."""
+    def photo(top: str, hot: float, flagged: bool, size: float = 300.0) -> dict:
+        face = {"size": size, "score": 0.9, "top_region": top, "features": {"hot_frac": hot}}
+        small = {"size": 80.0, "score": 0.1, "top_region": "left_cheek", "features": {"hot_frac": 0.9}}
+        return {"faces": [small, face], "verdict": "likely manipulated" if flagged else "no evidence of manipulation found"}
+
+    photos = [photo("left_cheek", 0.4, True), photo("skin", 0.3, False), photo("nose", 0.9, True), photo("forehead", 0.1, True)]
+    assert bench.retouch_notes(photos).startswith("2/4 (50.0 %") and bench.retouch_notes(photos).endswith("with 1 of the 3 verdicts")
+    assert bench.retouch_notes([{"faces": [{"size": 300.0, "score": 0.5}], "verdict": "no evidence of manipulation found"}]) is None
+    assert bench.retouch_notes([]) is None
