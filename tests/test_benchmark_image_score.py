@@ -85,3 +85,17 @@ def test_retouch_note_rates_come_from_the_largest_face_and_count_verdicts(bench)
     assert bench.retouch_notes(photos).startswith("2/4 (50.0 %") and bench.retouch_notes(photos).endswith("with 1 of the 3 verdicts")
     assert bench.retouch_notes([{"faces": [{"size": 300.0, "score": 0.5}], "verdict": "no evidence of manipulation found"}]) is None
     assert bench.retouch_notes([]) is None
+
+
+def test_ranking_prior_counts_the_largest_faces_top_region(bench) -> None:  # noqa: ANN001
+    """The share of untouched photos whose largest face ranks a region first: a small second face
+    does not count, photos without a face are left out, ties go to the first name; old records
+    (no top region) give None."""
+    def photo(top: str, small_top: str = "mouth") -> dict:
+        return {"faces": [{"size": 60.0, "top_region": small_top}, {"size": 300.0, "top_region": top}]}
+
+    photos = [photo("left_eye"), photo("left_eye"), photo("nose"), photo("mouth", "nose"), {"faces": []}]
+    assert bench.ranking_prior(photos).startswith("left_eye, 2/4 (50.0 %")
+    assert bench.ranking_prior([photo("nose"), photo("mouth")]).startswith("mouth, 1/2")
+    assert bench.ranking_prior([{"faces": [{"size": 300.0}]}]) is None
+    assert bench.ranking_prior([]) is None
