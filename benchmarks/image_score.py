@@ -77,10 +77,15 @@ def _judged(faces: list[dict]) -> float:
     return max(big) if big else max((f["score"] for f in faces), default=0.0)
 
 
+def _largest(faces: list[dict]) -> dict:
+    """The largest of a photo's faces (by detected size): what the per-photo notes and rates read."""
+    return max(faces, key=lambda f: f["size"])
+
+
 RULES = {
     "every face (before)": lambda faces: max((f["score"] for f in faces), default=0.0),
     "faces >= MIN_FACE_PX (shipped)": _judged,
-    "largest face only": lambda faces: max(faces, key=lambda f: f["size"])["score"] if faces else 0.0,
+    "largest face only": lambda faces: _largest(faces)["score"] if faces else 0.0,
 }
 
 
@@ -240,7 +245,7 @@ def retouch_notes(photos: list[dict]) -> str | None:
     faces carried their top region."""
     from forgetalk.retouch_pattern import retouch_pattern
 
-    faces = [(max(x["faces"], key=lambda f: f["size"]), x["verdict"] == "likely manipulated") for x in photos if x["faces"]]
+    faces = [(_largest(x["faces"]), x["verdict"] == "likely manipulated") for x in photos if x["faces"]]
     if not faces or any("top_region" not in f for f, _ in faces):
         return None
     noted = [retouch_pattern(f["top_region"], f["features"], f["size"]) for f, _ in faces]
@@ -254,7 +259,7 @@ def ranking_prior(photos: list[dict]) -> str | None:
     Why: issue 9 asks that no region be first on more than 25 % of real faces; on untouched photos
     this is that share as an analyst meets it (whole photos at the saved size), beside the crop
     benchmark's table. None for records saved before faces carried their top region."""
-    tops = [max(x["faces"], key=lambda f: f["size"]).get("top_region") for x in photos if x["faces"]]
+    tops = [_largest(x["faces"]).get("top_region") for x in photos if x["faces"]]
     if not tops or None in tops:
         return None
     name = max(sorted(set(tops)), key=tops.count)
