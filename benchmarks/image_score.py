@@ -106,6 +106,7 @@ def analyse(an: Analyzer, data: bytes, path: Path) -> dict:
             "faces": [{"size": float(f.face_size_px), "score": float(f.score), "verdict": f.verdict, "det": float(f.detection_score),
                        "top_region": f.top_region.name if f.top_region is not None else None,
                        "top_regions": [r.name for r in sorted(f.regions, key=lambda r: r.rank)[:3]],
+                       "saliency": {r.name: float(r.saliency) for r in f.regions},
                        "features": {k: float(v) for k, v in (f.engine_meta.get("features") or {}).items()}} for f in rep.faces]}
 
 

@@ -143,7 +143,7 @@ def record_pixel_item(engine: str, index: int, item, heat: np.ndarray, score: fl
     """Reduce one heatmap engine output on one EvalItem to an :class:`ItemRecord`."""
     from forgetalk.pipeline import rank_regions
 
-    ranked = rank_regions(heat, item.face.regions, region_scores or None, calibration)
+    ranked = rank_regions(heat, item.face.regions, region_scores or None, calibration, item.face.detection.size)
     rec = ItemRecord(engine, index, item.kind, bool(item.fake), source, float(score), float(seconds), tuple(item.primary),
                      tuple(r[0] for r in ranked), {r[0]: float(r[1]) for r in ranked},
                      None if calibration is None else {r[0]: float(r[4]) for r in ranked if r[4] is not None}, native_px=int(getattr(item, "native_px", 512)),

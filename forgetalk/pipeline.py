@@ -92,17 +92,18 @@ def _now() -> str:
 
 
 def rank_regions(heatmap: np.ndarray, regions: dict[str, np.ndarray], region_scores: dict[str, float] | None = None,
-                 calibration: RegionCalibration | None = None) -> list[tuple[str, float, float, int, float | None, float | None]]:
+                 calibration: RegionCalibration | None = None, face_px: float | None = None) -> list[tuple[str, float, float, int, float | None, float | None]]:
     """(name, saliency, mean, area, suspicion, excess) sorted most suspicious first.
 
     Saliency is :func:`forgetalk.engines.regioncal.region_saliency`. With the engine's
     real-face calibration, the order is by excess over real faces and ``suspicion`` is the
     fraction of held-out real faces whose same region had lower saliency (see
     :mod:`forgetalk.engines.regioncal`), so the rank means "more unusual than usual", not "where
-    heat usually sits"; raw saliency is kept.
+    heat usually sits"; raw saliency is kept. ``face_px`` (the face's size in the photo) picks
+    the calibration's size band, when it has bands.
     """
     rows = region_saliency(heatmap, regions, region_scores)
-    order = suspicion_order([(n, v[0]) for n, v in rows.items()], calibration)
+    order = suspicion_order([(n, v[0]) for n, v in rows.items()], None if calibration is None else calibration.for_size(face_px))
     return [(n, sal, rows[n][1], rows[n][2], sus, exc) for n, sal, sus, exc in order]
 
 
@@ -214,7 +215,7 @@ class Analyzer:
         return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
 
     def _face_result(self, face: AlignedFace, out: EngineOutput, info: InputInfo, compression: FaceCompression | None = None) -> FaceResult:
-        ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None, getattr(self.engine, "region_calibration", None))
+        ranked = rank_regions(out.heatmap, face.regions, out.region_scores or None, getattr(self.engine, "region_calibration", None), face.detection.size)
         if compression is not None and compression.single_regions:
             # Regions the compression history reports go first, in its order: measured evidence of
             # an edit there outranks "more unusual than on real faces". Their numbers stay the engine's.

@@ -84,3 +84,73 @@ def test_malformed_calibration_is_refused() -> None:
     d["quantiles"]["nose"] = d["quantiles"]["nose"][:-3]  # type: ignore[index]
     with pytest.raises(ValueError):
         RegionCalibration.from_dict(d)
+
+
+def _sized_faces(rng: np.random.Generator, n: int) -> tuple[list[dict[str, float]], list[float]]:
+    """Real faces whose eyes run hotter when small (an upsampled crop), as the fused engine's do."""
+    faces, sizes = [], []
+    for _ in range(n):
+        px = float(rng.uniform(60, 600))
+        eye = 0.75 if px < 157 else 0.45
+        faces.append({"left_eye": float(rng.normal(eye, 0.05)), "nose": float(rng.normal(0.3, 0.05)), "mouth": float(rng.normal(0.3, 0.05))})
+        sizes.append(px)
+    return faces, sizes
+
+
+def test_size_bands_judge_a_face_against_faces_of_its_size() -> None:
+    """Pooled over sizes, a small real face's eye is "unusual" on most small faces; within its band it is not."""
+    rng = np.random.default_rng(7)
+    faces, sizes = _sized_faces(rng, 900)
+    pooled = build_region_calibration("test", faces, "pooled")
+    banded = build_region_calibration("test", faces, "banded", face_px=sizes, band_edges=(157.0, 315.0))
+    assert [b.min_px for b in banded.bands] == [0.0, 157.0, 315.0] and banded.bands[-1].max_px is None
+    assert sum(b.n_items for b in banded.bands) == 900
+    held, held_px = _sized_faces(np.random.default_rng(8), 400)
+    small = [(f, px) for f, px in zip(held, held_px, strict=True) if px < 157]
+
+    def eye_first(cal: RegionCalibration) -> float:
+        return float(np.mean([suspicion_order(list(f.items()), cal.for_size(px))[0][0] == "left_eye" for f, px in small]))
+    assert eye_first(pooled) > 0.8  # the prior the bands remove
+    assert eye_first(banded) < 0.5  # three regions: chance is 1/3
+    # A size no band covers, or no size, falls back to the pooled quantiles.
+    assert banded.for_size(None).quantiles == banded.quantiles and banded.for_size(float("nan")) is banded
+    assert banded.for_size(100.0).percentile("left_eye", 0.75) == pytest.approx(0.5, abs=0.08)
+    assert banded.for_size(400.0).percentile("left_eye", 0.75) == 1.0
+
+
+def test_size_bands_round_trip_and_small_bands_fall_back() -> None:
+    rng = np.random.default_rng(9)
+    faces, sizes = _sized_faces(rng, 600)
+    sizes = [px if px < 550 else 700.0 for px in sizes]  # ~ 55 faces above 550 px: under MIN_BAND_ITEMS
+    cal = build_region_calibration("test", faces, "banded", face_px=sizes, band_edges=(157.0, 550.0))
+    assert [b.min_px for b in cal.bands] == [0.0, 157.0]  # the thin band is left out ...
+    assert cal.for_size(700.0) is cal  # ... and its faces use the pooled quantiles
+    again = RegionCalibration.from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert again.info()["face_px_bands"] == cal.info()["face_px_bands"]
+    assert again.for_size(100.0).excess("left_eye", 0.8) == pytest.approx(cal.for_size(100.0).excess("left_eye", 0.8), abs=1e-4)
+    # rank_regions passes the face's size through.
+    heat = np.zeros((32, 32), np.float32)
+    regions = {n: np.zeros((32, 32), bool) for n in ("left_eye", "nose")}
+    regions["left_eye"][2:8, 2:8] = True
+    regions["nose"][12:20, 12:20] = True
+    heat[regions["left_eye"]] = 0.74
+    heat[regions["nose"]] = 0.36
+    assert rank_regions(heat, regions, None, again, 400.0)[0][0] == "left_eye"  # hot for a large face
+    assert rank_regions(heat, regions, None, again, 100.0)[0][0] == "nose"  # usual for a small one
+    # An unbanded calibration writes no band key (the evidence engine's pinned file keeps its bytes).
+    assert "face_px_bands" not in build_region_calibration("test", faces, "pooled").to_dict()
+    with pytest.raises(ValueError, match="size bands need"):
+        build_region_calibration("test", faces, "x", face_px=sizes[:10], band_edges=(157.0,))
+
+
+def test_malformed_size_band_is_refused() -> None:
+    faces, sizes = _sized_faces(np.random.default_rng(10), 300)
+    d = build_region_calibration("test", faces, "banded", face_px=sizes, band_edges=(157.0,)).to_dict()
+    bad = json.loads(json.dumps(d))
+    bad["face_px_bands"][0]["quantiles"]["nose"] = [0.1, 0.2]
+    with pytest.raises(ValueError, match="size band"):
+        RegionCalibration.from_dict(bad)
+    bad = json.loads(json.dumps(d))
+    bad["face_px_bands"][0]["max_px"] = -1.0
+    with pytest.raises(ValueError, match="ends before"):
+        RegionCalibration.from_dict(bad)

@@ -107,6 +107,7 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     sus = 0.0
     exc: list[float] = []
     if regions is not None and region_cal is not None:
+        region_cal = region_cal.for_size(face_px)  # the face's size band, when the calibration has bands
         scores = lo.region_scores(region_source) if region_scores is None else dict(region_scores)
         sal = region_saliency(heat, {k: v for k, v in regions.items() if k not in SCORE_EXCLUDED_REGIONS}, scores or None)
         sus = max((region_cal.percentile(k, v[0]) or 0.0 for k, v in sal.items()), default=0.0)
@@ -397,6 +398,6 @@ class FusedEngine:
                           "training_seed": (self.recipe.get("train_config") or {}).get("seed")},  # type: ignore[union-attr]
             "calibration": self.calibration.info(),
             "calibrated": self.calibrated,
-            "region_calibration": None if self.region_calibration is None else {"n_real_faces": self.region_calibration.n_faces, "source": self.region_calibration.source},
+            "region_calibration": None if self.region_calibration is None else self.region_calibration.info(),
             "evidence": ev_info,
         }

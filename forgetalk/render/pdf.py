@@ -321,7 +321,8 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "<b>Saliency and suspicion.</b> A region's saliency blends the mean heat inside the region with the mean of its hottest quarter "
         "(and, when the engine provides one, its own per-region score). Eyes and brows carry heat on real faces too, so an "
         "engine that ships a region calibration ranks regions by <b>suspicion</b> instead: 'above 97 %' means the region scored "
-        "higher than the same region on 97 % of held-out real faces. Neither says that a region was edited: <b>a high value is "
+        "higher than the same region on 97 % of held-out real faces (of a similar size in the photo, when the calibration "
+        "has size bands: the crop enlarges a small face, which heats some regions more than others). Neither says that a region was edited: <b>a high value is "
         "not proof of manipulation</b>, and a low one is not proof of authenticity.",
         "<b>Cues.</b> Each cue compares a statistic inside the region with the same statistic over the rest of the same face "
         "(ratio = region / rest): noise-residual level, re-compression and resampling traces, high-frequency energy, colour "

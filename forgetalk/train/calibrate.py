@@ -45,6 +45,12 @@ SELECTABLE_SOURCES = ("head", "mask", "mean")
 #: (benchmarks/region_cue_probe.py, docs/localizer_history.md).
 REGION_CUES = ("iris_colour",)
 REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+#: Face sizes (px in the photo) that split the region calibration into bands
+#: (forgetalk.engines.regioncal.SizeBand): faces the 512 px analysis crop enlarges more than 2x,
+#: 1-2x, and not at all. Pooled over every size, the eyes of small real faces sat above the
+#: pooled median (upsampled blocks and noise), so an eye ranked first on 28.6 % of untouched test
+#: portraits saved at 160 px (docs/localizer_history.md, "Region percentiles by face size").
+REGION_BAND_EDGES = (FACE_PX_AT_512 / 2, FACE_PX_AT_512)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
@@ -188,7 +194,7 @@ def validation_items(val_faces: list, families: tuple[str, ...], seed: int = EVA
 
 
 def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, target_fpr: float = 0.05, log=print, families: tuple[str, ...] = (),  # noqa: ANN001
-                     relandmark: bool = True, table_out: Path | None = None) -> dict[str, object]:
+                     relandmark: bool = True, table_out: Path | None = None, band_edges: tuple[float, ...] = REGION_BAND_EDGES) -> dict[str, object]:
     """Run evidence + localizer once per validation item, then choose everything from the cached outputs.
 
     Also writes ``region_calibration.json`` (the distribution of each region's saliency on the
@@ -196,6 +202,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     (the default) every item's landmarks and regions are measured on its own crop by the
     product's FaceMesh, as an analysis would (:func:`forgetalk.train.evalset.relandmarked`);
     family validation sets only.
+
+    ``band_edges``: face sizes that split the region calibration into size bands
+    (``REGION_BAND_EDGES``; empty: one pooled distribution, as before 2026-11-28).
 
     ``table_out``: also save every candidate feature of every validation item (with its label,
     photo, face size and family) as ``.npz``, so that another face-score model or selection rule
@@ -266,12 +275,13 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     def region_cal(src: str, weights: dict[str, float]):  # noqa: ANN202 - real-face saliency distribution for one region source
         sal = [{k: v[0] for k, v in region_saliency(heats[i], items[i].face.regions, scores_of(i, src, weights) or None).items()} for i in reals]
         cues = f", consistency terms {weights}" if weights else ""
-        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} untouched versions of {n_real_faces} validation real faces (seed {seed}), region source {src!r}{cues}", n_faces=n_real_faces)
+        return build_region_calibration("fused", sal, f"fused engine region saliency on {len(reals)} untouched versions of {n_real_faces} validation real faces (seed {seed}), region source {src!r}{cues}",
+                                        n_faces=n_real_faces, face_px=[items[i].face.detection.size for i in reals], band_edges=band_edges)
 
     def top1_of(src: str, weights: dict[str, float], cal) -> float:  # noqa: ANN001 - region top-1 on the forgeries (cal None: raw saliency)
         hits = 0
         for i in fakes:
-            ranked = rank_regions(heats[i], items[i].face.regions, scores_of(i, src, weights) or None, cal)
+            ranked = rank_regions(heats[i], items[i].face.regions, scores_of(i, src, weights) or None, cal, items[i].face.detection.size)
             hits += bool(ranked) and ranked[0][0] in items[i].primary
         return hits / max(len(fakes), 1)
 
@@ -309,8 +319,17 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     photo_source = ["parsing" if p in parsing_names else "faces" for p in photos]
     face_px = np.array([it.face.detection.size for it in items])
     if table_out is not None:
+        # Also every item's raw region saliency as the shipped ranking sees it (the chosen source
+        # and consistency terms): a region calibration built another way (by face size, say) can
+        # then be tried on the same items without re-running the engine.
+        sal_rows = [{k: v[0] for k, v in region_saliency(heats[i], it.face.regions, scores_of(i, source, region_cues) or None).items()}
+                    for i, it in enumerate(items)]
+        region_names = sorted({k for r in sal_rows for k in r})
+        region_sal = np.array([[r.get(k, np.nan) for k in region_names] for r in sal_rows], np.float64)
         np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(photo_source),
-                            face_px=face_px, kind=np.array([it.kind for it in items]))
+                            face_px=face_px, kind=np.array([it.kind for it in items]), copy=np.array([it.copy for it in items]),
+                            region_names=np.array(region_names), region_sal=region_sal,
+                            primary=np.array(["|".join(sorted(it.primary)) for it in items]))
     chosen, selection = select_features(table, candidates, y, photos)
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
     feats = table[:, [candidates.index(c) for c in chosen]]
@@ -347,7 +366,8 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "region_cue_floor": REGION_CUE_FLOOR,
         "region_cue_selection": {"criterion": f"region top-1 on the validation forgeries, weights {list(REGION_CUE_GRID[1:])} per cue on its z above {REGION_CUE_FLOOR}, kept where top-1 rises",
                                  "top1_without": round(top1[source], 4), "top1_by_weight": cue_top1, "top1_selected": round(best_top1, 4)},
-        "region_calibration": {"file": FILE_NAME, "n_real_faces": n_real_faces, "n_real_items": len(reals)},
+        "region_calibration": {"file": FILE_NAME, "n_real_faces": n_real_faces, "n_real_items": len(reals),
+                               "face_px_bands": [{"min_px": b.min_px, "max_px": b.max_px, "n_items": b.n_items} for b in rcal.bands]},
         "families": list(families),
         "pixel_best_f1_val": round(float(f_best), 4),
         "features": list(chosen),
@@ -386,6 +406,7 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     ap.add_argument("faces", type=Path)
     ap.add_argument("out", type=Path, nargs="?", default=Path(__file__).resolve().parents[2] / "weights" / "localizer")
     ap.add_argument("--table", type=Path, default=None, help="also save every validation item's candidate features here (.npz)")
+    ap.add_argument("--pooled-regions", action="store_true", help="one region calibration for every face size (no size bands)")
     a = ap.parse_args()
     faces_dir, out = a.faces, a.out
     recipe_path = out / "recipe.json"
@@ -396,7 +417,8 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
         from .parsing import load_parsing_split
 
         val = [*val, *load_parsing_split(Path(parsing["dir"]), "val")]
-    cal = calibrate_fusion(out, val, families=tuple((recipe.get("train_config") or {}).get("families") or ()), table_out=a.table)
+    cal = calibrate_fusion(out, val, families=tuple((recipe.get("train_config") or {}).get("families") or ()), table_out=a.table,
+                          band_edges=() if a.pooled_regions else REGION_BAND_EDGES)
     recipe["calibration"] = cal
     recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
     from ..io import atomic_write_json

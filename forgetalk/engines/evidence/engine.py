@@ -196,6 +196,6 @@ class EvidenceEngine:
             "cue_weights": CUE_WEIGHTS,
             "fire_z": FIRE_Z,
             "calibration": None if cal is None else {"file": f"weights/{COMPONENT}/{CALIBRATION_FILE}", "sha256": self.calibration_sha256, **{k: v for k, v in cal.meta.items() if k != "photos"}},
-            "region_calibration": None if self.region_calibration is None else {"n_real_faces": self.region_calibration.n_faces, "source": self.region_calibration.source},
+            "region_calibration": None if self.region_calibration is None else self.region_calibration.info(),
             "consistency_calibration": None if self.consistency is None else {"file": f"weights/{COMPONENT}/{CONSISTENCY_FILE}", "sha256": self.consistency_sha256, "n_faces": self.consistency.meta.get("n_faces")},
         }
