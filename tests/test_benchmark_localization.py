@@ -30,7 +30,7 @@ def _regions() -> dict[str, np.ndarray]:
 
 def _item(kind: str, region: str | None, regions: dict[str, np.ndarray]) -> SimpleNamespace:
     mask = regions[region].copy() if region else np.zeros((S, S), bool)
-    face = SimpleNamespace(regions=regions, face_mask=np.ones((S, S), bool))
+    face = SimpleNamespace(regions=regions, face_mask=np.ones((S, S), bool), detection=SimpleNamespace(size=300.0))
     return SimpleNamespace(kind=kind, fake=region is not None, primary=(region,) if region else (), mask=mask, face=face)
 
 
@@ -42,6 +42,9 @@ class _Cal:
 
     def excess(self, region: str, value: float) -> float:
         return value
+
+    def for_size(self, face_px: float | None) -> _Cal:  # one distribution for every face size
+        return self
 
 
 @pytest.fixture(scope="module")

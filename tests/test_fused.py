@@ -253,3 +253,22 @@ def test_malformed_region_cues_are_a_weights_error_at_load(bad: dict[str, object
     cal = {"fusion_weight": 0.5, "features": ["heat_q99"], "coef": [1.0], "intercept": -1.0, **bad}
     with pytest.raises(WeightsError, match="malformed calibration"):
         FusedEngine(evidence=object(), localizer=object(), calibration=cal)
+
+
+def test_face_score_uses_the_pooled_region_quantiles(engine) -> None:  # noqa: ANN001
+    """The shipped region calibration has face-size bands for the ranking; the face score's
+    statistics (suspicion_max, excess_max) use its pooled quantiles, as the score was fitted
+    (forgetalk.engines.fused.face_features: a score on banded excesses flagged retouched portraits)."""
+    from dataclasses import replace
+
+    cal = engine.region_calibration
+    assert cal is not None and cal.bands
+    face = public_domain_face()
+    banded = engine.analyze_face(face).meta["features"]
+    engine.region_calibration = replace(cal, bands=())
+    try:
+        pooled = engine.analyze_face(face).meta["features"]
+    finally:
+        engine.region_calibration = cal
+    assert banded == pooled
+    assert cal.for_size(face.detection.size) is not cal or not any(b.holds(face.detection.size) for b in cal.bands)

@@ -47,10 +47,14 @@ REGION_CUES = ("iris_colour",)
 REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 #: Face sizes (px in the photo) that split the region calibration into bands
 #: (forgetalk.engines.regioncal.SizeBand): faces the 512 px analysis crop enlarges more than 2x,
-#: 1-2x, and not at all. Pooled over every size, the eyes of small real faces sat above the
-#: pooled median (upsampled blocks and noise), so an eye ranked first on 28.6 % of untouched test
-#: portraits saved at 160 px (docs/localizer_history.md, "Region percentiles by face size").
-REGION_BAND_EDGES = (FACE_PX_AT_512 / 2, FACE_PX_AT_512)
+#: and the rest. Pooled over every size, the eyes of small real faces sat above the pooled median
+#: (upsampled blocks and noise), so an eye ranked first on 28.6 % of untouched test portraits
+#: saved at 160 px. Chosen on validation among splits at 120, 157, 200, 120+240 and 157+315 px
+#: (region top-1 on the validation forgeries, and the most frequent first region on untouched
+#: validation portraits at 600 and 160 px): a third band for faces above 315 px (115 items) put
+#: the left eye first on 28.4 % of the 600 px portraits (docs/localizer_history.md, "Region
+#: percentiles by face size").
+REGION_BAND_EDGES = (FACE_PX_AT_512 / 2,)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
