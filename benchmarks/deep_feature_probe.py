@@ -90,8 +90,7 @@ def score_items(faces_dir: Path, parsing_dir: Path) -> dict[str, np.ndarray]:
         lo = finish_outputs(logits.numpy(), rlog.numpy(), it.face.crop.shape[:2], names, it.face.regions)
         heat = calibrate_heat(fuse_heatmaps(lo.prob, ev.heatmap, w), gamma)
         engine_scores = raised_region_scores(lo.region_scores(src), ev.cue_region_stats, cal.get("region_cues") or {})[0]
-        ff = face_features(lo, heat, it.face.face_mask, ev.score, it.face.regions, rcal, src, consistency_of(ev), consistency_cues_of(ev), engine_scores,
-                           it.face.detection.size)
+        ff = face_features(lo, heat, it.face.face_mask, ev.score, it.face.regions, rcal, src, consistency_of(ev), consistency_cues_of(ev), engine_scores)
         fm = np.asarray(it.face.face_mask, bool)
         cols["fake"].append(bool(it.fake))
         cols["kind"].append(it.kind)

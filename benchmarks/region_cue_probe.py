@@ -90,8 +90,7 @@ def score_items(faces_dir: Path, parsing_dir: Path) -> list[dict]:
         own = lo.region_scores(src)  # the region head alone: the cue terms are what part 1 varies
         weights = cal.get("region_cues") or {}
         engine_scores = raised_region_scores(own, ev.cue_region_stats, weights)[0]  # as the engine scores the face
-        ff = face_features(lo, heat, it.face.face_mask, ev.score, it.face.regions, rcal, src, consistency_of(ev), consistency_cues_of(ev), engine_scores,
-                           it.face.detection.size)
+        ff = face_features(lo, heat, it.face.face_mask, ev.score, it.face.regions, rcal, src, consistency_of(ev), consistency_cues_of(ev), engine_scores)
         sal = region_saliency(heat, it.face.regions, own or None)
         reg = {}
         for k in sal:

@@ -77,7 +77,8 @@ def face_features(lo: LocalizerOutput, heat: np.ndarray, face_mask: np.ndarray, 
     its regions (:meth:`RegionCalibration.for_size`): a score fitted on three size bands' excesses
     flagged 36.9 % of retouched untouched validation portraits at 600 px, against 14.9 % shipped
     (docs/localizer_history.md, "Region percentiles by face size"), and the score has
-    ``resolution_loss`` to ask more of a small face if the data says so. ``heat_q999`` and ``heat_peak`` (the hottest ``PEAK_BOX`` box) see small edits that
+    ``resolution_loss`` to ask more of a small face if the data says so.
+    ``heat_q999`` and ``heat_peak`` (the hottest ``PEAK_BOX`` box) see small edits that
     ``heat_q99`` averages away; ``hot_frac`` is the share of the face at or above the pixel
     threshold; ``head_max`` the region head's highest score. ``consistency`` is the evidence
     engine's consistency score (iris colour, catchlights, symmetry, geometry, border continuity
