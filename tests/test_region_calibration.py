@@ -126,7 +126,7 @@ def test_size_bands_round_trip_and_small_bands_fall_back() -> None:
     assert [b.min_px for b in cal.bands] == [0.0, 157.0]  # the thin band is left out ...
     assert cal.for_size(700.0) is cal  # ... and its faces use the pooled quantiles
     again = RegionCalibration.from_dict(json.loads(json.dumps(cal.to_dict())))
-    assert again.info()["face_px_bands"] == cal.info()["face_px_bands"]
+    assert again.info()["face_size_bands"] == cal.info()["face_size_bands"]
     assert again.for_size(100.0).excess("left_eye", 0.8) == pytest.approx(cal.for_size(100.0).excess("left_eye", 0.8), abs=1e-4)
     # rank_regions passes the face's size through.
     heat = np.zeros((32, 32), np.float32)

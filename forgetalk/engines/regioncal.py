@@ -132,8 +132,10 @@ class RegionCalibration:
     def info(self) -> dict[str, object]:
         """What a report says about the calibration behind its region ranking."""
         out: dict[str, object] = {"n_real_faces": self.n_faces, "source": self.source}
-        if self.bands:
-            out["face_px_bands"] = [{"min_px": b.min_px, "max_px": b.max_px, "n_items": b.n_items} for b in self.bands]
+        if self.bands:  # in words for the report; the exact edges are in the pinned file and the recipe
+            out["face_size_bands"] = "; ".join(
+                f"faces {b.min_px:.0f} px and up" if b.max_px is None else f"faces under {b.max_px:.0f} px" if b.min_px <= 0 else f"faces {b.min_px:.0f}-{b.max_px:.0f} px"
+                for b in self.bands) + " (px in the photo): each ranked against real faces of its band, " + ", ".join(f"{b.n_items}" for b in self.bands) + " real items"
         return out
 
     @staticmethod

@@ -57,6 +57,7 @@ KNOWN: dict[str, tuple[str, str]] = {
     "calibration.region_calibration.n_real_faces": ("Region calibration: real faces", "faces"),
     "region_calibration.n_real_faces": ("Region ranking: real faces behind the percentiles", "faces"),
     "region_calibration.source": ("Region ranking: source", ""),
+    "region_calibration.face_size_bands": ("Region ranking: face-size bands", ""),
     "evidence.name": ("Evidence cues engine", ""),
     "evidence.cues": ("Evidence cues", ""),
     "evidence.fire_z": ("Cue firing threshold", "real-face SDs"),
@@ -79,7 +80,8 @@ KNOWN: dict[str, tuple[str, str]] = {
 }
 
 #: Key parts whose subtree is a fitting diagnostic: in the JSON, not in the PDF.
-DIAGNOSTIC_PARTS = ("fusion_selection", "feature_selection", "region_top1_val_by_source", "region_top1_val_by_source_raw_saliency", "coef", "intercept", "widths", "region_names", "hp_clip", "cue_weights", "criterion")
+DIAGNOSTIC_PARTS = ("fusion_selection", "feature_selection", "region_top1_val_by_source", "region_top1_val_by_source_raw_saliency", "coef", "intercept", "widths", "region_names", "hp_clip", "cue_weights", "criterion",
+                    "face_px_bands")
 
 _ACRONYMS = {"fpr": "FPR", "tpr": "TPR", "auc": "AUC", "f1": "F1", "sha256": "SHA-256", "onnx": "ONNX", "val": "validation", "n": "number of",
              "px": "px", "z": "z", "cpu": "CPU", "gpu": "GPU", "id": "ID"}
