@@ -154,3 +154,11 @@ def test_malformed_size_band_is_refused() -> None:
     bad["face_px_bands"][0]["max_px"] = -1.0
     with pytest.raises(ValueError, match="ends before"):
         RegionCalibration.from_dict(bad)
+
+
+def test_size_bands_in_words() -> None:
+    from forgetalk.engines.regioncal import SizeBand
+
+    assert SizeBand(0.0, 157.4, 1, {}).describe() == "faces under 157 px"
+    assert SizeBand(157.4, 314.8, 1, {}).describe() == "faces of 157-315 px"
+    assert SizeBand(157.4, None, 1, {}).describe() == "faces of 157 px and up"

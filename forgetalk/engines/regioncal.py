@@ -47,6 +47,14 @@ class SizeBand:
     def holds(self, face_px: float) -> bool:
         return self.min_px <= face_px and (self.max_px is None or face_px < self.max_px)
 
+    def describe(self) -> str:
+        """The band in words, for the report."""
+        if self.max_px is None:
+            return f"faces of {self.min_px:.0f} px and up"
+        if self.min_px <= 0:
+            return f"faces under {self.max_px:.0f} px"
+        return f"faces of {self.min_px:.0f}-{self.max_px:.0f} px"
+
     def to_dict(self) -> dict[str, object]:
         return {"min_px": self.min_px, "max_px": self.max_px, "n_items": self.n_items,
                 "quantiles": {k: [round(float(v), 6) for v in vs] for k, vs in self.quantiles.items()}}
@@ -133,9 +141,8 @@ class RegionCalibration:
         """What a report says about the calibration behind its region ranking."""
         out: dict[str, object] = {"n_real_faces": self.n_faces, "source": self.source}
         if self.bands:  # in words for the report; the exact edges are in the pinned file and the recipe
-            out["face_size_bands"] = "; ".join(
-                f"faces {b.min_px:.0f} px and up" if b.max_px is None else f"faces under {b.max_px:.0f} px" if b.min_px <= 0 else f"faces {b.min_px:.0f}-{b.max_px:.0f} px"
-                for b in self.bands) + " (px in the photo): each ranked against real faces of its band, " + ", ".join(f"{b.n_items}" for b in self.bands) + " real items"
+            out["face_size_bands"] = "; ".join(f"{b.describe()} ({b.n_items} real items)" for b in self.bands) + \
+                " (size in the photo): a face is ranked against the real faces of its band"
         return out
 
     @staticmethod
