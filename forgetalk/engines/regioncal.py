@@ -34,6 +34,17 @@ QUANTILES = tuple(float(q) for q in np.round(np.r_[np.linspace(0.0, 0.9, 46), np
 MIN_BAND_ITEMS = 80
 
 
+def _rows_to_json(qs: dict[str, tuple[float, ...]]) -> dict[str, list[float]]:
+    return {k: [round(float(v), 6) for v in vs] for k, vs in qs.items()}
+
+
+def _rows_from_json(rows: object, n_levels: int, what: str) -> dict[str, tuple[float, ...]]:
+    qs = {str(k): tuple(float(x) for x in v) for k, v in rows.items()}  # type: ignore[attr-defined]
+    if any(len(v) != n_levels for v in qs.values()):
+        raise ValueError(f"region calibration: {what} do not match the levels")
+    return qs
+
+
 @dataclass(frozen=True)
 class SizeBand:
     """Region quantiles of the real faces whose size in the photo (``DetectedFace.size``, px) is in
@@ -56,14 +67,11 @@ class SizeBand:
         return f"faces of {self.min_px:.0f}-{self.max_px:.0f} px"
 
     def to_dict(self) -> dict[str, object]:
-        return {"min_px": self.min_px, "max_px": self.max_px, "n_items": self.n_items,
-                "quantiles": {k: [round(float(v), 6) for v in vs] for k, vs in self.quantiles.items()}}
+        return {"min_px": self.min_px, "max_px": self.max_px, "n_items": self.n_items, "quantiles": _rows_to_json(self.quantiles)}
 
     @staticmethod
     def from_dict(d: dict[str, object], n_levels: int) -> SizeBand:
-        qs = {str(k): tuple(float(x) for x in v) for k, v in d["quantiles"].items()}  # type: ignore[union-attr]
-        if any(len(v) != n_levels for v in qs.values()):
-            raise ValueError("region calibration: a size band's quantile rows do not match the levels")
+        qs = _rows_from_json(d["quantiles"], n_levels, "a size band's quantile rows")
         hi = d.get("max_px")
         band = SizeBand(min_px=float(d["min_px"]), max_px=None if hi is None else float(hi), n_items=int(d["n_items"]), quantiles=qs)  # type: ignore[arg-type]
         if band.max_px is not None and band.max_px <= band.min_px:
@@ -132,7 +140,7 @@ class RegionCalibration:
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"engine": self.engine, "n_faces": self.n_faces, "levels": list(self.levels), "source": self.source,
-                                "quantiles": {k: [round(float(v), 6) for v in vs] for k, vs in self.quantiles.items()}}
+                                "quantiles": _rows_to_json(self.quantiles)}
         if self.bands:  # absent, not empty, without bands: an unbanded file keeps its bytes (and pin)
             d["face_px_bands"] = [b.to_dict() for b in self.bands]
         return d
@@ -148,9 +156,7 @@ class RegionCalibration:
     @staticmethod
     def from_dict(d: dict[str, object]) -> RegionCalibration:
         levels = tuple(float(x) for x in d["levels"])  # type: ignore[union-attr]
-        qs = {str(k): tuple(float(x) for x in v) for k, v in d["quantiles"].items()}  # type: ignore[union-attr]
-        if any(len(v) != len(levels) for v in qs.values()):
-            raise ValueError("region calibration: quantile rows do not match the levels")
+        qs = _rows_from_json(d["quantiles"], len(levels), "quantile rows")
         bands = tuple(SizeBand.from_dict(b, len(levels)) for b in d.get("face_px_bands") or ())  # type: ignore[union-attr]
         return RegionCalibration(engine=str(d["engine"]), n_faces=int(d["n_faces"]), quantiles=qs, levels=levels, source=str(d.get("source", "")), bands=bands)  # type: ignore[arg-type]
 
