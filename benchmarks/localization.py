@@ -304,8 +304,8 @@ BOOTSTRAP_SEED = 20261126
 def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], families: Sequence[str], shipped: str = SHIPPED,
                     resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict[str, dict[str, object]]:
     """engine -> 95 % intervals of its image AUC (over all families and, peers aside, per family),
-    of its per-region AUC per family (engines with region scores) and of its differences from
-    ``shipped`` on the same resamples.
+    of its per-region AUC per family and its region top-1 (engines with region scores) and of its
+    differences from ``shipped`` on the same resamples.
 
     Why by photo: a photo's items (its forgeries, its untouched copy, every face it holds) share
     the face, the lighting and the camera, so they are not independent; resampling items would
@@ -369,8 +369,20 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
         w = counts[:, pid[real]]
         return (w @ onehot).max(axis=1) / np.maximum(w.sum(axis=1), 1e-12)
 
+    def top1_boot(name: str) -> tuple[float, np.ndarray] | None:
+        """(point, per-resample) region top-1 over every forgery with a truth, as summarize_engine's
+        ``top1``: the share whose first-ranked region is one of its primary regions."""
+        recs = by.get(name, {})
+        fk = [k for k, i in enumerate(index) if base[i].fake and base[i].primary]
+        if not fk or not all(index[k] in recs and recs[index[k]].ranking for k in fk):
+            return None
+        hit = np.array([recs[index[k]].ranking[0] in recs[index[k]].primary for k in fk], np.float64)
+        w = counts[:, pid[fk]]
+        return float(hit.mean()), (w @ hit) / np.maximum(w.sum(axis=1), 1e-12)
+
     ship_s = scores(shipped)
     ship_boot = {g: boot(ship_s, m) for g, m in groups.items()} if ship_s is not None else {}
+    ship_top1 = top1_boot(shipped)
     ship_region = {f: region_boot(shipped, f) for f in groups if f}
     out: dict[str, dict[str, object]] = {}
     for info in infos:
@@ -396,6 +408,10 @@ def photo_bootstrap(records: Sequence[ItemRecord], infos: Sequence[EngineInfo], 
             else:
                 row.update(cell)
         row["by_family"] = fam
+        if info.level == "pixel" and (tb := ship_top1 if info.name == shipped else top1_boot(info.name)) is not None:
+            row["top1_ci"] = interval(tb[1])
+            if ship_top1 is not None and info.name != shipped:
+                row["top1_minus_shipped"] = {"diff": tb[0] - ship_top1[0], "ci": interval(tb[1] - ship_top1[1])}
         if (prior := prior_boot(info.name)) is not None:
             row["prior_max_share_ci"] = interval(prior)
         out[info.name] = row
@@ -587,6 +603,14 @@ def interval_tables(summary: Sequence[dict[str, object]], families: Sequence[str
     for s in rows:
         b = s["bootstrap"]
         out.append(_row([s["engine"], f"{_f(s['image_auc'])} {_ci(b['image_auc_ci'])}", _diff(b.get("minus_shipped"))]))  # type: ignore[union-attr]
+    ranked = [s for s in rows if "top1_ci" in s["bootstrap"]]  # type: ignore[operator]
+    if ranked:
+        out += ["", f"**Region top-1 with 95 % intervals** (all forgeries; same resamples, difference from `{shipped}` paired)\n",
+                _head(["engine", "region top-1 [95 % interval]", f"minus {shipped} [95 % interval]"])]
+        for s in ranked:
+            b = s["bootstrap"]
+            lo, hi = b["top1_ci"]  # type: ignore[index]
+            out.append(_row([s["engine"], f"{_f(s['top1'], True)} [{_f(lo, True)}, {_f(hi, True)}]", _diff(b.get("top1_minus_shipped"))]))  # type: ignore[union-attr]
     ship = next((s for s in rows if s["engine"] == shipped), None)
     others = [s for s in rows if s["engine"] != shipped and s["group"] != "peer"]
     if ship is not None:
@@ -1005,8 +1029,10 @@ def main(argv: list[str] | None = None) -> int:
     print(md)
     print(setup)
     if a.json:
-        items_out = [{"engine": r.engine, "index": r.index, "photo": r.photo, "kind": r.kind, "fake": r.fake, "score": r.score, "native_px": r.native_px}
-                     for r in records]  # per-item scores: later comparisons (paired, by photo) need no rerun
+        # Per-item scores, truth and ranking: later comparisons (paired, by photo) of the image AUC
+        # and of the region top-1 need no rerun.
+        items_out = [{"engine": r.engine, "index": r.index, "photo": r.photo, "kind": r.kind, "fake": r.fake, "score": r.score, "native_px": r.native_px,
+                      "primary": list(r.primary), "ranking": list(r.ranking)} for r in records]
         a.json.write_text(json.dumps(json_ready({"setup": setup, "families": list(families), "engines": [asdict(i) for i in infos], "summary": summary,
                                                  "lofo": lofo_rows(summary), "skipped": skipped, "items": items_out}), indent=2), encoding="utf-8")
     if a.write:

@@ -234,3 +234,17 @@ def test_image_auc_across_photo_sources(bench):
     table = bench.source_table([s])
     assert "faces forged vs parsing untouched" in table and table.strip().splitlines()[-1].split("|")[1:6] == [" MesoNet Meso4_DF ", " 1.000 ", " 1.000 ", " 0.000 ", " 1.000 "]
     assert bench.source_table([bench.summarize_engine(recs[:2], bench.EngineInfo("x", "image", None), ())]) == ""  # one source: no table
+
+
+def test_bootstrap_interval_of_the_region_top1_and_its_paired_difference(bench, synthetic):
+    """Region top-1 gets an interval, and a variant its difference from the shipped engine on the same
+    resamples: the full sample's difference is the summary's, a perfect ranking's interval is [1, 1],
+    a variant that ranks worse on one family has an interval at or below 0; score-only peers get none."""
+    by = {s["engine"]: s for s in synthetic.summary}
+    assert by["fused"]["top1"] == 1.0 and by["fused"]["bootstrap"]["top1_ci"] == [1.0, 1.0]
+    cell = by["lofo-part_swap"]["bootstrap"]["top1_minus_shipped"]
+    assert cell["diff"] == pytest.approx(by["lofo-part_swap"]["top1"] - by["fused"]["top1"], abs=1e-12)
+    assert cell["diff"] < 0 and cell["ci"][1] <= 0.0
+    assert "top1_ci" not in by["MesoNet Meso4_DF"]["bootstrap"]
+    md = bench.interval_tables(synthetic.summary, synthetic.families)
+    assert "**Region top-1 with 95 % intervals**" in md and "| fused | 100.0% [100.0%, 100.0%] |" in md
