@@ -9,6 +9,7 @@ that a C extension's import swallowed into a bare ImportError still reads as one
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from .errors import EXIT_INTERRUPTED, caused_by_interrupt, record_interrupts
@@ -23,4 +24,20 @@ def run() -> None:
             raise
         sys.stderr.write("error: interrupted\n")
         sys.exit(EXIT_INTERRUPTED)
-    main()
+    try:
+        main()  # always ends in SystemExit with the command's code (its outputs written, or its one error line printed)
+    finally:
+        ignore_late_ctrl_c()
+
+
+def ignore_late_ctrl_c() -> None:
+    """Ignore Ctrl-C from here on: the command is over and its exit code decided.
+
+    Why: Python's shutdown puts SIGINT back to the default action before the process ends, so a
+    Ctrl-C in those last milliseconds killed the process silently (status -SIGINT, 130 to a shell)
+    after a scan had finished and written its index: an interrupted-looking end to completed work,
+    seen when a terminal's Ctrl-C met a short scan's exit. An ignored signal stays ignored through
+    the shutdown (Python restores only handlers it installed itself). The console script only:
+    library callers and tests keep their own handler.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -696,6 +696,21 @@ def test_12_ctrl_c_to_the_process_group_while_workers_start_is_one_line(tmp_path
         assert proc.returncode in (0, 130) and len(lines) <= 1, (delay, proc.returncode, err)
 
 
+def test_12_ctrl_c_after_the_command_is_done_changes_nothing() -> None:
+    """A terminal's Ctrl-C that met a short scan's exit killed the finished process silently
+    (status -2 instead of 0, seen in CI): Python's shutdown had put SIGINT back to the default
+    action. The console script ignores Ctrl-C once its command is over; here the Ctrl-C is sent
+    from the last exit handler, when the old handler would have raised in the middle of shutdown."""
+    code = ("import atexit, os, signal, sys\n"
+            "atexit.register(os.kill, os.getpid(), signal.SIGINT)\n"  # registered first, so it runs last
+            "sys.argv = ['forgetalk', '--version']\n"
+            "from forgetalk.entry import run\n"
+            "run()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
+    assert res.returncode == 0 and res.stderr == "", (res.returncode, res.stderr)
+    assert "forgetalk" in res.stdout
+
+
 def test_12_only_a_closed_stdout_is_a_quiet_broken_pipe(tmp_path: Path) -> None:
     """Every BrokenPipeError used to be re-raised for Click to exit 1 silently, so a worker
     pool's broken pipe left a scan with no message at all; only stdout's reader leaving is quiet now."""
