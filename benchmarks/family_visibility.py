@@ -94,12 +94,15 @@ def main() -> None:
         sys.exit(f"{args.bundle} holds the {bundle.meta.get('split')!r} split; measure on the validation split")
     recs = bundle.records[: args.limit] if args.limit else bundle.records
     fams = args.families.split(",")
+    unknown = [f for f in fams if f not in FAMILY_NAMES]
+    if unknown:
+        sys.exit(f"unknown families {unknown}; expected some of {', '.join(FAMILY_NAMES)}")
     print(f"Twin difference by family and input size ({len(recs)} validation faces, one pair each, seed {args.seed}, "
           f"chains on, beauty {args.beauty}; 'visible' = at least {args.levels:g} grey levels)\n")
     print("| family | mask share | " + " | ".join(f"{s} px: mean in mask / visible in / visible out / texture ratio (changed)" for s in SIZES) + " |")
     print("|---|---|" + "---|" * len(SIZES))
     for fam in fams:
-        rng = np.random.default_rng([args.seed, FAMILY_NAMES.index(fam) if fam in FAMILY_NAMES else 99])
+        rng = np.random.default_rng([args.seed, FAMILY_NAMES.index(fam)])  # each family its own draws, whichever are asked for
         got: dict[int, list[PairDiff]] = {s: [] for s in SIZES}
         for rec in recs:
             twin, fake = family_pair(rec, rng, recs, (fam,), True, args.beauty, "local")
