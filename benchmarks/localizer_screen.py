@@ -54,15 +54,38 @@ def mirrored_channels(names: tuple[str, ...]) -> list[int]:
     return [names.index(swap[n]) for n in names]
 
 
-def parse_combo(text: str) -> list[tuple[str, bool]]:
-    """"v3+v6~flip" -> [("v3", False), ("v6", False), ("v6", True)]: the passes whose logits are averaged."""
+def parse_combo(text: str, members: dict[str, list[str]] | None = None) -> list[tuple[str, bool]]:
+    """"v3+v6~flip" -> [("v3", False), ("v6", False), ("v6", True)]: the passes whose logits are averaged.
+
+    ``members``: a model loaded from an ensemble file, by name, and the names its members were given
+    (:func:`split_ensembles`); its name stands for all of them, so "ship+g1" averages the shipped
+    ensemble's members and g1 with equal weights, as ``forgetalk.train.ensemble`` would combine them."""
     passes = []
     for token in text.split("+"):
         name = token.removesuffix("~flip")
-        passes.append((name, False))
-        if token.endswith("~flip"):
-            passes.append((name, True))
+        for part in (members or {}).get(name, [name]):
+            passes.append((part, False))
+            if token.endswith("~flip"):
+                passes.append((part, True))
     return passes
+
+
+def split_ensembles(nets: dict[str, torch.nn.Module]) -> tuple[dict[str, torch.nn.Module], dict[str, list[str]]]:
+    """Each ensemble among ``nets`` replaced by its members, named NAME.0, NAME.1, ... (and the
+    names, by ensemble). Why: a member must see the crop at its own input size, and the screen
+    feeds each network a batch of its size; an ensemble file (the shipped weights) takes one input
+    per size, so it is screened as the members it averages."""
+    from forgetalk.engines.localizer.model import LocalizerEnsemble
+
+    out: dict[str, torch.nn.Module] = {}
+    members: dict[str, list[str]] = {}
+    for name, net in nets.items():
+        if isinstance(net, LocalizerEnsemble):
+            members[name] = [f"{name}.{i}" for i in range(len(net.members))]
+            out.update(zip(members[name], net.members, strict=True))
+        else:
+            out[name] = net
+    return out, members
 
 
 @torch.no_grad()
@@ -162,7 +185,7 @@ def beauty_aucs(score: np.ndarray, forged: np.ndarray, retouched: np.ndarray) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
-    ap.add_argument("--model", action="append", required=True, help="NAME=DIR holding localizer.safetensors")
+    ap.add_argument("--model", action="append", required=True, help="NAME=DIR holding localizer.safetensors; an ensemble (the shipped weights) is screened as its members, and NAME in --combo stands for all of them")
     ap.add_argument("--combo", action="append", required=True, help="NAME[+NAME...], each NAME optionally NAME~flip")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--seed", type=int, default=5)
@@ -173,10 +196,10 @@ def main() -> None:
     if bundle.meta.get("split") != "val":
         sys.exit(f"{args.bundle} holds the {bundle.meta.get('split')!r} split; screen on the validation split")
     recs = bundle.records
-    nets = {k: load_localizer(Path(v) / "localizer.safetensors") for k, v in (m.split("=", 1) for m in args.model)}
+    nets, members = split_ensembles({k: load_localizer(Path(v) / "localizer.safetensors") for k, v in (m.split("=", 1) for m in args.model)})
     first = next(iter(nets.values())).config
     perm = mirrored_channels(first.region_names)
-    combos = [(c, parse_combo(c)) for c in args.combo]
+    combos = [(c, parse_combo(c, members)) for c in args.combo]
     need = {p for _, parts in combos for p in parts}
     sizes = sorted({n.config.input_size for n in nets.values()}, key=lambda s: s != first.input_size)
     cfgs = {s: replace(TrainConfig(), model=replace(first, members=1, input_size=s), chain=True, guard_seed=args.seed, guard_size=2 * len(recs), beauty=args.beauty)

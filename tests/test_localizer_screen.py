@@ -107,3 +107,36 @@ def test_weighted_auc_lives_in_metrics_and_the_benchmark_uses_it() -> None:
     from forgetalk.metrics import weighted_auc
 
     assert load_benchmark("localization").weighted_auc is weighted_auc
+
+
+def test_an_ensemble_file_is_screened_as_its_members(tmp_path) -> None:  # noqa: ANN001 - pytest fixture
+    """The shipped weights are an ensemble whose members take inputs of their own sizes: the screen
+    splits it into NAME.0, NAME.1 (each keeps its size) and its name stands for all of them in a
+    combination, so the combination averages what the ensemble averages."""
+    from dataclasses import replace
+
+    import torch
+
+    from forgetalk.engines.localizer.infer import load_localizer
+    from forgetalk.engines.localizer.model import LocalizerConfig, build_localizer
+    from forgetalk.train.ensemble import write_ensemble
+    from forgetalk.train.loop import write_weights
+
+    tiny = LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))
+    paths = []
+    for seed, size in ((1, 64), (2, 48)):
+        torch.manual_seed(seed)
+        d = tmp_path / f"m{seed}"
+        write_weights(build_localizer(replace(tiny, input_size=size)).eval(), d,
+                      {"component": "localizer", "command": f"seed {seed}", "train_config": {"seed": seed}, "split": {"rule": "test"}})
+        paths.append(d / "localizer.safetensors")
+    write_ensemble(paths, tmp_path / "ens")
+    single = load_localizer(paths[0])
+    nets, members = screen.split_ensembles({"ship": load_localizer(tmp_path / "ens" / "localizer.safetensors"), "g1": single})
+    assert members == {"ship": ["ship.0", "ship.1"]}
+    assert [nets[n].config.input_size for n in ("ship.0", "ship.1")] == [64, 48] and nets["g1"] is single
+    x = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.equal(nets["ship.1"](x)[1], load_localizer(paths[1])(x)[1])  # the member's own weights
+    assert screen.parse_combo("ship+g1~flip", members) == [("ship.0", False), ("ship.1", False), ("g1", False), ("g1", True)]
+    assert screen.parse_combo("ship~flip", members) == [("ship.0", False), ("ship.0", True), ("ship.1", False), ("ship.1", True)]
