@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.synth.families import FAMILY_NAMES  # noqa: E402
-from forgetalk.train.bundle import load as load_bundle  # noqa: E402
+from forgetalk.train.bundle import load_split  # noqa: E402
 from forgetalk.train.loop import family_pair  # noqa: E402
 
 SIZES = (128, 192, 256)  # 256: the bundles' synthesis size (the edits are made there)
@@ -89,9 +89,10 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N faces (0: all)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    bundle = load_bundle(args.bundle)
-    if bundle.meta.get("split") != "val":
-        sys.exit(f"{args.bundle} holds the {bundle.meta.get('split')!r} split; measure on the validation split")
+    try:
+        bundle = load_split(args.bundle, "val")
+    except ValueError as exc:
+        sys.exit(str(exc))
     recs = bundle.records[: args.limit] if args.limit else bundle.records
     fams = args.families.split(",")
     unknown = [f for f in fams if f not in FAMILY_NAMES]

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.engines.localizer.infer import load_localizer  # noqa: E402
-from forgetalk.train.bundle import load as load_bundle  # noqa: E402
+from forgetalk.train.bundle import load_split  # noqa: E402
 from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, head_metrics, make_guard_batch  # noqa: E402
 
 FAMILIES = (*ALL_FAMILIES, *GUARD_FAMILIES)
@@ -192,9 +192,10 @@ def main() -> None:
     ap.add_argument("--beauty", type=float, default=0.0, help="share of hosts retouched as a whole before the edit (0-1; adds the retouch table)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    bundle = load_bundle(args.bundle)
-    if bundle.meta.get("split") != "val":
-        sys.exit(f"{args.bundle} holds the {bundle.meta.get('split')!r} split; screen on the validation split")
+    try:
+        bundle = load_split(args.bundle, "val")
+    except ValueError as exc:
+        sys.exit(str(exc))
     recs = bundle.records
     nets, members = split_ensembles({k: load_localizer(Path(v) / "localizer.safetensors") for k, v in (m.split("=", 1) for m in args.model)})
     first = next(iter(nets.values())).config

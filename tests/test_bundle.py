@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from forgetalk.synth import FaceRecord
-from forgetalk.train.bundle import BUNDLE_FORMAT, compare, load, pack, read_meta, recipe_entry
+from forgetalk.train.bundle import BUNDLE_FORMAT, compare, load, load_split, pack, read_meta, recipe_entry
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,15 @@ def test_a_bundle_rebuilt_from_the_same_faces_is_byte_identical(tmp_path: Path) 
     pack(faces, 256, {"split": "train"}, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     assert {p.name for p in tmp_path.iterdir()} == {"a.npz", "b.npz"}  # written atomically: no leftovers
+
+
+def test_a_measurement_on_validation_faces_refuses_the_training_bundle_by_name(tmp_path: Path) -> None:
+    """The screens and benchmarks load with load_split: a training bundle passed by mistake is
+    refused with both splits named, never measured."""
+    pack(_faces(1), 256, {"split": "train"}, tmp_path / "t.npz")
+    with pytest.raises(ValueError, match=r"holds the 'train' split; measure on the 'val' split"):
+        load_split(tmp_path / "t.npz", "val")
+    assert len(load_split(tmp_path / "t.npz", "train").records) == 1
 
 
 @dataclass(frozen=True)

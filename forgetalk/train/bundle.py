@@ -123,6 +123,16 @@ def load(path: Path) -> Bundle:
     return Bundle(recs, meta, digest)
 
 
+def load_split(path: Path, split: str) -> Bundle:
+    """:func:`load`, refusing a bundle of another split (ValueError naming both). Why: the
+    validation screens and benchmarks must never measure on the faces a network trained on, and a
+    bundle's file name does not say which split it holds; its meta does."""
+    bundle = load(path)
+    if bundle.meta.get("split") != split:
+        raise ValueError(f"{path} holds the {bundle.meta.get('split')!r} split; measure on the {split!r} split")
+    return bundle
+
+
 def recipe_entry(bundle: Bundle) -> dict[str, object]:
     """What a recipe records about the bundle it trained on: its hash and meta, without the photo
     lists (the recipe's split has them) and with the face names as one hash
