@@ -13,8 +13,9 @@ family's own strengths) to validation faces, enlarges twin and warped crop to th
 as an analysis does, runs the product's FaceMesh on both and prints, per op, the ratio of the
 part's measures (warped over twin; widths relative to the inter-ocular distance) as a median and
 interquartile range, next to the spread of the same measure over the untouched twins (the
-interquartile range of the measure divided by its median): a warp whose median change is well
-inside that spread cannot be told from an ordinary face of that shape.
+interquartile range of the measure divided by its median), and the AUC a cue that flags the
+measure for being unusual in either direction would reach (:func:`two_sided_auc`): a warp whose
+median change is well inside that spread cannot be told from an ordinary face of that shape.
 """
 
 from __future__ import annotations
@@ -66,6 +67,20 @@ def quartiles(x: list[float]) -> tuple[float, float, float]:
     return float(q[0]), float(q[1]), float(q[2])
 
 
+def two_sided_auc(real: list[float], warped: list[float]) -> float:
+    """AUC of ``|log(x) - median| / sd`` (the untouched faces' log median and SD): how well a cue
+    that flags a part for being unusual in either direction, as the consistency cues' size terms
+    do, tells the warped faces from the untouched ones (pure). No post-edit chain touches either
+    set here, so it is an upper estimate of what such a cue would score in an analysis."""
+    from forgetalk.metrics import weighted_auc
+
+    lr = np.log(np.asarray(real, np.float64))
+    med, sd = float(np.median(lr)), float(np.std(lr)) or 1.0
+    z = np.abs(np.r_[lr, np.log(np.asarray(warped, np.float64))] - med) / sd
+    y = np.r_[np.zeros(len(lr)), np.ones(len(warped))]
+    return float(weighted_auc(z, y, np.ones(len(y))))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
@@ -82,6 +97,7 @@ def main() -> None:
     landmarks_of = product_landmarks()
     recs = bundle.records[: args.limit] if args.limit else bundle.records
     ratios: dict[tuple[str, str], list[float]] = {}
+    warped_values: dict[tuple[str, str], list[float]] = {}
     spread: dict[str, list[float]] = {}
     twins = {}
     for i, rec in enumerate(recs):
@@ -98,18 +114,21 @@ def main() -> None:
                 continue
             warped = np.asarray(found, np.float32)
             for name, (pairs, per_iod) in measures.items():
-                ratios.setdefault((op, name), []).append(measure(warped, pairs, per_iod) / measure(twins[i], pairs, per_iod))
+                value = measure(warped, pairs, per_iod)
+                ratios.setdefault((op, name), []).append(value / measure(twins[i], pairs, per_iod))
+                warped_values.setdefault((op, name), []).append(value)
     for name in {m for ms in OPS.values() for m in ms}:
         pairs, per_iod = next(ms[name] for ms in OPS.values() if name in ms)
         spread[name] = [measure(lm, pairs, per_iod) for lm in twins.values()]
     print(f"Liquify ops against FaceMesh on the warped crop ({len(twins)} validation faces enlarged to {ANALYSIS_PX} px, "
           f"one warp per op and face at the family's strengths, seed {args.seed})\n")
-    print("| op | measure | faces | warped / twin: median [IQR] | real faces' spread of the measure (IQR / median) |")
-    print("|---|---|---|---|---|")
+    print("| op | measure | faces | warped / twin: median [IQR] | real faces' spread of the measure (IQR / median) | AUC of a two-sided z against the untouched faces |")
+    print("|---|---|---|---|---|---|")
     for (op, name), r in ratios.items():
         lo, med, hi = quartiles(r)
         slo, smed, shi = quartiles(spread[name])
-        print(f"| {op} | {name} | {len(r)} | {med:.3f} [{lo:.3f}, {hi:.3f}] | {(shi - slo) / smed:.1%} |")
+        auc = two_sided_auc(spread[name], warped_values[(op, name)])
+        print(f"| {op} | {name} | {len(r)} | {med:.3f} [{lo:.3f}, {hi:.3f}] | {(shi - slo) / smed:.1%} | {auc:.3f} |")
     print("\nA median change well inside the real faces' spread is an ordinary face of another shape to a cue "
           "that compares the part with real faces.")
 

@@ -42,3 +42,12 @@ def test_eyes_enlarged_about_their_centres_read_wider_and_a_whole_face_zoom_does
     zoom = lm * 1.7
     assert bench.measure(zoom, pairs, True) == pytest.approx(bench.measure(lm, pairs, True), rel=1e-6)
     assert bench.quartiles([1.0, 2.0, 3.0, 4.0, 5.0]) == (2.0, 3.0, 4.0)
+
+
+def test_the_two_sided_auc_is_a_half_for_ordinary_faces_and_rises_with_the_warp(bench) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(0)
+    real = list(np.exp(rng.normal(0.0, 0.05, 400)))
+    assert bench.two_sided_auc(real, list(np.exp(rng.normal(0.0, 0.05, 400)))) == pytest.approx(0.5, abs=0.05)
+    small, large = (bench.two_sided_auc(real, list(np.exp(rng.normal(shift, 0.05, 400)))) for shift in (0.05, 0.2))
+    assert 0.6 < small < large and large > 0.95
+    assert bench.two_sided_auc(real, list(np.exp(rng.normal(-0.2, 0.05, 400)))) > 0.95  # either direction
