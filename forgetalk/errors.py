@@ -103,10 +103,17 @@ def record_interrupts() -> None:
     the rest of the import (tenths of a second, rechecked every 50 ms on SIGALRM) it arrives
     whole; the count lets :func:`caused_by_interrupt` recognise one that got swallowed anyway.
     Installed by the console script only (main thread); library users keep their own handler.
+
+    Not installed when the process started with Ctrl-C ignored: a non-interactive shell starts its
+    background jobs (``forgetalk scan DIR &`` in a script, ``nohup``) that way so that a Ctrl-C
+    meant for the script does not stop them, and Python itself leaves such a signal ignored; the
+    handler used to override it, so the job stopped with exit 130 instead.
     """
     import atexit
     import signal
 
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        return
     def interrupt(_signum: int, frame: Any) -> None:
         if _importing(frame) and hasattr(signal, "setitimer"):
             signal.setitimer(signal.ITIMER_REAL, _IMPORT_RETRY_S)

@@ -42,6 +42,14 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child that is sent Ctrl-C: SIGINT at its default action, as a terminal
+    user's process has it, however this test run started. A run started in the background of a
+    non-interactive shell (`pytest &`, a CI wrapper) ignores SIGINT and children inherit that; the
+    child then (rightly) keeps ignoring it and runs to the end instead of stopping."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def ft(*args: str | Path, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
     """Run ``forgetalk ARGS`` as a fresh process, as an analyst would."""
     return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout, env=_env(**env))
@@ -623,13 +631,30 @@ def test_12_ctrl_c_in_analyze_is_one_line_exit_130_and_writes_nothing(ev: Path, 
     CLI was still importing); now exit 130, as for scan, and no partial set of outputs."""
     entry = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
     proc = subprocess.Popen([*entry, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=_ctrl_c_as_in_a_terminal)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and [ln for ln in err.splitlines() if ln.strip()] == ["error: interrupted"]
     assert not (tmp_path / "out").exists()
+
+
+def test_12_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(ev: Path, tmp_path: Path) -> None:
+    """A script's background job starts with SIGINT ignored so that the script's Ctrl-C does not
+    stop it; the console script installed its own handler over that and stopped with exit 130.
+    Now it keeps the signal ignored, as Python does, and finishes its work."""
+    entry = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
+    proc = subprocess.Popen([*entry, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    for delay in (0.5, 0.5):  # after the handler used to be installed, and again while analysing
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert (tmp_path / "out" / "r.pdf").is_file()
 
 
 _SWALLOWING_IMPORT = """
@@ -668,7 +693,7 @@ def test_12_ctrl_c_during_an_import_is_exit_130_even_when_an_extension_swallows_
     script's handler; this lands it in the CLI's import and in the analysis pipeline's."""
     args = ["analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE]
     res = subprocess.run([sys.executable, "-c", _SWALLOWING_IMPORT, how, module, *args], capture_output=True, text=True,
-                         env=_env(), timeout=120)
+                         env=_env(), timeout=120, preexec_fn=_ctrl_c_as_in_a_terminal)
     assert res.returncode == 130, res.stderr
     assert res.stderr == "error: interrupted\n" and res.stdout == ""
     assert not (tmp_path / "out").exists()
@@ -687,7 +712,7 @@ def test_12_ctrl_c_to_the_process_group_while_workers_start_is_one_line(tmp_path
         out = tmp_path / f"out{delay}"
         proc = subprocess.Popen([sys.executable, "-m", "forgetalk", "scan", str(src), "--out", str(out), "-j", "2", *EVIDENCE], env=_env(),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                preexec_fn=_ctrl_c_as_in_a_terminal)
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=120)
@@ -706,7 +731,8 @@ def test_12_ctrl_c_after_the_command_is_done_changes_nothing() -> None:
             "sys.argv = ['forgetalk', '--version']\n"
             "from forgetalk.entry import run\n"
             "run()\n")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=120,
+                         preexec_fn=_ctrl_c_as_in_a_terminal)
     assert res.returncode == 0 and res.stderr == "", (res.returncode, res.stderr)
     assert "forgetalk" in res.stdout
 
@@ -797,12 +823,8 @@ def test_readme_evidence_is_never_modified(tmp_path: Path) -> None:
 def _interrupted_scan(tmp_path: Path) -> int:
     src, out = tmp_path / "slow", tmp_path / "slow-results"
     make_faces(src, 6, size=128)
-    # The child gets Ctrl-C as a terminal user's process does. A test run started in the background
-    # (`pytest &` in a non-interactive shell) ignores SIGINT, children inherit that, and Python
-    # then installs no KeyboardInterrupt handler: the scan would finish instead of stopping.
     proc = subprocess.Popen([*CLI, "scan", str(src), "--out", str(out), *FAKE_SCAN], env=_env(FORGETALK_FAKE_DELAY="1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     deadline = time.monotonic() + 60
     while not (out / "journal.jsonl").exists() or '"type":"item"' not in (out / "journal.jsonl").read_text():
         assert proc.poll() is None and time.monotonic() < deadline
