@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.synth.families import FAMILY_NAMES  # noqa: E402
-from forgetalk.train.bundle import load_split  # noqa: E402
+from forgetalk.train.bundle import validation_bundle  # noqa: E402
 from forgetalk.train.loop import family_pair  # noqa: E402
 
 SIZES = (128, 192, 256)  # 256: the bundles' synthesis size (the edits are made there)
@@ -81,7 +81,7 @@ def pair_diff(twin: np.ndarray, fake: np.ndarray, mask: np.ndarray, size: int, l
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
+    ap.add_argument("--bundle", type=validation_bundle, required=True, help="bundle of the validation split")
     ap.add_argument("--families", default=",".join(FAMILY_NAMES))
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--levels", type=float, default=4.0, help="a pixel 'differs' by at least this many grey levels")
@@ -89,10 +89,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N faces (0: all)")
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    try:
-        bundle = load_split(args.bundle, "val")
-    except ValueError as exc:
-        sys.exit(str(exc))
+    bundle = args.bundle
     recs = bundle.records[: args.limit] if args.limit else bundle.records
     fams = args.families.split(",")
     unknown = [f for f in fams if f not in FAMILY_NAMES]

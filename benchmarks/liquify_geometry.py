@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.synth.warps import liquify  # noqa: E402
-from forgetalk.train.bundle import load_split  # noqa: E402
+from forgetalk.train.bundle import validation_bundle  # noqa: E402
 
 #: FaceMesh point pairs of the measures (image-left eye first).
 EYE_CORNERS = ((33, 133), (362, 263))
@@ -83,15 +83,12 @@ def two_sided_auc(real: list[float], warped: list[float]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
+    ap.add_argument("--bundle", type=validation_bundle, required=True, help="bundle of the validation split")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N faces (0: all)")
     ap.add_argument("--seed", type=int, default=1000)
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    try:
-        bundle = load_split(args.bundle, "val")
-    except ValueError as exc:
-        sys.exit(str(exc))
+    bundle = args.bundle
     from forgetalk.train.evalset import product_landmarks
 
     landmarks_of = product_landmarks()

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.engines.localizer.infer import load_localizer  # noqa: E402
-from forgetalk.train.bundle import load_split  # noqa: E402
+from forgetalk.train.bundle import validation_bundle  # noqa: E402
 from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, head_metrics, make_guard_batch  # noqa: E402
 
 FAMILIES = (*ALL_FAMILIES, *GUARD_FAMILIES)
@@ -184,7 +184,7 @@ def beauty_aucs(score: np.ndarray, forged: np.ndarray, retouched: np.ndarray) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bundle", type=Path, required=True, help="bundle of the validation split")
+    ap.add_argument("--bundle", type=validation_bundle, required=True, help="bundle of the validation split")
     ap.add_argument("--model", action="append", required=True, help="NAME=DIR holding localizer.safetensors; an ensemble (the shipped weights) is screened as its members, and NAME in --combo stands for all of them")
     ap.add_argument("--combo", action="append", required=True, help="NAME[+NAME...], each NAME optionally NAME~flip")
     ap.add_argument("--families", default=",".join(FAMILIES))
@@ -192,10 +192,7 @@ def main() -> None:
     ap.add_argument("--beauty", type=float, default=0.0, help="share of hosts retouched as a whole before the edit (0-1; adds the retouch table)")
     args = ap.parse_args()
     torch.set_num_threads(2)
-    try:
-        bundle = load_split(args.bundle, "val")
-    except ValueError as exc:
-        sys.exit(str(exc))
+    bundle = args.bundle
     recs = bundle.records
     nets, members = split_ensembles({k: load_localizer(Path(v) / "localizer.safetensors") for k, v in (m.split("=", 1) for m in args.model)})
     first = next(iter(nets.values())).config

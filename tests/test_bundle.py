@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from forgetalk.synth import FaceRecord
-from forgetalk.train.bundle import BUNDLE_FORMAT, compare, load, load_split, pack, read_meta, recipe_entry
+from forgetalk.train.bundle import BUNDLE_FORMAT, compare, load, load_split, pack, read_meta, recipe_entry, validation_bundle
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,13 @@ def test_a_measurement_on_validation_faces_refuses_the_training_bundle_by_name(t
     with pytest.raises(ValueError, match=r"holds the 'train' split; measure on the 'val' split"):
         load_split(tmp_path / "t.npz", "val")
     assert len(load_split(tmp_path / "t.npz", "train").records) == 1
+    import argparse
+
+    for bad, message in ((tmp_path / "t.npz", "holds the 'train' split"), (tmp_path / "missing.npz", "No such file")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):  # argparse turns it into one usage line, exit 2
+            validation_bundle(str(bad))
+    pack(_faces(1), 256, {"split": "val"}, tmp_path / "v.npz")
+    assert len(validation_bundle(str(tmp_path / "v.npz")).records) == 1
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,17 @@ def load_split(path: Path, split: str) -> Bundle:
     return bundle
 
 
+def validation_bundle(path: str) -> Bundle:
+    """``argparse`` ``type=`` of a screen's or benchmark's ``--bundle``: the validation split's
+    bundle (:func:`load_split`), else argparse's one-line usage error (a missing file included)."""
+    import argparse
+
+    try:
+        return load_split(Path(path), "val")
+    except (ValueError, OSError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def recipe_entry(bundle: Bundle) -> dict[str, object]:
     """What a recipe records about the bundle it trained on: its hash and meta, without the photo
     lists (the recipe's split has them) and with the face names as one hash
