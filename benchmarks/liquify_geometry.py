@@ -38,14 +38,14 @@ EYE_CORNERS = ((33, 133), (362, 263))
 EYE_LIDS = ((159, 145), (386, 374))
 NOSE_WINGS = (64, 294)
 MOUTH_CORNERS = (61, 291)
-#: The ops measured and, for each, the measures that should move (name -> point pairs, scaled by
-#: the inter-ocular distance or not).
-OPS: dict[str, dict[str, tuple[tuple[tuple[int, int], ...], bool]]] = {
-    "eyes_bigger": {"eye width": (EYE_CORNERS, True), "eye opening": (EYE_LIDS, True)},
-    "eyes_smaller": {"eye width": (EYE_CORNERS, True), "eye opening": (EYE_LIDS, True)},
-    "nose_slimmer": {"nose width": ((NOSE_WINGS,), True)},
-    "mouth_bigger": {"mouth width": ((MOUTH_CORNERS,), True)},
-    "mouth_smaller": {"mouth width": ((MOUTH_CORNERS,), True)},
+#: Each measure's point pairs (their mean length, over the inter-ocular distance).
+MEASURES: dict[str, tuple[tuple[int, int], ...]] = {
+    "eye width": EYE_CORNERS, "eye opening": EYE_LIDS, "nose width": (NOSE_WINGS,), "mouth width": (MOUTH_CORNERS,),
+}
+#: The ops measured and the measures each should move.
+OPS: dict[str, tuple[str, ...]] = {
+    "eyes_bigger": ("eye width", "eye opening"), "eyes_smaller": ("eye width", "eye opening"),
+    "nose_slimmer": ("nose width",), "mouth_bigger": ("mouth width",), "mouth_smaller": ("mouth width",),
 }
 ANALYSIS_PX = 512  # the aligned crop an analysis measures landmarks on
 
@@ -95,7 +95,6 @@ def main() -> None:
     recs = bundle.records[: args.limit] if args.limit else bundle.records
     ratios: dict[tuple[str, str], list[float]] = {}
     warped_values: dict[tuple[str, str], list[float]] = {}
-    spread: dict[str, list[float]] = {}
     twins = {}
     for i, rec in enumerate(recs):
         found = landmarks_of(cv2.resize(rec.crop, (ANALYSIS_PX, ANALYSIS_PX), interpolation=cv2.INTER_CUBIC))
@@ -110,13 +109,11 @@ def main() -> None:
             if found is None:
                 continue
             warped = np.asarray(found, np.float32)
-            for name, (pairs, per_iod) in measures.items():
-                value = measure(warped, pairs, per_iod)
-                ratios.setdefault((op, name), []).append(value / measure(twins[i], pairs, per_iod))
+            for name in measures:
+                value = measure(warped, MEASURES[name], True)
+                ratios.setdefault((op, name), []).append(value / measure(twins[i], MEASURES[name], True))
                 warped_values.setdefault((op, name), []).append(value)
-    for name in {m for ms in OPS.values() for m in ms}:
-        pairs, per_iod = next(ms[name] for ms in OPS.values() if name in ms)
-        spread[name] = [measure(lm, pairs, per_iod) for lm in twins.values()]
+    spread = {name: [measure(lm, pairs, True) for lm in twins.values()] for name, pairs in MEASURES.items()}
     print(f"Liquify ops against FaceMesh on the warped crop ({len(twins)} validation faces enlarged to {ANALYSIS_PX} px, "
           f"one warp per op and face at the family's strengths, seed {args.seed})\n")
     print("| op | measure | faces | warped / twin: median [IQR] | real faces' spread of the measure (IQR / median) | AUC of a two-sided z against the untouched faces |")

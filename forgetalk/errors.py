@@ -114,6 +114,7 @@ def record_interrupts() -> None:
 
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         return
+
     def interrupt(_signum: int, frame: Any) -> None:
         if _importing(frame) and hasattr(signal, "setitimer"):
             signal.setitimer(signal.ITIMER_REAL, _IMPORT_RETRY_S)
