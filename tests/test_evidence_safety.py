@@ -30,6 +30,8 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 GRACE = REPO / "examples" / "grace_hopper.jpg"
 CLI = [sys.executable, "-m", "forgetalk.cli"]
+#: The console script itself (forgetalk.entry.run), which owns Ctrl-C from its first line on.
+ENTRY = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
 EVIDENCE = ["--engine", "evidence", "--no-progress"]
 FAKE_SCAN = ["--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE, "--workers", "0", "--no-progress"]
 
@@ -629,8 +631,7 @@ def test_12_analyze_never_overwrites_a_file_it_did_not_write(ev: Path, tmp_path:
 def test_12_ctrl_c_in_analyze_is_one_line_exit_130_and_writes_nothing(ev: Path, tmp_path: Path, delay: float) -> None:
     """Ctrl-C used to give a blank line, "error: aborted" and exit 1 (or a traceback while the
     CLI was still importing); now exit 130, as for scan, and no partial set of outputs."""
-    entry = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
-    proc = subprocess.Popen([*entry, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
+    proc = subprocess.Popen([*ENTRY, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(), preexec_fn=_ctrl_c_as_in_a_terminal)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
@@ -644,8 +645,7 @@ def test_12_a_run_started_with_ctrl_c_ignored_keeps_ignoring_it(ev: Path, tmp_pa
     """A script's background job starts with SIGINT ignored so that the script's Ctrl-C does not
     stop it; the console script installed its own handler over that and stopped with exit 130.
     Now it keeps the signal ignored, as Python does, and finishes its work."""
-    entry = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
-    proc = subprocess.Popen([*entry, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
+    proc = subprocess.Popen([*ENTRY, "analyze", str(ev), "--report", str(tmp_path / "out" / "r.pdf"), *EVIDENCE],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     for delay in (0.5, 0.5):  # after the handler used to be installed, and again while analysing
