@@ -42,16 +42,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forgetalk.engines.localizer.infer import load_localizer  # noqa: E402
+from forgetalk.engines.localizer.model import mirrored_channels  # noqa: E402
 from forgetalk.train.bundle import validation_bundle  # noqa: E402
 from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES, TrainConfig, head_metrics, make_guard_batch  # noqa: E402
 
 FAMILIES = (*ALL_FAMILIES, *GUARD_FAMILIES)
-
-
-def mirrored_channels(names: tuple[str, ...]) -> list[int]:
-    """Index of each region's left/right counterpart (itself for central regions)."""
-    swap = {n: n.replace("left_", "\0").replace("right_", "left_").replace("\0", "right_") for n in names}
-    return [names.index(swap[n]) for n in names]
 
 
 def parse_combo(text: str, members: dict[str, list[str]] | None = None) -> list[tuple[str, bool]]:

@@ -182,3 +182,95 @@ def test_members_from_rebuilt_bundles_of_one_split_combine_but_not_across_splits
     assert [m["bundle"]["sha256"] for m in recipe["ensemble"]["members"]] == ["aa", "bb"]  # each member's own bundle, named
     with pytest.raises(ValueError, match="different data splits"):
         write_ensemble([a, _member(dirs[2], 3, split=bundle_split("cc", 40, which="val"))], tmp_path / "x")
+
+
+def _mirrored(x: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    from forgetalk.engines.localizer.model import mirrored_channels
+
+    return x.flip(-1), r[:, mirrored_channels(TINY.region_names)].flip(-1)
+
+
+def _tiny_batch() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    x, r = torch.rand(2, 3, 64, 64), torch.zeros(2, len(TINY.region_names), 64, 64)
+    r[:, 0, 20:28, 10:24] = 1  # left eye on one side of the crop only
+    r[:, 5, 40:48, 20:44] = 1
+    return x, r
+
+
+def test_flip_average_is_each_member_and_its_mirrored_pass(tmp_path: Path) -> None:
+    """--flip: every member's logits averaged with its pass on the mirrored crop, the mask mirrored
+    back and the left/right region logits swapped back; the weights are the members' own."""
+    from forgetalk.engines.localizer.model import mirrored_channels
+
+    paths = [_member(tmp_path, s) for s in (1, 2)]
+    write_ensemble(paths, tmp_path / "ens", flip=True)
+    ens = load_localizer(tmp_path / "ens" / "localizer.safetensors")
+    assert ens.config == replace(TINY, members=2, flip_average=True)
+    perm = mirrored_channels(TINY.region_names)
+    x, r = _tiny_batch()
+    with torch.no_grad():
+        mask, reg = ens(x, r)
+        want_mask, want_reg = [], []
+        for m in (load_localizer(p) for p in paths):
+            (a, ra), (b, rb) = m(x, r), m(*_mirrored(x, r))
+            want_mask.append((a + b.flip(-1)) / 2)
+            want_reg.append((ra + rb[:, perm]) / 2)
+    assert torch.allclose(mask, sum(want_mask) / 2, atol=1e-5) and torch.allclose(reg, sum(want_reg) / 2, atol=1e-5)
+    assert not torch.allclose(reg, load_localizer(paths[0])(x, r)[1])  # the option changes what runs
+    recipe = json.loads((tmp_path / "ens" / "recipe.json").read_text())
+    assert recipe["command"].endswith(" --flip") and "mirrored" in recipe["ensemble"]["combine"]
+
+
+def test_a_flip_averaged_network_answers_a_mirrored_face_with_the_mirrored_answer(tmp_path: Path) -> None:
+    """What the mirrored pass buys by construction: the same verdict and mirrored heat for a face
+    and its mirror image (one network alone is enough with --flip; without it two are needed)."""
+    from forgetalk.engines.localizer.model import mirrored_channels
+
+    write_ensemble([_member(tmp_path, 3)], tmp_path / "one", flip=True)
+    net = load_localizer(tmp_path / "one" / "localizer.safetensors")
+    assert net.config == replace(TINY, flip_average=True)
+    x, r = _tiny_batch()
+    with torch.no_grad():
+        mask, reg = net(x, r)
+        mask_m, reg_m = net(*_mirrored(x, r))
+    assert torch.allclose(mask_m, mask.flip(-1), atol=1e-5)
+    assert torch.allclose(reg_m, reg[:, mirrored_channels(TINY.region_names)], atol=1e-5)
+    with pytest.raises(ValueError, match="at least two"):
+        write_ensemble([_member(tmp_path, 4)], tmp_path / "none")
+
+
+def test_flip_average_in_the_onnx_graph_matches_torch(tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    from forgetalk.engines.localizer.onnx_runtime import OnnxLocalizer
+
+    out = tmp_path / "one"
+    write_ensemble([_member(tmp_path, 5)], out, flip=True)
+    face = public_domain_face()
+    a = Localizer(load_localizer(out / "localizer.safetensors")).predict(face.crop, face.regions)
+    b = OnnxLocalizer(out / "localizer.onnx").predict(face.crop, face.regions)
+    assert np.abs(a.prob - b.prob).max() < 1e-4
+    assert max(abs(a.region_probs[k] - b.region_probs[k]) for k in a.region_probs) < 1e-4
+
+
+def test_flip_average_config_round_trip_and_members_taken_out_without_it(tmp_path: Path) -> None:
+    from forgetalk.train.ensemble import extract_members
+
+    c = replace(TINY, members=2, flip_average=True)
+    assert LocalizerConfig.from_dict(c.to_dict()) == c and "flip_average" not in TINY.to_dict()
+    with pytest.raises(ValueError, match="true or false"):
+        LocalizerConfig.from_dict({**TINY.to_dict(), "flip_average": "false"})
+    paths = [_member(tmp_path, 6), _member(tmp_path, 7)]
+    ens_path = write_ensemble(paths, tmp_path / "ens", flip=True) and tmp_path / "ens" / "localizer.safetensors"
+    got = extract_members(ens_path, tmp_path / "out")
+    assert [load_localizer(p).config for p in got] == [TINY, TINY]  # the networks; the flip was the ensemble's
+    write_ensemble(got, tmp_path / "again", flip=True)
+    assert (tmp_path / "again" / "localizer.safetensors").read_bytes() == ens_path.read_bytes()
+
+
+def test_mirrored_channels_refuse_a_side_without_its_counterpart() -> None:
+    from forgetalk.engines.localizer.model import mirrored_channels
+
+    assert mirrored_channels(("left_eye", "nose", "right_eye")) == [2, 1, 0]
+    with pytest.raises(ValueError, match="right_ear"):
+        mirrored_channels(("left_ear", "nose"))

@@ -28,6 +28,7 @@ KNOWN: dict[str, tuple[str, str]] = {
     "localizer.config.arch": ("Localizer architecture", ""),
     "localizer.config.members": ("Localizer networks averaged (ensemble)", ""),
     "localizer.config.member_sizes": ("Input size of each averaged network (px)", ""),
+    "localizer.config.flip_average": ("Each network also run on the mirrored face (averaged)", ""),
     "localizer.training_seed": ("Localizer training seed", ""),
     "calibration.fusion_weight": ("Weight of the localizer in the fused heat map", "0-1"),
     "calibration.pixel_threshold": ("Pixel threshold on the heat map", "heat 0-1"),

@@ -11,8 +11,9 @@ for what was measured.
 
 ``python -m forgetalk.train.ensemble A.safetensors B.safetensors [C ...] OUT_DIR`` writes weights,
 ONNX, recipe (the first member's split, so ``forgetalk.train.calibrate`` can run on it) and
-manifest; calibrate it before use. ``python -m forgetalk.train.ensemble --members ENSEMBLE OUT_DIR``
-takes a shipped ensemble apart again (:func:`extract_members`).
+manifest; calibrate it before use. ``--flip`` also averages every member with its pass on the
+mirrored crop (one localizer is then enough). ``python -m forgetalk.train.ensemble --members
+ENSEMBLE OUT_DIR`` takes a shipped ensemble apart again (:func:`extract_members`).
 """
 
 from __future__ import annotations
@@ -40,22 +41,25 @@ def split_identity(split: object) -> object:
     return out
 
 
-def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
-    """Average the localizers at ``paths`` into one network in ``out_dir`` (uncalibrated)."""
+def write_ensemble(paths: list[Path], out_dir: Path, flip: bool = False) -> dict[str, object]:
+    """Average the localizers at ``paths`` into one network in ``out_dir`` (uncalibrated).
+
+    ``flip``: each member's logits are also averaged with its pass on the mirrored crop
+    (``LocalizerConfig.flip_average``); then one localizer is enough (itself and its mirror)."""
     from ..engines.localizer.infer import load_localizer
     from ..engines.localizer.model import build_localizer
     from ..io import sha256_file
     from .loop import DERIVED_RECIPE_KEYS, recipe_beside, write_weights
 
-    if len(paths) < 2:
-        raise ValueError("an ensemble needs at least two localizers")
+    if len(paths) < (1 if flip else 2):
+        raise ValueError("an ensemble needs at least two localizers, or one with its mirrored pass (flip)")
     nets = [load_localizer(p) for p in paths]
     for p, n in zip(paths, nets, strict=True):
         if n.config.members > 1:
             raise ValueError(f"{p} is an ensemble already: give its members")
-    base = nets[0].config
+    base = replace(nets[0].config, flip_average=False)  # a network given with its flip on is the same network
     for p, n in zip(paths[1:], nets[1:], strict=True):
-        if replace(n.config, input_size=base.input_size) != base:  # frozen dataclasses: field-by-field equality
+        if replace(n.config, input_size=base.input_size, flip_average=False) != base:  # frozen dataclasses: field-by-field equality
             raise ValueError(f"{paths[0]} and {p} are different architectures")
     sizes = tuple(n.config.input_size for n in nets)
     if len(set(sizes)) > 1:  # members at their own input sizes; the mask comes out at the largest
@@ -64,13 +68,13 @@ def write_ensemble(paths: list[Path], out_dir: Path) -> dict[str, object]:
     splits = {json.dumps(split_identity(r.get("split")), sort_keys=True) for r in recipes}
     if len(splits) > 1:
         raise ValueError("the members were trained on different data splits: an ensemble of them would have seen held-out faces")
-    model = build_localizer(replace(base, members=len(nets)))
-    state = {f"members.{i}.{k}": v for i, n in enumerate(nets) for k, v in n.state_dict().items()}
-    model.load_state_dict(state)
+    model = build_localizer(replace(base, members=len(nets), flip_average=flip))
+    prefix = [f"members.{i}." if len(nets) > 1 else "" for i in range(len(nets))]
+    model.load_state_dict({prefix[i] + k: v for i, n in enumerate(nets) for k, v in n.state_dict().items()})
     recipe = {k: recipes[0][k] for k in DERIVED_RECIPE_KEYS if k in recipes[0]}
-    recipe["command"] = "python -m forgetalk.train.ensemble " + " ".join(str(p) for p in [*paths, out_dir])
+    recipe["command"] = "python -m forgetalk.train.ensemble " + " ".join(str(p) for p in [*paths, out_dir]) + (" --flip" if flip else "")
     recipe["ensemble"] = {
-        "combine": "mean of mask and region logits",
+        "combine": "mean of mask and region logits" + (" over each member and its pass on the mirrored crop" if flip else ""),
         "members": [member_entry(p, sha256_file(p), r) for p, r in zip(paths, recipes, strict=True)],
     }
     return write_weights(model.eval(), out_dir, recipe)
@@ -121,7 +125,7 @@ def extract_members(path: Path, out_dir: Path) -> list[Path]:
     state = ens.state_dict()
     out = []
     for i in range(cfg.members):
-        member = build_localizer(cfg.member_config(i))
+        member = build_localizer(replace(cfg.member_config(i), flip_average=False))  # the network; --flip is the ensemble's
         prefix = f"members.{i}."
         member.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
         recipe = {k: parent[k] for k in DERIVED_RECIPE_KEYS if k in parent}
@@ -138,12 +142,13 @@ if __name__ == "__main__":  # pragma: no cover - thin command line over write_en
     ap = argparse.ArgumentParser(prog="python -m forgetalk.train.ensemble", description="Combine localizers trained on one split into an ensemble (then run forgetalk.train.calibrate on OUT_DIR).")
     ap.add_argument("paths", type=Path, nargs="+", help="two or more localizer.safetensors, then OUT_DIR")
     ap.add_argument("--members", action="store_true", help="the other way: write each member of one ensemble (ENSEMBLE OUT_DIR) as OUT_DIR/member<i>/")
+    ap.add_argument("--flip", action="store_true", help="also average each member with its pass on the mirrored crop (then one localizer is enough)")
     args = ap.parse_args()
     if args.members:
-        if len(args.paths) != 2:
-            ap.error("--members takes ENSEMBLE OUT_DIR")
+        if len(args.paths) != 2 or args.flip:
+            ap.error("--members takes ENSEMBLE OUT_DIR (and no --flip)")
         print(json.dumps([str(p) for p in extract_members(args.paths[0], args.paths[1])], indent=1))
-    elif len(args.paths) < 3:
-        ap.error("give at least two localizers and OUT_DIR")
+    elif len(args.paths) < (2 if args.flip else 3):
+        ap.error("give at least two localizers (one with --flip) and OUT_DIR")
     else:
-        print(json.dumps(write_ensemble(args.paths[:-1], args.paths[-1])["files"], indent=1))
+        print(json.dumps(write_ensemble(args.paths[:-1], args.paths[-1], flip=args.flip)["files"], indent=1))
