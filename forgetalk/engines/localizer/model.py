@@ -113,12 +113,15 @@ def mirrored_channels(names: tuple[str, ...]) -> list[int]:
 class _SingleNet(nn.Module):
     """One network's forward, optionally averaged with its pass on the mirrored crop.
 
-    Why: a face mirrored is still a face, and the network's errors on it are partly independent
-    (on the 183 validation faces the shipped four members' head AUC rose 0.645 -> 0.652 over nine
-    families, 0.822 -> 0.842 on the never-trained mirrored copies; docs/localizer_history.md,
-    twenty-third session) for one more pass per member. Both passes see the same crop, so the
-    mask is mirrored back and the left/right region logits swapped back before averaging.
-    Subclasses implement :meth:`single_forward`; the state dict is unchanged by the option.
+    Why it exists: a face mirrored is still a face, and a network's errors on it are partly
+    independent: on the 183 validation faces the shipped four members' raw head AUC rose
+    0.645 -> 0.652 over nine families (0.822 -> 0.842 on the never-trained mirrored copies). Why it
+    is off in the shipped file: calibrated into the engine and measured on the held-out test faces,
+    that gain did not carry over (image AUC -0.002, mirrored copies -0.004, more untouched faces
+    flagged at the validation threshold, 0.12 s per face against 0.09; docs/localizer_history.md,
+    twenty-third session). Both passes see the same crop, so the mask is mirrored back and the
+    left/right region logits swapped back before averaging. Subclasses implement
+    :meth:`single_forward`; the state dict is unchanged by the option.
     """
 
     config: LocalizerConfig
