@@ -151,6 +151,15 @@ def test_overlay_extreme_sizes_and_grayscale(size: tuple[int, int]) -> None:
     assert out.shape == (*size, 3) and out.dtype == np.uint8
 
 
+@pytest.mark.parametrize("size", [(2, 2), (3, 3), (4, 4), (9, 9), (2, 1000), (1000, 2), (3, 3000), (12, 12)])
+def test_overlay_of_an_image_too_small_for_a_legend(size: tuple[int, int]) -> None:
+    """A photo of a few pixels (no face fits) still gets its overlay: without the heat legend
+    where it has no room (a 2 x 2 photo crashed the process with SIGFPE, 3 x 3 raised)."""
+    a = make_analysis(0, size=size)
+    out = render_overlay(a)
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+
+
 def test_overlay_accepts_2d_image_and_mismatched_heatmap() -> None:
     a = make_analysis(1, size=(120, 160))
     a2 = replace(a, image=a.image[..., 0], heatmap=cv2.resize(a.heatmap, (80, 60)))

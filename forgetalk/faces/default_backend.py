@@ -34,6 +34,10 @@ def _version(pkg: str) -> str:
 
 #: Long side of the extra, downscaled detection pass for large photos.
 DETECT_SIDE = 1024
+#: The downscaled pass is skipped when it would make the short side thinner than this (px):
+#: RetinaFace's smallest anchors are 16 px, so no face fits, and a strip of 2 x 20000 px scaled
+#: to a 1024 px long side would have no rows at all (cv2.resize then fails).
+MIN_DETECT_SHORT_SIDE = 16
 
 
 def _area(b: tuple[float, float, float, float]) -> float:
@@ -176,8 +180,9 @@ class RetinaMeshBackend:
         """
         h, w = rgb.shape[:2]
         found = self._detect_once(rgb, 1.0)
-        if max(h, w) > DETECT_SIDE:
-            found += self._detect_once(rgb, DETECT_SIDE / max(h, w))
+        scale = DETECT_SIDE / max(h, w)
+        if scale < 1.0 and min(h, w) * scale >= MIN_DETECT_SHORT_SIDE:
+            found += self._detect_once(rgb, scale)
         out = merge_detections(found)
         out.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return out[: self.max_faces]

@@ -277,11 +277,21 @@ def _labelled_regions(face: FaceResult, k: int) -> list:
     return [r for r in face.regions if r.name not in _DIFFUSE_REGIONS][:k]
 
 
+#: Narrowest image (px) that gets a heat legend: the bar needs a few columns and a pixel of margin.
+LEGEND_MIN_PX = 10
+
+
 def _draw_colorbar(img: np.ndarray, st: _Style, taken: list[tuple[int, int, int, int]], caption: str = "heat (saliency)") -> None:
-    """Horizontal inferno bar, bottom-left, with 0 / 1 ticks: the legend for the tint."""
+    """Horizontal inferno bar, bottom-left, with 0 / 1 ticks: the legend for the tint.
+
+    None on an image too small to hold one (under ``LEGEND_MIN_PX`` wide, or not a pixel taller
+    than the bar): a 2 x 2 photo left the bar no columns, and cv2 crashed the process (SIGFPE) on
+    the empty gradient."""
     h, w = img.shape[:2]
-    bar_w = int(np.clip(w * 0.28, 16, w - 2))
+    bar_w = int(min(max(w * 0.28, 16), w - 2))
     bar_h = max(3, int(st.text_px * 0.7))
+    if w < LEGEND_MIN_PX or h < bar_h + 2:
+        return
     if st.tiny:
         x0, y0 = 1, h - bar_h - 1
         img[y0 : y0 + bar_h, x0 : x0 + bar_w] = colorize(np.tile(np.linspace(0, 1, bar_w, dtype=np.float32), (bar_h, 1)))
