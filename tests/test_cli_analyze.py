@@ -83,6 +83,20 @@ def test_no_face_is_a_result_not_a_crash(tmp_path: Path) -> None:
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
 
 
+@pytest.mark.parametrize("hw", [(2, 2), (3, 3), (2, 20000), (1000, 2)])
+def test_a_photo_of_a_few_pixels_is_a_no_face_result(hw: tuple[int, int], tmp_path: Path) -> None:
+    """Too small or too thin for a face, yet over the 2 px "too small" floor: no face (exit 4) with
+    its report, overlay and sidecar. Found by a hostile pass: 2 x 2 killed the process (SIGFPE in
+    the overlay's legend), 3 x 3 and 1000 x 2 raised there, 2 x 20000 raised in the detector's
+    downscaled pass (a strip with no rows left)."""
+    p = tmp_path / "strip.png"
+    Image.fromarray(np.full((*hw, 3), 128, np.uint8)).save(p)
+    code, out, _ = run("analyze", str(p), "--report", str(tmp_path / "r.pdf"), *ENGINE)
+    assert code == EXIT_NO_FACE and "no face" in out
+    assert Image.open(tmp_path / "r.overlay.png").size == (hw[1], hw[0])
+    assert json.loads((tmp_path / "r.json").read_text())["faces"] == []
+
+
 def test_six_faces_are_all_analysed(grace_rgb: np.ndarray, tmp_path: Path) -> None:
     row = np.concatenate([grace_rgb] * 3, axis=1)
     grid = np.concatenate([row, row[:, ::-1]], axis=0)
@@ -162,3 +176,4 @@ def test_cuda_without_gpu_is_a_clear_error(grace_path: Path, tmp_path: Path) -> 
         pytest.skip("a CUDA GPU is present")
     code, _, err = run("analyze", str(grace_path), "--device", "cuda", "--json-out", str(tmp_path / "r.json"), *ENGINE)
     assert code == 1 and "no CUDA GPU" in err and err.count("\n") == 1
+
