@@ -177,3 +177,18 @@ def test_cuda_without_gpu_is_a_clear_error(grace_path: Path, tmp_path: Path) -> 
     code, _, err = run("analyze", str(grace_path), "--device", "cuda", "--json-out", str(tmp_path / "r.json"), *ENGINE)
     assert code == 1 and "no CUDA GPU" in err and err.count("\n") == 1
 
+
+def test_case_line_of_the_longest_allowed_length_is_printed_and_a_longer_one_refused(grace_path: Path, tmp_path: Path) -> None:
+    """--case-id/--examiner: up to CASE_TEXT_MAX characters, even as one unbroken word, lay out in
+    the report; one longer is a usage error before anything is written (5,000 characters in one
+    word made the case table taller than a page: a traceback)."""
+    from forgetalk.commands.options import CASE_TEXT_MAX
+
+    word = "C" * CASE_TEXT_MAX
+    code, _, err = run("analyze", str(grace_path), "--report", str(tmp_path / "ok" / "r.pdf"), "--case-id", word, "--examiner", "E" * CASE_TEXT_MAX, *ENGINE)
+    assert code == 0, err
+    assert json.loads((tmp_path / "ok" / "r.json").read_text())["case"]["case_id"] == word
+    for flag in ("--case-id", "--examiner"):
+        code, _, err = run("analyze", str(grace_path), "--report", str(tmp_path / "no" / "r.pdf"), flag, "C" * 5000, *ENGINE)
+        assert code == 2 and f"at most {CASE_TEXT_MAX}" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "no").exists()

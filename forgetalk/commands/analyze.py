@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_NO_FACE, EXIT_OK
-from .options import engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
+from .options import case_options, engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
 
 DEPRECATED_JSON = "warning: `analyze --json PATH` is deprecated; use `--json-out PATH` (`--json` alone prints the result on stdout)"
 DEPRECATED_PRINT_JSON = "warning: `--print-json` is deprecated; use `--json`"
@@ -82,8 +82,7 @@ def rewrite_deprecated_json(cmd: click.Command, args: list[str]) -> list[str]:
 @click.option("--json-out", "json_path", type=click.Path(dir_okay=False), help="Write the JSON sidecar here (default: next to the report).")
 @json_option("Print the full result as JSON on stdout (for machines).")
 @click.option("--print-json", "print_json", is_flag=True, hidden=True, help="Deprecated spelling of --json.")
-@click.option("--case-id", default=None, help="Case or exhibit number printed on every page of the report.")
-@click.option("--examiner", default=None, help="Examiner's name printed on the report's case line.")
+@case_options()
 @engine_options()
 @face_options()
 @click.option("--max-faces", type=click.IntRange(min=1), default=32, show_default=True,

@@ -71,6 +71,26 @@ def progress_option() -> Callable[[F], F]:
                         help="No progress bars (also off when not a terminal or under CI).")
 
 
+#: Longest ``--case-id`` / ``--examiner`` (characters). Why a limit: both are printed in the
+#: report's case table, and one unbroken word of 5,000 characters made a table row taller than
+#: a page (the PDF could not be laid out: a traceback). Case numbers and names are far shorter.
+CASE_TEXT_MAX = 200
+
+
+def _case_text(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and len(value) > CASE_TEXT_MAX:
+        raise click.BadParameter(f"is {len(value)} characters long; at most {CASE_TEXT_MAX}")
+    return value
+
+
+def case_options() -> Callable[[F], F]:
+    """``--case-id`` and ``--examiner``: what the analyst asserts, printed on the report."""
+    return _stack(
+        click.option("--case-id", default=None, callback=_case_text, help="Case or exhibit number printed on every page of the report."),
+        click.option("--examiner", default=None, callback=_case_text, help="Examiner's name printed on the report's case line."),
+    )
+
+
 def engine_kwargs(quant: str | None) -> dict[str, object]:
     """Engine options from the shared flags (only what the user set, so engine defaults apply)."""
     return {"quant": quant} if quant else {}
