@@ -9,6 +9,10 @@ import zlib
 from pathlib import Path
 from types import ModuleType
 
+#: The console script itself (forgetalk.entry.run): what an analyst's shell runs, with its own
+#: Ctrl-C and warning handling (a subprocess; ``run_cli`` runs the click group in-process).
+ENTRY = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
+from _helpers import ENTRY, FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces
 from PIL import Image
 
 from forgetalk.scan.runner import MANIFEST_SCHEMA
@@ -30,8 +30,6 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 GRACE = REPO / "examples" / "grace_hopper.jpg"
 CLI = [sys.executable, "-m", "forgetalk.cli"]
-#: The console script itself (forgetalk.entry.run), which owns Ctrl-C from its first line on.
-ENTRY = [sys.executable, "-c", "import sys; sys.argv[0] = 'forgetalk'; from forgetalk.entry import run; run()"]
 EVIDENCE = ["--engine", "evidence", "--no-progress"]
 FAKE_SCAN = ["--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE, "--workers", "0", "--no-progress"]
 

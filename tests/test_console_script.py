@@ -1,0 +1,37 @@
+"""The console script's own stderr: what an analyst's terminal shows besides the command's output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+from _helpers import ENTRY
+
+from forgetalk.entry import one_line_warning
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_a_warning_is_one_line_without_python_internals(tmp_path: Path) -> None:
+    """ForgeryTalker asked for on the CPU warns, then stops on its missing weights (exit 5): two
+    lines, ``warning: ...`` and ``error: ...``. Python's default printed the warning's source file,
+    line number and line of code (``return entry.load()(**kwargs)``) too."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "1", "FORGETALK_WEIGHTS": str(tmp_path / "no-weights-here")}
+    (tmp_path / "no-weights-here").mkdir()
+    proc = subprocess.run([*ENTRY, "analyze", "--json", str(REPO / "examples" / "grace_hopper.jpg"), "--engine", "forgerytalker"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 5, proc.stderr
+    assert [ln.split(":", 1)[0] for ln in lines] == ["warning", "error"], proc.stderr
+    assert "ForgeryTalker on CPU" in lines[0] and ".py:" not in proc.stderr
+
+
+def test_one_line_warning_prints_the_first_line_only(capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_warning(RuntimeWarning("first\nsecond"), RuntimeWarning, "x.py", 3)
+    one_line_warning(UserWarning(""), UserWarning, "x.py", 3)
+    assert capsys.readouterr().err == "warning: first\nwarning: UserWarning\n"
+    with warnings.catch_warnings():  # the library itself keeps Python's handling
+        assert warnings.showwarning is not one_line_warning
