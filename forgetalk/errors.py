@@ -79,6 +79,14 @@ class UnknownNameError(EngineError):
     exit_code = EXIT_USAGE
 
 
+class DeviceError(EngineError):
+    """``--device cuda`` on a machine where torch sees no CUDA GPU (or has no CUDA support): the
+    option asks for what this machine lacks, so it is a usage error the analyst fixes by choosing
+    ``--device cpu``, not an internal failure (exit 1 said "internal error")."""
+
+    exit_code = EXIT_USAGE
+
+
 _interrupts_seen = 0  # Ctrl-Cs counted by :func:`record_interrupts`'s handler in this process
 _IMPORT_RETRY_S = 0.05  # how often a Ctrl-C held during an import looks again
 

@@ -18,7 +18,7 @@ from . import __version__
 from .compression import face_compression, face_note, region_sentence
 from .engines import EngineOutput, get_engine
 from .engines.regioncal import RegionCalibration, region_saliency, suspicion_order
-from .errors import EngineError, IntegrityError
+from .errors import DeviceError, IntegrityError
 from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
 from .faces.align import warp_map_to_photo
@@ -118,9 +118,9 @@ def require_device(device: str) -> None:
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
-        raise EngineError("--device cuda needs torch with CUDA support") from None
+        raise DeviceError("--device cuda needs torch with CUDA support") from None
     if not torch.cuda.is_available():
-        raise EngineError(f"--device {device} was requested but torch sees no CUDA GPU (torch {torch.__version__}); use --device cpu")
+        raise DeviceError(f"--device {device} was requested but torch sees no CUDA GPU (torch {torch.__version__}); use --device cpu")
 
 
 class Analyzer:

@@ -175,7 +175,8 @@ def test_cuda_without_gpu_is_a_clear_error(grace_path: Path, tmp_path: Path) -> 
     if torch.cuda.is_available():
         pytest.skip("a CUDA GPU is present")
     code, _, err = run("analyze", str(grace_path), "--device", "cuda", "--json-out", str(tmp_path / "r.json"), *ENGINE)
-    assert code == 1 and "no CUDA GPU" in err and err.count("\n") == 1
+    assert code == 2 and "no CUDA GPU" in err and err.count("\n") == 1  # a usage error (README), not exit 1 "internal error"
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_case_line_of_the_longest_allowed_length_is_printed_and_a_longer_one_refused(grace_path: Path, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import EngineError, ForgetalkError, WeightsError
+from ...errors import DeviceError, EngineError, ForgetalkError, WeightsError
 from ..base import EngineOutput, EngineVocabulary
 from .vocab import WORD_TO_REGIONS, link_sentences
 
@@ -121,7 +121,7 @@ def build_engine(device: str = "cpu", quant: str | None = None, model: ForgeryTa
         import torch
 
         if not torch.cuda.is_available():
-            raise EngineError("--device cuda was requested but no CUDA GPU is visible to torch")
+            raise DeviceError("--device cuda was requested but no CUDA GPU is visible to torch")
     mode = quant or default_quant(device)
     if mode not in QUANT_MODES:
         raise EngineError(f"unknown --quant {mode!r}; choose one of {', '.join(QUANT_MODES)}")
