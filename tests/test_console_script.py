@@ -35,3 +35,17 @@ def test_one_line_warning_prints_the_first_line_only(capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == "warning: first\nwarning: UserWarning\n"
     with warnings.catch_warnings():  # the library itself keeps Python's handling
         assert warnings.showwarning is not one_line_warning
+
+
+def test_a_run_writes_nothing_outside_its_outputs_and_switches_onnxruntime_telemetry_off(tmp_path: Path) -> None:
+    """onnxruntime 1.32 writes a device id and a telemetry event cache under the user's cache
+    folder on import; forgetalk switches that off before onnxruntime starts, even when the
+    environment asks for it (ORT_DISABLE_TELEMETRY=0). Found by a hostile test pass."""
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    home.mkdir()
+    cache.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CI": "1", "HOME": str(home), "XDG_CACHE_HOME": str(cache), "ORT_DISABLE_TELEMETRY": "0"}
+    proc = subprocess.run([*ENTRY, "analyze", str(REPO / "examples" / "grace_hopper.jpg"), "--json-out", str(tmp_path / "out" / "r.json"), "--no-progress"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (*home.rglob("*"), *cache.rglob("*"))) == []
