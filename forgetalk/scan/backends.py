@@ -19,11 +19,11 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from ..io import deferred_signals
-from .records import ScanRecord, Status, WorkerResult
-from .worker import Task, WorkerConfig, failure_record, init_worker, process_task
+from .isolation import MAX_SOLO_CRASHES, CrashIsolation, Outcome, crashed_record
+from .records import WorkerResult
+from .worker import Task, WorkerConfig, init_worker, process_task
 
-#: A task in flight during this many worker crashes is recorded as an error instead of retried.
-MAX_ATTEMPTS = 2
+__all__ = ["MAX_SOLO_CRASHES", "Backend", "InProcessBackend", "ProcessBackend", "ProcessPool", "crashed_record"]
 
 
 class Backend(Protocol):
@@ -38,11 +38,6 @@ class Backend(Protocol):
         ...
 
     def close(self, cancel: bool = False) -> None: ...
-
-
-def crashed_record(task: Task) -> ScanRecord:
-    return failure_record(task, Status.ERROR, "worker_crash",
-                          f"{task.rel}: the analysis worker process died while analysing this file ({task.attempt} attempts)")
 
 
 class InProcessBackend:
@@ -81,14 +76,24 @@ def _sigint_blocked() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-class ProcessBackend:
+class ProcessBackend(CrashIsolation):
     """A spawn-context process pool; each worker builds its analyzer once in the initializer.
 
     ``spawn`` (not fork) because the parent may hold threads (rich, onnxruntime) and forked
-    copies of those are unsafe. If a worker dies (segfault in a decoder, OOM kill) the pool
-    is rebuilt and the tasks that were in flight are retried; a task present in
-    :data:`MAX_ATTEMPTS` crashes is reported as an error so one poison file cannot stall the scan.
+    copies of those are unsafe. If a worker dies (segfault in a decoder, OOM kill) the pool is
+    rebuilt, and the tasks that were in flight are retried one at a time, alone
+    (:mod:`forgetalk.scan.isolation`): only a file that kills a worker :data:`MAX_SOLO_CRASHES`
+    times on its own is reported as an error, so one poison file can neither stall the scan nor
+    take the files analysed beside it down with it.
     """
+
+    def __init__(self, config: WorkerConfig, workers: int, capacity: int | None = None) -> None:
+        super().__init__(ProcessPool(config, workers, capacity))
+
+
+class ProcessPool:
+    """The pool itself (a :class:`forgetalk.scan.isolation.Pool`): runs tasks, and reports each
+    task a worker death took down as ``None``, on a pool already rebuilt."""
 
     #: Thread-count variables read by OpenMP/OpenBLAS/MKL when a worker imports numpy.
     THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -118,40 +123,42 @@ class ProcessBackend:
         # Held in this process too (deferred_signals: another thread may take the signal), so the
         # parent is not cut off while it writes a new worker's start-up data: the worker then
         # died on "EOFError: Ran out of input" with a traceback.
+        fut: Future[WorkerResult]
         with deferred_signals(), _sigint_blocked():
-            fut = self._pool.submit(process_task, task)
+            try:
+                fut = self._pool.submit(process_task, task)
+            except BrokenProcessPool as exc:
+                # A worker died since the last next_done: this task goes down with those in flight.
+                fut = Future()
+                fut.set_exception(exc)
         self._futures[fut] = task
 
     def in_flight(self) -> int:
         return len(self._futures)
 
-    def next_done(self) -> list[tuple[Task, WorkerResult]]:
+    def next_done(self) -> list[tuple[Task, Outcome]]:
         if not self._futures:
             return []
         done, _ = wait(list(self._futures), return_when=FIRST_COMPLETED)
-        out: list[tuple[Task, WorkerResult]] = []
-        crashed: list[Task] = []
+        out: list[tuple[Task, Outcome]] = []
+        broken = False
         for fut in done:
             task = self._futures.pop(fut)
             try:
                 out.append((task, fut.result()))
             except BrokenProcessPool:
-                crashed.append(task)
-        if crashed:
-            # Every other in-flight future of a broken pool fails too; retry them all on a fresh pool.
-            crashed.extend(self._futures.values())
+                out.append((task, None))
+                broken = True
+        if broken:
+            # A dead worker breaks the whole pool: every other future fails with it, those still
+            # queued included, except one that finished in the meantime. All go on a fresh pool.
+            for fut, task in self._futures.items():
+                finished = fut.done() and not fut.cancelled() and fut.exception() is None
+                out.append((task, fut.result() if finished else None))
             self._futures.clear()
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = self._new_pool()
-            for task in crashed:
-                self._retry_or_fail(task, out)
         return out
-
-    def _retry_or_fail(self, task: Task, out: list[tuple[Task, WorkerResult]]) -> None:
-        if task.attempt >= MAX_ATTEMPTS:
-            out.append((task, crashed_record(task)))
-            return
-        self.submit(Task(task.path, task.rel, task.sha256, task.size, attempt=task.attempt + 1, meta=task.meta))
 
     def close(self, cancel: bool = False) -> None:
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ForgetalkError
-from .backends import MAX_ATTEMPTS, crashed_record
+from .isolation import CrashIsolation, Outcome
 from .records import WorkerResult
 from .worker import Task, WorkerConfig, init_worker, process_task
 
@@ -34,8 +34,16 @@ class _AnalyzerActor:
         return process_task(task)
 
 
-class RayBackend:
-    """Bounded submission to a pool of actors; at most ``capacity`` tasks in flight."""
+class RayBackend(CrashIsolation):
+    """Bounded submission to a pool of actors; at most ``capacity`` tasks in flight. A dead actor
+    is replaced, and the tasks it took down are retried alone (:mod:`forgetalk.scan.isolation`)."""
+
+    def __init__(self, config: WorkerConfig, workers: int, address: str | None = None, capacity: int | None = None) -> None:
+        super().__init__(RayPool(config, workers, address=address, capacity=capacity))
+
+
+class RayPool:
+    """The actors (a :class:`forgetalk.scan.isolation.Pool`): a task whose actor died comes back as ``None``."""
 
     def __init__(self, config: WorkerConfig, workers: int, address: str | None = None, capacity: int | None = None) -> None:
         try:
@@ -63,34 +71,33 @@ class RayBackend:
         self._actor_cls = ray.remote(num_cpus=1, max_restarts=0)(_AnalyzerActor)
         self._actors = [self._actor_cls.remote(config) for _ in range(self.workers)]
         self._load = {i: 0 for i in range(self.workers)}
-        self._pending: dict[Any, tuple[Task, int]] = {}
+        self._pending: dict[Any, tuple[Task, int, Any]] = {}  # ref -> (task, slot, the actor it was sent to)
 
     def submit(self, task: Task) -> None:
         slot = min(self._load, key=lambda i: self._load[i])
-        ref = self._actors[slot].run.remote(task)
-        self._pending[ref] = (task, slot)
+        actor = self._actors[slot]
+        ref = actor.run.remote(task)
+        self._pending[ref] = (task, slot, actor)
         self._load[slot] += 1
 
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def next_done(self) -> list[tuple[Task, WorkerResult]]:
+    def next_done(self) -> list[tuple[Task, Outcome]]:
         if not self._pending:
             return []
         ready, _ = self._ray.wait(list(self._pending), num_returns=1)
-        out: list[tuple[Task, WorkerResult]] = []
+        out: list[tuple[Task, Outcome]] = []
         for ref in ready:
-            task, slot = self._pending.pop(ref)
+            task, slot, actor = self._pending.pop(ref)
             self._load[slot] -= 1
             try:
                 out.append((task, self._ray.get(ref)))
             except self._ray.exceptions.RayActorError:
-                # The actor died (OOM, segfault): replace it and retry the task once.
-                self._actors[slot] = self._actor_cls.remote(self.config)
-                if task.attempt >= MAX_ATTEMPTS:
-                    out.append((task, crashed_record(task)))
-                else:
-                    self.submit(Task(task.path, task.rel, task.sha256, task.size, attempt=task.attempt + 1, meta=task.meta))
+                # The actor died (OOM, segfault): replaced once, although every task queued on it fails.
+                if self._actors[slot] is actor:
+                    self._actors[slot] = self._actor_cls.remote(self.config)
+                out.append((task, None))
         return out
 
     def close(self, cancel: bool = False) -> None:

@@ -47,6 +47,8 @@ class Task:
     size: int
     attempt: int = 1
     meta: dict[str, Any] = field(default_factory=dict)
+    #: Worker deaths while this was the only task in flight (forgetalk.scan.isolation): only those blame the file.
+    solo_crashes: int = 0
 
 
 #: RESULTS' folder of per-item folders (each named by ``item_dir_name``).
