@@ -38,13 +38,52 @@ class Skipped:
 
     ``failed`` is True when the analyst asked for this entry and we could not read it
     (permission denied, broken symlink); False for deliberate skips (hidden files,
-    non-image extensions, symlink loops, the results folder itself).
+    non-image extensions, symlink loops, the results folder itself, devices, FIFOs, sockets
+    and pseudo-files).
     """
 
     path: Path
     rel: str
     reason: str
     failed: bool = False
+
+
+#: The reason of a pseudo-file's ``skipped`` row. Why it is never hashed: its content is made by
+#: the kernel each time it is read (``/proc/self/status`` differs from one read to the next), so a
+#: hash in the manifest made ``verify`` report it changed, and every re-run report it departed.
+PSEUDO_FILE_REASON = "pseudo-file (content made by the kernel when read, as /proc and /sys files are): not a stored file, never hashed"
+
+
+def pseudo_fs_devices() -> frozenset[int]:
+    """``st_dev`` of the ``/proc`` and ``/sys`` mounts (none where they are not mounted: a bare
+    folder of that name is an ordinary folder of the root filesystem)."""
+    return frozenset(os.stat(p).st_dev for p in ("/proc", "/sys") if os.path.ismount(p))
+
+
+def is_pseudo_file(path: Path, st: os.stat_result, pseudo_devs: frozenset[int] = frozenset()) -> bool:
+    """A "regular" file that is not stored content: on ``/proc`` or ``/sys``, or (any other kernel
+    filesystem) one that reports 0 bytes yet reads data, as ``forgetalk.io.read_input_bytes`` refuses.
+
+    One byte is read from a 0-byte file, non-blocking (``/proc/kmsg`` would wait for the next
+    kernel message); a file that cannot be opened is left to the hashing, which reports it."""
+    if st.st_dev in pseudo_devs:
+        return True
+    if st.st_size != 0:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False  # swapped since the stat: the hashing refuses it
+        return bool(os.read(fd, 1))
+    except BlockingIOError:  # a stored file never asks to try again later
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -87,6 +126,7 @@ def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Candidate |
         except OSError:
             pass
     visited: set[tuple[int, int]] = {_dir_key(os.stat(root))}
+    pseudo_devs = pseudo_fs_devices()
     # Depth-first with an explicit stack of (dir path, rel prefix); memory is O(depth x fan-out of pending dirs).
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
@@ -145,6 +185,9 @@ def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Candidate |
             if not _matches(entry.name, rel, opts.pattern):
                 yield Skipped(path, rel, "not an image file name (use --pattern to include)" if opts.pattern is None
                               else f"does not match --pattern {opts.pattern!r}")
+                continue
+            if is_pseudo_file(path, st, pseudo_devs):  # like a device: skipped, never hashed, not in the manifest
+                yield Skipped(path, rel, PSEUDO_FILE_REASON)
                 continue
             yield Candidate(path, rel, int(st.st_size))
         # Reverse so that popping visits sub-folders in name order.
