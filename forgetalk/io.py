@@ -22,7 +22,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from struct import error as struct_error
 from typing import Any
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from . import png_chunks
 from .errors import ImageTooLargeError, InputError, IntegrityError, OutputError
 
 #: Default decompression-bomb limit in pixels (about 16k x 10k). Overridable per call.
@@ -330,6 +331,29 @@ def ensure_heif_opener() -> None:
 
 
 def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS) -> _Decoded:
+    """Decode the pixels (:func:`_decode_pixels`), also when a PNG's metadata breaks Pillow's limits.
+
+    Why: Pillow refuses a whole PNG for one ancillary chunk it will not decode (a zTXt comment or an
+    iCCP profile that inflates beyond ``MAX_TEXT_CHUNK``, text beyond ``MAX_TEXT_MEMORY``, a
+    truncated pHYs...), so one added chunk made any photo unanalysable (exit 3). Metadata carries no
+    pixels: when decoding fails and such chunks are found (:func:`forgetalk.png_chunks.metadata_problems`),
+    the pixels are decoded from an in-memory copy without them and the first note names them. Pillow's
+    limits stay as they are (raising them would reopen the bombs), nothing is inflated past them, and
+    the caller keeps hashing (and inspecting) the original bytes.
+    """
+    try:
+        return _decode_pixels(data, label, max_pixels, analysis_pixels)
+    except ImageTooLargeError:
+        raise
+    except InputError:
+        problems = png_chunks.metadata_problems(data) if png_chunks.is_png(data) else []
+        if not problems:
+            raise
+    dec = _decode_pixels(png_chunks.without(data, (p.chunk for p in problems)), label, max_pixels, analysis_pixels)
+    return replace(dec, notes=[png_chunks.ignored_note(problems), *dec.notes])
+
+
+def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEFAULT_ANALYSIS_PIXELS) -> _Decoded:
     """Decode within the memory budget: at most ``analysis_pixels`` reach the analysis.
 
     JPEGs are decoded directly at 1/2, 1/4 or 1/8 size by libjpeg (draft mode), so a huge
@@ -386,7 +410,7 @@ def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEF
         raise InputError(f"{label}: not a recognised image format") from None
     except MemoryError:
         raise InputError(f"{label}: not enough memory to decode {w}x{h} pixels") from None
-    except (OSError, SyntaxError, ValueError, EOFError, struct_error) as exc:
+    except (OSError, SyntaxError, ValueError, IndexError, EOFError, struct_error) as exc:  # IndexError: Pillow on some malformed chunks
         msg = str(exc) or exc.__class__.__name__
         if "truncated" in msg.lower():
             raise InputError(f"{label}: truncated image ({msg})") from None

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from .. import png_chunks
 from ..io import ensure_heif_opener, is_heif
 from . import findings as F
 from .credentials import read_c2pa
@@ -37,6 +38,22 @@ def _guard(label: str, notes: list[str], fn: Any, default: Any) -> Any:
         return default
 
 
+def _open_metadata(data: bytes, notes: list[str]) -> Image.Image:
+    """Pillow's view of the file's metadata. A PNG that Pillow refuses for some ancillary chunks
+    (one that inflates beyond its limits, a bad CRC...) is opened without those chunks, named in a
+    note, so that one hostile chunk does not hide the EXIF, XMP and ICC profile beside it; the text
+    chunks themselves are still read from the original bytes, with limits (:mod:`.png_text`)."""
+    try:
+        return Image.open(io.BytesIO(data))
+    except Exception:
+        problems = png_chunks.metadata_problems(data) if png_chunks.is_png(data) else []
+        if not problems:
+            raise
+    img = Image.open(io.BytesIO(png_chunks.without(data, (p.chunk for p in problems))))
+    notes.extend(f"PNG chunk {p.describe()}: skipped when reading the other metadata" for p in problems)
+    return img
+
+
 def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceReport:
     """Everything the file says about itself. ``fmt`` is Pillow's format name."""
     t0 = time.perf_counter()
@@ -48,7 +65,7 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            img = Image.open(io.BytesIO(data))  # header and metadata only; pixels are never decoded here
+            img = _open_metadata(data, notes)  # header and metadata only; pixels are never decoded here
         for w in caught:
             notes.append(f"metadata: {str(w.message).splitlines()[0][:160]}")
     except Exception as exc:  # noqa: BLE001
