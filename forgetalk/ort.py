@@ -10,9 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .errors import WeightsError
 
-def ort_session(model: bytes | str | Path, threads: int | None = None) -> Any:
-    """A CPU ``InferenceSession``; ``threads=None`` lets onnxruntime use one per core."""
+
+def ort_session(model: bytes | str | Path, threads: int | None = None, label: str | None = None) -> Any:
+    """A CPU ``InferenceSession``; ``threads=None`` lets onnxruntime use one per core.
+
+    A graph onnxruntime refuses (truncated, malformed, an unsupported operator) is a one-line
+    :class:`WeightsError` (exit 5) naming ``label`` (else the model's path), not onnxruntime's own
+    exception and a traceback: a model is a weights file, whatever engine or backend loads it.
+    """
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -20,7 +27,12 @@ def ort_session(model: bytes | str | Path, threads: int | None = None) -> Any:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
     src = str(model) if isinstance(model, Path) else model
-    return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's exceptions derive from Exception only
+        name = label or (src if isinstance(src, str) else "ONNX graph")
+        detail = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        raise WeightsError(f"{name}: unloadable ONNX graph ({detail}); restore the file from a forgetalk release") from None
 
 
 #: ModelProto's ``metadata_props`` field (repeated StringStringEntryProto: key = 1, value = 2).

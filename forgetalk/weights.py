@@ -17,11 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from .errors import WeightsError
-from .io import atomic_write_json, open_regular, read_json_file, read_regular_text, sha256_file
+from .errors import ForgetalkError, UsageError, WeightsError
+from .io import atomic_write_json, mode_kind, open_regular, read_json_file, read_regular_text, sha256_file
+
+T = TypeVar("T")
 
 ENV_WEIGHTS = "FORGETALK_WEIGHTS"
 _HEX64 = frozenset("0123456789abcdef")
@@ -43,13 +48,36 @@ def weights_root() -> Path:
     ``$FORGETALK_WEIGHTS`` (also set by ``forgetalk --weights-dir``); else, in a source
     checkout, its ``weights/`` folder; else ``$XDG_DATA_HOME/forgetalk/weights``
     (``~/.local/share/forgetalk/weights``), the way rembg keeps ``U2NET_HOME``.
+
+    A folder named there that does not exist (or is not a folder) is a :class:`UsageError` (exit 2):
+    a mistyped ``--weights-dir`` used to fall back, without a word, to the shipped weights, so a
+    report could name weights the analyst never meant. An existing folder without a component's
+    manifest still falls back to the shipped copy of that component (README "Weights").
     """
     env = os.environ.get(ENV_WEIGHTS)
     if env:
-        return Path(env).expanduser().resolve()
+        return checked_weights_dir(Path(env).expanduser())
     if _CHECKOUT_WEIGHTS.is_dir():
         return _CHECKOUT_WEIGHTS.resolve()
     return _user_default()
+
+
+def checked_weights_dir(folder: Path) -> Path:
+    """``folder`` resolved, if it is an existing folder; else a one-line :class:`UsageError`.
+
+    Separate from :func:`weights_root` so that the command line can refuse a bad ``--weights-dir``
+    as it parses it, before any other work."""
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        raise UsageError(f"weights folder {folder} does not exist (--weights-dir or ${ENV_WEIGHTS}); check the name, or create "
+                         "the folder (an existing folder without a component's manifest uses the shipped weights)") from None
+    except OSError as exc:
+        raise UsageError(f"weights folder {folder} cannot be used ({exc.strerror or exc}; --weights-dir or ${ENV_WEIGHTS})") from None
+    if not stat.S_ISDIR(mode):
+        kind = "file" if stat.S_ISREG(mode) else mode_kind(mode)
+        raise UsageError(f"weights folder {folder} is a {kind}, not a folder (--weights-dir or ${ENV_WEIGHTS})")
+    return folder.resolve()
 
 
 def shipped_root() -> Path | None:
@@ -190,13 +218,43 @@ def _unreadable(path: Path, exc: OSError, manifest: Manifest, want: str | None) 
                         f"{'; expected sha256 ' + want if want else ''}); check its permissions or restore it")
 
 
+def _not_regular(path: Path, kind: str, manifest: Manifest, wf: WeightFile) -> WeightsError:
+    want = expected_sha256(manifest, wf)[0]
+    return WeightsError(f"{path}: not a regular file (a {kind}); weights file {wf.name!r} for {manifest.component} must be a regular file "
+                        f"in {manifest.folder}/{' (expected sha256 ' + want + ')' if want else ''}")
+
+
+def _file_kind(path: Path) -> str | None:
+    """None for a regular file (symlinks followed); "missing" when absent; else what it is (folder, FIFO...)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError:  # e.g. a folder on the way that cannot be searched: the read reports it
+        return None
+    return None if stat.S_ISREG(mode) else mode_kind(mode)
+
+
 def _locate(component: str, name: str, root: Path | None) -> tuple[Manifest, WeightFile, Path]:
     manifest = load_manifest(component, root)
     wf = manifest.get(name)
     path = manifest.folder / wf.name
-    if not path.is_file():
+    kind = _file_kind(path)
+    if kind == "missing":
         raise WeightsError(missing_message(manifest, wf))
+    if kind is not None:  # a folder or a FIFO in its place is not "missing": say what is there
+        raise _not_regular(path, kind, manifest, wf)
     return manifest, wf, path
+
+
+def weights_path(component: str, name: str, root: Path | None = None) -> Path:
+    """Where ``name`` of ``component`` is read from: the path every message about that file names.
+
+    Why: the user folder (``--weights-dir``), the checkout and an installed copy all hold files of
+    the same name, so a fixed ``weights/<component>/<name>`` in a message pointed at the wrong file
+    (the shipped one, when the broken file was the user's copy)."""
+    manifest = load_manifest(component, root)
+    return manifest.folder / manifest.get(name).name
 
 
 def resolve(component: str, name: str, root: Path | None = None, verify: bool = True) -> Path:
@@ -224,6 +282,10 @@ def read_verified(component: str, name: str, root: Path | None = None) -> bytes:
     Hashing and loading the same bytes leaves no window in which the file could be swapped
     between the check and the load.
     """
+    return _read_checked(component, name, root)[0]
+
+
+def _read_checked(component: str, name: str, root: Path | None) -> tuple[bytes, Path, Manifest, str | None]:
     manifest, wf, path = _locate(component, name, root)
     try:
         with os.fdopen(open_regular(path), "rb") as fh:
@@ -235,7 +297,30 @@ def read_verified(component: str, name: str, root: Path | None = None) -> bytes:
         got = hashlib.sha256(data).hexdigest()
         if got != want:
             raise _mismatch(path, want, kind, got, manifest)
-    return data
+    return data, path, manifest, want
+
+
+def load_verified(component: str, name: str, parse: Callable[[bytes], T], what: str, root: Path | None = None,
+                  errors: tuple[type[BaseException], ...] = (Exception,)) -> T:
+    """``parse`` applied to the verified bytes of a weights file (:func:`read_verified`): the single
+    door through which engines load what they parse.
+
+    A parse failure (``errors``) is a one-line :class:`WeightsError` (exit 5) naming the file that
+    was read, ``what`` it should have been, and why, instead of a traceback. A file can match its
+    pinned hash and still be unloadable: a truncated or foreign file whose manifest entry was updated
+    with it. A :class:`ForgetalkError` raised by ``parse`` passes through unchanged.
+    """
+    data, path, manifest, want = _read_checked(component, name, root)
+    try:
+        return parse(data)
+    except (ForgetalkError, ImportError):  # already one line; a missing library is not the file's fault
+        raise
+    except errors as exc:
+        detail = str(exc).splitlines()[0][:300] if str(exc) else ""
+        why = (f"its sha256 matches the pin {want} in {manifest.folder}, so the file and its manifest entry were changed together: "
+               "restore both from a forgetalk release" if want else
+               f"folder {manifest.folder}; restore it or run `forgetalk weights fetch {manifest.component}`")
+        raise WeightsError(f"{path}: {what} ({type(exc).__name__}{': ' + detail if detail else ''}); {why}") from None
 
 
 @dataclass(frozen=True)
@@ -255,8 +340,12 @@ def verify_manifest(manifest: Manifest) -> list[FileStatus]:
     recorded = read_recorded(manifest)
     for wf in manifest.files:
         path = manifest.folder / wf.name
-        if not path.is_file():
+        kind = _file_kind(path)
+        if kind == "missing":
             out.append(FileStatus(wf.name, path, "missing", wf.sha256, None, wf.required))
+            continue
+        if kind is not None:  # as an unreadable file: present but unusable
+            out.append(FileStatus(wf.name, path, "mismatch", wf.sha256, None, wf.required, f"not a regular file (a {kind})"))
             continue
         try:
             got = file_sha256(path)
@@ -326,6 +415,9 @@ def fetch_file(manifest: Manifest, wf: WeightFile, opener=None, chunk: int = 1 <
     if not wf.url:
         raise WeightsError(f"{wf.name}: no download URL in {manifest.folder / 'manifest.json'}; place the file by hand")
     dest = manifest.folder / wf.name
+    kind = _file_kind(dest)
+    if kind not in (None, "missing"):  # the rename would fail on a folder, or replace a FIFO
+        raise WeightsError(f"{dest}: not a regular file (a {kind}); move it away, then fetch again (nothing was downloaded)")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     h = hashlib.sha256()

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import WeightsError
 from ..faces import AlignedFace
-from ..weights import load_manifest, read_verified, resolve
+from ..weights import load_manifest, load_verified, resolve, weights_path
 from .base import CueSpec, EngineOutput, get_engine
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 from .regioncal import RegionCalibration, load_region_calibration, region_saliency
@@ -310,15 +310,20 @@ def face_score(features: dict[str, float], cal: FusedCalibration) -> float:
 def _load_localizer(manifest, device: str, runtime: str):  # noqa: ANN001, ANN202
     """ONNX (no torch import) when the manifest ships the exported graph and we run on CPU;
     the torch network otherwise. Both are loaded from the very bytes checked against the
-    manifest's sha256 (no window between the check and the load)."""
+    manifest's sha256 (no window between the check and the load), and a file that cannot be
+    loaded (truncated, not a localizer) is a WeightsError naming it (exit 5), never a traceback:
+    its hash matches when its manifest entry was changed with it."""
     has_onnx = any(f.name == ONNX_FILE for f in manifest.files)
     if runtime == "onnx" or (runtime == "auto" and has_onnx and device == "cpu"):
         from .localizer.onnx_runtime import OnnxLocalizer
 
-        return OnnxLocalizer(read_verified(WEIGHTS_COMPONENT, ONNX_FILE))
+        label = str(manifest.folder / ONNX_FILE)  # also names the file if onnxruntime refuses the graph at first use
+        return load_verified(WEIGHTS_COMPONENT, ONNX_FILE, lambda data: OnnxLocalizer(data, label=label), "unloadable ONNX localizer graph")
     from .localizer.infer import Localizer, load_localizer
 
-    return Localizer(load_localizer(read_verified(WEIGHTS_COMPONENT, WEIGHTS_FILE), device), device)
+    # Parsed on the CPU, so that a failure here is the file's, not the device's; moved to the device after.
+    model = load_verified(WEIGHTS_COMPONENT, WEIGHTS_FILE, lambda data: load_localizer(data, "cpu"), "unloadable localizer weights")
+    return Localizer(model, device)
 
 
 class FusedEngine:
@@ -332,16 +337,18 @@ class FusedEngine:
         self.recipe: dict[str, object] = {}
         #: Per-region saliency on held-out real faces (ranking by suspicion); None when injected parts are used.
         self.region_calibration: RegionCalibration | None = None
+        recipe_label = "calibration"  # what a malformed calibration is called: the recipe file when read from one
         if localizer is None:
             resolve(WEIGHTS_COMPONENT, WEIGHTS_FILE)  # WeightsError with what to do, if absent/corrupt
             manifest = load_manifest(WEIGHTS_COMPONENT)
             self.weights_sha256 = manifest.get(WEIGHTS_FILE).sha256
             # The recipe carries the fusion weight and verdict threshold: verified like the weights.
             self.recipe_sha256 = manifest.get(RECIPE_FILE).sha256
-            try:
-                self.recipe = json.loads(read_verified(WEIGHTS_COMPONENT, RECIPE_FILE).decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as exc:  # pinned but unparsable: a weights error (exit 5)
-                raise WeightsError(f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}: malformed recipe ({exc})") from None
+            # Pinned but unparsable: a weights error (exit 5) naming the file read.
+            self.recipe = load_verified(WEIGHTS_COMPONENT, RECIPE_FILE, lambda data: json.loads(data.decode("utf-8")), "malformed recipe",
+                                        errors=(ValueError, UnicodeDecodeError))
+            if calibration is None:
+                recipe_label = str(weights_path(WEIGHTS_COMPONENT, RECIPE_FILE))
             localizer = _load_localizer(manifest, device, runtime)
             self.region_calibration = load_region_calibration(WEIGHTS_COMPONENT)
             if getattr(localizer, "runtime", "") == "onnxruntime":
@@ -349,12 +356,12 @@ class FusedEngine:
         self.localizer = localizer
         cal = calibration if calibration is not None else self.recipe.get("calibration")
         if cal is not None and not isinstance(cal, Mapping):
-            raise WeightsError(f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}: malformed calibration (not an object)")
+            raise WeightsError(f"{recipe_label}: malformed calibration (not an object)")
         self.calibrated = bool(cal)
         try:
             self.calibration = FusedCalibration.from_dict(cal if cal else DEFAULT_CALIBRATION)
         except ValueError as exc:  # pinned but unusable: a weights error (exit 5), as for an unparsable recipe
-            raise WeightsError(f"weights/{WEIGHTS_COMPONENT}/{RECIPE_FILE}: malformed calibration ({exc})") from None
+            raise WeightsError(f"{recipe_label}: malformed calibration ({exc})") from None
         self.evidence = evidence if evidence is not None else get_engine("evidence", device=device)
 
     def analyze_face(self, face: AlignedFace) -> EngineOutput:

@@ -225,17 +225,13 @@ def load_region_calibration(component: str) -> RegionCalibration | None:
     """
     import json
 
-    from ..errors import WeightsError
-    from ..weights import load_manifest, read_verified
+    from ..weights import load_manifest, load_verified
 
     manifest = load_manifest(component)
     if not any(f.name == FILE_NAME for f in manifest.files):
         return None
-    data = read_verified(component, FILE_NAME)
-    try:
-        return RegionCalibration.from_dict(json.loads(data.decode("utf-8")))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise WeightsError(f"weights/{component}/{FILE_NAME}: malformed region calibration ({exc})") from exc
+    return load_verified(component, FILE_NAME, lambda data: RegionCalibration.from_dict(json.loads(data.decode("utf-8"))),
+                         "malformed region calibration", errors=(ValueError, KeyError, TypeError, AttributeError))
 
 
 def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None) -> list[tuple[str, float, float | None, float | None]]:

@@ -435,10 +435,10 @@ def load_consistency_calibration(root: Path | None = None) -> ConsistencyCalibra
     A missing file, a sha256 mismatch against the manifest, or malformed content all raise
     :class:`WeightsError` (the message names the file). The bytes parsed are the bytes hashed.
     """
-    from ...weights import read_verified
+    from ...weights import read_verified, weights_path
 
     data = read_verified("evidence", CONSISTENCY_FILE, root=root)
-    return calibration_from_json(data, f"weights/evidence/{CONSISTENCY_FILE}")
+    return calibration_from_json(data, str(weights_path("evidence", CONSISTENCY_FILE, root=root)))
 
 
 def offset_distance(dx: float, dy: float, axes: tuple[float, float, float, float]) -> float:

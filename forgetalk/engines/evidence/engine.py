@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import WeightsError
 from ...faces import AlignedFace
-from ...weights import load_manifest, read_verified
+from ...weights import load_manifest, load_verified, read_verified
 from ..base import CueSpec, EngineOutput, EngineVocabulary
 from ..regioncal import load_region_calibration
 from .calibration import Calibration, load_calibration, region_differences
@@ -75,10 +75,11 @@ def _load_consistency() -> tuple[ConsistencyCalibration | None, str | None]:
         entry = manifest.get(CONSISTENCY_FILE)
     except WeightsError:
         return None, None
-    if not (manifest.folder / CONSISTENCY_FILE).is_file():
+    path = manifest.folder / CONSISTENCY_FILE
+    if not (path.exists() or path.is_symlink()):  # absent; a folder or FIFO in its place is an error, not "absent"
         return None, None
     data = read_verified(COMPONENT, CONSISTENCY_FILE)  # the hashed bytes are the parsed bytes
-    return calibration_from_json(data, f"weights/{COMPONENT}/{CONSISTENCY_FILE}"), entry.sha256
+    return calibration_from_json(data, str(path)), entry.sha256
 
 
 class EvidenceEngine:
@@ -102,11 +103,10 @@ class EvidenceEngine:
         if calibration is None and use_calibration:
             # Missing, modified or unparsable calibration is a weights error (exit 5), never a
             # silent fall-back to uncalibrated mode: that would change verdicts without a word.
-            data = read_verified(COMPONENT, CALIBRATION_FILE)  # the hashed bytes are the loaded bytes
-            try:
-                self.calibration = load_calibration(io.BytesIO(data))  # type: ignore[arg-type]
-            except Exception as exc:  # noqa: BLE001 - any parse failure of a pinned file is a weights problem
-                raise WeightsError(f"weights/{COMPONENT}/{CALIBRATION_FILE}: unreadable calibration ({exc.__class__.__name__}: {exc})") from None
+            # The hashed bytes are the loaded bytes; any parse failure of a pinned file is a weights
+            # problem, named with the path actually read (a --weights-dir copy, not the shipped file).
+            self.calibration = load_verified(COMPONENT, CALIBRATION_FILE, lambda data: load_calibration(io.BytesIO(data)),  # type: ignore[arg-type]
+                                             "unreadable calibration")
             self.calibration_sha256 = load_manifest(COMPONENT).get(CALIBRATION_FILE).sha256
 
     # ----------------------------------------------------------------------------- maps

@@ -23,10 +23,12 @@ class OnnxLocalizer:
 
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path | bytes, threads: int | None = None) -> None:
+    def __init__(self, path: Path | bytes, threads: int | None = None, label: str | None = None) -> None:
         #: A path, or the verified bytes of the graph (forgetalk.weights.read_verified), so that
         #: what runs is exactly what was hashed.
         self.path: Path | bytes = path if isinstance(path, bytes) else Path(path)
+        #: The file named when onnxruntime refuses the graph (the bytes alone do not say where they came from).
+        self.label = label if label is not None else (None if isinstance(path, bytes) else str(path))
         #: intra-op threads (None = one per core); batch workers set their share before first use
         self.threads = threads
         self._session = None
@@ -44,7 +46,7 @@ class OnnxLocalizer:
 
     def session(self):  # noqa: ANN201 - onnxruntime.InferenceSession
         if self._session is None:
-            self._session = ort_session(self.path, self.threads)
+            self._session = ort_session(self.path, self.threads, label=self.label)
         return self._session
 
     @property
