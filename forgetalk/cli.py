@@ -107,7 +107,7 @@ class ForgetalkGroup(click.Group):
 
 @click.group(cls=ForgetalkGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="forgetalk")
-@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None, envvar=ENV_WEIGHTS, show_envvar=True,
+@click.option("--weights-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, envvar=ENV_WEIGHTS, show_envvar=True,
               help="Folder of user-placed weights (one sub-folder per component); shipped weights are read from the package "
                    "unless this folder has its own copy.")
 def main(weights_dir: Path | None) -> None:

@@ -215,8 +215,16 @@ def test_cli_refuses_a_mistyped_weights_folder(how: str, tmp_path: Path) -> None
     env = {w.ENV_WEIGHTS: str(missing)} if how == "env" else {}
     res = forgetalk(*args, "analyze", GRACE, "--report", tmp_path / "o" / "r.pdf", "--engine", "evidence", "--no-progress", **env)
     assert res.returncode == 2, res.stderr
-    assert f"weights folder {missing} does not exist" in one_line_error(res)
+    line = one_line_error(res)  # refused as the option is parsed (click names the option and its env var)
+    assert "--weights-dir" in line and f"'{missing}' does not exist" in line
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_refuses_a_mistyped_weights_folder_for_every_command(tmp_path: Path) -> None:
+    """Checked where the option is parsed, so commands that never load weights (verify, engines)
+    refuse it too, instead of running and leaving the mistake unnoticed."""
+    res = forgetalk("--weights-dir", tmp_path / "wieghts", "engines")
+    assert res.returncode == 2 and "does not exist" in one_line_error(res)
 
 
 def test_cli_with_an_existing_empty_weights_folder_runs_on_the_shipped_weights(tmp_path: Path) -> None:
