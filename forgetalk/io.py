@@ -314,6 +314,22 @@ def is_heif(data: bytes) -> bool:
     return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
 
 
+#: The only Pillow formats a piece of evidence is opened as (the README's list, plus the other
+#: image extensions a scan accepts; an MPO opens through "JPEG"). Why an allowlist: Pillow
+#: identifies a file by its content, whatever its name, and some of its plugins hand the file to
+#: other programs (EPS runs Ghostscript, when installed, on the PostScript inside) or parse
+#: formats nobody analyses faces in; a hostile file named ``photo.jpg`` must not reach them.
+EVIDENCE_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "JPEG2000", "AVIF", "HEIF")
+
+
+def open_evidence_image(data: bytes) -> Image.Image:
+    """Pillow's lazy view of ``data`` (header read, pixels not decoded), in an evidence format
+    only (:data:`EVIDENCE_FORMATS`; any other is ``UnidentifiedImageError``). HEIF and AVIF count
+    once their opener is registered (:func:`ensure_heif_opener`, called for HEIF files)."""
+    Image.init()  # every plugin registered, so the list below is what Pillow knows
+    return Image.open(io.BytesIO(data), formats=[f for f in EVIDENCE_FORMATS if f in Image.OPEN])
+
+
 def ensure_heif_opener() -> None:
     """Teach Pillow to open HEIC/HEIF (pillow-heif), once, only when such a file arrives.
 
@@ -368,7 +384,7 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            img = Image.open(io.BytesIO(data))
+            img = open_evidence_image(data)
             w, h = img.size
             if w * h > max_pixels:
                 raise ImageTooLargeError(

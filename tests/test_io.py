@@ -243,3 +243,32 @@ def test_deferred_signals_hold_ctrl_c_whichever_thread_the_kernel_picks() -> Non
             assert seen == [signum]  # delivered to the handler that was there before
         finally:
             signal.signal(signum, previous)
+
+
+def _saved(fmt: str, **kw: object) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    rgb = np.zeros((48, 64, 3), np.uint8)
+    rgb[:, :, 0] = np.arange(64, dtype=np.uint8)[None, :] * 3
+    Image.fromarray(rgb).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP", "PPM", "MPO"])
+def test_every_evidence_format_opens(fmt: str, tmp_path: Path) -> None:
+    p = tmp_path / "photo.img"
+    p.write_bytes(_saved(fmt))
+    assert load_image(p).rgb.shape == (48, 64, 3)
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "TGA", "ICO", "PCX", "SGI", "IM"])
+def test_other_pillow_formats_are_refused_whatever_the_name(fmt: str, tmp_path: Path) -> None:
+    """A file named .jpg is opened as an evidence format only (io.EVIDENCE_FORMATS): Pillow's EPS
+    plugin would hand the PostScript inside to Ghostscript where it is installed."""
+    from forgetalk.errors import InputError
+
+    p = tmp_path / "photo.jpg"
+    p.write_bytes(_saved(fmt))
+    with pytest.raises(InputError, match="not a recognised image format"):
+        load_image(p)

@@ -7,7 +7,6 @@ analysis) go on. Used through ``load_image(..., inspect=inspect)``.
 
 from __future__ import annotations
 
-import io
 import time
 import warnings
 from dataclasses import replace
@@ -17,7 +16,7 @@ from typing import Any
 from PIL import Image
 
 from .. import png_chunks
-from ..io import ensure_heif_opener, is_heif
+from ..io import ensure_heif_opener, is_heif, open_evidence_image
 from . import findings as F
 from .credentials import read_c2pa
 from .double_jpeg import detect as detect_double
@@ -44,12 +43,12 @@ def _open_metadata(data: bytes, notes: list[str]) -> Image.Image:
     note, so that one hostile chunk does not hide the EXIF, XMP and ICC profile beside it; the text
     chunks themselves are still read from the original bytes, with limits (:mod:`.png_text`)."""
     try:
-        return Image.open(io.BytesIO(data))
+        return open_evidence_image(data)
     except Exception:
         problems = png_chunks.metadata_problems(data) if png_chunks.is_png(data) else []
         if not problems:
             raise
-    img = Image.open(io.BytesIO(png_chunks.without(data, (p.chunk for p in problems))))
+    img = open_evidence_image(png_chunks.without(data, (p.chunk for p in problems)))
     notes.extend(f"PNG chunk {p.describe()}: skipped when reading the other metadata" for p in problems)
     return img
 
