@@ -19,6 +19,10 @@ never on test faces. Two questions, each answered out of fold (5 folds grouped b
    image AUC: every face statistic with a ridge, plus each region's features side by side, plus the
    highest out-of-fold region logit of the free model above?
 
+3. **Ranking rule** (added 2026-11-28). The engine's region scores ordered by the excess over real
+   faces (the rule until then) and by the real-face percentile shown to the analyst, ties by excess
+   (the rule since): region top-1 per family and the ranking prior.
+
 The first run scores every item (about 8 minutes on 2 cores) and caches the per-item numbers as
 JSON; later runs read the cache. Findings of 2026-11-26 are in docs/localizer_history.md.
 """
@@ -147,7 +151,14 @@ class RegionTable:
             out[self.fold == f] = x[self.fold == f] @ coef + b
         return out
 
-    def evaluate(self, s: np.ndarray) -> dict[str, object]:
+    def evaluate(self, s: np.ndarray, rule: str = "excess") -> dict[str, object]:
+        """Per-region AUC per family, region top-1 and the ranking prior of the region score ``s``.
+
+        ``rule``: how regions are ordered: "excess" (the key until 2026-11-28) or "percentile" (the
+        real-face percentile shown to the analyst, ties, that is regions above every real face,
+        broken by the excess: ``regioncal.suspicion_order`` since). Both from each training fold's
+        untouched items, pooled over face sizes (the product splits them in two size bands).
+        The region-score rows above use "excess", as they did when their findings were written."""
         fams = sorted(set(self.kind[self.fake]))
         real = ~self.fake
         rauc = {}
@@ -159,6 +170,7 @@ class RegionTable:
                     aucs.append(separation_auc(p, n))
             rauc[fam] = float(np.mean(aucs))
         exc = np.zeros(len(s))  # excess over each training fold's untouched faces (regioncal.excess)
+        pct = np.zeros(len(s))  # and the share of them below (regioncal.percentile)
         for f in np.unique(self.fold):
             for g in self.regions:
                 v = s[(self.fold != f) & self.real0 & (self.region == g)]
@@ -166,20 +178,23 @@ class RegionTable:
                     med, q99 = np.quantile(v, 0.5), np.quantile(v, 0.99)
                     m = (self.fold == f) & (self.region == g)
                     exc[m] = (s[m] - med) / max(q99 - med, 1e-3)
-        best: dict[int, tuple[float, float, str]] = {}
-        for e, i, k, v in zip(exc, self.item, self.region, s, strict=True):
-            if i not in best or (e, v) > best[i][:2]:
-                best[i] = (e, v, k)
+                    pct[m] = np.searchsorted(np.sort(v), s[m], side="left") / len(v)
+        key = np.c_[exc, s] if rule == "excess" else np.c_[pct, exc]
+        best: dict[int, tuple[tuple[float, float], str]] = {}
+        for kv, i, k in zip(map(tuple, key), self.item, self.region, strict=True):
+            if i not in best or kv > best[i][0]:
+                best[i] = (kv, k)
         hit = defaultdict(list)
-        for i, (_, _, k) in best.items():
+        for i, (_, k) in best.items():
             if self.rows[i]["fake"]:
                 hit[self.rows[i]["kind"]].append(k in self.rows[i]["primary"])
-        firsts = Counter(k for i, (_, _, k) in best.items() if not self.rows[i]["fake"])
+        firsts = Counter(k for i, (_, k) in best.items() if not self.rows[i]["fake"])
         n_real = sum(firsts.values())
         top_region, top_n = firsts.most_common(1)[0]
         return {"region_auc": rauc, "region_auc_mean": float(np.mean(list(rauc.values()))),
                 "top1": float(np.mean([h for v in hit.values() for h in v])), "top1_eye_colour": float(np.mean(hit.get("eye_colour", [0]))),
-                "top1_part_swap": float(np.mean(hit.get("part_swap", [0]))), "prior_max": (top_region, top_n / n_real)}
+                "top1_part_swap": float(np.mean(hit.get("part_swap", [0]))), "prior_max": (top_region, top_n / n_real),
+                "top1_by_family": {f: float(np.mean(v)) for f, v in hit.items()}}
 
 
 def face_score_rows(rows: list[dict], free_logits: np.ndarray, table: RegionTable) -> list[tuple[str, float]]:
@@ -244,6 +259,15 @@ def main() -> None:
         pr = m["prior_max"]
         print(f"| {name} | {m['region_auc_mean']:.3f} | " + " | ".join(f"{m['region_auc'][f]:.3f}" for f in fams)
               + f" | {100 * m['top1']:.1f} % | {100 * m['top1_eye_colour']:.1f} % | {100 * m['top1_part_swap']:.1f} % | {pr[0]} {100 * pr[1]:.1f} % |")
+    shipped = shipped_recipe()["calibration"]
+    engine_scores = t.with_cues(shipped.get("region_cues") or {}, float(shipped.get("region_cue_floor", 1.0)))
+    print("\nRanking rule, on the engine's region scores (the shipped cue terms):\n")
+    print("| regions ordered by | top-1 | " + " | ".join(f"top-1 {f}" for f in fams) + " | most-often-first real |")
+    print("|---|" + "---|" * (len(fams) + 2))
+    for name, rule in (("excess over real faces (until 2026-11-28)", "excess"), ("real-face percentile, ties by excess (shipped)", "percentile")):
+        m = t.evaluate(engine_scores, rule)
+        pr = m["prior_max"]
+        print(f"| {name} | {100 * m['top1']:.1f} % | " + " | ".join(f"{100 * m['top1_by_family'][f]:.1f} %" for f in fams) + f" | {pr[0]} {100 * pr[1]:.1f} % |")
     print("\n| face-score model | out-of-fold image AUC |\n|---|---|")
     for name, auc in face_score_rows(rows, free, t):
         print(f"| {name} | {auc:.3f} |")

@@ -34,9 +34,10 @@ def test_analyze_writes_pdf_overlay_json(grace_path: Path, tmp_path: Path) -> No
     assert doc["input"]["sha256"] == doc["input"]["sha256_after"]
     assert doc["engine"] == "evidence" and doc["tool_version"]
     face = doc["faces"][0]
-    # The evidence engine ships a region calibration: regions are ranked by their excess over
-    # real faces (ties by raw saliency); the real-face percentile and raw saliency are in the JSON.
-    key = [(r["real_excess"], r["saliency"]) for r in face["regions"]]
+    # The evidence engine ships a region calibration: regions are ranked by the real-face
+    # percentile shown ("suspicion"), ties (above every real face) by their excess over real faces,
+    # then by raw saliency; all three are in the JSON.
+    key = [(r["suspicion"], r["real_excess"], r["saliency"]) for r in face["regions"]]
     assert all(r["suspicion"] is not None and 0.0 <= r["suspicion"] <= 1.0 for r in face["regions"])
     assert key == sorted(key, reverse=True) and len(key) >= 10
     assert [r["rank"] for r in face["regions"]] == list(range(1, len(key) + 1))

@@ -162,3 +162,19 @@ def test_size_bands_in_words() -> None:
     assert SizeBand(0.0, 157.4, 1, {}).describe() == "faces under 157 px"
     assert SizeBand(157.4, 314.8, 1, {}).describe() == "faces of 157-315 px"
     assert SizeBand(157.4, None, 1, {}).describe() == "faces of 157 px and up"
+
+
+def test_order_follows_the_percentile_shown_even_where_the_excess_disagrees() -> None:
+    """A long-tailed region at its 92nd percentile is less far towards its 99th percentile than a
+    narrow one at its 71st: ordered by the excess alone, "left eye 71 %" came before "chin / jaw
+    92 %" (the demo's list, reported twice by hostile test passes). The percentile orders now."""
+    from forgetalk.engines.regioncal import QUANTILES
+
+    rng = np.random.default_rng(7)
+    rows = {"left_eye": np.clip(1 - rng.lognormal(-1.8, 1.0, 4000), 0, 1), "chin_jaw": np.clip(rng.lognormal(-2.0, 0.9, 4000), 0, 1)}
+    cal = RegionCalibration(engine="t", n_faces=4000, quantiles={k: tuple(float(v) for v in np.quantile(x, QUANTILES)) for k, x in rows.items()})
+    eye, chin = float(np.quantile(rows["left_eye"], 0.71)), float(np.quantile(rows["chin_jaw"], 0.92))
+    assert cal.excess("left_eye", eye) > cal.excess("chin_jaw", chin)  # what used to decide
+    order = suspicion_order([("left_eye", eye), ("chin_jaw", chin)], cal)
+    assert [r[0] for r in order] == ["chin_jaw", "left_eye"]
+    assert order[0][2] == pytest.approx(0.92, abs=0.01) and order[1][2] == pytest.approx(0.71, abs=0.01)

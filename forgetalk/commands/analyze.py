@@ -186,10 +186,9 @@ def _print_summary(rep: Any, written: dict[str, Path]) -> None:
 
             click.echo(f"    {compression_reason(face.compression)}")
     if any(r.suspicion is not None for face in rep.faces for r in face.regions[:3]):
-        # The order is the rise above real faces, the % their percentile: they can disagree (the
-        # percentile saturates), so say which is which rather than print a list that looks unsorted.
+        # Say what the % means and how ties at 100 % (above every real face) are ordered.
         first = any(face.compression is not None and face.compression.single_regions for face in rep.faces)
-        click.echo("  (regions ranked by how far they rise above the same region on real faces; % = share of real faces below"
+        click.echo("  (% = share of real faces whose same region scored lower; regions ranked by it, those at 100% by how far above"
                    + ("; regions the JPEG compression history reports come first)" if first else ")"))
     for note in rep.warnings:
         click.echo(f"  note: {note}")

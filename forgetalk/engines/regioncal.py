@@ -5,9 +5,10 @@ every engine puts heat there on *real* faces too). Ranking by raw heat therefore
 prior, not evidence. Each engine ships, per region, the distribution of its own raw region
 saliency on held-out real faces; a region's *suspicion* is the fraction of those real faces
 whose same region scored lower. "Nose 0.99" then means "more unusual than the nose on 99 % of
-real faces", whatever the nose's usual heat is. Regions are ordered by their *excess* over
-real faces (see :meth:`RegionCalibration.excess`), so on real faces no region is first much
-more often than another.
+real faces", whatever the nose's usual heat is. Regions are ordered by that percentile, the
+number the analyst reads, and regions above every real face by how far above they are (their
+*excess*, :meth:`RegionCalibration.excess`), so on real faces no region is first much more
+often than another (:func:`suspicion_order`).
 
 Faces of different sizes in the photo get different quantiles (:class:`SizeBand`, when the
 calibration ships them): the analysis crop enlarges a small face, and its upsampled JPEG blocks
@@ -124,11 +125,9 @@ class RegionCalibration:
         """How far ``value`` is above this region's real-face median, in units of the distance from
         that median to the real-face 99th percentile (1.0 = as high as the top 1 % of real faces).
 
-        The ranking key. Why not the percentile itself: it saturates at 1.0 for every value above
-        the highest real face, so two clearly abnormal regions would tie and raw heat (the prior)
-        would decide; the excess keeps their distance. Chosen on validation forgeries: region
-        top-1 as good as raw saliency while no region is first on more than ~16 % of real faces
-        (the percentile: top-1 3 points lower).
+        The ranking's tie-break: the percentile saturates at 1.0 for every value above the highest
+        real face, so two clearly abnormal regions would tie and raw heat (the prior) would decide;
+        the excess keeps their distance (:func:`suspicion_order`).
         """
         q = self.quantiles.get(region)
         if q is None:
@@ -237,10 +236,17 @@ def load_region_calibration(component: str) -> RegionCalibration | None:
 def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None) -> list[tuple[str, float, float | None, float | None]]:
     """(name, raw saliency, suspicion, excess) sorted most suspicious first.
 
-    With a calibration, the order is by :meth:`RegionCalibration.excess` over real faces and
-    ``suspicion`` is the real-face percentile shown to the analyst; without one (an engine that
-    ships none), the order is raw saliency and both are None.
+    With a calibration, the order is by ``suspicion``, the real-face percentile shown to the
+    analyst, then (regions above every real face, all at 1.0) by :meth:`RegionCalibration.excess`,
+    then by raw saliency; without one (an engine that ships none), by raw saliency, both None.
+
+    Why the percentile first (since 2026-11-28): ordered by the excess alone, the list contradicted
+    its own numbers ("left eye 71 %" above "chin / jaw 92 %": a long-tailed region's 92nd percentile
+    is far from its 99th), which two hostile test passes reported. Measured on the validation items
+    (``benchmarks/region_cue_probe.py``, out of fold): region top-1 41.2 % either way, the most
+    frequent first region on untouched faces 13.3 % against 22.2 %, eye-colour edits 31.2 % against
+    46.1 %, retouching and self-blends +9 and +6 points (docs/localizer_history.md).
     """
     out = [(n, s, cal.percentile(n, s), cal.excess(n, s)) if cal is not None else (n, s, None, None) for n, s in rows]
-    out.sort(key=lambda r: (-(r[3] if r[3] is not None else -1e9), -r[1]))
+    out.sort(key=lambda r: (-(r[2] if r[2] is not None else -1.0), -(r[3] if r[3] is not None else -1e9), -r[1]))
     return out

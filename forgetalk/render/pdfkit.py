@@ -227,9 +227,9 @@ def answer_row(rep: Mapping[str, Any], overlay_rgb: np.ndarray | None, st: Style
     right: list[Any] = [raw("<b>Where and why</b>", st.h2)]
     if tops:
         first = " Regions the JPEG compression history reports come first." if tops[0].sentence.startswith("Compression history:") else ""
-        right.append(P(f"Regions of face {tops[0].face} ranked by how far they lie above the same region on real faces "
-                       "(a narrow real-face range makes a small rise count more; the percentage is the share of real faces "
-                       f"below), numbered as on the overlay.{first}", st.small))
+        right.append(P(f"Regions of face {tops[0].face} ranked by the share of real faces whose same region scored lower "
+                       "(the percentage; regions above every real face by how far above), numbered as on the overlay."
+                       f"{first}", st.small))
         right += region_list(tops, st)
     else:
         right.append(P("No region to rank.", st.body))
