@@ -245,7 +245,9 @@ def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None
     is far from its 99th), which two hostile test passes reported. Measured on the validation items
     (``benchmarks/region_cue_probe.py``, out of fold): region top-1 41.2 % either way, the most
     frequent first region on untouched faces 13.3 % against 22.2 %, eye-colour edits 31.2 % against
-    46.1 %, retouching and self-blends +9 and +6 points (docs/localizer_history.md).
+    46.1 %, retouching and self-blends +9 and +6 points; on the test faces top-1 41.3 -> 43.0 %, but
+    portraits retouched as a whole rank a smoothed cheek first more often (31.4 % against 25.0 % at
+    600 px; docs/localizer_history.md, "Regions in the order of the percentage they show").
     """
     out = [(n, s, cal.percentile(n, s), cal.excess(n, s)) if cal is not None else (n, s, None, None) for n, s in rows]
     out.sort(key=lambda r: (-(r[2] if r[2] is not None else -1.0), -(r[3] if r[3] is not None else -1e9), -r[1]))
