@@ -149,6 +149,9 @@ USER_ERRORS = [
     ("unknown weights component", ["weights", "verify", "nope"], None, 2),
     ("malformed evaluation data", ["evaluate", "{tmp}/notes/readme.txt", "--predictions", "{tmp}/notes/readme.txt"], None, 2),
     ("scan --workers negative", ["scan", "{tmp}/empty", "--out", "{tmp}/res", "--workers", "-1"], None, 2),
+    ("scan --top negative", ["scan", "{tmp}/empty", "--out", "{tmp}/res", "--top", "-5"], None, 2),
+    ("case id too long", ["analyze", str(GRACE), "--case-id", "C" * 201], None, 2),
+    ("mistyped weights folder", ["--weights-dir", "{tmp}/wieghts", "engines"], None, 2),
 ]
 
 

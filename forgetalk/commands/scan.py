@@ -58,7 +58,7 @@ Exit codes:
 @click.option("--no-follow-symlinks", is_flag=True, help="List symbolic links as skipped instead of following them.")
 @click.option("--pdf/--no-pdf", default=False, show_default=True, help="Also write a per-image PDF report.")
 @click.option("--retry-failed", is_flag=True, help="Re-analyse files the journal records as failed.")
-@click.option("--top", "top_n", type=int, default=24, show_default=True, help="Flagged photos given a page (and thumbnails) in summary.pdf.")
+@click.option("--top", "top_n", type=click.IntRange(min=0), default=24, show_default=True, help="Flagged photos given a page (and thumbnails) in summary.pdf.")
 @json_option("Print a machine-readable summary on stdout.")
 @progress_option()
 @click.option("--preload", multiple=True, hidden=True, help="Import this module in every worker first (plugin engines).")
