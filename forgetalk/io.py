@@ -646,17 +646,21 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return atomic_write_bytes(path, json_file_bytes(obj))
 
 
-def encode_png(rgb: np.ndarray, software: str | None = None) -> bytes:
+def encode_png(rgb: np.ndarray, software: str | None = None, text: dict[str, str] | None = None) -> bytes:
     """PNG-encode an RGB uint8 array in memory (pure; the caller writes atomically).
 
     ``software`` goes into a ``Software`` text chunk: how a later run recognises its own output
-    before writing over it (forgetalk.guard.check_not_foreign)."""
+    before writing over it (forgetalk.guard.check_not_foreign). ``text``: more chunks, after it
+    (UTF-8 ``iTXt``, so any file name survives)."""
     from PIL import PngImagePlugin
 
     info = None
-    if software:
+    if software or text:
         info = PngImagePlugin.PngInfo()
-        info.add_text("Software", software)
+        if software:
+            info.add_text("Software", software)
+        for key, value in (text or {}).items():
+            info.add_itxt(key, value)
     buf = io.BytesIO()
     # compress_level 1: lossless all the same, ~4x faster than the default 6 on photos.
     Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG", compress_level=1, pnginfo=info)

@@ -220,6 +220,18 @@ def test_pdf_hostile_markup(tmp_path: Path) -> None:
         assert _squash(evil) in flat
 
 
+def test_overlay_png_names_the_evidence_it_was_made_from(tmp_path: Path) -> None:
+    """The overlay is often pasted into a case file alone: its PNG text carries the input's SHA-256
+    and name (an undecodable byte of the name escaped), next to the Software mark."""
+    from PIL import Image
+
+    a = make_analysis(1, size=(200, 240), name="证据_\udcff.jpg")
+    out = write_outputs(a, overlay=tmp_path / "o.png")
+    text = Image.open(out["overlay"]).text
+    assert text["Input SHA-256"] == a.report.input.sha256 == SHA
+    assert text["Input file"] == "证据_\\xff.jpg" and text["Software"].startswith("forgetalk ")
+
+
 def test_pdf_unicode_and_undecodable_names(tmp_path: Path) -> None:
     name = "证据_Ærø_é\udcff.jpg"  # CJK, accents and a surrogate-escaped byte from os.fsdecode
     a = make_analysis(1, size=(200, 240), name=name)
