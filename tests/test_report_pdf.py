@@ -152,6 +152,23 @@ def test_a_verdict_set_by_the_compression_history_says_so_on_page_one() -> None:
     assert "compression" not in verdict_words(rep)[1] and ", so the verdict is" in plain_summary(rep)
 
 
+def test_page_one_follows_the_reports_order_with_the_skin_in_it() -> None:
+    """Page 1 named "the nose, followed by the left cheek" where the report ranked the facial skin
+    second; with the skin first it named the second region "the region that differs most"."""
+    from forgetalk.render.answer import plain_summary, top_regions
+
+    def region(name: str, label: str, rank: int, suspicion: float) -> dict:
+        return {"name": name, "label": label, "rank": rank, "suspicion": suspicion, "saliency": 0.5, "explanations": []}
+
+    face = {"index": 0, "score": 0.9, "verdict": "likely manipulated", "engine_meta": {"threshold": 0.8, "measured_fpr": 0.049},
+            "regions": [region("nose", "nose", 1, 0.93), region("skin", "facial skin", 2, 0.90), region("left_cheek", "left cheek", 3, 0.87)]}
+    rep = {"verdict": "likely manipulated", "faces": [face], "input": {"name": "x.jpg"}}
+    assert [t.rank for t in top_regions(rep)] == [1, 2, 3]
+    assert "the nose (more unusual than on 93 % of real faces), followed by the facial skin (90 %) and the left cheek (87 %)" in plain_summary(rep)
+    face["regions"] = [region("skin", "facial skin", 1, 0.99), *face["regions"][:1]]
+    assert "The region that differs most from real faces is the facial skin" in plain_summary(rep)
+
+
 def test_para_breaks_its_lines_once_per_width(monkeypatch):
     """A table wraps a cell's paragraph several times at one column width; the cached paragraph
     breaks its lines once and gives the same size, and a new width breaks them again."""
