@@ -92,3 +92,22 @@ def test_engine_names_every_missing_file(tmp_path, monkeypatch):
         resolve_official("cpu", "fp32", root=tmp_path)
     msg = str(exc.value)
     assert "2111_checkpoint_best.pth" in msg and "flan-t5-xl/tokenizer.json" in msg and str(dst) in msg and "weights fetch forgerytalker" in msg
+
+
+def test_json_documents_carry_status_and_exit_code(root: Path):
+    """Like every command's --json document (README): a failed verify or fetch says so on stdout."""
+    r = _run("verify", "demo", "--json")
+    doc = json.loads(r.output)
+    assert r.exit_code == 5 and doc["status"] == "error" and doc["exit_code"] == 5 and doc["ok"] is False
+    r = _run("fetch", "demo", "--json")
+    doc = json.loads(r.output)
+    assert r.exit_code == 0 and doc["status"] == "ok" and doc["exit_code"] == 0
+    r = _run("verify", "demo", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["status"] == "ok"
+
+
+def test_fetch_of_a_file_the_manifest_does_not_list_is_a_usage_error(root: Path):
+    """A mistyped --file fetched nothing, printed nothing and exited 0."""
+    r = _run("fetch", "demo", "--file", "a.bim")
+    assert r.exit_code == 2 and "a.bim not in demo's manifest" in r.output and "a.bin" in r.output
+    assert not (root / "a.bim").exists() and not (root / "a.bin").exists()

@@ -66,8 +66,8 @@ def verify_cmd(components: tuple[str, ...], as_json: bool) -> None:
             bad |= s.status == "mismatch" or (s.status == "missing" and s.required)
             out.append({"component": name, "file": s.name, "status": s.status, "required": s.required, "expected_sha256": s.expected_sha256,
                         "actual_sha256": s.actual_sha256, "note": s.note, "path": str(s.path)})
-    if as_json:
-        click.echo(json.dumps({"ok": not bad, "files": out}))
+    if as_json:  # "status"/"exit_code" as every command's --json document has them (README)
+        click.echo(json.dumps({"status": "error" if bad else "ok", "exit_code": EXIT_WEIGHTS if bad else EXIT_OK, "ok": not bad, "files": out}))
     else:
         for r in out:
             opt = "" if r["required"] else " (optional)"
@@ -86,6 +86,9 @@ def fetch_cmd(component: str, only: tuple[str, ...], force: bool, as_json: bool)
     """Download a component's files (connected machine only), verifying pinned hashes and recording the rest."""
     _components((component,))
     m = load_manifest(component)
+    unknown = [n for n in only if n not in {f.name for f in m.files}]
+    if unknown:  # a mistyped name fetched nothing and said so by printing nothing (exit 0)
+        raise click.BadParameter(f"{', '.join(unknown)} not in {component}'s manifest; its files: {', '.join(f.name for f in m.files)}", param_hint="--file")
     wanted = [f for f in m.files if not only or f.name in only]
     results, failed = [], False
     for wf in wanted:
@@ -107,7 +110,7 @@ def fetch_cmd(component: str, only: tuple[str, ...], force: bool, as_json: bool)
             continue
         results.append({"file": wf.name, "status": "fetched", "sha256": sha, "pinned": bool(wf.sha256), "path": str(Path(path))})
     if as_json:
-        click.echo(json.dumps({"component": component, "files": results}))
+        click.echo(json.dumps({"status": "error" if failed else "ok", "exit_code": EXIT_WEIGHTS if failed else EXIT_OK, "component": component, "files": results}))
     else:
         for r in results:
             extra = r.get("error") or (f"sha256 {r['sha256']} ({'verified' if r['pinned'] else 'unpinned: recorded'})" if r["status"] == "fetched" else "")
