@@ -149,3 +149,34 @@ def test_guard_options_are_checked_before_training(tmp_path: Path, args: list[st
     assert res.exit_code == 2, res.output
     assert message in res.output
     assert "Traceback" not in res.output and not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("kind", ["empty", "image", "other npz", "npy"])
+def test_a_file_that_is_not_a_bundle_is_one_usage_line(kind: str, tmp_path: Path) -> None:
+    """``train localizer --bundle`` of an empty file, an image, another npz or an .npy ended in a
+    traceback (numpy's "pickled data", a KeyError) or a bare "error: aborted"; now the command's one
+    usage line (exit 2) names the file and says how to make a bundle."""
+    import io
+    import zipfile
+
+    from click.testing import CliRunner
+
+    from forgetalk.cli import main
+
+    p = tmp_path / "b.npz"
+    if kind == "image":
+        p.write_bytes((Path(__file__).resolve().parent.parent / "examples" / "grace_hopper.jpg").read_bytes())
+    elif kind == "other npz":
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("x.npy", "garbage")
+    elif kind == "npy":
+        buf = io.BytesIO()
+        np.save(buf, np.zeros(3))
+        p.write_bytes(buf.getvalue())
+    else:
+        p.write_bytes(b"")
+    with pytest.raises(ValueError, match=f"not a {BUNDLE_FORMAT} file"):
+        load(p)
+    res = CliRunner().invoke(main, ["train", "localizer", "--bundle", str(p), "--out", str(tmp_path / "out"), "--steps", "1", "--no-calibrate"])
+    assert res.exit_code == 2 and f"not a {BUNDLE_FORMAT} file" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert not (tmp_path / "out").exists()

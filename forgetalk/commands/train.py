@@ -116,7 +116,13 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     bundle = None
     guard_recs = None
     if bundle_path is not None:
-        from ..train.bundle import load as load_bundle
+        from ..train.bundle import load
+
+        def load_bundle(path: Path):  # noqa: ANN202 - a Bundle; not a bundle file: one usage line (exit 2)
+            try:
+                return load(path)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
 
         bundle = load_bundle(bundle_path)
         train_faces, val_faces = [], []

@@ -106,13 +106,21 @@ def load(path: Path) -> Bundle:
     raw = Path(path).read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
     import io
+    import zipfile
 
-    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+    try:
+        z = np.load(io.BytesIO(raw), allow_pickle=False)
         meta = json.loads(bytes(z["meta"]).decode())
-        if meta.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"{path}: not a {BUNDLE_FORMAT} file")
+        if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"its meta is not {BUNDLE_FORMAT}")
         cb, co, pb, po = z["crop_blob"], z["crop_off"], z["parts_blob"], z["parts_off"]
         has_parts, lms = z["has_parts"], z["landmarks"]
+    except (ValueError, KeyError, IndexError, EOFError, OSError, zipfile.BadZipFile, UnicodeDecodeError, TypeError) as exc:
+        # One line (a ValueError naming the file), not numpy's traceback: an image, an empty file or
+        # another npz given as --bundle ended in "pickled data", KeyError or a bare "aborted".
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path}: not a {BUNDLE_FORMAT} file ({detail}); make one with `python -m forgetalk.train.bundle`") from None
+    with z:
         recs = []
         sources = record_sources(meta, len(lms))
         for i in range(len(lms)):
