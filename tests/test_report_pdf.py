@@ -188,3 +188,15 @@ def test_para_breaks_its_lines_once_per_width(monkeypatch):
     assert cached.wrap(200, 1000) == plain.wrap(200, 1000) and len(calls) == 2
     del cached.blPara  # what Paragraph.split does when it moves the whole paragraph on
     assert cached.wrap(200, 1000) == plain.wrap(200, 1000) and len(calls) == 3
+
+
+def test_page_one_prints_score_and_threshold_the_way_the_comparison_went() -> None:
+    """0.834 against a threshold of 0.8349 read "Score 0.83, below the threshold 0.83"; the threshold
+    now reads as in the JSON and the terminal (0.835), and more decimals appear only where needed."""
+    from forgetalk.render.answer import score_and_threshold
+
+    assert score_and_threshold(0.834, 0.8348782) == ("0.834", "0.835")
+    assert score_and_threshold(0.932, 0.8348782) == ("0.932", "0.835")
+    assert score_and_threshold(0.5, 0.8) == ("0.50", "0.80")
+    assert score_and_threshold(0.799, 0.8) == ("0.799", "0.800")
+    assert score_and_threshold(0.83487, 0.83488) == ("0.83487", "0.83488")

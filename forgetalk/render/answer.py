@@ -136,6 +136,7 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     if er.threshold is None or er.fpr is None:
         return f"Verdict: {verdict}", f"Score {s} (face {face.get('index', 0) + 1}). The engine reports no calibrated threshold: treat the score as a ranking, not a probability."
     side = "at or above" if (score or 0.0) >= er.threshold else "below"
+    s, thr = score_and_threshold(score or 0.0, er.threshold) if score is not None else (s, f"{er.threshold:.2f}")
     n = f" (n = {er.n_real})" if er.n_real else ""
     if er.n_real and er.n_faces and er.n_faces != er.n_real:  # several post-edit versions of each face
         n = f" (n = {er.n_real} untouched versions of {er.n_faces} faces)"
@@ -149,8 +150,22 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     also = (f" The verdict also rests on the compression history: {clause}; its false-report rate is measured on its own "
             f"(docs/provenance.md).") if clause else ""
     return (f"Verdict: {verdict}",
-            f"Score {s}, {side} the threshold {er.threshold:.2f}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
+            f"Score {s}, {side} the threshold {thr}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
             f"at or above this threshold (false positives{ci}){tpr}.{also}")
+
+
+def score_and_threshold(score: float, threshold: float) -> tuple[str, str]:
+    """Score and threshold as the JSON and the terminal give the threshold (three decimals; two
+    when that is exact), with more decimals (up to six) where the printed pair would otherwise read
+    against the comparison. Why: a score of 0.834 against a threshold of 0.8349 printed "Score 0.83,
+    below the threshold 0.83", and every page 1 gave 0.835 as 0.83."""
+    d = 2 if round(threshold, 2) == round(threshold, 3) else 3
+    while d < 6:
+        a, b = f"{score:.{d}f}", f"{threshold:.{d}f}"
+        if (float(a) >= float(b)) == (score >= threshold):
+            return a, b
+        d += 1
+    return f"{score:.6f}", f"{threshold:.6f}"
 
 
 _SD = re.compile(r"real-face SDs?", re.I)
@@ -229,8 +244,9 @@ def plain_summary(rep: Mapping[str, Any]) -> str:
     if er.threshold is not None and er.fpr is not None:
         above = score >= er.threshold
         because = (f", {'and' if above else 'but'} {clause}, so" if clause else ", so")
-        parts.append(f"The highest score, {score:.2f} for {who}, is {'above' if above else 'below'} the threshold of "
-                     f"{er.threshold:.2f}, which {pct(er.fpr, 1)} of real validation faces also reach{because} the verdict is \u201c{rep.get('verdict')}\u201d.")
+        s, thr = score_and_threshold(score, er.threshold)
+        parts.append(f"The highest score, {s} for {who}, is {'above' if above else 'below'} the threshold of "
+                     f"{thr}, which {pct(er.fpr, 1)} of real validation faces also reach{because} the verdict is \u201c{rep.get('verdict')}\u201d.")
     elif clause:
         parts.append(f"The highest score is {score:.2f} for {who} (the engine is not calibrated), and {clause}, so the verdict is "
                      f"\u201c{rep.get('verdict')}\u201d.")
