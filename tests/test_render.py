@@ -381,3 +381,14 @@ def test_pdf_without_unicode_fonts_still_builds(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(pdf, "font_set", lambda: fs)
     a = make_analysis(1, size=(120, 160), name="证据_Ærø <b>.jpg")
     assert pdf.build_pdf(a).startswith(b"%PDF")
+
+
+def test_scan_summary_custody_names_the_departed_inputs() -> None:
+    """A re-run that finds recorded inputs gone exits 7; the summary's chain-of-custody section
+    said only "Exit code 7" (the departed files were index rows far above)."""
+    from forgetalk.render.scan_summary import build_scan_summary_pdf
+
+    header = {"run_id": "r2", "runs": ["r1"], "exit_code": 7, "counts": {"analysed": 0},
+              "departed_inputs": [{"file": "exhibit_7.jpg", "path": "/e/exhibit_7.jpg", "sha256": SHA, "departed": {"status": "missing", "noticed_by": "r2"}}]}
+    text = _squash(pdf_text(build_scan_summary_pdf([], header, Path("/tmp"))))
+    assert "Departed inputs" in text and "exhibit_7.jpg: missing" in text

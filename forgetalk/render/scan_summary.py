@@ -66,6 +66,10 @@ def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
         ("Counts", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in c.items())),
         ("Exit code", str(header.get("exit_code"))),
     ]
+    departed = [d for d in header.get("departed_inputs") or [] if isinstance(d, dict)]
+    if departed:  # exit 7's reason, here too: the index rows alone left the custody section saying only "7"
+        rows.append(("Departed inputs (verify fails on them)", "; ".join(
+            f"{d.get('file') or d.get('path')}: {(d.get('departed') or {}).get('status', 'departed')}, sha256 {d.get('sha256')}" for d in departed)))
     rows += [(label, f"{value} {unit}".strip()) for label, value, unit in labelled_rows(header.get("parameters") or {}, "run parameter ")[0]]
     eng, _left = labelled_rows(header.get("engine_info") or {})
     rows += [(label, f"{value} {unit}".strip()) for label, value, unit in eng if "SHA-256" in label or "threshold" in label.lower()
