@@ -96,8 +96,10 @@ def test_official_protocol_last_record_and_missing_masks(tmp_path):
     assert off.summary["IoU"] == pytest.approx(1.0)  # a's mask is the LAST record's
     assert off.summary["Bleu_1"] == pytest.approx(1.0) and off.summary["ROUGE_L"] == pytest.approx(1.0)  # single (last) reference each
     assert [r.get("mask_skipped", False) for r in off.rows] == [True, False] or [r["image_id"] for r in off.rows] == ["b", "a"]
-    with pytest.raises(FileNotFoundError):
-        score(records, preds, tmp_path, protocol="legacy")  # legacy: first record's mask, missing file is an error
+    from forgetalk.errors import InputError
+
+    with pytest.raises(InputError, match="missing.png"):
+        score(records, preds, tmp_path, protocol="legacy")  # legacy: a missing mask file is an error (exit 3)
     ok = [r for r in records if r.image_id == "a"]
     leg = score(ok, preds, tmp_path, protocol="legacy")
     assert leg.summary["IoU"] == pytest.approx(0.0)  # legacy takes the first record's (inverted) mask

@@ -10,13 +10,21 @@ Two record protocols (:data:`PROTOCOLS`):
 
 * ``official`` (default) - the released script's semantics: one record per ``image_id``,
   the **last** one in the file (its caption is the single reference and its mask the
-  ground truth); every image with a prediction counts for the text metrics; an image
-  whose ground-truth mask file (or saved prediction mask) is missing or unreadable is
-  skipped for the mask metrics only (``masks`` < ``images`` in the summary); text is PTB
-  tokenised.
+  ground truth); an image whose ground-truth mask file (or saved prediction mask) is
+  missing or unreadable is skipped for the mask metrics only (``masks`` < ``images`` in
+  the summary); text is PTB tokenised.
 * ``legacy`` - this project's earlier protocol: every caption of an ``image_id`` is a
-  reference, the mask comes from its first record, a missing mask file is an error,
-  and text uses the simple ``[a-z0-9]+`` tokeniser.
+  reference, the mask comes from its first record, a missing or unreadable mask file is an
+  error (:class:`~forgetalk.errors.InputError`, exit 3), and text uses the simple
+  ``[a-z0-9]+`` tokeniser.
+
+Under both, **every image of the annotations counts**, whether or not it has a prediction:
+scoring only the predicted images would let a partial prediction file report a perfect score.
+An image without a prediction is scored as an empty caption and, where its ground-truth mask
+can be read, IoU, precision and recall of 0; the summary's ``missing_predictions`` says how
+many there were (rows carry ``"missing_prediction": true``). A prediction whose mask is
+``null`` predicts an empty mask (scored with the script's empty-mask conventions), it is not
+skipped. Predictions for images not in the annotations are ignored.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ...errors import InputError
 from ...metrics_text import caption_scores
 
 
@@ -42,18 +51,101 @@ class MMTTRecord:
     multilabel: tuple[int, ...] | None
 
 
+_MMTT_FIELDS = "image_id, caption, img_path, mask_path, multilabel"
+
+
+def _json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's own words (for one-line messages)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _id(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{where}: image_id must be a string or an integer, not {_json_kind(value)}")
+    return str(value)
+
+
+def _opt_str(r: dict[str, Any], key: str, where: str) -> str | None:
+    value = r.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{where}: {key} must be a string or null, not {_json_kind(value)}")
+    return value
+
+
+def _whole(x: Any) -> bool:
+    """An integer (a 0/1 label), also as ``1.0``; not true/false, NaN or infinity."""
+    return (isinstance(x, int) and not isinstance(x, bool)) or (isinstance(x, float) and x.is_integer())
+
+
+def _read_json(path: Path) -> Any:
+    """The decoded file; ValueError (never RecursionError) for text that is not JSON or nests too deep."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise ValueError(f"{path}: JSON nested too deeply") from None
+
+
+def _record_list(raw: Any, path: Path, what: str, fields: str) -> list[Any]:
+    items = raw.get("annotations") if isinstance(raw, dict) and what == "records" else raw
+    if isinstance(raw, dict) and what == "records" and "annotations" not in raw:
+        raise ValueError(f"{path}: not MMTT-shaped: a JSON object without \"annotations\" (expected a list of records with {fields})")
+    if not isinstance(items, list):
+        where = '"annotations" is' if items is not raw else "it is"
+        shape = "not MMTT-shaped" if what == "records" else "not saved predictions"
+        raise ValueError(f"{path}: {shape}: {where} {_json_kind(items)}, not a list of {what} with {fields}")
+    return items
+
+
 def load_mmtt(path: Path) -> list[MMTTRecord]:
-    """Records of an MMTT annotation file (a JSON list, or {"annotations": [...]})."""
-    raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    items = raw.get("annotations", []) if isinstance(raw, dict) else raw
+    """Records of an MMTT annotation file (a JSON list, or {"annotations": [...]}).
+
+    Raises ValueError (one line naming the file and the record) for anything else: JSON that
+    does not decode, a top level that is not such a list or object, a record that is not an
+    object or lacks ``image_id``/``img_path``, a field of the wrong type."""
+    path = Path(path)
+    raw = _read_json(path)
     out = []
-    for i, r in enumerate(items):
+    for i, r in enumerate(_record_list(raw, path, "records", _MMTT_FIELDS)):
+        where = f"{path}: record {i}"
+        if not isinstance(r, dict):
+            raise ValueError(f"{where} is not MMTT-shaped: {_json_kind(r)}, not an object with {_MMTT_FIELDS}")
         try:
-            out.append(MMTTRecord(str(r["image_id"]), str(r.get("caption", "")), str(r["img_path"]), r.get("mask_path"),
-                                  tuple(int(x) for x in r["multilabel"]) if r.get("multilabel") is not None else None))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: record {i} is not MMTT-shaped ({exc})") from None
+            image_id = _id(r["image_id"], where)
+            img_path = r["img_path"]
+            if not isinstance(img_path, str) or not img_path:
+                raise ValueError(f"{where}: img_path must be a non-empty string, not {_json_kind(img_path)}")
+            caption = _opt_str(r, "caption", where) or ""
+            mask_path = _opt_str(r, "mask_path", where)
+            ml = r.get("multilabel")
+            if ml is not None and (not isinstance(ml, list) or not all(_whole(x) for x in ml)):
+                raise ValueError(f"{where}: multilabel must be a list of 0/1 or null")
+            out.append(MMTTRecord(image_id, caption, img_path, mask_path, tuple(int(x) for x in ml) if ml is not None else None))
+        except KeyError as exc:
+            raise ValueError(f"{where} is not MMTT-shaped (no {exc} field)") from None
     return out
+
+
+_PREDICTION_FIELDS = "image_id, caption, mask_path"
+
+
+def load_predictions(path: Path) -> dict[str, dict[str, Any]]:
+    """Saved predictions: a JSON list of {image_id, caption, mask_path} -> {image_id: {"caption", "mask_path"}}.
+
+    ``caption`` and ``mask_path`` may be absent or null (an empty caption, an empty mask).
+    Raises ValueError (one line) for anything else; a later entry for the same image wins."""
+    path = Path(path)
+    raw = _read_json(path)
+    preds: dict[str, dict[str, Any]] = {}
+    for i, p in enumerate(_record_list(raw, path, "predictions", _PREDICTION_FIELDS)):
+        where = f"{path}: prediction {i}"
+        if not isinstance(p, dict) or "image_id" not in p:
+            raise ValueError(f"{where} is not {{{_PREDICTION_FIELDS}}}" + ("" if isinstance(p, dict) else f" but {_json_kind(p)}"))
+        preds[_id(p["image_id"], where)] = {"caption": _opt_str(p, "caption", where) or "", "mask_path": _opt_str(p, "mask_path", where)}
+    return preds
 
 
 def mask_iou_pr(pred_prob: np.ndarray, gt_gray: np.ndarray, threshold: float = 0.5) -> tuple[float, float, float]:
@@ -83,8 +175,23 @@ def _gray(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
+#: What reading a mask file can raise besides a bug: absent, unreadable, not an image, a folder, over PIL's pixel limit.
+_UNREADABLE = (OSError, Image.DecompressionBombError)
+
+
+def _gray_input(path: Path, what: str) -> np.ndarray:
+    """A mask the legacy protocol requires: one that cannot be read is an unusable input (exit 3)."""
+    try:
+        return _gray(path)
+    except _UNREADABLE as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+        raise InputError(f"{path}: {what} is not a usable image ({reason})") from None
+
+
 def score(records: Iterable[MMTTRecord], predictions: dict[str, dict[str, Any]], root: Path, protocol: str = "official") -> EvalResult:
-    """Score predictions {image_id: {"caption": str, "mask": prob array | None, "mask_path": str | None}} (see module doc)."""
+    """Score predictions {image_id: {"caption": str, "mask": prob array | None, "mask_path": str | None}} (see module doc).
+
+    Every image of ``records`` counts; one missing from ``predictions`` scores as described in the module doc."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}")
     recs = list(records)
@@ -96,10 +203,8 @@ def score(records: Iterable[MMTTRecord], predictions: dict[str, dict[str, Any]],
         last[r.image_id] = r
     rows, ious, precs, recs_ = [], [], [], []
     for image_id, r in last.items():
-        if image_id not in predictions:
-            continue
-        p = predictions[image_id]
-        row: dict[str, Any] = {"image_id": image_id, "caption": p.get("caption", "")}
+        p = predictions.get(image_id)
+        row = _row(image_id, p)
         res = _official_mask(r, p, root)
         if res is None:
             row["mask_skipped"] = True
@@ -113,18 +218,26 @@ def score(records: Iterable[MMTTRecord], predictions: dict[str, dict[str, Any]],
     return _summarise(rows, ious, precs, recs_, refs, "ptb")
 
 
-def _official_mask(r: MMTTRecord, p: dict[str, Any], root: Path) -> tuple[float, float, float] | None:
-    """IoU/P/R of one image, or None when a mask file is missing or unreadable (the released script skips those)."""
+def _row(image_id: str, p: dict[str, Any] | None) -> dict[str, Any]:
+    if p is None:
+        return {"image_id": image_id, "caption": "", "missing_prediction": True}
+    return {"image_id": image_id, "caption": p.get("caption") or ""}
+
+
+def _official_mask(r: MMTTRecord, p: dict[str, Any] | None, root: Path) -> tuple[float, float, float] | None:
+    """IoU/P/R of one image, or None when a mask file is missing or unreadable (the released script skips those).
+
+    No prediction at all (``p`` None): 0, 0, 0. A prediction without a mask: an empty mask."""
     if not r.mask_path:
         return None
     try:
         gt = _gray(root / r.mask_path)
+        if p is None:
+            return 0.0, 0.0, 0.0
         mask = p.get("mask")
         if mask is None:
-            if not p.get("mask_path"):
-                return None
-            mask = _gray(root / p["mask_path"]).astype(np.float32) / 255.0
-    except OSError:
+            mask = _gray(root / p["mask_path"]).astype(np.float32) / 255.0 if p.get("mask_path") else np.zeros(gt.shape, np.float32)
+    except _UNREADABLE:
         return None
     return mask_iou_pr(np.asarray(mask), gt)
 
@@ -132,7 +245,8 @@ def _official_mask(r: MMTTRecord, p: dict[str, Any], root: Path) -> tuple[float,
 def _summarise(rows: list[dict[str, Any]], ious: list[float], precs: list[float], recs_: list[float], refs: dict[str, list[str]],
                tokenizer: str) -> EvalResult:
     hyps = {row["image_id"]: row["caption"] for row in rows}
-    summary: dict[str, float] = {"images": float(len(rows)), "masks": float(len(ious))}
+    summary: dict[str, float] = {"images": float(len(rows)), "masks": float(len(ious)),
+                                 "missing_predictions": float(sum(1 for row in rows if row.get("missing_prediction")))}
     if ious:
         summary.update(IoU=float(np.mean(ious)), Precision=float(np.mean(precs)), Recall=float(np.mean(recs_)))
     if hyps and any(hyps.values()):
@@ -147,16 +261,21 @@ def _score_legacy(recs: list[MMTTRecord], predictions: dict[str, dict[str, Any]]
     rows, ious, precs, recs_ = [], [], [], []
     seen: set[str] = set()
     for r in recs:
-        if r.image_id in seen or r.image_id not in predictions:
+        if r.image_id in seen:
             continue
         seen.add(r.image_id)
-        p = predictions[r.image_id]
-        row: dict[str, Any] = {"image_id": r.image_id, "caption": p.get("caption", "")}
-        mask = p.get("mask")
-        if mask is None and p.get("mask_path"):
-            mask = _gray(root / p["mask_path"]).astype(np.float32) / 255.0
-        if r.mask_path and mask is not None:
-            iou, pr, rc = mask_iou_pr(np.asarray(mask), _gray(root / r.mask_path))
+        p = predictions.get(r.image_id)
+        row = _row(r.image_id, p)
+        if r.mask_path:
+            gt = _gray_input(root / r.mask_path, f"the ground-truth mask of image {r.image_id}")
+            if p is None:
+                iou = pr = rc = 0.0
+            else:
+                mask = p.get("mask")
+                if mask is None:
+                    mask = (_gray_input(root / p["mask_path"], f"the predicted mask of image {r.image_id}").astype(np.float32) / 255.0
+                            if p.get("mask_path") else np.zeros(gt.shape, np.float32))
+                iou, pr, rc = mask_iou_pr(np.asarray(mask), gt)
             row.update(iou=iou, precision=pr, recall=rc)
             ious.append(iou)
             precs.append(pr)
