@@ -181,6 +181,23 @@ def check_not_foreign(outputs: Mapping[str, str | os.PathLike[str] | None]) -> N
                                        "move it away or choose another path")
 
 
+def results_marker_kind(folder: str | os.PathLike[str]) -> str | None:
+    """The ``kind`` (``"scan"``...) named by ``folder``'s results marker, or None when the folder
+    has no valid marker (none, not a regular file, unreadable, not the marker's schema).
+
+    The scan's folder walk asks this of every sub-folder: a folder forgetalk wrote its results
+    into (this run's RESULTS, an older one copied into the evidence) is outputs, not evidence."""
+    try:
+        with os.fdopen(open_regular(Path(folder) / MARKER_NAME), "rb") as fh:
+            doc = json.loads(fh.read(64 * 1024))  # a marker is ~100 bytes; never read a huge file in full
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict) or doc.get("schema") != MARKER_SCHEMA:
+        return None
+    kind = doc.get("kind")
+    return kind if isinstance(kind, str) else "unknown"
+
+
 def _is_within(child: str, parent: str) -> bool:
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 

@@ -33,7 +33,8 @@ and completes the rest; identical files are analysed once.
 Exit codes:
   0  every image analysed (images without a face count as analysed: status no_face)
   1  some files failed (corrupt, unreadable, too large, changed, worker crash)
-  2  usage: DIR is not a folder; RESULTS is DIR, contains DIR, or is a
+  2  usage: DIR is not a folder; unknown --engine or --face-backend (checked
+     before RESULTS is touched); RESULTS is DIR, contains DIR, or is a
      non-empty folder that is not forgetalk results; RESULTS holds the results
      of another folder or of other parameters, is in use, or has a hand-edited
      journal or manifest
@@ -138,6 +139,7 @@ class _Reporter:
 
     def event(self, ev: ScanEvent, counts: Mapping[str, int]) -> None:
         from ..scan.records import Event, Status
+        from ..scan.walk import RESULTS_FOLDER_PREFIX
 
         # A name without a status of its own (a copy, a redo) shows what happened to it instead.
         status = ev.status.value if ev.status is not None else ev.kind.name.lower()
@@ -148,12 +150,17 @@ class _Reporter:
             detail = f"copy of {ev.duplicate_of}"
         if ev.reason and ev.kind is not Event.RESUMED:
             detail = f"{detail}: {ev.reason}"
+        # A forgetalk results folder inside DIR is skipped, and said so: a marker planted in an
+        # evidence folder must not hide it silently (forgetalk.scan.walk.results_folder_reason).
+        results_folder = ev.kind is Event.SKIPPED and (ev.reason or "").startswith(RESULTS_FOLDER_PREFIX)
         if self._progress is not None:
+            if results_folder and not self.quiet:
+                self._progress.console.print(f"scan: {ev.file}: {detail}", markup=False, highlight=False)
             if ev.kind in (Event.RESULT, Event.RESUMED):
                 self._done += 1
                 failed = counts.get(Status.FAILED, 0) + counts.get(Status.ERROR, 0)
                 self._progress.update(self._task, completed=self._done, description=f"scanning ({failed} failed)", last=ev.file[-50:])
             return
-        if self.quiet or ev.kind is Event.SKIPPED and ev.status is Status.SKIPPED:
+        if self.quiet or ev.kind is Event.SKIPPED and ev.status is Status.SKIPPED and not results_folder:
             return
         click.echo(f"scan: {ev.file}: {detail}", err=True)

@@ -21,7 +21,7 @@ from typing import Protocol
 from ..io import deferred_signals
 from .isolation import MAX_SOLO_CRASHES, CrashIsolation, Outcome, crashed_record
 from .records import WorkerResult
-from .worker import Task, WorkerConfig, init_worker, process_task
+from .worker import Task, WorkerConfig, fatal_error, init_worker, process_task, startup_failure
 
 __all__ = ["MAX_SOLO_CRASHES", "Backend", "InProcessBackend", "ProcessBackend", "ProcessPool", "crashed_record"]
 
@@ -45,6 +45,9 @@ class InProcessBackend:
 
     def __init__(self, config: WorkerConfig) -> None:
         init_worker(config, ignore_sigint=False)
+        fatal = startup_failure()
+        if fatal is not None:  # weights missing: stop now, before the walk starts (it printed notes first)
+            raise fatal_error(fatal)
         self.capacity = 1
         self._done: list[tuple[Task, WorkerResult]] = []
 

@@ -43,6 +43,17 @@ class JournalState:
             return None
         return rec
 
+    def binding_runs(self) -> list[RunRecord]:
+        """The runs whose parameters and evidence folder bind these results: those that journaled
+        a file. A run that stopped before its first file (weights missing, a worker that could
+        not start) produced nothing to mix with, so a corrected re-run may use other parameters;
+        before, its run record locked the folder to the failed ones for ever. An item record
+        that names no run (hand-made or very old) makes every run binding."""
+        ids = {rec.run_id for rec in self.items.values()}
+        if None in ids:
+            return list(self.runs)
+        return [run for run in self.runs if run.run_id in ids]
+
     def engine_env(self) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
         """(engine_info, face_backend) of the first journaled record that has them."""
         for rec in self.items.values():

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, ForgetalkError, UsageError
+from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, UsageError
 from ..guard import claim_results_dir
 from ..io import deferred_signals, sha256_file
 from .backends import Backend
@@ -43,7 +43,7 @@ from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
 from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, load_manifest, manifest_entries
 from .records import Event, IndexRow, RunRecord, ScanEvent, ScanRecord, Status, WorkerFatal, WorkerResult
 from .walk import Skipped, WalkOptions, walk
-from .worker import ITEMS_DIR, Task, WorkerConfig
+from .worker import ITEMS_DIR, Task, WorkerConfig, fatal_error
 
 INDEX_SCHEMA = "forgetalk.scan-index/1"
 SUMMARY_NAME = "summary.pdf"
@@ -233,6 +233,35 @@ def _make_backend(cfg: ScanConfig, wcfg: WorkerConfig) -> Backend:
     return ProcessBackend(wcfg, cfg.workers, capacity=cfg.capacity)
 
 
+def check_startable(cfg: ScanConfig) -> None:
+    """Refuse, before RESULTS is claimed or the walk starts, what is wrong without loading a model:
+    an engine or face backend name that is not registered (exit 2), ``--device cuda`` without a GPU.
+
+    Before, the workers found out, after the folder was claimed, its journal given a run record
+    with the wrong parameters (which then refused the corrected command) and the walk begun.
+    Plugin modules (``--preload``) are imported first: they add names."""
+    import importlib
+
+    from ..engines.base import available_engines
+    from ..errors import UnknownNameError
+    from ..faces.base import available_backends
+    from ..pipeline import require_device
+
+    for mod in cfg.preload:
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            raise ScanUsageError(f"--preload {mod}: cannot import ({exc})") from None
+    opts = cfg.analyze_options()
+    engine, face_backend = getattr(opts, "engine", None), getattr(opts, "face_backend", None)
+    engines, backends = available_engines(), available_backends()
+    if engine is not None and engine not in engines:
+        raise UnknownNameError(f"unknown engine {engine!r}; available: {', '.join(engines)}")
+    if face_backend is not None and face_backend not in backends:
+        raise UnknownNameError(f"unknown face backend {face_backend!r}; available: {', '.join(backends)}")
+    require_device(getattr(opts, "device", None) or "cpu")
+
+
 def run_scan(cfg: ScanConfig, progress: ProgressFn | None = None) -> ScanSummary:
     """Run (or resume) a scan and write index, summary PDF and manifest; see docs/scan.md."""
     t_start = time.perf_counter()
@@ -242,6 +271,7 @@ def run_scan(cfg: ScanConfig, progress: ProgressFn | None = None) -> ScanSummary
         raise ScanUsageError(f"{cfg.input_dir}: not a folder")
     if cfg.backend not in ("process", "ray", "inline"):
         raise ScanUsageError(f"unknown backend {cfg.backend!r} (process, ray)")
+    check_startable(cfg)  # an unknown engine or face backend name: refused before RESULTS is made or touched
     out_dir = claim_results_dir(out_dir, in_dir, kind="scan")  # never the evidence folder; new, empty or ours
     emit = progress or (lambda _event, _counts: None)
 
@@ -276,7 +306,7 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
     earlier = read_journal(out_dir / JOURNAL_NAME)
     params = cfg.result_parameters()
     fp = fingerprint(params)
-    for run in earlier.runs:
+    for run in earlier.binding_runs():  # a run that journaled no file binds nothing (it failed before its first)
         if run.fingerprint != fp:
             raise ScanUsageError(
                 f"{out_dir} holds results made with different parameters (run {run.run_id}: "
@@ -446,9 +476,7 @@ class _Executor:
 
     def absorb(self, task: Task, result: WorkerResult) -> None:
         if isinstance(result, WorkerFatal):
-            err = ForgetalkError(result.message)
-            err.exit_code = result.exit_code  # type: ignore[misc]
-            raise err
+            raise fatal_error(result)
         rec = replace(result, run_id=self.run_id, finished_at=_now())
         if self.engine_info is None and rec.engine_info is not None:
             self.engine_info, self.face_backend = rec.engine_info, rec.face_backend

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..guard import MARKER_NAME, results_marker_kind
+
 #: Extensions tried by default (case-insensitive). ``--pattern`` replaces this filter.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".heic", ".heif", ".hif", ".avif"}
@@ -38,8 +40,8 @@ class Skipped:
 
     ``failed`` is True when the analyst asked for this entry and we could not read it
     (permission denied, broken symlink); False for deliberate skips (hidden files,
-    non-image extensions, symlink loops, the results folder itself, devices, FIFOs, sockets
-    and pseudo-files).
+    non-image extensions, symlink loops, the results folder itself and any other forgetalk
+    results folder (one with a results marker), devices, FIFOs, sockets and pseudo-files).
     """
 
     path: Path
@@ -52,6 +54,23 @@ class Skipped:
 #: the kernel each time it is read (``/proc/self/status`` differs from one read to the next), so a
 #: hash in the manifest made ``verify`` report it changed, and every re-run report it departed.
 PSEUDO_FILE_REASON = "pseudo-file (content made by the kernel when read, as /proc and /sys files are): not a stored file, never hashed"
+
+
+#: The reason of the current RESULTS folder's ``skipped`` row (when it lies inside the scanned folder).
+CURRENT_RESULTS_REASON = "results folder of this scan (--out): its files are outputs, not evidence; not scanned"
+
+#: How every ``skipped`` row of a forgetalk results folder starts (the progress lines show these).
+RESULTS_FOLDER_PREFIX = "forgetalk results folder"
+
+
+def results_folder_reason(kind: str) -> str:
+    """The ``skipped`` reason of a sub-folder that carries a forgetalk results marker (an older
+    RESULTS copied into the evidence, or one scanned into earlier). Why skipped: its overlays and
+    thumbnails are forgetalk's own renderings, which the engines flag as manipulated, so they took
+    the top of the triage index. Why said so: a marker planted in an evidence folder would
+    otherwise hide it; the row (and a progress line) names the folder and the marker file."""
+    return (f"{RESULTS_FOLDER_PREFIX} ({kind} results: it holds {MARKER_NAME}): outputs of an earlier forgetalk run, "
+            f"not evidence; not scanned. If it is evidence, delete its {MARKER_NAME} or scan it as DIR")
 
 
 def pseudo_fs_devices() -> frozenset[int]:
@@ -92,7 +111,7 @@ class WalkOptions:
     pattern: str | None = None  # glob on the file name (or on the relative path if it contains '/')
     include_hidden: bool = False
     follow_symlinks: bool = True
-    exclude: tuple[Path, ...] = ()  # folders never entered (the results folder)
+    exclude: tuple[Path, ...] = ()  # folders never entered (this scan's results folder); any folder with a results marker is skipped too
 
 
 def _is_hidden(name: str) -> bool:
@@ -170,7 +189,11 @@ def walk(root: Path, options: WalkOptions | None = None) -> Iterator[Candidate |
                     continue
                 key = _dir_key(st)
                 if key in excluded:
-                    yield Skipped(path, rel, "results folder (excluded)")
+                    yield Skipped(path, rel, CURRENT_RESULTS_REASON)
+                    continue
+                kind = results_marker_kind(path)  # through a symlinked folder too: the marker is read inside it
+                if kind is not None:
+                    yield Skipped(path, rel, results_folder_reason(kind))
                     continue
                 if key in visited:
                     yield Skipped(path, rel, "symbolic link loop or folder already scanned" if is_link else "folder already scanned")

@@ -147,6 +147,18 @@ def init_worker(config: WorkerConfig, ignore_sigint: bool = True, parent_pid: in
         _STATE.fatal = WorkerFatal(f"cannot start analysis worker: {err.__class__.__name__}: {err}", 1, traceback.format_exc(limit=8))
 
 
+def startup_failure() -> WorkerFatal | None:
+    """Why this process's analyzer could not be built by :func:`init_worker` (None if it was)."""
+    return _STATE.fatal
+
+
+def fatal_error(fatal: WorkerFatal) -> ForgetalkError:
+    """The error that stops the scan for a worker's fatal result, with the worker's exit code."""
+    err = ForgetalkError(fatal.message)
+    err.exit_code = fatal.exit_code  # type: ignore[misc]
+    return err
+
+
 def limit_threads(n: int) -> None:
     """Cap intra-op threads so N workers x M threads does not oversubscribe the CPUs.
 
