@@ -91,15 +91,16 @@ def check_outputs(inputs: Mapping[str, str | os.PathLike[str]], outputs: Mapping
         seen.append((label, path, where))
 
 
-#: The opening of every JSON sidecar ``analyze`` writes (``atomic_write_json``: schema first, indent 2).
-_OWN_JSON_START = b'{\n  "schema": "forgetalk.report/'
+#: The opening of every JSON file forgetalk writes to an analyst's path (``atomic_write_json``: schema
+#: first, indent 2): ``analyze``'s sidecar and ``evaluate --json-out``.
+_OWN_JSON_STARTS = (b'{\n  "schema": "forgetalk.report/', b'{\n  "schema": "forgetalk.evaluation/')
 _PDF_TAIL = 2048
 #: How much of a file's start is read to recognise it (the PNG's text chunk comes before its pixels).
 _HEAD = 64 * 1024
 
 
 def _own_json(head: bytes) -> bool:
-    return head.startswith(_OWN_JSON_START)
+    return head.startswith(_OWN_JSON_STARTS)
 
 
 def _own_png(head: bytes) -> bool:
@@ -139,7 +140,7 @@ def _own_pdf(fh: BinaryIO, size: int) -> bool:
 
 
 def is_foreign_file(path: str | os.PathLike[str]) -> bool:
-    """True if ``path`` is a non-empty regular file that ``analyze`` did not write.
+    """True if ``path`` is a non-empty regular file that ``analyze`` (or ``evaluate --json-out``) did not write.
 
     Why: an output path is where the analyst typed it; a slip (``--overlay exhibit2.png``,
     ``--report notes.pdf``) silently replaced someone's file, evidence included. Re-running a

@@ -13,9 +13,9 @@ import click
 from ..errors import EXIT_OK
 from .options import engine_options, json_option, progress_option
 
-#: The first key of every ``--json-out`` file this command writes: how a re-run recognises its own output.
+#: The first key of every ``--json-out`` file this command writes: how a re-run recognises its own
+#: output (``forgetalk.guard`` knows this schema's opening line, as it knows ``analyze``'s).
 SCHEMA = "forgetalk.evaluation/1"
-_OWN_START = b'{\n  "schema": "' + SCHEMA.split("/")[0].encode() + b"/"
 #: Keys of the files written before SCHEMA existed (recognised so that a re-run over one still works).
 _EARLIER_KEYS = {"data", "engine", "protocol", "summary", "rows"}
 _EARLIER_MAX_BYTES = 256 * 1024 * 1024
@@ -139,23 +139,21 @@ def _check_json_out(out: Path, data: Path, predictions: Path | None, records: li
             named.setdefault(os.fspath(root / p["mask_path"]), f"mask_path of image {image_id} in --predictions")
     inputs.update({label: path for path, label in named.items()})
     check_outputs(inputs, {"--json-out": out})
-    if not _own_output(out):
+    if not _earlier_output(out):  # the guard recognises this command's files by their schema line
         check_not_foreign({"--json-out": out})
     elif (results := inside_scan_results(out)) is not None:
         raise OutputCollisionError(f"--json-out {out} is inside the scan results {results}: evaluate never writes there; choose another folder")
 
 
-def _own_output(path: Path) -> bool:
-    """True if ``path`` is a regular file that an earlier ``evaluate --json-out`` wrote: its first key
-    is :data:`SCHEMA`'s family, or (files from before it) it is a JSON object with exactly the keys
-    that version wrote. Anything else that exists is someone else's file."""
+def _earlier_output(path: Path) -> bool:
+    """True if ``path`` is a regular file an ``evaluate --json-out`` wrote before :data:`SCHEMA`
+    existed: a JSON object with exactly the keys that version wrote (files with the schema line are
+    recognised by :func:`forgetalk.guard.check_not_foreign`, as ``analyze``'s are)."""
     from ..io import NotARegularFile, open_regular
 
     try:
         with os.fdopen(open_regular(path), "rb") as fh:
-            head = fh.read(len(_OWN_START))
-            if head == _OWN_START:
-                return True
+            head = fh.read(16)
             if not head.startswith(b'{\n  "data": ') or os.fstat(fh.fileno()).st_size > _EARLIER_MAX_BYTES:
                 return False
             doc = json.loads((head + fh.read()).decode("utf-8"))
