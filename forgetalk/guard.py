@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import OutputError, UsageError
-from .io import NotARegularFile, atomic_write_json, open_regular, read_regular_text, special_file_kind
+from .io import NotARegularFile, atomic_write_json, open_regular, special_file_kind
 
 #: File that marks a folder as forgetalk results, written when the folder is first claimed.
 MARKER_NAME = ".forgetalk-results.json"
@@ -206,13 +206,8 @@ def _is_within(child: str, parent: str) -> bool:
 def _is_results_folder(folder: Path, kind: str) -> bool:
     """A folder forgetalk made: its marker names ``kind`` (or, for folders from before the
     marker existed, its journal starts with a run record)."""
-    try:
-        doc = json.loads(read_regular_text(folder / MARKER_NAME))
-        return isinstance(doc, dict) and doc.get("schema") == MARKER_SCHEMA and doc.get("kind") == kind
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError):
-        return False
+    if os.path.exists(folder / MARKER_NAME):  # (a dangling link counts as absent, as it always did)
+        return results_marker_kind(folder) == kind
     if kind != "scan":
         return False
     try:
