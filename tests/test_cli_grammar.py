@@ -249,3 +249,16 @@ def test_an_empty_output_path_is_quoted_as_given(tmp_path: Path) -> None:
         res = invoke("analyze", tmp_path / "photo.jpg", flag, "")
         assert res.exit_code == 2, (flag, res.exit_code, res.stderr)
         assert res.stderr.strip() == f"error: {flag} '' names no file: give a file path", res.stderr
+
+
+def test_a_scan_that_selects_nothing_says_so(tmp_path: Path) -> None:
+    """A --pattern that matches no file (or a folder without images) ran, analysed nothing and exited
+    0 without a word, as a clean folder would; now one warning line says what was selected."""
+    (tmp_path / "D").mkdir()
+    (tmp_path / "D" / "photo.jpg").write_bytes(GRACE.read_bytes())
+    (tmp_path / "E").mkdir()
+    (tmp_path / "E" / "notes.txt").write_text("no images")
+    res = invoke("scan", tmp_path / "D", "--out", tmp_path / "R1", "--pattern", "/etc/*", "--workers", "0", "--no-progress")
+    assert res.exit_code == 0 and "warning: --pattern '/etc/*' matched no file in" in res.stderr, res.stderr
+    res = invoke("scan", tmp_path / "E", "--out", tmp_path / "R2", "--workers", "0", "--no-progress")
+    assert res.exit_code == 0 and "warning: no image file in" in res.stderr and "-r" in res.stderr, res.stderr

@@ -99,6 +99,11 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
         from ..scan.custody import departed_line
 
         click.echo(f"error: {departed_line(summary.departed)}", err=True)
+    selected = summary.counts.files_seen - summary.counts.skipped
+    if selected == 0:  # an exit 0 over nothing read like a clean folder (a hostile test pass: --pattern '/etc/*')
+        what = f"--pattern {pattern!r} matched no file in {input_dir} (it matches paths relative to DIR, e.g. 'sub/*.jpg')" if pattern is not None \
+            else f"no image file in {input_dir}" + ("" if recursive else " (sub-folders are scanned with -r)")
+        click.echo(f"warning: {what}; nothing was analysed", err=True)
     if as_json:
         click.echo(json_text(summary.to_dict()))
     else:
