@@ -49,3 +49,14 @@ def test_a_run_writes_nothing_outside_its_outputs_and_switches_onnxruntime_telem
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.relative_to(tmp_path).as_posix() for p in (*home.rglob("*"), *cache.rglob("*"))) == []
+
+
+def test_quant_given_to_a_cpu_engine_is_named_as_ignored() -> None:
+    """--quant nf4 with the fused or evidence engine ran at float32 without a word."""
+    from forgetalk.engines.base import warn_ignored_options
+
+    with pytest.warns(RuntimeWarning, match="--quant nf4 applies to model engines .* the fused engine ignores it"):
+        warn_ignored_options("fused", {"quant": "nf4"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_ignored_options("fused", {})  # nothing given, nothing said

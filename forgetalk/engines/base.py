@@ -151,6 +151,16 @@ def available_engines() -> dict[str, str]:
     return {name: entry.description for name, entry in _ENGINES.entries().items()}
 
 
+def warn_ignored_options(engine: str, options: Mapping[str, object]) -> None:
+    """Say when a CPU engine is given an option meant for model engines (``--quant``): it took the
+    option and ran without it, silently, so an analyst could believe a report was made at nf4."""
+    if options.get("quant"):
+        import warnings
+
+        warnings.warn(f"--quant {options['quant']} applies to model engines (forgerytalker); the {engine} engine ignores it",
+                      RuntimeWarning, stacklevel=3)
+
+
 def get_engine(name: str, **kwargs: object) -> Engine:
     """Build engine ``name`` (its module is imported now, on first use); UnknownNameError if none."""
     return _ENGINES.create(name, **kwargs)

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..faces import AlignedFace
 from ..weights import load_manifest, load_verified, resolve, weights_path
-from .base import CueSpec, EngineOutput, get_engine
+from .base import CueSpec, EngineOutput, get_engine, warn_ignored_options
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 from .regioncal import RegionCalibration, load_region_calibration, region_saliency
 
@@ -330,7 +330,8 @@ class FusedEngine:
     name = "fused"
 
     def __init__(self, device: str = "cpu", evidence: object | None = None, localizer: object | None = None, calibration: Mapping[str, object] | None = None,
-                 runtime: str = "auto", **_: object) -> None:
+                 runtime: str = "auto", **options: object) -> None:
+        warn_ignored_options(self.name, options)
         self.weights_sha256: str | None = None
         self.onnx_sha256: str | None = None
         self.recipe_sha256: str | None = None

@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import WeightsError
 from ...faces import AlignedFace
 from ...weights import load_manifest, load_verified, read_verified
-from ..base import CueSpec, EngineOutput, EngineVocabulary
+from ..base import CueSpec, EngineOutput, EngineVocabulary, warn_ignored_options
 from ..regioncal import load_region_calibration
 from .calibration import Calibration, load_calibration, region_differences
 from .consistency import (
@@ -91,8 +91,9 @@ class EvidenceEngine:
         calibration: Calibration | None = None,
         use_calibration: bool = True,
         consistency: ConsistencyCalibration | None = None,
-        **_: object,
+        **options: object,
     ) -> None:
+        warn_ignored_options(self.name, options)
         self.calibration = calibration
         self.consistency, self.consistency_sha256 = consistency, None
         if consistency is None and use_calibration:
