@@ -13,7 +13,7 @@ import signal
 import sys
 import warnings
 
-from .errors import EXIT_INTERRUPTED, caused_by_interrupt, record_interrupts
+from .errors import EXIT_INTERRUPTED, caused_by_interrupt, one_line_warning, record_interrupts
 
 
 def run() -> None:
@@ -30,17 +30,6 @@ def run() -> None:
         main()  # always ends in SystemExit with the command's code (its outputs written, or its one error line printed)
     finally:
         ignore_late_ctrl_c()
-
-
-def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None) -> None:  # noqa: ARG001
-    """Print a warning as the CLI prints everything for the analyst: one ``warning: ...`` line.
-
-    Why: Python's default shows the warning's file and line and then that line of source
-    (``forgetalk/registry.py:75: RuntimeWarning: ...`` and ``return entry.load()(**kwargs)``),
-    internals that mean nothing to an analyst, ahead of the command's own ``error:`` line. The
-    console script only; library callers keep Python's handling."""
-    text = str(message).strip().splitlines()
-    sys.stderr.write(f"warning: {text[0] if text else category.__name__}\n")
 
 
 def ignore_late_ctrl_c() -> None:

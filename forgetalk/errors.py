@@ -6,6 +6,7 @@ and is allowed to surface with a traceback.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 # Exit codes are part of the CLI contract (documented in the README).
@@ -156,3 +157,15 @@ def caused_by_interrupt(exc: BaseException) -> bool:
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
     return False
+
+
+def one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: object = None, line: str | None = None) -> None:  # noqa: ARG001
+    """Print a warning as the CLI prints everything for the analyst: one ``warning: ...`` line.
+
+    Why: Python's default shows the warning's file and line and then that line of source
+    (``forgetalk/registry.py:75: RuntimeWarning: ...`` and ``return entry.load()(**kwargs)``),
+    internals that mean nothing to an analyst, ahead of the command's own ``error:`` line. The
+    console script and its scan workers only (``forgetalk.scan.worker.init_worker``); library
+    callers keep Python's handling."""
+    text = str(message).strip().splitlines()
+    sys.stderr.write(f"warning: {text[0] if text else category.__name__}\n")

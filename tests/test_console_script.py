@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _helpers import ENTRY
 
-from forgetalk.entry import one_line_warning
+from forgetalk.errors import one_line_warning
 
 REPO = Path(__file__).resolve().parent.parent
 

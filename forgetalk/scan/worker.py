@@ -17,11 +17,12 @@ import re
 import signal
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError
+from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError, one_line_warning
 from ..io import special_file_kind
 from .records import Output, ScanRecord, Status, WorkerFatal, WorkerResult
 
@@ -131,6 +132,8 @@ def init_worker(config: WorkerConfig, ignore_sigint: bool = True, parent_pid: in
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if parent_pid is not None:
         _exit_when_orphaned(parent_pid)
+    if ignore_sigint:  # a pool's worker process (not -j0's in-process run): warnings as the console script prints them
+        warnings.showwarning = one_line_warning
     _STATE.config = config
     _STATE.fatal = None
     try:
