@@ -111,3 +111,19 @@ def test_fetch_of_a_file_the_manifest_does_not_list_is_a_usage_error(root: Path)
     r = _run("fetch", "demo", "--file", "a.bim")
     assert r.exit_code == 2 and "a.bim not in demo's manifest" in r.output and "a.bin" in r.output
     assert not (root / "a.bim").exists() and not (root / "a.bin").exists()
+
+
+def test_verify_of_everything_lists_a_fetched_component_with_no_file_as_not_installed(root: Path):
+    """A fresh checkout has no ForgeryTalker files by design; `weights verify` exited 5 for it while
+    every shipped engine was intact. Named explicitly, the component still fails (exit 5)."""
+    m = json.loads((root / "manifest.json").read_text())
+    m["files"] = [f for f in m["files"] if f.get("url")]  # a fetched component: every file downloadable
+    (root / "manifest.json").write_text(json.dumps(m))
+    r = _run("verify")
+    assert r.exit_code == 0, r.output
+    assert "not installed demo (2 files" in r.output
+    r = _run("verify", "demo", "--json")
+    assert r.exit_code == 5 and {f["status"] for f in json.loads(r.output)["files"]} == {"missing"}
+    (root / "a.bin").write_bytes(b"alpha")  # partly present: a broken install, not an absent one
+    r = _run("verify")
+    assert r.exit_code == 5 and "missing   demo/sub/b.bin" in r.output
