@@ -67,9 +67,14 @@ class Registry(Generic[T]):
         """Every name, built in or added, sorted."""
         return dict(sorted({**self.builtin, **self._added}.items()))
 
-    def create(self, name: str, **kwargs: object) -> T:
-        """Import ``name``'s factory (first use only) and call it with ``kwargs``."""
+    def require(self, name: str) -> Entry:
+        """``name``'s entry, or the one-line UnknownNameError (exit 2) naming what is available.
+        Nothing is imported: a command can refuse a bad name before it touches anything."""
         entry = self.builtin.get(name) or self._added.get(name)
         if entry is None:
             raise UnknownNameError(f"unknown {self.kind} {name!r}; available: {', '.join(self.entries())}")
-        return entry.load()(**kwargs)  # type: ignore[return-value]
+        return entry
+
+    def create(self, name: str, **kwargs: object) -> T:
+        """Import ``name``'s factory (first use only) and call it with ``kwargs``."""
+        return self.require(name).load()(**kwargs)  # type: ignore[return-value]

@@ -161,6 +161,11 @@ def warn_ignored_options(engine: str, options: Mapping[str, object]) -> None:
                       RuntimeWarning, stacklevel=3)
 
 
+def require_engine(name: str) -> None:
+    """Refuse (UnknownNameError, exit 2) an engine name that is not registered, without building it."""
+    _ENGINES.require(name)
+
+
 def get_engine(name: str, **kwargs: object) -> Engine:
     """Build engine ``name`` (its module is imported now, on first use); UnknownNameError if none."""
     return _ENGINES.create(name, **kwargs)

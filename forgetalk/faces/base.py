@@ -146,6 +146,11 @@ def available_backends() -> list[str]:
     return list(_BACKENDS.entries())
 
 
+def require_backend(name: str) -> None:
+    """Refuse (UnknownNameError, exit 2) a face backend name that is not registered, without building it."""
+    _BACKENDS.require(name)
+
+
 def get_backend(name: str = "default", **kwargs: object) -> FaceBackend:
     """Build backend ``name`` (its module is imported now, on first use); UnknownNameError if none."""
     return _BACKENDS.create(name, **kwargs)

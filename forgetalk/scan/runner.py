@@ -242,9 +242,8 @@ def check_startable(cfg: ScanConfig) -> None:
     Plugin modules (``--preload``) are imported first: they add names."""
     import importlib
 
-    from ..engines.base import available_engines
-    from ..errors import UnknownNameError
-    from ..faces.base import available_backends
+    from ..engines.base import require_engine
+    from ..faces.base import require_backend
     from ..pipeline import require_device
 
     for mod in cfg.preload:
@@ -254,11 +253,10 @@ def check_startable(cfg: ScanConfig) -> None:
             raise ScanUsageError(f"--preload {mod}: cannot import ({exc})") from None
     opts = cfg.analyze_options()
     engine, face_backend = getattr(opts, "engine", None), getattr(opts, "face_backend", None)
-    engines, backends = available_engines(), available_backends()
-    if engine is not None and engine not in engines:
-        raise UnknownNameError(f"unknown engine {engine!r}; available: {', '.join(engines)}")
-    if face_backend is not None and face_backend not in backends:
-        raise UnknownNameError(f"unknown face backend {face_backend!r}; available: {', '.join(backends)}")
+    if engine is not None:
+        require_engine(engine)  # the registries' own refusal, as building the engine would give
+    if face_backend is not None:
+        require_backend(face_backend)
     require_device(getattr(opts, "device", None) or "cpu")
 
 
