@@ -362,10 +362,11 @@ def _decode(data: bytes, label: str, max_pixels: int, analysis_pixels: int = DEF
     except ImageTooLargeError:
         raise
     except InputError:
-        problems = png_chunks.metadata_problems(data) if png_chunks.is_png(data) else []
-        if not problems:
+        fixed = png_chunks.repaired(data)
+        if fixed is None:
             raise
-    dec = _decode_pixels(png_chunks.without(data, (p.chunk for p in problems)), label, max_pixels, analysis_pixels)
+    clean, problems = fixed
+    dec = _decode_pixels(clean, label, max_pixels, analysis_pixels)
     return replace(dec, notes=[png_chunks.ignored_note(problems), *dec.notes])
 
 

@@ -244,6 +244,14 @@ def without(png: bytes, chunks: Iterable[Chunk]) -> bytes:
     return b"".join(parts)
 
 
+def repaired(data: bytes) -> tuple[bytes, list[Problem]] | None:
+    """``data`` without the metadata chunks Pillow refuses it for, and those chunks; None when
+    ``data`` is not a PNG or has none (the failure is then the image's own). The one step the
+    pixel decoding and the provenance stage both take after Pillow refused a file."""
+    problems = metadata_problems(data) if is_png(data) else []
+    return (without(data, (p.chunk for p in problems)), problems) if problems else None
+
+
 def ignored_note(problems: list[Problem]) -> str:
     """The report note for chunks left out of the pixel decoding."""
     named = "; ".join(p.describe() for p in problems[:NAMED_IN_NOTE])

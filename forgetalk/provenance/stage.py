@@ -45,10 +45,11 @@ def _open_metadata(data: bytes, notes: list[str]) -> Image.Image:
     try:
         return open_evidence_image(data)
     except Exception:
-        problems = png_chunks.metadata_problems(data) if png_chunks.is_png(data) else []
-        if not problems:
+        fixed = png_chunks.repaired(data)
+        if fixed is None:
             raise
-    img = open_evidence_image(png_chunks.without(data, (p.chunk for p in problems)))
+    clean, problems = fixed
+    img = open_evidence_image(clean)
     notes.extend(f"PNG chunk {p.describe()}: skipped when reading the other metadata" for p in problems)
     return img
 
