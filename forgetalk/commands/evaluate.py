@@ -122,7 +122,8 @@ def _check_json_out(out: Path, data: Path, predictions: Path | None, records: li
     Inputs: DATA, --predictions and every image and mask file they name. The same guard as
     ``analyze`` (:func:`forgetalk.guard.check_outputs`): symbolic links, ``..`` and hard links
     are resolved; links, devices, FIFOs and folders are refused. An existing file is replaced
-    only if it is an earlier ``--json-out`` of this command (see :func:`_own_output`).
+    only if it is an earlier ``--json-out`` of this command (its schema line, which the guard knows, or
+    :func:`_earlier_output`).
     """
     from ..guard import OutputCollisionError, check_not_foreign, check_outputs, inside_scan_results
 
