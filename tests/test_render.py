@@ -166,6 +166,33 @@ def test_overlay_accepts_2d_image_and_mismatched_heatmap() -> None:
     assert render_overlay(a2).shape == (120, 160, 3)
 
 
+def test_overlay_headers_of_a_group_photo_sit_by_their_own_faces() -> None:
+    """A hostile pass put 16 faces in a 4 x 4 grid: the labels, sized for the whole photo, were
+    several faces wide, covered the neighbours and sat nearer to them than to their own faces."""
+    from forgetalk.render.overlay import _render_overlay
+
+    rng = np.random.default_rng(3)
+    h = w = 1200
+    faces, arts = [], []
+    for i in range(16):
+        x1, y1 = 300 * (i % 4) + 95, 300 * (i // 4) + 80
+        fr, art, _ = _face(i, (float(x1), float(y1), float(x1 + 110), float(y1 + 110)), rng)
+        faces.append(fr)
+        arts.append(art)
+    a = make_analysis(1, size=(h, w))
+    a = replace(a, report=replace(a.report, faces=tuple(faces)), faces=tuple(arts))
+    img, headers = _render_overlay(a)
+    assert img.shape == (h, w, 3) and len(headers) == 16
+    for i, (hx0, hy0, hx1, hy1) in enumerate(headers):
+        own = faces[i].box
+        for j, f in enumerate(faces):
+            if j != i:  # on no other face
+                assert hx1 <= f.box[0] or f.box[2] <= hx0 or hy1 <= f.box[1] or f.box[3] <= hy0, (i, j)
+        centre = ((hx0 + hx1) / 2, (hy0 + hy1) / 2)
+        dist = [np.hypot(centre[0] - (f.box[0] + f.box[2]) / 2, centre[1] - (f.box[1] + f.box[3]) / 2) for f in faces]
+        assert int(np.argmin(dist)) == i and (hx0 >= own[0] - 1 or hx1 >= w - 1)  # nearest its own face, from its box's left edge (or at the photo's)
+
+
 def test_face_panel() -> None:
     a = make_analysis(1)
     panel = render_face_panel(a.faces[0], a.report.faces[0])

@@ -19,7 +19,7 @@ Design choices an analyst can rely on:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -33,6 +33,10 @@ ALPHA_HIGH = 0.6
 ALPHA_MAX = 0.65
 #: How many top-ranked regions get a label next to each face on the overlay.
 TOP_REGIONS = 3
+#: A face's labels are at most 1/7 of its box width tall ("face 12  score 0.75" is then about
+#: 1.7 box widths long), and never under 10 px, the smallest size that stays legible.
+FACE_WIDTH_PER_TEXT_PX = 7
+MIN_FACE_TEXT_PX = 10
 COLORMAP_NAME = "inferno"
 _COLORMAP = cv2.COLORMAP_INFERNO
 
@@ -138,6 +142,17 @@ class _Style:
     def tiny(self) -> bool:
         return self.text_px < 9
 
+    def for_face(self, box_w: float) -> _Style:
+        """This style, its text shrunk to suit a face ``box_w`` pixels wide (never grown, never
+        below the legible minimum): in a group photo the text sized for the whole image was
+        several faces wide, so each face's header covered its neighbours and sat nearer to
+        them than to its own face (a hostile test pass, 4 x 4 faces)."""
+        px = min(self.text_px, max(MIN_FACE_TEXT_PX, int(box_w) // FACE_WIDTH_PER_TEXT_PX))
+        if px == self.text_px:
+            return self
+        (_, base_h), _ = cv2.getTextSize("Ag", _FONT, 1.0, 1)
+        return replace(self, text_px=px, scale=px / max(base_h, 1), thickness=max(1, round(px / 14)), pad=max(1, px // 4))
+
 
 def _text_size(text: str, st: _Style) -> tuple[int, int, int]:
     (tw, th), base = cv2.getTextSize(text, _FONT, st.scale, st.thickness)
@@ -148,11 +163,12 @@ def _overlaps(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> boo
     return not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
 
 
-def _free_y(x: int, y: int, bw: int, bh: int, h: int, taken: list[tuple[int, int, int, int]], prefer_down: bool = False) -> int:
-    """The in-bounds y nearest to ``y`` where a bw x bh box at x overlaps no earlier label.
+def _free_y(x: int, y: int, bw: int, bh: int, h: int, taken: Sequence[tuple[int, int, int, int]], prefer_down: bool = False) -> int:
+    """The in-bounds y nearest to ``y`` where a bw x bh box at x overlaps nothing in ``taken``
+    (earlier labels, and the face boxes a caller adds).
 
-    Candidates are the preferred spot and the positions just below / above each placed
-    label (with ``prefer_down``, spots below ``y`` win over spots above it); if nothing is
+    Candidates are the preferred spot and the positions just below / above each taken
+    rectangle (with ``prefer_down``, spots below ``y`` win over spots above it); if nothing is
     free the preferred spot is kept (overlap beats losing a label).
     """
     cands = {y}
@@ -166,8 +182,9 @@ def _free_y(x: int, y: int, bw: int, bh: int, h: int, taken: list[tuple[int, int
 
 
 def _draw_label(img: np.ndarray, text: str, x: int, y: int, st: _Style, taken: list[tuple[int, int, int, int]], fg: tuple[int, int, int] = TEXT_RGB,
-                prefer_down: bool = False) -> None:
-    """Draw ``text`` on a dark box with its top-left near (x, y), nudged to avoid earlier labels.
+                prefer_down: bool = False, avoid: Sequence[tuple[int, int, int, int]] = ()) -> None:
+    """Draw ``text`` on a dark box with its top-left near (x, y), nudged to avoid earlier labels
+    and the ``avoid`` rectangles (face boxes).
 
     Labels are clamped inside the image so nothing is silently cut off at the border.
     """
@@ -176,7 +193,7 @@ def _draw_label(img: np.ndarray, text: str, x: int, y: int, st: _Style, taken: l
     bw, bh = tw + 2 * st.pad, th + base + 2 * st.pad
     x = int(np.clip(x, 0, max(0, w - bw)))
     y = int(np.clip(y, 0, max(0, h - bh)))
-    y = _free_y(x, y, bw, bh, h, taken, prefer_down)
+    y = _free_y(x, y, bw, bh, h, [*taken, *avoid], prefer_down)
     rect = (x, y, x + bw, y + bh)
     taken.append(rect)
     x1, y1 = min(rect[2], w), min(rect[3], h)
@@ -225,7 +242,7 @@ def _draw_block(img: np.ndarray, lines: list[str], spots: list[tuple[int, int | 
     if chosen is None:
         x0, y0 = spots[0]
         for i, text in enumerate(lines):
-            _draw_label(img, text, x0, (y0 or 0) + i * lh, st, taken, prefer_down=True)
+            _draw_label(img, text, x0, (y0 or 0) + i * lh, st, taken, prefer_down=True, avoid=avoid)
         return
     x, y = chosen
     for i, text in enumerate(lines):
@@ -328,6 +345,13 @@ def render_overlay(analysis: Analysis) -> np.ndarray:
     Same height and width as ``analysis.image``; RGB uint8. Face numbers are 1-based
     (``FaceResult.index + 1``), matching the CLI summary and the PDF.
     """
+    return _render_overlay(analysis)[0]
+
+
+def _render_overlay(analysis: Analysis) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """:func:`render_overlay`'s image and where each face's header landed (x0, y0, x1, y1), in
+    face order, so a test can check that a header sits by its own face and on no other."""
+    headers: list[tuple[int, int, int, int]] = []
     out = as_rgb8(analysis.image)
     h, w = out.shape[:2]
     heat = _heat_for((h, w), analysis.heatmap)
@@ -339,16 +363,21 @@ def render_overlay(analysis: Analysis) -> np.ndarray:
     faces = analysis.report.faces
     # Label blocks must not cover any face, so every box (plus its line) is off limits to them.
     boxes = [(int(f.box[0]) - st.line, int(f.box[1]) - st.line, int(f.box[2]) + st.line + 1, int(f.box[3]) + st.line + 1) for f in faces]
-    for i, face in enumerate(faces):
+    for face in faces:  # every box first: a label placed later must see all of them
         x1, y1, x2, y2 = (int(round(v)) for v in face.box)
         cv2.rectangle(out, (x1, y1), (x2, y2), BOX_RGB, st.line, cv2.LINE_AA)
+    for i, face in enumerate(faces):
+        x1, y1, x2, y2 = (int(round(v)) for v in face.box)
+        fst = st.for_face(x2 - x1)  # text sized to this face, so it stays next to it in a group photo
         header = f"{face.index + 1}" if st.tiny else f"face {face.index + 1}  score {face.score:.2f}"
-        _, th, base = _text_size(header, st)
-        hy = y1 - th - base - 2 * st.pad - st.line
-        _draw_label(out, header, x1, hy if hy >= 0 else y1 + st.line, st, taken, fg=BOX_RGB)
+        _, th, base = _text_size(header, fst)
+        hy = y1 - th - base - 2 * fst.pad - st.line
+        others = [b for j, b in enumerate(boxes) if j != i]
+        _draw_label(out, header, x1, hy if hy >= 0 else y1 + st.line, fst, taken, fg=BOX_RGB, avoid=others)
+        headers.append(taken[-1])
         art = analysis.faces[i] if i < len(analysis.faces) else None
         box_h = max(y2 - y1, 1)
-        if art is None or st.tiny or box_h < 4 * (th + base + 2 * st.pad):
+        if art is None or st.tiny or box_h < 4 * (th + base + 2 * fst.pad):
             continue  # too small to label legibly; the PDF table has the ranking
         # Numbered rings at the region centroids (mapped crop -> photo), and the legend
         # "rank. label saliency" stacked under the box, so text never hides the heat itself.
@@ -359,18 +388,19 @@ def render_overlay(analysis: Analysis) -> np.ndarray:
             if c is None:
                 continue
             px, py = (int(round(v)) for v in crop_to_photo(c, art.inverse))
-            r = max(3, st.text_px // 3)
+            r = max(3, fst.text_px // 3)
             cv2.circle(out, (px, py), r, (0, 0, 0), st.line + 2, cv2.LINE_AA)
             cv2.circle(out, (px, py), r, BOX_RGB, st.line, cv2.LINE_AA)
-            _outlined_text(out, str(region.rank), px + r + st.pad, py - r, st)
+            _outlined_text(out, str(region.rank), px + r + fst.pad, py - r, fst)
             lines.append(f"{region.rank}. {region.label} " + (f"{100 * region.suspicion:.0f}%" if region.suspicion is not None else f"{region.saliency:.2f}"))
         below = y2 + st.line + 1
-        spots = [(x1, below), (x2 - _block_width(lines, st), below), (x2 + st.line + 1, y1), (x1 - _block_width(lines, st) - st.line - 1, y1), (x1, None)]
-        _draw_block(out, lines, spots, st, taken, avoid=boxes)
+        bw = _block_width(lines, fst)
+        spots = [(x1, below), (x2 - bw, below), (x2 + st.line + 1, y1), (x1 - bw - st.line - 1, y1), (x1, None)]
+        _draw_block(out, lines, spots, fst, taken, avoid=boxes)
 
     if not faces and not st.tiny:
         _draw_label(out, "no face found", 0, 0, st, taken)
-    return out
+    return out, headers
 
 
 # --------------------------------------------------------------------------- thumbnail
