@@ -38,4 +38,9 @@ def test_calibration_section_records_sources_and_table(tmp_path: Path) -> None:
     n = cal["n_val_real"] + cal["n_val_fake"]
     assert t["table"].shape == (n, len(t["candidates"])) and sorted(set(t["source"])) == ["faces", "parsing"]
     assert int(t["y"].sum()) == cal["n_val_fake"]
+    for src in ("head", "mask", "mean"):  # every selectable source's raw saliency, item by region
+        assert t[f"region_sal_{src}"].shape == t["region_sal"].shape
+    chosen = t[f"region_sal_{cal['region_source']}"]
+    if not cal["region_cues"]:  # without consistency terms the chosen source's rows are the shipped ones
+        np.testing.assert_allclose(chosen, t["region_sal"], equal_nan=True)
     assert json.loads((tmp_path / "region_calibration.json").read_text())["engine"] == "fused"

@@ -330,9 +330,14 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
                     for i, it in enumerate(items)]
         region_names = sorted({k for r in sal_rows for k in r})
         region_sal = np.array([[r.get(k, np.nan) for k in region_names] for r in sal_rows], np.float64)
+        # And each selectable source's raw saliency without consistency terms, so another source
+        # (or a blend of two) can be judged on the same items without re-running the engine.
+        by_source = {f"region_sal_{src}": np.array([[region_saliency(heats[i], it.face.regions, scores_of(i, src, {}) or None).get(k, (np.nan,))[0]
+                                                     for k in region_names] for i, it in enumerate(items)], np.float64)
+                     for src in SELECTABLE_SOURCES}
         np.savez_compressed(table_out, table=table, candidates=np.array(candidates), y=y, photos=np.array(photos), source=np.array(photo_source),
                             face_px=face_px, kind=np.array([it.kind for it in items]), copy=np.array([it.copy for it in items]),
-                            region_names=np.array(region_names), region_sal=region_sal,
+                            region_names=np.array(region_names), region_sal=region_sal, **by_source,
                             primary=np.array(["|".join(sorted(it.primary)) for it in items]))
     chosen, selection = select_features(table, candidates, y, photos)
     log(f"[calibrate] face-score features {list(chosen)}: {json.dumps(selection['steps'])}, cross-validated AUC {selection['cv_auc_selected']} (fixed v2 set {selection['cv_auc_fixed_set']})")
