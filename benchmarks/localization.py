@@ -824,6 +824,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="test", choices=["test", "val"], help="test = faces never used for training or calibration")
     ap.add_argument("--seed", type=int, default=20261125)
     ap.add_argument("--per-face", type=int, default=0, help="forgeries per face (default: one per family)")
+    ap.add_argument("--untouched-per-face", type=int, default=1,
+                    help="untouched copies per face, each through its own chain (default 1, the README's draws; more narrows an interval the untouched side limits)")
     ap.add_argument("--real-landmarks", action="store_true",
                     help="give every item its untouched face's landmarks and regions (runs before 2026-11-26) instead of measuring them on the item's own crop")
     ap.add_argument("--families", default="", help="comma-separated families of forgetalk.train.loop.ALL_FAMILIES or GUARD_FAMILIES (default: ALL_FAMILIES)")
@@ -889,7 +891,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no cached faces in the {a.split} split of the given sources")
     sources = _label_sources(faces, parsing)
     landmarks_of = None if a.real_landmarks else product_landmarks()
-    items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True, landmarks_of=landmarks_of, log=log)
+    items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True,
+                                  untouched_per_face=max(1, a.untouched_per_face), landmarks_of=landmarks_of, log=log)
     log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {sum(i.fake for i in items)} forgeries + {sum(not i.fake for i in items)} untouched "
         f"({time.perf_counter() - t0:.0f}s)")
 
@@ -1009,6 +1012,8 @@ def main(argv: list[str] | None = None) -> int:
            "--split", a.split, "--seed", str(a.seed), "--per-face", str(per_face), "--engines", a.engines, "--peers", a.peers]
     if a.families:
         cmd += ["--families", a.families]
+    if a.untouched_per_face > 1:
+        cmd += ["--untouched-per-face", str(a.untouched_per_face)]
     if a.meso_framing != "crop":
         cmd += ["--meso-framing", a.meso_framing]
     if a.limit_faces:
@@ -1020,7 +1025,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = (f"Set: {len(all_faces)} held-out faces ({len(faces)} from the `{a.split}` split of `{faces_dir.name if faces_dir else '-'}/` ({n_photos} photos), "
              f"{len(parsing)} from the `{a.split}` split of `{parsing_dir.name if parsing_dir else '-'}/`), "
              f"{sum(it.fake for it in items)} forgeries ({', '.join(f'{k} {kinds[k]}' for k in families if kinds.get(k))}) + {kinds.get('real', 0)} untouched faces; "
-             f"{per_face} forgeries per face, families round-robin from a seeded offset, every item (untouched included) through its own post-edit chain "
+             f"{per_face} forgeries{f' and {a.untouched_per_face} untouched copies' if a.untouched_per_face > 1 else ''} per face, families round-robin from a seeded offset, every item (untouched included) through its own post-edit chain "
              f"(forgetalk.synth.chain), then {'the untouched face' + chr(39) + 's landmarks' if a.real_landmarks else 'landmarks and regions measured on its own crop by FaceMesh'}; "
              f"seed {a.seed}. Split rules: faces: {faces_rule()}; parsing set: {parsing_rule()}. "
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {a.threads}, device {a.device}. Command: `{shlex.join(cmd)}`.")
