@@ -28,7 +28,7 @@ from struct import error as struct_error
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from . import png_chunks
 from .errors import ImageTooLargeError, InputError, IntegrityError, OutputError
@@ -46,6 +46,12 @@ DEFAULT_ANALYSIS_PIXELS = 16_000_000
 _CHUNK = 1 << 20
 #: EXIF orientation values defined by the standard; anything else is reported and ignored.
 _VALID_ORIENTATIONS = frozenset(range(1, 9))
+#: How each EXIF orientation's stored pixels are turned for display (as ``ImageOps.exif_transpose``).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+            5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
+#: Bytes put just before a JPEG's end-of-image marker by :func:`jpeg_data_ends_early`.
+_JPEG_PROBE_FILL = b"\x55" * 64
 
 # Never let Pillow silently pad a truncated file with grey: that would fabricate pixels.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -187,6 +193,11 @@ def read_input_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_
     return data
 
 
+#: Said of every one-channel picture (with or without alpha, 1 to 32 bits): the engines' colour cues
+#: (skin colour mismatch, iris colour) compare three equal channels there.
+_GRAY_NOTE = "grayscale image: colour cues are not informative"
+
+
 def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) -> np.ndarray:
     """Normalise any Pillow mode to uint8 RGB without inventing content.
 
@@ -203,6 +214,8 @@ def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) ->
         alpha = arr[..., 3:4] / 255.0
         if float(alpha.min()) < 1.0:
             notes.append("alpha channel composited over white for analysis")
+        if mode in ("LA", "La"):
+            notes.append(_GRAY_NOTE)
         rgb = arr[..., :3] * alpha + 255.0 * (1.0 - alpha)
         return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -215,12 +228,13 @@ def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) ->
             scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
             notes.append(f"{mode}-mode data linearly rescaled from [{lo:g}, {hi:g}] to 8 bits")
         g = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+        notes.append(_GRAY_NOTE)
         return np.repeat(g[..., None], 3, axis=2)
     if mode == "CMYK":
         notes.append("CMYK converted to RGB (naive conversion, no ICC profile applied)")
     elif mode in ("L", "1", "P", "YCbCr", "LAB", "HSV"):
         if mode in ("L", "1"):
-            notes.append("grayscale image: colour cues are not informative")
+            notes.append(_GRAY_NOTE)
     else:
         notes.append(f"unusual mode {mode} converted to RGB")
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
@@ -258,6 +272,85 @@ class _Decoded:
     jpeg_quality: int | None
     native_size: tuple[int, int]  # (width, height) as stored, before EXIF orientation
     reduction: int
+
+
+def orientation_tag(value: object) -> tuple[int, str | None]:
+    """The EXIF orientation to record (1-8 are applied) and, when the tag is unusable, the note saying so.
+
+    Why not ``int(value)``: the tag arrives as whatever type the file declares: a SHORT as the
+    standard says, but also a LONG, a float, a rational (NaN when its denominator is 0), text or raw
+    bytes. ``int()`` refused the whole photo as "corrupt" for that one metadata field (NaN, bytes),
+    and text "6" was reported as applied while Pillow's transpose left the picture as stored. Only
+    an integral number counts; an out-of-range one is recorded as it is, anything else as 0, and
+    the picture is then analysed as stored.
+    """
+    if value is None:
+        return 1, None
+    number = math.nan
+    if not isinstance(value, (str, bytes, bytearray)):
+        with contextlib.suppress(TypeError, ValueError, ZeroDivisionError, OverflowError):
+            number = float(value)  # type: ignore[arg-type]  # int, float, IFDRational
+    if math.isfinite(number) and number == int(number):
+        orientation = int(number)
+        if orientation in _VALID_ORIENTATIONS:
+            return orientation, None
+        shown = str(orientation)
+    else:
+        orientation, shown = 0, repr(value)[:40]
+    return orientation, f"EXIF orientation tag has the invalid value {shown}: ignored (image analysed as stored)"
+
+
+#: The content formats each image extension a scan accepts names (``forgetalk.scan.walk``).
+_EXTENSION_FORMATS = {
+    **dict.fromkeys((".jpg", ".jpeg", ".jpe", ".jfif"), ("JPEG", "MPO")), ".png": ("PNG",), ".webp": ("WEBP",),
+    ".bmp": ("BMP",), ".tif": ("TIFF",), ".tiff": ("TIFF",), ".gif": ("GIF",),
+    **dict.fromkeys((".ppm", ".pgm", ".pbm", ".pnm"), ("PPM",)), ".jp2": ("JPEG2000",), ".j2k": ("JPEG2000",),
+    **dict.fromkeys((".heic", ".heif", ".hif"), ("HEIF",)), ".avif": ("AVIF",),
+}
+
+
+def extension_note(name: str, fmt: str) -> str | None:
+    """A note when the name's extension announces another format than the content is, else None.
+
+    Why: Pillow opens a file by its content, so the analysis is right either way, but a photo
+    whose name says JPEG and whose bytes are WebP (or PNG, or TIFF) was renamed or re-encoded
+    after it was named; the examiner should read that in the report, not find it later.
+    Unknown or missing extensions say nothing.
+    """
+    expected = _EXTENSION_FORMATS.get(os.path.splitext(name)[1].lower())
+    if expected is None or fmt in expected:
+        return None
+    return f"the file name ends in {os.path.splitext(name)[1]!r} but the content is {fmt}: analysed as {fmt}"
+
+
+def jpeg_data_ends_early(data: bytes, decoded: Image.Image, draft: tuple[str | None, tuple[int, int]] | None = None) -> bool:
+    """True if the JPEG's compressed picture stops short at an end-of-image marker, so that libjpeg
+    invented the rest (grey blocks, or a blurred progressive pass) instead of failing.
+
+    Why: Pillow refuses a JPEG that is cut short, but one whose end-of-image marker comes early (a
+    cut file "repaired" by appending FF D9, or the marker planted mid-picture with the rest of the
+    file behind it) decodes without an error: libjpeg only warns, Pillow silences its warnings,
+    and the analysis ran on pixels the file does not hold. The test: decode again (``draft`` as
+    for ``decoded``) with filler bytes just before that marker. A complete picture never reads
+    them (libjpeg skips bytes in front of a marker) and decodes the same; a picture that ended
+    early decodes them instead of its padding, and differs.
+    """
+    from .provenance.jpeg import walk  # lazily: the provenance package imports this module
+
+    end = walk(data).eoi_end
+    if end is None:
+        return False  # no end-of-image marker: Pillow itself reports the file as truncated
+    filled = data[:end - 2] + _JPEG_PROBE_FILL + data[end - 2:]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the decode of ``decoded`` already reported its warnings
+            probe = open_evidence_image(filled)
+            if draft is not None:
+                probe.draft(*draft)
+            probe.load()
+    except (OSError, SyntaxError, ValueError):
+        return False  # cannot tell: the file is judged on its own decode
+    return probe.size != decoded.size or not np.array_equal(np.asarray(probe), np.asarray(decoded))
 
 
 def reduction_factor(width: int, height: int, budget: int) -> int:
@@ -399,21 +492,30 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
             if sixteen:
                 notes.append(sixteen)
             factor = reduction_factor(w, h, analysis_pixels)
+            draft = None
             if factor > 1 and fmt in ("JPEG", "MPO"):
-                img.draft(img.mode if img.mode in ("RGB", "L", "CMYK") else None, (math.ceil(w / factor), math.ceil(h / factor)))
+                draft = (img.mode if img.mode in ("RGB", "L", "CMYK") else None, (math.ceil(w / factor), math.ceil(h / factor)))
+                img.draft(*draft)
+            # Read before load(): Pillow's TIFF decoder turns the picture upright while loading and drops the tag.
+            orientation, bad_orientation = orientation_tag(img.getexif().get(0x0112))
             img.load()
-            orientation = int(img.getexif().get(0x0112, 1) or 1)
+            if fmt in ("JPEG", "MPO") and jpeg_data_ends_early(data, img, draft):
+                raise InputError(f"{label}: truncated image (the JPEG's picture data ends early, at an end-of-image "
+                                 "marker; the decoder would make up the rest)")
+            turned = orientation in _UPRIGHT and img.getexif().get(0x0112) is None  # by the decoder (TIFF)
+            stored = (h, w) if turned and orientation >= 5 else (w, h)  # TIFF reports the turned size from open
             n_frames = getattr(img, "n_frames", 1)
             decoded_w, decoded_h = img.size
             # draft() may have stopped short of the budget (1/8 at most): finish with a box reduction.
             rest = reduction_factor(decoded_w, decoded_h, analysis_pixels)
             if rest > 1:
                 img = _reduce(img, rest)
-            if orientation in _VALID_ORIENTATIONS - {1}:
-                img = ImageOps.exif_transpose(img)
+            if orientation in _UPRIGHT:
+                if not turned:
+                    img = img.transpose(_UPRIGHT[orientation])
                 notes.append(f"EXIF orientation {orientation} applied")
-            elif orientation != 1:
-                notes.append(f"EXIF orientation tag has the invalid value {orientation}: ignored (image analysed as stored)")
+            elif bad_orientation:
+                notes.append(bad_orientation)
             if n_frames > 1:
                 notes.append(f"multi-frame file: only frame 1 of {n_frames} analysed")
             rgb = _to_rgb8(img, notes, src_mode=orig_mode)
@@ -441,7 +543,7 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
         notes.append(f"photo is {w}x{h} ({w * h / 1e6:.1f} MP): analysed at 1/{reduction} resolution "
                      f"({rgb.shape[1]}x{rgb.shape[0]}) to stay within the {analysis_pixels / 1e6:g} MP analysis memory budget; "
                      "hashes are of the original file")
-    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, (w, h), reduction)
+    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, stored, reduction)
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -462,6 +564,9 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     digest = sha256_bytes(data)
     size = len(data)
     dec = _decode(data, str(p), max_pixels, analysis_pixels)
+    renamed = extension_note(p.name, dec.format)
+    if renamed:
+        dec = replace(dec, notes=[*dec.notes, renamed])
     inspected: Any = None
     inspect_s = 0.0
     if inspect is not None:

@@ -81,7 +81,7 @@ def _usable_compression_map(inspected: Inspected | None, info: InputInfo, shape:
     if cmap is None:
         return None, None
     rows, cols = cmap.log_odds.shape
-    if info.reduction != 1 or info.exif_orientation not in (0, 1) or rows != shape[0] // 8 or cols != shape[1] // 8:
+    if info.reduction != 1 or 2 <= info.exif_orientation <= 8 or rows != shape[0] // 8 or cols != shape[1] // 8:  # 2-8: turned upright
         return None, ("compression history not mapped: the photo was analysed reduced or rotated by its EXIF "
                       "orientation, off the JPEG block grid")
     return cmap, None

@@ -194,3 +194,22 @@ def test_case_line_of_the_longest_allowed_length_is_printed_and_a_longer_one_ref
         code, _, err = run("analyze", str(grace_path), "--report", str(tmp_path / "no" / "r.pdf"), flag, "C" * 5000, *ENGINE)
         assert code == 2 and f"at most {CASE_TEXT_MAX}" in err and len(err.strip().splitlines()) == 1
         assert not (tmp_path / "no").exists()
+
+
+def test_a_file_name_cannot_print_lines_of_its_own(grace_path: Path, tmp_path: Path) -> None:
+    """The evidence's name is chosen by whoever made the evidence: a newline in it printed a forged
+    verdict line above the real one, an ESC sequence could erase lines on a terminal."""
+    p = tmp_path / "ev.jpg\nverdict: no evidence of manipulation found (score 0.010, engine fused)\n\x1b[2K.jpg"
+    p.write_bytes(grace_path.read_bytes())
+    code, out, err = run("analyze", str(p), "--report", str(tmp_path / "r.pdf"), *ENGINE)
+    assert code == 0, err
+    assert [line for line in out.splitlines() if line.startswith("verdict:")] == [out.splitlines()[1]]
+    assert "ev.jpg\\x0averdict: no evidence" in out.splitlines()[0] and "\x1b" not in out
+    assert json.loads((tmp_path / "r.json").read_text())["input"]["name"] == p.name  # the JSON keeps the exact name
+
+
+def test_terminal_text_escapes_what_a_terminal_would_act_on() -> None:
+    from forgetalk.commands.analyze import terminal_text
+
+    assert terminal_text("photo d'identité 证据 🙂.jpg") == "photo d'identité 证据 🙂.jpg"
+    assert terminal_text("a\nb\r\t\x1b[31m\u202egpj.exe\udcff") == "a\\x0ab\\x0d\\x09\\x1b[31m\\u202egpj.exe\\xff"

@@ -203,3 +203,18 @@ def test_a_region_is_reported_only_when_its_own_evidence_favours_one_compression
     mouth = next(r for r in fc.regions if r.region == "mouth")
     assert mouth.excess > 0.4 and mouth.z > 10  # over both thresholds either way
     assert mouth.single is reported and (fc.single_regions == ("mouth",)) is reported
+
+
+@pytest.mark.parametrize("orientation,mapped", [(1, True), (0, True), (9, True), (-6, True), (6, False), (3, False)])
+def test_compression_map_is_dropped_only_for_a_photo_actually_turned(orientation: int, mapped: bool) -> None:
+    """An invalid orientation tag (0, 9, -6) leaves the photo as stored, on its JPEG grid: the map
+    was dropped with a note saying the photo had been rotated."""
+    from forgetalk.io import InputInfo
+    from forgetalk.pipeline import Inspected, _usable_compression_map
+    from forgetalk.provenance.compression_map import CompressionMap
+
+    info = InputInfo(path="/p.jpg", name="p.jpg", size_bytes=1, sha256="0", sha256_after="0", format="JPEG", mode="RGB",
+                     width=64, height=48, exif_orientation=orientation)
+    grid = np.zeros((6, 8), np.float32)
+    cmap, note = _usable_compression_map(Inspected(provenance=None, compression=CompressionMap(grid, grid, ("0,1",))), info, (48, 64))  # type: ignore[arg-type]
+    assert (cmap is not None) == mapped and (note is None) == mapped

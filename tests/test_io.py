@@ -272,3 +272,110 @@ def test_other_pillow_formats_are_refused_whatever_the_name(fmt: str, tmp_path: 
     p.write_bytes(_saved(fmt))
     with pytest.raises(InputError, match="not a recognised image format"):
         load_image(p)
+
+
+def _jpeg(rgb: np.ndarray, **kw: object) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90, **kw)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.95, 0.999])
+@pytest.mark.parametrize("kw", [{}, {"progressive": True}], ids=["baseline", "progressive"])
+def test_jpeg_whose_end_marker_comes_early_is_refused_as_truncated(grace_rgb: np.ndarray, tmp_path: Path, cut: float, kw: dict) -> None:
+    """A cut JPEG "repaired" with FF D9 decoded without an error: libjpeg filled the missing blocks
+    with grey (or left a blurred progressive pass) and the faces were analysed on invented pixels."""
+    data = _jpeg(grace_rgb, **kw)
+    p = tmp_path / "cut.jpg"
+    p.write_bytes(data[: int(len(data) * cut)] + b"\xff\xd9")
+    with pytest.raises(InputError, match="truncated image.*ends early"):
+        load_image(p)
+
+
+def test_jpeg_with_an_end_marker_planted_mid_picture_is_refused(grace_path: Path, tmp_path: Path) -> None:
+    data = bytearray(grace_path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 2] = b"\xff\xd9"  # the rest of the picture stays behind it
+    p = tmp_path / "planted.jpg"
+    p.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="ends early"):
+        load_image(p)
+
+
+@pytest.mark.parametrize("kw", [{}, {"progressive": True}, {"optimize": True}, {"subsampling": 0}], ids=["baseline", "progressive", "optimized", "444"])
+def test_complete_jpegs_are_not_taken_for_early_ending_ones(grace_rgb: np.ndarray, tmp_path: Path, kw: dict) -> None:
+    p = tmp_path / "ok.jpg"
+    p.write_bytes(_jpeg(grace_rgb, **kw) + b"trailing bytes after the picture")
+    assert load_image(p).rgb.shape == grace_rgb.shape
+    restart = tmp_path / "restart.jpg"
+    import cv2
+
+    cv2.imwrite(str(restart), grace_rgb[..., ::-1], [cv2.IMWRITE_JPEG_RST_INTERVAL, 4])
+    assert load_image(restart).rgb.shape == grace_rgb.shape
+    big = tmp_path / "big.jpg"  # decoded in draft mode (the probe decodes alike)
+    big.write_bytes(_jpeg(np.ascontiguousarray(np.tile(grace_rgb, (2, 2, 1)))))
+    assert load_image(big, analysis_pixels=300_000).info.reduction > 1
+
+
+def _exif_orientation(tag_type: int, count: int, value4: bytes, extra: bytes = b"") -> bytes:
+    """A little-endian EXIF block holding only the Orientation tag, of any TIFF type."""
+    import struct
+
+    ifd = struct.pack("<HHHI", 1, 0x0112, tag_type, count) + value4 + struct.pack("<I", 0)
+    return b"Exif\0\0II*\0" + struct.pack("<I", 8) + ifd + extra
+
+
+@pytest.mark.parametrize("exif,recorded", [
+    (_exif_orientation(5, 1, (26).to_bytes(4, "little"), (6).to_bytes(4, "little") + (0).to_bytes(4, "little")), 0),  # 6/0: NaN
+    (_exif_orientation(7, 4, b"\x06\0\0\0"), 0),  # UNDEFINED bytes
+    (_exif_orientation(2, 2, b"6\0\0\0"), 0),  # ASCII "6": Pillow's transpose ignores it, so must we
+    (_exif_orientation(3, 1, b"\0\0\0\0"), 0),  # 0: not a defined value either
+], ids=["nan-rational", "undefined-bytes", "ascii", "zero"])
+def test_unusable_orientation_tag_is_noted_never_refuses_the_photo(grace_rgb: np.ndarray, tmp_path: Path, exif: bytes, recorded: int) -> None:
+    p = tmp_path / "o.jpg"
+    p.write_bytes(_jpeg(grace_rgb, exif=exif))
+    li = load_image(p)
+    assert li.rgb.shape == grace_rgb.shape  # analysed as stored
+    assert li.info.exif_orientation == recorded
+    assert any("invalid value" in n and "as stored" in n for n in li.info.notes)
+    assert not any("applied" in n for n in li.info.notes)
+
+
+def test_orientation_stored_as_a_long_is_applied(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    p = tmp_path / "o.jpg"
+    p.write_bytes(_jpeg(np.ascontiguousarray(np.rot90(grace_rgb, 1)), exif=_exif_orientation(4, 1, (6).to_bytes(4, "little"))))
+    li = load_image(p)
+    assert li.info.exif_orientation == 6 and li.rgb.shape == grace_rgb.shape
+    assert "EXIF orientation 6 applied" in li.info.notes
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_tiff_orientation_is_recorded_and_applied_once(grace_rgb: np.ndarray, tmp_path: Path, orientation: int) -> None:
+    """Pillow's TIFF decoder turns the picture itself while loading and drops the tag: the report
+    said orientation 1 with no note, and a reduced photo's native size was not swapped back."""
+    turn = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    p = tmp_path / "o.tif"
+    Image.fromarray(grace_rgb).transpose(turn).save(p, exif=exif)
+    li = load_image(p)
+    assert li.info.exif_orientation == orientation and f"EXIF orientation {orientation} applied" in li.info.notes
+    assert np.array_equal(li.rgb, grace_rgb)  # upright, turned exactly once
+    small = load_image(p, analysis_pixels=100_000)
+    assert (small.info.native_width, small.info.native_height) == (grace_rgb.shape[1], grace_rgb.shape[0])
+
+
+@pytest.mark.parametrize("fmt,name,noted", [("WEBP", "photo.jpg", True), ("PNG", "photo.JPEG", True), ("TIFF", "photo.png", True),
+                                            ("JPEG", "photo.JPG", False), ("PNG", "photo.dat", False), ("JPEG", "photo", False)])
+def test_extension_that_names_another_format_is_noted(fmt: str, name: str, noted: bool, tmp_path: Path) -> None:
+    p = tmp_path / name
+    p.write_bytes(_saved(fmt))
+    notes = load_image(p).info.notes
+    assert any(f"content is {fmt}" in n for n in notes) == noted
+
+
+def test_every_one_channel_picture_is_said_to_be_grayscale(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    gray = Image.fromarray(grace_rgb).convert("L")
+    for name, img in (("la.png", gray.convert("LA")), ("i16.tif", Image.fromarray(np.asarray(gray, np.uint16) * 257)),
+                      ("f.tif", Image.fromarray(np.asarray(gray, np.float32) / 255.0, "F"))):
+        img.save(tmp_path / name)
+        assert "grayscale image: colour cues are not informative" in load_image(tmp_path / name).info.notes, name

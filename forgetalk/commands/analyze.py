@@ -175,8 +175,28 @@ def _warm_up_in_background(pdf: bool) -> None:
     threading.Thread(target=warm, name="forgetalk-warm-up", daemon=False).start()
 
 
+def terminal_text(text: str) -> str:
+    """``text`` with every character a terminal would act on instead of show written as an escape.
+
+    Why: the file name is the evidence's, so whoever made the evidence chose it. A newline in it
+    printed a line of its own, such as a forged ``verdict: no evidence of manipulation found``
+    above the real verdict; an ESC sequence could recolour or erase lines, and a right-to-left
+    override reverse the extension. Undecodable name bytes (lone surrogates) become ``\\xNN``.
+    """
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch.isprintable():
+            out.append(ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
+
+
 def _print_summary(rep: Any, written: dict[str, Path]) -> None:
-    click.echo(f"{rep.input.name}  sha256 {rep.input.sha256}")
+    click.echo(f"{terminal_text(rep.input.name)}  sha256 {rep.input.sha256}")
     click.echo(f"verdict: {rep.verdict} (score {rep.score:.3f}, engine {rep.engine})")
     for face in rep.faces:
         top = ", ".join(f"{r.label} " + (f"{100 * r.suspicion:.0f}%" if r.suspicion is not None else f"{r.saliency:.2f}") for r in face.regions[:3])
@@ -191,6 +211,6 @@ def _print_summary(rep: Any, written: dict[str, Path]) -> None:
         click.echo("  (% = share of real faces whose same region scored lower; regions ranked by it, those at 100% by how far above"
                    + ("; regions the JPEG compression history reports come first)" if first else ")"))
     for note in rep.warnings:
-        click.echo(f"  note: {note}")
+        click.echo(f"  note: {terminal_text(note)}")
     for kind, path in written.items():
         click.echo(f"{kind}: {path}")
