@@ -22,6 +22,7 @@ import click
 from . import __version__
 from .commands.options import JSON_META, json_text
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ForgetalkError, caused_by_interrupt
+from .terminal import terminal_text
 from .weights import ENV_WEIGHTS
 
 # Sub-command modules in forgetalk/commands/, attached in this order (help lists them sorted).
@@ -33,11 +34,14 @@ def _one_line(text: str) -> str:
 
 
 def _error(message: str, code: int, as_json: bool) -> None:
-    """Print the single error line (and the JSON document with --json) and exit with ``code``."""
+    """Print the single error line (and the JSON document with --json) and exit with ``code``.
+
+    The terminal's line escapes control characters (an error often quotes the evidence's file
+    name, which could otherwise carry an ESC sequence to the terminal); the JSON keeps the text."""
     line = _one_line(message)
     if as_json:
         click.echo(json_text({"status": "error", "error": line, "exit_code": code}))
-    click.echo(f"error: {line}", err=True)
+    click.echo(f"error: {terminal_text(line)}", err=True)
     sys.exit(code)
 
 

@@ -209,7 +209,16 @@ def test_a_file_name_cannot_print_lines_of_its_own(grace_path: Path, tmp_path: P
 
 
 def test_terminal_text_escapes_what_a_terminal_would_act_on() -> None:
-    from forgetalk.commands.analyze import terminal_text
+    from forgetalk.terminal import terminal_text
 
     assert terminal_text("photo d'identité 证据 🙂.jpg") == "photo d'identité 证据 🙂.jpg"
     assert terminal_text("a\nb\r\t\x1b[31m\u202egpj.exe\udcff") == "a\\x0ab\\x0d\\x09\\x1b[31m\\u202egpj.exe\\xff"
+
+
+def test_error_line_escapes_an_evidence_name_s_control_characters(tmp_path: Path) -> None:
+    """An error quoting the evidence's name (here: not an image) prints its ESC sequence escaped."""
+    bad = tmp_path / "x\x1b[2Jy.jpg"
+    bad.write_bytes(b"not an image")
+    code, _, err = run_cli("analyze", str(bad), "--no-progress")
+    assert code == EXIT_BAD_INPUT and "\x1b" not in err and "x\\x1b[2Jy.jpg" in err
+    assert err.count("\n") == 1 and err.startswith("error: ")

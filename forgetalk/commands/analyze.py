@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_NO_FACE, EXIT_OK
+from ..terminal import terminal_text
 from .options import case_options, engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
 
 DEPRECATED_JSON = "warning: `analyze --json PATH` is deprecated; use `--json-out PATH` (`--json` alone prints the result on stdout)"
@@ -173,26 +174,6 @@ def _warm_up_in_background(pdf: bool) -> None:
             pass
 
     threading.Thread(target=warm, name="forgetalk-warm-up", daemon=False).start()
-
-
-def terminal_text(text: str) -> str:
-    """``text`` with every character a terminal would act on instead of show written as an escape.
-
-    Why: the file name is the evidence's, so whoever made the evidence chose it. A newline in it
-    printed a line of its own, such as a forged ``verdict: no evidence of manipulation found``
-    above the real verdict; an ESC sequence could recolour or erase lines, and a right-to-left
-    override reverse the extension. Undecodable name bytes (lone surrogates) become ``\\xNN``.
-    """
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch.isprintable():
-            out.append(ch)
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte os.fsdecode could not decode
-            out.append(f"\\x{code - 0xDC00:02x}")
-        else:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
 
 
 def _print_summary(rep: Any, written: dict[str, Path]) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +44,33 @@ Exit codes:
   5  model weights missing   6  RESULTS not writable
   7  an input an earlier run recorded is missing, changed or unreadable now
      (kept in the manifest as departed; the rest of the scan is written)
-  130  interrupted (re-run to resume)
+  130  interrupted by Ctrl-C or SIGTERM (re-run to resume)
 """
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (``kill``, ``timeout``, ``docker stop``, a batch scheduler) like Ctrl-C while the scan runs.
+
+    Why: SIGTERM's default action ended the process on the spot: killed by signal 15, no
+    ``error:`` line, and the worker pool never shut down, so multiprocessing's resource tracker
+    printed a two-line "leaked semaphore objects" warning after it. As a KeyboardInterrupt it takes
+    Ctrl-C's path: workers cancelled, journal closed, one line, exit 130, resumable. The index and
+    manifest are still written as a pair (``forgetalk.io.deferred_signals`` holds SIGTERM there and
+    hands it to this handler afterwards). A SIGTERM ignored when the scan started stays ignored.
+    """
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous == signal.SIG_IGN or threading.current_thread() is not threading.main_thread():  # handlers: main thread only
+        yield
+        return
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 @click.command(name="scan", help=HELP)
@@ -87,7 +115,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
                      follow_symlinks=not no_follow_symlinks, pdf=pdf, retry_failed=retry_failed, top_n=top_n, preload=preload)
     reporter = _Reporter(progress_enabled(no_progress), quiet=no_progress)
     try:
-        with reporter:
+        with reporter, sigterm_as_interrupt():
             summary = run_scan(cfg, reporter.event)
     except KeyboardInterrupt:
         message = f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume"
@@ -97,8 +125,9 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
         sys.exit(EXIT_INTERRUPTED)
     if summary.departed:
         from ..scan.custody import departed_line
+        from ..terminal import terminal_text
 
-        click.echo(f"error: {departed_line(summary.departed)}", err=True)
+        click.echo(f"error: {terminal_text(departed_line(summary.departed))}", err=True)
     selected = summary.counts.files_seen - summary.counts.skipped
     if selected == 0:  # an exit 0 over nothing read like a clean folder (a hostile test pass: --pattern '/etc/*')
         what = f"--pattern {pattern!r} matched no file in {input_dir} (it matches paths relative to DIR, e.g. 'sub/*.jpg')" if pattern is not None \
@@ -145,6 +174,7 @@ class _Reporter:
     def event(self, ev: ScanEvent, counts: Mapping[str, int]) -> None:
         from ..scan.records import Event, Status
         from ..scan.walk import RESULTS_FOLDER_PREFIX
+        from ..terminal import terminal_text
 
         # A name without a status of its own (a copy, a redo) shows what happened to it instead.
         status = ev.status.value if ev.status is not None else ev.kind.name.lower()
@@ -158,14 +188,16 @@ class _Reporter:
         # A forgetalk results folder inside DIR is skipped, and said so: a marker planted in an
         # evidence folder must not hide it silently (forgetalk.scan.walk.results_folder_reason).
         results_folder = ev.kind is Event.SKIPPED and (ev.reason or "").startswith(RESULTS_FOLDER_PREFIX)
+        # Names are the evidence's: a newline in one split "one line per file" in two (a forged line).
+        line = terminal_text(f"scan: {ev.file}: {detail}")
         if self._progress is not None:
             if results_folder and not self.quiet:
-                self._progress.console.print(f"scan: {ev.file}: {detail}", markup=False, highlight=False)
+                self._progress.console.print(line, markup=False, highlight=False)
             if ev.kind in (Event.RESULT, Event.RESUMED):
                 self._done += 1
                 failed = counts.get(Status.FAILED, 0) + counts.get(Status.ERROR, 0)
-                self._progress.update(self._task, completed=self._done, description=f"scanning ({failed} failed)", last=ev.file[-50:])
+                self._progress.update(self._task, completed=self._done, description=f"scanning ({failed} failed)", last=terminal_text(ev.file)[-50:])
             return
         if self.quiet or ev.kind is Event.SKIPPED and ev.status is Status.SKIPPED and not results_folder:
             return
-        click.echo(f"scan: {ev.file}: {detail}", err=True)
+        click.echo(line, err=True)

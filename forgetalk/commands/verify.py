@@ -32,6 +32,7 @@ def command(results: Path, require_inputs: bool, as_json: bool, no_progress: boo
 
     from ..progress import count_progress, progress_enabled
     from ..scan.verify import verify_results
+    from ..terminal import terminal_text
 
     show = progress_enabled(no_progress)
     with ExitStack() as stack:  # a bar while every listed file is hashed (minutes on a large scan)
@@ -41,7 +42,9 @@ def command(results: Path, require_inputs: bool, as_json: bool, no_progress: boo
         click.echo(json_text(report.to_dict()))
     else:
         for p in report.problems:
-            click.echo(f"{p['status'].upper():8s} {p['what']:6s} {p['path']}" + (f"  (expected {p['expected']}, found {p['found']})" if p.get("found") else ""))
+            # Input paths are the evidence's names: a newline in one printed a line of its own.
+            click.echo(terminal_text(f"{p['status'].upper():8s} {p['what']:6s} {p['path']}"
+                                     + (f"  (expected {p['expected']}, found {p['found']})" if p.get("found") else "")))
         click.echo(f"manifest sha256 {report.manifest_sha256}")
         click.echo(f"{report.inputs_ok}/{report.inputs_total} inputs and {report.outputs_ok}/{report.outputs_total} outputs match"
                    + (f"; {report.inputs_missing} inputs not present" if report.inputs_missing else ""))
