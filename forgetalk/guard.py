@@ -218,6 +218,17 @@ def _is_results_folder(folder: Path, kind: str) -> bool:
     return isinstance(first, dict) and first.get("type") == "run" and isinstance(first.get("fingerprint"), str)
 
 
+def _is_marker_temp(name: str) -> bool:
+    """The temp file of a results marker being written (``atomic_write_json``'s ``.<name>.*.part``).
+
+    Why it does not make a folder "not empty": it is all a new RESULTS holds while the first scan
+    writes its marker, so a second scan started at the same moment was refused as "not a forgetalk
+    results folder" instead of meeting the lock ("another scan is writing"), and one left by a
+    scan killed at that moment refused every re-run. The scan deletes it with its other stale
+    temp files."""
+    return name.startswith(f".{MARKER_NAME}.") and name.endswith(".part")
+
+
 def claim_results_dir(out_dir: Path, input_dir: Path, kind: str = "scan") -> Path:
     """Create or reuse a RESULTS folder, refusing anything that could touch the evidence.
 
@@ -238,6 +249,7 @@ def claim_results_dir(out_dir: Path, input_dir: Path, kind: str = "scan") -> Pat
             entries = os.listdir(out_abs)
         except OSError as exc:
             raise OutputError(f"{out_dir}: cannot read the results folder ({exc.strerror or exc})") from None
+        entries = [e for e in entries if not _is_marker_temp(e)]
         if entries and not _is_results_folder(out_abs, kind):
             raise OutputCollisionError(
                 f"--out {out_dir} is not empty and is not a forgetalk {kind} results folder: use a new or empty folder "

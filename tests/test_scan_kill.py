@@ -130,3 +130,40 @@ def test_sigkill_midway_then_resume(tmp_path: Path) -> None:
                     im.load()
     ver = subprocess.run([sys.executable, "-m", "forgetalk.cli", "verify", str(out)], env=_env(), capture_output=True, timeout=60)
     assert ver.returncode == 0, ver.stdout.decode()
+
+
+def test_sigterm_midway_is_an_interrupt_then_resume(tmp_path: Path) -> None:
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler) ends a scan like Ctrl-C: one ``error:``
+    line, exit 130, workers shut down; the re-run analyses exactly what was not journaled.
+
+    Before, SIGTERM's default action killed the scan on the spot (status -15, no error line) and
+    multiprocessing's resource tracker printed a "leaked semaphore objects" warning after it."""
+    src, out = tmp_path / "in", tmp_path / "results"
+    make_faces(src, 6, size=128)
+    unique = {hashlib.sha256(p.read_bytes()).hexdigest() for p in src.iterdir()}
+    cmd = [*_cmd(src, out)[:-4], "--workers", "1", "--no-progress", "--json"]
+    proc = subprocess.Popen(cmd, env=_env(FORGETALK_FAKE_DELAY="0.5"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_journal_items(out)) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, "scan ended or made no progress before SIGTERM"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    err = stderr.decode(errors="replace")
+    assert proc.returncode == 130, err
+    assert [ln for ln in err.splitlines() if ln.strip()] == [ln for ln in err.splitlines() if ln.startswith("error: interrupted")], err
+    assert json.loads(stdout.decode().splitlines()[-1])["exit_code"] == 130
+    done_before = {r["sha256"] for r in _journal_items(out)}
+    assert 1 <= len(done_before) < len(unique), "SIGTERM must land mid-way"
+
+    res = subprocess.run(cmd, env=_env(), capture_output=True, timeout=120)
+    assert res.returncode == 0, res.stderr.decode(errors="replace")[-2000:]
+    counts = json.loads(res.stdout.decode().splitlines()[-1])["counts"]
+    assert counts["resumed_from_journal"] == len(done_before) and counts["analysed_this_run"] == len(unique) - len(done_before)
+    shas = [r["sha256"] for r in _journal_items(out)]
+    assert sorted(shas) == sorted(unique)  # each file journaled exactly once across both runs
+    assert not [p for p in out.rglob("*") if p.name.endswith(".part")]

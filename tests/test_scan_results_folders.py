@@ -125,3 +125,24 @@ def test_scan_stopped_before_its_first_file_does_not_bind_results(tmp_path: Path
     # Now a file is journaled: its parameters bind the folder.
     code, err = _scan([str(src), "--out", str(out), "--engine", FAKE_ENGINE, "--face-backend", "facexlib", "-j0"], env=env)
     assert code == 2 and "different parameters" in err
+
+
+def test_results_folder_holding_only_a_marker_temp_file_is_claimed(tmp_path: Path) -> None:
+    """All a new RESULTS holds while the first scan writes its marker is the marker's temp file. A
+    second scan started at that moment was refused as "not empty and not a forgetalk results
+    folder" (instead of meeting the lock), and a temp left by a scan killed right then refused
+    every re-run of the command. It is claimed now, and the temp is cleared with the other stale ones."""
+    src, out = _evidence(tmp_path), tmp_path / "R"
+    out.mkdir()
+    (out / f".{MARKER_NAME}.k1ll3d.part").write_text('{"schema": "forgetalk.results')
+    code, summary, err = scan_cli([str(src), "--out", str(out), "--workers", "0"])
+    assert code == 0, err
+    assert summary["counts"]["analysed_this_run"] == 2
+    assert not list(out.glob(".*.part")) and (out / MARKER_NAME).is_file()
+    (out / "elsewhere.txt").write_text("not ours")
+    other = tmp_path / "R2"
+    other.mkdir()
+    (other / "notes.txt").write_text("an analyst's folder")
+    (other / f".{MARKER_NAME}.x.part").write_text("")
+    code, summary, _ = scan_cli([str(src), "--out", str(other), "--workers", "0"])
+    assert code == 2 and "not empty" in summary["error"]  # any other file still makes the folder not ours

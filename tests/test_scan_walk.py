@@ -125,6 +125,28 @@ def test_journal_line_garbled_mid_file_is_an_edit_not_a_torn_write(tmp_path: Pat
         read_journal(path)
 
 
+def test_journal_item_of_a_run_it_never_started_is_an_edit(tmp_path: Path) -> None:
+    """An item line pasted from another RESULTS' journal (its run id names no run of this one)
+    used to be taken as done: its input, from another evidence folder, joined this index and
+    manifest with outputs this folder never held, and the scan exited 0 on results that
+    ``verify`` failed at once. It is a hand edit now (exit 2, naming the line)."""
+    import pytest
+
+    from forgetalk.scan.journal import JournalError
+
+    path = tmp_path / "journal.jsonl"
+    with Journal(path) as j:
+        j.append(RunRecord(run_id="r1", fingerprint="f"))
+        j.append(ScanRecord(sha256="aa" * 32, status=Status.ANALYSED, path="/in/aa.jpg", rel="aa.jpg", run_id="r1"))
+        j.append(ScanRecord(sha256="bb" * 32, status=Status.ANALYSED, path="/other/bb.jpg", rel="bb.jpg", run_id="r0-elsewhere"))
+    with pytest.raises(JournalError, match="line 3: item record of run 'r0-elsewhere'"):
+        read_journal(path)
+    with Journal(path) as j:  # the same run id started later does not make the earlier line this journal's
+        j.append(RunRecord(run_id="r0-elsewhere", fingerprint="f"))
+    with pytest.raises(JournalError, match="line 3"):
+        read_journal(path)
+
+
 def test_journal_write_failure_is_an_output_error_naming_the_journal(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     """A full disk during a scan ended in exit 1 and a bare "No space left on device"; it is the
     documented exit 6 now, naming the journal, and closing the journal afterwards does not raise."""

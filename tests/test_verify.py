@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from _helpers import make_faces, scan_cli
+from _helpers import FAKE_ENGINE, FAKE_ENGINE_MODULE, make_faces, scan_cli
 from click.testing import CliRunner
 
 from forgetalk.cli import main
@@ -64,3 +64,53 @@ def test_verify_inputs_changed_or_moved(results: tuple[Path, Path]) -> None:
 def test_verify_without_manifest_is_usage_error(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["verify", str(tmp_path)])
     assert res.exit_code == 2 and "manifest" in res.stderr
+
+
+def test_output_or_item_folder_replaced_by_a_link_fails_verify_and_is_redone(results: tuple[Path, Path], tmp_path: Path) -> None:
+    """An output (or its item folder) replaced by a symbolic link to an identical copy outside
+    RESULTS hashed as recorded, since hashing follows links: ``verify`` said "no change" and a
+    re-run reused it (for a linked item folder, the re-run exited 0 on results that ``verify``
+    then failed as "unlisted"). Both are reported as ``notafile`` now, and the re-run redoes them,
+    writing real files in a real folder without touching the link targets."""
+    src, out = results
+    overlay = next(out.glob("items/*/*.overlay.png"))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    copy = elsewhere / overlay.name
+    shutil.copyfile(overlay, copy)
+    overlay.unlink()
+    overlay.symlink_to(copy)
+    other_item = next(d for d in (out / "items").iterdir() if d != overlay.parent)
+    shutil.copytree(other_item, elsewhere / "item")
+    shutil.rmtree(other_item)
+    other_item.symlink_to(elsewhere / "item", target_is_directory=True)
+
+    code, rep = _verify(out)
+    linked = {p["path"] for p in rep["problems"] if p["status"] == "notafile"}
+    assert code == EXIT_INTEGRITY and overlay.relative_to(out).as_posix() in linked
+    assert sum(p.startswith(other_item.relative_to(out).as_posix() + "/") for p in linked) == 3
+
+    code, summary, err = scan_cli([str(src), "--out", str(out), "--workers", "0"])
+    assert code == 0, err
+    assert summary["counts"]["redone"] == 2 and summary["counts"]["resumed_from_journal"] == 0
+    assert not overlay.is_symlink() and not other_item.is_symlink() and other_item.is_dir()
+    assert copy.read_bytes() == overlay.read_bytes() and len(list((elsewhere / "item").iterdir())) == 3  # targets untouched
+    assert _verify(out)[0] == 0
+
+
+def test_names_with_newlines_stay_on_one_line_in_scan_progress_and_verify(tmp_path: Path) -> None:
+    """A file name is the evidence's: a newline in one split the scan's "one line per file" in two
+    (here a forged "analysed" line) and verify's problem list likewise. Both escape it now."""
+    src, out = tmp_path / "in", tmp_path / "results"
+    make_faces(src, 1)
+    forged = src / "x\nscan: forged.jpg: analysed 0.001.jpg"
+    (src / "face_000.jpg").rename(forged)
+    res = CliRunner().invoke(main, ["scan", str(src), "--out", str(out), "--engine", FAKE_ENGINE, "--preload", FAKE_ENGINE_MODULE, "--workers", "0"],
+                             env={"FORGETALK_NO_PROGRESS": ""})
+    assert res.exit_code == 0, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("scan: ")]
+    assert lines == ["scan: x\\x0ascan: forged.jpg: analysed 0.001.jpg: analysed " + lines[0].rsplit(" ", 1)[1]], res.stderr
+    forged.unlink()
+    res = CliRunner().invoke(main, ["verify", str(out)])
+    assert res.exit_code == 0
+    assert [ln for ln in res.stdout.splitlines() if "forged" in ln] == [f"MISSING  input  {src}/x\\x0ascan: forged.jpg: analysed 0.001.jpg"]

@@ -134,6 +134,7 @@ def read_journal(path: Path) -> JournalState:
     :class:`JournalError`."""
     state = JournalState()
     torn_at: int | None = None  # a line that is not a record, waiting to see what follows it
+    run_ids: set[str] = set()  # runs started so far: an item must name one of them
     for lineno, rec in iter_records(path):
         if rec is None:
             if torn_at is not None:
@@ -148,15 +149,31 @@ def read_journal(path: Path) -> JournalState:
                 raise _edited(path, torn_at, _NOT_TORN)
             state.torn_lines += 1
             torn_at = None
-        problem = record_problem(rec)
+        problem = record_problem(rec) or _foreign_item(rec, run_ids)
         if problem is not None:
             raise _edited(path, lineno, problem)
         if rec["type"] == "run":
             state.runs.append(RunRecord.from_json(rec))
+            run_ids.add(rec["run_id"])
         else:
             state.items[rec["sha256"]] = ScanRecord.from_json(rec)
     state.torn_lines += torn_at is not None  # the last line torn by a kill: skipped, sealed by the next run
     return state
+
+
+def _foreign_item(rec: Mapping[str, Any], run_ids: set[str]) -> str | None:
+    """Why an item record cannot belong to this journal: it names a run that no earlier run
+    record started (only the parent of a run appends its items, after its run record).
+
+    Why: an item line pasted from another RESULTS' journal (another folder, other parameters)
+    was taken as done: its input, from another evidence folder, entered this triage index as
+    "kept from an earlier run" and this manifest with outputs RESULTS never held, so the scan
+    exited 0 on results that ``verify`` failed at once. An item without a run id (journals older
+    than run ids) is not checked."""
+    run_id = rec.get("run_id")
+    if rec.get("type") != "item" or run_id is None or run_id in run_ids:
+        return None
+    return f"item record of run {run_id!r}, which no earlier run record of this journal started (a line from another journal)"
 
 
 #: Why a broken line that is not where a kill leaves one counts as an edit.

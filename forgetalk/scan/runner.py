@@ -200,6 +200,21 @@ def weights_manifests() -> dict[str, Any]:
         return {"error": str(exc)}
 
 
+def linked_part(out_dir: Path, rel: str) -> str | None:
+    """The first component of ``out_dir / rel`` (the file, or a folder on the way) that is a
+    symbolic link, as a '/'-separated path relative to RESULTS; None when there is none.
+
+    Why: hashing follows links, so an output (or its item folder) replaced by a link to a copy
+    outside RESULTS hashed as recorded: resume reused it and ``verify`` said "no change", while
+    the file the manifest vouches for was no longer in RESULTS (a copy of the folder carried a
+    dangling link, and whoever owns the target can change it)."""
+    parts = Path(rel).parts
+    for i in range(1, len(parts) + 1):
+        if os.path.islink(out_dir.joinpath(*parts[:i])):
+            return "/".join(parts[:i])
+    return None
+
+
 def outputs_problem(out_dir: Path, rec: ScanRecord) -> str | None:
     """Why a journaled item's outputs cannot be reused (missing, changed, outside RESULTS), or None.
 
@@ -210,6 +225,8 @@ def outputs_problem(out_dir: Path, rec: ScanRecord) -> str | None:
         rel = Path(out.path)
         if rel.is_absolute() or ".." in rel.parts:
             return f"{kind} output {out.path} is outside the results folder"
+        if (link := linked_part(out_dir, out.path)) is not None:
+            return f"{kind} output {out.path} is reached through a symbolic link ({link}), not written in the results folder"
         try:
             got = sha256_file(out_dir / rel)
         except OSError as exc:
