@@ -114,3 +114,37 @@ def test_names_with_newlines_stay_on_one_line_in_scan_progress_and_verify(tmp_pa
     res = CliRunner().invoke(main, ["verify", str(out)])
     assert res.exit_code == 0
     assert [ln for ln in res.stdout.splitlines() if "forged" in ln] == [f"MISSING  input  {src}/x\\x0ascan: forged.jpg: analysed 0.001.jpg"]
+
+
+def test_an_edited_journal_fails_verify_and_refuses_a_resume(results: tuple[Path, Path]) -> None:
+    """The journal feeds the next run's index (a score, a status), yet it was in no manifest: an
+    edited score passed verify and entered the next index. The manifest now pins the journal's
+    lines so far; lines appended after them (a later run) are not an edit."""
+    src, out = results
+    journal = out / "journal.jsonl"
+    pinned = json.loads((out / "manifest.json").read_text())["journal"]
+    assert pinned["size"] == journal.stat().st_size and pinned["path"] == "journal.jsonl"
+    original = journal.read_bytes()
+    journal.write_bytes(original + b"\n")  # appended after the pinned bytes (a torn line sealed by a later run)
+    assert _verify(out)[0] == 0
+    journal.write_bytes(original)
+
+    lines = original.decode().splitlines(keepends=True)
+    k = next(i for i, line in enumerate(lines) if json.loads(line).get("type") == "item")
+    rec = json.loads(lines[k])
+    rec["score"] = 0.0 if rec.get("score") else 0.5  # the kind of edit that would reorder the triage list
+    lines[k] = json.dumps(rec) + "\n"
+    journal.write_text("".join(lines))
+    code, rep = _verify(out)
+    assert code == EXIT_INTEGRITY and [(p["status"], p["what"]) for p in rep["problems"]] == [("changed", "journal")]
+    code, _, err = scan_cli([str(src), "--out", str(out), "--workers", "1"])
+    assert code == 2 and "journal" in err and "edited" in err
+
+    journal.write_bytes(original[:-10])  # cut
+    code, rep = _verify(out)
+    assert code == EXIT_INTEGRITY and "cut" in rep["problems"][0]["found"]
+    journal.write_bytes(original)
+    assert _verify(out)[0] == 0
+    code, _, _ = scan_cli([str(src), "--out", str(out), "--workers", "1"])  # an untouched journal resumes, and is pinned anew
+    assert code == 0 and _verify(out)[0] == 0
+    assert json.loads((out / "manifest.json").read_text())["journal"]["size"] == journal.stat().st_size > len(original)

@@ -20,6 +20,55 @@ from ..io import encode_text, open_regular
 from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status, is_sha256
 
 JOURNAL_NAME = "journal.jsonl"
+_PREFIX_CHUNK = 1 << 20
+
+
+def journal_prefix(path: Path) -> dict[str, Any]:
+    """``{"size": N, "sha256": ...}`` of the journal as it stands (N = its length now): what the
+    manifest records, so that later edits of these lines are detected.
+
+    Why only a prefix: the journal is append-only and outlives the manifest (an interrupted run
+    appends lines no manifest lists yet), so what can be pinned is "the first N bytes are still
+    these bytes"; lines appended after them are new work, not an edit."""
+    size = os.stat(path).st_size
+    return {"size": size, "sha256": _prefix_sha256(path, size)}
+
+
+def _prefix_sha256(path: Path, size: int) -> str | None:
+    """SHA-256 of the first ``size`` bytes, None if the file is shorter (cut since)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    left = size
+    with os.fdopen(open_regular(path), "rb") as f:
+        while left > 0:
+            block = f.read(min(_PREFIX_CHUNK, left))
+            if not block:
+                return None
+            h.update(block)
+            left -= len(block)
+    return h.hexdigest()
+
+
+def prefix_problem(path: Path, recorded: Any) -> str | None:
+    """Why the journal no longer starts with the bytes a manifest recorded (``journal_prefix``),
+    or None (it does, or the manifest predates the record)."""
+    if not isinstance(recorded, dict):
+        return None
+    size, want = recorded.get("size"), recorded.get("sha256")
+    if not isinstance(size, int) or size < 0 or not isinstance(want, str):
+        return "the manifest's journal record is malformed"
+    try:
+        got = _prefix_sha256(path, size)
+    except FileNotFoundError:
+        return "the journal is gone"
+    except OSError as exc:
+        return f"the journal cannot be read ({exc.strerror or exc})"
+    if got is None:
+        return f"the journal was cut: it is shorter than the {size} bytes the manifest pinned"
+    if got != want:
+        return f"the journal was edited: its first {size} bytes no longer hash as the manifest pinned"
+    return None
 
 
 @dataclass

@@ -39,7 +39,7 @@ from ..io import deferred_signals, sha256_file
 from .backends import Backend
 from .custody import Carried, carried_rows, carry_forward, journal_entries
 from .index import sort_rows, write_index
-from .journal import JOURNAL_NAME, Journal, JournalState, read_journal
+from .journal import JOURNAL_NAME, Journal, JournalState, journal_prefix, prefix_problem, read_journal
 from .manifest import MANIFEST_NAME, MANIFEST_SCHEMA, load_manifest, manifest_entries
 from .records import Event, IndexRow, RunRecord, ScanEvent, ScanRecord, Status, WorkerFatal, WorkerResult
 from .walk import Skipped, WalkOptions, walk
@@ -329,7 +329,11 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
             )
         if run.input_dir != str(in_dir):  # one RESULTS folder, one evidence folder: its manifest is their chain of custody
             raise ScanUsageError(f"{out_dir} holds the scan of another folder ({run.input_dir}); scan {in_dir} into another --out")
-    manifest_in, manifest_out = previous_manifest(out_dir)
+    manifest_in, manifest_out, journal_pin = previous_manifest(out_dir)
+    edited = prefix_problem(out_dir / JOURNAL_NAME, journal_pin)
+    if edited is not None:  # the lines the last finished run vouched for were changed: nothing here can be reused
+        raise ScanUsageError(f"{out_dir}: {edited} ({MANIFEST_NAME}, the last finished run); "
+                             "these results cannot be resumed: scan into a new --out")
     journal_in, journal_out = journal_entries(earlier.items.values())  # what a deleted manifest would otherwise forget
     previous = ((*manifest_in, *journal_in), (*manifest_out, *journal_out))
     remove_stale_parts(out_dir)
@@ -341,13 +345,14 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
     return RunContext(cfg, in_dir, out_dir, run, earlier, previous)
 
 
-def previous_manifest(out_dir: Path) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
-    """The inputs and outputs the last finished run listed; a manifest that breaks its schema
+def previous_manifest(out_dir: Path) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...], Any]:
+    """The inputs and outputs the last finished run listed, and its record of the journal
+    (``journal_prefix``; None before manifests had one); a manifest that breaks its schema
     stops the scan (exit 2), as ``verify`` would, rather than be silently replaced."""
     if not os.path.lexists(out_dir / MANIFEST_NAME):
-        return (), ()
+        return (), (), None
     mpath, manifest = load_manifest(out_dir)
-    return tuple(manifest_entries(manifest, "inputs", mpath)), tuple(manifest_entries(manifest, "outputs", mpath))
+    return tuple(manifest_entries(manifest, "inputs", mpath)), tuple(manifest_entries(manifest, "outputs", mpath)), manifest.get("journal")
 
 
 # ---------------------------------------------------------------------------- plan
@@ -604,5 +609,8 @@ def write_manifest(out_dir: Path, rows: list[IndexRow], records: Mapping[str, Sc
         "schema": MANIFEST_SCHEMA, "tool_version": __version__, "run_id": header["run_id"], "created_at": _now(),
         "input_dir": header["input_dir"], "results_dir": str(out_dir), "fingerprint": header["fingerprint"],
         "inputs": inputs, "outputs": outputs,
+        # The journal's lines so far, pinned: verify and the next run refuse them edited (a changed
+        # score or status fed the next index while every listed file still verified).
+        "journal": {"path": JOURNAL_NAME, **journal_prefix(out_dir / JOURNAL_NAME)},
     }
     return atomic_write_json(out_dir / MANIFEST_NAME, manifest)

@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import EXIT_INTEGRITY, EXIT_OK
 from ..guard import MARKER_NAME
 from ..io import NotARegularFile, sha256_file
-from .journal import JOURNAL_NAME
+from .journal import JOURNAL_NAME, prefix_problem
 from .manifest import MANIFEST_NAME, ManifestError, load_manifest, manifest_entries
 from .runner import LOCK_NAME, linked_part
 from .worker import ITEMS_DIR, item_dir_name
@@ -134,6 +134,9 @@ def verify_results(results: Path, require_inputs: bool = False, progress: Callab
             rep.outputs_ok += 1
         else:
             rep.problems.append({"status": status, "what": "output", "path": item["path"], "expected": item["sha256"], "found": got})
+    edited = prefix_problem(results / JOURNAL_NAME, manifest.get("journal"))
+    if edited is not None:  # the journal feeds the next run's index: its pinned lines are evidence of what was done
+        rep.problems.append({"status": "changed", "what": "journal", "path": JOURNAL_NAME, "expected": "the lines the manifest pinned", "found": edited})
     listed = {item["path"] for item in outputs} | UNLISTED_ALLOWED | expected_folders(inputs)
     for rel in results_files(results):  # planted after the scan (the README's "unlisted file")
         if rel not in listed:
