@@ -148,3 +148,29 @@ def test_an_edited_journal_fails_verify_and_refuses_a_resume(results: tuple[Path
     code, _, _ = scan_cli([str(src), "--out", str(out), "--workers", "1"])  # an untouched journal resumes, and is pinned anew
     assert code == 0 and _verify(out)[0] == 0
     assert json.loads((out / "manifest.json").read_text())["journal"]["size"] == journal.stat().st_size > len(original)
+
+
+def test_verify_refuses_a_results_folder_a_scan_is_writing(results: tuple[Path, Path]) -> None:
+    """verify beside a running scan read its in-progress writes as changes (exit 7, a false alarm
+    about evidence); now the scan's lock makes verify stop with one line, exit 2, and a scan
+    started while verify reads is refused the same way."""
+    import fcntl
+    import os
+
+    from forgetalk.scan.runner import LOCK_NAME, ScanUsageError, results_lock, results_read_lock
+
+    src, out = results
+    with results_lock(out):  # what a running scan holds
+        res = CliRunner().invoke(main, ["verify", str(out)])
+        assert res.exit_code == 2 and "a scan is writing" in res.stderr and res.stderr.count("\n") == 1
+    assert _verify(out)[0] == 0  # released: verify reads again
+    with results_read_lock(out), pytest.raises(ScanUsageError, match="verify is reading"), results_lock(out):
+        pass
+    (out / LOCK_NAME).unlink()  # results copied without the lock file (read-only media): verify creates none
+    assert _verify(out)[0] == 0 and not (out / LOCK_NAME).exists()
+    fd = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # another reader: verify shares
+        assert _verify(out)[0] == 0
+    finally:
+        os.close(fd)

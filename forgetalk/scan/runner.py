@@ -159,7 +159,34 @@ def results_lock(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ScanUsageError(f"{out_dir}: another scan is writing to this results folder") from None
+            raise ScanUsageError(f"{out_dir}: another scan is writing to this results folder, or a verify is reading it") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def results_read_lock(out_dir: Path) -> Iterator[None]:
+    """Hold RESULTS still while ``verify`` reads it: a shared lock on the scan's lock file.
+
+    Why: verify run beside a scan reported the scan's in-progress writes (an index newer than
+    its manifest, item files not listed yet) as changes, exit 7, a false alarm about evidence.
+    A scan holding the folder now makes verify stop with one line (exit 2); a scan started while
+    verify reads waits for nothing and is refused the same way. Verify never creates the lock
+    file (RESULTS may be on read-only media): without one, or without the right to open it,
+    there is nothing to hold."""
+    try:
+        fd = os.open(out_dir / LOCK_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ScanUsageError(f"{out_dir}: a scan is writing to this results folder; verify it when the scan has finished") from None
+        except OSError:
+            pass  # a lock file that cannot be locked (a FIFO put in its place): verify goes on, it only reads
         yield
     finally:
         os.close(fd)

@@ -13,7 +13,7 @@ from ..guard import MARKER_NAME
 from ..io import NotARegularFile, sha256_file
 from .journal import JOURNAL_NAME, prefix_problem
 from .manifest import MANIFEST_NAME, ManifestError, load_manifest, manifest_entries
-from .runner import LOCK_NAME, linked_part
+from .runner import LOCK_NAME, linked_part, results_read_lock
 from .worker import ITEMS_DIR, item_dir_name
 
 __all__ = ["ManifestError", "VerifyReport", "load_manifest", "results_files", "verify_results"]
@@ -88,7 +88,13 @@ def verify_results(results: Path, require_inputs: bool = False, progress: Callab
     """Compare every listed file's SHA-256 now with the one recorded when it was written/read.
 
     ``progress(total)`` (optional) returns the callback advanced after each listed file: hashing
-    a large scan's evidence and outputs takes minutes."""
+    a large scan's evidence and outputs takes minutes. RESULTS is held still meanwhile
+    (:func:`.runner.results_read_lock`): a scan writing to it is refused rather than read mid-write."""
+    with results_read_lock(results):
+        return _verify(results, require_inputs, progress)
+
+
+def _verify(results: Path, require_inputs: bool, progress: Callable[[int], Callable[[], None]] | None) -> VerifyReport:
     mpath, manifest = load_manifest(results)
     inputs, outputs = manifest_entries(manifest, "inputs", mpath), manifest_entries(manifest, "outputs", mpath)
     advance = progress(len(inputs) + len(outputs)) if progress is not None else (lambda: None)
