@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -866,7 +867,7 @@ def main(argv: list[str] | None = None) -> int:
     from forgetalk.errors import ForgetalkError
     from forgetalk.train.data import load_split_faces
     from forgetalk.train.data import split_rule_text as faces_rule
-    from forgetalk.train.evalset import build_family_eval_set, product_landmarks
+    from forgetalk.train.evalset import iter_family_eval_set, product_landmarks
     from forgetalk.train.loop import ALL_FAMILIES, GUARD_FAMILIES
     from forgetalk.train.parsing import load_parsing_split
     from forgetalk.train.parsing import split_rule_text as parsing_rule
@@ -891,10 +892,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"no cached faces in the {a.split} split of the given sources")
     sources = _label_sources(faces, parsing)
     landmarks_of = None if a.real_landmarks else product_landmarks()
-    items = build_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True,
-                                  untouched_per_face=max(1, a.untouched_per_face), landmarks_of=landmarks_of, log=log)
-    log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {sum(i.fake for i in items)} forgeries + {sum(not i.fake for i in items)} untouched "
-        f"({time.perf_counter() - t0:.0f}s)")
+    untouched_per_face = max(1, a.untouched_per_face)
+    # Items are made as they are scored (same draws as the list build_family_eval_set returns):
+    # held all at once, three items of every family a face peaked at 22 GB.
+    made = [0, 0]
+    items = iter_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True,
+                                 untouched_per_face=untouched_per_face, landmarks_of=landmarks_of, counts=made)
+    n_items = len(all_faces) * (per_face + untouched_per_face)
+    first = next(items)
+    log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {len(all_faces) * per_face} forgeries + {len(all_faces) * untouched_per_face} untouched, "
+        f"made as they are scored ({time.perf_counter() - t0:.0f}s)")
 
     # Build engines; anything that cannot be built is skipped with a note.
     skipped: dict[str, str] = {}
@@ -913,7 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         return EngineInfo(name, "pixel", None if vt is None else float(vt), 0.5 if pt is None else float(pt),  # type: ignore[arg-type]
                           getattr(eng, "region_calibration", None) is not None, group, note)
 
-    probe = items[0].face
+    probe = first.face
     for n in names:
         try:
             if n == "evidence":
@@ -967,7 +974,9 @@ def main(argv: list[str] | None = None) -> int:
     records: list[ItemRecord] = []
     failed: set[str] = set()
     t_run = time.perf_counter()
-    for idx, it in enumerate(items):
+    kinds: Counter[str] = Counter()
+    for idx, it in enumerate(itertools.chain([first], items)):
+        kinds[it.kind] += 1
         src = sources.get(it.photo, "")
         for info, eng in runners:
             if info.name in failed:
@@ -998,15 +1007,16 @@ def main(argv: list[str] | None = None) -> int:
                 failed.add(info.name)  # a variant or peer that fails mid-run is dropped with a note
                 skipped[info.name] = f"failed on item {idx}: {exc.__class__.__name__}: {exc}"
                 log(f"drop {info.name}: {skipped[info.name]}")
-        if (idx + 1) % 25 == 0 or idx + 1 == len(items):
+        if (idx + 1) % 25 == 0 or idx + 1 == n_items:
             el = time.perf_counter() - t_run
-            log(f"  {idx + 1}/{len(items)} items, {el:.0f}s, ~{el / (idx + 1) * (len(items) - idx - 1):.0f}s left")
+            log(f"  {idx + 1}/{n_items} items, {el:.0f}s, ~{el / (idx + 1) * (n_items - idx - 1):.0f}s left")
+    if landmarks_of is not None:
+        log(f"[evalset] landmarks re-measured on {made[0] - made[1]} of {made[0]} items ({made[1]} kept the real face's: FaceMesh found no face)")
     infos = [i for i, _ in runners if i.name not in failed]
     records = [r for r in records if r.engine not in failed]
     summary = summarize(records, infos, families)
     md = render(summary, families)
 
-    kinds = Counter(it.kind for it in items)
     n_photos = len({f.photo for f in faces})
     cmd = ["python", "benchmarks/localization.py", "--faces", _show(faces_dir), "--parsing", _show(parsing_dir),
            "--split", a.split, "--seed", str(a.seed), "--per-face", str(per_face), "--engines", a.engines, "--peers", a.peers]
@@ -1024,7 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--real-landmarks"]
     setup = (f"Set: {len(all_faces)} held-out faces ({len(faces)} from the `{a.split}` split of `{faces_dir.name if faces_dir else '-'}/` ({n_photos} photos), "
              f"{len(parsing)} from the `{a.split}` split of `{parsing_dir.name if parsing_dir else '-'}/`), "
-             f"{sum(it.fake for it in items)} forgeries ({', '.join(f'{k} {kinds[k]}' for k in families if kinds.get(k))}) + {kinds.get('real', 0)} untouched faces; "
+             f"{sum(n for k, n in kinds.items() if k != 'real')} forgeries ({', '.join(f'{k} {kinds[k]}' for k in families if kinds.get(k))}) + {kinds.get('real', 0)} untouched faces; "
              f"{per_face} forgeries{f' and {a.untouched_per_face} untouched copies' if a.untouched_per_face > 1 else ''} per face, families round-robin from a seeded offset, every item (untouched included) through its own post-edit chain "
              f"(forgetalk.synth.chain), then {'the untouched face' + chr(39) + 's landmarks' if a.real_landmarks else 'landmarks and regions measured on its own crop by FaceMesh'}; "
              f"seed {a.seed}. Split rules: faces: {faces_rule()}; parsing set: {parsing_rule()}. "
