@@ -32,6 +32,7 @@ from PIL import Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from . import png_chunks
 from .errors import ImageTooLargeError, InputError, IntegrityError, OutputError
+from .jpeg_markers import walk
 
 #: Default decompression-bomb limit in pixels (about 16k x 10k). Overridable per call.
 DEFAULT_MAX_PIXELS = 160_000_000
@@ -335,8 +336,6 @@ def jpeg_data_ends_early(data: bytes, decoded: Image.Image, draft: tuple[str | N
     them (libjpeg skips bytes in front of a marker) and decodes the same; a picture that ended
     early decodes them instead of its padding, and differs.
     """
-    from .provenance.jpeg import walk  # lazily: the provenance package imports this module
-
     end = walk(data).eoi_end
     if end is None:
         return False  # no end-of-image marker: Pillow itself reports the file as truncated
