@@ -42,7 +42,10 @@ def _official_layout(ft, folder, extra_dff: dict | None = None, drop_dff: str | 
     (folder / loading.T5_DIR).mkdir()
     t5 = {k[len("t5_model."):]: v for k, v in sd.items() if k.startswith("t5_model.") and ".embed_tokens." not in k}
     t5.update(extra_t5 or {})
-    save_file(t5, str(folder / loading.T5_DIR / "model.safetensors"))
+    first, second = loading.T5_SHARDS  # split over the two shards the manifest names, as the snapshot is
+    names = sorted(t5)
+    save_file({k: t5[k] for k in names[: len(names) // 2]}, str(folder / loading.T5_DIR / first))
+    save_file({k: t5[k] for k in names[len(names) // 2:]}, str(folder / loading.T5_DIR / second))
     torch.save({k[len("multi_label_classifier."):]: v for k, v in sd.items() if k.startswith("multi_label_classifier.")}, folder / loading.FACEVIT)
     qf = [k for k in lav if k.startswith(("Qformer.", "ln_vision.", "query_tokens", "t5_proj."))]
     # InstructBLIP values are overridden by the DFF fine-tune: perturb them to prove the order.
@@ -193,3 +196,100 @@ def test_nf4_load_on_cpu_quantizes_only_t5_linears(ft, tmp_path):
     # region words and mask come from fp32 parts only: identical to the fp32 model's
     ref = ft.predict(np.random.default_rng(5).integers(0, 256, (512, 512, 3), dtype=np.uint8))
     assert pred.region_probs == pytest.approx(ref.region_probs, abs=1e-6)
+
+
+# ----------------------------------------------------------------------------- hostile checkpoints
+
+
+def _rewrite_dff(folder, change) -> None:  # noqa: ANN001
+    obj = torch.load(folder / loading.DFF, weights_only=True)
+    change(obj["model"])
+    torch.save(obj, folder / loading.DFF)
+
+
+@pytest.mark.parametrize("bad, words", [
+    (lambda t: torch.full_like(t, float("nan")), "holds NaN or infinite values"),
+    (lambda t: torch.full_like(t, float("inf")), "holds NaN or infinite values"),
+    (lambda t: t.to(torch.int64), "has dtype int64, the model expects float32"),
+    (lambda t: t.to(torch.bool), "has dtype bool, the model expects float32"),
+    (lambda t: t.to_sparse(), "is stored as torch.sparse_coo, not as a dense tensor"),
+])
+def test_non_finite_or_non_float_weights_stop_loading_naming_the_tensor(ft, tmp_path, bad, words):
+    """NaN weights used to load and run: the mask was NaN, no region cleared the threshold, and
+    the report said "no evidence of manipulation". An int or bool tensor was cast silently."""
+    from forgetalk.engines.forgerytalker.model import ForgeryTalkerModel
+
+    _official_layout(ft, tmp_path)
+    _rewrite_dff(tmp_path, lambda m: m.update({"mask_decoder.mask_tokens": bad(m["mask_decoder.mask_tokens"])}))
+    with torch.device("meta"):
+        model = ForgeryTalkerModel(ft.config)
+    with pytest.raises(WeightsError) as err:
+        loading.assemble(model, loading.official_sources(tmp_path))
+    assert str(err.value) == f"{loading.DFF}: mask_decoder.mask_tokens {words}" and err.value.exit_code == 5
+
+
+def test_wider_or_narrower_float_weights_still_load(ft, tmp_path):
+    """The LAVIS EVA file is fp16: float widths differ from the model's and are cast by the precision policy."""
+    from forgetalk.engines.forgerytalker.model import ForgeryTalkerModel
+
+    _official_layout(ft, tmp_path)
+    _rewrite_dff(tmp_path, lambda m: m.update({k: v.double() for k, v in m.items() if k.startswith("mask_decoder.")}))
+    with torch.device("meta"):
+        model = ForgeryTalkerModel(ft.config)
+    loading.assemble(model, loading.official_sources(tmp_path))
+
+
+def test_a_shard_dropped_beside_the_manifests_is_never_loaded(ft, tmp_path):
+    """Every ``*.safetensors`` in flan-t5-xl/ used to be loaded, a later name overriding: an unhashed,
+    unreported ``zz.safetensors`` replaced T5's weights."""
+    from safetensors.torch import save_file
+
+    from forgetalk.engines.forgerytalker.model import ForgeryTalkerModel
+
+    _official_layout(ft, tmp_path)
+    t5 = {k[len("t5_model."):]: torch.full_like(v, 7.0) for k, v in ft.model.state_dict().items() if k.startswith("t5_model.")}
+    save_file({k: v for k, v in t5.items() if ".embed_tokens." not in k}, str(tmp_path / loading.T5_DIR / "zz-planted.safetensors"))
+    with torch.device("meta"):
+        model = ForgeryTalkerModel(ft.config)
+    loading.assemble(model, loading.official_sources(tmp_path))
+    assert torch.equal(model.t5_model.shared.weight, ft.model.t5_model.shared.weight)
+    assert loading.t5_shards_of(["flan-t5-xl/config.json", *(f"flan-t5-xl/{n}" for n in loading.T5_SHARDS), "eva_vit_g.pth"]) == loading.T5_SHARDS
+
+
+class _WritesAFile:
+    def __init__(self, path) -> None:  # noqa: ANN001
+        self.path = str(path)
+
+    def __reduce__(self):  # noqa: ANN204
+        return (open, (self.path, "w"))  # unpickling this creates the file
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_a_pickle_payload_is_refused_with_its_reason_and_never_runs(tmp_path, zip_format):
+    """The message used to be torch's first 200 characters: advice to re-run with ``weights_only=False``
+    ("will likely succeed"), cut before its warning and before the reason."""
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / loading.DFF
+    if zip_format:
+        torch.save({"model": {"w": torch.zeros(2)}, "epoch": _WritesAFile(marker)}, path)
+    else:
+        path.write_bytes(pickle.dumps({"model": _WritesAFile(marker)}, protocol=2))
+    with pytest.raises(WeightsError) as err:
+        loading.safe_torch_load(path)
+    msg = str(err.value)
+    assert not marker.exists()
+    assert "\n" not in msg and "weights_only` set to `False" not in msg and "nothing in it was executed" in msg
+    assert "nsupported" in msg and "open" in msg, msg  # the refused global is named
+    assert "add_safe_globals" not in msg
+
+
+def test_t5_config_sizes_beyond_the_release_are_refused_before_building(tmp_path):
+    """``num_layers: 1000000`` in flan-t5-xl/config.json built a million meta blocks (gigabytes) before any weight was read."""
+    import json
+
+    (tmp_path / "config.json").write_text(json.dumps({"num_layers": 1_000_000, "d_model": 2048}))
+    with pytest.raises(WeightsError, match=r"config\.json: sizes that are not integers between 0 and the released .*t5\.num_layers=1000000"):
+        loading.config_from_t5_folder(tmp_path)
+    (tmp_path / "config.json").write_text("[]")
+    with pytest.raises(WeightsError, match="not a T5 config"):
+        loading.config_from_t5_folder(tmp_path)

@@ -75,6 +75,7 @@ def command(data: Path, engine: str, root: Path | None, device: str, quant: str 
         keep = set(list(dict.fromkeys(r.image_id for r in records))[:limit])
         records = [r for r in records if r.image_id in keep]
     preds: dict[str, dict[str, Any]] | None = None
+    engine_info: dict[str, object] | None = None  # what ran: weights hashes, quantization, precision (as analyze's sidecar)
     if predictions is not None:
         try:
             preds = load_predictions(predictions)
@@ -94,6 +95,7 @@ def command(data: Path, engine: str, root: Path | None, device: str, quant: str 
         if model_dir:
             kwargs["model_dir"] = str(model_dir)
         eng = get_engine(engine, **kwargs)
+        engine_info = eng.info()
         quiet = as_json or no_progress
         preds = run_engine(eng, records, root, on_item=None if quiet else lambda i, n: click.echo(f"\r{i}/{n}", nl=False, err=True))
         if not quiet:
@@ -104,7 +106,8 @@ def command(data: Path, engine: str, root: Path | None, device: str, quant: str 
         click.echo(f"note: {missing} of {int(result.summary['images'])} images have no prediction and score 0", err=True)
     if out_path is not None:
         rows = [{k: v for k, v in r.items() if k != "mask"} for r in result.rows]
-        atomic_write_json(out_path, {"schema": SCHEMA, "data": str(data), "engine": None if predictions else engine, "protocol": protocol,
+        atomic_write_json(out_path, {"schema": SCHEMA, "data": str(data), "engine": None if predictions else engine,
+                                     **({"engine_info": engine_info} if engine_info is not None else {}), "protocol": protocol,
                                      "summary": result.summary, "rows": rows})
     if as_json:
         click.echo(json.dumps(result.summary))

@@ -156,4 +156,34 @@ class ForgeryTalkerConfig:
 
     @classmethod
     def load(cls, path: Path) -> ForgeryTalkerConfig:
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        """Read a saved config; a FIFO or device in its place raises instead of blocking."""
+        from ...io import read_regular_text
+
+        return cls.from_dict(json.loads(read_regular_text(path)))
+
+    def oversized(self) -> list[str]:
+        """``section.field=value`` for every integer size that exceeds the released model's (or is not a non-negative integer).
+
+        Why: a config read from disk (a converted folder, the Flan-T5 ``config.json``) is
+        untrusted, and its sizes alone decide how much memory the network takes, or how many
+        modules even a meta-device build creates, before any weight is read: one edited
+        number (``num_layers: 1000000``, ``num_beams: 1000000``) would exhaust the machine.
+        No ForgeryTalker checkpoint is larger than the release, so its sizes are the ceiling;
+        T5 keys the release does not have are refused too (transformers aliases such as
+        ``num_hidden_layers`` would bypass the check).
+        """
+        top = ForgeryTalkerConfig.official()
+        bad = [f"t5.{k}={v!r}" for k, v in self.t5.items() if k not in top.t5]
+        pairs = [(f"t5.{k}", v, top.t5[k]) for k, v in self.t5.items() if k in top.t5]
+        pairs.append(("max_txt_len", self.max_txt_len, top.max_txt_len))
+        for sec in ("vision", "qformer", "prompter", "mask", "generation"):
+            mine, ref = getattr(self, sec), getattr(top, sec)
+            pairs += [(f"{sec}.{f.name}", getattr(mine, f.name), getattr(ref, f.name)) for f in fields(mine)]
+        for name, value, cap in pairs:
+            if _is_int(cap) and not (_is_int(value) and 0 <= value <= cap):
+                bad.append(f"{name}={value!r}")
+        return bad
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)

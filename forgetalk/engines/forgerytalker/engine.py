@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -21,6 +22,8 @@ from .vocab import WORD_TO_REGIONS, link_sentences
 if TYPE_CHECKING:
     from ...faces import AlignedFace
     from .runtime import ForgeryTalker, Prediction
+
+T = TypeVar("T")
 
 ENGINE_VERSION = "1.0"
 SCORE_SOURCE = "99th percentile of the mask probability inside the crop"
@@ -39,10 +42,15 @@ def _resize_prob(mask: np.ndarray, size: int) -> np.ndarray:
 
 def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple[ForgeryTalker, dict[str, Any]]:
     """Load the released checkpoints after checking the manifest; one error lists every missing file."""
+    from ...io import special_file_kind
     from ...weights import expected_sha256, file_sha256, load_manifest
-    from .loading import COMPONENT, load_official
+    from .loading import COMPONENT, load_official, t5_shards_of
 
     manifest = load_manifest(COMPONENT, root)
+    for wf in manifest.files:  # a folder, FIFO or device in a file's place is not "missing" (and is never opened)
+        if kind := special_file_kind(manifest.folder / wf.name):
+            raise WeightsError(f"{manifest.folder / wf.name}: not a regular file (a {kind}); ForgeryTalker weights file {wf.name!r} "
+                               f"must be a regular file in {manifest.folder}/")
     missing = [wf for wf in manifest.files if wf.required and not (manifest.folder / wf.name).is_file()]
     if missing:
         lines = "\n".join(f"  - {wf.name}" + (f"  <- {wf.url}" if wf.url else "") for wf in missing)
@@ -62,16 +70,26 @@ def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple
         if want and got != want:
             raise WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); re-fetch it or restore the original file")
         hashes[wf.name] = got
-    try:
-        ft, report = load_official(manifest.folder, device, quant)
-    except (ForgetalkError, MemoryError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a hand-placed file that is not what the manifest names
-        first = (str(exc).splitlines() or [""])[0][:300]
-        raise WeightsError(f"cannot load the ForgeryTalker weights in {manifest.folder}/ ({exc.__class__.__name__}: {first}); "
-                           f"check the files with `forgetalk weights verify {COMPONENT}`") from None
+    ft, report = _loaded(lambda: load_official(manifest.folder, device, quant, t5_shards=t5_shards_of(wf.name for wf in manifest.files)),
+                         f"the ForgeryTalker weights in {manifest.folder}/", f"check the files with `forgetalk weights verify {COMPONENT}`")
     pinned = {wf.name: bool(wf.sha256) for wf in manifest.files}
     return ft, {"weights": hashes, "pinned": pinned, "load_report": report}
+
+
+def _loaded(load: Callable[[], T], what: str, hint: str) -> T:
+    """``load()``, with any failure that is not already one line turned into a :class:`WeightsError` (exit 5).
+
+    Why: the files are hand-placed or converted by someone else, and transformers,
+    safetensors and torch each fail in their own words (a multi-line ``load_state_dict``
+    report, a ``TypeError`` from a config field): one line naming the folder, not a traceback.
+    """
+    try:
+        return load()
+    except (ForgetalkError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a file that is not what its name promises
+        first = (str(exc).splitlines() or [""])[0][:300]
+        raise WeightsError(f"cannot load {what} ({exc.__class__.__name__}: {first}); {hint}") from None
 
 
 class ForgeryTalkerEngine:
@@ -137,7 +155,8 @@ def build_engine(device: str = "cpu", quant: str | None = None, model: ForgeryTa
         folder = Path(model_dir)
         if not (folder / WEIGHTS_NAME).is_file():
             raise WeightsError(f"{folder}: no {WEIGHTS_NAME}; expected a folder written by ForgeryTalker.save_pretrained")
-        ft = load_pretrained(folder, device=device, quant=mode)
+        ft = _loaded(lambda: load_pretrained(folder, device=device, quant=mode), f"the converted ForgeryTalker folder {folder}/",
+                     "write it again with ForgeryTalker.save_pretrained")
         return ForgeryTalkerEngine(ft, {"weights": {WEIGHTS_NAME: file_sha256(folder / WEIGHTS_NAME)}, "model_dir": str(folder),
                                         "load_report": ft.load_report}, generate_text)
     ft, info = resolve_official(device, mode, Path(weights_root) if weights_root else None)

@@ -30,6 +30,7 @@ skipped. Predictions for images not in the annotations are ignored.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ import numpy as np
 from PIL import Image
 
 from ...errors import InputError
+from ...io import DEFAULT_MAX_PIXELS, NotARegularFile, open_regular, read_regular_text
 from ...metrics_text import caption_scores
 
 
@@ -82,9 +84,15 @@ def _whole(x: Any) -> bool:
 
 
 def _read_json(path: Path) -> Any:
-    """The decoded file; ValueError (never RecursionError) for text that is not JSON or nests too deep."""
+    """The decoded file; ValueError (never RecursionError) for text that is not JSON or nests too deep.
+
+    Also ValueError for a FIFO or device (``/dev/zero``): reading one blocked forever or
+    filled memory until the process died; the file is opened only if it is a regular file.
+    """
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_regular_text(path))
+    except NotARegularFile as exc:
+        raise ValueError(f"{path}: {exc.strerror}, not a JSON file") from None
     except RecursionError:
         raise ValueError(f"{path}: JSON nested too deeply") from None
 
@@ -170,8 +178,17 @@ class EvalResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _gray(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
+def _gray(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """A mask file as 8-bit grey.
+
+    Opened only if it is a regular file (a FIFO named by a record blocked the evaluation
+    forever), and refused before decoding when it declares more than ``max_pixels``
+    pixels: forgetalk turns Pillow's own bomb check off, and a few-kB PNG can declare
+    gigapixels. Both raise what :data:`_UNREADABLE` lists.
+    """
+    with os.fdopen(open_regular(path), "rb") as fh, Image.open(fh) as im:
+        if im.width * im.height > max_pixels:
+            raise Image.DecompressionBombError(f"{im.width}x{im.height} pixels, over the {max_pixels}-pixel limit")
         return np.asarray(im.convert("L"))
 
 

@@ -11,7 +11,7 @@ model never has to exist in RAM at once; ``.pth``/``.bin`` files are opened with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ import torch
 
 from ...errors import WeightsError
 from .config import ForgeryTalkerConfig
-from .loadreport import REPORT_KEYS, missing_error, warn_unexpected
+from .loadreport import REPORT_KEYS, check_sizes, missing_error, unusable_reason, warn_unexpected
 from .model import ForgeryTalkerModel
 from .namemap import Converted, NameMapError, convert
 
@@ -30,6 +30,8 @@ DFF = "2111_checkpoint_best.pth"
 FACEVIT = "Fakeface-ViT-H_14-add_cnn_branch_3_5-add_max_pool-21_class-weight_1_02-bce_focal_dice_jaccard_loss_checkpoint.bin"
 T5_DIR = "flan-t5-xl"
 BERT_DIR = "bert-base-uncased"
+#: The Flan-T5 weight shards of the google/flan-t5-xl snapshot (as the manifest lists them).
+T5_SHARDS = ("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")
 
 
 def safe_torch_load(path: Path) -> dict[str, Any]:
@@ -45,10 +47,29 @@ def safe_torch_load(path: Path) -> dict[str, Any]:
                 raise
             obj = _load(False)
     except Exception as exc:  # UnpicklingError and friends: never fall back to full unpickling
-        raise WeightsError(f"{path}: refused to load: not a plain tensor checkpoint, weights_only loading failed ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise WeightsError(f"{path}: refused to load: not a plain tensor checkpoint, weights_only loading failed ({type(exc).__name__}: "
+                           f"{load_failure(exc)}); nothing in it was executed") from None
     if not isinstance(obj, dict):
         raise WeightsError(f"{path}: expected a state_dict, found {type(obj).__name__}")
     return obj
+
+
+def load_failure(exc: BaseException) -> str:
+    """The part of a ``torch.load`` failure that says what is wrong with the file (at most 200 characters).
+
+    Why not the message's start: for a refused pickle, torch opens with advice to re-run
+    with ``weights_only=False`` ("will likely succeed") or to allowlist the global, the
+    one thing a checkpoint from an untrusted source must never get; the reason
+    (``Unsupported global: GLOBAL posix.system``, ``Unsupported operand 149``) comes lines later.
+    """
+    text = str(exc)
+    if not text.startswith("Weights only load failed"):
+        return (text.splitlines() or [""])[0][:200]
+    for line in text.splitlines():
+        line = line.strip().removeprefix("WeightsUnpickler error:").strip()
+        if "nsupported" in line:  # "Unsupported global/operand ...", "Trying to load unsupported GLOBAL ..."
+            return line.split(" Please use ")[0][:200]
+    return "refused by the weights-only unpickler"
 
 
 def _model_state(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
@@ -59,29 +80,38 @@ def _model_state(obj: dict[str, Any], path: Path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if isinstance(v, torch.Tensor)}
 
 
-def _t5_state(folder: Path) -> dict[str, torch.Tensor]:
+def _t5_state(folder: Path, shards: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The Flan-T5 tensors of exactly the named shards.
+
+    Why not every ``*.safetensors`` in the folder: only the manifest's files are hashed and
+    recorded in the report, and a later shard overrides an earlier one, so a file dropped
+    beside them (``zz.safetensors``) would replace T5's weights without a trace.
+    """
     from safetensors.torch import load_file
 
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise WeightsError(f"{folder}: no *.safetensors shards of Flan-T5 found")
+    if not shards:
+        raise WeightsError(f"{folder}: no Flan-T5 *.safetensors shards named")
     out: dict[str, torch.Tensor] = {}
-    for f in files:
-        out.update(load_file(str(f)))
+    for name in shards:
+        out.update(load_file(str(folder / name)))
     return out
 
 
 def config_from_t5_folder(folder: Path) -> ForgeryTalkerConfig:
     """Official config with the T5 block taken from the snapshot's ``config.json`` (act forced to gelu, as LAVIS)."""
+    from ...io import read_regular_text
+
     cfg = ForgeryTalkerConfig.official()
-    raw = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    raw = json.loads(read_regular_text(folder / "config.json"))
+    if not isinstance(raw, dict):
+        raise WeightsError(f"{folder / 'config.json'}: not a T5 config (a JSON object)")
     keep = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads", "relative_attention_num_buckets",
             "relative_attention_max_distance", "feed_forward_proj", "layer_norm_epsilon", "pad_token_id", "eos_token_id", "decoder_start_token_id",
             "tie_word_embeddings")
     cfg.t5.update({k: raw[k] for k in keep if k in raw})
     cfg.t5["dense_act_fn"] = "gelu"
     cfg.t5["is_gated_act"] = True
-    return cfg
+    return check_sizes(cfg, folder / "config.json")
 
 
 def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]) -> dict[str, Any]:
@@ -112,6 +142,9 @@ def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[
         for k, t in conv.tensors.items():
             if tuple(t.shape) != tuple(expected[k].shape):
                 raise WeightsError(f"{label}: {k} has shape {tuple(t.shape)}, model expects {tuple(expected[k].shape)}")
+            if (why := unusable_reason(t, expected[k])) is not None:
+                src = conv.origin.get(k, k)
+                raise WeightsError(f"{label}: {src}{'' if src == k else f' ({k})'} {why}")
         merged.update(conv.tensors)
         warn_unexpected(label, unexpected)
         report[label] = {"source_keys": len(state), "consumed": len(conv.consumed), "dropped": len(conv.dropped),
@@ -140,11 +173,11 @@ def _materialize_buffers(model: torch.nn.Module) -> None:
             raise WeightsError(f"buffer {name} has no source and cannot be rebuilt")
 
 
-def official_sources(folder: Path) -> list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]:
-    """The five released sources in load order (later ones override earlier ones)."""
+def official_sources(folder: Path, t5_shards: tuple[str, ...] = T5_SHARDS) -> list[tuple[str, str, Callable[[], dict[str, torch.Tensor]]]]:
+    """The five released sources in load order (later ones override earlier ones); ``t5_shards`` are names inside ``flan-t5-xl/``."""
     return [
         (EVA, "eva", lambda: _model_state(safe_torch_load(folder / EVA), folder / EVA)),
-        (T5_DIR, "t5", lambda: _t5_state(folder / T5_DIR)),
+        (T5_DIR, "t5", lambda: _t5_state(folder / T5_DIR, t5_shards)),
         (FACEVIT, "prompter", lambda: _model_state(safe_torch_load(folder / FACEVIT), folder / FACEVIT)),
         (INSTRUCT, "lavis", lambda: _model_state(safe_torch_load(folder / INSTRUCT), folder / INSTRUCT)),
         (DFF, "lavis", lambda: _model_state(safe_torch_load(folder / DFF), folder / DFF)),
@@ -156,7 +189,13 @@ def iter_required_files() -> Iterator[str]:
     yield from (EVA, INSTRUCT, DFF, FACEVIT, f"{T5_DIR}/config.json", f"{T5_DIR}/tokenizer.json", f"{BERT_DIR}/tokenizer.json")
 
 
-def load_official(folder: Path, device: str, quant: str, cfg: ForgeryTalkerConfig | None = None) -> tuple[Any, dict[str, Any]]:
+def t5_shards_of(names: Iterable[str]) -> tuple[str, ...]:
+    """The Flan-T5 shard names among manifest file names (``flan-t5-xl/x.safetensors`` -> ``x.safetensors``)."""
+    return tuple(n[len(T5_DIR) + 1:] for n in names if n.startswith(T5_DIR + "/") and n.endswith(".safetensors"))
+
+
+def load_official(folder: Path, device: str, quant: str, cfg: ForgeryTalkerConfig | None = None,
+                  t5_shards: tuple[str, ...] = T5_SHARDS) -> tuple[Any, dict[str, Any]]:
     """Build the real model from ``folder`` and quantize it; returns (ForgeryTalker, load report)."""
     from .quant import apply_quantization
     from .runtime import ForgeryTalker, load_tokenizer
@@ -164,7 +203,7 @@ def load_official(folder: Path, device: str, quant: str, cfg: ForgeryTalkerConfi
     cfg = cfg or config_from_t5_folder(folder / T5_DIR)
     with torch.device("meta"):
         model = ForgeryTalkerModel(cfg)
-    report = assemble(model, official_sources(folder))
+    report = assemble(model, official_sources(folder, t5_shards))
     info = apply_quantization(model, quant, device)
     ft = ForgeryTalker(model, load_tokenizer(folder / T5_DIR), load_tokenizer(folder / BERT_DIR, add_dec=True), device=device, quant_info=info,
                        load_report=report)

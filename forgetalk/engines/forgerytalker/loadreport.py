@@ -8,8 +8,15 @@ and neither should import the other for it.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
 
 from ...errors import WeightsError
+
+if TYPE_CHECKING:
+    from .config import ForgeryTalkerConfig
 
 #: How many unexpected key names the load report keeps per source (the count is always exact).
 REPORT_KEYS = 50
@@ -26,3 +33,37 @@ def warn_unexpected(label: str, keys: list[str]) -> None:
     if keys:
         shown = ", ".join(keys[:5]) + (" ..." if len(keys) > 5 else "")
         warnings.warn(f"{label}: {len(keys)} unexpected key(s) ignored (listed in the report's load_report): {shown}", RuntimeWarning, stacklevel=3)
+
+
+def check_sizes(cfg: ForgeryTalkerConfig, source: Path) -> ForgeryTalkerConfig:
+    """``cfg`` if no size exceeds the released model's (:meth:`.ForgeryTalkerConfig.oversized`), else a one-line error naming ``source``."""
+    if bad := cfg.oversized():
+        shown = ", ".join(bad[:8]) + (f" (and {len(bad) - 8} more)" if len(bad) > 8 else "")
+        raise WeightsError(f"{source}: sizes that are not integers between 0 and the released ForgeryTalker's, refused before building anything: {shown}")
+    return cfg
+
+
+def unusable_reason(tensor: torch.Tensor, expected: torch.Tensor) -> str | None:
+    """Why a checkpoint tensor cannot fill the model tensor ``expected`` (same shape), or None.
+
+    Why: ``load_state_dict`` copies an int or bool tensor into a float parameter without a
+    word, and NaN/Inf weights run to the end: the mask is NaN, no region clears the
+    threshold and the report says "no evidence of manipulation". A corrupt or doctored
+    checkpoint must stop loading instead (exit 5), naming the tensor.
+    """
+    if tensor.is_meta:
+        return "has no data (a meta tensor)"
+    if tensor.layout != torch.strided:
+        return f"is stored as {tensor.layout}, not as a dense tensor"
+    if _kind(tensor) != _kind(expected):
+        return f"has dtype {str(tensor.dtype).removeprefix('torch.')}, the model expects {str(expected.dtype).removeprefix('torch.')}"
+    if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        return "holds NaN or infinite values"
+    return None
+
+
+def _kind(tensor: torch.Tensor) -> str:
+    """float, complex, bool or int: widths may differ (fp16 files fill fp32 parameters), kinds may not."""
+    if tensor.dtype == torch.bool:
+        return "bool"
+    return "float" if tensor.is_floating_point() else "complex" if tensor.is_complex() else "int"

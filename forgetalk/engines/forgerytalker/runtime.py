@@ -142,13 +142,30 @@ class ForgeryTalker:
 
 
 def load_tokenizer(folder: Path, add_dec: bool = False) -> Any:
-    """A fast tokenizer from a local folder (``tokenizer.json``); never touches the network."""
+    """A fast tokenizer from a local folder (``tokenizer.json``); never touches the network.
+
+    Refused with a one-line :class:`WeightsError`: a folder holding a FIFO or device (the
+    tokenizer loaders open every file name they know, and a FIFO blocks them forever), no
+    ``tokenizer.json``, and a tokenizer without a padding token (a malformed
+    ``tokenizer_config.json`` makes the fallback load one, and padding then fails at the
+    first face, after the analysis has started).
+    """
     from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    from ...errors import WeightsError
+    from ...io import special_file_kind
+
+    odd = sorted(f"{p.name} (a {kind})" for p in (folder.iterdir() if folder.is_dir() else ()) if (kind := special_file_kind(p)) and kind != "folder")
+    if odd:
+        raise WeightsError(f"{folder}: tokenizer folder holds what is not a regular file: {', '.join(odd)}")
+    if not (folder / "tokenizer.json").is_file():
+        raise WeightsError(f"{folder}: no tokenizer.json (a fast tokenizer file) in the tokenizer folder")
     try:
         tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError):
         tok = PreTrainedTokenizerFast(tokenizer_file=str(folder / "tokenizer.json"))
+    if tok.pad_token is None:
+        raise WeightsError(f"{folder}: the tokenizer has no padding token (is tokenizer_config.json or special_tokens_map.json malformed?)")
     if add_dec and "[DEC]" not in tok.get_vocab():
         tok.add_special_tokens({"bos_token": "[DEC]"})  # LAVIS init_tokenizer: vocab 30522 -> 30523
     return tok
@@ -158,19 +175,26 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
     """Load a converted folder (see module doc) and apply the precision policy of ``quant``.
 
     Unexpected tensors in the file are ignored with a warning and listed in
-    ``load_report``; a model tensor the file lacks is a :class:`WeightsError` naming it.
+    ``load_report``; a model tensor the file lacks, or one that cannot fill it (wrong
+    dtype kind, NaN/Inf), is a :class:`WeightsError` naming it. The config is untrusted:
+    sizes beyond the release are refused, and the network is sized on the meta device and
+    compared with the file before any memory is allocated for it.
     """
     from safetensors.torch import load_model
 
-    from .loadreport import REPORT_KEYS, missing_error, warn_unexpected
+    from .loadreport import REPORT_KEYS, check_sizes, missing_error, warn_unexpected
     from .quant import apply_quantization
 
     folder = Path(folder)
-    cfg = ForgeryTalkerConfig.load(folder / CONFIG_NAME)
+    weights = folder / WEIGHTS_NAME
+    cfg = check_sizes(ForgeryTalkerConfig.load(folder / CONFIG_NAME), folder / CONFIG_NAME)
+    with torch.device("meta"):
+        check_fits(ForgeryTalkerModel(cfg), weights)
     model = ForgeryTalkerModel(cfg)
-    missing, unexpected = load_model(model, str(folder / WEIGHTS_NAME), strict=False)  # shared-tensor aliases are not "missing"
+    check_tensors(model, weights)
+    missing, unexpected = load_model(model, str(weights), strict=False)  # shared-tensor aliases are not "missing"
     if missing:
-        raise missing_error(sorted(missing), str(folder / WEIGHTS_NAME))
+        raise missing_error(sorted(missing), str(weights))
     unexpected = sorted(unexpected)
     warn_unexpected(WEIGHTS_NAME, unexpected)
     model.tie_t5_embeddings()
@@ -178,3 +202,42 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
     info = apply_quantization(model, quant, device)
     return ForgeryTalker(model, load_tokenizer(folder / "t5_tokenizer"), load_tokenizer(folder / "qformer_tokenizer"), device=device, quant_info=info,
                          load_report=report)
+
+
+def check_fits(meta_model: torch.nn.Module, weights: Path) -> None:
+    """Refuse a config whose network has more parameters than ``weights`` has bytes.
+
+    Why: every parameter must come from the file (a missing one is an error anyway), at one
+    byte per value at the least, so a larger network can only be a doctored config; building
+    it for real first would allocate what the config claims (the whole release is 20 GB in
+    fp32) before the file is even opened.
+    """
+    from ...errors import WeightsError
+
+    need = sum(p.numel() for p in meta_model.parameters())
+    have = weights.stat().st_size
+    if need > have:
+        raise WeightsError(f"{weights}: {have} bytes cannot hold the {need} parameters its {CONFIG_NAME} describes; refused before allocating them")
+
+
+def check_tensors(model: torch.nn.Module, weights: Path) -> None:
+    """Check each tensor of ``weights`` that fills a model tensor, one at a time (see :func:`.loadreport.unusable_reason`).
+
+    Why here: safetensors' ``load_model`` copies an int tensor into a float parameter and
+    loads NaN/Inf as they are; shapes it does check, with a multi-line message.
+    """
+    from safetensors import safe_open
+
+    from ...errors import WeightsError
+    from .loadreport import unusable_reason
+
+    expected = model.state_dict()
+    with safe_open(str(weights), framework="pt") as f:
+        for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
+            if name not in expected:
+                continue
+            t = f.get_tensor(name)
+            if tuple(t.shape) != tuple(expected[name].shape):
+                raise WeightsError(f"{weights}: {name} has shape {tuple(t.shape)}, model expects {tuple(expected[name].shape)}")
+            if (why := unusable_reason(t, expected[name])) is not None:
+                raise WeightsError(f"{weights}: {name} {why}")
