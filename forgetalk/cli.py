@@ -116,8 +116,6 @@ class ForgetalkGroup(click.Group):
                    "unless this folder has its own copy.")
 def main(weights_dir: Path | None) -> None:
     """forgetalk: find out whether a face photo was manipulated, where, and why (offline)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if weights_dir is not None:
         # Through the environment on purpose: scan workers are separate processes and inherit it.
         os.environ[ENV_WEIGHTS] = str(weights_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def test_a_run_writes_nothing_outside_its_outputs_and_switches_onnxruntime_telem
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.relative_to(tmp_path).as_posix() for p in (*home.rglob("*"), *cache.rglob("*"))) == []
+
+
+def test_hugging_face_libraries_are_forced_offline_whatever_the_environment_says() -> None:
+    """The CLI set HF_HUB_OFFLINE only where unset, so an inherited HF_HUB_OFFLINE=0 left the
+    hub free to download at run time; importing forgetalk now forces every offline switch."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "0", "TRANSFORMERS_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "0"}
+    code = ("import forgetalk, os, huggingface_hub.constants as c; "
+            "print(os.environ['HF_HUB_OFFLINE'], os.environ['TRANSFORMERS_OFFLINE'], os.environ['HF_HUB_DISABLE_TELEMETRY'], c.HF_HUB_OFFLINE)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1", "1", "True"]
 
 
 def test_quant_given_to_a_cpu_engine_is_named_as_ignored() -> None:
