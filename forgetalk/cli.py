@@ -78,6 +78,9 @@ class ForgetalkGroup(click.Group):
             raise
         except KeyboardInterrupt:  # Ctrl-C: the shell's code for SIGINT, one line (outputs are written all at once or not at all)
             _error("interrupted", EXIT_INTERRUPTED, _wants_json(ctx, []))
+        except MemoryError:  # the machine's limit, not a bug: one line saying what to lower, not a traceback
+            _error("out of memory: the machine ran out while working (lower --max-pixels, --max-faces or --workers, "
+                   "or close other programs); nothing was written", EXIT_FAILED, _wants_json(ctx, []))
         except OSError as err:  # e.g. an unreadable folder passed straight to a command: a user problem, not a bug
             if isinstance(err, BrokenPipeError) and _stdout_gone():
                 raise  # `forgetalk ... | head`: the reader left; Click exits quietly

@@ -262,3 +262,17 @@ def test_a_scan_that_selects_nothing_says_so(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "warning: --pattern '/etc/*' matched no file in" in res.stderr, res.stderr
     res = invoke("scan", tmp_path / "E", "--out", tmp_path / "R2", "--workers", "0", "--no-progress")
     assert res.exit_code == 0 and "warning: no image file in" in res.stderr and "-r" in res.stderr, res.stderr
+
+
+def test_running_out_of_memory_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A MemoryError (a huge photo, too many workers on a small machine) ended in a traceback as
+    if it were a bug; it is the machine's limit, said in one line with what to lower."""
+    import forgetalk.engines as engines_pkg
+
+    def exhausted(*_a: object, **_k: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(engines_pkg, "available_engines", exhausted)
+    res = CliRunner().invoke(main, ["engines"])
+    assert res.exit_code == 1 and res.stderr.startswith("error: out of memory") and res.stderr.count("\n") == 1
+    assert res.exception is None or isinstance(res.exception, SystemExit)
