@@ -301,8 +301,9 @@ def orientation_tag(value: object) -> tuple[int, str | None]:
     return orientation, f"EXIF orientation tag has the invalid value {shown}: ignored (image analysed as stored)"
 
 
-#: The content formats each image extension a scan accepts names (``forgetalk.scan.walk``).
-_EXTENSION_FORMATS = {
+#: The content formats each image extension names; also the extensions a scan tries by default
+#: (``forgetalk.scan.walk.IMAGE_EXTENSIONS``).
+EXTENSION_FORMATS = {
     **dict.fromkeys((".jpg", ".jpeg", ".jpe", ".jfif"), ("JPEG", "MPO")), ".png": ("PNG",), ".webp": ("WEBP",),
     ".bmp": ("BMP",), ".tif": ("TIFF",), ".tiff": ("TIFF",), ".gif": ("GIF",),
     **dict.fromkeys((".ppm", ".pgm", ".pbm", ".pnm"), ("PPM",)), ".jp2": ("JPEG2000",), ".j2k": ("JPEG2000",),
@@ -318,7 +319,7 @@ def extension_note(name: str, fmt: str) -> str | None:
     after it was named; the examiner should read that in the report, not find it later.
     Unknown or missing extensions say nothing.
     """
-    expected = _EXTENSION_FORMATS.get(os.path.splitext(name)[1].lower())
+    expected = EXTENSION_FORMATS.get(os.path.splitext(name)[1].lower())
     if expected is None or fmt in expected:
         return None
     return f"the file name ends in {os.path.splitext(name)[1]!r} but the content is {fmt}: analysed as {fmt}"

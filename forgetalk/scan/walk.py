@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..guard import MARKER_NAME, results_marker_kind
+from ..io import EXTENSION_FORMATS
 
-#: Extensions tried by default (case-insensitive). ``--pattern`` replaces this filter.
-IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".j2k", ".heic", ".heif", ".hif", ".avif"}
-)
+#: Extensions tried by default (case-insensitive): those whose format the decoder knows. ``--pattern`` replaces this filter.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(EXTENSION_FORMATS)
 
 
 @dataclass(frozen=True)
