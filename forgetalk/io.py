@@ -147,12 +147,19 @@ def mode_kind(mode: int) -> str:
     return "special file"
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Stream-hash a regular file opened read-only; :class:`NotARegularFile` for anything else."""
+def sha256_file(path: str | os.PathLike[str], limit: int | None = None) -> str:
+    """Stream-hash a regular file opened read-only (only its first ``limit`` bytes, when given);
+    :class:`NotARegularFile` for anything else."""
     h = hashlib.sha256()
+    left = limit
     with os.fdopen(open_regular(path), "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+        while left is None or left > 0:
+            chunk = fh.read(_CHUNK if left is None else min(_CHUNK, left))
+            if not chunk:
+                break
             h.update(chunk)
+            if left is not None:
+                left -= len(chunk)
     return h.hexdigest()
 
 

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, UsageError
-from ..io import encode_text, open_regular
+from ..io import encode_text, open_regular, sha256_file
 from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status, is_sha256
 
 JOURNAL_NAME = "journal.jsonl"
-_PREFIX_CHUNK = 1 << 20
 
 
 def journal_prefix(path: Path) -> dict[str, Any]:
@@ -36,18 +35,9 @@ def journal_prefix(path: Path) -> dict[str, Any]:
 
 def _prefix_sha256(path: Path, size: int) -> str | None:
     """SHA-256 of the first ``size`` bytes, None if the file is shorter (cut since)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    left = size
-    with os.fdopen(open_regular(path), "rb") as f:
-        while left > 0:
-            block = f.read(min(_PREFIX_CHUNK, left))
-            if not block:
-                return None
-            h.update(block)
-            left -= len(block)
-    return h.hexdigest()
+    if os.stat(path).st_size < size:
+        return None
+    return sha256_file(path, limit=size)
 
 
 def prefix_problem(path: Path, recorded: Any) -> str | None:
