@@ -140,8 +140,6 @@ def assemble(model: ForgeryTalkerModel, sources: list[tuple[str, str, Callable[[
             del conv.tensors[k]
             conv.consumed.discard(src)
         for k, t in conv.tensors.items():
-            if tuple(t.shape) != tuple(expected[k].shape):
-                raise WeightsError(f"{label}: {k} has shape {tuple(t.shape)}, model expects {tuple(expected[k].shape)}")
             if (why := unusable_reason(t, expected[k])) is not None:
                 src = conv.origin.get(k, k)
                 raise WeightsError(f"{label}: {src}{'' if src == k else f' ({k})'} {why}")

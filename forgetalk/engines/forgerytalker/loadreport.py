@@ -44,13 +44,15 @@ def check_sizes(cfg: ForgeryTalkerConfig, source: Path) -> ForgeryTalkerConfig:
 
 
 def unusable_reason(tensor: torch.Tensor, expected: torch.Tensor) -> str | None:
-    """Why a checkpoint tensor cannot fill the model tensor ``expected`` (same shape), or None.
+    """Why a checkpoint tensor cannot fill the model tensor ``expected``, or None.
 
     Why: ``load_state_dict`` copies an int or bool tensor into a float parameter without a
     word, and NaN/Inf weights run to the end: the mask is NaN, no region clears the
     threshold and the report says "no evidence of manipulation". A corrupt or doctored
     checkpoint must stop loading instead (exit 5), naming the tensor.
     """
+    if tuple(tensor.shape) != tuple(expected.shape):
+        return f"has shape {tuple(tensor.shape)}, model expects {tuple(expected.shape)}"
     if tensor.is_meta:
         return "has no data (a meta tensor)"
     if tensor.layout != torch.strided:
