@@ -18,6 +18,7 @@ from . import __version__
 from .compression import face_compression, face_note, region_sentence
 from .engines import EngineOutput, get_engine
 from .engines.regioncal import RegionCalibration, region_saliency, suspicion_order
+from .environment import runtime_environment
 from .errors import DeviceError, IntegrityError
 from .explain import explain_face
 from .faces import REGION_LABELS, AlignedFace, get_backend
@@ -211,6 +212,7 @@ class Analyzer:
             faces=tuple(faces),
             warnings=tuple(warnings),
             provenance=provenance,
+            environment=runtime_environment(),
         )
         return Analysis(report=report, image=rgb, heatmap=photo_heat, faces=tuple(artifacts))
 

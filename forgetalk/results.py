@@ -121,6 +121,9 @@ class AnalysisReport:
     warnings: tuple[str, ...] = ()
     #: What the file itself says (metadata, C2PA, JPEG structure): beside the verdict, never in it.
     provenance: ProvenanceReport | None = None
+    #: Python, platform, CPU and library versions of the run (:mod:`forgetalk.environment`): what an
+    #: examiner needs to tell why a rerun elsewhere differs in the last digits.
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

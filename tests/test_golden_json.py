@@ -22,8 +22,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 EXAMPLES = ("grace_hopper.jpg", "astronaut.png", "grace_hopper_mouth_from_astronaut.jpg", "grace_hopper_mouth_swap.jpg", "grace_hopper_nose_swap.jpg")
-#: Wall-clock values and the checkout's location: the only parts of a report allowed to differ.
-VOLATILE = {"started_at", "finished_at", "timings_s", "elapsed_s", "seconds", "path"}
+#: Wall-clock values, the checkout's location and the machine's software (``environment``: Python,
+#: platform, library versions, recorded so that a difference can be traced, not pinned): the only
+#: parts of a report allowed to differ.
+VOLATILE = {"started_at", "finished_at", "timings_s", "elapsed_s", "seconds", "path", "environment"}
 FLOAT_TOL = 1e-4
 
 

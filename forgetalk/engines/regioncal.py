@@ -91,6 +91,11 @@ class RegionCalibration:
     source: str = ""
     #: Per face-size band quantiles (empty: every face uses the pooled ``quantiles``).
     bands: tuple[SizeBand, ...] = ()
+    #: Where it was loaded from (``weights/<component>/region_calibration.json``) and the sha256 of
+    #: the very bytes parsed; None when built in memory. Reported because every rank and percentile
+    #: depends on this file: a report without its hash cannot say which calibration ranked it.
+    file: str | None = None
+    sha256: str | None = None
 
     def for_size(self, face_px: float | None) -> RegionCalibration:
         """The calibration a face of ``face_px`` (its size in the photo) is judged by: its size
@@ -147,6 +152,8 @@ class RegionCalibration:
     def info(self) -> dict[str, object]:
         """What a report says about the calibration behind its region ranking."""
         out: dict[str, object] = {"n_real_faces": self.n_faces, "source": self.source}
+        if self.sha256 is not None:
+            out.update(file=self.file, sha256=self.sha256)
         if self.bands:  # in words for the report; the exact edges are in the pinned file and the recipe
             out["face_size_bands"] = "; ".join(f"{b.describe()} ({b.n_items} real items)" for b in self.bands) + \
                 " (size in the photo): a face is ranked against the real faces of its band"
@@ -222,6 +229,7 @@ def load_region_calibration(component: str) -> RegionCalibration | None:
     A file the manifest pins but that is missing, altered or malformed raises WeightsError
     (exit 5), like any weights file; the bytes parsed are the bytes hashed.
     """
+    import hashlib
     import json
 
     from ..weights import load_manifest, load_verified
@@ -229,8 +237,12 @@ def load_region_calibration(component: str) -> RegionCalibration | None:
     manifest = load_manifest(component)
     if not any(f.name == FILE_NAME for f in manifest.files):
         return None
-    return load_verified(component, FILE_NAME, lambda data: RegionCalibration.from_dict(json.loads(data.decode("utf-8"))),
-                         "malformed region calibration", errors=(ValueError, KeyError, TypeError, AttributeError))
+
+    def parse(data: bytes) -> RegionCalibration:
+        cal = RegionCalibration.from_dict(json.loads(data.decode("utf-8")))
+        return replace(cal, file=f"weights/{component}/{FILE_NAME}", sha256=hashlib.sha256(data).hexdigest())
+
+    return load_verified(component, FILE_NAME, parse, "malformed region calibration", errors=(ValueError, KeyError, TypeError, AttributeError))
 
 
 def suspicion_order(rows: list[tuple[str, float]], cal: RegionCalibration | None) -> list[tuple[str, float, float | None, float | None]]:

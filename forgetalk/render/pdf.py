@@ -36,6 +36,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from ..environment import describe as describe_environment
 from ..results import Analysis, AnalysisReport, CueEvidence, FaceResult
 from .answer import plain_summary
 from .case import CaseInfo
@@ -247,6 +248,8 @@ def _case_rows(rep: AnalysisReport, case: CaseInfo) -> list[tuple[str, Any]]:
     ]
     rows += [(label, f"{value} {unit}".strip()) for label, value, unit in labelled_rows(rep.parameters, "run parameter ")[0]]
     rows += [(label, f"{value} {unit}".strip()) for label, value, unit in labelled_rows(rep.face_backend, "face backend ")[0]]
+    if rep.environment:
+        rows.append(("Software environment", describe_environment(rep.environment)))
     if rep.warnings:
         rows.append(("Warnings", "\n".join(f"- {w}" for w in rep.warnings)))
     return rows
