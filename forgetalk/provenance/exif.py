@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import ExifTags, Image
 
-from .model import ExifInfo
+from .model import ExifInfo, clip
 
 #: EXIF blocks larger than this are not parsed (a camera writes tens of KB; JPEG caps at 64 KB).
 MAX_EXIF_BYTES = 4_000_000
@@ -23,13 +23,29 @@ _EXPOSURE = {0x829A: "ExposureTime", 0x829D: "FNumber", 0x8827: "ISOSpeedRatings
 _MAX_VALUE = 200
 
 
+def _utf8(s: str) -> str:
+    """Undo Pillow's Latin-1 decoding of EXIF ASCII where the bytes are really UTF-8.
+
+    EXIF ASCII is 7-bit by the standard, but phones and editors write UTF-8 into it, and
+    Pillow decodes every byte as Latin-1: "Café" would read "CafÃ©", and a right-to-left
+    override (U+202E) would become "â\x80®", hiding from the report's escaping what the
+    file really says. Bytes that are not valid UTF-8 are kept as Pillow read them.
+    """
+    if s.isascii():
+        return s
+    try:
+        return s.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return s
+
+
 def _text(v: Any) -> str | None:
     if v is None:
         return None
     if isinstance(v, bytes):
         v = v.split(b"\x00", 1)[0].decode("utf-8", "replace")
-    s = str(v).strip().strip("\x00").strip()
-    return s[:_MAX_VALUE] or None
+    s = _utf8(str(v)).strip().strip("\x00").strip()
+    return clip(s, _MAX_VALUE) or None
 
 
 def _show(v: Any) -> str:
@@ -38,7 +54,7 @@ def _show(v: Any) -> str:
         if printable and all(32 <= b < 127 for b in printable[:64]) and len(printable) <= _MAX_VALUE:
             return printable.decode("ascii")
         return f"<{len(v)} bytes>"
-    return str(v)[:_MAX_VALUE]
+    return clip(_utf8(v) if isinstance(v, str) else str(v), _MAX_VALUE)
 
 
 def parse_date(value: str | None) -> datetime | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from PIL import Image
 
-from .model import IptcInfo
+from .model import IptcInfo, clip
 
 #: (record, dataset) -> name, the datasets analysts read.
 DATASETS = {(2, 5): "ObjectName", (2, 25): "Keywords", (2, 55): "DateCreated", (2, 60): "TimeCreated",
@@ -22,10 +22,10 @@ DATASETS = {(2, 5): "ObjectName", (2, 25): "Keywords", (2, 55): "DateCreated", (
 
 def _text(v: Any) -> str:
     if isinstance(v, list):
-        return "; ".join(_text(x) for x in v)[:300]
+        return clip("; ".join(_text(x) for x in v), 300)
     if isinstance(v, bytes):
-        return v.decode("utf-8", "replace").strip("\x00 ")[:300]
-    return str(v)[:300]
+        return clip(v.decode("utf-8", "replace").strip("\x00 "), 300)
+    return clip(str(v), 300)
 
 
 def read_iptc(img: Image.Image, notes: list[str]) -> IptcInfo:

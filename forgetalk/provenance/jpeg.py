@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from ..jpeg_markers import Segment, walk
-from .model import JpegInfo, QuantTable, ThumbnailCheck
+from .model import JpegInfo, QuantTable, ThumbnailCheck, clip
 
 #: Zigzag position -> natural (row-major) index, as DQT stores the 64 values.
 ZIGZAG = (0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
@@ -305,7 +305,7 @@ def read_jpeg(data: bytes) -> tuple[JpegInfo, bytes | None, list[str]]:
                     if len(c) == 3:
                         factors.append((c[1] >> 4, c[1] & 15))
         elif seg.marker == 0xFE:
-            comments.append(seg.payload[:_MAX_COMMENT].decode("utf-8", "replace").strip("\x00 \r\n"))
+            comments.append(clip(seg.payload.decode("utf-8", "replace").strip("\x00 \r\n"), _MAX_COMMENT))
         elif seg.marker == 0xE1 and seg.payload.startswith(b"Exif\0") and exif_payload is None:
             exif_payload = seg.payload[6:]
         elif seg.marker == 0xE2 and seg.payload.startswith(b"MPF\0"):

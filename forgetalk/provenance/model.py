@@ -24,6 +24,18 @@ C2PA_INVALID = "invalid"
 C2PA_UNREADABLE = "unreadable"
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a mark saying how much was cut.
+
+    Metadata strings are evidence-controlled and can be tens of kilobytes; a silent cut
+    would make a 60 kB EXIF Model look like an ordinary 200-character one in the JSON and
+    the PDF, hiding the very oddity an analyst should see, so every cut is marked.
+    """
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} [... {len(text) - limit} more characters not kept]"
+
+
 @dataclass(frozen=True)
 class Finding:
     code: str  # machine label, e.g. "editing_software"; flagged codes form the index's provenance_flags

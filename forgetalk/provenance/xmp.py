@@ -11,7 +11,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .model import XmpEvent, XmpInfo
+from .model import XmpEvent, XmpInfo, clip
 
 MAX_XMP_BYTES = 2_000_000
 MAX_HISTORY = 200
@@ -40,7 +40,7 @@ def _short(s: str | None, n: int = 200) -> str | None:
     if s is None:
         return None
     s = " ".join(s.split())
-    return s[:n] or None
+    return clip(s, n) or None
 
 
 def _prop(descs: list[ET.Element], name: str) -> str | None:

@@ -170,18 +170,24 @@ def _pick_fonts() -> FontSet:
 # --------------------------------------------------------------------------- text safety
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Invisible Unicode format characters: bidirectional overrides, embeddings and isolates, marks,
+#: zero-width characters and the BOM. A file's "Photo\u202eshop" (a metadata value, a file name)
+#: would otherwise print, or be copied out of the PDF, as something other than what the file says.
+_INVISIBLE = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
 def visible(text: object) -> str:
     """Make any value printable without losing information.
 
-    Undecodable file-name bytes (lone surrogates from ``os.fsdecode``) become ``\\xNN``
-    and control characters become ``\\xNN`` too, so an analyst sees exactly what is in
-    the name instead of a crash or an invisible character.
+    Undecodable file-name bytes (lone surrogates from ``os.fsdecode``) become ``\\xNN``,
+    control characters ``\\xNN`` too and invisible format characters (bidi overrides,
+    zero-width characters) ``\\uXXXX``, so an analyst sees exactly what is in the name or
+    the metadata instead of a crash, an invisible character or reversed text.
     """
     s = "" if text is None else str(text)
     s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if _has_surrogate(s) else s
     s = s.replace("\t", " ").replace("\r\n", "\n").replace("\r", "\n")
+    s = _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", s)
 
 

@@ -1,0 +1,38 @@
+"""Hostile text in metadata: long values are cut with a visible mark, UTF-8 in EXIF ASCII is
+read as UTF-8 (so a right-to-left override is the character it is), and the PDF shows
+invisible bidirectional / zero-width characters as ``\\uXXXX``. Offline, built in memory."""
+
+from __future__ import annotations
+
+import provenance_files as pf
+
+from forgetalk.provenance import inspect
+from forgetalk.render.provenance import _p
+
+
+def _jpeg(*segments: bytes) -> bytes:
+    return pf.insert_segments(pf.jpeg_bytes(pf.face_image(160), quality=90), *segments)
+
+
+def test_long_exif_xmp_and_comment_values_are_cut_with_a_mark() -> None:
+    tiff = pf.tiff_exif({0x0110: (pf.ASCII, "M" * 60000)})
+    xmp = pf.photoshop_xmp().replace(pf.PHOTOSHOP, "Z" * 30000)
+    data = _jpeg(pf.exif_segment(tiff), pf.xmp_segment(xmp), pf.app_segment(0xFE, b"C" * 40000))
+    r = inspect(data, "JPEG")
+    assert r.exif.model is not None and r.exif.model.startswith("M" * 200) and "59800 more characters not kept" in r.exif.model
+    assert "more characters not kept" in r.exif.fields["Model"]
+    assert r.xmp.creator_tool is not None and "29800 more characters not kept" in r.xmp.creator_tool
+    assert r.jpeg is not None and "39700 more characters not kept" in r.jpeg.comments[0]
+
+
+def test_utf8_in_exif_ascii_is_read_as_utf8() -> None:
+    tiff = pf.tiff_exif({0x0131: (pf.ASCII, "Photo\u202eshop"), 0x010F: (pf.ASCII, "Caf\u00e9")})
+    r = inspect(_jpeg(pf.exif_segment(tiff)), "JPEG")
+    assert r.exif.software == "Photo\u202eshop"  # not Pillow's Latin-1 reading "Photo\u00e2\x80\u00aeshop"
+    assert r.exif.make == "Caf\u00e9"
+
+
+def test_pdf_cells_show_bidi_and_zero_width_characters_escaped() -> None:
+    text = _p("Photo\u202eshop\u200b \x1b[2J", None).text
+    assert "\u202e" not in text and "\u200b" not in text and "\x1b" not in text
+    assert "\\u202e" in text and "\\u200b" in text and "\\x1b" in text
