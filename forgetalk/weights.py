@@ -218,7 +218,8 @@ def _unreadable(path: Path, exc: OSError, manifest: Manifest, want: str | None) 
                         f"{'; expected sha256 ' + want if want else ''}); check its permissions or restore it")
 
 
-def _not_regular(path: Path, kind: str, manifest: Manifest, wf: WeightFile) -> WeightsError:
+def not_regular_error(path: Path, kind: str, manifest: Manifest, wf: WeightFile) -> WeightsError:
+    """The one-line error for a folder, FIFO or device where a manifest's weights file should be."""
     want = expected_sha256(manifest, wf)[0]
     return WeightsError(f"{path}: not a regular file (a {kind}); weights file {wf.name!r} for {manifest.component} must be a regular file "
                         f"in {manifest.folder}/{' (expected sha256 ' + want + ')' if want else ''}")
@@ -243,7 +244,7 @@ def _locate(component: str, name: str, root: Path | None) -> tuple[Manifest, Wei
     if kind == "missing":
         raise WeightsError(missing_message(manifest, wf))
     if kind is not None:  # a folder or a FIFO in its place is not "missing": say what is there
-        raise _not_regular(path, kind, manifest, wf)
+        raise not_regular_error(path, kind, manifest, wf)
     return manifest, wf, path
 
 

@@ -43,14 +43,13 @@ def _resize_prob(mask: np.ndarray, size: int) -> np.ndarray:
 def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple[ForgeryTalker, dict[str, Any]]:
     """Load the released checkpoints after checking the manifest; one error lists every missing file."""
     from ...io import special_file_kind
-    from ...weights import expected_sha256, file_sha256, load_manifest
+    from ...weights import expected_sha256, file_sha256, load_manifest, not_regular_error
     from .loading import COMPONENT, load_official, t5_shards_of
 
     manifest = load_manifest(COMPONENT, root)
     for wf in manifest.files:  # a folder, FIFO or device in a file's place is not "missing" (and is never opened)
         if kind := special_file_kind(manifest.folder / wf.name):
-            raise WeightsError(f"{manifest.folder / wf.name}: not a regular file (a {kind}); ForgeryTalker weights file {wf.name!r} "
-                               f"must be a regular file in {manifest.folder}/")
+            raise not_regular_error(manifest.folder / wf.name, kind, manifest, wf)
     missing = [wf for wf in manifest.files if wf.required and not (manifest.folder / wf.name).is_file()]
     if missing:
         lines = "\n".join(f"  - {wf.name}" + (f"  <- {wf.url}" if wf.url else "") for wf in missing)
