@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 
 from forgetalk.engines.regioncal import load_region_calibration
-from forgetalk.environment import describe, runtime_environment
+from forgetalk.environment import PACKAGE_DIR, describe, digest_of_sources, runtime_environment
 from forgetalk.pipeline import Analyzer
 from forgetalk.render import render_overlay, report_json
 from forgetalk.weights import load_manifest
@@ -63,6 +64,37 @@ def test_environment_names_python_platform_and_library_versions() -> None:
     assert runtime_environment()["libraries"]["numpy"] == md.version("numpy")  # type: ignore[index]
     line = describe(runtime_environment())
     assert f"numpy {md.version('numpy')}" in line and "Python " in line
+
+
+def test_the_code_itself_is_named_by_a_digest_that_follows_every_source_change(tmp_path: Path) -> None:
+    """``tool_version`` is 0.1.0 whatever the code; the digest of the package's files is what tells
+    two reports' code apart (a changed byte, a renamed module), and compiled caches do not count."""
+    env = runtime_environment()
+    assert env["forgetalk_source"] == digest_of_sources(PACKAGE_DIR)
+    assert len(env["forgetalk_source"]["sha256"]) == 64 and env["forgetalk_source"]["files"] > 100  # type: ignore[index]
+    assert f"forgetalk code sha256 {env['forgetalk_source']['sha256']}" in describe(env)  # type: ignore[index]
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    first = digest_of_sources(pkg)
+    assert first["files"] == 2 and first == digest_of_sources(pkg)
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "a.cpython-311.py").write_text("cache")
+    (pkg / "notes.txt").write_text("not code")
+    assert digest_of_sources(pkg) == first
+    (pkg / "a.py").write_text("x = 2\n")
+    changed = digest_of_sources(pkg)
+    assert changed["sha256"] != first["sha256"]
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").rename(pkg / "b.py")  # same bytes, another module
+    assert digest_of_sources(pkg)["sha256"] not in (first["sha256"], changed["sha256"])
+    (pkg / "b.py").chmod(0)
+    if os.access(pkg / "b.py", os.R_OK):  # root reads anything: nothing to test
+        return
+    unreadable = digest_of_sources(pkg)
+    assert unreadable["sha256"] is None and "PermissionError" in unreadable["error"]  # type: ignore[operator]
+    assert "forgetalk code" not in describe({**env, "forgetalk_source": unreadable})
 
 
 def _run(path: str, threads: int) -> tuple[dict, np.ndarray, np.ndarray]:

@@ -16,6 +16,8 @@ import pytest
 from _helpers import make_faces, scan_cli
 from PIL import Image
 
+from forgetalk.environment import source_digest
+
 HOSTILE = "<b>&amp; face.jpg"  # must survive reportlab's paragraph markup in the summary PDF
 
 
@@ -94,6 +96,9 @@ def test_chain_of_custody_header_and_summary(scanned: tuple[Path, Path, int, dic
     src, out, _, _ = scanned
     header = json.loads((out / "index.json").read_text())
     assert header["tool_version"] and header["engine_info"]["name"] == "scantest" and header["face_backend"]
+    assert header["tool_source"] == source_digest()  # the code, which the version string does not name
+    run_line = json.loads(next(line for line in (out / "journal.jsonl").read_text().splitlines() if '"type":"run"' in line))
+    assert run_line["tool_source"] == source_digest()
     assert header["parameters"]["analyze"]["engine"] == "scantest" and header["parameters"]["recursive"] is True
     assert "weights_manifests" in header and header["input_dir"] == str(src)
     pdf = (out / "summary.pdf").read_bytes()

@@ -49,6 +49,33 @@ def test_verify_detects_every_kind_of_change(results: tuple[Path, Path]) -> None
     assert _verify(out)[0] == EXIT_INTEGRITY
 
 
+def test_an_output_changed_with_a_rehashed_manifest_fails_against_the_hash_the_scan_printed(results: tuple[Path, Path]) -> None:
+    """The manifest vouches for every output, and nothing vouched for the manifest: an output changed
+    and the manifest re-hashed to match passed verify. The hash the scan printed, kept elsewhere,
+    now catches it; a mistyped hash is a usage error, not a "change"."""
+    import hashlib
+
+    _, out = results
+    printed = _verify(out)[1]["manifest_sha256"]
+    assert _verify(out, "--manifest-sha256", printed.upper()) == (0, _verify(out)[1])
+    overlay = next(out.glob("items/*/*.overlay.png"))
+    overlay.write_bytes(overlay.read_bytes() + b"\0")
+    manifest = json.loads((out / "manifest.json").read_text())
+    rel = overlay.relative_to(out).as_posix()
+    entry = next(o for o in manifest["outputs"] if o["path"] == rel)
+    entry["sha256"] = hashlib.sha256(overlay.read_bytes()).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert _verify(out)[0] == 0  # what a re-hashed manifest hides from verify alone
+    code, rep = _verify(out, "--manifest-sha256", printed)
+    assert code == EXIT_INTEGRITY
+    assert [(p["status"], p["what"], p["expected"], p["found"]) for p in rep["problems"]] == [("changed", "manifest", printed, rep["manifest_sha256"])]
+    res = CliRunner().invoke(main, ["verify", str(out), "--manifest-sha256", printed])
+    assert res.exit_code == EXIT_INTEGRITY and "CHANGED" in res.stdout and "manifest" in res.stdout
+    for bad in (printed[:12], printed[:-1] + "g"):
+        res = CliRunner().invoke(main, ["verify", str(out), "--manifest-sha256", bad])
+        assert res.exit_code == 2 and "64 hex characters" in res.output
+
+
 def test_verify_inputs_changed_or_moved(results: tuple[Path, Path]) -> None:
     src, out = results
     first = sorted(src.iterdir())[0]

@@ -54,12 +54,19 @@ def _thumb(path: Path) -> Any:
     return Image(io.BytesIO(data), width=w * s, height=h * s)
 
 
+def _tool_line(header: dict[str, Any]) -> str:
+    """"forgetalk 0.1.0, code sha256 ...": the version string alone does not name the code."""
+    src = header.get("tool_source")
+    code = f", code sha256 {src['sha256']}" if isinstance(src, dict) and src.get("sha256") else ""
+    return f"forgetalk {header.get('tool_version')}{code}"
+
+
 def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
     c = header.get("counts", {})
     rows: list[tuple[str, Any]] = [
         ("Run", f"{header.get('run_id')} (runs in this results folder: {', '.join(str(r) for r in header.get('runs', []))})"),
         ("Started / finished (UTC)", f"{header.get('started_at')} / {header.get('finished_at')}"),
-        ("Tool", f"forgetalk {header.get('tool_version')}"),
+        ("Tool", _tool_line(header)),
         ("Input folder", str(header.get("input_dir"))),
         ("Results folder", str(header.get("results_dir"))),
         ("Host", str(header.get("host"))),

@@ -221,6 +221,9 @@ class RunRecord:
     run_id: str
     started_at: str | None = None
     tool_version: str | None = None
+    #: forgetalk's code as one digest (``environment.source_digest``): the version string does not
+    #: change with the code, and a resumed scan may mix runs of different code
+    tool_source: Mapping[str, Any] | None = None
     fingerprint: str
     result_parameters: Mapping[str, Any] | None = None
     run_parameters: Mapping[str, Any] | None = None

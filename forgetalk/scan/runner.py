@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..environment import source_digest
 from ..errors import EXIT_FAILED, EXIT_INTEGRITY, EXIT_OK, UsageError
 from ..guard import claim_results_dir
 from ..io import deferred_signals, sha256_file
@@ -366,7 +367,7 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
     remove_stale_parts(out_dir)
     run = RunRecord(
         run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3), started_at=_now(),
-        tool_version=__version__, fingerprint=fp, result_parameters=params, run_parameters=cfg.run_parameters(), input_dir=str(in_dir),
+        tool_version=__version__, tool_source=source_digest(), fingerprint=fp, result_parameters=params, run_parameters=cfg.run_parameters(), input_dir=str(in_dir),
         results_dir=str(out_dir), host=platform.node(), python=sys.version.split()[0], argv=tuple(sys.argv),
     )
     return RunContext(cfg, in_dir, out_dir, run, earlier, previous)
@@ -593,7 +594,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
     rows = sort_rows([*(r for r in walked if r.sha256 or r.path not in shown), *extra]) if extra else walked
     exit_code = EXIT_INTEGRITY if carried.departed else EXIT_FAILED if counts.failed else EXIT_OK
     header = {
-        "schema": INDEX_SCHEMA, "tool_version": __version__, "run_id": ctx.run.run_id, "runs": [r.run_id for r in ctx.earlier.runs] + [ctx.run.run_id],
+        "schema": INDEX_SCHEMA, "tool_version": __version__, "tool_source": ctx.run.tool_source, "run_id": ctx.run.run_id, "runs": [r.run_id for r in ctx.earlier.runs] + [ctx.run.run_id],
         "started_at": ctx.run.started_at, "finished_at": _now(), "input_dir": str(ctx.in_dir), "results_dir": str(out_dir),
         "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),

@@ -84,21 +84,29 @@ def expected_folders(inputs: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset({f"{ITEMS_DIR}/", *(f"{ITEMS_DIR}/{item_dir_name(str(i['sha256']))}/" for i in inputs)})
 
 
-def verify_results(results: Path, require_inputs: bool = False, progress: Callable[[int], Callable[[], None]] | None = None) -> VerifyReport:
+def verify_results(results: Path, require_inputs: bool = False, progress: Callable[[int], Callable[[], None]] | None = None,
+                   manifest_sha256: str | None = None) -> VerifyReport:
     """Compare every listed file's SHA-256 now with the one recorded when it was written/read.
+
+    ``manifest_sha256``: the manifest's own hash as the scan printed it (``manifest sha256: ...``),
+    recorded by the examiner elsewhere. Why: the manifest vouches for everything else, but nothing
+    vouches for the manifest; whoever changes an output and re-hashes the manifest passes every
+    other check. A different hash is a change (exit 7).
 
     ``progress(total)`` (optional) returns the callback advanced after each listed file: hashing
     a large scan's evidence and outputs takes minutes. RESULTS is held still meanwhile
     (:func:`.runner.results_read_lock`): a scan writing to it is refused rather than read mid-write."""
     with results_read_lock(results):
-        return _verify(results, require_inputs, progress)
+        return _verify(results, require_inputs, progress, manifest_sha256)
 
 
-def _verify(results: Path, require_inputs: bool, progress: Callable[[int], Callable[[], None]] | None) -> VerifyReport:
+def _verify(results: Path, require_inputs: bool, progress: Callable[[int], Callable[[], None]] | None, expected: str | None) -> VerifyReport:
     mpath, manifest = load_manifest(results)
     inputs, outputs = manifest_entries(manifest, "inputs", mpath), manifest_entries(manifest, "outputs", mpath)
     advance = progress(len(inputs) + len(outputs)) if progress is not None else (lambda: None)
     rep = VerifyReport(manifest_sha256=sha256_file(mpath))
+    if expected is not None and expected.lower() != rep.manifest_sha256:
+        rep.problems.append({"status": "changed", "what": "manifest", "path": MANIFEST_NAME, "expected": expected.lower(), "found": rep.manifest_sha256})
     # Every finished scan lists its index; a manifest without it was emptied or cut by hand.
     kinds = {o.get("kind") for o in outputs}
     for kind in REQUIRED_OUTPUT_KINDS - kinds:
