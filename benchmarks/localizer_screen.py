@@ -50,19 +50,29 @@ FAMILIES = (*ALL_FAMILIES, *GUARD_FAMILIES)
 
 
 def parse_combo(text: str, members: dict[str, list[str]] | None = None) -> list[tuple[str, bool]]:
-    """"v3+v6~flip" -> [("v3", False), ("v6", False), ("v6", True)]: the passes whose logits are averaged.
+    """"v3+v6~flip" -> [("v3", False), ("v6", False), ("v6", True)]: the passes whose logits are averaged;
+    "v3@256" feeds v3 crops of 256 px instead of its own input size (:func:`pass_size`).
 
     ``members``: a model loaded from an ensemble file, by name, and the names its members were given
     (:func:`split_ensembles`); its name stands for all of them, so "ship+g1" averages the shipped
     ensemble's members and g1 with equal weights, as ``forgetalk.train.ensemble`` would combine them."""
     passes = []
     for token in text.split("+"):
-        name = token.removesuffix("~flip")
+        name, _, size = token.removesuffix("~flip").partition("@")
         for part in (members or {}).get(name, [name]):
+            part = f"{part}@{size}" if size else part
             passes.append((part, False))
             if token.endswith("~flip"):
                 passes.append((part, True))
     return passes
+
+
+def pass_size(part: str, nets: dict[str, torch.nn.Module]) -> tuple[str, int]:
+    """"v3@256" -> ("v3", 256); "v3" -> ("v3", v3's own input size). Why: a network is fully
+    convolutional, so it can be fed a larger crop than it was trained at; the screen measures
+    whether a finer view of the same face helps it (a test-time scale, no training)."""
+    name, _, size = part.partition("@")
+    return name, int(size) if size else int(nets[name].config.input_size)
 
 
 def split_ensembles(nets: dict[str, torch.nn.Module]) -> tuple[dict[str, torch.nn.Module], dict[str, list[str]]]:
@@ -181,7 +191,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bundle", type=validation_bundle, required=True, help="bundle of the validation split")
     ap.add_argument("--model", action="append", required=True, help="NAME=DIR holding localizer.safetensors; an ensemble (the shipped weights) is screened as its members, and NAME in --combo stands for all of them")
-    ap.add_argument("--combo", action="append", required=True, help="NAME[+NAME...], each NAME optionally NAME~flip")
+    ap.add_argument("--combo", action="append", required=True, help="NAME[+NAME...], each NAME optionally NAME@SIZE (fed SIZE px crops) and/or NAME~flip")
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--beauty", type=float, default=0.0, help="share of hosts retouched as a whole before the edit (0-1; adds the retouch table)")
@@ -194,7 +204,7 @@ def main() -> None:
     perm = mirrored_channels(first.region_names)
     combos = [(c, parse_combo(c, members)) for c in args.combo]
     need = {p for _, parts in combos for p in parts}
-    sizes = sorted({n.config.input_size for n in nets.values()}, key=lambda s: s != first.input_size)
+    sizes = sorted({pass_size(p, nets)[1] for p, _ in need} | {first.input_size}, key=lambda s: s != first.input_size)
     cfgs = {s: replace(TrainConfig(), model=replace(first, members=1, input_size=s), chain=True, guard_seed=args.seed, guard_size=2 * len(recs), beauty=args.beauty)
             for s in sizes}
     fams = args.families.split(",")
@@ -213,7 +223,7 @@ def main() -> None:
         for s in sizes[1:]:
             same = float((batches[s]["rt"].argmax(1) == batch["rt"].argmax(1)).float().mean())
             print(f"[screen] {fam}: {s} px batch names the same most-forged region on {100 * same:.1f}% of images", file=sys.stderr)
-        logits = {(m, f): run_net(nets[m], batches[nets[m].config.input_size], f, perm) for m, f in need}
+        logits = {(m, f): run_net(nets[pass_size(m, nets)[0]], batches[pass_size(m, nets)[1]], f, perm) for m, f in need}
         forged_all.append((batch["mask"].flatten(1) > 0.5).any(1).numpy())
         host_all.append(batch["host"].numpy())
         native_all.append(batch["native_px"].numpy())
