@@ -12,6 +12,16 @@ screen = load_benchmark("localizer_screen")
 def test_combinations_list_every_pass_once() -> None:
     assert screen.parse_combo("v3") == [("v3", False)]
     assert screen.parse_combo("v3+v6~flip") == [("v3", False), ("v6", False), ("v6", True)]
+    assert screen.parse_combo("v3@256+v6@320~flip") == [("v3@256", False), ("v6@320", False), ("v6@320", True)]
+    assert screen.parse_combo("ship@320", {"ship": ["ship.0", "ship.1"]}) == [("ship.0@320", False), ("ship.1@320", False)]
+
+
+def test_a_pass_runs_at_its_own_size_unless_it_names_another() -> None:
+    from types import SimpleNamespace
+
+    nets = {"v3": SimpleNamespace(config=SimpleNamespace(input_size=192))}
+    assert screen.pass_size("v3", nets) == ("v3", 192)
+    assert screen.pass_size("v3@256", nets) == ("v3", 256)
 
 
 def test_mirrored_channels_swap_left_and_right_only() -> None:
