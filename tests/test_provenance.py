@@ -57,6 +57,28 @@ def test_edited_file_states_software_and_history() -> None:
     assert tables and tables[0].confidence == "moderate"
 
 
+def test_two_xmp_packets_that_tell_two_stories_are_flagged_and_extended_xmp_is_named() -> None:
+    """Pillow keeps a JPEG's last XMP packet, exiftool shows the first: a file whose first packet
+    says Photoshop and whose last says "Camera firmware" read clean here and edited there, and
+    nothing said so. Identical copies are only named; extended XMP is named, not read."""
+    camera_xmp = pf.photoshop_xmp().replace(pf.PHOTOSHOP, "Camera firmware 1.0").split("<xmpMM:History>")[0] + "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    body = pf.jpeg_bytes(pf.face_image(), quality=90)
+    r = run(pf.insert_segments(body, pf.xmp_segment(pf.photoshop_xmp()), pf.xmp_segment(camera_xmp)))
+    assert r.xmp.creator_tool == "Camera firmware 1.0"  # the last, as Pillow reads it
+    assert "xmp_packets_differ" in r.flags
+    sentence = next(f.sentence for f in r.findings if f.code == "xmp_packets_differ")
+    assert "2 XMP packets" in sentence and pf.PHOTOSHOP in sentence
+    same = run(pf.insert_segments(body, pf.xmp_segment(pf.photoshop_xmp()), pf.xmp_segment(pf.photoshop_xmp())))
+    assert "xmp_packets" in codes(same) and "xmp_packets_differ" not in codes(same)
+    one = run(pf.insert_segments(body, pf.xmp_segment(pf.photoshop_xmp())))
+    assert not {"xmp_packets", "xmp_packets_differ", "xmp_extended"} & codes(one)
+    ext = pf.app_segment(0xE1, b"http://ns.adobe.com/xmp/extension/\x00" + b"0" * 32 + b"\x00\x00\x01\x00\x00\x00\x00\x00" + b"<x/>" * 64)
+    r = run(pf.insert_segments(body, pf.xmp_segment(pf.photoshop_xmp()), ext))
+    assert "xmp_extended" in codes(r) and "xmp_extended" not in r.flags and not r.notes
+    many = run(pf.insert_segments(body, *[pf.xmp_segment(pf.photoshop_xmp())] * 200, pf.xmp_segment(camera_xmp)))
+    assert "xmp_packets_differ" in many.flags and "201 XMP packets" in " ".join(f.sentence for f in many.findings)
+
+
 def test_future_date_and_missing_camera_fields() -> None:
     ifd0 = {0x010F: (pf.ASCII, "Nikon"), 0x0110: (pf.ASCII, "D850")}
     exif = {0x9003: (pf.ASCII, "2031:05:05 12:00:00")}

@@ -98,6 +98,39 @@ def exif_findings(e: ExifInfo, now: datetime) -> list[Finding]:
     return out
 
 
+#: What two XMP packets of one file are compared on: the fields the report quotes.
+_XMP_STORY = ("creator_tool", "create_date", "modify_date", "document_id", "instance_id", "original_document_id", "history", "derived_from", "digital_source_type")
+
+
+def _xmp_story(x: XmpInfo) -> tuple[object, ...]:
+    return tuple(getattr(x, k) for k in _XMP_STORY)
+
+
+def xmp_packet_findings(read: XmpInfo, others: list[XmpInfo], packets: int, extended_segments: int, extended_bytes: int) -> list[Finding]:
+    """Findings about a JPEG's XMP segments beyond the one packet the report reads (``read``, the
+    last: what Pillow keeps). More than one standard packet is unusual (the standard allows one);
+    packets that disagree on what the report quotes (creator tool, dates, ids, history) are
+    flagged: one file telling two metadata stories, one of which some readers never show.
+    Identical copies are only named. Extended XMP is named with its size: not read here.
+    ``packets``: how many standard packets the file holds (``others`` may be the first few)."""
+    out: list[Finding] = []
+    if packets > 1:
+        differ = [o for o in others if _xmp_story(o) != _xmp_story(read)]
+        n = packets
+        if differ:
+            tools = sorted({o.creator_tool for o in differ if o.creator_tool and o.creator_tool != read.creator_tool})
+            named = f"; another names CreatorTool {', '.join(tools)}" if tools else ""
+            out.append(Finding("xmp_packets_differ", "xmp", f"The file holds {n} XMP packets (the standard allows one) and they differ: "
+                               f"this report reads the last, as Pillow does; other readers show the first{named}."))
+        else:
+            compared = "" if len(others) + 1 == n else f" (the first {len(others)} and the last compared)"
+            out.append(Finding("xmp_packets", "xmp", f"The file holds {n} identical XMP packets{compared} (the standard allows one).", flag=False))
+    if extended_segments:
+        out.append(Finding("xmp_extended", "xmp", f"The file carries extended XMP ({extended_segments} segment(s), {extended_bytes} bytes), "
+                           "which this report does not read.", flag=False))
+    return out
+
+
 def xmp_findings(x: XmpInfo, capture: datetime | None) -> list[Finding]:
     out: list[Finding] = []
     if not x.present:

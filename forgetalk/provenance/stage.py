@@ -26,7 +26,7 @@ from .iptc import read_iptc
 from .jpeg import compare_thumbnail, exif_thumbnail, read_jpeg
 from .model import C2paInfo, ExifInfo, Finding, IccInfo, IptcInfo, JpegInfo, ProvenanceReport, XmpInfo
 from .png_text import read_png_text
-from .xmp import packet, read_xmp
+from .xmp import jpeg_xmp_segments, packet, read_xmp
 
 
 def _guard(label: str, notes: list[str], fn: Any, default: Any) -> Any:
@@ -84,6 +84,8 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
     found: list[Finding] = []
     found += F.exif_findings(exif, now)
     found += F.xmp_findings(xmp, F.capture_time(exif, xmp))
+    if fmt in ("JPEG", "MPO"):
+        found += _guard("XMP segments", notes, lambda: _other_xmp(data, xmp), [])
     found += F.c2pa_findings(c2pa)
     if jpeg is not None:
         found += F.jpeg_findings(jpeg, exif)
@@ -101,6 +103,19 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
     ordered = tuple([f for f in found if f.flag] + [f for f in found if not f.flag])
     return ProvenanceReport(format=fmt, exif=exif, xmp=xmp, iptc=iptc, icc=icc, c2pa=c2pa, jpeg=jpeg, text_chunks=text,
                             software=software, findings=ordered, notes=tuple(notes), elapsed_s=round(time.perf_counter() - t0, 4))
+
+
+#: Standard XMP packets, besides the one read, that are parsed and compared with it.
+MAX_OTHER_XMP = 16
+
+
+def _other_xmp(data: bytes, read: XmpInfo) -> list[Finding]:
+    """Findings on a JPEG's XMP packets other than the one read, and on extended XMP
+    (:func:`.findings.xmp_packet_findings`). The other packets are parsed with the same limits;
+    their own parse notes are not repeated (the one read has its notes already)."""
+    segs = jpeg_xmp_segments(data)
+    others = [read_xmp(p, []) for p in segs.packets[:-1][:MAX_OTHER_XMP]]  # a file of 1,000 packets costs 16 parses
+    return F.xmp_packet_findings(read, others, len(segs.packets), segs.extended_segments, segs.extended_bytes)
 
 
 def _jpeg(data: bytes, notes: list[str]) -> tuple[JpegInfo, int | None]:

@@ -4,13 +4,20 @@ Owns finding the XMP packet in what Pillow (or pillow-heif) exposes and parsing 
 packet is evidence-controlled text, so it is parsed defensively: a packet that declares a
 DOCTYPE or entities (never needed by XMP; the vector of entity-expansion attacks) is refused
 with a note, a packet over 2 MB is not parsed, and a parse error is a note.
+
+A JPEG may carry more than one standard XMP packet (the standard allows one; a tool that appends
+its own instead of rewriting the first leaves two) and extended XMP (a large packet split over
+several segments). Pillow keeps only the last standard packet, other readers the first: two
+packets can tell two stories, and nothing said so. :func:`jpeg_xmp_segments` finds them all.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from typing import Any
 
+from ..jpeg_markers import walk
 from .model import XmpEvent, XmpInfo, clip
 
 MAX_XMP_BYTES = 2_000_000
@@ -23,6 +30,35 @@ REF = "{http://ns.adobe.com/xap/1.0/sType/ResourceRef#}"
 PS = "{http://ns.adobe.com/photoshop/1.0/}"
 IPTC_EXT = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}"
 DCTERMS = "{http://purl.org/dc/terms/}"
+#: How an APP1 segment names its content: a standard XMP packet, or a piece of extended XMP.
+STANDARD_PREFIX = b"http://ns.adobe.com/xap/1.0/\0"
+EXTENDED_PREFIX = b"http://ns.adobe.com/xmp/extension/\0"
+
+
+@dataclass(frozen=True)
+class JpegXmpSegments:
+    """Every XMP packet a JPEG's APP1 segments hold, in file order, and its extended XMP pieces."""
+
+    packets: tuple[bytes, ...] = ()
+    extended_segments: int = 0
+    extended_bytes: int = 0
+
+
+def jpeg_xmp_segments(data: bytes) -> JpegXmpSegments:
+    """The standard XMP packets and the extended XMP pieces of a JPEG, from its marker segments
+    (before the image data; nothing decoded). Extended pieces are counted, not joined: the report
+    does not read them and says so."""
+    packets: list[bytes] = []
+    ext_n = ext_bytes = 0
+    for seg in walk(data).segments:
+        if seg.marker != 0xE1:
+            continue
+        if seg.payload.startswith(STANDARD_PREFIX):
+            packets.append(seg.payload[len(STANDARD_PREFIX):])
+        elif seg.payload.startswith(EXTENDED_PREFIX):
+            ext_n += 1
+            ext_bytes += len(seg.payload) - len(EXTENDED_PREFIX)
+    return JpegXmpSegments(tuple(packets), ext_n, ext_bytes)
 
 
 def packet(info: dict[str, Any]) -> bytes | None:
