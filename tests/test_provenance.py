@@ -160,6 +160,22 @@ def test_png_text_chunks_generator_settings() -> None:
     assert {"generator_settings", "editing_software"} <= set(r.flags)
 
 
+def test_png_text_keeps_every_chunk_of_a_keyword_and_marks_what_it_cuts() -> None:
+    """A second Software chunk replaced the first (an editor named first, a camera app last: the
+    editor vanished) and long values were cut without a mark (hostile pass)."""
+    buf = io.BytesIO()
+    Image.fromarray(pf.noise_rgb(64, 64)).save(buf, "PNG")
+    png = _with_png_chunks(buf.getvalue(), _png_chunk(b"tEXt", b"Software\x00Adobe Photoshop 25.0"), _png_chunk(b"tEXt", b"Software\x00Camera 1.0"),
+                           _png_chunk(b"tEXt", b"Comment\x00" + b"x" * 5000), _png_chunk(b"tEXt", b"K" * 300 + b"\x00v"))
+    r = run(png, "PNG")
+    assert r.text_chunks["Software"] == "Adobe Photoshop 25.0" and r.text_chunks["Software (2)"] == "Camera 1.0"
+    assert r.software == "Adobe Photoshop 25.0" and "editing_software" in r.flags
+    assert r.text_chunks["Comment"].endswith("[... 4500 more characters not kept]")
+    assert any(k.startswith("K" * 79 + " [... 221 more") for k in r.text_chunks)
+    later = run(_with_png_chunks(buf.getvalue(), _png_chunk(b"tEXt", b"Software\x00Camera 1.0"), _png_chunk(b"tEXt", b"Software\x00GIMP 2.10")), "PNG")
+    assert next(f.sentence for f in later.findings if f.code == "editing_software").startswith("PNG text chunk Software (2) names GIMP 2.10")
+
+
 @pytest.mark.parametrize("fmt", ["WEBP", "TIFF", "AVIF", "HEIF"])
 def test_formats_through_the_safe_loader(fmt: str, tmp_path) -> None:
     img = pf.face_image(256)

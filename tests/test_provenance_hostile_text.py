@@ -25,6 +25,18 @@ def test_long_exif_xmp_and_comment_values_are_cut_with_a_mark() -> None:
     assert r.jpeg is not None and "39700 more characters not kept" in r.jpeg.comments[0]
 
 
+def test_long_content_credential_strings_are_cut_with_a_mark() -> None:
+    """The C2PA reader cut the generator, action fields and ingredient titles without a mark."""
+    from forgetalk.provenance.credentials import _actions, _generator
+
+    assert "more characters not kept" in (_generator({"claim_generator": "G" * 5000}) or "")
+    assert "more characters not kept" in (_generator({"claim_generator_info": [{"name": "N" * 5000, "version": "1"}]}) or "")
+    act = _actions({"assertions": [{"label": "c2pa.actions", "data": {"actions": [
+        {"action": "c2pa.edited" + "e" * 500, "softwareAgent": {"name": "A" * 900}, "when": "2" * 300}]}}]})[0]
+    assert all("more characters not kept" in str(v) for v in (act.action, act.software_agent, act.when))
+    assert act.action.startswith("c2pa.edited")
+
+
 def test_utf8_in_exif_ascii_is_read_as_utf8() -> None:
     tiff = pf.tiff_exif({0x0131: (pf.ASCII, "Photo\u202eshop"), 0x010F: (pf.ASCII, "Caf\u00e9")})
     r = inspect(_jpeg(pf.exif_segment(tiff)), "JPEG")

@@ -21,6 +21,7 @@ from .model import (
     C2PA_VALID_UNTRUSTED,
     C2paAction,
     C2paInfo,
+    clip,
 )
 
 MIME = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "TIFF": "image/tiff",
@@ -39,11 +40,11 @@ def has_manifest_bytes(data: bytes) -> bool:
 
 def _generator(m: dict[str, Any]) -> str | None:
     if isinstance(m.get("claim_generator"), str):
-        return m["claim_generator"][:200]
+        return clip(m["claim_generator"], 200)
     infos = m.get("claim_generator_info")
     if isinstance(infos, list) and infos and isinstance(infos[0], dict):
         g = infos[0]
-        return " ".join(str(x) for x in (g.get("name"), g.get("version")) if x)[:200] or None
+        return clip(" ".join(str(x) for x in (g.get("name"), g.get("version")) if x), 200) or None
     return None
 
 
@@ -58,10 +59,10 @@ def _actions(m: dict[str, Any]) -> list[C2paAction]:
             agent = act.get("softwareAgent")
             if isinstance(agent, dict):
                 agent = " ".join(str(x) for x in (agent.get("name"), agent.get("version")) if x)
-            out.append(C2paAction(action=str(act.get("action", "?"))[:100],
-                                  digital_source_type=(str(act["digitalSourceType"])[:200] if act.get("digitalSourceType") else None),
-                                  software_agent=str(agent)[:200] if agent else None,
-                                  when=str(act["when"])[:64] if act.get("when") else None))
+            out.append(C2paAction(action=clip(str(act.get("action", "?")), 100),
+                                  digital_source_type=(clip(str(act["digitalSourceType"]), 200) if act.get("digitalSourceType") else None),
+                                  software_agent=clip(str(agent), 200) if agent else None,
+                                  when=clip(str(act["when"]), 64) if act.get("when") else None))
     return out
 
 
@@ -118,7 +119,7 @@ def read_c2pa(data: bytes, fmt: str, notes: list[str]) -> C2paInfo:
     sig = active.get("signature_info") or {}
     actions = _actions(active)
     failures = _failures(store)
-    ingredients = tuple(str(i.get("title") or i.get("instance_id") or "?")[:200] for i in active.get("ingredients") or [] if isinstance(i, dict))
+    ingredients = tuple(clip(str(i.get("title") or i.get("instance_id") or "?"), 200) for i in active.get("ingredients") or [] if isinstance(i, dict))
     ai = any(a.digital_source_type and a.digital_source_type.rsplit("/", 1)[-1] in AI_SOURCE_TYPES for a in actions)
     return C2paInfo(
         present=True,
@@ -126,10 +127,10 @@ def read_c2pa(data: bytes, fmt: str, notes: list[str]) -> C2paInfo:
         validation_state=vstate,
         manifests=len(manifests) if isinstance(manifests, dict) else 0,
         claim_generator=_generator(active),
-        title=str(active["title"])[:200] if active.get("title") else None,
-        signer=str(sig["common_name"])[:200] if sig.get("common_name") else None,
-        issuer=str(sig["issuer"])[:200] if sig.get("issuer") else None,
-        signed_at=str(sig["time"])[:64] if sig.get("time") else None,
+        title=clip(str(active["title"]), 200) if active.get("title") else None,
+        signer=clip(str(sig["common_name"]), 200) if sig.get("common_name") else None,
+        issuer=clip(str(sig["issuer"]), 200) if sig.get("issuer") else None,
+        signed_at=clip(str(sig["time"]), 64) if sig.get("time") else None,
         actions=tuple(actions),
         ingredients=ingredients,
         failures=tuple(failures),

@@ -21,6 +21,7 @@ from .model import (
     Finding,
     JpegInfo,
     XmpInfo,
+    clip,
 )
 
 #: Software that edits or generates pictures (matched case-insensitively in Software,
@@ -254,18 +255,19 @@ def jpeg_findings(j: JpegInfo, exif: ExifInfo) -> list[Finding]:
     elif j.mpf_images:
         out.append(Finding("mpf_images", "jpeg", f"The MPF index declares {j.mpf_images} images.", flag=False))
     for c in j.comments[:2]:
-        out.append(Finding("jpeg_comment", "jpeg", f"JPEG comment: '{c[:160]}'.", flag=False))
+        out.append(Finding("jpeg_comment", "jpeg", f"JPEG comment: '{clip(c, 160)}'.", flag=False))
     return out
 
 
 def png_findings(text: dict[str, str]) -> list[Finding]:
     out: list[Finding] = []
     for key, value in text.items():
-        if key.lower() in GENERATOR_KEYS:
+        base = re.sub(r" \(\d+\)$", "", key).lower()  # "Software (2)": the second chunk of that keyword (png_text)
+        if base in GENERATOR_KEYS:
             out.append(Finding("generator_settings", "png", f"PNG text chunk '{key}' holds what image generators write "
-                               f"(prompt or generation settings): '{' '.join(value.split())[:160]}'."))
-        elif key.lower() == "software" and is_editor(value):
-            out.append(Finding("editing_software", "png", f"PNG text chunk Software names {value[:120]}, an image editor."))
+                               f"(prompt or generation settings): '{clip(' '.join(value.split()), 160)}'."))
+        elif base == "software" and is_editor(value):
+            out.append(Finding("editing_software", "png", f"PNG text chunk {key} names {clip(value, 120)}, an image editor."))
     if text and not out:
         out.append(Finding("png_text", "png", f"PNG text chunks: {', '.join(list(text)[:6])}.", flag=False))
     return out

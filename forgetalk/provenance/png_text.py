@@ -9,6 +9,8 @@ from __future__ import annotations
 import struct
 import zlib
 
+from .model import clip
+
 MAX_TEXT = 1_000_000  # bytes of inflated text per chunk
 MAX_CHUNKS = 10_000
 SHOWN = 500  # characters of each value kept in the report
@@ -27,7 +29,9 @@ def _inflate(data: bytes, notes: list[str], key: str) -> bytes:
 
 
 def read_png_text(data: bytes, notes: list[str]) -> dict[str, str]:
-    """key -> value (cut at :data:`SHOWN` characters) for every text chunk, in file order."""
+    """key -> value (cut at :data:`SHOWN` characters, with a mark) for every text chunk, in file
+    order; a keyword that comes again is kept as ``KEY (2)``, ``KEY (3)``... (a second
+    ``Software`` chunk used to replace the first, hiding one of the two programs named)."""
     out: dict[str, str] = {}
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         return out
@@ -62,8 +66,10 @@ def read_png_text(data: bytes, notes: list[str]) -> dict[str, str]:
         except (IndexError, UnicodeDecodeError) as exc:
             notes.append(f"PNG text chunk is malformed ({exc.__class__.__name__})")
             continue
-        k = key.decode("latin-1")[:80] or "(no keyword)"
+        k = clip(key.decode("latin-1"), 79) or "(no keyword)"  # the PNG standard's longest keyword: 79 bytes
         if k == "XML:com.adobe.xmp":
             continue  # read as XMP
-        out[k] = text[:SHOWN]
+        if k in out:  # a second chunk of one keyword (a tool that appends, not rewrites) must not replace the first
+            k = next(f"{k} ({i})" for i in range(2, MAX_CHUNKS + 2) if f"{k} ({i})" not in out)
+        out[k] = clip(text, SHOWN)
     return out
