@@ -103,6 +103,13 @@ def xmp_segment(xml: str) -> bytes:
     return app_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\x00" + xml.encode("utf-8"))
 
 
+def iptc_segment(*datasets: tuple[int, int, bytes]) -> bytes:
+    """APP13 "Photoshop 3.0" with one 8BIM IPTC-IIM resource (0x0404) holding ``(record, dataset, value)``s."""
+    iim = b"".join(b"\x1c" + bytes([r, d]) + struct.pack(">H", len(v)) + v for r, d, v in datasets)
+    res = b"8BIM" + struct.pack(">H", 0x0404) + b"\0\0" + struct.pack(">I", len(iim)) + iim + (b"\0" if len(iim) % 2 else b"")
+    return app_segment(0xED, b"Photoshop 3.0\0" + res)
+
+
 def jpeg_bytes(img: Image.Image, **kw: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "JPEG", **kw)

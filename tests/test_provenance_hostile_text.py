@@ -37,6 +37,20 @@ def test_long_content_credential_strings_are_cut_with_a_mark() -> None:
     assert act.action.startswith("c2pa.edited")
 
 
+def test_iptc_text_is_read_in_the_character_set_the_record_declares() -> None:
+    """IPTC text was always read as UTF-8: a Latin-1 "Jürgen" became "J\ufffdrgen" (the byte lost)."""
+    utf8, latin = "Jürgen".encode(), "Jürgen".encode("latin-1")
+    declared = inspect(_jpeg(pf.iptc_segment((1, 90, b"\x1b%G"), (2, 80, utf8))), "JPEG")
+    assert declared.iptc.fields == {"By-line": "Jürgen", "CodedCharacterSet": "UTF-8"} and not declared.notes
+    for raw in (latin, utf8):  # no declaration: valid UTF-8 as UTF-8, anything else as Latin-1
+        r = inspect(_jpeg(pf.iptc_segment((2, 80, raw))), "JPEG")
+        assert r.iptc.fields == {"By-line": "Jürgen"} and not r.notes
+    lying = inspect(_jpeg(pf.iptc_segment((1, 90, b"\x1b%G"), (2, 80, latin))), "JPEG")
+    assert lying.iptc.fields["By-line"] == "J\ufffdrgen" and any("declares UTF-8" in n and "By-line" in n for n in lying.notes)
+    other = inspect(_jpeg(pf.iptc_segment((1, 90, b"\x1b(B"), (2, 80, b"plain"))), "JPEG")
+    assert other.iptc.fields["CodedCharacterSet"] == repr(b"\x1b(B")
+
+
 def test_utf8_in_exif_ascii_is_read_as_utf8() -> None:
     tiff = pf.tiff_exif({0x0131: (pf.ASCII, "Photo\u202eshop"), 0x010F: (pf.ASCII, "Caf\u00e9")})
     r = inspect(_jpeg(pf.exif_segment(tiff)), "JPEG")

@@ -1,6 +1,11 @@
 """IPTC-IIM (JPEG APP13 Photoshop resources, TIFF tag 33723): creator, credit, caption, program.
 
 Owns the IIM record. Pillow's reader is used; a malformed record is a note.
+
+Text is decoded by the record's own declaration: dataset 1:90 (CodedCharacterSet) ``ESC % G``
+says UTF-8. Without it the IIM standard leaves the set open; writers use UTF-8 or Latin-1, so
+bytes that are valid UTF-8 are read as UTF-8 and any others as Latin-1 (every byte a character).
+Reading everything as UTF-8 turned a Latin-1 "Jürgen" into "J\ufffdrgen", losing the byte.
 """
 
 from __future__ import annotations
@@ -20,12 +25,44 @@ DATASETS = {(2, 5): "ObjectName", (2, 25): "Keywords", (2, 55): "DateCreated", (
             (2, 120): "Caption-Abstract", (2, 122): "Writer-Editor"}
 
 
-def _text(v: Any) -> str:
+#: Dataset 1:90's value for UTF-8 (ISO 2022 escape ``ESC % G``).
+UTF8_DECLARED = b"\x1b%G"
+
+
+def _decode(v: bytes, utf8: bool) -> str:
+    if utf8:
+        return v.decode("utf-8", "replace")
+    try:
+        return v.decode("utf-8")
+    except UnicodeDecodeError:
+        return v.decode("latin-1")
+
+
+def _text(v: Any, utf8: bool = False) -> str:
     if isinstance(v, list):
-        return clip("; ".join(_text(x) for x in v), 300)
+        return clip("; ".join(_text(x, utf8) for x in v), 300)
     if isinstance(v, bytes):
-        return clip(v.decode("utf-8", "replace").strip("\x00 "), 300)
+        return clip(_decode(v, utf8).strip("\x00 "), 300)
     return clip(str(v), 300)
+
+
+def _valid_utf8(v: Any) -> bool:
+    if isinstance(v, list):
+        return all(_valid_utf8(x) for x in v)
+    if isinstance(v, bytes):
+        try:
+            v.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+    return True
+
+
+def _charset(v: Any) -> str:
+    """Dataset 1:90 as the report shows it: "UTF-8" for ``ESC % G``, else its bytes escaped."""
+    raw = v[0] if isinstance(v, list) and v else v
+    if raw == UTF8_DECLARED:
+        return "UTF-8"
+    return clip(repr(raw) if isinstance(raw, bytes) else str(raw), 60)
 
 
 def read_iptc(img: Image.Image, notes: list[str]) -> IptcInfo:
@@ -42,5 +79,13 @@ def read_iptc(img: Image.Image, notes: list[str]) -> IptcInfo:
         return IptcInfo(present=True)
     if not rec:
         return IptcInfo()
-    fields = {DATASETS.get(k, f"{k[0]}:{k[1]}"): _text(v) for k, v in rec.items() if isinstance(k, tuple) and k[0] == 2 and k[1] != 0}
+    declared = rec.get((1, 90))
+    utf8 = declared == UTF8_DECLARED or (isinstance(declared, list) and UTF8_DECLARED in declared)
+    fields = {DATASETS.get(k, f"{k[0]}:{k[1]}"): _text(v, utf8) for k, v in rec.items() if isinstance(k, tuple) and k[0] == 2 and k[1] != 0}
+    if utf8:
+        bad = [DATASETS.get(k, f"{k[0]}:{k[1]}") for k, v in rec.items() if isinstance(k, tuple) and k[0] == 2 and not _valid_utf8(v)]
+        if bad:
+            notes.append(f"IPTC record declares UTF-8 (1:90) but {', '.join(bad[:5])} {'is' if len(bad) == 1 else 'are'} not valid UTF-8 (shown with \ufffd)")
+    if declared is not None:
+        fields["CodedCharacterSet"] = _charset(declared)
     return IptcInfo(present=True, fields=fields)
