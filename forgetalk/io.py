@@ -527,7 +527,10 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
                 notes.append(f"EXIF orientation {orientation} applied")
             elif bad_orientation:
                 notes.append(bad_orientation)
-            if n_frames > 1:
+            if n_frames > 1 and fmt == "PNG" and img.info.get("default_image"):
+                # an APNG whose first image is a still shown by viewers without animation, not a frame
+                notes.append(f"animated PNG: its default image (what viewers without animation show) analysed, not its {n_frames - 1} animation frames")
+            elif n_frames > 1:
                 notes.append(f"multi-frame file: only frame 1 of {n_frames} analysed")
             rgb = _to_rgb8(img, notes, src_mode=orig_mode)
         for warning in caught:

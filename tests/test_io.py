@@ -379,3 +379,17 @@ def test_every_one_channel_picture_is_said_to_be_grayscale(grace_rgb: np.ndarray
                       ("f.tif", Image.fromarray(np.asarray(gray, np.float32) / 255.0, "F"))):
         img.save(tmp_path / name)
         assert "grayscale image: colour cues are not informative" in load_image(tmp_path / name).info.notes, name
+
+
+def test_multi_frame_notes_say_which_image_was_analysed(tmp_path: Path) -> None:
+    """An APNG's default image is a still for viewers without animation, not "frame 1" of it; a
+    plain multi-frame file (an animation, a GIF) says frame 1 of how many."""
+    frames = [Image.fromarray(np.full((32, 32, 3), c, np.uint8)) for c in (10, 200, 90)]
+    still = tmp_path / "still.png"
+    frames[0].save(still, "PNG", save_all=True, append_images=frames[1:], default_image=True)
+    loaded = load_image(still)
+    assert int(loaded.rgb[0, 0, 0]) == 10
+    assert "animated PNG: its default image (what viewers without animation show) analysed, not its 2 animation frames" in loaded.info.notes
+    anim = tmp_path / "anim.png"
+    frames[0].save(anim, "PNG", save_all=True, append_images=frames[1:])
+    assert "multi-frame file: only frame 1 of 3 analysed" in load_image(anim).info.notes
