@@ -62,3 +62,27 @@ def test_pdf_cells_show_bidi_and_zero_width_characters_escaped() -> None:
     text = _p("Photo\u202eshop\u200b \x1b[2J", None).text
     assert "\u202e" not in text and "\u200b" not in text and "\x1b" not in text
     assert "\\u202e" in text and "\\u200b" in text and "\\x1b" in text
+
+
+def _icc_with_desc(text: bytes) -> bytes:
+    """A minimal ICC profile: a 128-byte header, one tag (``desc``, v2 text description)."""
+    import struct
+
+    body = b"desc\0\0\0\0" + struct.pack(">I", len(text) + 1) + text + b"\0"
+    return b"\0" * 128 + struct.pack(">I", 1) + struct.pack(">4sII", b"desc", 144, len(body)) + body
+
+
+def test_icc_description_is_cut_with_a_mark_and_a_wide_gamut_profile_is_said_not_applied() -> None:
+    """The description was cut at 256 bytes without a mark, and "ICC colour profile: Display P3"
+    did not say that the pixels were analysed without it."""
+    import io
+
+    def run(desc: bytes) -> str:
+        buf = io.BytesIO()
+        pf.face_image(160).save(buf, "JPEG", quality=90, icc_profile=_icc_with_desc(desc))
+        r = inspect(buf.getvalue(), "JPEG")
+        return next(f.sentence for f in r.findings if f.code == "icc")
+
+    assert run(b"Display P3") == "ICC colour profile: Display P3 (not applied: the pixels are analysed as stored)."
+    assert run(b"sRGB IEC61966-2.1") == "ICC colour profile: sRGB IEC61966-2.1."
+    assert "[... 800 more characters not kept]" in run(b"P" * 1000)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 
-from .model import IccInfo
+from .model import IccInfo, clip
 
 
 def _desc(profile: bytes) -> str | None:
@@ -24,13 +24,13 @@ def _desc(profile: bytes) -> str | None:
         body = profile[off:off + size]
         if body[:4] == b"desc" and len(body) >= 12:
             (n,) = struct.unpack(">I", body[8:12])
-            return body[12:12 + min(n, 256)].split(b"\x00", 1)[0].decode("latin-1").strip() or None
+            return clip(body[12:12 + n].split(b"\x00", 1)[0].decode("latin-1").strip(), 200) or None
         if body[:4] == b"mluc" and len(body) >= 28:
             nrec, _rsize = struct.unpack(">II", body[8:16])
             if nrec < 1:
                 return None
             length, offset = struct.unpack(">II", body[20:28])
-            return body[offset:offset + min(length, 512)].decode("utf-16-be", "replace").strip("\x00 ") or None
+            return clip(body[offset:offset + length].decode("utf-16-be", "replace").strip("\x00 "), 200) or None
     return None
 
 

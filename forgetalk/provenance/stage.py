@@ -91,7 +91,9 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
         found += F.jpeg_findings(jpeg, exif)
     found += F.png_findings(text)
     if icc.description:
-        found.append(Finding("icc", "icc", f"ICC colour profile: {icc.description}.", flag=False))
+        # The pixels are analysed as stored: a wide-gamut profile (Display P3 from phones) is named, never applied.
+        applied = "" if "srgb" in icc.description.lower() else " (not applied: the pixels are analysed as stored)"
+        found.append(Finding("icc", "icc", f"ICC colour profile: {icc.description}{applied}.", flag=False))
     if iptc.fields.get("OriginatingProgram"):
         found.append(Finding("software", "iptc", f"IPTC OriginatingProgram: {iptc.fields['OriginatingProgram']}.",
                              flag=F.is_editor(iptc.fields["OriginatingProgram"])))
