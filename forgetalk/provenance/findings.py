@@ -117,15 +117,14 @@ def xmp_packet_findings(read: XmpInfo, others: list[XmpInfo], packets: int, exte
     out: list[Finding] = []
     if packets > 1:
         differ = [o for o in others if _xmp_story(o) != _xmp_story(read)]
-        n = packets
         if differ:
             tools = sorted({o.creator_tool for o in differ if o.creator_tool and o.creator_tool != read.creator_tool})
             named = f"; another names CreatorTool {', '.join(tools)}" if tools else ""
-            out.append(Finding("xmp_packets_differ", "xmp", f"The file holds {n} XMP packets (the standard allows one) and they differ: "
+            out.append(Finding("xmp_packets_differ", "xmp", f"The file holds {packets} XMP packets (the standard allows one) and they differ: "
                                f"this report reads the last, as Pillow does; other readers show the first{named}."))
         else:
-            compared = "" if len(others) + 1 == n else f" (the first {len(others)} and the last compared)"
-            out.append(Finding("xmp_packets", "xmp", f"The file holds {n} identical XMP packets{compared} (the standard allows one).", flag=False))
+            compared = "" if len(others) + 1 == packets else f" (the first {len(others)} and the last compared)"
+            out.append(Finding("xmp_packets", "xmp", f"The file holds {packets} identical XMP packets{compared} (the standard allows one).", flag=False))
     if extended_segments:
         out.append(Finding("xmp_extended", "xmp", f"The file carries extended XMP ({extended_segments} segment(s), {extended_bytes} bytes), "
                            "which this report does not read.", flag=False))

@@ -29,32 +29,24 @@ DATASETS = {(2, 5): "ObjectName", (2, 25): "Keywords", (2, 55): "DateCreated", (
 UTF8_DECLARED = b"\x1b%G"
 
 
-def _decode(v: bytes, utf8: bool) -> str:
-    if utf8:
-        return v.decode("utf-8", "replace")
+def _decode(v: bytes, utf8: bool) -> tuple[str, bool]:
+    """(the text, whether the bytes were valid UTF-8): UTF-8 when valid; otherwise, if the record
+    declares UTF-8, with U+FFFD for the bad bytes, else as Latin-1."""
     try:
-        return v.decode("utf-8")
+        return v.decode("utf-8"), True
     except UnicodeDecodeError:
-        return v.decode("latin-1")
+        return (v.decode("utf-8", "replace") if utf8 else v.decode("latin-1")), False
 
 
-def _text(v: Any, utf8: bool = False) -> str:
+def _text(v: Any, utf8: bool = False) -> tuple[str, bool]:
+    """A dataset's value (a repeated dataset comes as a list) as text, and whether it was valid UTF-8."""
     if isinstance(v, list):
-        return clip("; ".join(_text(x, utf8) for x in v), 300)
+        parts = [_text(x, utf8) for x in v]
+        return clip("; ".join(t for t, _ in parts), 300), all(ok for _, ok in parts)
     if isinstance(v, bytes):
-        return clip(_decode(v, utf8).strip("\x00 "), 300)
-    return clip(str(v), 300)
-
-
-def _valid_utf8(v: Any) -> bool:
-    if isinstance(v, list):
-        return all(_valid_utf8(x) for x in v)
-    if isinstance(v, bytes):
-        try:
-            v.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    return True
+        text, ok = _decode(v, utf8)
+        return clip(text.strip("\x00 "), 300), ok
+    return clip(str(v), 300), True
 
 
 def _charset(v: Any) -> str:
@@ -81,11 +73,16 @@ def read_iptc(img: Image.Image, notes: list[str]) -> IptcInfo:
         return IptcInfo()
     declared = rec.get((1, 90))
     utf8 = declared == UTF8_DECLARED or (isinstance(declared, list) and UTF8_DECLARED in declared)
-    fields = {DATASETS.get(k, f"{k[0]}:{k[1]}"): _text(v, utf8) for k, v in rec.items() if isinstance(k, tuple) and k[0] == 2 and k[1] != 0}
-    if utf8:
-        bad = [DATASETS.get(k, f"{k[0]}:{k[1]}") for k, v in rec.items() if isinstance(k, tuple) and k[0] == 2 and not _valid_utf8(v)]
-        if bad:
-            notes.append(f"IPTC record declares UTF-8 (1:90) but {', '.join(bad[:5])} {'is' if len(bad) == 1 else 'are'} not valid UTF-8 (shown with \ufffd)")
+    fields: dict[str, str] = {}
+    bad: list[str] = []
+    for k, v in rec.items():
+        if isinstance(k, tuple) and k[0] == 2 and k[1] != 0:
+            name = DATASETS.get(k, f"{k[0]}:{k[1]}")
+            fields[name], ok = _text(v, utf8)
+            if utf8 and not ok:
+                bad.append(name)
+    if bad:
+        notes.append(f"IPTC record declares UTF-8 (1:90) but {', '.join(bad[:5])} {'is' if len(bad) == 1 else 'are'} not valid UTF-8 (shown with \ufffd)")
     if declared is not None:
         fields["CodedCharacterSet"] = _charset(declared)
     return IptcInfo(present=True, fields=fields)
