@@ -132,3 +132,24 @@ def test_good_and_no_face_only_exit_zero(tmp_path: Path) -> None:
     assert code == 0 and summary["counts"]["analysed"] == 2 and summary["counts"]["no_face"] == 1
     code, summary, _ = scan_cli([str(tmp_path / "nope"), "--out", str(tmp_path / "out2")])
     assert code == 2
+
+
+def test_a_resume_by_other_code_says_the_index_mixes_two_programs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """tool_version is 0.1.0 whatever the code: a scan resumed after an update kept the earlier
+    results under the same version string and said nothing. Now it names the earlier runs made by
+    other code (the code digest each run line records), on stderr, in the summary and the index."""
+    import forgetalk.scan.runner as runner
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    make_faces(src, 2)
+    code, first, err = scan_cli([str(src), "--out", str(out), "--workers", "0"])
+    assert code == 0 and first["other_code_runs"] == [] and "other forgetalk code" not in err
+    code, same, err = scan_cli([str(src), "--out", str(out), "--workers", "0"])
+    assert code == 0 and same["other_code_runs"] == [] and "other forgetalk code" not in err
+    monkeypatch.setattr(runner, "source_digest", lambda: {"sha256": "0" * 64, "files": 1})
+    code, later, err = scan_cli([str(src), "--out", str(out), "--workers", "0"])
+    assert code == 0 and later["other_code_runs"] == [first["run_id"], same["run_id"]]
+    assert "2 earlier run(s) of these results used other forgetalk code" in err
+    assert json.loads((out / "index.json").read_text())["other_code_runs"] == [first["run_id"], same["run_id"]]
+    assert runner.other_code_runs([], runner.RunRecord(run_id="r", fingerprint="f")) == ()
+    assert runner.other_code_runs([runner.RunRecord(run_id="old", fingerprint="f")], runner.RunRecord(run_id="r", fingerprint="f", tool_source={"sha256": "a"})) == ("old",)

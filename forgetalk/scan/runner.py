@@ -26,7 +26,7 @@ import secrets
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,14 +130,27 @@ class ScanSummary:
     run_id: str = ""
     #: Inputs earlier runs recorded that are gone, changed or unreadable now (forgetalk.scan.custody).
     departed: tuple[dict[str, Any], ...] = ()
+    #: Earlier runs of these results made by other forgetalk code (:func:`other_code_runs`).
+    other_code_runs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.exit_code == EXIT_OK else "failures", "exit_code": self.exit_code, "run_id": self.run_id,
             "counts": self.counts.to_json(), "results": str(self.out_dir), "files": {k: str(v) for k, v in self.files.items()},
             "manifest_sha256": self.manifest_sha256, "elapsed_s": round(self.elapsed_s, 3), "analysed_per_s": self.analysed_per_s,
-            "departed_inputs": list(self.departed),
+            "departed_inputs": list(self.departed), "other_code_runs": list(self.other_code_runs),
         }
+
+
+def other_code_runs(earlier: Sequence[RunRecord], current: RunRecord) -> tuple[str, ...]:
+    """The run ids of ``earlier`` runs whose code digest (``tool_source``) is not the current
+    run's, or unknown (a run written before digests were recorded) (pure).
+
+    Why: a resumed scan keeps the results earlier runs made; when the code changed in between, one
+    triage list holds numbers of two programs under one version string. The results stay (they
+    are what was found, each item's sidecar names its code), and the scan says so."""
+    now = (current.tool_source or {}).get("sha256")
+    return tuple(r.run_id for r in earlier if (r.tool_source or {}).get("sha256") != now)
 
 
 #: Progress callback: one event per name met, with the running tallies (keys: statuses, "duplicates", "resumed", "redone").
@@ -599,7 +612,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
         "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
-        "carried_rows": len(extra),
+        "carried_rows": len(extra), "other_code_runs": list(other_code_runs(ctx.earlier.runs, ctx.run)),
     }
     summary_pdf: dict[str, Path] = {}
     if cfg.summary_pdf:  # first: building it can take seconds, and Ctrl-C is held only for the index and manifest below
@@ -611,7 +624,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         files["manifest"] = write_manifest(out_dir, walked, executed.records, files, header, carried)
     return ScanSummary(exit_code=exit_code, counts=counts, out_dir=out_dir, files=files, manifest_sha256=sha256_file(files["manifest"]),
                        elapsed_s=time.perf_counter() - t_start, analysed_per_s=executed.analysed_per_s, run_id=ctx.run.run_id,
-                       departed=carried.departed)
+                       departed=carried.departed, other_code_runs=other_code_runs(ctx.earlier.runs, ctx.run))
 
 
 def write_manifest(out_dir: Path, rows: list[IndexRow], records: Mapping[str, ScanRecord], files: dict[str, Path],
