@@ -121,6 +121,25 @@ def test_engines_command_shows_precision():
     assert {"mode": "bf16", "device": "cpu"}.items() <= next(x for x in rows if x["mode"] == "bf16" and x["device"] == "cpu").items()
 
 
+def test_int8_says_once_what_it_computes_in_instead_of_a_line_per_matmul(ft, caplog):
+    """bitsandbytes logged "MatMul8bitLt: inputs will be cast from torch.bfloat16 to float16" at
+    every int8 matmul (144 lines a face here); the report now says it once, in its notes."""
+    import logging
+
+    pytest.importorskip("bitsandbytes")
+    from forgetalk.engines.forgerytalker.quant import INT8_INPUT_NOTE, apply_quantization
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "int8 on CPU: ... expect minutes per face"
+        info = apply_quantization(ft.model, "int8", "cpu")
+    assert INT8_INPUT_NOTE in info["notes"] and info["compute_dtype"] == "bfloat16"
+    with caplog.at_level(logging.WARNING):
+        pred = ft.predict(np.zeros((64, 64, 3), np.uint8))
+    assert np.isfinite(pred.mask).all()
+    assert not [r for r in caplog.records if "will be cast" in r.getMessage()]
+    assert INT8_INPUT_NOTE not in apply_quantization(tiny_forgerytalker(seed=7).model, "bf16", "cpu")["notes"]
+
+
 @pytest.mark.parametrize("mode", ["nf4", "bf16"])
 def test_fullsize_builder_on_tiny_config(mode):
     if mode == "nf4":

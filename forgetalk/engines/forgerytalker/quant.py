@@ -46,9 +46,29 @@ def bnb_available() -> bool:
     return True
 
 
+class _DropInt8CastNotice(logging.Filter):
+    """Drops bitsandbytes' "MatMul8bitLt: inputs will be cast from ... to float16" line.
+
+    Why: it is logged at every int8 matmul (144 lines a face with the tiny model, thousands
+    with Flan-T5-XL), burying forgetalk's own messages; what it says is recorded once instead,
+    in the report's precision notes (:data:`INT8_INPUT_NOTE`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("MatMul8bitLt: inputs will be cast")
+
+
+#: What an int8 layer really computes in, said once in the report (bitsandbytes quantizes each
+#: int8 layer's input from float16, whatever the model's compute dtype; outliers stay fp16).
+INT8_INPUT_NOTE = ("int8 layers quantize their inputs from float16 (bitsandbytes casts them from bfloat16; "
+                   "outlier features are multiplied in float16); the rest of Flan-T5 computes in bfloat16")
+
+
 def _import_bnb():  # noqa: ANN202 - returns the module
     # Harmless CPU-backend notice about the optional "kernels" package: keep it off stderr.
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    cast_log = logging.getLogger("bitsandbytes.autograd._functions")
+    if not any(isinstance(f, _DropInt8CastNotice) for f in cast_log.filters):
+        cast_log.addFilter(_DropInt8CastNotice())
     import bitsandbytes as bnb
 
     return bnb
@@ -186,6 +206,8 @@ def apply_quantization(model: nn.Module, mode: str, device: str, skip: tuple[str
         notes.append("fp16 matmuls are slow or unsupported on many CPUs; prefer fp32 or bf16 on CPU")
     for n in notes:
         warnings.warn(n, RuntimeWarning, stacklevel=2)
+    if mode == "int8":
+        notes.append(INT8_INPUT_NOTE)
     replaced: list[str] = []
     for cp in pol:
         cast_component(model, cp)
