@@ -606,13 +606,14 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
     shown = {r.path for r in extra}
     rows = sort_rows([*(r for r in walked if r.sha256 or r.path not in shown), *extra]) if extra else walked
     exit_code = EXIT_INTEGRITY if carried.departed else EXIT_FAILED if counts.failed else EXIT_OK
+    other_code = other_code_runs(ctx.earlier.runs, ctx.run)
     header = {
         "schema": INDEX_SCHEMA, "tool_version": __version__, "tool_source": ctx.run.tool_source, "run_id": ctx.run.run_id, "runs": [r.run_id for r in ctx.earlier.runs] + [ctx.run.run_id],
         "started_at": ctx.run.started_at, "finished_at": _now(), "input_dir": str(ctx.in_dir), "results_dir": str(out_dir),
         "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
         "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
-        "carried_rows": len(extra), "other_code_runs": list(other_code_runs(ctx.earlier.runs, ctx.run)),
+        "carried_rows": len(extra), "other_code_runs": list(other_code),
     }
     summary_pdf: dict[str, Path] = {}
     if cfg.summary_pdf:  # first: building it can take seconds, and Ctrl-C is held only for the index and manifest below
@@ -624,7 +625,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         files["manifest"] = write_manifest(out_dir, walked, executed.records, files, header, carried)
     return ScanSummary(exit_code=exit_code, counts=counts, out_dir=out_dir, files=files, manifest_sha256=sha256_file(files["manifest"]),
                        elapsed_s=time.perf_counter() - t_start, analysed_per_s=executed.analysed_per_s, run_id=ctx.run.run_id,
-                       departed=carried.departed, other_code_runs=other_code_runs(ctx.earlier.runs, ctx.run))
+                       departed=carried.departed, other_code_runs=other_code)
 
 
 def write_manifest(out_dir: Path, rows: list[IndexRow], records: Mapping[str, ScanRecord], files: dict[str, Path],
