@@ -125,6 +125,7 @@ def test_a_malformed_config_is_one_weights_error(ft, tmp_path, text):
     (lambda t: torch.full_like(t, float("nan")), "holds NaN or infinite values"),
     (lambda t: t.to(torch.int32), "has dtype int32, the model expects float32"),
     (lambda t: torch.zeros(3, 3), "has shape (3, 3), model expects (1, 1, 64)"),
+    (lambda t: torch.full_like(t, 1e300, dtype=torch.float64), "holds NaN or infinite values"),  # finite in the file, Inf as float32
 ])
 def test_unusable_tensors_in_a_converted_folder_are_named(ft, tmp_path, bad, words):
     from safetensors.torch import load_file, save_file
@@ -136,6 +137,45 @@ def test_unusable_tensors_in_a_converted_folder_are_named(ft, tmp_path, bad, wor
     with pytest.raises(WeightsError) as err:
         build(folder)
     assert str(err.value) == f"{folder / WEIGHTS_NAME}: mask_decoder.mask_tokens {words}"
+
+
+def test_a_converted_folder_s_weights_are_read_once(ft, tmp_path, monkeypatch):
+    """Each tensor was read twice, once to check it and once by ``load_model`` (gigabytes for the
+    real model); the check now reads the file's header and the loaded values."""
+    import safetensors
+    import safetensors.torch as st
+
+    reads: list[str] = []
+    real = safetensors.safe_open
+
+    class Counting:
+        def __init__(self, *a, **kw) -> None:
+            self._f = real(*a, **kw)
+
+        def __enter__(self):  # noqa: ANN204
+            self._inner = self._f.__enter__()
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._f.__exit__(*exc)
+
+        def get_tensor(self, name: str):  # noqa: ANN201
+            reads.append(name)
+            return self._inner.get_tensor(name)
+
+        def get_tensors(self):  # noqa: ANN201 - what load_model's load_file calls
+            got = self._inner.get_tensors()
+            reads.extend(got)
+            return got
+
+        def __getattr__(self, name: str):  # noqa: ANN204 - keys, get_slice, metadata
+            return getattr(self._inner, name)
+
+    folder = ft.save_pretrained(tmp_path / "m")
+    monkeypatch.setattr(safetensors, "safe_open", Counting)
+    monkeypatch.setattr(st, "safe_open", Counting)
+    build(folder)
+    assert reads and len(reads) == len(set(reads))
 
 
 def test_a_tokenizer_without_padding_or_with_a_fifo_is_refused(ft, tmp_path):

@@ -182,7 +182,8 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
     """
     from safetensors.torch import load_model
 
-    from .loadreport import REPORT_KEYS, check_sizes, missing_error, warn_unexpected
+    from ...errors import WeightsError
+    from .loadreport import REPORT_KEYS, check_sizes, missing_error, non_finite, warn_unexpected
     from .quant import apply_quantization
 
     folder = Path(folder)
@@ -191,10 +192,13 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
     with torch.device("meta"):
         check_fits(ForgeryTalkerModel(cfg), weights)
     model = ForgeryTalkerModel(cfg)
-    check_tensors(model, weights)
+    loaded = check_tensors(model, weights)
     missing, unexpected = load_model(model, str(weights), strict=False)  # shared-tensor aliases are not "missing"
     if missing:
         raise missing_error(sorted(missing), str(weights))
+    state = model.state_dict()
+    if (bad := non_finite((name, state[name]) for name in loaded)) is not None:
+        raise WeightsError(f"{weights}: {bad} holds NaN or infinite values")
     unexpected = sorted(unexpected)
     warn_unexpected(WEIGHTS_NAME, unexpected)
     model.tie_t5_embeddings()
@@ -220,22 +224,29 @@ def check_fits(meta_model: torch.nn.Module, weights: Path) -> None:
         raise WeightsError(f"{weights}: {have} bytes cannot hold the {need} parameters its {CONFIG_NAME} describes; refused before allocating them")
 
 
-def check_tensors(model: torch.nn.Module, weights: Path) -> None:
-    """Check each tensor of ``weights`` that fills a model tensor, one at a time (see :func:`.loadreport.unusable_reason`).
+def check_tensors(model: torch.nn.Module, weights: Path) -> list[str]:
+    """Check the shape and dtype of each tensor of ``weights`` that fills a model tensor, from the
+    file's header (:func:`.loadreport.header_reason`; no data read), and return their names: the
+    caller checks their values once loaded (:func:`.loadreport.non_finite`).
 
     Why here: safetensors' ``load_model`` copies an int tensor into a float parameter and
-    loads NaN/Inf as they are; shapes it does check, with a multi-line message.
+    loads NaN/Inf as they are; shapes it does check, with a multi-line message. Why from the
+    header: the values used to be read here and again by ``load_model``, twice the I/O of a
+    folder of gigabytes.
     """
     from safetensors import safe_open
 
     from ...errors import WeightsError
-    from .loadreport import unusable_reason
+    from .loadreport import header_reason
 
     expected = model.state_dict()
+    names: list[str] = []
     with safe_open(str(weights), framework="pt") as f:
         for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
             if name not in expected:
                 continue
-            t = f.get_tensor(name)
-            if (why := unusable_reason(t, expected[name])) is not None:
+            entry = f.get_slice(name)
+            if (why := header_reason(entry.get_shape(), entry.get_dtype(), expected[name])) is not None:
                 raise WeightsError(f"{weights}: {name} {why}")
+            names.append(name)
+    return names
