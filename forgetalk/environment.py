@@ -114,7 +114,7 @@ def _source() -> tuple[tuple[str, object], ...]:
 
 def source_digest() -> dict[str, object]:
     """forgetalk's own code as one digest (:func:`digest_of_sources` of the installed package;
-    cached: about 5 ms for its ~1.4 MB, once per process)."""
+    cached: about 5 ms for its ~1.4 MB (4.5 ms measured), once per process)."""
     return dict(_source())
 
 
