@@ -39,7 +39,8 @@ def command(results: Path, require_inputs: bool, manifest_sha256: str | None, as
     itself, with --manifest-sha256), an output is missing
     (or an input, with --require-inputs), a listed path is no longer a regular file
     (FIFOs and devices are never opened) or the manifest lacks the scan's index,
-    2 RESULTS has no readable manifest or one that breaks its schema.
+    2 RESULTS has no readable manifest or one that breaks its schema, or
+    --manifest-sha256 is not 64 hex characters.
     """
     from contextlib import ExitStack
 
