@@ -107,24 +107,32 @@ def _xmp_story(x: XmpInfo) -> tuple[object, ...]:
     return tuple(getattr(x, k) for k in _XMP_STORY)
 
 
-def xmp_packet_findings(read: XmpInfo, others: list[XmpInfo], packets: int, extended_segments: int, extended_bytes: int) -> list[Finding]:
-    """Findings about a JPEG's XMP segments beyond the one packet the report reads (``read``, the
-    last: what Pillow keeps). More than one standard packet is unusual (the standard allows one);
-    packets that disagree on what the report quotes (creator tool, dates, ids, history) are
-    flagged: one file telling two metadata stories, one of which some readers never show.
-    Identical copies are only named. Extended XMP is named with its size: not read here.
-    ``packets``: how many standard packets the file holds (``others`` may be the first few)."""
+def xmp_packet_findings(read: XmpInfo, others: list[XmpInfo], packets: int, extended_segments: int, extended_bytes: int,
+                        differing: int) -> list[Finding]:
+    """Findings about a JPEG's XMP segments beyond the one packet the report reads (``read``: the
+    last before the image data, as Pillow keeps it).
+
+    ``packets``: how many standard packets the header holds; ``differing``: how many distinct
+    packets differ from the one read, byte for byte; ``others``: the first few of those, parsed.
+    More than one standard packet is unusual (the standard allows one). Packets that disagree on
+    what the report quotes (creator tool, dates, ids, history) are flagged: one file telling two
+    metadata stories, one of which a reader that takes another packet shows. Packets whose bytes
+    differ only elsewhere, or copies, are named. Extended XMP is named with its size: not read."""
     out: list[Finding] = []
-    if packets > 1:
-        differ = [o for o in others if _xmp_story(o) != _xmp_story(read)]
-        if differ:
-            tools = sorted({o.creator_tool for o in differ if o.creator_tool and o.creator_tool != read.creator_tool})
+    if packets > 1 and differing == 0:
+        out.append(Finding("xmp_packets", "xmp", f"The file holds {packets} byte-identical XMP packets (the standard allows one).", flag=False))
+    elif packets > 1:
+        story = [o for o in others if _xmp_story(o) != _xmp_story(read)]
+        reads = "this report reads the last, as Pillow does" if read.present else "this report could read none of them"
+        if story:
+            tools = sorted({o.creator_tool for o in story if o.creator_tool and o.creator_tool != read.creator_tool})
             named = f"; another names CreatorTool {', '.join(tools)}" if tools else ""
-            out.append(Finding("xmp_packets_differ", "xmp", f"The file holds {packets} XMP packets (the standard allows one) and they differ: "
-                               f"this report reads the last, as Pillow does; other readers show the first{named}."))
+            out.append(Finding("xmp_packets_differ", "xmp", f"The file holds {packets} XMP packets (the standard allows one) that differ in what "
+                               f"this report quotes: {reads}; a reader that takes another packet shows another account{named}."))
         else:
-            compared = "" if len(others) + 1 == packets else f" (the first {len(others)} and the last compared)"
-            out.append(Finding("xmp_packets", "xmp", f"The file holds {packets} identical XMP packets{compared} (the standard allows one).", flag=False))
+            compared = "" if len(others) == differing else f" (the first {len(others)} of the {differing} that differ compared)"
+            out.append(Finding("xmp_packets", "xmp", f"The file holds {packets} XMP packets (the standard allows one) whose bytes differ, "
+                               f"but not in the fields this report quotes{compared}; {reads}.", flag=False))
     if extended_segments:
         out.append(Finding("xmp_extended", "xmp", f"The file carries extended XMP ({extended_segments} segment(s), {extended_bytes} bytes), "
                            "which this report does not read.", flag=False))

@@ -14,6 +14,7 @@ from .model import clip
 MAX_TEXT = 1_000_000  # bytes of inflated text per chunk
 MAX_CHUNKS = 10_000
 SHOWN = 500  # characters of each value kept in the report
+MAX_REPEATS = 16  # chunks of one keyword kept (a file of 10,000 "Software" chunks keeps 16 and says so)
 
 
 def _inflate(data: bytes, notes: list[str], key: str) -> bytes:
@@ -30,9 +31,11 @@ def _inflate(data: bytes, notes: list[str], key: str) -> bytes:
 
 def read_png_text(data: bytes, notes: list[str]) -> dict[str, str]:
     """key -> value (cut at :data:`SHOWN` characters, with a mark) for every text chunk, in file
-    order; a keyword that comes again is kept as ``KEY (2)``, ``KEY (3)``... (a second
-    ``Software`` chunk used to replace the first, hiding one of the two programs named)."""
+    order; a keyword that comes again is kept as ``KEY (2)``, ``KEY (3)``... up to
+    :data:`MAX_REPEATS` chunks of it, the rest counted in a note (a second ``Software`` chunk used
+    to replace the first, hiding one of the two programs named)."""
     out: dict[str, str] = {}
+    seen: dict[str, int] = {}  # chunks met per keyword
     if data[:8] != b"\x89PNG\r\n\x1a\n":
         return out
     pos, n = 8, len(data)
@@ -69,7 +72,15 @@ def read_png_text(data: bytes, notes: list[str]) -> dict[str, str]:
         k = clip(key.decode("latin-1"), 79) or "(no keyword)"  # the PNG standard's longest keyword: 79 bytes
         if k == "XML:com.adobe.xmp":
             continue  # read as XMP
-        if k in out:  # a second chunk of one keyword (a tool that appends, not rewrites) must not replace the first
-            k = next(f"{k} ({i})" for i in range(2, MAX_CHUNKS + 2) if f"{k} ({i})" not in out)
-        out[k] = clip(text, SHOWN)
+        seen[k] = seen.get(k, 0) + 1
+        if seen[k] > MAX_REPEATS:
+            continue
+        # a second chunk of one keyword (a tool that appends, not rewrites) must not replace the first
+        name = k if seen[k] == 1 else f"{k} ({seen[k]})"
+        while name in out:  # a chunk whose own keyword is "Software (2)" keeps its value too
+            name += " (again)"
+        out[name] = clip(text, SHOWN)
+    for k, n in seen.items():
+        if n > MAX_REPEATS:
+            notes.append(f"PNG text keyword '{k}' appears {n} times: the first {MAX_REPEATS} are kept")
     return out

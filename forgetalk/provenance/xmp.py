@@ -44,20 +44,29 @@ class JpegXmpSegments:
     extended_bytes: int = 0
 
 
+#: An extended XMP segment's header after its namespace: the GUID (32 bytes), the full length and
+#: this piece's offset (4 bytes each).
+EXTENDED_HEADER = 40
+
+
 def jpeg_xmp_segments(data: bytes) -> JpegXmpSegments:
-    """The standard XMP packets and the extended XMP pieces of a JPEG, from its marker segments
-    (before the image data; nothing decoded). Extended pieces are counted, not joined: the report
-    does not read them and says so."""
+    """The standard XMP packets and the extended XMP pieces of a JPEG's header, up to its first
+    image data (SOS): where Pillow and other readers look for metadata, so that the last packet
+    listed is the one Pillow reads. A segment placed after image data is part of no reader's
+    metadata and is not listed. Extended pieces are counted (their data bytes), not joined: the
+    report does not read them and says so."""
     packets: list[bytes] = []
     ext_n = ext_bytes = 0
     for seg in walk(data).segments:
+        if seg.marker == 0xDA:
+            break
         if seg.marker != 0xE1:
             continue
         if seg.payload.startswith(STANDARD_PREFIX):
             packets.append(seg.payload[len(STANDARD_PREFIX):])
         elif seg.payload.startswith(EXTENDED_PREFIX):
             ext_n += 1
-            ext_bytes += len(seg.payload) - len(EXTENDED_PREFIX)
+            ext_bytes += max(0, len(seg.payload) - len(EXTENDED_PREFIX) - EXTENDED_HEADER)
     return JpegXmpSegments(tuple(packets), ext_n, ext_bytes)
 
 
