@@ -153,3 +153,6 @@ def test_a_resume_by_other_code_says_the_index_mixes_two_programs(tmp_path: Path
     assert json.loads((out / "index.json").read_text())["other_code_runs"] == [first["run_id"], same["run_id"]]
     assert runner.other_code_runs([], runner.RunRecord(run_id="r", fingerprint="f")) == ()
     assert runner.other_code_runs([runner.RunRecord(run_id="old", fingerprint="f")], runner.RunRecord(run_id="r", fingerprint="f", tool_source={"sha256": "a"})) == ("old",)
+    unknown = {"sha256": None, "files": 3, "error": "PermissionError"}  # (hostile pass) None == None is no evidence of the same code
+    assert runner.other_code_runs([runner.RunRecord(run_id="u", fingerprint="f", tool_source=unknown)],
+                                  runner.RunRecord(run_id="r", fingerprint="f", tool_source=unknown)) == ("u",)

@@ -74,6 +74,28 @@ def test_an_output_changed_with_a_rehashed_manifest_fails_against_the_hash_the_s
     for bad in (printed[:12], printed[:-1] + "g"):
         res = CliRunner().invoke(main, ["verify", str(out), "--manifest-sha256", bad])
         assert res.exit_code == 2 and "64 hex characters" in res.output
+    # (hostile pass) a manifest replaced by something that is no manifest at all: with the printed
+    # hash that is a change (7), not "unknown schema" (2); without it, still the usage error
+    (out / "manifest.json").write_text("{}")
+    code, rep = _verify(out, "--manifest-sha256", printed)
+    assert code == EXIT_INTEGRITY and [p["what"] for p in rep["problems"]] == ["manifest"]
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 2
+
+
+def test_verify_hashes_the_manifest_bytes_it_parses(results: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """(hostile pass) The manifest was parsed in one read and hashed in another: a forged manifest
+    read for the checks and the genuine one back in place for the hash passed against the printed hash."""
+    import forgetalk.scan.verify as V
+
+    _, out = results
+    printed = _verify(out)[1]["manifest_sha256"]
+    genuine = (out / "manifest.json").read_bytes()
+    forged = genuine + b" "  # what a swap would have the checks read; the file on disk stays genuine
+    real = V.manifest_bytes
+    monkeypatch.setattr(V, "manifest_bytes", lambda results: (real(results)[0], forged))
+    code, rep = _verify(out, "--manifest-sha256", printed)
+    assert code == EXIT_INTEGRITY and rep["manifest_sha256"] != printed
+    assert (out / "manifest.json").read_bytes() == genuine
 
 
 def test_verify_inputs_changed_or_moved(results: tuple[Path, Path]) -> None:

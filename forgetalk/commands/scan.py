@@ -131,7 +131,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
     if summary.other_code_runs:  # the index mixes numbers of two programs under one version string
         click.echo(f"warning: {len(summary.other_code_runs)} earlier run(s) of these results used other forgetalk code "
                    f"({', '.join(summary.other_code_runs[:3])}{', ...' if len(summary.other_code_runs) > 3 else ''}); "
-                   "their results are kept as they were made", err=True)
+                   "their results, if any, are kept as they were made", err=True)
     selected = summary.counts.files_seen - summary.counts.skipped
     if selected == 0:  # an exit 0 over nothing read like a clean folder (a hostile test pass: --pattern '/etc/*')
         what = f"--pattern {pattern!r} matched no file in {input_dir} (it matches paths relative to DIR, e.g. 'sub/*.jpg')" if pattern is not None \

@@ -7,11 +7,13 @@ in ``verify``, the two imported each other.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..io import read_json_file
+from ..io import open_regular
 from .records import is_sha256
 
 MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
@@ -26,13 +28,35 @@ class ManifestError(UsageError):
 
 def load_manifest(results: Path) -> tuple[Path, dict[str, Any]]:
     """(path, document) of RESULTS' manifest, its schema tag checked; a one-line error otherwise."""
+    mpath, raw = manifest_bytes(results)
+    return mpath, parse_manifest(mpath, raw)
+
+
+def manifest_bytes(results: Path) -> tuple[Path, bytes]:
+    """(path, bytes) of RESULTS' manifest, read once (a FIFO or device in its place is refused).
+    Why the bytes: ``verify`` hashes exactly what it parses; parsed and hashed in two reads, a
+    manifest swapped between them passed against the hash the scan printed."""
     mpath = results / MANIFEST_NAME
-    manifest = read_json_file(mpath, ManifestError, f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)")
+    try:
+        with os.fdopen(open_regular(mpath), "rb") as fh:
+            return mpath, fh.read()
+    except FileNotFoundError:
+        raise ManifestError(f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)") from None
+    except OSError as exc:
+        raise ManifestError(f"{mpath}: unreadable manifest ({exc})") from None
+
+
+def parse_manifest(mpath: Path, raw: bytes) -> dict[str, Any]:
+    """The manifest document in ``raw``, its schema tag checked; a one-line error otherwise."""
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any manifest of ours
+        raise ManifestError(f"{mpath}: unreadable manifest ({type(exc).__name__ if isinstance(exc, RecursionError) else exc})") from None
     if not isinstance(manifest, dict):
         raise ManifestError(f"{mpath}: malformed manifest: expected a JSON object, found {type(manifest).__name__}")
     if manifest.get("schema") != MANIFEST_SCHEMA:
         raise ManifestError(f"{mpath}: unknown manifest schema {manifest.get('schema')!r}")
-    return mpath, manifest
+    return manifest
 
 
 def manifest_entries(manifest: dict[str, Any], key: str, mpath: Path) -> list[dict[str, Any]]:

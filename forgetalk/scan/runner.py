@@ -144,13 +144,14 @@ class ScanSummary:
 
 def other_code_runs(earlier: Sequence[RunRecord], current: RunRecord) -> tuple[str, ...]:
     """The run ids of ``earlier`` runs whose code digest (``tool_source``) is not the current
-    run's, or unknown (a run written before digests were recorded) (pure).
+    run's, or unknown on either side (a run written before digests were recorded, or code that
+    could not be read): unknown is never "the same code" (pure).
 
     Why: a resumed scan keeps the results earlier runs made; when the code changed in between, one
     triage list holds numbers of two programs under one version string. The results stay (they
     are what was found, each item's sidecar names its code), and the scan says so."""
     now = (current.tool_source or {}).get("sha256")
-    return tuple(r.run_id for r in earlier if (r.tool_source or {}).get("sha256") != now)
+    return tuple(r.run_id for r in earlier if now is None or (r.tool_source or {}).get("sha256") != now)
 
 
 #: Progress callback: one event per name met, with the running tallies (keys: statuses, "duplicates", "resumed", "redone").

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from ..errors import EXIT_INTEGRITY, EXIT_OK
 from ..guard import MARKER_NAME
 from ..io import NotARegularFile, sha256_file
 from .journal import JOURNAL_NAME, prefix_problem
-from .manifest import MANIFEST_NAME, ManifestError, load_manifest, manifest_entries
+from .manifest import MANIFEST_NAME, ManifestError, load_manifest, manifest_bytes, manifest_entries, parse_manifest
 from .runner import LOCK_NAME, linked_part, results_read_lock
 from .worker import ITEMS_DIR, item_dir_name
 
@@ -101,12 +102,19 @@ def verify_results(results: Path, require_inputs: bool = False, progress: Callab
 
 
 def _verify(results: Path, require_inputs: bool, progress: Callable[[int], Callable[[], None]] | None, expected: str | None) -> VerifyReport:
-    mpath, manifest = load_manifest(results)
-    inputs, outputs = manifest_entries(manifest, "inputs", mpath), manifest_entries(manifest, "outputs", mpath)
-    advance = progress(len(inputs) + len(outputs)) if progress is not None else (lambda: None)
-    rep = VerifyReport(manifest_sha256=sha256_file(mpath))
+    mpath, raw = manifest_bytes(results)
+    rep = VerifyReport(manifest_sha256=hashlib.sha256(raw).hexdigest())  # the bytes parsed below, not a second read
     if expected is not None and expected.lower() != rep.manifest_sha256:
         rep.problems.append({"status": "changed", "what": "manifest", "path": MANIFEST_NAME, "expected": expected.lower(), "found": rep.manifest_sha256})
+        rep.exit_code = EXIT_INTEGRITY
+    try:
+        manifest = parse_manifest(mpath, raw)
+        inputs, outputs = manifest_entries(manifest, "inputs", mpath), manifest_entries(manifest, "outputs", mpath)
+    except ManifestError:
+        if rep.problems:  # not the manifest the scan wrote, and not a manifest at all: a change (7), not a usage error
+            return rep
+        raise
+    advance = progress(len(inputs) + len(outputs)) if progress is not None else (lambda: None)
     # Every finished scan lists its index; a manifest without it was emptied or cut by hand.
     kinds = {o.get("kind") for o in outputs}
     for kind in REQUIRED_OUTPUT_KINDS - kinds:
