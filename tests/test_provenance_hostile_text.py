@@ -49,6 +49,11 @@ def test_iptc_text_is_read_in_the_character_set_the_record_declares() -> None:
     assert lying.iptc.fields["By-line"] == "J\ufffdrgen" and any("declares UTF-8" in n and "By-line" in n for n in lying.notes)
     other = inspect(_jpeg(pf.iptc_segment((1, 90, b"\x1b(B"), (2, 80, b"plain"))), "JPEG")
     assert other.iptc.fields["CodedCharacterSet"] == repr(b"\x1b(B")
+    # (hostile pass) a record declaring ISO 8859-1 is read as Latin-1 even where the bytes are valid UTF-8
+    latin_declared = inspect(_jpeg(pf.iptc_segment((1, 90, b"\x1b.A"), (2, 80, "Ã¼".encode("latin-1")))), "JPEG")
+    assert latin_declared.iptc.fields == {"By-line": "Ã¼", "CodedCharacterSet": "ISO 8859-1"}
+    empty = inspect(_jpeg(pf.iptc_segment((2, 80, b""), (2, 110, b"x"))), "JPEG")
+    assert empty.iptc.fields == {"By-line": "", "Credit": "x"}  # an empty dataset read 'None'
 
 
 def test_utf8_in_exif_ascii_is_read_as_utf8() -> None:
@@ -84,5 +89,6 @@ def test_icc_description_is_cut_with_a_mark_and_a_wide_gamut_profile_is_said_not
         return next(f.sentence for f in r.findings if f.code == "icc")
 
     assert run(b"Display P3") == "ICC colour profile: Display P3 (not applied: the pixels are analysed as stored)."
+    assert run(b"Display P3 - not sRGB").endswith("(not applied: the pixels are analysed as stored).")  # (hostile pass)
     assert run(b"sRGB IEC61966-2.1") == "ICC colour profile: sRGB IEC61966-2.1."
     assert "[... 800 more characters not kept]" in run(b"P" * 1000)

@@ -92,7 +92,7 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
     found += F.png_findings(text)
     if icc.description:
         # The pixels are analysed as stored: a wide-gamut profile (Display P3 from phones) is named, never applied.
-        applied = "" if "srgb" in icc.description.lower() else " (not applied: the pixels are analysed as stored)"
+        applied = "" if icc.description.lower().startswith("srgb") else " (not applied: the pixels are analysed as stored)"
         found.append(Finding("icc", "icc", f"ICC colour profile: {icc.description}{applied}.", flag=False))
     if iptc.fields.get("OriginatingProgram"):
         found.append(Finding("software", "iptc", f"IPTC OriginatingProgram: {iptc.fields['OriginatingProgram']}.",
