@@ -92,3 +92,18 @@ def test_icc_description_is_cut_with_a_mark_and_a_wide_gamut_profile_is_said_not
     assert run(b"Display P3 - not sRGB").endswith("(not applied: the pixels are analysed as stored).")  # (hostile pass)
     assert run(b"sRGB IEC61966-2.1") == "ICC colour profile: sRGB IEC61966-2.1."
     assert "[... 800 more characters not kept]" in run(b"P" * 1000)
+
+
+def test_the_xmp_history_cap_is_the_packet_s_not_each_description_s() -> None:
+    """(hostile pass) The 200-event cap was applied per rdf:Description: a packet of many
+    Descriptions kept 1,166 events and wrote 967 copies of "the first 200 are kept", untrue."""
+    from forgetalk.provenance.xmp import MAX_HISTORY, read_xmp
+
+    events = "".join(f'<rdf:li stEvt:action="saved" stEvt:when="2024-03-0{1 + i % 9}T10:00:00"/>' for i in range(150))
+    desc = ('<rdf:Description xmlns:xmpMM="http://ns.adobe.com/xap/1.0/mm/" xmlns:stEvt="http://ns.adobe.com/xap/1.0/sType/ResourceEvent#">'
+            f"<xmpMM:History><rdf:Seq>{events}</rdf:Seq></xmpMM:History></rdf:Description>")
+    packet = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+              + desc * 3 + "</rdf:RDF></x:xmpmeta>").encode()
+    notes: list[str] = []
+    x = read_xmp(packet, notes)
+    assert len(x.history) == MAX_HISTORY and notes == [f"XMP history has 450 events: the first {MAX_HISTORY} are kept"]

@@ -137,16 +137,18 @@ def read_xmp(data: bytes | None, notes: list[str]) -> XmpInfo:
         return XmpInfo(present=True, size_bytes=size)
     descs = list(root.iter(f"{RDF}Description")) or [root]
     history: list[XmpEvent] = []
+    total = 0  # events met, over every rdf:Description (the cap is the packet's, not each Description's)
     for d in descs:
         h = d.find(f"{MM}History")
         if h is None:
             continue
         for li in h.iter(f"{RDF}li"):
-            history.append(XmpEvent(action=_field(li, EVT, "action"), when=_field(li, EVT, "when"),
-                                    software_agent=_field(li, EVT, "softwareAgent"), changed=_field(li, EVT, "changed")))
-            if len(history) >= MAX_HISTORY:
-                notes.append(f"XMP history has more than {MAX_HISTORY} events: the first {MAX_HISTORY} are kept")
-                break
+            total += 1
+            if len(history) < MAX_HISTORY:
+                history.append(XmpEvent(action=_field(li, EVT, "action"), when=_field(li, EVT, "when"),
+                                        software_agent=_field(li, EVT, "softwareAgent"), changed=_field(li, EVT, "changed")))
+    if total > MAX_HISTORY:
+        notes.append(f"XMP history has {total} events: the first {MAX_HISTORY} are kept")
     derived: dict[str, str] = {}
     for d in descs:
         df = d.find(f"{MM}DerivedFrom")
