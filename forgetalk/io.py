@@ -743,11 +743,27 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def read_json_file(path: Path, error: type[Exception], missing: str) -> Any:
     """Parse a manifest we depend on (weights, scan results) or raise ``error``
     with a one-line message: ``missing`` when absent, the parser's reason when unreadable."""
+    return parse_json_bytes(read_file_bytes(path, error, missing), path, error)
+
+
+def read_file_bytes(path: Path, error: type[Exception], missing: str) -> bytes:
+    """The bytes of a regular file we depend on, read once, or ``error`` with one line: ``missing``
+    when absent; a FIFO or device in its place is refused, never opened blocking."""
     try:
-        return json.loads(read_regular_text(path))
+        with os.fdopen(open_regular(path), "rb") as fh:
+            return fh.read()
     except FileNotFoundError:
         raise error(missing) from None
-    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any manifest of ours
+    except OSError as exc:
+        raise error(f"{path}: unreadable manifest ({exc})") from None
+
+
+def parse_json_bytes(raw: bytes, path: Path, error: type[Exception]) -> Any:
+    """:func:`read_json_file`'s parse of bytes already read (a caller that also hashes them parses
+    the very bytes it hashed); ``error`` with a one-line message when they are not JSON."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any manifest of ours
         raise error(f"{path}: unreadable manifest ({type(exc).__name__ if isinstance(exc, RecursionError) else exc})") from None
 
 

@@ -7,13 +7,11 @@ in ``verify``, the two imported each other.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..io import open_regular
+from ..io import parse_json_bytes, read_file_bytes
 from .records import is_sha256
 
 MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
@@ -37,21 +35,12 @@ def manifest_bytes(results: Path) -> tuple[Path, bytes]:
     Why the bytes: ``verify`` hashes exactly what it parses; parsed and hashed in two reads, a
     manifest swapped between them passed against the hash the scan printed."""
     mpath = results / MANIFEST_NAME
-    try:
-        with os.fdopen(open_regular(mpath), "rb") as fh:
-            return mpath, fh.read()
-    except FileNotFoundError:
-        raise ManifestError(f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)") from None
-    except OSError as exc:
-        raise ManifestError(f"{mpath}: unreadable manifest ({exc})") from None
+    return mpath, read_file_bytes(mpath, ManifestError, f"{results}: no {MANIFEST_NAME} (not a finished forgetalk scan)")
 
 
 def parse_manifest(mpath: Path, raw: bytes) -> dict[str, Any]:
     """The manifest document in ``raw``, its schema tag checked; a one-line error otherwise."""
-    try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any manifest of ours
-        raise ManifestError(f"{mpath}: unreadable manifest ({type(exc).__name__ if isinstance(exc, RecursionError) else exc})") from None
+    manifest = parse_json_bytes(raw, mpath, ManifestError)
     if not isinstance(manifest, dict):
         raise ManifestError(f"{mpath}: malformed manifest: expected a JSON object, found {type(manifest).__name__}")
     if manifest.get("schema") != MANIFEST_SCHEMA:
