@@ -200,6 +200,25 @@ def test_png_text_keeps_every_chunk_of_a_keyword_and_marks_what_it_cuts() -> Non
     assert sorted(named.text_chunks.values()) == ["A", "B", "planted"]
 
 
+def test_two_xmp_chunks_in_a_png_that_tell_two_stories_are_flagged() -> None:
+    """(hostile pass) The JPEG comparison had no PNG twin: a PNG whose first XMP chunk said
+    Photoshop and whose last (the one Pillow keeps) said a camera read clean."""
+    camera_xmp = pf.photoshop_xmp().replace(pf.PHOTOSHOP, "Camera firmware 1.0")
+
+    def itxt(xml: str, compressed: bool = False) -> bytes:
+        body = xml.encode()
+        return _png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00" + (b"\x01\x00" if compressed else b"\x00\x00") + b"\x00\x00"
+                          + (zlib.compress(body) if compressed else body))
+
+    buf = io.BytesIO()
+    Image.fromarray(pf.noise_rgb(64, 64)).save(buf, "PNG")
+    r = run(_with_png_chunks(buf.getvalue(), itxt(pf.photoshop_xmp(), compressed=True), itxt(camera_xmp)), "PNG")
+    assert r.xmp.creator_tool == "Camera firmware 1.0" and "xmp_packets_differ" in r.flags
+    assert pf.PHOTOSHOP in next(f.sentence for f in r.findings if f.code == "xmp_packets_differ")
+    one = run(_with_png_chunks(buf.getvalue(), itxt(camera_xmp)), "PNG")
+    assert not {"xmp_packets", "xmp_packets_differ"} & codes(one) and one.xmp.creator_tool == "Camera firmware 1.0"
+
+
 def test_thousands_of_png_chunks_of_one_keyword_are_counted_not_kept() -> None:
     """(hostile pass) 9,990 Software chunks took 5.5 s (each new name rescanned every earlier one)
     and gave 9,990 findings; now the first 16 are kept and the rest counted in a note."""

@@ -109,8 +109,8 @@ def _xmp_story(x: XmpInfo) -> tuple[object, ...]:
 
 def xmp_packet_findings(read: XmpInfo, others: list[XmpInfo], packets: int, extended_segments: int, extended_bytes: int,
                         differing: int) -> list[Finding]:
-    """Findings about a JPEG's XMP segments beyond the one packet the report reads (``read``: the
-    last before the image data, as Pillow keeps it).
+    """Findings about a file's XMP packets beyond the one the report reads (``read``: the last, in
+    a JPEG the last before the image data, as Pillow keeps it).
 
     ``packets``: how many standard packets the header holds; ``differing``: how many distinct
     packets differ from the one read, byte for byte; ``others``: the first few of those, parsed.

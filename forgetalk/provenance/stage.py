@@ -26,7 +26,7 @@ from .iptc import read_iptc
 from .jpeg import compare_thumbnail, exif_thumbnail, read_jpeg
 from .model import C2paInfo, ExifInfo, Finding, IccInfo, IptcInfo, JpegInfo, ProvenanceReport, XmpInfo
 from .png_text import read_png_text
-from .xmp import jpeg_xmp_segments, packet, read_xmp
+from .xmp import XmpSegments, jpeg_xmp_segments, packet, png_xmp_packets, read_xmp
 
 
 def _guard(label: str, notes: list[str], fn: Any, default: Any) -> Any:
@@ -84,8 +84,9 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
     found: list[Finding] = []
     found += F.exif_findings(exif, now)
     found += F.xmp_findings(xmp, F.capture_time(exif, xmp))
-    if fmt in ("JPEG", "MPO"):
-        found += _guard("XMP segments", notes, lambda: _other_xmp(data, xmp), [])
+    if fmt in ("JPEG", "MPO", "PNG"):
+        segments = jpeg_xmp_segments if fmt != "PNG" else png_xmp_packets
+        found += _guard("XMP segments", notes, lambda: _other_xmp(segments(data), xmp), [])
     found += F.c2pa_findings(c2pa)
     if jpeg is not None:
         found += F.jpeg_findings(jpeg, exif)
@@ -111,13 +112,12 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
 MAX_OTHER_XMP = 4
 
 
-def _other_xmp(data: bytes, read: XmpInfo) -> list[Finding]:
-    """Findings on a JPEG's XMP packets other than the one read (the last before the image data,
-    as Pillow reads it), and on extended XMP (:func:`.findings.xmp_packet_findings`). Every packet
+def _other_xmp(segs: XmpSegments, read: XmpInfo) -> list[Finding]:
+    """Findings on a file's XMP packets other than the one read (the last: in a JPEG, the last
+    before the image data, as Pillow reads it), and on extended XMP (:func:`.findings.xmp_packet_findings`). Every packet
     is compared by its bytes (cheap: 100,000 copies of one packet cost one comparison each); only
     the first few *distinct* ones are parsed, with the same limits, to name what they say (a
     packet can take 0.07 s to parse). Their own parse notes are not repeated."""
-    segs = jpeg_xmp_segments(data)
     if len(segs.packets) < 2:
         return F.xmp_packet_findings(read, [], len(segs.packets), segs.extended_segments, segs.extended_bytes, differing=0)
     last = segs.packets[-1]

@@ -8,15 +8,18 @@ with a note, a packet over 2 MB is not parsed, and a parse error is a note.
 A JPEG may carry more than one standard XMP packet (the standard allows one; a tool that appends
 its own instead of rewriting the first leaves two) and extended XMP (a large packet split over
 several segments). Pillow keeps only the last standard packet, other readers the first: two
-packets can tell two stories, and nothing said so. :func:`jpeg_xmp_segments` finds them all.
+packets can tell two stories, and nothing said so. :func:`jpeg_xmp_segments` finds them all; a
+PNG can hold several ``XML:com.adobe.xmp`` iTXt chunks the same way (:func:`png_xmp_packets`).
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from .. import png_chunks
 from ..jpeg_markers import walk
 from .model import XmpEvent, XmpInfo, clip
 
@@ -36,8 +39,9 @@ EXTENDED_PREFIX = b"http://ns.adobe.com/xmp/extension/\0"
 
 
 @dataclass(frozen=True)
-class JpegXmpSegments:
-    """Every XMP packet a JPEG's APP1 segments hold, in file order, and its extended XMP pieces."""
+class XmpSegments:
+    """Every XMP packet a file's metadata holds, in file order (the last is the one Pillow keeps),
+    and its extended XMP pieces (JPEG only)."""
 
     packets: tuple[bytes, ...] = ()
     extended_segments: int = 0
@@ -49,7 +53,7 @@ class JpegXmpSegments:
 EXTENDED_HEADER = 40
 
 
-def jpeg_xmp_segments(data: bytes) -> JpegXmpSegments:
+def jpeg_xmp_segments(data: bytes) -> XmpSegments:
     """The standard XMP packets and the extended XMP pieces of a JPEG's header, up to its first
     image data (SOS): where Pillow and other readers look for metadata, so that the last packet
     listed is the one Pillow reads. A segment placed after image data is part of no reader's
@@ -67,7 +71,35 @@ def jpeg_xmp_segments(data: bytes) -> JpegXmpSegments:
         elif seg.payload.startswith(EXTENDED_PREFIX):
             ext_n += 1
             ext_bytes += max(0, len(seg.payload) - len(EXTENDED_PREFIX) - EXTENDED_HEADER)
-    return JpegXmpSegments(tuple(packets), ext_n, ext_bytes)
+    return XmpSegments(tuple(packets), ext_n, ext_bytes)
+
+
+#: The PNG text keyword under which XMP is stored (an iTXt chunk).
+PNG_XMP_KEYWORD = b"XML:com.adobe.xmp"
+
+
+def png_xmp_packets(data: bytes) -> XmpSegments:
+    """The XMP packets of a PNG's ``XML:com.adobe.xmp`` iTXt chunks, in file order (Pillow keeps
+    the last). A compressed one is inflated to at most :data:`MAX_XMP_BYTES` + 1 bytes (a larger
+    packet is not parsed anyway); one that cannot be split or inflated is skipped, as Pillow skips it."""
+    packets: list[bytes] = []
+    for ch in png_chunks.walk(data):
+        if ch.type != b"iTXt":
+            continue
+        key, sep, rest = ch.data(data).partition(b"\x00")
+        if key != PNG_XMP_KEYWORD or not sep or len(rest) < 2:
+            continue
+        compressed, parts = rest[0], rest[2:].split(b"\x00", 2)
+        if len(parts) < 3:
+            continue
+        value = parts[2]
+        if compressed:
+            try:
+                value = zlib.decompressobj().decompress(value, MAX_XMP_BYTES + 1)
+            except zlib.error:
+                continue
+        packets.append(value)
+    return XmpSegments(tuple(packets))
 
 
 def packet(info: dict[str, Any]) -> bytes | None:
