@@ -208,16 +208,26 @@ def _status_reason(status: str, inflate: _Inflater) -> str | None:
     return None  # "ok", or "corrupt": Pillow keeps such a chunk empty and goes on
 
 
+def split_itxt(data: bytes) -> tuple[bytes, int, int, bytes, bytes, bytes] | None:
+    """An iTXt chunk's data split as Pillow splits it: (keyword, compression flag, compression
+    method, language, translated keyword, value as stored), or None where Pillow cannot split it
+    (and skips the chunk)."""
+    key, sep, rest = data.partition(b"\x00")
+    if not sep or len(rest) < 2:
+        return None
+    parts = rest[2:].split(b"\x00", 2)
+    if len(parts) < 3:
+        return None
+    return key, rest[0], rest[1], parts[0], parts[1], parts[2]
+
+
 def _itxt(data: bytes, inflate: _Inflater, cap: int) -> tuple[str, int]:
     """(inflate status, characters Pillow would count) for an iTXt chunk, parsed as Pillow parses it:
     a chunk it cannot split or decode is skipped, and so counts nothing here."""
-    key, sep, rest = data.partition(b"\x00")
-    if not sep or len(rest) < 2:
+    split = split_itxt(data)
+    if split is None:
         return "ok", 0
-    compressed, method, parts = rest[0], rest[1], rest[2:].split(b"\x00", 2)
-    if len(parts) < 3:
-        return "ok", 0
-    lang, tkey, value = parts
+    _key, compressed, method, lang, tkey, value = split
     if compressed:
         if method != 0:
             return "ok", 0

@@ -86,13 +86,10 @@ def png_xmp_packets(data: bytes) -> XmpSegments:
     for ch in png_chunks.walk(data):
         if ch.type != b"iTXt":
             continue
-        key, sep, rest = ch.data(data).partition(b"\x00")
-        if key != PNG_XMP_KEYWORD or not sep or len(rest) < 2:
+        split = png_chunks.split_itxt(ch.data(data))
+        if split is None or split[0] != PNG_XMP_KEYWORD:
             continue
-        compressed, parts = rest[0], rest[2:].split(b"\x00", 2)
-        if len(parts) < 3:
-            continue
-        value = parts[2]
+        compressed, value = split[1], split[5]
         if compressed:
             try:
                 value = zlib.decompressobj().decompress(value, MAX_XMP_BYTES + 1)
