@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from forgetalk.io import load_image
+from forgetalk.jpeg_markers import walk
 from forgetalk.provenance import inspect
 from forgetalk.provenance.jpeg import IJG_LUMA, ijg_table, libjpeg_quality, read_jpeg
 from forgetalk.provenance.model import ProvenanceReport
@@ -121,6 +122,28 @@ def test_libjpeg_scaling_and_software_signatures() -> None:
     assert not ps.standard_tables and "Adobe Photoshop 'web high'" in ps.software_signature
     r = run(pf.jpeg_bytes(img, quality="maximum"))
     assert "software_tables" in r.flags
+
+
+def test_stray_bytes_between_segments_are_skipped_as_decoders_skip_them() -> None:
+    """(hostile pass) One stray byte after the first XMP packet stopped the marker walk: the
+    picture decoded (Pillow and libjpeg skip such bytes), but every segment after it, here a
+    second XMP packet that names Photoshop, went unread and the file read clean."""
+    camera_xmp = pf.photoshop_xmp().replace(pf.PHOTOSHOP, "Camera firmware 1.0").split("<xmpMM:History>")[0] + "</rdf:Description></rdf:RDF></x:xmpmeta>"
+    body = pf.jpeg_bytes(pf.face_image(), quality=90)
+    data = pf.insert_segments(body, pf.xmp_segment(camera_xmp) + b"\x00\x13", pf.xmp_segment(pf.photoshop_xmp()))
+    Image.open(io.BytesIO(data)).load()  # the picture itself is readable
+    w = walk(data)
+    assert w.problem is None and w.eoi_end == len(data) and w.extraneous == ((2 + len(pf.xmp_segment(camera_xmp)), 2, 0xE1),)
+    r = run(data)
+    assert "xmp_packets_differ" in r.flags
+    note = next(n for n in r.notes if "where a marker should start" in n)
+    assert "2 at offset" in note and "before marker 0xe1" in note
+    # stray bytes with no marker after them still end the walk, with the reason
+    cut = walk(b"\xff\xd8\x00\x01")
+    assert cut.eoi_end is None and cut.problem == "2 byte(s) of unexpected data at offset 2 where a marker should be, and no marker after them"
+    many = run(pf.insert_segments(body, *[pf.app_segment(0xFE, b"x") + b"\x00"] * 6))
+    note = next(n for n in many.notes if "where a marker should start" in n)
+    assert note.count(" at offset ") == 4 and "2 more run(s)" in note
 
 
 def test_progressive_subsampling_trailing_data_and_mpf() -> None:

@@ -39,6 +39,8 @@ _SOF_NAMES = {0xC0: "baseline", 0xC1: "extended sequential", 0xC2: "progressive"
               0xCD: "arithmetic differential sequential", 0xCE: "arithmetic differential progressive",
               0xCF: "arithmetic differential lossless"}
 _MAX_COMMENT = 300
+#: Runs of stray bytes named one by one in the structure note; the rest are counted.
+_MAX_JUNK_RUNS = 4
 
 
 def ijg_table(base: np.ndarray, quality: int) -> np.ndarray:
@@ -280,6 +282,11 @@ def read_jpeg(data: bytes) -> tuple[JpegInfo, bytes | None, list[str]]:
     w = walk(data)
     if w.problem:
         notes.append(f"JPEG structure: {w.problem}")
+    if w.extraneous:
+        runs = "; ".join(f"{count} at offset {off} before marker 0x{marker:02x}" for off, count, marker in w.extraneous[:_MAX_JUNK_RUNS])
+        more = f"; {len(w.extraneous) - _MAX_JUNK_RUNS} more run(s)" if len(w.extraneous) > _MAX_JUNK_RUNS else ""
+        notes.append(f"JPEG structure: bytes where a marker should start ({runs}{more}), skipped as decoders skip them: "
+                     "a damaged copy, or a segment written longer than its declared length")
     names: list[str] = []
     tables: list[QuantTable] = []
     raw_tables: dict[int, np.ndarray] = {}
