@@ -1,5 +1,5 @@
 # Two entry points, both self-installing on a fresh machine (see README):
-#   make demo   - analyse the cross-face example forgery and write demo-out/report.pdf (+ triage form, overlay PNG, JSON)
+#   make demo   - check the install (known-answer self-test), analyse the cross-face example forgery and write demo-out/report.pdf (+ triage form, overlay PNG, JSON)
 #   make test   - run the test suite (and ruff)
 # (make test-quick: ruff and the tests not marked slow, for quick iterations.)
 PYTHON ?= python3
@@ -23,7 +23,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	rm -rf demo-out  # the demo's own output folder, made afresh (analyze refuses to replace files it did not write)
-	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_from_astronaut.jpg --report demo-out/report.pdf --summary demo-out/triage.pdf --no-progress
+	$(VENV)/bin/forgetalk analyze examples/grace_hopper_mouth_from_astronaut.jpg --report demo-out/report.pdf --summary demo-out/triage.pdf --self-test --no-progress
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check forgetalk tests benchmarks

@@ -26,7 +26,7 @@ from .terminal import terminal_text
 from .weights import ENV_WEIGHTS
 
 # Sub-command modules in forgetalk/commands/, attached in this order (help lists them sorted).
-SUBCOMMANDS = ("analyze", "scan", "verify", "engines", "weights", "train", "evaluate")
+SUBCOMMANDS = ("analyze", "scan", "verify", "selftest", "engines", "weights", "train", "evaluate")
 
 
 def _one_line(text: str) -> str:

@@ -18,6 +18,7 @@ EXIT_NO_FACE = 4  # valid image, but no face to analyse
 EXIT_WEIGHTS = 5  # weights missing or hash mismatch
 EXIT_OUTPUT = 6  # an output could not be written
 EXIT_INTEGRITY = 7  # an input changed while being analysed / verify found changes
+EXIT_SELF_TEST = 8  # the known-answer self-test did not reproduce the recorded answers
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it); a scan resumes when re-run
 
 
@@ -66,6 +67,13 @@ class IntegrityError(ForgetalkError):
     """Evidence changed on disk while we held it."""
 
     exit_code = EXIT_INTEGRITY
+
+
+class SelfTestError(ForgetalkError):
+    """The known-answer self-test failed or could not compare: this installation's answers on the
+    reference photos are not the recorded ones, so its answers on evidence are not vouched for."""
+
+    exit_code = EXIT_SELF_TEST
 
 
 class EngineError(ForgetalkError):

@@ -104,6 +104,41 @@ class FaceResult:
 
 
 @dataclass(frozen=True)
+class SelfTestResult:
+    """The known-answer self-test (:mod:`forgetalk.selftest`): the reference photos analysed again
+    and compared with the answers recorded for this code's weights.
+
+    ``status``: ``passed``; ``failed`` (a score, a verdict, the first region or the heat moved past
+    its tolerance, or a reference photo or face is not what was recorded); ``not comparable`` (the
+    engine's weights are not the ones the answers were recorded with, so nothing could be checked).
+    """
+
+    status: str
+    answers_sha256: str  # the known-answers file as read
+    images: int
+    faces: int
+    max_score_diff: float | None  # largest |score - recorded| over the faces compared
+    max_heat_diff: float | None  # largest mean |heat - recorded| on a face's coarse heat grid
+    score_tolerance: float
+    heat_tolerance: float
+    problems: tuple[str, ...]
+    seconds: float
+    recorded_with: str  # the forgetalk_source digest of the code that recorded the answers
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def describe(self) -> str:
+        """One line for a terminal or a report."""
+        if self.passed:
+            return (f"known-answer self-test passed: {self.images} reference photos, {self.faces} faces within "
+                    f"{self.score_tolerance:g} of their recorded scores (largest difference {self.max_score_diff or 0.0:.2g}) "
+                    f"and {self.heat_tolerance:g} of their recorded heat ({self.max_heat_diff or 0.0:.2g}); verdicts and first regions the same")
+        return f"known-answer self-test {self.status}: {self.problems[0] if self.problems else 'no reference photo compared'}"
+
+
+@dataclass(frozen=True)
 class AnalysisReport:
     schema: str
     tool_version: str
@@ -124,6 +159,8 @@ class AnalysisReport:
     #: Python, platform, CPU and library versions of the run (:mod:`forgetalk.environment`): what an
     #: examiner needs to tell why a rerun elsewhere differs in the last digits.
     environment: dict[str, Any] = field(default_factory=dict)
+    #: The known-answer self-test run before this analysis (``--self-test``); None when not asked.
+    self_test: SelfTestResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

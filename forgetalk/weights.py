@@ -83,12 +83,19 @@ def checked_weights_dir(folder: Path) -> Path:
 def shipped_root() -> Path | None:
     """Where the weights that ship with forgetalk are: the checkout's ``weights/``, or the
     installed copy under the environment's data prefix (a wheel install)."""
+    return shipped_data_dir("weights")
+
+
+def shipped_data_dir(name: str) -> Path | None:
+    """The checkout's top-level folder ``name``, or its copy a wheel installed under
+    ``share/forgetalk/<name>`` (setup.cfg ``data_files``): shipped weights, reference photos."""
     import sys
     import sysconfig
 
-    cands = [_CHECKOUT_WEIGHTS, Path(sys.prefix, *_DATA_SUBDIR), Path(sysconfig.get_path("data"), *_DATA_SUBDIR)]
+    sub = (*_DATA_SUBDIR[:-1], name)
+    cands = [_CHECKOUT_WEIGHTS.parent / name, Path(sys.prefix, *sub), Path(sysconfig.get_path("data"), *sub)]
     try:
-        cands.append(Path(sysconfig.get_path("data", f"{os.name}_user"), *_DATA_SUBDIR))
+        cands.append(Path(sysconfig.get_path("data", f"{os.name}_user"), *sub))
     except KeyError:  # pragma: no cover - scheme absent on some platforms
         pass
     for c in cands:
@@ -185,6 +192,117 @@ def file_sha256(path: Path) -> str:
     next to loading them.
     """
     return sha256_file(path)
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """What changes when a file is replaced or rewritten: ``(dev, ino)`` when another file is
+    renamed over its name; size, mtime and ctime when it is written in place. The ctime cannot be
+    set back (``os.utime`` restores an mtime and sets the ctime to now), short of changing the
+    system clock; on kernels with coarse timestamps a rewrite in the same clock tick (a few ms) as
+    the file's last change before the hash could go unseen."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileIdentity:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class HashedFiles:
+    """Weights files hashed through descriptors that stay open until the load that follows is checked.
+
+    Why: files too large to read into memory (multi-gigabyte checkpoints, which
+    :func:`read_verified` would hold twice) are hashed and then loaded by their own loaders; a
+    file renamed over, or rewritten, between the two would be loaded unverified. Each file is
+    hashed from one descriptor and its :class:`FileIdentity` taken from that descriptor before
+    and after; :meth:`source` names that very file for the loader (``/proc/self/fd/N``, where the
+    system has it), and :meth:`check_unchanged`, called once the load is done, refuses if the
+    file under the name or the hashed file itself changed. Holding the descriptors also keeps the
+    hashed inode alive, so its number cannot be given to a new file meanwhile. Use as a context
+    manager: the descriptors close on exit.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[Path, tuple[int, FileIdentity]] = {}
+
+    def __enter__(self) -> HashedFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._held
+
+    def sha256(self, path: Path) -> str:
+        """SHA-256 of ``path`` (a regular file), read through a descriptor kept for :meth:`source` and :meth:`check_unchanged`."""
+        fd = open_regular(path)
+        try:
+            before = FileIdentity.of(os.fstat(fd))
+            h = hashlib.sha256()
+            while chunk := os.read(fd, 1 << 20):
+                h.update(chunk)
+            after = FileIdentity.of(os.fstat(fd))
+        except BaseException:
+            os.close(fd)
+            raise
+        if after != before:
+            os.close(fd)
+            raise WeightsError(f"{path}: changed while its sha256 was computed ({_change(before, after)}); nothing may write to "
+                               "the weights while forgetalk loads them: start again")
+        if path in self._held:
+            os.close(self._held[path][0])
+        self._held[path] = (fd, before)
+        return h.hexdigest()
+
+    def source(self, path: Path) -> Path:
+        """Where a loader should open ``path``: the hashed file itself (``/proc/self/fd/N``, which
+        reopens that inode whatever has been renamed over the name since) where the system offers
+        it, else ``path`` (then :meth:`check_unchanged` still tells a swap)."""
+        fd, ident = self._held[path]
+        proc = Path(f"/proc/self/fd/{fd}")
+        try:
+            st = os.stat(proc)
+        except OSError:
+            return path
+        return proc if (st.st_dev, st.st_ino) == (ident.dev, ident.ino) else path
+
+    def check_unchanged(self) -> None:
+        """A one-line :class:`WeightsError` naming the first file that is no longer the one hashed:
+        its name now names another file or none (replaced, moved, removed), or the hashed file
+        itself changed (rewritten: its descriptor's identity differs)."""
+        for path, (fd, ident) in self._held.items():
+            now = FileIdentity.of(os.fstat(fd))
+            try:
+                named = os.stat(path)
+            except OSError as exc:
+                why: str | None = f"moved or removed ({exc.strerror or exc})"
+            else:
+                why = "replaced by another file" if (named.st_dev, named.st_ino) != (ident.dev, ident.ino) else None
+            if why is None and now != ident:
+                why = (f"rewritten in place ({_change(ident, now)})" if (now.size, now.mtime_ns) != (ident.size, ident.mtime_ns) else
+                       "changed in place (its ctime: renamed or linked, its mode or times set, or written with its mtime set back)")
+            if why is not None:
+                raise WeightsError(f"{path}: {why} after its sha256 was checked, while it was being loaded; the loaded model was "
+                                   "discarded (nothing may write to the weights while forgetalk loads them: start again)")
+
+    def close(self) -> None:
+        for fd, _ in self._held.values():
+            os.close(fd)
+        self._held.clear()
+
+
+def _change(a: FileIdentity, b: FileIdentity) -> str:
+    """Which identity fields differ, e.g. ``size 10 -> 12, mtime``."""
+    parts = [f"size {a.size} -> {b.size}" if a.size != b.size else "",
+             "mtime" if a.mtime_ns != b.mtime_ns else "", "ctime" if a.ctime_ns != b.ctime_ns else "",
+             "inode" if (a.dev, a.ino) != (b.dev, b.ino) else ""]
+    return ", ".join(p for p in parts if p) or "identity"
 
 
 def missing_message(manifest: Manifest, wf: WeightFile) -> str:

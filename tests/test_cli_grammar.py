@@ -84,6 +84,7 @@ def test_json_success_is_one_document_on_stdout(tmp_path: Path, scanned: Path) -
                  "--workers", "0", "--no-progress", "--json"],
         "verify": ["verify", scanned, "--json"],
         "engines": ["engines", "--json"],
+        "selftest": ["selftest", "--json", "--no-progress"],
         "weights list": ["weights", "list", "--json"],
         "weights verify": ["weights", "verify", "evidence", "--json"],
         "weights fetch": ["weights", "fetch", "evidence", "--json"],  # everything present: nothing downloaded
@@ -106,6 +107,7 @@ def test_json_errors_are_one_document_on_stdout_and_one_line_on_stderr(tmp_path:
         "scan": (["scan", tmp_path / "nodir", "--out", tmp_path / "o", "--json"], 2),
         "verify": (["verify", tmp_path / "empty", "--json"], 2),
         "engines": (["engines", "--json", "--nope"], 2),
+        "selftest": (["selftest", "--json", "--nope"], 2),
         "weights list": (["weights", "list", "--json", "--nope"], 2),
         "weights verify": (["weights", "verify", "no-such-component", "--json"], 2),
         "weights fetch": (["weights", "fetch", "no-such-component", "--json"], 2),

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("entry", "__main__"),
     ("cli",),
     ("commands",),
-    ("scan", "train"),
+    ("scan", "train", "selftest"),
     ("render",),
     ("pipeline",),
     ("explain", "verdict", "compression", "retouch_pattern"),

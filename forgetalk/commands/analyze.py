@@ -16,6 +16,7 @@ So a command line that worked before means what it meant, and no new one is ambi
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +89,16 @@ def rewrite_deprecated_json(cmd: click.Command, args: list[str]) -> list[str]:
 @face_options()
 @click.option("--max-faces", type=click.IntRange(min=1), default=32, show_default=True,
               help="Analyse at most this many faces (largest first); the report says how many were skipped.")
+@click.option("--self-test", "self_test", is_flag=True,
+              help="First run the known-answer self-test (`forgetalk selftest`): stop with exit 8 if it fails, record it in the report if it passes.")
 @progress_option()
 def command(image: Path, report: str | Path | None, summary_pdf: str | Path | None, overlay: str | Path | None, json_path: str | Path | None, as_json: bool,
             print_json: bool, case_id: str | None, examiner: str | None, engine: str, device: str, quant: str | None, face_backend: str,
-            max_pixels: int | None, max_faces: int, no_progress: bool) -> None:
+            max_pixels: int | None, max_faces: int, self_test: bool, no_progress: bool) -> None:
     """Analyse one photo: detect faces, localize forged pixels, rank and explain regions.
 
     Exit codes: 0 analysed (any verdict), 2 usage (an output that is the input or another output),
-    3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity.
+    3 unusable input, 4 no face, 5 weights, 6 output, 7 integrity, 8 self-test failed.
     """
     from ..guard import check_not_foreign, check_output_names, check_outputs
     from ..pipeline import AnalyzeOptions, Analyzer
@@ -118,6 +121,10 @@ def command(image: Path, report: str | Path | None, summary_pdf: str | Path | No
     outputs = {"--report": report, "--summary": summary_pdf, "--overlay": overlay, "--json-out": json_path}
     check_outputs({"IMAGE": image}, outputs)
     check_not_foreign(outputs)  # an analyst's paths: never over someone else's file (a re-run over its own outputs is fine)
+    if self_test:
+        from ..selftest import check_applicable
+
+        check_applicable(engine, face_backend)
     opts = AnalyzeOptions(engine=engine, face_backend=face_backend, device=device, engine_options=engine_kwargs(quant), max_faces=max_faces,
                           **({"max_pixels": max_pixels} if max_pixels is not None else {}))
     case = CaseInfo(case_id=case_id, examiner=examiner)
@@ -125,8 +132,15 @@ def command(image: Path, report: str | Path | None, summary_pdf: str | Path | No
     with stage_progress(progress_enabled(no_progress)) as stage:
         stage("loading models")
         analyzer = Analyzer(opts)
+        checked = None
+        if self_test:  # before the evidence is read: a failed test stops the run with nothing written
+            from ..selftest import self_tested
+
+            checked = self_tested(analyzer, on_photo=lambda name: stage(f"self-test: {name}"))
         stage(f"analysing {image.name}")
         analysis = analyzer.analyze_path(image)
+        if checked is not None:
+            analysis = replace(analysis, report=replace(analysis.report, self_test=checked))
         stage("writing outputs")
         written = write_outputs(analysis, overlay=overlay, pdf=report, json_path=json_path, summary=summary_pdf, case=case, analyst_paths=True)
     rep = analysis.report
@@ -178,6 +192,8 @@ def _warm_up_in_background(pdf: bool) -> None:
 
 def _print_summary(rep: Any, written: dict[str, Path]) -> None:
     click.echo(f"{terminal_text(rep.input.name)}  sha256 {rep.input.sha256}")
+    if rep.self_test is not None:
+        click.echo(rep.self_test.describe())
     click.echo(f"verdict: {rep.verdict} (score {rep.score:.3f}, engine {rep.engine})")
     for face in rep.faces:
         top = ", ".join(f"{r.label} " + (f"{100 * r.suspicion:.0f}%" if r.suspicion is not None else f"{r.saliency:.2f}") for r in face.regions[:3])

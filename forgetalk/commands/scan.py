@@ -44,6 +44,7 @@ Exit codes:
   5  model weights missing   6  RESULTS not writable
   7  an input an earlier run recorded is missing, changed or unreadable now
      (kept in the manifest as departed; the rest of the scan is written)
+  8  --self-test: the known-answer self-test failed (nothing scanned)
   130  interrupted by Ctrl-C or SIGTERM (re-run to resume)
 """
 
@@ -87,13 +88,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--no-follow-symlinks", is_flag=True, help="List symbolic links as skipped instead of following them.")
 @click.option("--pdf/--no-pdf", default=False, show_default=True, help="Also write a per-image PDF report.")
 @click.option("--retry-failed", is_flag=True, help="Re-analyse files the journal records as failed.")
+@click.option("--self-test", "self_test", is_flag=True,
+              help="First run the known-answer self-test (`forgetalk selftest`): stop with exit 8 before RESULTS is touched if it fails; record it if it passes.")
 @click.option("--top", "top_n", type=click.IntRange(min=0), default=24, show_default=True, help="Flagged photos given a page (and thumbnails) in summary.pdf.")
 @json_option("Print a machine-readable summary on stdout.")
 @progress_option()
 @click.option("--preload", multiple=True, hidden=True, help="Import this module in every worker first (plugin engines).")
 def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, quant: str | None, face_backend: str, workers: int | None, backend: str,
             ray_address: str | None, recursive: bool, pattern: str | None, include_hidden: bool, no_follow_symlinks: bool, pdf: bool,
-            retry_failed: bool, top_n: int, max_pixels: int | None, as_json: bool, no_progress: bool, preload: tuple[str, ...]) -> None:
+            retry_failed: bool, self_test: bool, top_n: int, max_pixels: int | None, as_json: bool, no_progress: bool, preload: tuple[str, ...]) -> None:
     import importlib
     import os
 
@@ -113,6 +116,18 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
     cfg = ScanConfig(input_dir=input_dir, out_dir=out_dir, options=opts, workers=workers, backend=backend if workers > 0 else "inline",
                      ray_address=ray_address, recursive=recursive, pattern=pattern, include_hidden=include_hidden,
                      follow_symlinks=not no_follow_symlinks, pdf=pdf, retry_failed=retry_failed, top_n=top_n, preload=preload)
+    if self_test:  # in this process, before RESULTS is created or resumed: a failed test leaves it as it was
+        from dataclasses import asdict, replace
+
+        from ..progress import stage_progress
+        from ..selftest import check_applicable, require_passed, run_self_test
+
+        check_applicable(opts.engine, opts.face_backend)
+        with stage_progress(progress_enabled(no_progress)) as stage:
+            passed = require_passed(run_self_test(on_photo=lambda name: stage(f"self-test: {name}")))
+        if not as_json:
+            click.echo(passed.describe(), err=True)
+        cfg = replace(cfg, self_test=asdict(passed))
     reporter = _Reporter(progress_enabled(no_progress), quiet=no_progress)
     try:
         with reporter, sigterm_as_interrupt():

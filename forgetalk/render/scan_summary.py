@@ -22,6 +22,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Image, LongTable, PageBreak, SimpleDocTemplate, Spacer, TableStyle
 
 from ..io import atomic_write_bytes, read_json_file
+from ..results import SelfTestResult
 from ..scan.records import Status
 from .answer import VERDICT_MANIPULATED, plain_summary
 from .fonts import font_set, visible
@@ -61,6 +62,17 @@ def _tool_line(header: dict[str, Any]) -> str:
     return f"forgetalk {header.get('tool_version')}{code}"
 
 
+def _self_test_line(record: object, how: str) -> str:
+    """The self-test as recorded in a scan's index (a dict), in the words the analyze report uses."""
+    if not isinstance(record, dict):
+        return f"not run ({how} runs it first)"
+    try:
+        result = SelfTestResult(**{**record, "problems": tuple(record.get("problems") or ())})
+    except TypeError:  # an index written by other code
+        return str(record.get("status"))
+    return f"{result.describe()}; answers file SHA-256 {result.answers_sha256}"
+
+
 def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
     c = header.get("counts", {})
     rows: list[tuple[str, Any]] = [
@@ -72,6 +84,7 @@ def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
         ("Host", str(header.get("host"))),
         ("Counts", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in c.items())),
         ("Exit code", str(header.get("exit_code"))),
+        ("Known-answer self-test", _self_test_line(header.get("self_test"), "scan --self-test")),
     ]
     departed = [d for d in header.get("departed_inputs") or [] if isinstance(d, dict)]
     if departed:  # exit 7's reason, here too: the index rows alone left the custody section saying only "7"

@@ -232,6 +232,8 @@ class RunRecord:
     host: str | None = None
     python: str | None = None
     argv: tuple[str, ...] | None = None
+    #: The known-answer self-test this run passed before it started (``scan --self-test``), as a dict.
+    self_test: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -75,6 +75,9 @@ class ScanConfig:
     top_n: int = 24
     preload: tuple[str, ...] = ()
     capacity: int | None = None  # max tasks in flight (default 2 x workers)
+    #: The known-answer self-test passed before the scan (``--self-test``; ``SelfTestResult`` as a
+    #: dict), recorded in the run line and the index; not a result parameter (a resume may omit it).
+    self_test: Mapping[str, Any] | None = None
 
     def analyze_options(self) -> Any:
         if self.options is not None:
@@ -382,7 +385,7 @@ def open_run(cfg: ScanConfig, in_dir: Path, out_dir: Path) -> RunContext:
     run = RunRecord(
         run_id=datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3), started_at=_now(),
         tool_version=__version__, tool_source=source_digest(), fingerprint=fp, result_parameters=params, run_parameters=cfg.run_parameters(), input_dir=str(in_dir),
-        results_dir=str(out_dir), host=platform.node(), python=sys.version.split()[0], argv=tuple(sys.argv),
+        results_dir=str(out_dir), host=platform.node(), python=sys.version.split()[0], argv=tuple(sys.argv), self_test=cfg.self_test,
     )
     return RunContext(cfg, in_dir, out_dir, run, earlier, previous)
 
@@ -614,7 +617,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         "parameters": cfg.run_parameters(), "fingerprint": ctx.run.fingerprint, "engine_info": executed.engine_info,
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
         "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
-        "carried_rows": len(extra), "other_code_runs": list(other_code),
+        "carried_rows": len(extra), "other_code_runs": list(other_code), "self_test": None if cfg.self_test is None else dict(cfg.self_test),
     }
     summary_pdf: dict[str, Path] = {}
     if cfg.summary_pdf:  # first: building it can take seconds, and Ctrl-C is held only for the index and manifest below
