@@ -41,9 +41,14 @@ def _resize_prob(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple[ForgeryTalker, dict[str, Any]]:
-    """Load the released checkpoints after checking the manifest; one error lists every missing file."""
+    """Load the released checkpoints after checking the manifest; one error lists every missing file.
+
+    Each file is loaded from the descriptor its sha256 was computed on, and the load is refused
+    if any file changed meanwhile (:class:`forgetalk.weights.HashedFiles`): the files are
+    gigabytes, too large to hash and parse the same bytes in memory as the small weights are.
+    """
     from ...io import special_file_kind
-    from ...weights import expected_sha256, file_sha256, load_manifest, not_regular_error
+    from ...weights import HashedFiles, expected_sha256, load_manifest, not_regular_error
     from .loading import COMPONENT, load_official, t5_shards_of
 
     manifest = load_manifest(COMPONENT, root)
@@ -60,17 +65,24 @@ def resolve_official(device: str, quant: str, root: Path | None = None) -> tuple
     # Every file is hashed at every start (no cache that could be forged) and nothing is
     # recorded here: only `weights fetch` records hashes of unpinned files.
     hashes: dict[str, str] = {}
-    for wf in manifest.files:
-        path = manifest.folder / wf.name
-        if not path.is_file():
-            continue
-        got = file_sha256(path)
-        want, kind = expected_sha256(manifest, wf)
-        if want and got != want:
-            raise WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); re-fetch it or restore the original file")
-        hashes[wf.name] = got
-    ft, report = _loaded(lambda: load_official(manifest.folder, device, quant, t5_shards=t5_shards_of(wf.name for wf in manifest.files)),
-                         f"the ForgeryTalker weights in {manifest.folder}/", f"check the files with `forgetalk weights verify {COMPONENT}`")
+    with HashedFiles() as held:
+        for wf in manifest.files:
+            path = manifest.folder / wf.name
+            if not path.is_file():
+                continue
+            got = held.sha256(path)
+            want, kind = expected_sha256(manifest, wf)
+            if want and got != want:
+                raise WeightsError(f"{path}: sha256 mismatch ({kind} {want}, found {got}); re-fetch it or restore the original file")
+            hashes[wf.name] = got
+
+        def source(path: Path) -> Path:
+            return held.source(path) if path in held else path
+
+        ft, report = _loaded(lambda: load_official(manifest.folder, device, quant, t5_shards=t5_shards_of(wf.name for wf in manifest.files),
+                                                   source=source),
+                             f"the ForgeryTalker weights in {manifest.folder}/", f"check the files with `forgetalk weights verify {COMPONENT}`")
+        held.check_unchanged()
     pinned = {wf.name: bool(wf.sha256) for wf in manifest.files}
     return ft, {"weights": hashes, "pinned": pinned, "load_report": report}
 
@@ -148,15 +160,21 @@ def build_engine(device: str = "cpu", quant: str | None = None, model: ForgeryTa
     if model is not None:
         return ForgeryTalkerEngine(model, {"weights": "in-memory model (injected)"}, generate_text)
     if model_dir is not None:
-        from ...weights import file_sha256
+        from ...weights import HashedFiles
         from .runtime import WEIGHTS_NAME, load_pretrained
 
         folder = Path(model_dir)
-        if not (folder / WEIGHTS_NAME).is_file():
+        weights = folder / WEIGHTS_NAME
+        if not weights.is_file():
             raise WeightsError(f"{folder}: no {WEIGHTS_NAME}; expected a folder written by ForgeryTalker.save_pretrained")
-        ft = _loaded(lambda: load_pretrained(folder, device=device, quant=mode), f"the converted ForgeryTalker folder {folder}/",
-                     "write it again with ForgeryTalker.save_pretrained")
-        return ForgeryTalkerEngine(ft, {"weights": {WEIGHTS_NAME: file_sha256(folder / WEIGHTS_NAME)}, "model_dir": str(folder),
-                                        "load_report": ft.load_report}, generate_text)
+        # The recorded hash is of the bytes loaded: hashed first, loaded from that descriptor, refused if the file changed meanwhile
+        # (it was hashed by name after the load, so a file swapped in between was recorded, not the one that ran).
+        with HashedFiles() as held:
+            digest = held.sha256(weights)
+            ft = _loaded(lambda: load_pretrained(folder, device=device, quant=mode, source=held.source(weights)),
+                         f"the converted ForgeryTalker folder {folder}/", "write it again with ForgeryTalker.save_pretrained")
+            held.check_unchanged()
+        return ForgeryTalkerEngine(ft, {"weights": {WEIGHTS_NAME: digest}, "model_dir": str(folder), "load_report": ft.load_report},
+                                   generate_text)
     ft, info = resolve_official(device, mode, Path(weights_root) if weights_root else None)
     return ForgeryTalkerEngine(ft, info, generate_text)

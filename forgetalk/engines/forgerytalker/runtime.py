@@ -171,14 +171,16 @@ def load_tokenizer(folder: Path, add_dec: bool = False) -> Any:
     return tok
 
 
-def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32") -> ForgeryTalker:
+def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32", source: Path | None = None) -> ForgeryTalker:
     """Load a converted folder (see module doc) and apply the precision policy of ``quant``.
 
     Unexpected tensors in the file are ignored with a warning and listed in
     ``load_report``; a model tensor the file lacks, or one that cannot fill it (wrong
     dtype kind, NaN/Inf), is a :class:`WeightsError` naming it. The config is untrusted:
     sizes beyond the release are refused, and the network is sized on the meta device and
-    compared with the file before any memory is allocated for it.
+    compared with the file before any memory is allocated for it. ``source``: where the weights'
+    bytes are read from (the descriptor that was hashed, :meth:`forgetalk.weights.HashedFiles.source`);
+    messages name ``model.safetensors``.
     """
     from safetensors.torch import load_model
 
@@ -190,10 +192,10 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
     weights = folder / WEIGHTS_NAME
     cfg = check_sizes(ForgeryTalkerConfig.load(folder / CONFIG_NAME), folder / CONFIG_NAME)
     with torch.device("meta"):
-        check_fits(ForgeryTalkerModel(cfg), weights)
+        check_fits(ForgeryTalkerModel(cfg), weights, source)
     model = ForgeryTalkerModel(cfg)
-    loaded = check_tensors(model, weights)
-    missing, unexpected = load_model(model, str(weights), strict=False)  # shared-tensor aliases are not "missing"
+    loaded = check_tensors(model, weights, source)
+    missing, unexpected = load_model(model, str(source or weights), strict=False)  # shared-tensor aliases are not "missing"
     if missing:
         raise missing_error(sorted(missing), str(weights))
     state = model.state_dict()
@@ -208,23 +210,24 @@ def load_pretrained(folder: str | Path, device: str = "cpu", quant: str = "fp32"
                          load_report=report)
 
 
-def check_fits(meta_model: torch.nn.Module, weights: Path) -> None:
+def check_fits(meta_model: torch.nn.Module, weights: Path, source: Path | None = None) -> None:
     """Refuse a config whose network has more parameters than ``weights`` has bytes.
 
     Why: every parameter must come from the file (a missing one is an error anyway), at one
     byte per value at the least, so a larger network can only be a doctored config; building
     it for real first would allocate what the config claims (the whole release is 20 GB in
-    fp32) before the file is even opened.
+    fp32) before the file is even opened. The file is read at ``source`` when given (as in
+    :func:`load_pretrained`); messages name ``weights``.
     """
     from ...errors import WeightsError
 
     need = sum(p.numel() for p in meta_model.parameters())
-    have = weights.stat().st_size
+    have = (source or weights).stat().st_size
     if need > have:
         raise WeightsError(f"{weights}: {have} bytes cannot hold the {need} parameters its {CONFIG_NAME} describes; refused before allocating them")
 
 
-def check_tensors(model: torch.nn.Module, weights: Path) -> list[str]:
+def check_tensors(model: torch.nn.Module, weights: Path, source: Path | None = None) -> list[str]:
     """Check the shape and dtype of each tensor of ``weights`` that fills a model tensor, from the
     file's header (:func:`.loadreport.header_reason`; no data read), and return their names: the
     caller checks their values once loaded (:func:`.loadreport.non_finite`).
@@ -232,7 +235,7 @@ def check_tensors(model: torch.nn.Module, weights: Path) -> list[str]:
     Why here: safetensors' ``load_model`` copies an int tensor into a float parameter and
     loads NaN/Inf as they are; shapes it does check, with a multi-line message. Why from the
     header: the values used to be read here and again by ``load_model``, twice the I/O of a
-    folder of gigabytes.
+    folder of gigabytes. The file is read at ``source`` when given; messages name ``weights``.
     """
     from safetensors import safe_open
 
@@ -241,7 +244,7 @@ def check_tensors(model: torch.nn.Module, weights: Path) -> list[str]:
 
     expected = model.state_dict()
     names: list[str] = []
-    with safe_open(str(weights), framework="pt") as f:
+    with safe_open(str(source or weights), framework="pt") as f:
         for name in f.keys():  # noqa: SIM118 - safe_open is not a dict
             if name not in expected:
                 continue
