@@ -32,6 +32,7 @@ from PIL import Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from . import png_chunks
 from .errors import ImageTooLargeError, InputError, IntegrityError, OutputError
+from .jpeg_damage import jpeg_decoder_messages, picture_damage
 from .jpeg_markers import walk
 
 #: Default decompression-bomb limit in pixels (about 16k x 10k). Overridable per call.
@@ -80,6 +81,9 @@ class InputInfo:
     native_width: int | None = None  # stored size (after EXIF orientation) when analysed reduced
     native_height: int | None = None
     reduction: int = 1  # integer factor the photo was reduced by to fit the analysis budget
+    #: libjpeg's warning when a JPEG's picture data is damaged (``jpeg_damage.picture_damage``):
+    #: parts of the pixels are the decoder's filling, and the verdict is "inconclusive".
+    picture_damage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,9 +236,7 @@ def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) ->
             scaled = arr / 257.0
             notes.append("16-bit grayscale scaled to 8 bits")
         else:
-            lo, hi = float(arr.min()), float(arr.max())
-            scaled = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
-            notes.append(f"{mode}-mode data linearly rescaled from [{lo:g}, {hi:g}] to 8 bits")
+            scaled = _window_to_8bit(arr, mode, notes)
         g = np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
         notes.append(_GRAY_NOTE)
         return np.repeat(g[..., None], 3, axis=2)
@@ -246,6 +248,43 @@ def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) ->
     else:
         notes.append(f"unusual mode {mode} converted to RGB")
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+#: A float or 32-bit image whose full range is this many times wider than its 0.1-99.9 %
+#: percentile range is windowed on the percentiles: one outlier pixel no longer decides the scale.
+_OUTLIER_RANGE = 4.0
+
+
+def _window_to_8bit(arr: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
+    """Float / 32-bit integer grey values linearly mapped to 0-255, said in a note.
+
+    Why not min to max: one NaN made the range NaN and one infinite or outlier pixel (2**31-1 in
+    an otherwise 0-1000 image) crushed every other pixel to black, so a face in the image was
+    "no face found" (a hostile test pass). Non-finite pixels are left out of the range (NaN and
+    -inf become black, +inf white) and counted; a range stretched by a few outliers (wider than
+    ``_OUTLIER_RANGE`` times the 0.1-99.9 % percentile range) is windowed on the percentiles, the
+    pixels outside clipped and counted. The mapping stays linear and is stated.
+    """
+    finite = np.isfinite(arr)
+    vals = arr[finite]
+    n_bad = int(arr.size - vals.size)
+    if vals.size == 0:
+        notes.append(f"{mode}-mode data has no finite value: analysed as black")
+        return np.zeros_like(arr)
+    lo, hi = float(vals.min()), float(vals.max())
+    plo, phi = (float(v) for v in np.percentile(vals, [0.1, 99.9]))
+    windowed = phi > plo and (hi - lo) > _OUTLIER_RANGE * (phi - plo)
+    a, b = (plo, phi) if windowed else (lo, hi)
+    scaled = (np.where(finite, arr, 0.0) - a) * (255.0 / (b - a)) if b > a else np.zeros_like(arr)
+    scaled = np.where(np.isposinf(arr), 255.0, np.where(finite, scaled, 0.0))
+    note = f"{mode}-mode data linearly rescaled from [{a:g}, {b:g}] to 8 bits"
+    if windowed:
+        clipped = int(np.count_nonzero(finite & ((arr < a) | (arr > b))))
+        note += f" (the 0.1-99.9 % range of its values, which span [{lo:g}, {hi:g}]: {clipped} pixel(s) outside it clipped)"
+    if n_bad:
+        note += f"; {n_bad} non-finite pixel(s) (NaN or infinite) set to black (white for +inf)"
+    notes.append(note)
+    return scaled
 
 
 # IJG standard luminance table (quality 50), used to estimate a JPEG's quality factor.
@@ -280,6 +319,7 @@ class _Decoded:
     jpeg_quality: int | None
     native_size: tuple[int, int]  # (width, height) as stored, before EXIF orientation
     reduction: int
+    picture_damage: str | None = None
 
 
 def orientation_tag(value: object) -> tuple[int, str | None]:
@@ -509,11 +549,21 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
                 img.draft(*draft)
             # Read before load(): Pillow's TIFF decoder turns the picture upright while loading and drops the tag.
             orientation, bad_orientation = orientation_tag(img.getexif().get(0x0112))
+            # pillow-heif turns the picture by the container's rotation as it opens it and rewrites the EXIF copy it exposes to 1,
+            # keeping the file's value here: the report said orientation 1 and "nothing applied" for a turned iPhone portrait.
+            heif_turned = fmt == "HEIF" and orientation == 1 and img.info.get("original_orientation") in _UPRIGHT
+            if heif_turned:
+                orientation = int(img.info["original_orientation"])
             img.load()
             if fmt in ("JPEG", "MPO") and jpeg_data_ends_early(data, img, draft):
                 raise InputError(f"{label}: truncated image (the JPEG's picture data ends early, at an end-of-image "
                                  "marker; the decoder would make up the rest)")
-            turned = orientation in _UPRIGHT and img.getexif().get(0x0112) is None  # by the decoder (TIFF)
+            damage = picture_damage(data, jpeg_decoder_messages(data)) if fmt in ("JPEG", "MPO") else None
+            if damage is not None:
+                notes.append(f"the JPEG's picture data is damaged (libjpeg: \"{damage}\"): the decoder filled in what it could not "
+                             "read, so parts of the picture are not the file's, and heat there can follow the damage rather than an "
+                             "edit; the verdict is inconclusive whatever the score")
+            turned = heif_turned or (orientation in _UPRIGHT and img.getexif().get(0x0112) is None)  # by the decoder (HEIF, TIFF)
             stored = (h, w) if turned and orientation >= 5 else (w, h)  # TIFF reports the turned size from open
             n_frames = getattr(img, "n_frames", 1)
             decoded_w, decoded_h = img.size
@@ -524,7 +574,7 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
             if orientation in _UPRIGHT:
                 if not turned:
                     img = img.transpose(_UPRIGHT[orientation])
-                notes.append(f"EXIF orientation {orientation} applied")
+                notes.append(f"EXIF orientation {orientation} applied" + (" (by the HEIF decoder, from the file's rotation and mirror boxes)" if heif_turned else ""))
             elif bad_orientation:
                 notes.append(bad_orientation)
             if n_frames > 1 and fmt == "PNG" and img.info.get("default_image"):
@@ -554,10 +604,12 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
         raise InputError(f"{label}: decoded to an unusable shape {rgb.shape}")
     reduction = max(1, round(max(w, h) / max(rgb.shape[:2])))
     if reduction > 1:
-        notes.append(f"photo is {w}x{h} ({w * h / 1e6:.1f} MP): analysed at 1/{reduction} resolution "
+        # The size as displayed, like the analysed size beside it (a JPEG's header gives it as stored: "6000x5120 ... (2560x3000)").
+        shown_w, shown_h = (stored[1], stored[0]) if orientation in (5, 6, 7, 8) else stored
+        notes.append(f"photo is {shown_w}x{shown_h} ({w * h / 1e6:.1f} MP): analysed at 1/{reduction} resolution "
                      f"({rgb.shape[1]}x{rgb.shape[0]}) to stay within the {analysis_pixels / 1e6:g} MP analysis memory budget; "
                      "hashes are of the original file")
-    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, stored, reduction)
+    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, stored, reduction, damage)
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -614,6 +666,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         native_width=native_w if dec.reduction > 1 else None,
         native_height=native_h if dec.reduction > 1 else None,
         reduction=dec.reduction,
+        picture_damage=dec.picture_damage,
     )
     return LoadedImage(rgb=rgb, info=info, inspected=inspected, inspect_s=inspect_s)
 

@@ -4,7 +4,9 @@ The threshold comes from the engine (chosen on real faces at a stated false-posi
 rate, see ``meta['threshold']``/``meta['target_fpr']``); when an engine is uncalibrated the
 verdict says so instead of pretending. Conditions under which forensic traces are not
 reliable (tiny faces, heavy JPEG compression) turn "no evidence" into "inconclusive":
-absence of traces there is not evidence of authenticity.
+absence of traces there is not evidence of authenticity. Damaged JPEG picture data (libjpeg's
+warnings, :mod:`forgetalk.jpeg_damage`) makes every face "inconclusive", whatever its score: the
+engine read blocks the decoder made up, and garbled cheeks scored "likely manipulated".
 
 A second, independent trigger: a region that the JPEG compression history reports as compressed
 once in a file compressed twice (:mod:`forgetalk.compression`) makes the face "likely manipulated"
@@ -48,6 +50,9 @@ def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = 
     size = face.detection.size
     if size < MIN_FACE_PX:
         return VERDICT_INCONCLUSIVE, f"face too small ({size:.0f} px < {MIN_FACE_PX} px) for reliable forensic traces; score {out.score:.3f} vs {basis}"
+    if info is not None and info.picture_damage:  # before any trigger: the coefficients and pixels are partly the decoder's
+        return VERDICT_INCONCLUSIVE, (f"the JPEG's picture data is damaged (libjpeg: {info.picture_damage}): parts of the picture are "
+                                      f"the decoder's filling, not the file's; score {out.score:.3f} vs {basis}")
     if compression is not None and compression.single_regions:
         engine = f"score {out.score:.3f} {'>=' if out.score >= thr_f else '<'} {basis}"
         return VERDICT_MANIPULATED, f"{compression_reason(compression)}; engine {engine}"

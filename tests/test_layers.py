@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engines", "synth"),
     ("results", "scan.records"),
     ("faces", "provenance"),
-    ("registry", "guard", "io", "png_chunks", "errors", "weights", "ort", "metrics", "metrics_text", "progress", "terminal", "jpeg_markers", "environment", ""),
+    ("registry", "guard", "io", "png_chunks", "errors", "weights", "ort", "metrics", "metrics_text", "progress", "terminal", "jpeg_markers", "jpeg_damage", "environment", ""),
 )
 #: Pairs in one layer that must stay independent of each other.
 INDEPENDENT = (("scan", "train"), ("engines", "synth"), ("faces", "provenance"))

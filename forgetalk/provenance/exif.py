@@ -96,6 +96,9 @@ def read_exif(img: Image.Image, notes: list[str]) -> ExifInfo:
             warnings.simplefilter("always")
             exif = img.getexif()
             ifd0 = dict(exif)
+            # pillow-heif rewrites the Orientation of the EXIF it exposes to 1 once it has turned the picture; the file says otherwise
+            if isinstance(img.info.get("original_orientation"), int) and 0x0112 in ifd0:
+                ifd0[0x0112] = img.info["original_orientation"]
             sub = dict(exif.get_ifd(ExifTags.IFD.Exif)) if ExifTags.IFD.Exif in exif else {}
             gps = dict(exif.get_ifd(ExifTags.IFD.GPSInfo)) if ExifTags.IFD.GPSInfo in exif else {}
         for w in caught:

@@ -1,0 +1,91 @@
+"""Damaged JPEG picture data: libjpeg's warnings, which Pillow silences, are read and make the
+verdict "inconclusive" (a hostile test pass: 3,000 random bytes written into the picture data
+were analysed as a photo, scored "likely manipulated" on the garbled cheeks, exit 0, no note)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from _helpers import run_cli
+
+from forgetalk.io import load_image
+from forgetalk.jpeg_damage import jpeg_decoder_messages, picture_damage
+from forgetalk.jpeg_markers import walk
+
+GRACE = Path(__file__).resolve().parents[1] / "examples" / "grace_hopper.jpg"
+
+
+def _scan_span(data: bytes) -> tuple[int, int]:
+    """(first byte of the picture data, offset of the end-of-image marker)."""
+    w = walk(data)
+    sos = next(s for s in w.segments if s.marker == 0xDA)
+    assert w.eoi_end is not None
+    return sos.offset + 2 + len(sos.payload) + 2, w.eoi_end - 2
+
+
+def _garbage(data: bytes, n: int = 300) -> bytes:
+    start, end = _scan_span(data)
+    rng = random.Random(0)
+    mid = (start + end) // 2
+    return data[:mid] + bytes(rng.randrange(255) for _ in range(n)) + data[mid:]  # no 0xFF: no marker invented
+
+
+def _flipped(data: bytes) -> bytes:
+    start, end = _scan_span(data)
+    rng = random.Random(1)
+    b = bytearray(data)
+    for _ in range(20):
+        k = rng.randrange(start + 1, end)
+        if b[k] != 0xFF and b[k - 1] != 0xFF:
+            b[k] ^= 0x5A
+    return bytes(b)
+
+
+def test_damaged_picture_data_is_found_and_padding_or_header_bytes_are_not() -> None:
+    data = GRACE.read_bytes()
+    assert jpeg_decoder_messages(data) == () and picture_damage(data, ()) is None
+    for damaged in (_garbage(data), _flipped(data)):
+        msgs = jpeg_decoder_messages(damaged)
+        assert picture_damage(damaged, msgs) is not None and msgs[0].startswith("Corrupt JPEG data")
+    start, end = _scan_span(data)
+    cut = data[:(start + end) // 2] + data[(start + end) // 2 + 500:]
+    assert picture_damage(cut, jpeg_decoder_messages(cut)) == "Corrupt JPEG data: premature end of data segment"
+    # zero padding after the last block: libjpeg counts it as extraneous, it is not damage
+    padded = data[:end] + b"\0" * 16 + data[end:]
+    msgs = jpeg_decoder_messages(padded)
+    assert msgs and "extraneous bytes before marker 0xd9" in msgs[0] and picture_damage(padded, msgs) is None
+    # a stray byte pair between header segments: the marker walk names it, the picture is intact
+    i = data.index(b"\xff\xdb")
+    stray = data[:i] + b"\x00\x13" + data[i:]
+    msgs = jpeg_decoder_messages(stray)
+    assert msgs == ("Corrupt JPEG data: 2 extraneous bytes before marker 0xdb",) and picture_damage(stray, msgs) is None
+
+
+def test_other_output_on_stderr_during_the_decode_is_written_back(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    def noisy(buf, flags):  # noqa: ANN001, ANN202 - stands in for cv2.imdecode
+        os.write(2, b"another thread's line\nCorrupt JPEG data: bad Huffman code\n")
+
+    monkeypatch.setattr(cv2, "imdecode", noisy)
+    assert jpeg_decoder_messages(b"") == ("Corrupt JPEG data: bad Huffman code",)
+    assert capfd.readouterr().err == "another thread's line\n"
+
+
+def test_a_damaged_jpeg_is_analysed_with_a_note_and_an_inconclusive_verdict(tmp_path: Path) -> None:
+    photo = tmp_path / "damaged.jpg"
+    photo.write_bytes(_garbage(GRACE.read_bytes(), 3000))
+    info = load_image(photo).info
+    assert info.picture_damage is not None and info.picture_damage.startswith("Corrupt JPEG data")
+    assert any(n.startswith("the JPEG's picture data is damaged (libjpeg: ") for n in info.notes)
+    code, out, err = run_cli("analyze", str(photo), "--json", "--no-progress")
+    assert code == 0, err
+    rep = json.loads(out)["report"]
+    assert rep["verdict"] == "inconclusive" and rep["input"]["picture_damage"] == info.picture_damage
+    assert all(f["verdict"] == "inconclusive" and "picture data is damaged" in f["verdict_reason"] for f in rep["faces"])
+    assert "Corrupt JPEG" not in err  # libjpeg's own line does not leak to the terminal
+    assert load_image(GRACE).info.picture_damage is None
