@@ -224,8 +224,10 @@ def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) ->
         rgba = img.convert("RGBA")
         arr = np.asarray(rgba, dtype=np.float32)
         alpha = arr[..., 3:4] / 255.0
-        if float(alpha.min()) < 1.0:
-            notes.append("alpha channel composited over white for analysis")
+        if float(alpha.min()) < 1.0:  # how much is hidden, said: a face in fully transparent pixels is not analysed
+            clear, partial = float(np.mean(alpha == 0.0)), float(np.mean((alpha > 0.0) & (alpha < 1.0)))
+            notes.append(f"alpha channel composited over white for analysis ({100 * clear:.1f} % of the pixels fully transparent, "
+                         f"{100 * partial:.1f} % partly; the colour stored under transparent pixels is not analysed)")
         if mode in ("LA", "La"):
             notes.append(_GRAY_NOTE)
         rgb = arr[..., :3] * alpha + 255.0 * (1.0 - alpha)

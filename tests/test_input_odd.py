@@ -71,3 +71,14 @@ def test_the_reduced_size_note_gives_the_displayed_size(tmp_path: Path) -> None:
     note = next(n for n in info.notes if n.startswith("photo is "))
     assert note.startswith("photo is 3000x6000") and (info.native_width, info.native_height) == (3000, 6000)
     assert f"({info.width}x{info.height})" in note and info.height > info.width
+
+
+def test_the_alpha_note_says_how_much_is_transparent(tmp_path: Path) -> None:
+    """A face stored under fully transparent pixels is not analysed ("no face found"): the note now
+    says how much of the picture that was, so the analyst knows to look at the colour data."""
+    rgba = np.asarray(Image.open(GRACE).convert("RGBA")).copy()
+    rgba[: rgba.shape[0] // 2, :, 3] = 0
+    rgba[rgba.shape[0] // 2:, : rgba.shape[1] // 4, 3] = 128
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    note = next(n for n in load_image(tmp_path / "a.png").info.notes if n.startswith("alpha channel"))
+    assert "(50.0 % of the pixels fully transparent, 12.5 % partly;" in note
