@@ -76,16 +76,34 @@ def inspect_file(data: bytes, fmt: str) -> Inspected:
         return Inspected(prov, compression_map(data, prov))
 
 
+#: What each EXIF orientation other than 1 did to the stored pixels to show them upright: 2 and 4
+#: are mirror flips, not rotations; 5 and 7 are a flip and a quarter turn together.
+_ORIENTATION_WORDS = {
+    2: "mirrored left to right",
+    3: "rotated 180 degrees",
+    4: "mirrored top to bottom",
+    5: "mirrored and rotated a quarter turn",
+    6: "rotated 90 degrees clockwise",
+    7: "mirrored and rotated a quarter turn",
+    8: "rotated 90 degrees anticlockwise",
+}
+
+
 def _usable_compression_map(inspected: Inspected | None, info: InputInfo, shape: tuple[int, int]) -> tuple[CompressionMap | None, str | None]:
     """The compression map when it lies on the analysed pixels' grid, or None and why not (a note)."""
     cmap = inspected.compression if inspected is not None else None
     if cmap is None:
         return None, None
     rows, cols = cmap.log_odds.shape
-    if info.reduction != 1 or 2 <= info.exif_orientation <= 8 or rows != shape[0] // 8 or cols != shape[1] // 8:  # 2-8: turned upright
-        return None, ("compression history not mapped: the photo was analysed reduced or rotated by its EXIF "
-                      "orientation, off the JPEG block grid")
-    return cmap, None
+    turned = _ORIENTATION_WORDS.get(info.exif_orientation)  # 2-8: turned upright (1, and invalid values: as stored)
+    if info.reduction == 1 and turned is None and rows == shape[0] // 8 and cols == shape[1] // 8:
+        return cmap, None
+    how = [f"reduced to 1/{info.reduction} resolution"] if info.reduction != 1 else []
+    if turned is not None:
+        how.append(f"{turned} by its EXIF orientation ({info.exif_orientation})")
+    if not how:
+        return None, f"compression history not mapped: the analysed {shape[1]}x{shape[0]} pixels do not fit the JPEG's {cols}x{rows} blocks"
+    return None, f"compression history not mapped: the photo was analysed {' and '.join(how)}, off the JPEG block grid"
 
 
 def _now() -> str:

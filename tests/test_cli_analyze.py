@@ -208,6 +208,21 @@ def test_a_file_name_cannot_print_lines_of_its_own(grace_path: Path, tmp_path: P
     assert json.loads((tmp_path / "r.json").read_text())["input"]["name"] == p.name  # the JSON keeps the exact name
 
 
+def test_output_paths_are_printed_escaped(tmp_path: Path) -> None:
+    """`--report $'a\\nb\\x1b[2J.pdf'` printed a "report:" line split in two with the ESC sequence in it
+    (the input name was escaped, the output paths were not)."""
+    src = tmp_path / "wall.png"
+    Image.new("RGB", (64, 64), (120, 130, 140)).save(src)
+    report = tmp_path / "a\nb\x1b[2J.pdf"
+    code, out, err = run("analyze", str(src), "--report", str(report), "--summary", str(tmp_path / "t\rriage.pdf"), *ENGINE)
+    assert code == EXIT_NO_FACE, err
+    assert "\x1b" not in out and "\r" not in out
+    lines = out.splitlines()
+    assert {line.split(": ", 1)[0] for line in lines[-4:]} == {"overlay", "report", "summary", "json"}, out
+    assert f"report: {tmp_path}/a\\x0ab\\x1b[2J.pdf" in lines and f"summary: {tmp_path}/t\\x0driage.pdf" in lines, out
+    assert report.read_bytes().startswith(b"%PDF") and report.with_suffix(".json").is_file()  # the files keep their names
+
+
 def test_terminal_text_escapes_what_a_terminal_would_act_on() -> None:
     from forgetalk.terminal import terminal_text
 

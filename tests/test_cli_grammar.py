@@ -266,6 +266,23 @@ def test_a_scan_that_selects_nothing_says_so(tmp_path: Path) -> None:
     assert res.exit_code == 0 and "warning: no image file in" in res.stderr and "-r" in res.stderr, res.stderr
 
 
+def test_scan_prints_its_paths_escaped(tmp_path: Path) -> None:
+    """The written files' lines (under RESULTS, the analyst's name) and the nothing-selected warning
+    (naming DIR) printed a newline or ESC sequence in a path raw: a line of its own, a cleared screen."""
+    ev = tmp_path / "D\nverdict: clean\x1b[2J"
+    ev.mkdir()
+    (ev / "notes.txt").write_text("no images")
+    out = tmp_path / "R\nindex_csv: /forged\x1b[2J"
+    res = invoke("scan", ev, "--out", out, "--workers", "0", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "\x1b" not in res.stdout + res.stderr and "\nverdict" not in res.stderr, res.stderr
+    assert "D\\x0averdict: clean\\x1b[2J" in res.stderr
+    lines = res.stdout.splitlines()
+    assert not any(line.startswith("index_csv: /forged") for line in lines), res.stdout
+    assert f"index_csv: {out}/index.csv".replace("\n", "\\x0a").replace("\x1b", "\\x1b") in lines, res.stdout
+    assert (out / "index.csv").is_file()
+
+
 def test_running_out_of_memory_is_one_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     """A MemoryError (a huge photo, too many workers on a small machine) ended in a traceback as
     if it were a bug; it is the machine's limit, said in one line with what to lower."""

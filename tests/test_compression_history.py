@@ -218,3 +218,38 @@ def test_compression_map_is_dropped_only_for_a_photo_actually_turned(orientation
     grid = np.zeros((6, 8), np.float32)
     cmap, note = _usable_compression_map(Inspected(provenance=None, compression=CompressionMap(grid, grid, ("0,1",))), info, (48, 64))  # type: ignore[arg-type]
     assert (cmap is not None) == mapped and (note is None) == mapped
+
+
+@pytest.mark.parametrize("orientation,reduction,words", [
+    (2, 1, "analysed mirrored left to right by its EXIF orientation (2)"),
+    (4, 1, "analysed mirrored top to bottom by its EXIF orientation (4)"),
+    (3, 1, "analysed rotated 180 degrees by its EXIF orientation (3)"),
+    (6, 1, "analysed rotated 90 degrees clockwise by its EXIF orientation (6)"),
+    (1, 2, "analysed reduced to 1/2 resolution, off the JPEG block grid"),
+    (2, 2, "analysed reduced to 1/2 resolution and mirrored left to right by its EXIF orientation (2)"),
+])
+def test_the_unmapped_note_says_what_was_done_to_the_photo(orientation: int, reduction: int, words: str) -> None:
+    """Orientations 2 and 4 are mirror flips: the note said the photo was "reduced or rotated"."""
+    from forgetalk.io import InputInfo
+    from forgetalk.pipeline import Inspected, _usable_compression_map
+    from forgetalk.provenance.compression_map import CompressionMap
+
+    info = InputInfo(path="/p.jpg", name="p.jpg", size_bytes=1, sha256="0", sha256_after="0", format="JPEG", mode="RGB",
+                     width=64, height=48, exif_orientation=orientation, reduction=reduction)
+    grid = np.zeros((6, 8), np.float32)
+    cmap, note = _usable_compression_map(Inspected(provenance=None, compression=CompressionMap(grid, grid, ("0,1",))), info, (48, 64))  # type: ignore[arg-type]
+    assert cmap is None and note is not None and words in note, note
+    assert "reduced or rotated" not in note
+    assert ("rotated" in note) == (orientation in (3, 6)) and ("reduced" in note) == (reduction != 1)
+
+
+def test_the_unmapped_note_for_pixels_off_the_grid_blames_neither_reduction_nor_orientation() -> None:
+    from forgetalk.io import InputInfo
+    from forgetalk.pipeline import Inspected, _usable_compression_map
+    from forgetalk.provenance.compression_map import CompressionMap
+
+    info = InputInfo(path="/p.jpg", name="p.jpg", size_bytes=1, sha256="0", sha256_after="0", format="JPEG", mode="RGB",
+                     width=64, height=48, exif_orientation=1)
+    grid = np.zeros((5, 8), np.float32)
+    cmap, note = _usable_compression_map(Inspected(provenance=None, compression=CompressionMap(grid, grid, ("0,1",))), info, (48, 64))  # type: ignore[arg-type]
+    assert cmap is None and note == "compression history not mapped: the analysed 64x48 pixels do not fit the JPEG's 8x5 blocks"

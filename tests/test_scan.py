@@ -156,3 +156,35 @@ def test_a_resume_by_other_code_says_the_index_mixes_two_programs(tmp_path: Path
     unknown = {"sha256": None, "files": 3, "error": "PermissionError"}  # (hostile pass) None == None is no evidence of the same code
     assert runner.other_code_runs([runner.RunRecord(run_id="u", fingerprint="f", tool_source=unknown)],
                                   runner.RunRecord(run_id="r", fingerprint="f", tool_source=unknown)) == ("u",)
+
+
+def test_a_valid_1x1_png_is_too_small_not_corrupt(tmp_path: Path) -> None:
+    """`analyze` says "image is 1x1 pixels, too small to hold a face"; the scan index called the same
+    valid PNG `corrupt`."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(src / "dot.png")
+    Image.new("RGB", (1, 5), (10, 20, 30)).save(src / "truncated.png")  # the name must not decide the kind
+    (src / "permission denied.jpg").write_bytes(b"\xff\xd8\xff\xe0" + os.urandom(64))
+    out = tmp_path / "out"
+    code, summary, _ = scan_cli([str(src), "--out", str(out), "--workers", "0"])
+    assert code == 1 and summary["counts"]["failed"] == 3
+    rows = {r["file"]: r for r in _rows(out)}
+    assert rows["dot.png"]["status"] == "failed" and rows["dot.png"]["error_kind"] == "too_small", rows["dot.png"]
+    assert "1x1 pixels, too small to hold a face" in rows["dot.png"]["reason"]
+    assert rows["truncated.png"]["error_kind"] == "too_small"
+    assert rows["permission denied.jpg"]["error_kind"] == "truncated", rows["permission denied.jpg"]  # was "unreadable"
+    with open(out / "index.csv", newline="") as fh:
+        assert {r["file"]: r["error_kind"] for r in csv.DictReader(fh)}["dot.png"] == "too_small"
+    assert (out / "summary.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_classify_error_reads_the_words_after_the_file_name() -> None:
+    from forgetalk.errors import InputError
+    from forgetalk.scan.worker import classify_error
+
+    assert classify_error(InputError("/ev/a.png: image is 1x1 pixels, too small to hold a face"), "/ev/a.png") == "too_small"
+    assert classify_error(InputError("/ev/a.png: image is 1x1 pixels, too small to hold a face")) == "too_small"
+    name = "/ev/permission denied truncated.jpg"
+    assert classify_error(InputError(f"{name}: corrupt image (broken PNG file)"), name) == "corrupt"
+    assert classify_error(InputError(f"{name}: permission denied"), name) == "unreadable"

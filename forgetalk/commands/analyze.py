@@ -209,5 +209,5 @@ def _print_summary(rep: Any, written: dict[str, Path]) -> None:
                    + ("; regions the JPEG compression history reports come first)" if first else ")"))
     for note in rep.warnings:
         click.echo(f"  note: {terminal_text(note)}")
-    for kind, path in written.items():
-        click.echo(f"{kind}: {path}")
+    for kind, path in written.items():  # the analyst's names: a newline in one split the line
+        click.echo(f"{kind}: {terminal_text(str(path))}")

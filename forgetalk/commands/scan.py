@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import EXIT_INTERRUPTED
+from ..terminal import terminal_text
 from .options import engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
 
 if TYPE_CHECKING:
@@ -136,11 +137,10 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
         message = f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume"
         if as_json:
             click.echo(json_text({"status": "error", "error": message, "exit_code": EXIT_INTERRUPTED}))
-        click.echo(f"error: {message}", err=True)
+        click.echo(f"error: {terminal_text(message)}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if summary.departed:
         from ..scan.custody import departed_line
-        from ..terminal import terminal_text
 
         click.echo(f"error: {terminal_text(departed_line(summary.departed))}", err=True)
     if summary.other_code_runs:  # the index mixes numbers of two programs under one version string
@@ -151,7 +151,7 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
     if selected == 0:  # an exit 0 over nothing read like a clean folder (a hostile test pass: --pattern '/etc/*')
         what = f"--pattern {pattern!r} matched no file in {input_dir} (it matches paths relative to DIR, e.g. 'sub/*.jpg')" if pattern is not None \
             else f"no image file in {input_dir}" + ("" if recursive else " (sub-folders are scanned with -r)")
-        click.echo(f"warning: {what}; nothing was analysed", err=True)
+        click.echo(f"warning: {terminal_text(what)}; nothing was analysed", err=True)
     if as_json:
         click.echo(json_text(summary.to_dict()))
     else:
@@ -159,8 +159,8 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
         click.echo(f"{c.files_seen} files: {c.analysed} analysed, {c.no_face} no face, {c.failed} failed, "
                    f"{c.skipped} skipped, {c.duplicates} duplicates ({c.analysed_this_run} analysed now, "
                    f"{c.resumed_from_journal} from earlier runs)")
-        for kind, p in summary.files.items():
-            click.echo(f"{kind}: {p}")
+        for kind, p in summary.files.items():  # under RESULTS, the analyst's name: a newline in it split the line
+            click.echo(f"{kind}: {terminal_text(str(p))}")
         click.echo(f"manifest sha256: {summary.manifest_sha256}")
     sys.exit(summary.exit_code)
 
@@ -193,7 +193,6 @@ class _Reporter:
     def event(self, ev: ScanEvent, counts: Mapping[str, int]) -> None:
         from ..scan.records import Event, Status
         from ..scan.walk import RESULTS_FOLDER_PREFIX
-        from ..terminal import terminal_text
 
         # A name without a status of its own (a copy, a redo) shows what happened to it instead.
         status = ev.status.value if ev.status is not None else ev.kind.name.lower()

@@ -113,7 +113,14 @@ def fmt_num(v: Any, digits: int = 3) -> str:
 
 
 def jpeg_bytes(rgb: np.ndarray, max_px: int = PDF_IMAGE_MAX_PX, quality: int = JPEG_QUALITY) -> tuple[bytes, int, int]:
-    """RGB array -> (baseline JPEG bytes, width, height), downscaled so the long side is at most max_px."""
+    """RGB array -> (baseline JPEG bytes, width, height), downscaled so the long side is at most max_px.
+
+    ``max_px`` is capped at JPEG's largest side (65,500 px): over it, libjpeg refuses the picture
+    and prints its own line on stderr.
+    """
+    from ..provenance.ela import JPEG_MAX_SIDE
+
+    max_px = min(max_px, JPEG_MAX_SIDE)
     h, w = rgb.shape[:2]
     scale = min(1.0, max_px / max(h, w, 1))
     if scale < 1.0:

@@ -110,7 +110,10 @@ def _ela_flowables(image: np.ndarray | None, prov: ProvenanceReport, styles: Any
 
     from PIL import Image as PILImage
 
-    ela = error_level(np.asarray(image, np.uint8), quality=prov.ela_quality)
+    try:  # a side over JPEG's 65,500 px is re-saved in tiles (provenance.ela); a visual aid never stops the report
+        ela = error_level(np.asarray(image, np.uint8), quality=prov.ela_quality)
+    except (OSError, ValueError) as exc:
+        return head + [Para(markup(visible(f"The picture was not drawn: the re-save as JPEG failed ({exc}).")), tiny)]
     h, w = ela.shape[:2]
     pil = PILImage.fromarray(ela)
     scale = min(1.0, ELA_MAX_PX / max(h, w))

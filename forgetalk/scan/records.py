@@ -296,7 +296,8 @@ class IndexRow:
         return cls(file=file, path=path, sha256=rec.sha256, size_bytes=size_bytes, status=rec.status, score=rec.score, verdict=rec.verdict,
                    faces=rec.faces, top_region=rec.region, top_region_saliency=rec.top_region_saliency, software=rec.software,
                    c2pa_state=rec.c2pa_state, provenance_flags=rec.provenance_flags, duplicate_of=duplicate_of, error_kind=rec.error_kind,
-                   reason=rec.reason, overlay=rec.output_path("overlay"), json=rec.output_path("json"), pdf=rec.output_path("pdf"),
+                   reason=rec.reason, overlay=rec.output_path("overlay"), json=rec.output_path("json"),
+                   pdf=rec.output_path("report") or rec.output_path("pdf"),  # journaled under write_outputs' name, "report"
                    thumb=rec.output_path("thumb"), analysed_in_run=rec.run_id)
 
     def to_json(self) -> dict[str, Any]:

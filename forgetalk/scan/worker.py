@@ -70,14 +70,28 @@ def safe_stem(rel: str) -> str:
     return stem[:80]
 
 
-def classify_error(err: BaseException) -> str:
-    """A short machine label for the index's ``error_kind`` column."""
-    msg = str(err).lower()
+#: forgetalk.io's words for a picture that decodes but is under 2 px on a side (a valid 1x1 PNG).
+_TOO_SMALL = re.compile(r"image is \d+x\d+ pixels, too small to hold a face$")
+
+
+def classify_error(err: BaseException, path: str | os.PathLike[str] | None = None) -> str:
+    """A short machine label for the index's ``error_kind`` column.
+
+    ``path`` is the file the error is about: its messages start with its name, which the evidence
+    chose, so only the words after it are read (a corrupt ``permission denied.jpg`` is ``corrupt``).
+    """
+    msg = str(err)
+    prefix = f"{Path(path)}: " if path is not None else None
+    if prefix is not None and msg.startswith(prefix):
+        msg = msg[len(prefix):]
+    msg = msg.lower()
     if isinstance(err, ImageTooLargeError):
         return "too_large"
     if isinstance(err, IntegrityError):
         return "changed"
     if isinstance(err, InputError):
+        if _TOO_SMALL.search(msg):
+            return "too_small"
         if "permission denied" in msg or "cannot read" in msg or "no such file" in msg:
             return "unreadable"
         if "not a recognised image format" in msg:
@@ -200,7 +214,7 @@ def process_task(task: Task) -> WorkerResult:
         # Cannot write into RESULTS: the whole scan must stop, not mark every file failed.
         return WorkerFatal(str(err), err.exit_code)
     except ForgetalkError as err:
-        kind = classify_error(err)
+        kind = classify_error(err, task.path)
         # A file that changed under us is not a property of the evidence: retry it next run.
         rec = failure_record(task, Status.ERROR if kind == "changed" else Status.FAILED, kind, str(err))
     except MemoryError:
