@@ -89,3 +89,5 @@ def test_a_damaged_jpeg_is_analysed_with_a_note_and_an_inconclusive_verdict(tmp_
     assert all(f["verdict"] == "inconclusive" and "picture data is damaged" in f["verdict_reason"] for f in rep["faces"])
     assert "Corrupt JPEG" not in err  # libjpeg's own line does not leak to the terminal
     assert load_image(GRACE).info.picture_damage is None
+    code, out, _ = run_cli("analyze", str(photo), "--no-progress")  # the terminal says why, under the face's line
+    assert code == 0 and "    the JPEG's picture data is damaged (libjpeg: Corrupt JPEG data" in out

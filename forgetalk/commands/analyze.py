@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from ..errors import EXIT_NO_FACE, EXIT_OK
+from ..results import VERDICT_INCONCLUSIVE
 from ..terminal import terminal_text
 from .options import case_options, engine_kwargs, engine_options, face_options, json_option, json_text, progress_option
 
@@ -198,6 +199,8 @@ def _print_summary(rep: Any, written: dict[str, Path]) -> None:
     for face in rep.faces:
         top = ", ".join(f"{r.label} " + (f"{100 * r.suspicion:.0f}%" if r.suspicion is not None else f"{r.saliency:.2f}") for r in face.regions[:3])
         click.echo(f"  face {face.index + 1}: {face.verdict} (score {face.score:.3f}); top regions: {top}")
+        if face.verdict == VERDICT_INCONCLUSIVE:  # why not a finding either way (a tiny face, heavy compression, damaged picture data)
+            click.echo(f"    {terminal_text(face.verdict_reason)}")
         if face.compression is not None and face.compression.single_regions:
             from ..verdict import compression_reason
 
