@@ -14,7 +14,9 @@ Without ``--ray-address`` a private single-machine Ray instance is started with
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +54,7 @@ class RayPool:
             raise ForgetalkError("--backend ray needs the optional dependency ray: pip install ray") from None
         self._ray = ray
         self._owns_ray = False
+        self._temp_dir: str | None = None
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
             if address:
@@ -63,7 +66,15 @@ class RayPool:
                 paths = [pkg_root, *(p for p in sys.path if p and os.path.isdir(p))]
                 pythonpath = os.pathsep.join(dict.fromkeys(paths))
                 kwargs.update(num_cpus=max(1, workers), runtime_env={"env_vars": {"PYTHONPATH": pythonpath}})
-            ray.init(**kwargs)
+                # Its sessions, logs and sockets in a private folder (mode 0700) removed at close: by default Ray
+                # keeps every session under a world-writable /tmp/ray (13 MB over a day of scans here), beside other users.
+                self._temp_dir = tempfile.mkdtemp(prefix="forgetalk-ray-")
+                kwargs["_temp_dir"] = self._temp_dir
+            try:
+                ray.init(**kwargs)
+            except BaseException:
+                self._remove_temp_dir()
+                raise
             self._owns_ray = True
         self.config = config
         self.workers = max(1, workers)
@@ -114,3 +125,9 @@ class RayPool:
                 pass
         if self._owns_ray:
             self._ray.shutdown()
+            self._remove_temp_dir()
+
+    def _remove_temp_dir(self) -> None:
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
