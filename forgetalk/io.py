@@ -84,6 +84,8 @@ class InputInfo:
     #: libjpeg's warning when a JPEG's picture data is damaged (``jpeg_damage.picture_damage``):
     #: parts of the pixels are the decoder's filling, and the verdict is "inconclusive".
     picture_damage: str | None = None
+    #: Frames (pages) in the file; only the first (an APNG's default image) is analysed.
+    frames: int = 1
 
 
 @dataclass(frozen=True)
@@ -322,6 +324,7 @@ class _Decoded:
     native_size: tuple[int, int]  # (width, height) as stored, before EXIF orientation
     reduction: int
     picture_damage: str | None = None
+    frames: int = 1
 
 
 def orientation_tag(value: object) -> tuple[int, str | None]:
@@ -611,7 +614,7 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
         notes.append(f"photo is {shown_w}x{shown_h} ({w * h / 1e6:.1f} MP): analysed at 1/{reduction} resolution "
                      f"({rgb.shape[1]}x{rgb.shape[0]}) to stay within the {analysis_pixels / 1e6:g} MP analysis memory budget; "
                      "hashes are of the original file")
-    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, stored, reduction, damage)
+    return _Decoded(rgb, fmt, orig_mode, orientation, notes, jpeg_quality, stored, reduction, damage, max(1, int(n_frames)))
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -669,6 +672,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         native_height=native_h if dec.reduction > 1 else None,
         reduction=dec.reduction,
         picture_damage=dec.picture_damage,
+        frames=dec.frames,
     )
     return LoadedImage(rgb=rgb, info=info, inspected=inspected, inspect_s=inspect_s)
 

@@ -82,3 +82,22 @@ def test_the_alpha_note_says_how_much_is_transparent(tmp_path: Path) -> None:
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     note = next(n for n in load_image(tmp_path / "a.png").info.notes if n.startswith("alpha channel"))
     assert "(50.0 % of the pixels fully transparent, 12.5 % partly;" in note
+
+
+def test_no_face_in_the_first_of_several_frames_says_so(tmp_path: Path) -> None:
+    """A face on page 2 of a TIFF gave "No face was found in multi.tif": read as if the file held none."""
+    import json
+
+    from _helpers import run_cli
+
+    from forgetalk.render.answer import plain_summary, verdict_words
+
+    blank = Image.new("RGB", (400, 400), (200, 200, 200))
+    blank.save(tmp_path / "multi.tif", save_all=True, append_images=[Image.open(GRACE).convert("RGB")])
+    code, out, _ = run_cli("analyze", str(tmp_path / "multi.tif"), "--json", "--no-progress")
+    rep = json.loads(out)["report"]
+    assert code == 4 and rep["input"]["frames"] == 2
+    assert "No face was found in multi.tif in its first frame (the only one analysed; the file holds 2)" in plain_summary(rep)
+    assert "in its first frame (the only one analysed; the file holds 2)" in verdict_words(rep)[1]
+    single = dict(rep, input=dict(rep["input"], frames=1))
+    assert "first frame" not in plain_summary(single) and "first frame" not in verdict_words(single)[1]

@@ -124,12 +124,20 @@ def compression_clause(rep: Mapping[str, Any]) -> str | None:
     return f"the JPEG compression history finds the {label}{who} compressed once where the rest of the face was compressed twice{nums}"
 
 
+def _first_frame(rep: Mapping[str, Any]) -> str:
+    """" in its first frame (...)" for a file of several frames or pages, of which only the first is
+    analysed: "no face found" read as if the file held none (a face on page 2 of a TIFF)."""
+    frames = (rep.get("input") or {}).get("frames")
+    return f" in its first frame (the only one analysed; the file holds {frames})" if isinstance(frames, int) and not isinstance(frames, bool) and frames > 1 else ""
+
+
 def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     """(headline, one sentence on the error rate) for the verdict box."""
     verdict = str(rep.get("verdict", ""))
     face = top_face(rep)
     if face is None:
-        return f"Verdict: {verdict}", "No face was detected, so no face-forgery analysis was performed; this says nothing about the rest of the image."
+        return f"Verdict: {verdict}", (f"No face was detected{_first_frame(rep)}, so no face-forgery analysis was performed; "
+                                       "this says nothing about the rest of the image.")
     er = error_rate(rep)
     score = _num(face.get("score"))
     s = f"{score:.2f}" if score is not None else "n/a"
@@ -233,7 +241,7 @@ def plain_summary(rep: Mapping[str, Any]) -> str:
     name = str((rep.get("input") or {}).get("name", "the file"))
     faces = rep.get("faces") or []
     if not faces:
-        return f"No face was found in {name}, so nothing was analysed. This is not a statement about the authenticity of the image."
+        return f"No face was found in {name}{_first_frame(rep)}, so nothing was analysed. This is not a statement about the authenticity of the image."
     face = top_face(rep) or {}
     er = error_rate(rep)
     n = len(faces)
