@@ -130,12 +130,22 @@ class SelfTestResult:
         return self.status == "passed"
 
     def describe(self) -> str:
-        """One line for a terminal or a report."""
+        """One line for a terminal."""
+        return f"known-answer self-test {self.outcome()}"
+
+    def outcome(self) -> str:
+        """The result without the test's name (a report row already names it), in the JSON's precision."""
         if self.passed:
-            return (f"known-answer self-test passed: {self.images} reference photos, {self.faces} faces within "
-                    f"{self.score_tolerance:g} of their recorded scores (largest difference {self.max_score_diff or 0.0:.2g}) "
-                    f"and {self.heat_tolerance:g} of their recorded heat ({self.max_heat_diff or 0.0:.2g}); verdicts and first regions the same")
-        return f"known-answer self-test {self.status}: {self.problems[0] if self.problems else 'no reference photo compared'}"
+            return (f"passed: {self.images} reference photos, {self.faces} faces within {self.score_tolerance:g} of their recorded "
+                    f"scores (largest difference {_six(self.max_score_diff)}) and {self.heat_tolerance:g} of their recorded heat "
+                    f"({_six(self.max_heat_diff)}); verdicts and first regions the same")
+        return f"{self.status}: {self.problems[0] if self.problems else 'no reference photo compared'}"
+
+
+def _six(x: float | None) -> str:
+    """A difference as the JSON stores it (six decimals): 3.7e-07 printed there as 0.0 read as a contradiction."""
+    v = round(x or 0.0, 6)
+    return "under 0.000001" if v == 0.0 else f"{v:.6f}"
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,11 @@ def test_cli_selftest_and_analyze_self_test_record_it(tmp_path: Path) -> None:
     assert "known-answer self-test passed" in out
     sidecar = json.loads((tmp_path / "case.json").read_text())
     assert sidecar["self_test"]["status"] == "passed" and len(sidecar["self_test"]["answers_sha256"]) == 64
-    assert "Known-answer self-test" in pdf_text(report.read_bytes())
+    text = " ".join(pdf_text(report.read_bytes()).split())
+    assert "Known-answer self-test passed: 4 reference photos" in text and "self-test known-answer" not in text
+    # the differences are printed in the JSON's precision (3.7e-07 there read as 0.0)
+    st_json = sidecar["self_test"]
+    assert (st_json["max_score_diff"] == 0.0) == ("largest difference under 0.000001" in text)
     plain = tmp_path / "plain.json"
     assert run_cli("analyze", str(EXAMPLES / "grace_hopper.jpg"), "--json-out", str(plain), "--no-progress")[0] == 0
     assert json.loads(plain.read_text())["self_test"] is None
@@ -151,7 +155,8 @@ def test_scan_self_test_is_recorded_in_the_run_line_the_index_and_the_summary(tm
     assert index["self_test"]["status"] == "passed"
     run_line = json.loads((out / "journal.jsonl").read_text().splitlines()[0])
     assert run_line["type"] == "run" and run_line["self_test"]["answers_sha256"] == index["self_test"]["answers_sha256"]
-    assert "known-answer self-test passed" in " ".join(pdf_text((out / "summary.pdf").read_bytes()).split())
+    summary = " ".join(pdf_text((out / "summary.pdf").read_bytes()).split())
+    assert "Known-answer self-test passed: 4 reference photos" in summary and "self-test known-answer" not in summary
     # a failed test stops the scan before RESULTS exists
     folder = _copy(tmp_path, lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(first_region="chin"))
     monkeypatch.setattr(st, "reference_dir", lambda: folder)

@@ -252,7 +252,7 @@ def _case_rows(rep: AnalysisReport, case: CaseInfo) -> list[tuple[str, Any]]:
         rows.append(("Software environment", describe_environment(rep.environment)))
     st = rep.self_test
     rows.append(("Known-answer self-test", "not run (analyze --self-test runs it first)" if st is None else
-                 f"{st.describe()}; {st.seconds:.1f} s; answers file SHA-256 {st.answers_sha256}"))
+                 f"{st.outcome()}; {st.seconds:.1f} s; answers file SHA-256 {st.answers_sha256}"))
     if rep.warnings:
         rows.append(("Warnings", "\n".join(f"- {w}" for w in rep.warnings)))
     return rows

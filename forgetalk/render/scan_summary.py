@@ -70,7 +70,7 @@ def _self_test_line(record: object, how: str) -> str:
         result = SelfTestResult(**{**record, "problems": tuple(record.get("problems") or ())})
     except TypeError:  # an index written by other code
         return str(record.get("status"))
-    return f"{result.describe()}; answers file SHA-256 {result.answers_sha256}"
+    return f"{result.outcome()}; answers file SHA-256 {result.answers_sha256}"
 
 
 def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
