@@ -69,6 +69,13 @@ class IntegrityError(ForgetalkError):
     exit_code = EXIT_INTEGRITY
 
 
+class OutOfMemory(ForgetalkError):
+    """The machine ran out of memory on a usable input (decoding it): exit 1, as any out-of-memory
+    end is, not 3 (the file is not at fault), and a scan retries it on its next run."""
+
+    exit_code = EXIT_FAILED
+
+
 class SelfTestError(ForgetalkError):
     """The known-answer self-test failed or could not compare: this installation's answers on the
     reference photos are not the recorded ones, so its answers on evidence are not vouched for."""

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from . import png_chunks
-from .errors import ImageTooLargeError, InputError, IntegrityError, OutputError
+from .errors import ImageTooLargeError, InputError, IntegrityError, OutOfMemory, OutputError
 from .jpeg_damage import jpeg_decoder_messages, picture_damage
 from .jpeg_markers import walk
 
@@ -597,7 +597,8 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
     except UnidentifiedImageError:
         raise InputError(f"{label}: not a recognised image format") from None
     except MemoryError:
-        raise InputError(f"{label}: not enough memory to decode {w}x{h} pixels") from None
+        raise OutOfMemory(f"{label}: not enough memory to decode {w}x{h} pixels (lower --max-pixels or --workers, "
+                          "or close other programs)") from None
     except (OSError, SyntaxError, ValueError, IndexError, EOFError, struct_error) as exc:  # IndexError: Pillow on some malformed chunks
         msg = str(exc) or exc.__class__.__name__
         if "truncated" in msg.lower():

@@ -188,3 +188,21 @@ def test_classify_error_reads_the_words_after_the_file_name() -> None:
     name = "/ev/permission denied truncated.jpg"
     assert classify_error(InputError(f"{name}: corrupt image (broken PNG file)"), name) == "corrupt"
     assert classify_error(InputError(f"{name}: permission denied"), name) == "unreadable"
+
+
+def test_running_out_of_memory_while_decoding_is_the_machines_state_not_a_corrupt_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """forgetalk.io turned a MemoryError while decoding into an input error: exit 3 ("not a usable
+    image") from analyze, and `corrupt`, never retried, in a scan."""
+    import forgetalk.io as fio
+    from forgetalk.errors import EXIT_FAILED, OutOfMemory
+    from forgetalk.scan.worker import classify_error
+
+    def no_memory(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise MemoryError
+
+    monkeypatch.setattr(fio, "_to_rgb8", no_memory)
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (64, 64)).save(photo)
+    with pytest.raises(OutOfMemory, match=r"a.png: not enough memory to decode 64x64 pixels \(lower --max-pixels") as caught:
+        fio.load_image(photo)
+    assert caught.value.exit_code == EXIT_FAILED and classify_error(caught.value, str(photo)) == "memory"

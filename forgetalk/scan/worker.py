@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutputError, one_line_warning
+from ..errors import ForgetalkError, ImageTooLargeError, InputError, IntegrityError, OutOfMemory, OutputError, one_line_warning
 from ..io import special_file_kind
 from .records import Output, ScanRecord, Status, WorkerFatal, WorkerResult
 
@@ -89,6 +89,8 @@ def classify_error(err: BaseException, path: str | os.PathLike[str] | None = Non
         return "too_large"
     if isinstance(err, IntegrityError):
         return "changed"
+    if isinstance(err, OutOfMemory):  # the machine's state, not the file's
+        return "memory"
     if isinstance(err, InputError):
         if _TOO_SMALL.search(msg):
             return "too_small"
@@ -215,8 +217,8 @@ def process_task(task: Task) -> WorkerResult:
         return WorkerFatal(str(err), err.exit_code)
     except ForgetalkError as err:
         kind = classify_error(err, task.path)
-        # A file that changed under us is not a property of the evidence: retry it next run.
-        rec = failure_record(task, Status.ERROR if kind == "changed" else Status.FAILED, kind, str(err))
+        # A file that changed under us, or memory that ran out, is not a property of the evidence: retry it next run.
+        rec = failure_record(task, Status.ERROR if kind in ("changed", "memory") else Status.FAILED, kind, str(err))
     except MemoryError:
         rec = failure_record(task, Status.ERROR, "memory", f"{task.rel}: out of memory while analysing")
     except Exception as err:  # noqa: BLE001 - one bad file must not stop a scan of thousands
