@@ -25,15 +25,23 @@ VERDICT_NO_FACE = "no face found"
 
 @dataclass(frozen=True)
 class CueEvidence:
-    """One measured cue in one region, compared to the rest of the same face."""
+    """One measured cue in one region, compared either with the rest of the same face
+    (``compared_with == "rest_of_face"``: ``rest_value`` and ``ratio``) or with real faces
+    (``"real_faces"``: the consistency cues; ``real_median`` and the real-face 1st/99th
+    percentiles, no rest value and no ratio, which would mean nothing there)."""
 
     cue: str  # machine name, e.g. "noise_residual"
     label: str  # human name, e.g. "noise-level inconsistency"
-    region_value: float  # cue statistic inside the region
-    rest_value: float  # same statistic over the rest of the face
-    ratio: float  # region / rest
-    z: float  # how unusual the ratio is against real faces (robust z-score); 0 when uncalibrated
+    region_value: float  # the statistic measured for the region (in ``unit`` when one is given)
+    rest_value: float | None  # same statistic over the rest of the face; None when compared with real faces
+    ratio: float | None  # region / rest; None when compared with real faces, or when the rest is ~0
+    z: float  # how unusual the ratio (or, against real faces, the value) is among real faces, in real-face SDs; 0 when uncalibrated
     fired: bool  # z above the engine's firing threshold
+    compared_with: str = "rest_of_face"  # or "real_faces"
+    real_median: float | None = None  # real faces' median of the value (compared_with "real_faces")
+    real_q01: float | None = None  # real faces' 1st percentile (compared_with "real_faces")
+    real_q99: float | None = None  # real faces' 99th percentile (compared_with "real_faces")
+    unit: str | None = None  # unit of region_value and real_*: "ln ..." marks a natural log of a ratio
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class SelfTestResult:
     problems: tuple[str, ...]
     seconds: float
     recorded_with: str  # the forgetalk_source digest of the code that recorded the answers
+    #: Where the test ran: always the CPU (the answers are the CPU's), whatever device the run then uses.
+    device: str = "cpu"
 
     @property
     def passed(self) -> bool:
@@ -136,7 +146,7 @@ class SelfTestResult:
     def outcome(self) -> str:
         """The result without the test's name (a report row already names it), in the JSON's precision."""
         if self.passed:
-            return (f"passed: {self.images} reference photos, {self.faces} faces within {self.score_tolerance:g} of their recorded "
+            return (f"passed on the {self.device.upper()}: {self.images} reference photos, {self.faces} faces within {self.score_tolerance:g} of their recorded "
                     f"scores (largest difference {_six(self.max_score_diff)}) and {self.heat_tolerance:g} of their recorded heat "
                     f"({_six(self.max_heat_diff)}); verdicts and first regions the same")
         return f"{self.status}: {self.problems[0] if self.problems else 'no reference photo compared'}"

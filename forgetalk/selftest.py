@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,6 +44,10 @@ SCHEMA = "forgetalk.known-answers/1"
 ANSWERS_NAME = "known_answers.json"
 #: The committed examples: an untouched portrait, a cross-face mouth swap, two self-made part swaps.
 REFERENCE_PHOTOS = ("grace_hopper.jpg", "grace_hopper_mouth_from_astronaut.jpg", "grace_hopper_mouth_swap.jpg", "grace_hopper_nose_swap.jpg")
+#: The sha256 of the answers file this code was released with (``python -m forgetalk.selftest --record``
+#: prints the new one): an answers file edited to match a broken installation, or emptied, is refused
+#: rather than compared, and the code digest in every report covers this pin.
+ANSWERS_SHA256 = "c119f52cbd3cde13d9d9e03e8326ec91d0e69de360dee7a1edc0a5c88a36e424"
 ENGINE = "fused"
 FACE_BACKEND = "default"
 SCORE_TOLERANCE = 0.02
@@ -121,19 +126,57 @@ class _Answers:
     sha256: str
 
 
-def _read_answers(folder: Path) -> _Answers:
+def _read_answers(folder: Path, pinned: str | None) -> _Answers:
     from .io import open_regular
 
     path = folder / ANSWERS_NAME
     try:
         with open(open_regular(path), "rb") as fh:
             data = fh.read()
+    except OSError as exc:
+        raise SelfTestError(f"known-answer self-test: {path} cannot be read ({exc.strerror or exc})") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if pinned is not None and digest != pinned:
+        raise SelfTestError(f"known-answer self-test: {path} is not the answers file this forgetalk was released with "
+                            f"(sha256 {digest}, expected {pinned})")
+    try:
         doc = json.loads(data.decode("utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise SelfTestError(f"known-answer self-test: {path} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(doc.get("photos"), dict):
-        raise SelfTestError(f"known-answer self-test: {path} is not a {SCHEMA} file")
-    return _Answers(doc, hashlib.sha256(data).hexdigest())
+    except (ValueError, RecursionError) as exc:
+        raise SelfTestError(f"known-answer self-test: {path} cannot be read ({type(exc).__name__ if isinstance(exc, RecursionError) else exc})") from None
+    problem = _malformed(doc)
+    if problem is not None:
+        raise SelfTestError(f"known-answer self-test: {path} is not a usable {SCHEMA} file ({problem})")
+    return _Answers(doc, digest)
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _malformed(doc: object) -> str | None:
+    """Why ``doc`` cannot be compared against, or None: every reference photo exactly once, the
+    code's own tolerances, finite numbers and full heat grids (an answers file listing no photo
+    passed "0 reference photos"; a NaN score compared as equal)."""
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        return f"schema is not {SCHEMA}"
+    photos = doc.get("photos")
+    if not isinstance(photos, dict) or set(photos) != set(REFERENCE_PHOTOS):
+        return f"the photos must be exactly {', '.join(REFERENCE_PHOTOS)}"
+    if doc.get("score_tolerance") != SCORE_TOLERANCE or doc.get("heat_tolerance") != HEAT_TOLERANCE:
+        return f"it states other tolerances than this code's ({SCORE_TOLERANCE:g}, {HEAT_TOLERANCE:g})"
+    if not isinstance(doc.get("models"), dict) or not doc["models"]:
+        return "no models named"
+    for name, want in photos.items():
+        if not isinstance(want, dict) or not isinstance(want.get("sha256"), str) or not isinstance(want.get("faces"), list) or not want["faces"]:
+            return f"{name}: no sha256 or no faces"
+        for face in want["faces"]:
+            heat = face.get("heat") if isinstance(face, dict) else None
+            if not isinstance(face, dict) or not _finite(face.get("score")) or not isinstance(face.get("verdict"), str) \
+                    or not isinstance(face.get("first_region"), (str, type(None))):
+                return f"{name}: a face without a finite score, a verdict or a first region"
+            if not isinstance(heat, list) or len(heat) != HEAT_GRID or not all(isinstance(r, list) and len(r) == HEAT_GRID and all(_finite(v) for v in r) for r in heat):
+                return f"{name}: a face's heat is not a {HEAT_GRID} x {HEAT_GRID} grid of finite numbers"
+    return None
 
 
 def _compare_photo(name: str, want: Mapping[str, Any], analysis: Analysis, score_tol: float, heat_tol: float) -> tuple[list[str], list[float], list[float]]:
@@ -155,8 +198,8 @@ def _compare_photo(name: str, want: Mapping[str, Any], analysis: Analysis, score
         if got.verdict != w["verdict"]:
             problems.append(f"{name} face {i}: verdict '{got.verdict}', recorded '{w['verdict']}'")
         first = got.top_region.name if got.top_region else None
-        if first != w["first_region"]:
-            problems.append(f"{name} face {i}: first region {first}, recorded {w['first_region']}")
+        if first != w.get("first_region"):
+            problems.append(f"{name} face {i}: first region {first}, recorded {w.get('first_region')}")
         ref = np.asarray(w["heat"], np.float64)
         h = float(np.abs(coarse_heat(art.heatmap, ref.shape[0]) - ref).mean())
         hd.append(h)
@@ -165,11 +208,14 @@ def _compare_photo(name: str, want: Mapping[str, Any], analysis: Analysis, score
     return problems, sd, hd
 
 
-def run_self_test(analyzer: Analyzer | None = None, folder: Path | None = None, on_photo: Callable[[str], None] | None = None) -> SelfTestResult:
+def run_self_test(analyzer: Analyzer | None = None, folder: Path | None = None, on_photo: Callable[[str], None] | None = None,
+                  pinned: str | None = "released") -> SelfTestResult:
     """Analyse the reference photos and compare them with their recorded answers.
 
     Raises :class:`SelfTestError` only when there is nothing to test with (no reference folder,
-    an unreadable answers file); a test that ran returns its result, passed or not.
+    an answers file that is unreadable, malformed or, with ``pinned``, not the released one); a
+    test that ran returns its result, passed or not. ``pinned=None`` (tests) compares against
+    whatever answers the folder holds; the default, ``"released"``, is :data:`ANSWERS_SHA256`.
     """
     from .pipeline import Analyzer
 
@@ -177,9 +223,9 @@ def run_self_test(analyzer: Analyzer | None = None, folder: Path | None = None, 
     folder = folder if folder is not None else reference_dir()
     if folder is None:
         raise SelfTestError("known-answer self-test: the reference photos are not installed (examples/ in a checkout, share/forgetalk/examples in a wheel)")
-    answers = _read_answers(folder)
+    answers = _read_answers(folder, ANSWERS_SHA256 if pinned == "released" else pinned)
     doc = answers.doc
-    score_tol, heat_tol = float(doc.get("score_tolerance", SCORE_TOLERANCE)), float(doc.get("heat_tolerance", HEAT_TOLERANCE))
+    score_tol, heat_tol = SCORE_TOLERANCE, HEAT_TOLERANCE
     analyzer = analyzer or Analyzer(self_test_options())
     problems: list[str] = []
     sd: list[float] = []
@@ -215,7 +261,7 @@ def run_self_test(analyzer: Analyzer | None = None, folder: Path | None = None, 
     return SelfTestResult(status=status, answers_sha256=answers.sha256, images=len(doc["photos"]), faces=n_faces,
                           max_score_diff=max(sd) if sd else None, max_heat_diff=max(hd) if hd else None, score_tolerance=score_tol,
                           heat_tolerance=heat_tol, problems=tuple(problems[:_MAX_PROBLEMS]) + ((f"{len(problems) - _MAX_PROBLEMS} more",) if len(problems) > _MAX_PROBLEMS else ()),
-                          seconds=round(time.perf_counter() - t0, 3), recorded_with=str(rw.get("forgetalk_source") or "unknown"))
+                          seconds=round(time.perf_counter() - t0, 3), recorded_with=str(rw.get("forgetalk_source") or "unknown"), device="cpu")
 
 
 def check_applicable(engine: str, face_backend: str) -> None:
@@ -256,8 +302,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.record or folder is None:
         ap.error("nothing to do (give --record in a checkout)")
     doc = record(Analyzer(self_test_options()), folder)
-    atomic_write_bytes(folder / ANSWERS_NAME, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8"))
-    print(f"wrote {folder / ANSWERS_NAME}")
+    data = (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode("utf-8")
+    atomic_write_bytes(folder / ANSWERS_NAME, data)
+    digest = hashlib.sha256(data).hexdigest()
+    print(f"wrote {folder / ANSWERS_NAME}, sha256 {digest}" + ("" if digest == ANSWERS_SHA256 else "; set ANSWERS_SHA256 in forgetalk/selftest.py to it"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ other weights), through the API and the CLI, where a failure stops `analyze` bef
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -43,7 +45,7 @@ def test_the_shipped_installation_reproduces_its_known_answers(analyzer: Analyze
     assert r.status == "passed", r.problems
     assert r.images == len(st.REFERENCE_PHOTOS) == 4 and r.faces == 4 and not r.problems
     assert r.max_score_diff is not None and r.max_score_diff < 1e-5 and r.max_heat_diff is not None and r.max_heat_diff < 1e-4
-    assert "passed: 4 reference photos, 4 faces" in r.describe()
+    assert "passed on the CPU: 4 reference photos, 4 faces" in r.describe()
     assert st.require_passed(r) is r
 
 
@@ -70,7 +72,7 @@ def test_a_moved_score_fails(analyzer: Analyzer, monkeypatch: pytest.MonkeyPatch
      "grace_hopper.jpg: 1 face(s) found, 2 recorded"),
 ])
 def test_answers_that_differ_fail(analyzer: Analyzer, tmp_path: Path, edit, expected: str) -> None:  # noqa: ANN001
-    r = st.run_self_test(analyzer, _copy(tmp_path, edit))
+    r = st.run_self_test(analyzer, _copy(tmp_path, edit), pinned=None)
     assert r.status == "failed" and r.problems == (expected,)
 
 
@@ -83,7 +85,7 @@ def test_a_changed_reference_photo_fails(analyzer: Analyzer, tmp_path: Path) -> 
 
 
 def test_answers_recorded_with_other_weights_are_not_comparable(analyzer: Analyzer, tmp_path: Path) -> None:
-    r = st.run_self_test(analyzer, _copy(tmp_path, lambda d: d["models"].update({"localizer.sha256": "0" * 64})))
+    r = st.run_self_test(analyzer, _copy(tmp_path, lambda d: d["models"].update({"localizer.sha256": "0" * 64})), pinned=None)
     assert r.status == "not comparable" and not r.passed and r.faces == 0
     assert r.problems == ("the engine's models are not the ones the answers were recorded with (localizer.sha256)",)
 
@@ -95,15 +97,47 @@ def test_no_usable_answers_is_one_line(tmp_path: Path, content: bytes | None) ->
         (folder / st.ANSWERS_NAME).unlink()
     else:
         (folder / st.ANSWERS_NAME).write_bytes(content)
-    with pytest.raises(SelfTestError, match=r"^known-answer self-test: .*known_answers.json (cannot be read|is not a forgetalk.known-answers/1 file)"):
+    with pytest.raises(SelfTestError, match=r"^known-answer self-test: .*known_answers.json (cannot be read|is not a usable forgetalk.known-answers/1 file)"):
+        st.run_self_test(None, folder, pinned=None)
+
+
+def test_the_released_answers_are_pinned_and_an_edited_file_is_refused(tmp_path: Path) -> None:
+    """(hostile pass) The answers decided what a pass is: an emptied file passed "0 reference
+    photos", a tolerance of 1e9 or a NaN score passed anything. The released file is pinned by
+    its sha256 in the code (re-record with `python -m forgetalk.selftest --record` and update
+    ANSWERS_SHA256 when the shipped weights change)."""
+    import hashlib
+
+    assert hashlib.sha256((EXAMPLES / st.ANSWERS_NAME).read_bytes()).hexdigest() == st.ANSWERS_SHA256, \
+        "examples/known_answers.json changed: re-record it and set ANSWERS_SHA256 in forgetalk/selftest.py"
+    folder = _copy(tmp_path, lambda d: d.update(photos={}))
+    with pytest.raises(SelfTestError, match=r"known_answers.json is not the answers file this forgetalk was released with \(sha256 [0-9a-f]{64}, expected "):
         st.run_self_test(None, folder)
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    (lambda d: d.update(photos={}), "the photos must be exactly grace_hopper.jpg"),
+    (lambda d: d["photos"].pop("grace_hopper.jpg"), "the photos must be exactly"),
+    (lambda d: d["photos"].update({"/etc/hostname": d["photos"]["grace_hopper.jpg"]}), "the photos must be exactly"),
+    (lambda d: d.update(score_tolerance=1e9), "other tolerances than this code's (0.02, 0.02)"),
+    (lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(score=float("nan")), "a face without a finite score"),
+    (lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(score="abc"), "a face without a finite score"),
+    (lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].pop("verdict"), "a face without a finite score, a verdict"),
+    (lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(heat=[]), "heat is not a 16 x 16 grid of finite numbers"),
+    (lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(heat=[[float("nan")] * 16] * 16), "heat is not a 16 x 16 grid"),
+    (lambda d: d["photos"]["grace_hopper.jpg"].update(faces={"a": 1}), "no sha256 or no faces"),
+    (lambda d: d["photos"].update({"grace_hopper.jpg": [1]}), "no sha256 or no faces"),
+])
+def test_malformed_answers_are_one_line_not_a_pass_or_a_traceback(tmp_path: Path, edit, why: str) -> None:  # noqa: ANN001
+    with pytest.raises(SelfTestError, match=re.escape(why)):
+        st.run_self_test(None, _copy(tmp_path, edit), pinned=None)
 
 
 def test_cli_selftest_and_analyze_self_test_record_it(tmp_path: Path) -> None:
     from test_render import pdf_text
 
     code, out, _ = run_cli("selftest", "--no-progress")
-    assert code == 0 and out.startswith("known-answer self-test passed: 4 reference photos")
+    assert code == 0 and out.startswith("known-answer self-test passed on the CPU: 4 reference photos")
     code, out, _ = run_cli("selftest", "--json")
     assert code == 0 and json.loads(out)["self_test"]["status"] == "passed"
     report = tmp_path / "case.pdf"
@@ -113,7 +147,7 @@ def test_cli_selftest_and_analyze_self_test_record_it(tmp_path: Path) -> None:
     sidecar = json.loads((tmp_path / "case.json").read_text())
     assert sidecar["self_test"]["status"] == "passed" and len(sidecar["self_test"]["answers_sha256"]) == 64
     text = " ".join(pdf_text(report.read_bytes()).split())
-    assert "Known-answer self-test passed: 4 reference photos" in text and "self-test known-answer" not in text
+    assert "Known-answer self-test passed on the CPU: 4 reference photos" in text and "self-test known-answer" not in text
     # the differences are printed in the JSON's precision (3.7e-07 there read as 0.0)
     st_json = sidecar["self_test"]
     assert (st_json["max_score_diff"] == 0.0) == ("largest difference under 0.000001" in text)
@@ -125,6 +159,7 @@ def test_cli_selftest_and_analyze_self_test_record_it(tmp_path: Path) -> None:
 def test_a_failed_self_test_stops_analyze_before_the_evidence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = _copy(tmp_path, lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(score=0.1))
     monkeypatch.setattr(st, "reference_dir", lambda: folder)
+    monkeypatch.setattr(st, "ANSWERS_SHA256", hashlib.sha256((folder / st.ANSWERS_NAME).read_bytes()).hexdigest())
     out = tmp_path / "out"
     code, stdout, err = run_cli("analyze", str(EXAMPLES / "grace_hopper.jpg"), "--report", str(out / "r.pdf"), "--self-test", "--no-progress")
     assert code == 8 and not out.exists()
@@ -156,10 +191,11 @@ def test_scan_self_test_is_recorded_in_the_run_line_the_index_and_the_summary(tm
     run_line = json.loads((out / "journal.jsonl").read_text().splitlines()[0])
     assert run_line["type"] == "run" and run_line["self_test"]["answers_sha256"] == index["self_test"]["answers_sha256"]
     summary = " ".join(pdf_text((out / "summary.pdf").read_bytes()).split())
-    assert "Known-answer self-test passed: 4 reference photos" in summary and "self-test known-answer" not in summary
+    assert "Known-answer self-test passed on the CPU: 4 reference photos" in summary and "self-test known-answer" not in summary
     # a failed test stops the scan before RESULTS exists
     folder = _copy(tmp_path, lambda d: d["photos"]["grace_hopper.jpg"]["faces"][0].update(first_region="chin"))
     monkeypatch.setattr(st, "reference_dir", lambda: folder)
+    monkeypatch.setattr(st, "ANSWERS_SHA256", hashlib.sha256((folder / st.ANSWERS_NAME).read_bytes()).hexdigest())
     code, _, err = run_cli("scan", str(evidence), "--out", str(tmp_path / "res2"), "--self-test", "--workers", "0", "--no-progress")
     assert code == 8 and not (tmp_path / "res2").exists()
     assert err.strip().splitlines()[-1].startswith("error: known-answer self-test failed: grace_hopper.jpg face 1: first region left_eye, recorded chin")
