@@ -218,3 +218,24 @@ def test_a_wheel_installs_the_reference_set_where_the_self_test_looks(tmp_path: 
     monkeypatch.setattr(w, "_CHECKOUT_WEIGHTS", tmp_path / "no-checkout" / "weights")
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "prefix"))
     assert st.reference_dir() == installed.resolve()
+
+
+def test_a_resumed_scan_says_which_runs_ran_the_self_test(tmp_path: Path) -> None:
+    """(hostile pass) A scan resumed with --self-test after a run without it made the index and the
+    summary say "passed" over results no test had preceded."""
+    from test_render import pdf_text
+
+    evidence = tmp_path / "in"
+    evidence.mkdir()
+    shutil.copyfile(EXAMPLES / "grace_hopper.jpg", evidence / "a.jpg")
+    out = tmp_path / "res"
+    assert run_cli("scan", str(evidence), "--out", str(out), "--workers", "0", "--no-progress")[0] == 0
+    shutil.copyfile(EXAMPLES / "grace_hopper_nose_swap.jpg", evidence / "b.jpg")
+    code, _, err = run_cli("scan", str(evidence), "--out", str(out), "--self-test", "--workers", "0", "--no-progress")
+    assert code == 0, err
+    index = json.loads((out / "index.json").read_text())
+    first, second = index["self_tests_by_run"]
+    assert (first["items"], first["self_test"], second["items"], second["self_test"]) == (1, None, 1, "passed")
+    assert second["run_id"] == index["run_id"] and index["self_test"]["status"] == "passed"
+    text = " ".join(pdf_text((out / "summary.pdf").read_bytes()).split())
+    assert f"{first['run_id']}, 1 item(s): self-test not run; {second['run_id']}, 1 item(s): passed" in text

@@ -75,6 +75,26 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+def _self_tested(cfg: Any, show: bool, as_json: bool) -> Any:
+    """``cfg`` with the known-answer self-test it passed (``SelfTestError``, exit 8, if it did not).
+
+    The run's usage is checked first (an unusable ``--device``: "self-test passed", then exit 2)."""
+    from dataclasses import asdict, replace
+
+    from ..pipeline import require_device
+    from ..progress import stage_progress
+    from ..selftest import check_applicable, require_passed, run_self_test
+
+    opts = cfg.analyze_options()
+    check_applicable(opts.engine, opts.face_backend)
+    require_device(opts.device)
+    with stage_progress(show) as stage:
+        passed = require_passed(run_self_test(on_photo=lambda name: stage(f"self-test: {name}")))
+    if not as_json:
+        click.echo(passed.describe(), err=True)
+    return replace(cfg, self_test=asdict(passed))
+
+
 @click.command(name="scan", help=HELP)
 @click.argument("input_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Results folder: new, empty, or an earlier scan's (resume); never DIR.")
@@ -117,22 +137,13 @@ def command(input_dir: Path, out_dir: Path, engine: str | None, device: str, qua
     cfg = ScanConfig(input_dir=input_dir, out_dir=out_dir, options=opts, workers=workers, backend=backend if workers > 0 else "inline",
                      ray_address=ray_address, recursive=recursive, pattern=pattern, include_hidden=include_hidden,
                      follow_symlinks=not no_follow_symlinks, pdf=pdf, retry_failed=retry_failed, top_n=top_n, preload=preload)
-    if self_test:  # in this process, before RESULTS is created or resumed: a failed test leaves it as it was
-        from dataclasses import asdict, replace
-
-        from ..progress import stage_progress
-        from ..selftest import check_applicable, require_passed, run_self_test
-
-        check_applicable(opts.engine, opts.face_backend)
-        with stage_progress(progress_enabled(no_progress)) as stage:
-            passed = require_passed(run_self_test(on_photo=lambda name: stage(f"self-test: {name}")))
-        if not as_json:
-            click.echo(passed.describe(), err=True)
-        cfg = replace(cfg, self_test=asdict(passed))
     reporter = _Reporter(progress_enabled(no_progress), quiet=no_progress)
     try:
-        with reporter, sigterm_as_interrupt():
-            summary = run_scan(cfg, reporter.event)
+        with sigterm_as_interrupt():  # the self-test too: SIGTERM during it ended the process silently (exit -15)
+            if self_test:  # in this process, before RESULTS is created or resumed: a failed test leaves it as it was
+                cfg = _self_tested(cfg, progress_enabled(no_progress), as_json)
+            with reporter:
+                summary = run_scan(cfg, reporter.event)
     except KeyboardInterrupt:
         message = f"interrupted: finished files are journaled in {out_dir}; re-run the same command to resume"
         if as_json:

@@ -23,8 +23,10 @@ def command(as_json: bool, no_progress: bool) -> None:
     --self-test` and `scan --self-test` run it first and record it.
 
     \b
-    Exit codes: 0 passed, 8 failed or not comparable (answers recorded with
-    other weights), 5 weights.
+    Exit codes: 0 passed; 8 failed, not comparable (answers recorded with
+    other weights), or reference photos / answers file missing, unreadable
+    or not the released ones; 5 weights; 2 usage (e.g. a --weights-dir that
+    does not exist); 1 out of memory or internal error; 130 interrupted.
     """
     from dataclasses import asdict
 

@@ -62,15 +62,23 @@ def _tool_line(header: dict[str, Any]) -> str:
     return f"forgetalk {header.get('tool_version')}{code}"
 
 
-def _self_test_line(record: object, how: str) -> str:
-    """The self-test as recorded in a scan's index (a dict), in the words the analyze report uses."""
+def _self_test_line(header: dict[str, Any], how: str) -> str:
+    """This run's self-test as the index records it (a dict), in the words the analyze report uses,
+    then, when the results hold items other runs analysed, which of those runs ran it first."""
+    record = header.get("self_test")
     if not isinstance(record, dict):
-        return f"not run ({how} runs it first)"
-    try:
-        result = SelfTestResult(**{**record, "problems": tuple(record.get("problems") or ())})
-    except TypeError:  # an index written by other code
-        return str(record.get("status"))
-    return f"{result.outcome()}; answers file SHA-256 {result.answers_sha256}"
+        line = f"not run by this run ({how} runs it first)"
+    else:
+        try:
+            result = SelfTestResult(**{**record, "problems": tuple(record.get("problems") or ())})
+            line = f"{result.outcome()}; answers file SHA-256 {result.answers_sha256}"
+        except TypeError:  # an index written by other code
+            line = str(record.get("status"))
+    by_run = [b for b in header.get("self_tests_by_run") or [] if isinstance(b, dict) and b.get("items")]
+    if len(by_run) > 1 or (by_run and by_run[0].get("run_id") != header.get("run_id")):
+        line += ". Items by the run that analysed them: " + "; ".join(
+            f"{b.get('run_id')}, {b.get('items')} item(s): {b.get('self_test') or 'self-test not run'}" for b in by_run)
+    return line
 
 
 def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
@@ -84,7 +92,7 @@ def _custody(header: dict[str, Any], st: Styles) -> list[Any]:
         ("Host", str(header.get("host"))),
         ("Counts", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in c.items())),
         ("Exit code", str(header.get("exit_code"))),
-        ("Known-answer self-test", _self_test_line(header.get("self_test"), "scan --self-test")),
+        ("Known-answer self-test", _self_test_line(header, "scan --self-test")),
     ]
     departed = [d for d in header.get("departed_inputs") or [] if isinstance(d, dict)]
     if departed:  # exit 7's reason, here too: the index rows alone left the custody section saying only "7"

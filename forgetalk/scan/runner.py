@@ -145,6 +145,19 @@ class ScanSummary:
         }
 
 
+def self_tests_by_run(runs: Sequence[RunRecord], rows: Sequence[IndexRow]) -> list[dict[str, Any]]:
+    """Per run of these results: how many of the index's rows it analysed, and the self-test it ran first.
+
+    Why per run: a scan resumed with ``--self-test`` after one run without it (or the reverse) made
+    the index say "passed" over results no test had preceded, or "not run" over results one had;
+    each row names the run that analysed it (``analysed_in_run``), so the record can be exact."""
+    made = Counter(r.analysed_in_run for r in rows if r.analysed_in_run)
+    return [{"run_id": r.run_id, "items": made.get(r.run_id, 0),
+             "self_test": (r.self_test or {}).get("status") if isinstance(r.self_test, Mapping) else None,
+             "answers_sha256": (r.self_test or {}).get("answers_sha256") if isinstance(r.self_test, Mapping) else None}
+            for r in runs]
+
+
 def other_code_runs(earlier: Sequence[RunRecord], current: RunRecord) -> tuple[str, ...]:
     """The run ids of ``earlier`` runs whose code digest (``tool_source``) is not the current
     run's, or unknown on either side (a run written before digests were recorded, or code that
@@ -618,6 +631,7 @@ def assemble(ctx: RunContext, executed: Executed, t_start: float) -> ScanSummary
         "face_backend": executed.face_backend, "weights_manifests": weights_manifests(), "host": platform.node(),
         "counts": counts.to_json(), "exit_code": exit_code, "departed_inputs": list(carried.departed),
         "carried_rows": len(extra), "other_code_runs": list(other_code), "self_test": None if cfg.self_test is None else dict(cfg.self_test),
+        "self_tests_by_run": self_tests_by_run([*ctx.earlier.runs, ctx.run], rows),
     }
     summary_pdf: dict[str, Path] = {}
     if cfg.summary_pdf:  # first: building it can take seconds, and Ctrl-C is held only for the index and manifest below
