@@ -32,7 +32,7 @@ from PIL import Image, ImageChops, ImageFile, UnidentifiedImageError
 
 from . import png_chunks
 from .errors import ImageTooLargeError, InputError, IntegrityError, OutOfMemory, OutputError
-from .jpeg_damage import jpeg_decoder_messages, picture_damage
+from .jpeg_damage import jpeg_decoder_messages, picture_damage, picture_only
 from .jpeg_markers import walk
 
 #: Default decompression-bomb limit in pixels (about 16k x 10k). Overridable per call.
@@ -563,7 +563,11 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
             if fmt in ("JPEG", "MPO") and jpeg_data_ends_early(data, img, draft):
                 raise InputError(f"{label}: truncated image (the JPEG's picture data ends early, at an end-of-image "
                                  "marker; the decoder would make up the rest)")
-            damage = picture_damage(data, jpeg_decoder_messages(data)) if fmt in ("JPEG", "MPO") else None
+            damage = None
+            if fmt in ("JPEG", "MPO"):
+                with deferred_signals():  # file descriptor 2 is swapped for the decode: never left swapped by Ctrl-C
+                    messages = jpeg_decoder_messages(data)
+                damage = picture_damage(picture_only(data), messages)
             if damage is not None:
                 notes.append(f"the JPEG's picture data is damaged (libjpeg: \"{damage}\"): the decoder filled in what it could not "
                              "read, so parts of the picture are not the file's, and heat there can follow the damage rather than an "

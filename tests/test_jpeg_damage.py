@@ -61,8 +61,8 @@ def test_damaged_picture_data_is_found_and_padding_or_header_bytes_are_not() -> 
     # a stray byte pair between header segments: the marker walk names it, the picture is intact
     i = data.index(b"\xff\xdb")
     stray = data[:i] + b"\x00\x13" + data[i:]
-    msgs = jpeg_decoder_messages(stray)
-    assert msgs == ("Corrupt JPEG data: 2 extraneous bytes before marker 0xdb",) and picture_damage(stray, msgs) is None
+    msgs = jpeg_decoder_messages(stray)  # checked without the header's stray bytes: nothing to report
+    assert msgs == () and picture_damage(stray, ("Corrupt JPEG data: 2 extraneous bytes before marker 0xdb",)) is None
 
 
 def test_other_output_on_stderr_during_the_decode_is_written_back(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
@@ -91,3 +91,58 @@ def test_a_damaged_jpeg_is_analysed_with_a_note_and_an_inconclusive_verdict(tmp_
     assert load_image(GRACE).info.picture_damage is None
     code, out, _ = run_cli("analyze", str(photo), "--no-progress")  # the terminal says why, under the face's line
     assert code == 0 and "    the JPEG's picture data is damaged (libjpeg: Corrupt JPEG data" in out
+
+
+def test_a_harmless_first_warning_no_longer_hides_damage_after_it() -> None:
+    """(hostile pass) libjpeg prints only its first warning: an unknown JFIF revision or a stray
+    byte before a table was that warning, and the damaged picture data after it went unreported."""
+    from forgetalk.jpeg_damage import picture_only
+
+    damaged = _garbage(GRACE.read_bytes(), 3000)
+    assert damaged[6:11] == b"JFIF\0"
+    jfif3 = damaged[:11] + b"\x03" + damaged[12:]  # JFIF major version 3
+    i = damaged.index(b"\xff\xdb")
+    stray = damaged[:i] + b"\x00\x13" + damaged[i:]
+    for data in (jfif3, stray):
+        assert picture_damage(picture_only(data), jpeg_decoder_messages(data)) is not None
+    # the copy that is checked keeps the picture: the same pixels as the original
+    import cv2
+    import numpy as np
+
+    good = GRACE.read_bytes()
+    a, b = (cv2.imdecode(np.frombuffer(x, np.uint8), cv2.IMREAD_GRAYSCALE) for x in (good, picture_only(good)))
+    assert a.shape == b.shape and np.array_equal(a, b)
+
+
+def test_other_output_is_written_back_byte_for_byte(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    import cv2
+
+    def noisy(buf, flags):  # noqa: ANN001, ANN202
+        os.write(2, b"progress 10%\rprogress 20%\r\nCorrupt JPEG data: bad Huffman code\nlast")
+
+    monkeypatch.setattr(cv2, "imdecode", noisy)
+    assert jpeg_decoder_messages(b"") == ("Corrupt JPEG data: bad Huffman code",)
+    assert capfd.readouterr().err == "progress 10%\rprogress 20%\r\nlast"
+
+
+def test_ctrl_c_during_the_decode_never_leaves_stderr_swapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(hostile pass) 1 in 509 interrupts left file descriptor 2 on the deleted temporary file: every
+    later line, "error: interrupted" included, was lost. The loader holds Ctrl-C for the decode."""
+    import signal
+
+    import cv2
+
+    real = cv2.imdecode
+
+    def interrupted(buf, flags):  # noqa: ANN001, ANN202
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(buf, flags)
+
+    monkeypatch.setattr(cv2, "imdecode", interrupted)
+    photo = tmp_path / "p.jpg"
+    photo.write_bytes(GRACE.read_bytes())
+    before = os.fstat(2)
+    with pytest.raises(KeyboardInterrupt):
+        load_image(photo)
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
