@@ -188,6 +188,8 @@ def test_scan_self_test_is_recorded_in_the_run_line_the_index_and_the_summary(tm
     assert "known-answer self-test passed" in err
     index = json.loads((out / "index.json").read_text())
     assert index["self_test"]["status"] == "passed"
+    item = next((out / "items").rglob("*.json"))  # each item's sidecar carries it too (an item's report is often handed on alone)
+    assert json.loads(item.read_text())["self_test"]["answers_sha256"] == index["self_test"]["answers_sha256"]
     run_line = json.loads((out / "journal.jsonl").read_text().splitlines()[0])
     assert run_line["type"] == "run" and run_line["self_test"]["answers_sha256"] == index["self_test"]["answers_sha256"]
     summary = " ".join(pdf_text((out / "summary.pdf").read_bytes()).split())

@@ -352,7 +352,8 @@ def run_scan(cfg: ScanConfig, progress: ProgressFn | None = None) -> ScanSummary
         ctx = open_run(cfg, in_dir, out_dir)
         with Journal(out_dir / JOURNAL_NAME) as journal:
             journal.append(ctx.run)
-            wcfg = WorkerConfig(options=cfg.analyze_options(), results_dir=str(out_dir), pdf=cfg.pdf, preload=cfg.preload)
+            wcfg = WorkerConfig(options=cfg.analyze_options(), results_dir=str(out_dir), pdf=cfg.pdf, preload=cfg.preload,
+                                self_test=None if cfg.self_test is None else dict(cfg.self_test))
             executed = execute(plan(ctx), _make_backend(cfg, wcfg), journal, ctx.run.run_id, ctx.earlier, emit)
         return assemble(ctx, executed, t_start)
 

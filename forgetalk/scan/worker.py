@@ -36,6 +36,10 @@ class WorkerConfig:
     pdf: bool = False
     preload: tuple[str, ...] = ()  # modules imported first (e.g. ones that register custom engines)
     threads: int | None = None  # CPU threads per worker (None: libraries decide)
+    #: The known-answer self-test the scan passed before it started (``SelfTestResult`` as a dict):
+    #: each item's sidecar and PDF carry it, as an ``analyze --self-test`` report does (an item's
+    #: report is often handed on alone).
+    self_test: Any = None
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,11 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     stem = safe_stem(task.rel)
     paths = {kind: folder / f"{stem}.{suffix}" for kind, suffix in (("overlay", "overlay.png"), ("pdf", "pdf"), ("json", "json"), ("thumb", "thumb.png"))}
     clear_planted(list(paths.values()))
+    if cfg.self_test is not None:
+        from ..results import SelfTestResult
+
+        st = SelfTestResult(**{**cfg.self_test, "problems": tuple(cfg.self_test.get("problems") or ())})
+        analysis = replace(analysis, report=replace(analysis.report, self_test=st))
     written = dict(write_outputs(analysis, overlay=paths["overlay"], pdf=paths["pdf"] if cfg.pdf else None, json_path=paths["json"]))
     rep = analysis.report
     faces = list(rep.faces)
