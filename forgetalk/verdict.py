@@ -78,8 +78,22 @@ def image_score(faces: Sequence[FaceResult]) -> float:
     triage sorted by it (``benchmarks/image_score.py``). Every face keeps its own score in the
     report.
     """
-    judged = [f.score for f in faces if f.face_size_px >= MIN_FACE_PX]
-    return max(judged or [f.score for f in faces], default=0.0)
+    i = deciding_index([f.score for f in faces], [f.face_size_px for f in faces])
+    return 0.0 if i is None else faces[i].score
+
+
+def deciding_index(scores: Sequence[float], sizes: Sequence[float]) -> int | None:
+    """Position of the face whose score is the image's (:func:`image_score`'s rule, on plain
+    numbers): the highest-scoring face of at least ``MIN_FACE_PX``, else the highest-scoring of
+    all; None without faces.
+
+    Why plain numbers: the report's page 1 reads the JSON form, the terminal and the sidecar the
+    dataclasses; with one rule for both, page 1 cannot name a tiny background face (``Score 0.710
+    ... face 2``) while the image score (0.604) is another face's.
+    """
+    every = range(len(scores))
+    judged = [i for i in every if sizes[i] >= MIN_FACE_PX]
+    return max(judged or every, key=lambda i: scores[i], default=None)
 
 
 def image_verdict(faces: Sequence[FaceResult]) -> tuple[str, float]:

@@ -419,3 +419,144 @@ def test_scan_summary_custody_names_the_departed_inputs() -> None:
               "departed_inputs": [{"file": "exhibit_7.jpg", "path": "/e/exhibit_7.jpg", "sha256": SHA, "departed": {"status": "missing", "noticed_by": "r2"}}]}
     text = _squash(pdf_text(build_scan_summary_pdf([], header, Path("/tmp"))))
     assert "Departed inputs" in text and "exhibit_7.jpg: missing" in text
+
+
+# --------------------------------------------------------------------------- page 1 and the triage form say why
+
+
+_CAL = {"name": "fake", "calibration": {
+    "threshold": 0.62, "measured_fpr": 0.049, "n_val_real": 549, "n_val_faces": 183,
+    "rates_by_face_px": [{"face_px": [0.0, 100.0], "n_real": 71, "n_fake": 143, "fpr": 0.0423, "tpr": 0.1259},
+                         {"face_px": [100.0, 160.0], "n_real": 111, "n_fake": 213, "fpr": 0.0541, "tpr": 0.1925},
+                         {"face_px": [160.0, 315.0], "n_real": 252, "n_fake": 508, "fpr": 0.0635, "tpr": 0.1909},
+                         {"face_px": [315.0, None], "n_real": 115, "n_fake": 234, "fpr": 0.0174, "tpr": 0.1752}],
+    "region_calibration": {"n_real_faces": 183, "n_real_items": 549,
+                           "face_px_bands": [{"min_px": 0.0, "max_px": 157.4, "n_items": 178}, {"min_px": 157.4, "max_px": None, "n_items": 371}]}}}
+
+
+def _with_faces(a: Analysis, *changes: dict, **report: object) -> Analysis:
+    """``a`` with each face's fields changed as given (one dict per face) and report fields replaced."""
+    faces = tuple(replace(f, **c) for f, c in zip(a.report.faces, changes, strict=True))
+    return replace(a, report=replace(a.report, faces=faces, **report))
+
+
+def _triage_text(a: Analysis) -> tuple[str, int]:
+    import pypdfium2 as pdfium
+
+    from forgetalk.render.pdf import build_triage_pdf
+
+    data = build_triage_pdf(a)
+    return _squash(pdf_text(data)), len(pdfium.PdfDocument(data))
+
+
+def test_page_one_and_the_triage_form_say_why_a_face_is_inconclusive() -> None:
+    """Page 1 said "... is below the threshold of 0.835, which 4.9 % of real validation faces also
+    reach, so the verdict is inconclusive" (below the threshold is "no evidence"); the reason was a
+    45 px face, and neither page 1 nor the triage form said so."""
+    a = _with_faces(make_analysis(1, size=(300, 400)), {
+        "score": 0.5, "verdict": "inconclusive", "face_size_px": 45.0,
+        "verdict_reason": "face too small (45 px < 64 px) for reliable forensic traces; score 0.500 vs threshold 0.620"}, verdict="inconclusive")
+    page1 = _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))
+    triage, _ = _triage_text(a)
+    for text in (page1, triage):
+        assert "Why inconclusive: face too small (45 px < 64 px) for reliable forensic traces." in text
+        assert "so the verdict is \u201cinconclusive\u201d" not in text
+        assert "The verdict \u201cinconclusive\u201d does not come from the score: face too small (45 px < 64 px)" in text
+
+
+def test_page_one_and_the_triage_form_carry_the_verdicts_caution() -> None:
+    """"caution: heavy JPEG compression (quality ~30)", appended to a "likely manipulated" reason,
+    was printed only on the face's own page."""
+    a = _with_faces(make_analysis(1, size=(300, 400)), {
+        "verdict_reason": "score 0.800 >= threshold 0.620 (false-positive rate 4.9% on real faces); caution: heavy JPEG compression (quality ~30)"})
+    page1 = _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))
+    triage, _ = _triage_text(a)
+    for text in (page1, triage):
+        assert text.count("Caution: heavy JPEG compression (quality ~30).") == 2  # verdict box and summary
+
+
+def test_the_triage_form_shows_the_notes_that_change_the_reading_on_one_page() -> None:
+    """The triage form showed none of the report's notes: a damaged file or 3 faces left out by
+    --max-faces read like a clean, fully examined photo. The notes that change the reading come
+    first, the rest are counted, and the form stays one page."""
+    damage = ("the JPEG's picture data is damaged (libjpeg: \"Corrupt JPEG data: 116 extraneous bytes before marker 0xd9\"): the decoder "
+              "filled in what it could not read; the verdict is inconclusive whatever the score")
+    skipped = "8 faces detected; only the 5 largest were analysed (--max-faces)"
+    filler = [f"decoder hint {i}: " + "lorem ipsum " * 40 for i in range(12)]
+    a = make_analysis(5, size=(400, 1000))
+    a = replace(a, report=replace(a.report, warnings=(*filler[:6], skipped, *filler[6:], damage)))
+    text, pages = _triage_text(a)
+    assert pages == 1
+    assert "Notes from the analysis (11 more in the JSON report's warnings) - the JPEG's picture data is damaged" in text and f"- {skipped}" in text
+    assert "holds 8 detected faces; the tool examined the 5 largest (--max-faces) and not the other 3" in text
+    assert "contains 5 faces that the tool examined" not in text
+
+
+def test_page_one_follows_the_image_score_and_leaves_a_tiny_face_out() -> None:
+    """A 40 px face scoring 0.95 is left out of the image score (verdict.image_score); page 1 took the
+    highest score of all faces and ranked that face's regions ("Score 0.95 ... face 2")."""
+    from forgetalk.render.answer import top_face
+    from forgetalk.verdict import image_score
+
+    a = make_analysis(2, size=(400, 800))
+    a = _with_faces(a, {}, {"score": 0.95, "face_size_px": 40.0, "verdict": "inconclusive",
+                            "verdict_reason": "face too small (40 px < 64 px) for reliable forensic traces; score 0.950 vs threshold 0.620"},
+                    verdict="inconclusive", score=0.8)
+    d = report_json(a)
+    assert top_face(d)["index"] == 0 and top_face(d)["score"] == image_score(a.report.faces) == 0.8
+    page1 = _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))
+    assert "Score 0.80 (face 1; faces under 64 px are left out of the image score), below" not in page1  # 0.80 >= 0.62
+    assert "Score 0.80 (face 1; faces under 64 px are left out of the image score), at or above the threshold 0.62" in page1
+    assert "Regions of face 1 ranked" in page1 and "Score 0.95" not in page1
+    assert "Why inconclusive (face 2): face too small (40 px < 64 px)" in page1
+
+
+def test_page_one_gives_the_rate_of_the_faces_size_band_and_the_appendix_a_table() -> None:
+    """The calibration measured the threshold's false-positive rate per face size (6.35 % of 252
+    untouched items of 160-315 px); page 1 quoted only the pooled 4.9 %, and the appendix printed the
+    rates as a Python dict."""
+    a = _with_faces(make_analysis(1, size=(300, 400)), {"face_size_px": 213.0}, engine_info=_CAL)
+    flat = _squash(pdf_text(build_pdf(a)))
+    page1 = _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))
+    assert "Error rate: 4.9 % of real validation faces" in page1
+    assert "for faces of 160-315 px in the photo, like this one (213 px): 6.3 % (16 of 252 untouched items)" in page1
+    assert "{'face_px'" not in flat and "'n_real'" not in flat
+    assert "Rates at the verdict threshold by face size in the photo" in flat
+    assert "faces of 160-315 px 252 6.3 % (16 of 252) 508 19.1 % (97 of 508)" in flat
+    assert "faces of 315 px and up 115 1.7 % (2 of 115)" in flat
+
+
+def test_a_region_above_every_real_face_says_how_many_they_were() -> None:
+    """A saturated percentile printed "more unusual than on 100 % of real faces" and "above 100 %":
+    the region is above all 371 real-face items of its size band, no more; 99.6 % reads 99 %."""
+    a = make_analysis(1, size=(300, 400))
+    face = a.report.faces[0]
+    regions = tuple(replace(r, suspicion=1.0 if r.rank == 1 else 0.996 if r.rank == 2 else 0.5) for r in face.regions)
+    a = _with_faces(a, {"regions": regions, "face_size_px": 213.0}, engine_info=_CAL)
+    flat = _squash(pdf_text(build_pdf(a)))
+    assert "100 %" not in flat
+    assert f"{regions[0].label} (above all 371 real-face items of its size band, 157 px and up)" in flat  # page 1's list
+    assert "above all 371 real-face items of its size band, 157 px and up" in _squash(pdf_text(build_pdf(a), pages=slice(1, 2)))  # the face's table
+    assert f"{regions[1].label} (more unusual than on 99 % of real faces)" in flat
+
+
+def test_a_reduced_photo_gives_the_files_size_and_the_analysed_one() -> None:
+    """A 4096 x 4800 file analysed at 2048 x 2400 showed "Dimensions 2048 x 2400 px" and box
+    coordinates with no word that they are the analysed picture's."""
+    a = make_analysis(1, size=(240, 205))
+    inp = replace(a.report.input, width=205, height=240, native_width=410, native_height=480, reduction=2)
+    reduced = replace(a, report=replace(a.report, input=inp))
+    flat = _squash(pdf_text(build_pdf(reduced)))
+    assert "Dimensions 410 x 480 px in the file; analysed at 205 x 240 px (reduced by a factor of 2 on each side" in flat
+    assert "px of the analysed picture (1/2 of the file's resolution: multiply by 2 for the file's pixels)" in flat
+    plain = _squash(pdf_text(build_pdf(a)))
+    assert "Dimensions 205 x 240 px (after EXIF orientation)" in plain and "analysed picture" not in plain
+
+
+def test_methods_describe_the_compression_history_trigger() -> None:
+    """"Verdict and error rate" named only the engine's threshold; the second trigger, its rule and
+    its separately measured false-report rate are described."""
+    flat = _squash(pdf_text(build_pdf(make_analysis(1, size=(200, 240)))))
+    assert "Second trigger: JPEG compression history." in flat
+    assert "by at least 0.4 and by 10 standard errors" in flat
+    assert "on the parsing set's test split, 0 of 278 untouched test files reported (95 % interval 0.0-1.4 %; docs/provenance.md)" in flat

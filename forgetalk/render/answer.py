@@ -19,9 +19,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..metrics import wilson_interval
+from ..verdict import MIN_FACE_PX, deciding_index
 from .labels import flatten
 
 VERDICT_MANIPULATED = "likely manipulated"
+VERDICT_INCONCLUSIVE = "inconclusive"
+
+#: The compression-history trigger's measured false reports, as docs/provenance.md ("Compression
+#: history per facial region") gives them: none among the untouched files of the parsing set's test
+#: split (67 + 39 + 33 saved again, 139 originals), none among the development photos' faces (18 of
+#: them mapped as the files came, 114 after saving them all again). Why constants: the verdict's
+#: other trigger, the engine, carries its rates in its calibration; this one's are a benchmark's,
+#: and tests/test_report_pdf.py checks that the document still says these numbers.
+COMPRESSION_FALSE_REPORTS = (0, 278)
+COMPRESSION_DEV_FACES = (0, 307, 18, 114)
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class TopRegion:
     suspicion: float | None
     saliency: float
     sentence: str
+    #: The real faces its percentile is over (:func:`region_real_items`), for a region above them all.
+    real_items: tuple[int, str] | None = None
 
 
 def _num(v: Any) -> float | None:
@@ -70,9 +83,175 @@ def _find(tree: Mapping[str, Any], *leaves: str, contains: str | None = None) ->
     return None
 
 
+def _size(face: Mapping[str, Any]) -> float:
+    """The face's size in the photo (px); unknown counts as large enough to judge."""
+    v = _num(face.get("face_size_px"))
+    return math.inf if v is None else v
+
+
 def top_face(rep: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    faces = rep.get("faces") or []
-    return max(faces, key=lambda f: f.get("score") or 0.0) if faces else None
+    """The face whose score is the image's score, by the verdict's own rule
+    (:func:`forgetalk.verdict.deciding_index`: faces under ``MIN_FACE_PX`` count only when no face
+    is larger). Why not the highest score: a 40 px background face's 0.710 made page 1 say "Score
+    0.710 ... face 2" and rank that face's regions, where the terminal and the JSON gave 0.604."""
+    faces = list(rep.get("faces") or [])
+    i = deciding_index([_num(f.get("score")) or 0.0 for f in faces], [_size(f) for f in faces])
+    return None if i is None else faces[i]
+
+
+def left_out_small(rep: Mapping[str, Any]) -> bool:
+    """Whether a face under ``MIN_FACE_PX`` was left out of the image's score (a larger one counts)."""
+    sizes = [_size(f) for f in rep.get("faces") or []]
+    return any(x < MIN_FACE_PX for x in sizes) and any(x >= MIN_FACE_PX for x in sizes)
+
+
+@dataclass(frozen=True)
+class VerdictCause:
+    """Why the image has its verdict, read off the face that sets it (its ``verdict_reason``)."""
+
+    face: Mapping[str, Any]
+    cause: str  # the reason without its score clause; "" when the score alone decided
+    caution: str | None  # "heavy JPEG compression (quality ~30)" appended to a score's verdict
+
+
+_SCORE_CLAUSE = r"(?:engine )?score (?:-?\d|nan|-?inf)"
+_REASON_SPLIT = re.compile(rf";\s+(?={_SCORE_CLAUSE}|caution: )")
+
+
+def reason_parts(reason: str) -> tuple[str, str | None]:
+    """(cause, caution) of a face's ``verdict_reason`` (:func:`forgetalk.verdict.face_verdict`): the
+    clauses other than the score comparison, and the caution it appends, if any."""
+    cause, caution = [], None
+    for part in _REASON_SPLIT.split(reason.strip()):
+        if part.startswith("caution: "):
+            caution = part[len("caution: "):].strip()
+        elif not re.match(_SCORE_CLAUSE, part):
+            cause.append(part.strip())
+    return "; ".join(x for x in cause if x), caution
+
+
+def verdict_cause(rep: Mapping[str, Any]) -> VerdictCause | None:
+    """The face whose verdict is the image's (the deciding face when it has it, else the highest
+    score among those that have it) and why: page 1 said "below the threshold ..., so the verdict is
+    inconclusive" where the reason was a 45 px face, and never showed a verdict's caution."""
+    verdict = rep.get("verdict")
+    same = [f for f in rep.get("faces") or [] if f.get("verdict") == verdict]
+    if not same:
+        return None
+    top = top_face(rep)
+    face = top if any(f is top for f in same) else max(same, key=lambda f: _num(f.get("score")) or 0.0)
+    cause, caution = reason_parts(str(face.get("verdict_reason") or ""))
+    return VerdictCause(face, cause, caution)
+
+
+def _face_name(rep: Mapping[str, Any], face: Mapping[str, Any]) -> str:
+    return f"face {int(face.get('index', 0)) + 1}" if len(rep.get("faces") or []) > 1 else "the face"
+
+
+def why_words(rep: Mapping[str, Any]) -> str:
+    """" Why inconclusive: ..." and " Caution: ..." sentences (with a leading space), or ""."""
+    vc = verdict_cause(rep)
+    if vc is None:
+        return ""
+    out = ""
+    if rep.get("verdict") == VERDICT_INCONCLUSIVE and vc.cause:
+        who = f" ({_face_name(rep, vc.face)})" if len(rep.get("faces") or []) > 1 else ""
+        out += f" Why inconclusive{who}: {vc.cause}."
+    if vc.caution:
+        out += f" Caution: {vc.caution}."
+    return out
+
+
+@dataclass(frozen=True)
+class BandRate:
+    """The verdict threshold's false-positive rate measured on validation faces of one size band."""
+
+    band: str  # "faces of 160-315 px"
+    n_real: int
+    fpr: float
+
+
+def band_words(lo: float | None, hi: float | None) -> str:
+    """A face-size band in words, as :meth:`forgetalk.engines.regioncal.SizeBand.describe` says it."""
+    if hi is None:
+        return f"faces of {lo or 0.0:.0f} px and up"
+    if not lo:
+        return f"faces under {hi:.0f} px"
+    return f"faces of {lo:.0f}-{hi:.0f} px"
+
+
+def _tree_list(tree: Mapping[str, Any], leaf: str) -> list[Mapping[str, Any]]:
+    """The first list of mappings stored under a key named ``leaf`` anywhere in ``tree``."""
+    for k, v in flatten(tree):
+        if k.rsplit(".", 1)[-1] == leaf and isinstance(v, list) and all(isinstance(x, Mapping) for x in v):
+            return list(v)
+    return []
+
+
+def band_rate(rep: Mapping[str, Any], face: Mapping[str, Any]) -> BandRate | None:
+    """The calibration's rate at the threshold for ``face``'s size band (``rates_by_face_px``), or
+    None. Why: the pooled 4.9 % hides that faces of 160-315 px, a portrait's usual size, were
+    flagged at 6.35 % of 252 untouched items."""
+    size = _size(face)
+    if not math.isfinite(size):
+        return None
+    for row in _tree_list(rep.get("engine_info") or {}, "rates_by_face_px"):
+        edges = row.get("face_px") or [None, None]
+        lo = _num(edges[0]) or 0.0
+        hi = _num(edges[1]) if len(edges) > 1 else None
+        fpr, n = _num(row.get("fpr")), _num(row.get("n_real"))
+        if lo <= size and (hi is None or size < hi) and fpr is not None and n:
+            return BandRate(band_words(lo, hi), int(n), fpr)
+    return None
+
+
+def count_of(rate: float, n: int) -> str:
+    """"16 of 252" when the stored rate (4 decimals) is that count exactly, else "n = 252"."""
+    k = round(rate * n)
+    return f"{k} of {n}" if abs(k / n - rate) <= 5e-5 + 1e-12 else f"n = {n}"
+
+
+def band_clause(rep: Mapping[str, Any], face: Mapping[str, Any]) -> str:
+    """"; for faces of 160-315 px in the photo, like this one (213 px): 6.3 % (16 of 252 untouched items)", or ""."""
+    br = band_rate(rep, face)
+    if br is None:
+        return ""
+    who = f"face {int(face.get('index', 0)) + 1}" if len(rep.get("faces") or []) > 1 else "this one"
+    return f"; for {br.band} in the photo, like {who} ({_size(face):.0f} px): {pct(br.fpr, 1)} ({count_of(br.fpr, br.n_real)} untouched items)"
+
+
+def region_real_items(engine_info: Mapping[str, Any], face_px: float | None) -> tuple[int, str] | None:
+    """How many real faces a region of a face of ``face_px`` is ranked against, and what they are:
+    (371, "real-face items of its size band, 157 px and up") from the region calibration's size
+    bands, else the pooled (549, "real-face items") or (183, "real faces"); None when unknown. Why: a
+    region above every one of them printed "more unusual than on 100 % of real faces", more than a
+    few hundred items can show."""
+    if face_px is not None and math.isfinite(face_px):
+        for b in _tree_list(engine_info, "face_px_bands"):
+            lo, hi, n = _num(b.get("min_px")) or 0.0, _num(b.get("max_px")), _num(b.get("n_items"))
+            if n and lo <= face_px and (hi is None or face_px < hi):
+                return int(n), f"real-face items of its size band, {band_words(lo, hi).removeprefix('faces ').removeprefix('of ')}"
+    items = _find(engine_info, "n_real_items")
+    if items:
+        return int(items), "real-face items"
+    faces = _find(engine_info, "n_real_faces")
+    return (int(faces), "real faces") if faces else None
+
+
+def above_all(real_items: tuple[int, str] | None, short: bool = False) -> str:
+    """A saturated percentile in words: "above all 371 real-face items of its size band, 157 px and
+    up" ("above all 371" in a list that already said what they are)."""
+    if real_items is None:
+        return "above every real face of the calibration"
+    n, what = real_items
+    return f"above all {n}" if short else f"above all {n} {what}"
+
+
+def share_below(suspicion: float) -> str:
+    """A region's percentile as a whole percentage that never reads 100 % short of 1.0 (99.6 % is
+    "99 %": "more unusual than on 100 %" claims every real face)."""
+    v = round(100 * suspicion)
+    return f"{min(v, 99) if suspicion < 1.0 else v} %"
 
 
 def error_rate(rep: Mapping[str, Any]) -> ErrorRate:
@@ -111,8 +290,9 @@ def compression_finding(rep: Mapping[str, Any]) -> tuple[Mapping[str, Any], Mapp
     return None
 
 
-def compression_clause(rep: Mapping[str, Any]) -> str | None:
-    """The measured words for a verdict set by the compression history, or None."""
+def compression_clause(rep: Mapping[str, Any], numbers: bool = True) -> str | None:
+    """The measured words for a verdict set by the compression history, or None (``numbers=False``:
+    without the measurement, for the summary that follows the verdict box which gives it)."""
     found = compression_finding(rep)
     if found is None:
         return None
@@ -120,8 +300,38 @@ def compression_clause(rep: Mapping[str, Any]) -> str | None:
     label = next((str(r.get("label")) for r in face.get("regions") or [] if r.get("name") == row.get("region")), str(row.get("region", "")))
     who = f" of face {int(face.get('index', 0)) + 1}" if len(rep.get("faces") or []) > 1 else ""
     excess, z = _num(row.get("excess")), _num(row.get("z"))
-    nums = f" ({excess:+.2f} log-odds per coefficient above the rest of the face, {z:.0f} standard errors)" if excess is not None and z is not None else ""
+    nums = f" ({excess:+.2f} log-odds per coefficient above the rest of the face, {z:.0f} standard errors)" if numbers and excess is not None and z is not None else ""
     return f"the JPEG compression history finds the {label}{who} compressed once where the rest of the face was compressed twice{nums}"
+
+
+def compression_rule(rep: Mapping[str, Any]) -> str:
+    """The rule by which the compression history reports a region, with the thresholds the face's
+    record carries (``faces[].compression``)."""
+    found = compression_finding(rep)
+    comp = (found[0].get("compression") or {}) if found else {}
+    excess, z = _num(comp.get("excess_threshold")), _num(comp.get("z_threshold"))
+    if excess is None or z is None:
+        return "a region is reported when its blocks favour one compression well above the rest of the face"
+    return (f"a region is reported when its own log-odds of one compression are positive and exceed those of the face's "
+            f"skin by at least {excess:g} per DCT coefficient and {z:g} standard errors")
+
+
+def compression_false_reports() -> str:
+    """The compression-history trigger's measured false-report rate, as docs/provenance.md gives it."""
+    k, n = COMPRESSION_FALSE_REPORTS
+    lo, hi = wilson_interval(k / n, n)
+    return f"{k} of {n} untouched test files reported (95 % interval {100 * lo:.1f}-{100 * hi:.1f} %; docs/provenance.md)"
+
+
+def compression_decides(rep: Mapping[str, Any], threshold: float | None) -> str | None:
+    """"only" when the compression history alone made the verdict "likely manipulated" (the engine's
+    score is below its threshold), "also" when the engine flags the image too, None when it did not
+    act. Why: page 1 said "the verdict also rests on the compression history" where it rested on
+    nothing else, and quoted the engine's 4.9 % as that verdict's error rate."""
+    if rep.get("verdict") != VERDICT_MANIPULATED or compression_finding(rep) is None:
+        return None
+    score = _num((top_face(rep) or {}).get("score"))
+    return "also" if threshold is not None and score is not None and score >= threshold else "only"
 
 
 def _first_frame(rep: Mapping[str, Any]) -> str:
@@ -129,6 +339,14 @@ def _first_frame(rep: Mapping[str, Any]) -> str:
     analysed: "no face found" read as if the file held none (a face on page 2 of a TIFF)."""
     frames = (rep.get("input") or {}).get("frames")
     return f" in its first frame (the only one analysed; the file holds {frames})" if isinstance(frames, int) and not isinstance(frames, bool) and frames > 1 else ""
+
+
+def _which(rep: Mapping[str, Any], face: Mapping[str, Any]) -> str:
+    """" (face 1; faces under 64 px are left out of the image score)" where there are several faces."""
+    if len(rep.get("faces") or []) < 2:
+        return ""
+    small = f"; faces under {MIN_FACE_PX} px are left out of the image score" if left_out_small(rep) else ""
+    return f" (face {int(face.get('index', 0)) + 1}{small})"
 
 
 def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
@@ -141,8 +359,18 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     er = error_rate(rep)
     score = _num(face.get("score"))
     s = f"{score:.2f}" if score is not None else "n/a"
+    why = why_words(rep)
+    which = _which(rep, face)
+    trigger = compression_decides(rep, er.threshold)
+    history = ""
+    if trigger == "also":  # the engine's threshold made the verdict too: its rate stands, the rule is in Methods
+        history = f" The verdict also rests on a second trigger: {compression_clause(rep)}; its own false reports: {compression_false_reports()}."
+    elif trigger == "only":
+        history = (f" The verdict rests only on a second trigger: {compression_clause(rep)}. Rule: {compression_rule(rep)}. Its false-report "
+                   f"rate, measured on its own: {compression_false_reports()}.")
     if er.threshold is None or er.fpr is None:
-        return f"Verdict: {verdict}", f"Score {s} (face {face.get('index', 0) + 1}). The engine reports no calibrated threshold: treat the score as a ranking, not a probability."
+        return f"Verdict: {verdict}", (f"Score {s}{which}. The engine reports no calibrated threshold: treat the score as a ranking, not a "
+                                       f"probability.{history}{why}")
     side = "at or above" if (score or 0.0) >= er.threshold else "below"
     s, thr = score_and_threshold(score or 0.0, er.threshold) if score is not None else (s, f"{er.threshold:.2f}")
     n = f" (n = {er.n_real})" if er.n_real else ""
@@ -154,12 +382,13 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     if units:  # versions of one face are not independent: the interval counts faces (wider, honest)
         lo, hi = wilson_interval(er.fpr, units)
         ci = f"; 95 % interval {100 * lo:.1f}-{100 * hi:.1f} %{', counting faces, not versions' if er.n_faces and er.n_faces != er.n_real else ''}"
-    clause = compression_clause(rep)
-    also = (f" The verdict also rests on the compression history: {clause}; its false-report rate is measured on its own "
-            f"(docs/provenance.md).") if clause else ""
+    if trigger == "only":  # the engine's error rate is not this verdict's
+        return (f"Verdict: {verdict}",
+                f"Score {s}{which}, below the engine's threshold {thr}: the engine alone does not flag "
+                f"{'any face' if which else 'this face'}, and its error rate is not this verdict's.{history}{why}")
     return (f"Verdict: {verdict}",
-            f"Score {s}, {side} the threshold {thr}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
-            f"at or above this threshold (false positives{ci}){tpr}.{also}")
+            f"Score {s}{which}, {side} the threshold {thr}. Error rate: {pct(er.fpr, 1)} of real validation faces{n} score "
+            f"at or above this threshold (false positives{ci}){band_clause(rep, face)}{tpr}.{history}{why}")
 
 
 def score_and_threshold(score: float, threshold: float) -> tuple[str, str]:
@@ -214,26 +443,75 @@ def top_regions(rep: Mapping[str, Any], k: int = 3, skip: frozenset[str] = froze
     if face is None:
         return []
     out = []
+    items = region_real_items(rep.get("engine_info") or {}, _size(face))
     for r in face.get("regions") or []:
         if r.get("name") in skip:
             continue
         out.append(TopRegion(face=int(face.get("index", 0)) + 1, rank=int(r.get("rank", 0)), label=str(r.get("label", r.get("name", ""))),
-                             suspicion=_num(r.get("suspicion")), saliency=_num(r.get("saliency")) or 0.0, sentence=one_sentence(r)))
+                             suspicion=_num(r.get("suspicion")), saliency=_num(r.get("saliency")) or 0.0, sentence=one_sentence(r),
+                             real_items=items))
         if len(out) == k:
             break
     return out
 
 
 def region_strength(r: TopRegion) -> str:
+    """How unusual the region is against real faces; above them all, how many those were (a
+    percentile that saturates is not "100 % of real faces", only every one of a few hundred)."""
     if r.suspicion is not None:
-        return f"more unusual than on {pct(r.suspicion)} of real faces"
+        if r.suspicion >= 1.0:
+            return above_all(r.real_items)
+        return f"more unusual than on {share_below(r.suspicion)} of real faces"
     return f"saliency {r.saliency:.2f}"
+
+
+def short_strength(r: TopRegion) -> str:
+    """The region's strength in a list after the first: "93 %", "above all 371"."""
+    if r.suspicion is None:
+        return f"{r.saliency:.2f}"
+    return above_all(r.real_items, short=True) if r.suspicion >= 1.0 else share_below(r.suspicion)
 
 
 def _join(items: list[str]) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+_SKIPPED = re.compile(r"(\d+) faces detected; only the (\d+) largest were analysed")
+
+
+def examined_words(rep: Mapping[str, Any]) -> str:
+    """How many faces the file holds and how many were examined: with --max-faces, "contains 5 faces
+    that the tool examined" hid 3 more that it did not (the count is only in the report's note)."""
+    name = str((rep.get("input") or {}).get("name", "the file"))
+    n = len(rep.get("faces") or [])
+    for w in rep.get("warnings") or []:
+        m = _SKIPPED.search(str(w))
+        if m and int(m.group(1)) > n:
+            return f"{name} holds {m.group(1)} detected faces; the tool examined the {n} largest (--max-faces) and not the other {int(m.group(1)) - n}."
+    return f"{name} contains {n} face{'s' if n != 1 else ''} that the tool examined."
+
+
+def band_short(rep: Mapping[str, Any], face: Mapping[str, Any]) -> str:
+    """" (6.3 % of those of this face's size)", or "": the verdict box above gives the band and its n."""
+    br = band_rate(rep, face)
+    return "" if br is None else f" ({pct(br.fpr, 1)} of those of this face's size)"
+
+
+_NOTE_ORDER = ("damaged", "--max-faces", "analysed at 1/", "frame", "not mapped", "decoder warning")
+
+
+def key_notes(rep: Mapping[str, Any], k: int = 3, limit: int = 240) -> tuple[list[str], int]:
+    """The report's notes (``warnings``) that change how the result reads first (damaged picture
+    data, faces not examined, a reduced photo, other frames, an unmapped compression history), at
+    most ``k``, each cut to ``limit`` characters; and how many were left out. Why: the triage form
+    showed none of them, so a damaged or partly examined photo read like a clean one."""
+    notes = [str(w) for w in rep.get("warnings") or []]
+    rank = {w: next((i for i, key in enumerate(_NOTE_ORDER) if key in w), len(_NOTE_ORDER)) for w in notes}
+    ordered = sorted(notes, key=lambda w: rank[w])  # stable: the report's order within a kind
+    shown = [w if len(w) <= limit else w[: limit - 1].rstrip() + "\u2026" for w in ordered[:k]]
+    return shown, len(notes) - len(shown)
 
 
 def plain_summary(rep: Mapping[str, Any]) -> str:
@@ -245,28 +523,44 @@ def plain_summary(rep: Mapping[str, Any]) -> str:
     face = top_face(rep) or {}
     er = error_rate(rep)
     n = len(faces)
-    parts = [f"{name} contains {n} face{'s' if n != 1 else ''} that the tool examined."]
+    parts = [examined_words(rep)]
     score = _num(face.get("score")) or 0.0
-    who = f"face {int(face.get('index', 0)) + 1}" if n > 1 else "the face"
-    clause = compression_clause(rep)
+    who = _face_name(rep, face)
+    verdict = f"\u201c{rep.get('verdict')}\u201d"
+    clause = compression_clause(rep, numbers=False)
+    trigger = compression_decides(rep, er.threshold)
+    vc = verdict_cause(rep)
+    other = ""  # a condition, not the score, set the verdict (inconclusive)
+    if vc is not None and vc.cause and trigger is None:
+        other = f"The verdict {verdict} does not come from the score{f' but from {_face_name(rep, vc.face)}' if n > 1 else ''}: {vc.cause}."
+    highest = f"The highest score{f' among the faces of {MIN_FACE_PX} px and up' if left_out_small(rep) else ''}"
+    measured = f" (that trigger's own false-report rate: {COMPRESSION_FALSE_REPORTS[0]} of {COMPRESSION_FALSE_REPORTS[1]} untouched test files)" if trigger == "only" else ""
     if er.threshold is not None and er.fpr is not None:
         above = score >= er.threshold
-        because = (f", {'and' if above else 'but'} {clause}, so" if clause else ", so")
         s, thr = score_and_threshold(score, er.threshold)
-        parts.append(f"The highest score, {s} for {who}, is {'above' if above else 'below'} the threshold of "
-                     f"{thr}, which {pct(er.fpr, 1)} of real validation faces also reach{because} the verdict is \u201c{rep.get('verdict')}\u201d.")
-    elif clause:
-        parts.append(f"The highest score is {score:.2f} for {who} (the engine is not calibrated), and {clause}, so the verdict is "
-                     f"\u201c{rep.get('verdict')}\u201d.")
+        lead = (f"{highest}, {s} for {who}, is {'above' if above else 'below'} the threshold of {thr}, which {pct(er.fpr, 1)} of real "
+                f"validation faces also reach{band_short(rep, face)}")
+        if trigger:
+            parts.append(f"{lead}, {'and' if above else 'but'} {clause}, so the verdict is {verdict}{measured}.")
+        elif other:
+            parts += [f"{lead}.", other]
+        else:
+            parts.append(f"{lead}, so the verdict is {verdict}.")
+    elif trigger:
+        parts.append(f"{highest} is {score:.2f} for {who} (the engine is not calibrated), and {clause}, so the verdict is {verdict}{measured}.")
+    elif other:
+        parts += [f"{highest} is {score:.2f} for {who}; the engine is not calibrated, so the score is a ranking.", other]
     else:
-        parts.append(f"The highest score is {score:.2f} for {who}; the engine is not calibrated, so the verdict \u201c{rep.get('verdict')}\u201d is a ranking.")
+        parts.append(f"{highest} is {score:.2f} for {who}; the engine is not calibrated, so the verdict {verdict} is a ranking.")
+    if vc is not None and vc.caution:
+        parts.append(f"Caution: {vc.caution}.")
     tops = top_regions(rep)
     if tops:
         first = tops[0]
-        rest = [f"the {t.label} ({pct(t.suspicion) if t.suspicion is not None else f'{t.saliency:.2f}'})" for t in tops[1:]]
+        rest = [f"the {t.label} ({short_strength(t)})" for t in tops[1:]]
         if first.sentence.startswith("Compression history:"):
-            parts.append(f"The region ranked first is the {first.label}, for its compression history ({region_strength(first)} by the "
-                         f"engine's measure)" + (f", followed by {_join(rest)}." if rest else "."))
+            parts.append(f"The region ranked first is the {first.label}, for its compression history (by the engine's measure, "
+                         f"{region_strength(first)})" + (f", followed by {_join(rest)}." if rest else "."))
         else:
             parts.append(f"The region that differs most from real faces is the {first.label} ({region_strength(first)})"
                          + (f", followed by {_join(rest)}." if rest else "."))

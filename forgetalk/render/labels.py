@@ -49,7 +49,9 @@ KNOWN: dict[str, tuple[str, str]] = {
     "calibration.image_auc_val": ("Image-level AUC (validation)", "0-1"),
     "calibration.n_val_real": ("Validation untouched items (each face in its post-edit versions)", "items"),
     "calibration.n_val_faces": ("Validation faces", "faces"),
-    "calibration.n_val_fake": ("Validation forgeries", "faces"),
+    "calibration.n_val_fake": ("Validation forgeries (forged versions of the validation faces)", "items"),
+    "calibration.rates_by_face_px": ("Rates at the verdict threshold by face size in the photo (validation)", ""),
+    "calibration.region_calibration.n_real_items": ("Region calibration: real items (each face in its post-edit versions)", "items"),
     "calibration.threshold_rule": ("How the threshold and its rates were measured", ""),
     "calibration.in_sample_fpr": ("False-positive rate on the faces the score was fitted on", "%"),
     "calibration.eval_seed": ("Validation seed", ""),
@@ -82,28 +84,51 @@ KNOWN: dict[str, tuple[str, str]] = {
     "evidence.consistency_calibration.file": ("Consistency-cue calibration file", ""),
     "evidence.consistency_calibration.sha256": ("Consistency-cue calibration SHA-256", ""),
     "evidence.consistency_calibration.n_faces": ("Consistency-cue calibration: real faces", "faces"),
+    # A face's engine values (``FaceResult.engine_meta``, top-level keys): the verdict facts each face
+    # repeats from the calibration, under their bare names.
+    "threshold": ("Verdict threshold", "score 0-1"),
+    "target_fpr": ("Target false-positive rate", "%"),
+    "measured_fpr": ("Measured false-positive rate (validation real faces)", "%"),
+    "pixel_threshold": ("Pixel threshold on the heat map", "heat 0-1"),
+    "n_val_real": ("Validation untouched items (each face in its post-edit versions)", "items"),
+    "n_val_faces": ("Validation faces", "faces"),
+    "n_faces": ("Real faces the calibration used", "faces"),
+    "fusion_weight": ("Weight of the localizer in the fused heat map", "0-1"),
+    "heat_gamma": ("Heat-map contrast exponent", ""),
+    "fire_z": ("Cue firing threshold", "real-face SDs"),
 }
 
 #: Key parts whose subtree is a fitting diagnostic: in the JSON, not in the PDF.
 DIAGNOSTIC_PARTS = ("fusion_selection", "feature_selection", "region_top1_val_by_source", "region_top1_val_by_source_raw_saliency", "coef", "intercept", "widths", "region_names", "hp_clip", "cue_weights", "criterion",
-                    "face_px_bands")
+                    "face_px_bands", "region_cue_selection")
 
 _ACRONYMS = {"fpr": "FPR", "tpr": "TPR", "auc": "AUC", "f1": "F1", "sha256": "SHA-256", "onnx": "ONNX", "val": "validation", "n": "number of",
              "px": "px", "z": "z", "cpu": "CPU", "gpu": "GPU", "id": "ID"}
 
 
-def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Dotted key paths and leaf values of a nested mapping (one reader of engine_info for PDF and summary)."""
+def _flatten_parts(obj: Any, parts: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Key paths as tuples of keys, so a key that itself holds a dot ("1.0", "calibration.npz")
+    stays one part instead of being split into two words."""
     if isinstance(obj, Mapping):
         for k, v in obj.items():
-            yield from flatten(v, f"{prefix}.{k}" if prefix else str(k))
+            yield from _flatten_parts(v, (*parts, str(k)))
     else:
-        yield prefix, obj
+        yield parts, obj
 
 
-def humanise(key: str) -> str:
-    """``evidence.calibration.n_val_faces`` -> ``Evidence calibration: number of validation faces``."""
-    parts = [" ".join(_ACRONYMS.get(w, w) for w in p.split("_")) for p in key.split(".")]
+def flatten(obj: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Dotted key paths and leaf values of a nested mapping (one reader of engine_info for PDF and summary)."""
+    for parts, v in _flatten_parts(obj):
+        key = ".".join(parts)
+        yield (f"{prefix}.{key}" if prefix and key else prefix or key), v
+
+
+def humanise(key: str | tuple[str, ...]) -> str:
+    """``evidence.calibration.n_val_faces`` -> ``Evidence calibration: number of validation faces``.
+
+    A tuple of key parts keeps a part that holds a dot (``"1.0"``) whole."""
+    keys = key.split(".") if isinstance(key, str) else key
+    parts = [" ".join(_ACRONYMS.get(w, w) for w in p.split("_")) for p in keys]
     head, last = parts[:-1], parts[-1]
     text = (" ".join(head) + ": " + last) if head else last
     return text[:1].upper() + text[1:]
@@ -118,12 +143,56 @@ def _unit_guess(key: str) -> str:
     if last.endswith("sha256") or last in ("file", "recipe", "name"):
         return ""
     if last.startswith("n_"):
-        return "count"
+        return "items" if last.endswith("_items") else "faces" if last.endswith("_faces") else "count"
     return ""
 
 
+def _pct(v: Any) -> str:
+    return format_value(v, "%") + " %"
+
+
+def _px_range(lo: Any, hi: Any) -> str:
+    lo_s = format_value(lo, "") if lo is not None else "0"
+    return f"faces {lo_s} px and up" if hi is None else f"faces {lo_s}-{format_value(hi, '')} px"
+
+
+def _entry_text(d: Mapping[str, Any]) -> str:
+    """One small record of a list (a face-size band, a selection step) as a line of words.
+
+    Known keys are read as what they are (``face_px``/``min_px``/``max_px`` a size band in the
+    photo, ``n_real``/``fpr`` untouched items and the share flagged, ``n_fake``/``tpr`` forgeries and
+    the share caught, ``n_items`` items); any other key is printed as ``label value``."""
+    rest = dict(d)
+    head = ""
+    if isinstance(rest.get("face_px"), (list, tuple)) and len(rest["face_px"]) == 2:
+        head = _px_range(*rest.pop("face_px"))
+    elif "min_px" in rest or "max_px" in rest:
+        head = _px_range(rest.pop("min_px", None), rest.pop("max_px", None))
+    parts: list[str] = []
+    if "n_real" in rest:
+        text = f"{format_value(rest.pop('n_real'), '')} untouched items"
+        if "fpr" in rest:
+            text += f", {_pct(rest.pop('fpr'))} flagged (false positives)"
+        parts.append(text)
+    if "n_fake" in rest:
+        text = f"{format_value(rest.pop('n_fake'), '')} forgeries"
+        if "tpr" in rest:
+            text += f", {_pct(rest.pop('tpr'))} caught"
+        parts.append(text)
+    if "n_items" in rest:
+        parts.append(f"{format_value(rest.pop('n_items'), '')} items")
+    for k, v in rest.items():
+        unit = _unit_guess(str(k))
+        value = format_value(v, unit)
+        label = humanise((str(k),))
+        pct = " %" if unit == "%" and isinstance(v, (int, float)) and not isinstance(v, bool) else ""
+        parts.append(f"{label[:1].lower()}{label[1:]} {value}{pct}")
+    body = "; ".join(parts)
+    return f"{head}: {body}" if head and body else head or body
+
+
 def format_value(v: Any, unit: str) -> str:
-    """A leaf as text; fractions with unit "%" as percentages."""
+    """A leaf as text; fractions with unit "%" as percentages; a list of small records one line each."""
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, (int, float)):
@@ -134,7 +203,11 @@ def format_value(v: Any, unit: str) -> str:
             return f"{100 * f:.1f}"
         return str(v) if isinstance(v, int) else f"{f:.4g}"
     if isinstance(v, (list, tuple)):
+        if v and all(isinstance(x, Mapping) for x in v):
+            return "\n".join(_entry_text(x) for x in v)
         return ", ".join(format_value(x, "") for x in v)
+    if isinstance(v, Mapping):
+        return _entry_text(v)
     return "n/a" if v is None else str(v)
 
 
@@ -142,11 +215,12 @@ def labelled_rows(tree: Mapping[str, Any], prefix: str = "") -> tuple[list[tuple
     """(label, value, unit) for every non-diagnostic leaf, and how many leaves were left to the JSON."""
     rows: list[tuple[str, str, str]] = []
     left = 0
-    for key, v in flatten(tree):
-        if any(part in DIAGNOSTIC_PARTS for part in key.split(".")):
+    for parts, v in _flatten_parts(tree):
+        if any(part in DIAGNOSTIC_PARTS for part in parts):
             left += 1
             continue
-        label, unit = KNOWN.get(key) or (humanise(f"{prefix}{key}"), _unit_guess(key))
+        key = ".".join(parts)
+        label, unit = KNOWN.get(key) or (humanise((f"{prefix}{parts[0]}", *parts[1:])), _unit_guess(parts[-1]))
         numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
         rows.append((label, format_value(v, unit), unit if numeric else ""))
     return rows, left

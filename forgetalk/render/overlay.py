@@ -37,6 +37,9 @@ TOP_REGIONS = 3
 #: 1.7 box widths long), and never under 10 px, the smallest size that stays legible.
 FACE_WIDTH_PER_TEXT_PX = 7
 MIN_FACE_TEXT_PX = 10
+#: A face box shorter than this many lines of MIN_FACE_TEXT_PX text gets no rings and no legend
+#: (a box about 80 px tall): the rings and their numbers would cover the face they point into.
+RING_MIN_LINES = 4
 COLORMAP_NAME = "inferno"
 _COLORMAP = cv2.COLORMAP_INFERNO
 
@@ -57,6 +60,10 @@ def render_params() -> dict[str, object]:
         "alpha_high": ALPHA_HIGH,
         "alpha_max": ALPHA_MAX,
         "labelled_regions_per_face": TOP_REGIONS,
+        # Listed in a face's legend with their rank, but not ringed (they cover the face).
+        "regions_listed_not_ringed": sorted(_DIFFUSE_REGIONS),
+        # A face box shorter than this many lines of the smallest face text gets no rings and no legend.
+        "ring_min_text_lines": RING_MIN_LINES,
     }
 
 
@@ -291,7 +298,41 @@ def crop_to_photo(point: tuple[float, float], inverse: np.ndarray) -> tuple[floa
 
 
 def _labelled_regions(face: FaceResult, k: int) -> list:
-    return [r for r in face.regions if r.name not in _DIFFUSE_REGIONS][:k]
+    """The face's top ``k`` regions, exactly the ranks 1..k that page 1 and the table list (a
+    diffuse region among them is listed in the legend but gets no ring: see :func:`_legend_line`).
+
+    Why not skip the diffuse ones: the overlay then ringed "1. nose, 3. left cheek, 4. right cheek"
+    beside a page-1 list "1 nose, 2 facial skin, 3 left cheek", under a caption saying the rings are
+    numbered as in the list."""
+    return list(face.regions[:k])
+
+
+def _legend_line(region, ringed: bool) -> str:  # noqa: ANN001 - a RegionResult
+    value = f"{100 * region.suspicion:.0f}%" if region.suspicion is not None else f"{region.saliency:.2f}"
+    if ringed:
+        return f"{region.rank}. {region.label} {value}"
+    # Short: a longer legend line fits fewer free spots beside the face box.
+    return f"{region.rank}. {region.label} {value} ({'not ringed' if region.name in _DIFFUSE_REGIONS else 'not located'})"
+
+
+def _ring_room(box: Sequence[float], st: _Style) -> bool:
+    """Whether a face box is tall enough for rings: at least :data:`RING_MIN_LINES` lines of the
+    smallest text a face gets (:data:`MIN_FACE_TEXT_PX`: a box about 80 px tall), on a photo not so small that
+    its text is dropped. The bound was once 4 lines of the face's own text, which grows with the box
+    width: a square box of any size then failed it (a 400 px face on a 6000 px photo had no rings)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    small = st.for_face(0)  # the face text floor (or the photo's own text, when that is smaller)
+    _, th, base = _text_size("face 0  score 0.00", small)
+    return not st.tiny and (y2 - y1) >= RING_MIN_LINES * (th + base + 2 * small.pad)
+
+
+def faces_without_rings(analysis: Analysis) -> tuple[int, ...]:
+    """Face numbers (1-based, as on the overlay) that :func:`render_overlay` draws with a box and a
+    header only, no numbered rings and no region legend: the face is too small in the photo (or the
+    photo too small) for legible text. A caption that promises rings should name them."""
+    st = _Style.for_size(*np.asarray(analysis.image).shape[:2])
+    return tuple(f.index + 1 for i, f in enumerate(analysis.report.faces)
+                 if f.regions and (i >= len(analysis.faces) or not _ring_room(f.box, st)))
 
 
 #: Narrowest image (px) that gets a heat legend: the bar needs a few columns and a pixel of margin.
@@ -376,23 +417,24 @@ def _render_overlay(analysis: Analysis) -> tuple[np.ndarray, list[tuple[int, int
         _draw_label(out, header, x1, hy if hy >= 0 else y1 + st.line, fst, taken, fg=BOX_RGB, avoid=others)
         headers.append(taken[-1])
         art = analysis.faces[i] if i < len(analysis.faces) else None
-        box_h = max(y2 - y1, 1)
-        if art is None or st.tiny or box_h < 4 * (th + base + 2 * fst.pad):
-            continue  # too small to label legibly; the PDF table has the ranking
+        if art is None or not _ring_room(face.box, st):
+            continue  # too small to label legibly (faces_without_rings names it); the PDF table has the ranking
         # Numbered rings at the region centroids (mapped crop -> photo), and the legend
         # "rank. label saliency" stacked under the box, so text never hides the heat itself.
+        # The legend lists the same top ranks as page 1; a region without a ring says so.
         lines: list[str] = []
         for region in _labelled_regions(face, TOP_REGIONS):
-            mask = art.regions.get(region.name) if art.regions else None
+            mask = art.regions.get(region.name) if art.regions and region.name not in _DIFFUSE_REGIONS else None
             c = region_anchor(mask, art.heatmap) if mask is not None else None
             if c is None:
+                lines.append(_legend_line(region, ringed=False))
                 continue
             px, py = (int(round(v)) for v in crop_to_photo(c, art.inverse))
             r = max(3, fst.text_px // 3)
             cv2.circle(out, (px, py), r, (0, 0, 0), st.line + 2, cv2.LINE_AA)
             cv2.circle(out, (px, py), r, BOX_RGB, st.line, cv2.LINE_AA)
             _outlined_text(out, str(region.rank), px + r + fst.pad, py - r, fst)
-            lines.append(f"{region.rank}. {region.label} " + (f"{100 * region.suspicion:.0f}%" if region.suspicion is not None else f"{region.saliency:.2f}"))
+            lines.append(_legend_line(region, ringed=True))
         below = y2 + st.line + 1
         bw = _block_width(lines, fst)
         spots = [(x1, below), (x2 - bw, below), (x2 + st.line + 1, y1), (x1 - bw - st.line - 1, y1), (x1, None)]

@@ -54,7 +54,8 @@ def _p(text: object, style: Any, limit: int = CELL_MAX) -> Para:
 
 
 def _kv(rows: list[tuple[str, Any]], styles: Any, key_frac: float = 0.3) -> Table:
-    data = [[_p(k, _style(styles, "key")), _p("" if v is None else v, _style(styles, "small"))] for k, v in rows] or [
+    # A field the file does not carry (None) reads "absent", not an empty cell that looks like a rendering fault.
+    data = [[_p(k, _style(styles, "key")), _p("absent" if v is None else v, _style(styles, "small"))] for k, v in rows] or [
         [_p("(none)", _style(styles, "small")), _p("", _style(styles, "small"))]]
     t = Table(data, colWidths=[key_frac * WIDTH, (1 - key_frac) * WIDTH], hAlign="LEFT")
     t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("GRID", (0, 0), (-1, -1), 0.25, _GRID),
