@@ -206,3 +206,25 @@ def test_running_out_of_memory_while_decoding_is_the_machines_state_not_a_corrup
     with pytest.raises(OutOfMemory, match=r"a.png: not enough memory to decode 64x64 pixels \(lower --max-pixels") as caught:
         fio.load_image(photo)
     assert caught.value.exit_code == EXIT_FAILED and classify_error(caught.value, str(photo)) == "memory"
+
+
+def test_a_scan_record_names_the_face_whose_score_is_the_images(tmp_path: Path) -> None:
+    """A tiny background face with the highest score gave a scan row its thumbnail, top face and
+    top region, while the row's score (the image score) was the large face's (hostile review)."""
+    from dataclasses import replace
+
+    from test_render import _with_faces, make_analysis
+
+    from forgetalk.scan import worker
+    from forgetalk.scan.worker import Task, WorkerConfig
+
+    a = make_analysis(2, size=(400, 800))
+    a = _with_faces(a, {}, {"score": 0.95, "face_size_px": 40.0}, verdict="likely manipulated", score=0.8)
+    assert a.report.faces[0].score == 0.8 and a.report.faces[0].face_size_px >= 64
+    monkey = worker._STATE.config
+    try:
+        worker._STATE.config = WorkerConfig(options=None, results_dir=str(tmp_path))
+        rec = worker._write_outputs(Task(path=str(tmp_path / "x.jpg"), rel="x.jpg", sha256="ab" * 32, size=1), replace(a))
+    finally:
+        worker._STATE.config = monkey
+    assert rec.top_face == 0 and rec.top_region == a.report.faces[0].regions[0].name and rec.score == 0.8

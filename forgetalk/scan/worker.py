@@ -262,6 +262,7 @@ def clear_planted(paths: list[Path]) -> None:
 def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     from ..io import atomic_write_bytes, encode_png, sha256_file
     from ..render import write_outputs
+    from ..verdict import deciding_index
 
     cfg = _STATE.config
     assert cfg is not None
@@ -279,7 +280,9 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     written = dict(write_outputs(analysis, overlay=paths["overlay"], pdf=paths["pdf"] if cfg.pdf else None, json_path=paths["json"]))
     rep = analysis.report
     faces = list(rep.faces)
-    top_face = max(faces, key=lambda f: f.score) if faces else None
+    # The face whose score is the image's (a tiny background face no longer gives the thumbnail and top region)
+    deciding = deciding_index([f.score for f in faces], [f.face_size_px for f in faces])
+    top_face = faces[deciding] if deciding is not None else None
     if top_face is not None:
         thumb = face_thumbnail(analysis, top_face.index)
         if thumb is not None:
