@@ -73,3 +73,21 @@ def test_faces_too_small_for_rings_are_named(monkeypatch: pytest.MonkeyPatch) ->
     rings, legends = _drawn(a, monkeypatch)
     assert rings == [] and legends == []
     assert overlay.faces_without_rings(a) == tuple(range(1, 13))
+
+
+def test_page_one_caption_names_faces_drawn_without_rings() -> None:
+    """The caption promised numbered rings for every face; a face too small in the photo gets none."""
+    from dataclasses import replace
+
+    from test_render import _squash, make_analysis, pdf_text
+
+    from forgetalk.render.overlay import faces_without_rings
+    from forgetalk.render.pdf import _overlay_caption, build_pdf
+
+    a = make_analysis(2, size=(400, 800))
+    small = replace(a.report.faces[1], box=(10.0, 10.0, 22.0, 22.0))
+    a = replace(a, report=replace(a.report, faces=(a.report.faces[0], small)))
+    assert faces_without_rings(a) == (2,)
+    caption = _overlay_caption(a)
+    assert "Face 2 is too small in the photo for legible labels" in caption and "skin areas are listed with their rank but not ringed" in caption
+    assert "Face 2 is too small in the photo" in _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))

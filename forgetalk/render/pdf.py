@@ -149,6 +149,18 @@ def _provenance_appendix(rep: AnalysisReport, st: Styles, image_rgb: np.ndarray 
 # --------------------------------------------------------------------------- page 1
 
 
+def _overlay_caption(analysis: Analysis) -> str:
+    """Page 1's caption, true of the overlay drawn: skin areas are listed with their rank but not
+    ringed (they cover the face), and a face too small in the photo for legible labels has none."""
+    from .overlay import faces_without_rings
+
+    bare = faces_without_rings(analysis)
+    small = (f" Face{'s' if len(bare) > 1 else ''} {', '.join(str(n) for n in bare)} {'are' if len(bare) > 1 else 'is'} too small "
+             "in the photo for legible labels: boxed without rings (the face pages rank their regions).") if bare else ""
+    return ("Overlay: heat over the photo (inferno colour map, 0 to 1; cool pixels untinted); cyan boxes are faces; rings are "
+            "numbered by rank as in the list; skin areas are listed with their rank but not ringed, as they cover the face." + small)
+
+
 def _page_one(analysis: Analysis, d: Mapping[str, Any], case: CaseInfo, ov: np.ndarray, st: Styles, img_h: float) -> list[Any]:
     rep = analysis.report
     story: list[Any] = [
@@ -158,8 +170,7 @@ def _page_one(analysis: Analysis, d: Mapping[str, Any], case: CaseInfo, ov: np.n
         verdict_box(d, st, WIDTH),
         Spacer(1, 4),
         answer_row(d, ov, st, WIDTH, img_h),
-        raw("Overlay: heat over the photo (inferno colour map, 0 to 1; cool pixels untinted); cyan boxes are faces; "
-            "rings are numbered by rank as in the list.", st.tiny),
+        raw(_overlay_caption(analysis), st.tiny),
     ]
     lines = provenance_lines(rep)
     if lines:
@@ -243,7 +254,8 @@ def _face_page(analysis: Analysis, i: int, face: FaceResult, st: Styles) -> list
         head += [
             image(render_face_panel(analysis.faces[i], face), WIDTH, 62 * mm, max_px=1100),
             raw("Left: aligned 512 x 512 crop. Right: heat over the dimmed crop; cyan outlines are the top-ranked regions, numbered "
-                "by rank as in the table; grey outlines are the other regions.", st.tiny),
+                "by rank as in the table (skin areas, which cover the face, are ranked but not outlined, so the numbers can skip "
+                "them); grey outlines are the other regions.", st.tiny),
         ]
     out: list[Any] = [PageBreak(), KeepTogether(head), Spacer(1, 3)]
     calibrated = any(r.suspicion is not None for r in face.regions)
@@ -502,10 +514,11 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "higher than the same region on 97 % of held-out real faces (of a similar size in the photo, when the calibration "
         "has size bands: the crop enlarges a small face, which heats some regions more than others). Neither says that a region was edited: <b>a high value is "
         "not proof of manipulation</b>, and a low one is not proof of authenticity.",
-        "<b>Cues.</b> Each cue compares a statistic inside the region with the same statistic over the rest of the same face "
+        "<b>Cues.</b> Most cues compare a statistic inside the region with the same statistic over the rest of the same face "
         "(ratio = region / rest): noise-residual level, re-compression and resampling traces, high-frequency energy, colour "
-        "and blending-boundary gradients, and consistency cues (iris colour, catchlights, symmetry, part geometry, border "
-        "continuity). z is a robust z-score against real faces; z is 0 when the engine is not calibrated.",
+        "and blending-boundary gradients. The consistency cues (iris colour, catchlights, symmetry, part geometry, border "
+        "continuity) compare a measurement with its distribution on real faces instead (reference: the real-face median and "
+        "1st-99th percentile; no ratio). z is a robust z-score against real faces; z is 0 when the engine is not calibrated.",
         "<b>Verdict and error rate.</b> The face score is compared with a threshold chosen on validation real faces for a "
         "target false-positive rate; page 1 quotes the measured rate, the rate measured on faces of the same size in the photo "
         "where the calibration has it, and the detection rate on validation forgeries. The image's score is the highest among "
