@@ -560,3 +560,15 @@ def test_methods_describe_the_compression_history_trigger() -> None:
     assert "Second trigger: JPEG compression history." in flat
     assert "by at least 0.4 and by 10 standard errors" in flat
     assert "on the parsing set's test split, 0 of 278 untouched test files reported (95 % interval 0.0-1.4 %; docs/provenance.md)" in flat
+
+
+def test_page_one_error_rate_interval_is_in_the_json() -> None:
+    """Every number in the PDF is in the sidecar: page 1's 95 % interval of the false-positive rate
+    was computed for the page only (hostile review)."""
+    a = _with_faces(make_analysis(1, size=(300, 400)), {}, engine_info=_CAL)
+    d = report_json(a)
+    rec = d["verdict_error_rate"]
+    lo, hi = rec["false_positive_rate_95ci"]
+    page1 = _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))
+    assert f"95 % interval {100 * lo:.1f}-{100 * hi:.1f} %" in page1
+    assert rec["threshold"] is not None and rec["interval_counts"] in ("faces", "items")

@@ -254,6 +254,27 @@ def share_below(suspicion: float) -> str:
     return f"{min(v, 99) if suspicion < 1.0 else v} %"
 
 
+def fpr_interval(er: ErrorRate) -> tuple[float, float] | None:
+    """95 % Wilson interval of the threshold's false-positive rate, counting distinct faces where
+    each came in several versions (versions of one face are not independent: wider, honest)."""
+    units = er.n_faces or er.n_real
+    if er.fpr is None or not units:
+        return None
+    return wilson_interval(er.fpr, units)
+
+
+def error_rate_record(rep: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The verdict's error rate as page 1 states it, interval included, for the JSON (every number
+    in the PDF is in the sidecar: the interval was computed for page 1 only)."""
+    er = error_rate(rep)
+    if er.threshold is None:
+        return None
+    interval = fpr_interval(er)
+    return {"threshold": er.threshold, "false_positive_rate": er.fpr, "n_untouched_items": er.n_real, "n_faces": er.n_faces,
+            "false_positive_rate_95ci": None if interval is None else [round(interval[0], 6), round(interval[1], 6)],
+            "interval_counts": "faces" if er.n_faces else "items", "detection_rate": er.tpr, "n_forgeries": er.n_fake}
+
+
 def error_rate(rep: Mapping[str, Any]) -> ErrorRate:
     """The verdict threshold and its validation error rates: the deciding face's, else the engine's."""
     face = top_face(rep) or {}
@@ -377,10 +398,10 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     if er.n_real and er.n_faces and er.n_faces != er.n_real:  # several post-edit versions of each face
         n = f" (n = {er.n_real} untouched versions of {er.n_faces} faces)"
     tpr = f"; at this threshold it caught {pct(er.tpr, 1)} of validation forgeries" if er.tpr is not None else ""
-    units = er.n_faces or er.n_real
+    interval = fpr_interval(er)
     ci = ""
-    if units:  # versions of one face are not independent: the interval counts faces (wider, honest)
-        lo, hi = wilson_interval(er.fpr, units)
+    if interval is not None:
+        lo, hi = interval
         ci = f"; 95 % interval {100 * lo:.1f}-{100 * hi:.1f} %{', counting faces, not versions' if er.n_faces and er.n_faces != er.n_real else ''}"
     if trigger == "only":  # the engine's error rate is not this verdict's
         return (f"Verdict: {verdict}",

@@ -36,4 +36,7 @@ def report_json(analysis: Analysis, case: CaseInfo | None = None) -> dict[str, A
     d = _clean(analysis.report.to_dict())
     d["case"] = _clean((case or CaseInfo()).to_dict())
     d["render"] = render_params()
+    from .answer import error_rate_record
+
+    d["verdict_error_rate"] = _clean(error_rate_record(d))
     return d
