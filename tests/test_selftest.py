@@ -163,11 +163,12 @@ def test_a_failed_self_test_stops_analyze_before_the_evidence(tmp_path: Path, mo
     out = tmp_path / "out"
     code, stdout, err = run_cli("analyze", str(EXAMPLES / "grace_hopper.jpg"), "--report", str(out / "r.pdf"), "--self-test", "--no-progress")
     assert code == 8 and not out.exists()
-    assert err.strip().splitlines() == ["error: known-answer self-test failed: grace_hopper.jpg face 1: score 0.604, recorded 0.100; "
+    real = json.loads((EXAMPLES / st.ANSWERS_NAME).read_text())["photos"]["grace_hopper.jpg"]["faces"][0]["score"]
+    assert err.strip().splitlines() == [f"error: known-answer self-test failed: grace_hopper.jpg face 1: score {real:.3f}, recorded 0.100; "
                                         "nothing was analysed (`forgetalk selftest` lists every difference)"]
     code, stdout, err = run_cli("selftest", "--json")
     assert code == 8 and json.loads(stdout)["exit_code"] == 8 and json.loads(stdout)["self_test"]["status"] == "failed"
-    assert err.strip().splitlines() == ["error: known-answer self-test failed: grace_hopper.jpg face 1: score 0.604, recorded 0.100"]
+    assert err.strip().splitlines() == [f"error: known-answer self-test failed: grace_hopper.jpg face 1: score {real:.3f}, recorded 0.100"]
 
 
 def test_self_test_is_refused_for_an_engine_without_answers(tmp_path: Path) -> None:
