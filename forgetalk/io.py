@@ -565,9 +565,10 @@ def _decode_pixels(data: bytes, label: str, max_pixels: int, analysis_pixels: in
                                  "marker; the decoder would make up the rest)")
             damage = None
             if fmt in ("JPEG", "MPO"):
+                picture = picture_only(data)
                 with deferred_signals():  # file descriptor 2 is swapped for the decode: never left swapped by Ctrl-C
-                    messages = jpeg_decoder_messages(data)
-                damage = picture_damage(picture_only(data), messages)
+                    messages = jpeg_decoder_messages(picture)
+                damage = picture_damage(picture, messages)
             if damage is not None:
                 notes.append(f"the JPEG's picture data is damaged (libjpeg: \"{damage}\"): the decoder filled in what it could not "
                              "read, so parts of the picture are not the file's, and heat there can follow the damage rather than an "

@@ -5,10 +5,10 @@ ends before its blocks do, or bytes left over before the end-of-image marker onl
 and the blocks it could not read are filled in. Pillow silences those warnings, so a JPEG with
 3,000 random bytes written into its picture data was analysed as a photo, and scored "likely
 manipulated" on its garbled cheeks (a hostile test pass, 2026-11-28). :func:`jpeg_decoder_messages`
-decodes the file a second time with OpenCV's libjpeg-turbo at 1/8 scale in grey (every coefficient
-is still entropy-decoded, so every warning still comes; a few milliseconds for a 1024 px photo) and
-reads what it prints; :func:`picture_damage` keeps the warnings that mean the pixels are not all
-the file's.
+decodes the file's :func:`picture_only` copy a second time with OpenCV's libjpeg-turbo at 1/8 scale
+in grey (every coefficient is still entropy-decoded, so the warning still comes; a few milliseconds
+for a 1024 px photo) and reads what it prints; :func:`picture_damage` keeps a warning that means the
+pixels are not all the file's.
 
 Not damage: bytes between two header segments (the marker walk names them in the provenance
 stage's structure note) and zero padding after the last block before the end-of-image marker,
@@ -71,7 +71,8 @@ def picture_only(data: bytes) -> bytes:
 
 
 def jpeg_decoder_messages(data: bytes) -> tuple[str, ...]:
-    """The lines libjpeg prints while decoding :func:`picture_only` of ``data`` (libjpeg prints its first warning only).
+    """The lines libjpeg prints while decoding ``data`` (its first warning only: pass
+    :func:`picture_only` of a file, so that no header oddity is that warning).
 
     Read from file descriptor 2, which the decode writes to, held for the few milliseconds of the
     decode; anything else written there meanwhile (another thread's output) is written back byte
@@ -80,7 +81,7 @@ def jpeg_decoder_messages(data: bytes) -> tuple[str, ...]:
     import cv2
     import numpy as np
 
-    buf = np.frombuffer(picture_only(data), np.uint8)
+    buf = np.frombuffer(data, np.uint8)
     with _STDERR_LOCK, tempfile.TemporaryFile() as tmp:
         sys.stderr.flush()
         saved = os.dup(2)
