@@ -91,3 +91,12 @@ def test_page_one_caption_names_faces_drawn_without_rings() -> None:
     caption = _overlay_caption(a)
     assert "Face 2 is too small in the photo for legible labels" in caption and "skin areas are listed with their rank but not ringed" in caption
     assert "Face 2 is too small in the photo" in _squash(pdf_text(build_pdf(a), pages=slice(0, 1)))
+
+
+def test_page_one_caption_sends_a_group_photo_to_the_face_pages() -> None:
+    from test_render import make_analysis
+
+    from forgetalk.render.pdf import GROUP_CAPTION_FACES, _overlay_caption
+
+    assert "each face's page shows" in _overlay_caption(make_analysis(GROUP_CAPTION_FACES, size=(400, 1600)))
+    assert "each face's page shows" not in _overlay_caption(make_analysis(1, size=(300, 400)))

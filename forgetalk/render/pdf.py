@@ -149,6 +149,12 @@ def _provenance_appendix(rep: AnalysisReport, st: Styles, image_rgb: np.ndarray 
 # --------------------------------------------------------------------------- page 1
 
 
+#: Faces from which page 1's overlay, one photo at half the page's width, carries labels too small
+#: to read in print (a group photo of 8 faces: about 0.7 mm; a hostile review): the caption sends
+#: the reader to the face pages.
+GROUP_CAPTION_FACES = 4
+
+
 def _overlay_caption(analysis: Analysis) -> str:
     """Page 1's caption, true of the overlay drawn: skin areas are listed with their rank but not
     ringed (they cover the face), and a face too small in the photo for legible labels has none."""
@@ -157,8 +163,10 @@ def _overlay_caption(analysis: Analysis) -> str:
     bare = faces_without_rings(analysis)
     small = (f" Face{'s' if len(bare) > 1 else ''} {', '.join(str(n) for n in bare)} {'are' if len(bare) > 1 else 'is'} too small "
              "in the photo for legible labels: boxed without rings (the face pages rank their regions).") if bare else ""
+    many = (f" With {len(analysis.report.faces)} faces the labels are small at this size: each face's page shows its crop, "
+            "outlines and ranking at full size.") if len(analysis.report.faces) >= GROUP_CAPTION_FACES else ""
     return ("Overlay: heat over the photo (inferno colour map, 0 to 1; cool pixels untinted); cyan boxes are faces; rings are "
-            "numbered by rank as in the list; skin areas are listed with their rank but not ringed, as they cover the face." + small)
+            "numbered by rank as in the list; skin areas are listed with their rank but not ringed, as they cover the face." + small + many)
 
 
 def _page_one(analysis: Analysis, d: Mapping[str, Any], case: CaseInfo, ov: np.ndarray, st: Styles, img_h: float) -> list[Any]:
