@@ -7,6 +7,7 @@ which is not serialised.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -138,6 +139,12 @@ class SelfTestResult:
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SelfTestResult:
+        """The result from its JSON form (a scan carries it as a dict to its workers and its index);
+        a TypeError when the keys are not this class's (an index written by other code)."""
+        return cls(**{**d, "problems": tuple(d.get("problems") or ())})
 
     def describe(self) -> str:
         """One line for a terminal."""

@@ -70,7 +70,7 @@ def _self_test_line(header: dict[str, Any], how: str) -> str:
         line = f"not run by this run ({how} runs it first)"
     else:
         try:
-            result = SelfTestResult(**{**record, "problems": tuple(record.get("problems") or ())})
+            result = SelfTestResult.from_dict(record)
             line = f"{result.outcome()}; answers file SHA-256 {result.answers_sha256}"
         except TypeError:  # an index written by other code
             line = str(record.get("status"))

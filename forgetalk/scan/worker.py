@@ -275,8 +275,7 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     if cfg.self_test is not None:
         from ..results import SelfTestResult
 
-        st = SelfTestResult(**{**cfg.self_test, "problems": tuple(cfg.self_test.get("problems") or ())})
-        analysis = replace(analysis, report=replace(analysis.report, self_test=st))
+        analysis = replace(analysis, report=replace(analysis.report, self_test=SelfTestResult.from_dict(cfg.self_test)))
     written = dict(write_outputs(analysis, overlay=paths["overlay"], pdf=paths["pdf"] if cfg.pdf else None, json_path=paths["json"]))
     rep = analysis.report
     faces = list(rep.faces)
