@@ -173,7 +173,7 @@ def _heat_numbers(values: np.ndarray) -> tuple[str, str]:
 def _heat_sentences(label: str, out: EngineOutput, mask: np.ndarray) -> list[str]:
     """The heat map over a region and each per-pixel map the engine reports beside it.
 
-    Such a map (``reference == "probability"``, the fused engine's learned localizer) is the
+    Such a map (``reference == "heat_map"``, the fused engine's learned localizer) is the
     localizer's heat after a contrast mapping that puts the engine's pixel threshold at 0.5: not a
     probability, and "at or above 0.5" is a pixel cut, not a finding of manipulation (the sentence
     said "marks 100% of the left eyebrow as manipulated (mean probability 0.95)" on an untouched
@@ -186,7 +186,7 @@ def _heat_sentences(label: str, out: EngineOutput, mask: np.ndarray) -> list[str
     lead = f"Heatmap over the {label}: mean {mean}, {hot}% of its pixels at or above 0.5."
     extra: list[str] = []
     for spec in out.vocabulary.cues:
-        if spec.reference != "probability" or spec.name not in out.cues or not mask.any():
+        if spec.reference != "heat_map" or spec.name not in out.cues or not mask.any():
             continue
         pmean, phot = _heat_numbers(out.cues[spec.name][mask])
         if (pmean, phot) == (mean, hot):

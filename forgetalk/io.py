@@ -153,6 +153,18 @@ def mode_kind(mode: int) -> str:
     return "special file"
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_sha256(value: object, *, any_case: bool = False) -> bool:
+    """A SHA-256 as forgetalk records it: 64 lowercase hex digits (``any_case``: upper case too,
+    for what a person types or a manifest entry written by hand). The one check every pinned hash,
+    journal record and self-test answer goes through."""
+    if not isinstance(value, str) or len(value) != 64:
+        return False
+    return set(value.lower() if any_case else value) <= _HEX
+
+
 def sha256_file(path: str | os.PathLike[str], limit: int | None = None) -> str:
     """Stream-hash a regular file opened read-only (only its first ``limit`` bytes, when given);
     :class:`NotARegularFile` for anything else."""

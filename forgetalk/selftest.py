@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import SelfTestError
+from .io import is_sha256
 from .results import SelfTestResult
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def model_hashes(engine_info: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(obj, Mapping):
             for k, v in obj.items():
                 walk(v, f"{path}.{k}" if path else str(k))
-        elif isinstance(obj, str) and len(obj) == 64 and all(c in "0123456789abcdef" for c in obj):
+        elif is_sha256(obj):
             out[path] = obj
 
     walk(engine_info, "")

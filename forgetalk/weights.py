@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from .errors import ForgetalkError, UsageError, WeightsError
-from .io import atomic_write_json, mode_kind, open_regular, read_json_file, read_regular_text, sha256_file
+from .io import atomic_write_json, is_sha256, mode_kind, open_regular, read_json_file, read_regular_text, sha256_file
 
 T = TypeVar("T")
 
 ENV_WEIGHTS = "FORGETALK_WEIGHTS"
-_HEX64 = frozenset("0123456789abcdef")
 
 
 _CHECKOUT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -175,7 +174,7 @@ def _weight_file(f: object, i: int, path: Path) -> WeightFile:
     name, sha, size = f.get("name"), f.get("sha256"), f.get("size")
     if not isinstance(name, str) or not name or name.startswith("/") or ".." in Path(name).parts:
         raise bad(f"has no valid relative 'name' ({name!r})")
-    if sha is not None and not (isinstance(sha, str) and len(sha) == 64 and set(sha.lower()) <= _HEX64):
+    if sha is not None and not is_sha256(sha, any_case=True):
         raise bad(f"({name}) has an invalid 'sha256' ({sha!r}); expected 64 hex digits or null")
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
         raise bad(f"({name}) has an invalid 'size' ({size!r})")
@@ -503,7 +502,7 @@ def read_recorded(manifest: Manifest) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     for name, rec in raw.items():
         sha = rec.get("sha256") if isinstance(rec, dict) else None
-        if isinstance(sha, str) and len(sha) == 64 and set(sha) <= _HEX64 and rec.get("source") == "fetch":
+        if is_sha256(sha) and rec.get("source") == "fetch":
             out[name] = rec
     return out
 

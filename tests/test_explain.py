@@ -71,7 +71,7 @@ def test_probability_cues_are_quoted_as_the_engine_names_them() -> None:
     heat = np.zeros((512, 512), np.float32)
     prob = np.zeros((512, 512), np.float32)
     prob[:256] = 0.8
-    vocab = EngineVocabulary(cues=(CueSpec("mapper", "learned mapper", reference="probability"),))
+    vocab = EngineVocabulary(cues=(CueSpec("mapper", "learned mapper", reference="heat_map"),))
     out = EngineOutput(heatmap=heat, score=0.5, cues={"mapper": prob}, vocabulary=vocab)
     sentences = region_sentences("mouth", (), out, np.ones((512, 512), bool))
     assert "The learned mapper's own heat over the lips / mouth: mean 0.40, 50% of its pixels at or above 0.5. This is heat, not a probability" in " ".join(sentences)
@@ -83,7 +83,7 @@ def test_a_localizer_map_is_heat_not_a_probability_of_manipulation() -> None:
     the left eyebrow as manipulated (mean probability 0.95)" stood on an untouched photo."""
     heat = np.zeros((512, 512), np.float32)
     prob = np.full((512, 512), 0.95, np.float32)
-    vocab = EngineVocabulary(cues=(CueSpec("localizer", "learned localizer", reference="probability"),))
+    vocab = EngineVocabulary(cues=(CueSpec("localizer", "learned localizer", reference="heat_map"),))
     text = " ".join(region_sentences("left_brow", (), EngineOutput(heatmap=heat, score=0.5, cues={"localizer": prob}, vocabulary=vocab), np.ones((512, 512), bool)))
     assert "manipulated" not in text and "mean probability" not in text
     assert "not a probability" in text and "percentile against real faces" in text
@@ -93,7 +93,7 @@ def test_a_localizer_map_that_is_the_heat_map_is_stated_once() -> None:
     """At fusion weight 1 the heat map is the localizer's map: two sentences repeated the same numbers."""
     prob = np.zeros((512, 512), np.float32)
     prob[:128] = 0.9
-    vocab = EngineVocabulary(cues=(CueSpec("localizer", "learned localizer", reference="probability"),))
+    vocab = EngineVocabulary(cues=(CueSpec("localizer", "learned localizer", reference="heat_map"),))
     out = EngineOutput(heatmap=prob.copy(), score=0.5, cues={"localizer": prob}, vocabulary=vocab, meta={"fusion_weight": 1.0})
     sentences = region_sentences("left_eye", (), out, np.ones((512, 512), bool))
     quoting = [s for s in sentences if "mean 0.22" in s]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import click
 
+from ..io import is_sha256
 from .options import json_option, json_text, progress_option
 
 
 def _hex64(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A full SHA-256 in hex (64 characters), else click's usage error (exit 2): a shortened or
     mistyped hash must not read as "the manifest changed"."""
-    if value is not None and (len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)):
+    if value is not None and not is_sha256(value, any_case=True):
         raise click.BadParameter("give the 64 hex characters of a SHA-256")
     return value.lower() if value is not None else None
 

@@ -40,15 +40,16 @@ class CueSpec:
     ``reference`` is what the cue's ``cue_region_stats`` compare a region with: ``"face"``,
     the rest of the same face (a region/rest ratio); ``"real_faces"``, the real-face
     distribution (value against the real-face median and 1st/99th percentiles); or
-    ``"probability"``, a per-pixel probability map in ``EngineOutput.cues`` (0.5 = the
-    engine's decision threshold) with no per-region statistics.
+    ``"heat_map"``, a per-pixel heat map in ``EngineOutput.cues`` (0.5 = the engine's pixel
+    threshold; heat, not a probability: named so that no sentence built on it calls it one) with
+    no per-region statistics.
     """
 
     name: str
     label: str  # as the report names it, e.g. "blending seam"
     two_sided: bool = False  # True: z counts in both directions (too clean is as odd as too noisy)
     fire_z: float = DEFAULT_FIRE_Z  # the cue "fires" in a region at this strength (real-face SDs)
-    reference: Literal["face", "real_faces", "probability"] = "face"
+    reference: Literal["face", "real_faces", "heat_map"] = "face"
 
     def strength(self, z: float) -> float:
         """Signed z folded by sidedness: what is compared with ``fire_z`` and ranks the cues."""

@@ -33,7 +33,7 @@ DEFAULT_CALIBRATION: Mapping[str, object] = MappingProxyType(
 SCORE_EXCLUDED_REGIONS = ("hair",)
 RECIPE_FILE = "recipe.json"
 #: The localizer's own map, reported beside the evidence cues (0.5 = the validation best-F1 threshold).
-LOCALIZER_CUE = CueSpec("localizer", "learned localizer", reference="probability")
+LOCALIZER_CUE = CueSpec("localizer", "learned localizer", reference="heat_map")
 
 
 def fuse_heatmaps(localizer_prob: np.ndarray, evidence_heat: np.ndarray, weight: float) -> np.ndarray:

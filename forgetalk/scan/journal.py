@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OutputError, UsageError
-from ..io import encode_text, open_regular, sha256_file
-from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status, is_sha256
+from ..io import encode_text, is_sha256, open_regular, sha256_file
+from .records import RECORD_STATUSES, RunRecord, ScanRecord, Status
 
 JOURNAL_NAME = "journal.jsonl"
 

@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..io import parse_json_bytes, read_file_bytes
-from .records import is_sha256
+from ..io import is_sha256, parse_json_bytes, read_file_bytes
 
 MANIFEST_SCHEMA = "forgetalk.scan-manifest/1"
 MANIFEST_NAME = "manifest.json"

@@ -58,11 +58,6 @@ _ORDER = {Status.ANALYSED: 0, Status.NO_FACE: 1, Status.FAILED: 2, Status.ERROR:
 RECORD_STATUSES: frozenset[Status] = frozenset(_FAILURES | _MEASURED)
 
 
-def is_sha256(value: object) -> bool:
-    """A SHA-256 as every scan file records it: 64 lowercase hex digits (journal and manifest checks)."""
-    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-
-
 @dataclass(frozen=True)
 class Output:
     """One file a worker wrote for an input, with its SHA-256 at write time (chain of custody)."""
