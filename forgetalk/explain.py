@@ -158,11 +158,11 @@ def region_evidence(out: EngineOutput, region: str) -> tuple[CueEvidence, ...]:
     return tuple(rows)
 
 
-def _heat_caveat() -> str:
-    """What every statement about such a map adds, as a second sentence (page 1 quotes only the
-    first, beside the region's percentile): it is heat, not a probability, and only a comparison
-    with the same region on real faces says whether it is unusual."""
-    return "This is heat, not a probability; 0.5 is the engine's pixel threshold, and the region's percentile against real faces says how unusual it is."
+#: What every statement about such a map adds, as a second sentence (page 1 quotes only the first,
+#: beside the region's percentile): it is heat, not a probability, and only a comparison with the
+#: same region on real faces says whether it is unusual. Each region's list keeps it (the JSON's
+#: rows stand alone); the PDF's region table says it once under the table instead of in every row.
+HEAT_CAVEAT = "This is heat, not a probability; 0.5 is the engine's pixel threshold, and the region's percentile against real faces says how unusual it is."
 
 
 def _heat_numbers(values: np.ndarray) -> tuple[str, str]:
@@ -193,9 +193,9 @@ def _heat_sentences(label: str, out: EngineOutput, mask: np.ndarray) -> list[str
             weight = out.meta.get("fusion_weight")
             alone = isinstance(weight, (int, float)) and float(weight) == 1.0
             whose = f"the {spec.label}'s alone, fusion weight 1" if alone else f"the same numbers as the {spec.label}'s own heat"
-            lead = f"Heatmap over the {label} ({whose}): mean {mean}, {hot}% of its pixels at or above 0.5. {_heat_caveat()}"
+            lead = f"Heatmap over the {label} ({whose}): mean {mean}, {hot}% of its pixels at or above 0.5. {HEAT_CAVEAT}"
         else:
-            extra.append(f"The {spec.label}'s own heat over the {label}: mean {pmean}, {phot}% of its pixels at or above 0.5. {_heat_caveat()}")
+            extra.append(f"The {spec.label}'s own heat over the {label}: mean {pmean}, {phot}% of its pixels at or above 0.5. {HEAT_CAVEAT}")
     return [lead, *extra]
 
 

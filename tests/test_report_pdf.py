@@ -294,3 +294,18 @@ def test_a_saturated_region_percentile_says_above_all_n() -> None:
     assert region_strength(top_regions(rep)[0]) == "above all 178 real-face items of its size band, under 157 px"
     del rep["engine_info"]["calibration"]
     assert region_strength(top_regions(rep)[0]) == "above all 183 real faces"
+
+
+def test_face_page_states_the_heat_caveat_once_not_per_row(demo: dict[str, Path]) -> None:
+    """Each region's JSON sentences keep the caveat (a row read alone must carry it); the face
+    page's table printed it in every row (seven times) and now says it once above the table."""
+    from forgetalk.explain import HEAT_CAVEAT
+
+    rep = json.loads(demo["json"].read_text())
+    assert all(HEAT_CAVEAT in " ".join(r["explanations"]) for r in rep["faces"][0]["regions"])
+    texts = _texts(demo["pdf"])
+    first, appendix = (next(i for i, t in enumerate(texts) if key in t) for key in ("Regions ranked by suspicion", "A. Case record"))
+    face_page = " ".join(texts[first:appendix])  # the table may run onto a second page
+    assert face_page.count("not a probability") == 0
+    assert face_page.count("are heat, not probabilities") == 1
+    assert "mean 1.00, 100% of its pixels at or above 0.5." in face_page  # the row's own numbers stay

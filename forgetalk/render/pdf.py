@@ -38,6 +38,7 @@ from reportlab.platypus import (
 
 from ..compression import EXCESS_THRESHOLD, Z_THRESHOLD
 from ..environment import describe as describe_environment
+from ..explain import HEAT_CAVEAT
 from ..results import Analysis, AnalysisReport, CueEvidence, FaceResult
 from ..verdict import MIN_FACE_PX, MIN_JPEG_QUALITY
 from .answer import COMPRESSION_DEV_FACES, above_all, band_words, compression_false_reports, count_of, key_notes, plain_summary, region_real_items, share_below
@@ -217,6 +218,21 @@ def _relative(suspicion: float | None, real_items: tuple[int, str] | None) -> st
     return f"above {share_below(suspicion)}"
 
 
+def _without_caveat(sentence: str) -> str:
+    """A region's sentence as its table row prints it: the heat caveat, which would otherwise
+    repeat in every row (seven times on one face page), is said once above the table."""
+    return sentence.replace(" " + HEAT_CAVEAT, "")
+
+
+def _caveat_note(face: FaceResult, st: Styles) -> list[Any]:
+    """The heat caveat, once, above a region table whose rows carried it (nothing otherwise): read
+    before the rows, which a long table carries onto the next page."""
+    if not any(HEAT_CAVEAT in x for r in face.regions for x in r.explanations):
+        return []
+    return [raw("The heatmap means and shares in this table are heat, not probabilities; 0.5 is the engine's pixel threshold, "
+                "and a region's percentile against real faces (third column) says how unusual it is.", st.tiny), Spacer(1, 2)]
+
+
 def _region_table(face: FaceResult, st: Styles, engine_info: Mapping[str, Any] | None = None) -> Table:
     header = [raw(x, st.th) for x in ("#", "Region", "Relative to real faces", "Saliency", "Explanations (from the measurements)")]
     data: list[list[Any]] = [header]
@@ -228,7 +244,7 @@ def _region_table(face: FaceResult, st: Styles, engine_info: Mapping[str, Any] |
         sal = f"{fmt_num(r.saliency)}\nmean {fmt_num(r.mean_heat, 2)}"
         if r.region_word_prob is not None:
             sal += f"\nword p {fmt_num(r.region_word_prob, 2)}"
-        ex = "\n".join(f"- {x}" for x in r.explanations) or "-"
+        ex = "\n".join(f"- {_without_caveat(x)}" for x in r.explanations) or "-"
         data.append([P(str(r.rank), st.tiny), P(r.label, st.tiny), P(rel, st.tiny), P(sal, st.tiny), P(ex, st.tiny, limit=CELL_TEXT_MAX)])
     t = Table(data, colWidths=[0.04 * WIDTH, 0.12 * WIDTH, 0.13 * WIDTH, 0.1 * WIDTH, 0.61 * WIDTH], repeatRows=1, hAlign="LEFT")
     style = grid_style(header=True, pad=1.2)
@@ -268,6 +284,7 @@ def _face_page(analysis: Analysis, i: int, face: FaceResult, st: Styles) -> list
     out: list[Any] = [PageBreak(), KeepTogether(head), Spacer(1, 3)]
     calibrated = any(r.suspicion is not None for r in face.regions)
     out.append(P("Regions ranked by suspicion relative to real faces" if calibrated else "Regions ranked by saliency", st.h2))
+    out += _caveat_note(face, st)
     out.append(_region_table(face, st, analysis.report.engine_info) if face.regions else raw("No region could be measured for this face.", st.body))
     if face.model_text:
         out += [P("Model-written description", st.h2), P(face.model_text, st.body),
