@@ -13,6 +13,20 @@ import click
 from .options import json_option
 
 
+def _native_range(text: str, chained: bool) -> tuple[int, int]:
+    """``--native-range lo,hi`` as two whole pixel sizes, 16 <= lo < hi <= 4096; a usage error
+    otherwise, and when no chain runs (no family training, or --no-chain) unless it is the default."""
+    try:
+        lo, hi = (int(x) for x in text.split(","))
+    except ValueError:
+        raise click.UsageError(f"--native-range takes two whole pixel sizes 'lo,hi', not {text!r}") from None
+    if not 16 <= lo < hi <= 4096:
+        raise click.UsageError(f"--native-range {text}: need 16 <= lo < hi <= 4096")
+    if (lo, hi) != (128, 1024) and not chained:
+        raise click.UsageError("--native-range sets the post-edit chain's sizes: it needs family training (--families) with the chain on")
+    return lo, hi
+
+
 @click.group(name="train")
 def command() -> None:
     """Train the project's own models (never run on evaluation/holdout photos)."""
@@ -53,10 +67,11 @@ def command() -> None:
 @click.option("--guard-bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None, help="With --bundle: a bundle of the validation split (python -m forgetalk.train.bundle --split val) to forge the guard edits on.")
 @click.option("--host-draw", type=click.Choice(["uniform", "source"]), default="uniform", show_default=True, help="Draw each forgery's host face uniformly, or give each photo source (web photos, parsing set) an equal share of the hosts (family training).")
 @click.option("--beauty", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, help="Share of family pairs whose host is retouched as a whole (skin smoothed, tone lifted, as a beauty mode does) before the edit, twins alike, so that smooth skin alone is no evidence.")
+@click.option("--native-range", default="128,1024", show_default=True, help="The post-edit chain's native face-crop sizes in px, 'lo,hi' (log-uniform): a lower range trains more on small faces, such as those of a 160 px photo (crops of about 130-175 px).")
 @click.option("--retouch-brush", type=click.Choice(["all", "local"]), default="all", show_default=True, help="Where the retouch family's smoothing brushes: all of the skin half the time (the shipped members), or one skin area only (with --beauty: a whole-skin retouch is the photo's processing, not an edit).")
 def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, workers: int, out_dir: Path | None, epochs: int, steps: int, minutes: float, seed: int, init_path: Path | None, paired: bool, lr: float, image_weight: float, calibrate: bool, target_fpr: float,
               parsing_dir: Path | None, families: str, exclude: tuple[str, ...], chain: bool, arch: str, input_size: int, pretrained: Path | None, freeze: str, batch_size: int, threads: int, as_json: bool, schedule: str,
-              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None, host_draw: str, image_pairs: str, beauty: float, retouch_brush: str) -> None:
+              guard_families: str, guard_every: int, guard_size: int, guard_bundle: Path | None, host_draw: str, image_pairs: str, beauty: float, retouch_brush: str, native_range: str) -> None:
     """Train the localizer on pseudo-forgeries of FACES and write weights + manifest + recipe."""
     from ..train.data import list_photos
 
@@ -102,12 +117,13 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         raise click.UsageError("--guard-bundle goes with --bundle and --guard-families")
     if guard and bundle_path is not None and guard_bundle is None:
         raise click.UsageError("--bundle holds no validation faces: give --guard-bundle (a bundle of the validation split) for the guard")
+    native = _native_range(native_range, bool(fams) and chain)
     t0 = time.perf_counter()
     log = lambda m: click.echo(m, err=True)  # noqa: E731
     model_cfg = LocalizerConfig(input_size=input_size, widths=(16, 32, 48, 96) if arch == "mobile_unet" else LocalizerConfig().widths, arch=arch)
     cfg = TrainConfig(seed=seed, epochs=epochs, max_steps=steps, minutes=minutes, lr=lr, image_weight=image_weight, image_pairs=image_pairs, paired=paired, model=model_cfg, families=fams, chain=chain and bool(fams),
                       freeze=tuple(f for f in freeze.split(",") if f), pretrained=str(pretrained or ""), batch_size=batch_size, threads=threads, schedule=schedule, device=device, workers=workers,
-                      guard_families=guard, guard_every=guard_every, guard_size=guard_size, host_draw=host_draw, beauty=beauty, retouch_brush=retouch_brush)
+                      guard_families=guard, guard_every=guard_every, guard_size=guard_size, host_draw=host_draw, beauty=beauty, retouch_brush=retouch_brush, native_range=native)
     if beauty > 0 and not fams:
         raise click.UsageError("--beauty needs family training (--families): it retouches the host of each (twin, forgery) pair")
     problem = image_loss_error(cfg)
@@ -184,7 +200,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         "command": "forgetalk train localizer" + (f" --faces {faces_dir}" if faces_dir else f" --bundle {bundle_path}") + f" --device {device} --workers {workers} --seed {seed} --steps {steps} --minutes {minutes} --epochs {epochs} --lr {lr}" + ("" if paired else " --no-paired") + (f" --init {init_path}" if init_path else "")
         + (f" --parsing {parsing_dir}" if parsing_dir else "") + (f" --families {families}" if families else "") + "".join(f" --exclude-family {e}" for e in exclude)
         + ("" if chain else " --no-chain") + f" --arch {arch} --input-size {input_size} --batch-size {batch_size} --threads {threads} --schedule {schedule}" + (f" --pretrained {pretrained}" if pretrained else "") + (f" --freeze {freeze}" if freeze else "")
-        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else "") + (f" --host-draw {host_draw}" if host_draw != "uniform" else "") + (f" --beauty {beauty}" if beauty > 0 else "") + (f" --retouch-brush {retouch_brush}" if retouch_brush != "all" else "") + (f" --image-weight {image_weight} --image-pairs {image_pairs}" if image_weight > 0 else ""),
+        + (f" --guard-families {guard_families} --guard-every {guard_every}" if guard else "") + (f" --guard-bundle {guard_bundle}" if guard_bundle else "") + (f" --host-draw {host_draw}" if host_draw != "uniform" else "") + (f" --beauty {beauty}" if beauty > 0 else "") + (f" --retouch-brush {retouch_brush}" if retouch_brush != "all" else "") + (f" --native-range {native[0]},{native[1]}" if native != (128, 1024) else "") + (f" --image-weight {image_weight} --image-pairs {image_pairs}" if image_weight > 0 else ""),
         "init": init_info,
         "train_config": cfg.to_dict(),
         "split": split,

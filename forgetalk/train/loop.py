@@ -115,11 +115,18 @@ class TrainConfig:
     #: every shipped member was trained) or "local" (one skin area): with ``beauty``, a whole-skin
     #: retouch is the host's processing, not an edit.
     retouch_brush: str = "all"
+    #: The post-edit chain's native face-crop sizes (px, log-uniform; ``synth.chain.draw_chain``).
+    #: Why an option: the external set's main measurement is at 160 px, where a face's crop is
+    #: about 130-175 px, the bottom of the default range (15 % of the draws below 175 px) and the
+    #: band where the localizer is weakest (image AUC 0.60 under 160 px against 0.67 at 315 px and
+    #: up; docs/localizer_history.md). The default replays every shipped member's stream.
+    native_range: tuple[int, int] = (128, 1024)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["model"] = self.model.to_dict()
         d["jpeg_range"] = list(self.jpeg_range)
+        d["native_range"] = list(self.native_range)
         d["families"] = list(self.families)
         d["freeze"] = list(self.freeze)
         d["guard_families"] = list(self.guard_families)
@@ -160,14 +167,15 @@ def _photometric_aug(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord], families: tuple[str, ...], chain: bool,
-                beauty: float = 0.0, retouch_brush: str = "all") -> tuple[SynthSample, SynthSample]:
+                beauty: float = 0.0, retouch_brush: str = "all", native_range: tuple[int, int] = (128, 1024)) -> tuple[SynthSample, SynthSample]:
     """(untouched twin, forgery) of one face: same photometric change, same post-edit chain.
 
     ``beauty``: the probability that the host is retouched as a whole (``synth.beauty``) before the
     edit, as a camera's beauty mode or a studio does before anyone edits the photo: both twins carry
     it, so it is never the cue, and a part pasted from an unretouched donor still differs. The
     stream draws nothing extra when it is 0. ``retouch_brush="local"``: the ``retouch`` family
-    smooths one skin area, never all of the skin."""
+    smooths one skin area, never all of the skin. ``native_range``: the chain's native face-crop
+    sizes (:class:`TrainConfig`)."""
     from ..synth.families import random_sample, retouch_local
 
     aug = FaceRecord(_photometric_aug(rec.crop, rng), rec.landmarks, rec.regions, rec.face_mask, rec.parts)
@@ -185,7 +193,7 @@ def family_pair(rec: FaceRecord, rng: np.random.Generator, recs: list[FaceRecord
     if chain:
         from ..synth.chain import apply_chain, draw_chain
 
-        cp = draw_chain(rng)
+        cp = draw_chain(rng, native_range=native_range)
         twin, fake = apply_chain(twin, cp), apply_chain(fake, cp)
         params["chain"] = cp
     if retouched is not None:
@@ -279,7 +287,7 @@ def make_batch(recs: list[FaceRecord], rng: np.random.Generator, cfg: TrainConfi
         k += 1
         noise = float(rng.uniform(1, 3)) if rng.random() < 0.1 else 0.0
         regions = regions_of(rec)  # the twin and its forgery share the face's regions: made once
-        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain, cfg.beauty, cfg.retouch_brush):
+        for smp in family_pair(rec, rng, recs, cfg.families, cfg.chain, cfg.beauty, cfg.retouch_brush, cfg.native_range):
             add(idx, smp, noise, regions)
     while len(xs) < n:
         idx = int(rng.integers(0, len(recs)))
