@@ -165,11 +165,14 @@ def test_guard_can_keep_the_starting_weights(monkeypatch) -> None:  # noqa: ANN0
     monkeypatch.setattr(loop, "guard_check", lambda model, batch, cfg: {"image_auc": next(scripted)})
     cfg = TrainConfig(seed=3, synth_size=96, batch_size=4, max_steps=2, minutes=0, lr=5e-2, model=TINY, families=("region_swap",),
                       guard_families=("liquify",), guard_every=1, guard_size=4)
-    model, summary = loop.train_localizer(recs, recs, cfg, log=lambda m: None, init=init)
+    last: dict[str, torch.Tensor] = {}
+    model, summary = loop.train_localizer(recs, recs, cfg, log=lambda m: None, init=init, on_last_step=last.update)
     guard = summary["guard"]
     assert [r["step"] for r in guard["history"]] == [0, 1, 2]
     assert guard["kept_step"] == 0 and guard["kept_image_auc"] == 0.9 and guard["last_step_image_auc"] == 0.7
     assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+    # The rolled-back last step is handed over (it trained: some weight moved), for measuring it elsewhere.
+    assert set(last) == set(start) and any(not torch.equal(last[k], start[k]) for k in start)
 
 
 def testmake_guard_batch_uses_every_face_before_any_twice() -> None:

@@ -13,6 +13,21 @@ import click
 from .options import json_option
 
 
+def _write_last_step(model: object, state: dict[str, object], out_dir: Path, seed: int, log) -> None:  # noqa: ANN001
+    """The last step's weights, which the guard did not keep, as ``OUT/last_step/localizer.safetensors``:
+    outside the manifest, so nothing loads them as the trained localizer, but an ensemble or a
+    benchmark can measure them on more than the guard's 96 pairs."""
+    import copy
+
+    from ..engines.localizer.infer import save_localizer
+
+    last = copy.deepcopy(model)
+    last.load_state_dict(state)  # type: ignore[attr-defined]
+    (out_dir / "last_step").mkdir(parents=True, exist_ok=True)
+    save_localizer(last, out_dir / "last_step" / "localizer.safetensors", {"seed": str(seed), "note": "last training step, not kept by the guard"})  # type: ignore[arg-type]
+    log(f"[train] the last step's weights (not kept): {out_dir / 'last_step' / 'localizer.safetensors'}")
+
+
 def _native_range(text: str, chained: bool) -> tuple[int, int]:
     """``--native-range lo,hi`` as two whole pixel sizes, 16 <= lo < hi <= 4096; a usage error
     otherwise, and when no chain runs (no family training, or --no-chain) unless it is the default."""
@@ -182,7 +197,8 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         if prev.is_file():
             init_info["previous_recipe"] = json.loads(prev.read_text(encoding="utf-8"))
     val_recs = guard_recs if guard_recs is not None else build_records(val_faces, cfg.synth_size)
-    model, summary = train_localizer(train_recs, val_recs, cfg, log=log, init=init_model)
+    last_step: dict[str, object] = {}
+    model, summary = train_localizer(train_recs, val_recs, cfg, log=log, init=init_model, on_last_step=last_step.update)
     if bundle is not None:
         from ..train.bundle import recipe_entry
 
@@ -214,6 +230,8 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_weights(model, out_dir, recipe)
+    if last_step:
+        _write_last_step(model, last_step, out_dir, cfg.seed, log)
     log(f"wrote {out_dir} after {time.perf_counter() - t0:.0f}s")
     if calibrate:
         from ..io import atomic_write_json

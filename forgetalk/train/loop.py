@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -509,11 +509,15 @@ def make_guard_batch(recs: list[FaceRecord], cfg: TrainConfig) -> dict[str, torc
     return make_batch(recs, rng, gcfg, max(2, cfg.guard_size - cfg.guard_size % 2), order=rng.permutation(len(recs)).tolist())
 
 
-def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print, init: LocalizerNet | None = None) -> tuple[LocalizerNet, dict[str, object]]:  # noqa: ANN001
+def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cfg: TrainConfig, log=print, init: LocalizerNet | None = None,  # noqa: ANN001
+                    on_last_step: Callable[[dict[str, torch.Tensor]], None] | None = None) -> tuple[LocalizerNet, dict[str, object]]:
     """Train and return the model plus a summary (steps, time, losses, val metrics).
 
     With ``cfg.guard_families`` the returned weights are those of the best guard check (see
     TrainConfig); the summary's ``guard`` section holds every check and which step was kept.
+    When the guard keeps an earlier step, ``on_last_step`` receives the last step's weights (CPU
+    copies) before they are replaced. Why: the guard's batch is small (96 pairs of one family);
+    a run it rolled back entirely (kept step 0) could not be measured on anything else.
     """
     problem = guard_family_error(cfg.families, cfg.guard_families)
     if problem:
@@ -621,6 +625,8 @@ def train_localizer(train_recs: list[FaceRecord], val_recs: list[FaceRecord], cf
         assert best is not None
         final_auc = guard_hist[-1]["image_auc"]
         if best[1] != step:
+            if on_last_step is not None:
+                on_last_step({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
             model.load_state_dict(best[2])
             log(f"[train] guard: keeping step {best[1]} (image AUC {best[0]:.4f}) over the last step {step} ({final_auc:.4f})")
         guard = {"families": list(cfg.guard_families), "faces": len(val_recs), "images": int(guard_batch["x"].shape[0]), "every": cfg.guard_every,
