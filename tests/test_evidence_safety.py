@@ -495,6 +495,23 @@ def test_12_a_narrower_rescan_keeps_earlier_results_in_the_index(tmp_path: Path)
     assert ft("verify", out, "--require-inputs").returncode == 0
 
 
+def test_12_a_carried_failed_row_begins_with_the_carried_mark(tmp_path: Path) -> None:
+    """Every carried row's reason begins "kept from an earlier run" (docs/scan.md), failed rows
+    too: a failed row's own reason came first, so a filter on the mark missed it."""
+    from forgetalk.scan.custody import CARRIED_MARK
+
+    src, out = tmp_path / "in", tmp_path / "res"
+    faces = [Path(f) for f in make_faces(src, 1, size=128)]
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a picture")
+    assert _scan(src, out).returncode == 1  # a file failed (exit 1, documented), the rest analysed
+    res = _scan(src, out, "--pattern", faces[0].name)
+    assert res.returncode == 0, res.stderr
+    rows = {r["file"]: r for r in json.loads((out / "index.json").read_text())["items"]}
+    broken = rows["broken.jpg"]
+    assert broken["status"] in ("failed", "error") and broken["reason"].startswith(CARRIED_MARK + ", not selected by this run"), broken
+    assert "not a recognised image format" in broken["reason"] or "corrupt" in broken["reason"] or "truncated" in broken["reason"], broken
+
+
 def test_12_deleting_the_manifest_does_not_launder_a_departed_input(tmp_path: Path) -> None:
     """The journal records every hashed input too: with manifest.json deleted, the next run
     still finds the deleted evidence (it used to write a clean manifest without it)."""

@@ -107,3 +107,13 @@ def test_the_xmp_history_cap_is_the_packet_s_not_each_description_s() -> None:
     notes: list[str] = []
     x = read_xmp(packet, notes)
     assert len(x.history) == MAX_HISTORY and notes == [f"XMP history has 450 events: the first {MAX_HISTORY} are kept"]
+
+
+def test_an_editor_named_by_iptc_alone_is_flagged_as_editing_software() -> None:
+    """docs/scan.md tells analysts to filter provenance_flags by editing_software; an IPTC
+    OriginatingProgram naming an editor was flagged under 'software' and escaped that filter."""
+    edited = inspect(_jpeg(pf.iptc_segment((2, 65, b"Adobe Photoshop"))), "JPEG")
+    assert edited.flags == ("editing_software",)
+    assert any(f.source == "iptc" and "an image editor" in f.sentence for f in edited.findings)
+    camera = inspect(_jpeg(pf.iptc_segment((2, 65, b"Canon EOS firmware"))), "JPEG")
+    assert not camera.flags and any(f.code == "software" and f.source == "iptc" for f in camera.findings)

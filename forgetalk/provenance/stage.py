@@ -96,8 +96,13 @@ def inspect(data: bytes, fmt: str, now: datetime | None = None) -> ProvenanceRep
         applied = "" if icc.description.lower().startswith("srgb") else " (not applied: the pixels are analysed as stored)"
         found.append(Finding("icc", "icc", f"ICC colour profile: {icc.description}{applied}.", flag=False))
     if iptc.fields.get("OriginatingProgram"):
-        found.append(Finding("software", "iptc", f"IPTC OriginatingProgram: {iptc.fields['OriginatingProgram']}.",
-                             flag=F.is_editor(iptc.fields["OriginatingProgram"])))
+        # An editor is flagged under the code every other source's editor gets ("editing_software"),
+        # which docs/scan.md tells analysts to filter the index's provenance_flags by; it was
+        # flagged as "software", so an edit named by IPTC alone escaped that filter.
+        program = iptc.fields["OriginatingProgram"]
+        editor = F.is_editor(program)
+        found.append(Finding("editing_software" if editor else "software", "iptc",
+                             f"IPTC OriginatingProgram: {program}" + (", an image editor." if editor else "."), flag=editor))
     if notes:
         found.append(Finding("malformed_metadata", "file", f"Some metadata could not be read ({len(notes)} note(s), listed in the appendix); "
                              "the face analysis is not affected."))

@@ -110,7 +110,9 @@ def carried_rows(carried: Carried, records: Mapping[str, ScanRecord]) -> list[In
         note = f"{CARRIED_MARK}, {why}"
         path = str(entry.get("path"))
         row = IndexRow.from_record(str(entry.get("file") or Path(path).name), path, entry.get("size_bytes"), rec)
-        rows.append(replace(row, reason=note if not row.reason else f"{row.reason}; {note}"))
+        # The mark first, whatever the journaled reason: CARRIED_MARK is how every carried row's
+        # reason begins (docs/scan.md), and a failed row's own reason came first before.
+        rows.append(replace(row, reason=note if not row.reason else f"{note}; {row.reason}"))
     return rows
 
 
