@@ -106,6 +106,8 @@ class FaceResult:
     engine_meta: dict[str, Any] = field(default_factory=dict)
     #: JPEG compression history per region; None unless the file was found compressed twice and mapped.
     compression: FaceCompression | None = None
+    #: Share of the face oval outside the photo (a face cut by the frame), 0 to 1.
+    outside_share: float = 0.0
 
     @property
     def top_region(self) -> RegionResult | None:

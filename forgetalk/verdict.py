@@ -6,7 +6,10 @@ verdict says so instead of pretending. Conditions under which forensic traces ar
 reliable (tiny faces, heavy JPEG compression) turn "no evidence" into "inconclusive":
 absence of traces there is not evidence of authenticity. Damaged JPEG picture data (libjpeg's
 warnings, :mod:`forgetalk.jpeg_damage`) makes every face "inconclusive", whatever its score: the
-engine read blocks the decoder made up, and garbled cheeks scored "likely manipulated".
+engine read blocks the decoder made up, and garbled cheeks scored "likely manipulated". So does a
+face cut by the photo's edge (``MAX_OUTSIDE_SHARE`` of its oval or more outside the frame): its
+crop is padded with black, and untouched faces cut that much scored "likely manipulated" six
+times as often as whole ones.
 
 A second, independent trigger: a region that the JPEG compression history reports as compressed
 once in a file compressed twice (:mod:`forgetalk.compression`) makes the face "likely manipulated"
@@ -27,6 +30,14 @@ from .results import VERDICT_INCONCLUSIVE, VERDICT_MANIPULATED, VERDICT_NO_EVIDE
 MIN_FACE_PX = 64
 MIN_JPEG_QUALITY = 50
 DEFAULT_THRESHOLD = 0.5
+#: A face with this share of its oval or more outside the photo (cut by the frame) is inconclusive.
+#: Why: untouched faces cut that much were flagged 29.7 % of the time at the shipped threshold
+#: (181 of 610 cut versions of 170 untouched test photos; below 15 %: 6.6 %, 38 of 576), the
+#: padded crop being unlike anything the engine was trained or calibrated on
+#: (``benchmarks/edge_faces.py``, 2026-11-28; docs/localizer_history.md, "Faces cut by the frame").
+MAX_OUTSIDE_SHARE = 0.15
+#: What the reason quotes: the measured rate above and its counts.
+EDGE_FLAGGED = (181, 610, 170)
 
 
 def compression_reason(compression: FaceCompression) -> str:
@@ -35,6 +46,14 @@ def compression_reason(compression: FaceCompression) -> str:
     names = ", ".join(compression.single_regions)
     return (f"JPEG compression history: {names} compressed once where the rest of the face was compressed twice "
             f"({top.region}: {top.excess:+.2f} log-odds per coefficient, {top.z:.0f} standard errors)")
+
+
+def edge_reason(share: float) -> str:
+    """Why a face cut by the photo's edge is inconclusive, with the rate that says so."""
+    flagged, versions, photos = EDGE_FLAGGED
+    return (f"{100 * share:.0f} % of the face lies outside the photo (cut by its edge): untouched faces cut by "
+            f"{100 * MAX_OUTSIDE_SHARE:.0f} % or more were flagged {100 * flagged / versions:.0f} % of the time ({flagged} of {versions} cut "
+            f"versions of {photos} test photos), so the score cannot be read either way")
 
 
 def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = None,
@@ -56,6 +75,8 @@ def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = 
     if compression is not None and compression.single_regions:
         engine = f"score {out.score:.3f} {'>=' if out.score >= thr_f else '<'} {basis}"
         return VERDICT_MANIPULATED, f"{compression_reason(compression)}; engine {engine}"
+    if face.outside_share >= MAX_OUTSIDE_SHARE:
+        return VERDICT_INCONCLUSIVE, f"{edge_reason(face.outside_share)}; score {out.score:.3f} vs {basis}"
     if out.score >= thr_f:
         reason = f"score {out.score:.3f} >= {basis}"
         if info is not None and info.jpeg_quality is not None and info.jpeg_quality < MIN_JPEG_QUALITY:
@@ -67,8 +88,8 @@ def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = 
 
 
 def image_score(faces: Sequence[FaceResult]) -> float:
-    """The highest score among the faces large enough to be judged (``MIN_FACE_PX``); where there
-    are none, the highest score of the rest.
+    """The highest score among the faces large enough to be judged (``MIN_FACE_PX``) and not cut
+    by the frame (``MAX_OUTSIDE_SHARE``); where there are none, the highest score of the rest.
 
     Why not simply the highest face score: a face below ``MIN_FACE_PX`` is upsampled to the
     analysis size, and its score is noise the verdict already refuses to read ("inconclusive:
@@ -78,21 +99,24 @@ def image_score(faces: Sequence[FaceResult]) -> float:
     triage sorted by it (``benchmarks/image_score.py``). Every face keeps its own score in the
     report.
     """
-    i = deciding_index([f.score for f in faces], [f.face_size_px for f in faces])
+    i = deciding_index([f.score for f in faces], [f.face_size_px for f in faces], [f.outside_share for f in faces])
     return 0.0 if i is None else faces[i].score
 
 
-def deciding_index(scores: Sequence[float], sizes: Sequence[float]) -> int | None:
+def deciding_index(scores: Sequence[float], sizes: Sequence[float], outside: Sequence[float] | None = None) -> int | None:
     """Position of the face whose score is the image's (:func:`image_score`'s rule, on plain
-    numbers): the highest-scoring face of at least ``MIN_FACE_PX``, else the highest-scoring of
-    all; None without faces.
+    numbers): the highest-scoring face of at least ``MIN_FACE_PX`` with less than
+    ``MAX_OUTSIDE_SHARE`` of it outside the photo (``outside``; None: every face whole), else the
+    highest-scoring of all; None without faces. A face cut by the frame is left out for the same
+    reason as a tiny one: its verdict refuses to read its score (an untouched group selfie's cut
+    border face, 0.899, would top a scan's triage index).
 
     Why plain numbers: the report's page 1 reads the JSON form, the terminal and the sidecar the
     dataclasses; with one rule for both, page 1 cannot name a tiny background face (``Score 0.710
     ... face 2``) while the image score (0.604) is another face's.
     """
     every = range(len(scores))
-    judged = [i for i in every if sizes[i] >= MIN_FACE_PX]
+    judged = [i for i in every if sizes[i] >= MIN_FACE_PX and (outside is None or outside[i] < MAX_OUTSIDE_SHARE)]
     return max(judged or every, key=lambda i: scores[i], default=None)
 
 

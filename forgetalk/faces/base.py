@@ -87,6 +87,9 @@ class AlignedFace:
     face_mask: np.ndarray = field(repr=False)  # bool (512, 512): whole face oval
     dense_landmarks: np.ndarray | None = field(default=None, repr=False)  # (N, 2) crop coords
     notes: tuple[str, ...] = ()
+    #: Share of the face oval outside the photo (:func:`.align.outside_share`); 0 for a face the
+    #: photo holds whole.
+    outside_share: float = 0.0
 
 
 class FaceBackend(Protocol):

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..io import deferred_signals, sha256_file
 from ..ort import ort_session
-from .align import crop_detection, restrict_to_valid
+from .align import crop_detection, outside_share, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace
 from .regions import regions_from_5pts, regions_from_mesh
 
@@ -261,8 +261,9 @@ class RetinaMeshBackend:
             else:
                 regions, oval = regions_from_5pts(lm_crop, CROP_SIZE)
                 notes.append("dense landmarks unavailable: coarse geometric regions used")
+            outside = outside_share(oval, valid)
             regions, oval = restrict_to_valid(regions, oval, valid)
-            aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=dense, notes=tuple(notes)))
+            aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=dense, notes=tuple(notes), outside_share=outside))
         return aligned
 
     def info(self) -> dict[str, object]:

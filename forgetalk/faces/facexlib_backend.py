@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import EngineError, WeightsError
 from ..weights import file_sha256, load_manifest, resolve, weights_root
-from .align import crop_detection, restrict_to_valid
+from .align import crop_detection, outside_share, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace
 from .regions import BISENET_CLASSES, parsing_face_fraction, regions_from_5pts, regions_from_parsing
 
@@ -234,8 +234,9 @@ class FacexlibBackend:
                 regions, oval = regions_from_5pts(lm_crop, CROP_SIZE)
                 regions["hair"] = np.zeros((CROP_SIZE, CROP_SIZE), bool)
                 notes.append("face parsing found too little face (occlusion or profile): coarse geometric regions used, no hair mask")
+            outside = outside_share(oval, valid)
             regions, oval = restrict_to_valid(regions, oval, valid)
-            aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=None, notes=tuple(notes)))
+            aligned.append(AlignedFace(index=i, detection=det, crop=crop, matrix=m, inverse=inv, regions=regions, face_mask=oval, dense_landmarks=None, notes=tuple(notes), outside_share=outside))
         return aligned
 
     def info(self) -> dict[str, object]:

@@ -91,11 +91,11 @@ def _size(face: Mapping[str, Any]) -> float:
 
 def top_face(rep: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The face whose score is the image's score, by the verdict's own rule
-    (:func:`forgetalk.verdict.deciding_index`: faces under ``MIN_FACE_PX`` count only when no face
-    is larger). Why not the highest score: a 40 px background face's 0.710 made page 1 say "Score
+    (:func:`forgetalk.verdict.deciding_index`: faces under ``MIN_FACE_PX``, or cut by the frame,
+    count only when no other face is there). Why not the highest score: a 40 px background face's 0.710 made page 1 say "Score
     0.710 ... face 2" and rank that face's regions, where the terminal and the JSON gave 0.604."""
     faces = list(rep.get("faces") or [])
-    i = deciding_index([_num(f.get("score")) or 0.0 for f in faces], [_size(f) for f in faces])
+    i = deciding_index([_num(f.get("score")) or 0.0 for f in faces], [_size(f) for f in faces], [_num(f.get("outside_share")) or 0.0 for f in faces])
     return None if i is None else faces[i]
 
 

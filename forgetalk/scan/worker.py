@@ -280,7 +280,7 @@ def _write_outputs(task: Task, analysis: Any) -> ScanRecord:
     rep = analysis.report
     faces = list(rep.faces)
     # The face whose score is the image's (a tiny background face no longer gives the thumbnail and top region)
-    deciding = deciding_index([f.score for f in faces], [f.face_size_px for f in faces])
+    deciding = deciding_index([f.score for f in faces], [f.face_size_px for f in faces], [f.outside_share for f in faces])
     top_face = faces[deciding] if deciding is not None else None
     if top_face is not None:
         thumb = face_thumbnail(analysis, top_face.index)
