@@ -161,7 +161,7 @@ def region_evidence(out: EngineOutput, region: str) -> tuple[CueEvidence, ...]:
 #: What every statement about such a map adds, as a second sentence (page 1 quotes only the first,
 #: beside the region's percentile): it is heat, not a probability, and only a comparison with the
 #: same region on real faces says whether it is unusual. Each region's list keeps it (the JSON's
-#: rows stand alone); the PDF's region table says it once under the table instead of in every row.
+#: rows stand alone); the PDF's face page says it once above the region table instead of in every row.
 HEAT_CAVEAT = "This is heat, not a probability; 0.5 is the engine's pixel threshold, and the region's percentile against real faces says how unusual it is."
 
 

@@ -278,7 +278,7 @@ class Analyzer:
             notes=notes,
             engine_meta=dict(out.meta),
             compression=compression,
-            outside_share=round(float(face.outside_share), 4),
+            outside_share=float(face.outside_share),
         )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -190,6 +192,9 @@ def testmake_guard_batch_uses_every_face_before_any_twice() -> None:
     assert sorted(faces[:2]) == [0, 1] and faces[2:] == faces[:2]  # each face once, then the same cycle
     other_run = make_guard_batch(recs, TrainConfig(seed=9, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8))
     assert torch.equal(other_run["x"], batch["x"])  # the guard batch does not follow the training seed: runs compare
+    chained = TrainConfig(seed=2, synth_size=96, model=TINY, families=("region_swap",), guard_families=("liquify",), guard_size=8, chain=True)
+    small = make_guard_batch(recs, replace(chained, native_range=(64, 96)))
+    assert torch.equal(small["x"], make_guard_batch(recs, chained)["x"])  # nor the chain sizes a run trains on
     gcfg = TrainConfig(seed=2, synth_size=96, model=TINY, families=("liquify",))
     fixed = make_batch(recs, np.random.default_rng(0), gcfg, 4, order=[1, 1])
     assert all(np.array_equal(fixed["regions"][k].numpy(), own[1]) for k in range(4))

@@ -93,7 +93,8 @@ def outside_share(oval: np.ndarray, valid: np.ndarray) -> float:
     the verdict needs to know how much of the face the photo holds.
     """
     n = int(np.count_nonzero(oval))
-    return 0.0 if n == 0 else float(np.count_nonzero(oval & ~valid)) / n
+    # Rounded here, once: the verdict, the image score's rule and the JSON then read the same number.
+    return 0.0 if n == 0 else round(float(np.count_nonzero(oval & ~valid)) / n, 4)
 
 
 def restrict_to_valid(regions: dict[str, np.ndarray], oval: np.ndarray, valid: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -503,8 +503,11 @@ def make_guard_batch(recs: list[FaceRecord], cfg: TrainConfig) -> dict[str, torc
     2026-11-26), and each run drew its own batch (seeded by the training seed), so that run's
     model without part swaps looked best (0.812 on its batch) and is the weakest of the four on
     one shared batch (0.783-0.789 against 0.799-0.831): the batch now comes from ``guard_seed``.
+    Its chains keep the default native sizes whatever ``cfg.native_range`` trains on, so a run on
+    small faces is guarded on the same edits as the others (the first such run, 2026-11-28, was
+    guarded on its own sizes: 0.722 at step 0 where the same weights score 0.765 on the usual batch).
     """
-    gcfg = replace(cfg, families=cfg.guard_families, paired=True)
+    gcfg = replace(cfg, families=cfg.guard_families, paired=True, native_range=TrainConfig.native_range)
     rng = np.random.default_rng([cfg.guard_seed, 7919])
     return make_batch(recs, rng, gcfg, max(2, cfg.guard_size - cfg.guard_size % 2), order=rng.permutation(len(recs)).tolist())
 
