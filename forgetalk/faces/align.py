@@ -126,6 +126,10 @@ def crop_detection(rgb: np.ndarray, det: DetectedFace, size: int = CROP_SIZE) ->
     crop = warp_to_crop(rgb, m, size)
     lm_crop = (np.c_[det.landmarks5, np.ones(5)] @ m.T).astype(np.float32)
     notes = face_size_notes(det.size, size)
+    if det.turned:
+        lying = "upside down" if det.turned % 4 == 2 else "on its side"
+        notes.append(f"face lying {lying} in the photo: its landmarks were found on a copy turned upright by whole quarter turns "
+                     "(nothing resampled), as the detector's landmarks on turned faces are unreliable")
     valid = valid_in_crop(m, rgb.shape[:2], size)
     if not valid.all():
         notes.append("part of the aligned crop lies outside the photo: padded with black and left out of every region")

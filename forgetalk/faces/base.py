@@ -65,6 +65,9 @@ class DetectedFace:
     box: tuple[float, float, float, float]  # x1, y1, x2, y2
     score: float
     landmarks5: np.ndarray = field(repr=False)  # (5, 2) float32
+    #: Quarter turns (``np.rot90``) of the photo on which this face's landmarks were found: 0 as
+    #: detected; otherwise a face lying on its side, detected again upright (:mod:`.upright`).
+    turned: int = 0
 
     @property
     def size(self) -> float:
