@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from image_score import _threshold as verdict_threshold  # noqa: E402
 from verdict_fpr_photos import split_photos_of  # noqa: E402
 
-from forgetalk.metrics import wilson_interval  # noqa: E402
+from forgetalk.metrics import box_iou, separation_auc, wilson_interval  # noqa: E402
 
 #: Share of the face box's width (or height) left outside the frame.
 CUTS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.45)
@@ -78,15 +78,6 @@ def shifted_box(box: Sequence[float], rgb: np.ndarray, side: str, cut: float) ->
         dy = max(0, min(rgb.shape[0] - 1, int(round(y1 + cut * (y2 - y1)))))
         return x1, y1 - dy, x2, y2 - dy
     return float(x1), float(y1), float(x2), float(y2)
-
-
-def overlap(a: Sequence[float], b: Sequence[float]) -> float:
-    """Intersection over union of two boxes."""
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def jpeg(rgb: np.ndarray, quality: int) -> bytes:
@@ -127,8 +118,8 @@ def measure(photos, folder: Path, seed: int = SEED) -> list[dict[str, object]]: 
             img = cut_photo(rgb, target.box, side, cut)
             want = shifted_box(target.box, rgb, side, cut)
             got = faces(jpeg(img, quality)) if cut > 0 else [target]
-            best = max(got, key=lambda f: overlap(f.box, want), default=None)
-            if best is None or overlap(best.box, want) < 0.3:
+            best = max(got, key=lambda f: box_iou(f.box, want), default=None)
+            if best is None or box_iou(best.box, want) < 0.3:
                 rows.append({"photo": name, "side": side, "cut": cut, "found": False})
                 continue
             rows.append({"photo": name, "side": side, "cut": cut, "found": True, "face_px": round(float(best.face_size_px), 2),
@@ -137,13 +128,6 @@ def measure(photos, folder: Path, seed: int = SEED) -> list[dict[str, object]]: 
         if (i + 1) % 25 == 0:
             print(f"  {i + 1} photos, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return rows
-
-
-def auc(pos: Sequence[float], neg: Sequence[float]) -> float:
-    p, n = np.asarray(pos, float), np.asarray(neg, float)
-    if not p.size or not n.size:
-        return float("nan")
-    return float(((p[:, None] > n[None, :]).sum() + 0.5 * (p[:, None] == n[None, :]).sum()) / (p.size * n.size))
 
 
 def table(rows: Sequence[dict], thr: float) -> list[str]:
@@ -159,7 +143,7 @@ def table(rows: Sequence[dict], thr: float) -> list[str]:
         rate = float((s >= thr).mean())
         lo, hi = wilson_interval(rate, len(ok))
         pair = [r for r in ok if r["photo"] in uncut]
-        a = auc([float(r["score"]) for r in pair], [uncut[str(r["photo"])] for r in pair]) if cut > 0 else float("nan")
+        a = separation_auc([float(r["score"]) for r in pair], [uncut[str(r["photo"])] for r in pair]) if cut > 0 else float("nan")
         out.append(f"| {100 * cut:.0f} % | {len(ok)} / {len(sel)} | {100 * rate:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | {np.median(s):.3f} "
                    f"| {sum(bool(r['outside_note']) for r in ok)} | {'—' if cut == 0 else f'{a:.3f}'} |")
     return out

@@ -21,7 +21,15 @@ def test_the_cut_leaves_that_share_of_the_box_outside(bench) -> None:  # noqa: A
     assert left.shape[:2] == (200, 170) and bench.shifted_box(box, rgb, "left", 0.3) == (-30.0, 50.0, 70.0, 150.0)
     assert bench.cut_photo(rgb, box, "top", 0.25).shape[:2] == (125, 300) and bench.shifted_box(box, rgb, "top", 0.25)[1] == -25.0
     assert bench.cut_photo(rgb, box, "bottom", 0.25).shape[:2] == (125, 300)
-    assert abs(bench.overlap(box, box) - 1.0) < 1e-12 and bench.overlap(box, (300, 300, 400, 400)) == 0.0
+
+
+def test_box_iou() -> None:
+    from forgetalk.metrics import box_iou
+
+    box = (100.0, 50.0, 200.0, 150.0)
+    assert abs(box_iou(box, box) - 1.0) < 1e-12 and box_iou(box, (300, 300, 400, 400)) == 0.0
+    assert abs(box_iou(box, (150.0, 50.0, 250.0, 150.0)) - 1 / 3) < 1e-12
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
 
 
 def test_the_tables_count_flags_by_cut_and_by_the_products_share(bench) -> None:  # noqa: ANN001

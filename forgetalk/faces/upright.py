@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..metrics import box_iou
 from .base import DetectedFace
 
 #: A face tilted more than this (degrees, :func:`tilt_degrees`) is detected again on the photo
@@ -51,14 +52,6 @@ def _box_of(points: np.ndarray) -> tuple[float, float, float, float]:
 def _corners(box: Sequence[float]) -> np.ndarray:
     x1, y1, x2, y2 = box
     return np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]], np.float64)
-
-
-def _iou(a: Sequence[float], b: Sequence[float]) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
 
 
 def tilt_degrees(landmarks5: np.ndarray) -> float:
@@ -98,8 +91,8 @@ def turned_upright(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: np.n
                 copies[k] = (detect(turned), turned.shape[:2])
             candidates, turned_shape = copies[k]
             want = _box_of(turn_points(_corners(face.box), k, shape))
-            match = max(candidates, key=lambda d: _iou(d.box, want), default=None)
-            if match is None or _iou(match.box, want) < MIN_MATCH_IOU:
+            match = max(candidates, key=lambda d: box_iou(d.box, want), default=None)
+            if match is None or box_iou(match.box, want) < MIN_MATCH_IOU:
                 continue
             tilt = tilt_degrees(match.landmarks5)
             if tilt <= limit and (best is None or match.score > best[0]):
