@@ -22,10 +22,7 @@ AUC of the cut faces against the same faces uncut (0.5: the cut does not move th
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,7 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from image_score import _threshold as verdict_threshold  # noqa: E402
-from verdict_fpr_photos import split_photos_of  # noqa: E402
+from verdict_fpr_photos import photo_rows  # noqa: E402
 
 from forgetalk.metrics import box_iou, separation_auc, wilson_interval  # noqa: E402
 
@@ -166,24 +163,7 @@ def share_table(rows: Sequence[dict], thr: float) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--faces", type=Path, default=None)
-    ap.add_argument("--parsing", type=Path, default=None)
-    ap.add_argument("--split", default="test", choices=("val", "test"))
-    ap.add_argument("--json", type=Path, default=None, help="write every row here; with --from, read them instead")
-    ap.add_argument("--from", dest="load", action="store_true")
-    args = ap.parse_args(argv)
-    if args.load:
-        rows = json.loads(args.json.read_text())
-    else:
-        if args.faces is None and args.parsing is None:
-            ap.error("give --faces, --parsing or both")
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = measure(split_photos_of(args.faces, args.parsing, args.split), Path(tmp))
-        print(f"({len(rows)} rows in {time.perf_counter() - t0:.0f} s)", file=sys.stderr)
-        if args.json is not None:
-            args.json.write_text(json.dumps(rows))
+    _, rows = photo_rows(__doc__.split("\n\n")[0], measure, argv)
     thr = verdict_threshold()
     print("\n".join(table(rows, thr)))
     print()

@@ -132,25 +132,33 @@ def table(rows: Sequence[dict], thr: float, target: float = 0.05, bins: Sequence
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.ndarray]], Path], list[dict]],
+               argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[dict]]:
+    """The command line every whole-photo benchmark shares (--faces, --parsing, --split, --json,
+    --from) and its rows: measured on the split's photos in a scratch folder (``measure_in``), or
+    read back from --json with --from; measured rows are written to --json when given."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--faces", type=Path, default=None, help="development photos (their --split)")
     ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (its --split)")
     ap.add_argument("--split", default="test", choices=("val", "test"))
-    ap.add_argument("--json", type=Path, default=None, help="write every face's size and score here; with --from, read them instead")
+    ap.add_argument("--json", type=Path, default=None, help="write every row here; with --from, read them instead")
     ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
     args = ap.parse_args(argv)
     if args.load:
-        rows = json.loads(args.json.read_text())
-    else:
-        if args.faces is None and args.parsing is None:
-            ap.error("give --faces, --parsing or both")
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = measure(split_photos_of(args.faces, args.parsing, args.split), product_analyser(Path(tmp)))
-        print(f"{len(rows)} faces in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=1))
+        return args, json.loads(args.json.read_text())
+    if args.faces is None and args.parsing is None:
+        ap.error("give --faces, --parsing or both")
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = measure_in(split_photos_of(args.faces, args.parsing, args.split), Path(tmp))
+    print(f"{len(rows)} rows in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return args, rows
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args, rows = photo_rows(__doc__.split("\n\n")[0], lambda photos, tmp: measure(photos, product_analyser(tmp)), argv)
     thr = verdict_threshold()
     print(f"Untouched photos of the `{args.split}` split saved as JPEG (quality {QUALITY[0]}-{QUALITY[1]}) at long sides "
           f"{', '.join(map(str, SIDES))} px; verdict threshold {thr:.3f}\n")
