@@ -77,16 +77,39 @@ def test_an_upright_or_only_tilted_face_is_left_as_detected() -> None:
 
 
 def test_a_face_photographed_on_its_side_is_aligned_as_if_upright(default_backend, grace_rgb: np.ndarray) -> None:  # noqa: ANN001
-    """End to end with the real detector: the example photo turned a quarter turn gives the upright
-    photo's landmarks (mapped), and the face's note says how they were found. (Turned the other way
-    the detector does not find this face at all.)"""
+    """End to end with the real detector: the example photo turned a quarter turn either way, or
+    upside down, gives the upright photo's landmarks (mapped), and the face's note says how they
+    were found. Turned three quarter turns or half a turn, the detector does not find this face as
+    it is (a hostile test pass had reported upside-down faces as "no face found")."""
     up = default_backend.detect(grace_rgb)[0]
-    for k in (1,):
+    assert not default_backend._detect_as_is(np.ascontiguousarray(np.rot90(grace_rgb, 2)))
+    for k in (1, 2, 3):
         turned = np.ascontiguousarray(np.rot90(grace_rgb, k))
         det = default_backend.detect(turned)[0]
         assert det.turned == (4 - k) % 4
         want = turn_points(up.landmarks5, k, grace_rgb.shape[:2])
         assert np.abs(det.landmarks5 - want).max() < 1.0
         face = default_backend.align(turned, [det])[0]
-        assert any("lying on its side" in n for n in face.notes), face.notes
+        assert any(("upside down" if k == 2 else "lying on its side") in n for n in face.notes), face.notes
     assert up.turned == 0 and not any("lying" in n for n in default_backend.align(grace_rgb, [up])[0].notes)
+
+
+def test_a_photo_without_an_upright_face_is_searched_turned_then_given_up() -> None:
+    from forgetalk.faces.upright import detect_any_way_up
+
+    photo = np.random.default_rng(1).integers(0, 255, (100, 140, 3), dtype=np.uint8)
+    seen: list[np.ndarray] = []
+
+    def nothing(img: np.ndarray) -> list[DetectedFace]:
+        seen.append(img)
+        return []
+
+    assert detect_any_way_up(nothing, photo) == []
+    assert len(seen) == 4  # as it is, then half a turn, one and three quarter turns
+    upside_down = np.rot90(photo, 2)
+
+    def only_upside_down(img: np.ndarray) -> list[DetectedFace]:
+        return [DetectedFace((10.0, 10.0, 80.0, 90.0), 0.99, UPRIGHT.copy())] if np.array_equal(img, upside_down) else []
+
+    (face,) = detect_any_way_up(only_upside_down, photo)
+    assert face.turned == 2 and np.allclose(face.landmarks5, turn_points(UPRIGHT, 2, upside_down.shape[:2]))

@@ -25,7 +25,7 @@ from ..ort import ort_session
 from .align import crop_detection, outside_share, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace
 from .regions import regions_from_5pts, regions_from_mesh
-from .upright import turned_upright
+from .upright import detect_any_way_up
 
 
 def _version(pkg: str) -> str:
@@ -216,9 +216,10 @@ class RetinaMeshBackend:
         220 px "face" around the eyes). The downscaled pass finds large faces, the full-size
         pass keeps small faces in group photos; boxes found twice, or lying inside a larger
         face, are merged (see merge_detections). A face lying on its side gets its landmarks from
-        a copy of the photo turned upright (:mod:`.upright`).
+        a copy of the photo turned upright, and a photo without an upright face is searched
+        turned (:mod:`.upright`).
         """
-        return turned_upright(self._detect_as_is, rgb, self._detect_as_is(rgb))
+        return detect_any_way_up(self._detect_as_is, rgb)
 
     def _detect_as_is(self, rgb: np.ndarray) -> list[DetectedFace]:
         h, w = rgb.shape[:2]

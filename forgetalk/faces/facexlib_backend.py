@@ -38,7 +38,7 @@ from ..weights import file_sha256, load_manifest, resolve, weights_root
 from .align import crop_detection, outside_share, restrict_to_valid
 from .base import CROP_SIZE, AlignedFace, DetectedFace
 from .regions import BISENET_CLASSES, parsing_face_fraction, regions_from_5pts, regions_from_parsing
-from .upright import turned_upright
+from .upright import detect_any_way_up
 
 COMPONENT = "facexlib"
 
@@ -196,9 +196,9 @@ class FacexlibBackend:
 
     # -- detection ---------------------------------------------------------------------
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
-        """Faces, largest first; one lying on its side gets its landmarks from a copy of the photo
-        turned upright (:mod:`.upright`)."""
-        return turned_upright(self._detect_as_is, rgb, self._detect_as_is(rgb))
+        """Faces, largest first, whichever way up (:mod:`.upright`): one lying on its side gets its
+        landmarks from a copy of the photo turned upright."""
+        return detect_any_way_up(self._detect_as_is, rgb)
 
     def _detect_as_is(self, rgb: np.ndarray) -> list[DetectedFace]:
         import torch
