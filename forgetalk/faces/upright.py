@@ -118,8 +118,8 @@ def _mapped_back(det: DetectedFace, k: int, turned_shape: tuple[int, int]) -> De
 
 def detect_any_way_up(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: np.ndarray) -> list[DetectedFace]:
     """The faces of ``rgb`` whichever way up they are: :func:`turned_upright` over the detector's
-    faces; where it finds none, the upright faces of the first quarter turn (one, two, three) of
-    the photo that has any, mapped back. Costs nothing more on a photo with upright faces, and
+    faces; where it finds none, the upright faces of the first turn of the photo (half a turn, then
+    one and three quarter turns) that has any, mapped back. Costs nothing more on a photo with upright faces, and
     three more detections before "no face" on a photo without any."""
     faces = detect(rgb)
     if faces:

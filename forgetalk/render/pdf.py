@@ -563,8 +563,9 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "can also create region-level differences on genuine photos.",
         "Grayscale images carry no colour evidence; make-up, lighting, motion blur, glasses and occlusions can raise "
         "cue ratios on genuine faces.",
-        "Faces are found whichever way up they are; one turned a quarter or half turn is located on a copy of the photo "
-        "turned upright by whole quarter turns, and a face turned by other angles is analysed as detected. Damage to JPEG picture data "
+        "Faces are looked for upright, on their side and upside down (on copies of the photo turned by whole quarter "
+        "turns); the detector can still miss a face at any angle, and one tilted between those is analysed as detected. "
+        "Damage to JPEG picture data "
         "is reported only when libjpeg reports it: a few bad bytes can change the rest of the picture without a warning.",
         "The verdict is a screening aid for a trained examiner. Corroborate with provenance, the original file and "
         "other methods before drawing conclusions.",
