@@ -35,9 +35,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from image_score import _threshold as verdict_threshold  # noqa: E402
-from verdict_fpr_photos import photo_rows  # noqa: E402
+from verdict_fpr_photos import flagged_cells, photo_rows  # noqa: E402
 
-from forgetalk.metrics import box_iou, separation_auc, wilson_interval  # noqa: E402
+from forgetalk.metrics import box_iou, separation_auc  # noqa: E402
 
 #: Share of the face box's width (or height) left outside the frame.
 CUTS = (0.0, 0.1, 0.2, 0.25, 0.3, 0.35, 0.45)
@@ -136,12 +136,9 @@ def table(rows: Sequence[dict], thr: float) -> list[str]:
         ok = [r for r in sel if r["found"]]
         if not ok:
             continue
-        s = np.array([float(r["score"]) for r in ok])
-        rate = float((s >= thr).mean())
-        lo, hi = wilson_interval(rate, len(ok))
         pair = [r for r in ok if r["photo"] in uncut]
         a = separation_auc([float(r["score"]) for r in pair], [uncut[str(r["photo"])] for r in pair]) if cut > 0 else float("nan")
-        out.append(f"| {100 * cut:.0f} % | {len(ok)} / {len(sel)} | {100 * rate:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | {np.median(s):.3f} "
+        out.append(f"| {100 * cut:.0f} % | {len(ok)} / {len(sel)} | {flagged_cells([float(r['score']) for r in ok], thr)} "
                    f"| {sum(bool(r['outside_note']) for r in ok)} | {'—' if cut == 0 else f'{a:.3f}'} |")
     return out
 
@@ -154,11 +151,8 @@ def share_table(rows: Sequence[dict], thr: float) -> list[str]:
         sel = [r for r in ok if lo <= float(r["outside_share"]) < hi]
         if not sel:
             continue
-        s = np.array([float(r["score"]) for r in sel])
-        rate = float((s >= thr).mean())
-        ci_lo, ci_hi = wilson_interval(rate, len(sel))
         span = f"{100 * lo:.0f}-{100 * hi:.0f} %" if hi <= 1 else f"{100 * lo:.0f} % and more"
-        out.append(f"| {span} | {len(sel)} | {100 * rate:.1f} % ({100 * ci_lo:.1f}-{100 * ci_hi:.1f}) | {np.median(s):.3f} |")
+        out.append(f"| {span} | {len(sel)} | {flagged_cells([float(r['score']) for r in sel], thr)} |")
     return out
 
 

@@ -31,9 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from image_score import _threshold as verdict_threshold  # noqa: E402
-from verdict_fpr_photos import photo_rows  # noqa: E402
-
-from forgetalk.metrics import wilson_interval  # noqa: E402
+from verdict_fpr_photos import flagged_cells, photo_rows  # noqa: E402
 
 ANGLES = (0, 45, 90, 180, 270)
 TURNED_NOTE = "found on a copy turned upright"
@@ -86,10 +84,7 @@ def table(rows: Sequence[dict], thr: float) -> list[str]:
         ok = [r for r in sel if r["found"]]
         if not ok:
             continue
-        s = np.array([float(r["score"]) for r in ok])
-        rate = float((s >= thr).mean())
-        lo, hi = wilson_interval(rate, len(ok))
-        out.append(f"| {angle} | {len(ok)} / {len(sel)} | {100 * rate:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | {np.median(s):.3f} "
+        out.append(f"| {angle} | {len(ok)} / {len(sel)} | {flagged_cells([float(r['score']) for r in ok], thr)} "
                    f"| {sum(bool(r['turned_copy']) for r in ok)} |")
     return out
 

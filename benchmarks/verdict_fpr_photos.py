@@ -112,6 +112,15 @@ def product_analyser(folder: Path) -> Callable[[bytes], list[tuple[float, float]
     return analyse
 
 
+def flagged_cells(scores: Sequence[float], thr: float) -> str:
+    """"5.9 % (3.2-10.5) | 0.472": the share of ``scores`` at or above ``thr`` with its 95 % Wilson
+    interval over the faces, and their median, as the face-level benchmarks' tables print them."""
+    s = np.asarray(scores, np.float64)
+    rate = rate_at(s, thr)
+    lo, hi = wilson_interval(rate, s.size)
+    return f"{100 * rate:.1f} % ({100 * lo:.1f}-{100 * hi:.1f}) | {np.median(s):.3f}"
+
+
 def table(rows: Sequence[dict], thr: float, target: float = 0.05, bins: Sequence[float] = FACE_PX_BINS) -> list[str]:
     """Markdown lines: per source (each, then all) and face-size bin, the rate at ``thr``."""
     out = [f"| source | face size | faces | photos | flagged at {thr:.3f} (95 % interval, by photos) | threshold for {100 * target:.0f} % |",
