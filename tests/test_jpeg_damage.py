@@ -4,6 +4,7 @@ were analysed as a photo, scored "likely manipulated" on the garbled cheeks, exi
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from _helpers import run_cli
 
+from forgetalk.errors import InputError
 from forgetalk.io import load_image
 from forgetalk.jpeg_damage import jpeg_decoder_messages, picture_damage, picture_only
 from forgetalk.jpeg_markers import walk
@@ -146,3 +148,52 @@ def test_ctrl_c_during_the_decode_never_leaves_stderr_swapped(tmp_path: Path, mo
         load_image(photo)
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+#: 64 x 64 px of examples/grace_hopper.jpg saved at quality 90, then re-coded losslessly with
+#: arithmetic coding (`jpegtran -arithmetic`): the same coefficients, another entropy coder.
+ARITHMETIC_JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD//gBGRmlsZSBzb3VyY2U6IGh0dHA6Ly9jb21tb25zLndpa2ltZWRpYS5vcmcvd2lraS9GaWxl"
+    "OkdyYWNlX0hvcHBlci5qcGf/2wBDAAMCAgMCAgMDAwMEAwMEBQgFBQQEBQoHBwYIDAoMDAsKCwsNDhIQDQ4RDgsLEBYQERMUFRUV"
+    "DA8XGBYUGBIUFRT/2wBDAQMEBAUEBQkFBQkUDQsNFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQU"
+    "FBQUFBT/yQARCABAAEADASIAAhEBAxEB/8wACgAQEAUBEBEF/9oADAMBAAIRAxEAPwD/ANlDSIqUHiKoQ7UQ4L8vAXg8bT4rq2it"
+    "TKhUeXk/UZZUBBPvCccMnD5SUAIKbVf6ljDMyv1U+10wRqWp/wDknAlvEg4pX9zewZxFyuYgSJyOmcso9f4p4JYCOBxu6liRoM/c"
+    "muQ4BDg2KjR1dkMSqBFDpUbX83B3gun1hEPU1Fg+2uqVg19crqqmzv0dmiVjxn6imwl3nN6IcBJAJXBofBErCG/umVjti9eODuBH"
+    "8KE7FtT2aInGsVrHxY2RTbDfVt0VSBSiSBLO+4Bb/qYeQWuiP3/Cwm1wlPJnEaEEP3pV3G3iutEk5x656IV2hIAI4KW1nfQgozd+"
+    "DKF5ebItVTpgv8nRGBubLyLHuSro5mmtmYsKHRxMgjlGLosD4YLQ0Uhtd9UhUJcxpwXXHRW74cLSMp7BVVti8RJe9byWX5nPvt7/"
+    "AE9qKzNp0EnKl8Nr2qg1QM518w1u2f8AzVJd0aoy5PRON/0mAXDrcQM95kMZt/vB1CoHGCHQNFGJvMDZGMf6h0VHHxUZJ/Q/sQZy"
+    "V409hjnLLO4xZtscgpdg9GOrx7QndJKSXWvSaoLrdhN4WcObeeOU35v7A0ALfvZBSYwKj+kJ00ATMzn3RBLmFmkqFbpE3Pv4tO1H"
+    "LLxaCarhfpmtgtk7LZGJLH5rTzHaFK4uAWW5NT4Zi+OKg31QLEpRVfGjNutfisI3JNDnCcMil/lu3nSiS6tS+XaCivl5UMCPAl5S"
+    "jnSyXLoUpv1sbg0d1hPkx6opc9Kej74wcnPhzbHgFz/Fw5JdAQSdqi8j5EzYL7WIhNc6/h6NSMTRklDOY1w2Pl5380YxQKfUF5a4"
+    "iZSMuqxNXpX6LsciVkAV4pd03Uh2djDnA8ZDzjOx/ErGU5fCMoR6Ubf4LS9+cbVHkhQEu59wrsnELNzfZtdCaV2CCUcSeiv0IJbq"
+    "SeNg7bd/X2gmeZFeXULBN7k36viDf+S7Yevxp7Dpo6hmKcHZKBj5nn7IOYCJyzXJrn4uHGa6JgEdLsoLr7krnJlPN/7XyAj48NZT"
+    "2s5GXnL0TjcfjkE1dZRarTZWH/C4GT8GxuEMqUjxPGp7TA0StCgqL2A+ATvK/VxU7J6FS1BKbKoKNX6HBSqNalxfBR2yXTlXGyNf"
+    "CJDmGQRm+tdU2qnuPltx2ZRI7dWlM4o8MpI3XkgP9/5U4fJp0/QRMDJ3Vn6itzyf/ikL6dHp2xW58MeHATXYz01vFTfioylutEQC"
+    "+PdY3sR9I506k3NdrRxjXA8vb9UhYQfcBOM9aRevxgqWyuiatX16x6vTnf8AYSRFsoCW+KLfhVpAHHxrNZazyDgB0JEfu5AGY7rJ"
+    "q03oAKvfslYXvh5kSeoElxgfijngiGuSEpfYwUuVdQbm7pGUsJC1HT8oHHc5OnDRr4DmPDnoiZpmdYWqfhHnLn2+pYednYWPAoF6"
+    "YhYspcrBUtG0xY0udENmVIJGru802TMYpp8ISID2TjphkoCG52tAEbhQw5Jl51jLUBkTrPFN/IRsDT5Pv4fptEfBledCUb2oUH/k"
+    "gEvWTklF2+HFOGgGsw+anbRaLHR7phUg4WeQ+CSCGbG6ekfIVlHE51VS9GgxBcvSQWCrkNbuIFMN7/WP1Z1K0aCc+TvnYDm8SjID"
+    "loQpYouMrr2tfd2Jcqns3EJq1pqIsOa7LO3v5nAp1BUzxeAXCWE83kOPxY6Jam6ORXMQt0mf0+MHTZJq1CxHGAo0TEKeS8uifXvN"
+    "8NjVS/8AwzVSpIlhMjyGE/RERDhaSPed5jWj2JVEpVYLeED/2Q=="
+)
+
+
+def test_an_arithmetic_coded_jpeg_is_read_and_its_damage_never_passes(tmp_path: Path) -> None:
+    """Earlier notes said arithmetic-coded JPEGs (rare; allowed by the standard, written by
+    `jpegtran -arithmetic`) were refused as corrupt and that damage in them could decode silently.
+    With this Pillow and OpenCV an intact one is read like any JPEG, and damage is either reported
+    by libjpeg (inserted bytes: "bad arithmetic code" or extraneous bytes) or refused by Pillow as a
+    broken stream (flipped bytes, which the arithmetic decoder itself does not notice): one line,
+    exit 3, never a silent analysis."""
+    photo = tmp_path / "arith.jpg"
+    photo.write_bytes(ARITHMETIC_JPEG)
+    assert jpeg_decoder_messages(ARITHMETIC_JPEG) == ()
+    loaded = load_image(photo)
+    assert loaded.rgb.shape == (64, 64, 3) and loaded.info.picture_damage is None
+    inserted = _garbage(ARITHMETIC_JPEG)
+    assert picture_damage(inserted, jpeg_decoder_messages(picture_only(inserted))) is not None
+    photo.write_bytes(_flipped(ARITHMETIC_JPEG))
+    with pytest.raises(InputError, match="corrupt image"):
+        load_image(photo)
+    code, _, err = run_cli("analyze", str(photo), "--no-progress")
+    assert code == 3 and err.strip().count("\n") == 0 and "corrupt image" in err
