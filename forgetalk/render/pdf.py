@@ -565,8 +565,9 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "cue ratios on genuine faces.",
         "Faces are looked for upright, on their side and upside down (on copies of the photo turned by whole quarter "
         "turns); the detector can still miss a face at any angle, and one tilted between those is analysed as detected. "
-        "About half of upside-down faces are reported by the detector as if upright: those are analysed misaligned and "
-        "score high (half of such untouched faces flagged), so an upside-down photo should be turned upright first. "
+        "An upside-down face the detector reads as upright is found on the half-turned copy by the detector's confidence "
+        "(660 of 666 such faces in the development photos; with the default face backend only), so a face left upside down is rare but possible: "
+        "check the face's thumbnail, and turn such a photo upright first. "
         "Damage to JPEG picture data "
         "is reported only when libjpeg reports it: a few bad bytes can change the rest of the picture without a warning.",
         "The verdict is a screening aid for a trained examiner. Corroborate with provenance, the original file and "
