@@ -25,9 +25,10 @@ def test_quarter_turns_move_pixels_and_other_angles_grow_the_frame(bench) -> Non
 
 
 def test_the_table_counts_flags_and_turned_copies_per_angle(bench) -> None:  # noqa: ANN001
-    rows = [{"photo": f"p{i}", "angle": a, "found": True, "score": 0.9 if (a == 90 and i < 1) else 0.3, "verdict": "", "turned_copy": a == 90}
-            for i in range(4) for a in (0, 90)]
+    rows = [{"photo": f"p{i}", "angle": a, "found": True, "score": 0.9 if (a == 90 and i < 1) else 0.3, "verdict": "", "turned_copy": a == 90,
+             "levelled_copy": a == 30 and i < 3} for i in range(4) for a in (0, 30, 90)]
     rows.append({"photo": "p9", "angle": 90, "found": False})
     by = {ln.split("|")[1].strip(): ln for ln in bench.table(rows, 0.8)[2:]}
-    assert "| 4 / 4 | 0.0 %" in by["0"] and by["0"].endswith("| 0 |")
-    assert "| 4 / 5 | 25.0 %" in by["90"] and by["90"].endswith("| 4 |")
+    assert "| 4 / 4 | 0.0 %" in by["0"] and by["0"].endswith("| 0 | 0 |")
+    assert "| 4 / 5 | 25.0 %" in by["90"] and by["90"].endswith("| 4 | 0 |")
+    assert by["30"].endswith("| 0 | 3 |")  # landmarks from a levelled copy

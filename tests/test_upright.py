@@ -163,3 +163,57 @@ def test_a_photo_without_an_upright_face_is_searched_turned_then_given_up() -> N
 
     (face,) = detect_any_way_up(only_upside_down, photo)
     assert face.turned == 2 and np.allclose(face.landmarks5, turn_points(UPRIGHT, 2, upside_down.shape[:2]))
+
+
+def test_a_tilted_face_takes_landmarks_read_on_a_levelled_copy_mapped_back() -> None:
+    """RetinaFace's landmarks on a face tilted 30-45 degrees were off by 12-20 % of the inter-ocular
+    distance (largest of the five, median), and untouched faces so tilted were flagged 10.5-16 %
+    of the time instead of 5.3 % with exact landmarks. The face is read again on a copy turned by
+    its eye line's angle; the level reading there, mapped back, keeps the tilt."""
+    from forgetalk.faces.upright import LEVEL_MIN_DEG, levelled, roll_degrees
+
+    photo = np.random.default_rng(3).integers(0, 255, (300, 300, 3), dtype=np.uint8)
+    c, s = np.cos(np.radians(30)), np.sin(np.radians(30))
+    tilted_lm = ((UPRIGHT - 60) @ np.array([[c, s], [-s, c]]) + 150).astype(np.float32)
+    face = DetectedFace((100.0, 100.0, 200.0, 200.0), 0.97, tilted_lm)
+    copies: list[np.ndarray] = []
+
+    def detect(img: np.ndarray) -> list[DetectedFace]:
+        copies.append(img)
+        n = img.shape[0]
+        lm = (UPRIGHT - 60 + n / 2).astype(np.float32)  # a level reading at the copy's centre
+        return [DetectedFace((n / 2 - 40, n / 2 - 40, n / 2 + 40, n / 2 + 40), 0.999, lm)]
+
+    out = levelled(detect, photo, face)
+    assert len(copies) == 1 and copies[0].shape[0] == copies[0].shape[1] < 300  # one small square copy
+    assert out.box == face.box and out.score == face.score  # the photo's detection
+    assert out.levelled == round(roll_degrees(tilted_lm), 1) and abs(abs(out.levelled) - 30) < 1
+    assert abs(roll_degrees(out.landmarks5) - roll_degrees(tilted_lm)) < 0.5  # the level reading turned back
+    assert np.abs(out.landmarks5.mean(0) - tilted_lm.mean(0)).max() < 1.0  # around the same place
+    copies.clear()
+    c, s = np.cos(np.radians(LEVEL_MIN_DEG - 3)), np.sin(np.radians(LEVEL_MIN_DEG - 3))
+    nearly_level = DetectedFace(face.box, 0.97, ((UPRIGHT - 60) @ np.array([[c, s], [-s, c]]) + 150).astype(np.float32))
+    on_side = DetectedFace(face.box, 0.97, turn_points(UPRIGHT, 1, (120, 120)).astype(np.float32))
+    assert levelled(detect, photo, nearly_level) is nearly_level and levelled(detect, photo, on_side) is on_side and not copies
+    assert levelled(lambda img: [], photo, face) is face  # nothing read level there: kept
+
+
+def test_a_face_photographed_tilted_gets_landmarks_closer_to_the_upright_photos(default_backend, grace_rgb: np.ndarray) -> None:  # noqa: ANN001
+    """End to end: the example turned 30 degrees (resampled, grey corners); the upright photo's
+    landmarks turned exactly are the truth."""
+    from PIL import Image
+
+    up = default_backend.detect(grace_rgb)[0]
+    h, w = grace_rgb.shape[:2]
+    im = Image.fromarray(grace_rgb).rotate(30, resample=Image.BICUBIC, expand=True, fillcolor=(128, 128, 128))
+    r = np.radians(30)
+    x, y = up.landmarks5[:, 0] - w / 2, up.landmarks5[:, 1] - h / 2
+    truth = np.stack([x * np.cos(r) + y * np.sin(r) + im.width / 2, -x * np.sin(r) + y * np.cos(r) + im.height / 2], 1)
+    iod = float(np.linalg.norm(truth[0] - truth[1]))
+    rgb = np.asarray(im)
+    raw = default_backend._detect_as_is(rgb)[0]
+    det = default_backend.detect(rgb)[0]
+    assert abs(det.levelled + 30) < 5 and det.turned == 0
+    assert np.abs(det.landmarks5 - truth).max() / iod < 0.08 < np.abs(raw.landmarks5 - truth).max() / iod
+    note = default_backend.align(rgb, [det])[0].notes
+    assert any("turned level" in n for n in note), note

@@ -130,6 +130,10 @@ def crop_detection(rgb: np.ndarray, det: DetectedFace, size: int = CROP_SIZE) ->
         lying = "upside down" if det.turned % 4 == 2 else "on its side"
         notes.append(f"face lying {lying} in the photo: its landmarks were found on a copy turned upright by whole quarter turns "
                      "(nothing resampled), as the detector's landmarks on turned faces are unreliable")
+    if det.levelled:
+        notes.append(f"face tilted {abs(det.levelled):.0f} degrees in the photo: its landmarks were found on a copy of its surroundings "
+                     "turned level (resampled for that detection only; the crop is made from the photo), as the detector's "
+                     "landmarks on tilted faces are unreliable")
     valid = valid_in_crop(m, rgb.shape[:2], size)
     if not valid.all():
         notes.append("part of the aligned crop lies outside the photo: padded with black and left out of every region")

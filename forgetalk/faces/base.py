@@ -68,6 +68,9 @@ class DetectedFace:
     #: Quarter turns (``np.rot90``) of the photo on which this face's landmarks were found: 0 as
     #: detected; otherwise a face lying on its side, detected again upright (:mod:`.upright`).
     turned: int = 0
+    #: Degrees a copy of the face's surroundings was turned (counter-clockwise) to read its
+    #: landmarks level: 0 as detected; otherwise a tilted face (:func:`.upright.levelled`).
+    levelled: float = 0.0
 
     @property
     def size(self) -> float:

@@ -198,9 +198,9 @@ class FacexlibBackend:
     def detect(self, rgb: np.ndarray) -> list[DetectedFace]:
         """Faces, largest first, whichever way up (:mod:`.upright`): one lying on its side gets its
         landmarks from a copy of the photo turned upright. Without the check for an upside-down
-        face read as upright: its confidence margin was measured on the default detector
-        (RetinaFace-mobilenet in ONNX), not on this one, whose weights are not here to measure."""
-        return detect_any_way_up(self._detect_as_is, rgb, half_turn_check=False)
+        face read as upright, and without levelling tilted faces: both were measured on the default
+        detector (RetinaFace-mobilenet in ONNX), not on this one, whose weights are not here."""
+        return detect_any_way_up(self._detect_as_is, rgb, half_turn_check=False, level=False)
 
     def _detect_as_is(self, rgb: np.ndarray) -> list[DetectedFace]:
         import torch

@@ -564,10 +564,11 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "Grayscale images carry no colour evidence; make-up, lighting, motion blur, glasses and occlusions can raise "
         "cue ratios on genuine faces.",
         "Faces are looked for upright, on their side and upside down (on copies of the photo turned by whole quarter "
-        "turns); the detector can still miss a face at any angle, and one tilted between those is analysed as detected. "
-        "An upside-down face the detector reads as upright is found on the half-turned copy by the detector's confidence "
-        "(660 of 666 such faces in the development photos; with the default face backend only), so a face left upside down is rare but possible: "
-        "check the face's thumbnail, and turn such a photo upright first. "
+        "turns); the detector can still miss a face at any angle. With the default face backend, a tilted face's "
+        "landmarks are read on a copy of it turned level, and an upside-down face the detector reads as upright is found "
+        "on the half-turned copy by the detector's confidence (660 of 666 such faces in the development and parsing "
+        "photos), so a face left upside down is rare but possible: check the face's thumbnail, and turn such a photo "
+        "upright first. "
         "Damage to JPEG picture data "
         "is reported only when libjpeg reports it: a few bad bytes can change the rest of the picture without a warning.",
         "The verdict is a screening aid for a trained examiner. Corroborate with provenance, the original file and "
