@@ -812,6 +812,25 @@ def _show(p: Path | None) -> str:
     return rel if not rel.startswith(os.pardir + os.sep + os.pardir) else str(p.resolve())
 
 
+def greyscale_item(item, landmarks_of, counts: list[int]):  # noqa: ANN001, ANN201 - EvalItem, LandmarksOf | None
+    """``item`` with its crop made greyscale (ITU-R 601 luma, as PIL's "L", in all three channels),
+    then its landmarks measured on that crop as an analysis of a greyscale photo would (or kept,
+    with ``--real-landmarks``); ``counts[1]`` counts crops where FaceMesh found no face, as
+    ``iter_family_eval_set`` does. Why: the report warns that greyscale photos carry no colour
+    evidence; this measures how much of each family the engines still find without it."""
+    from dataclasses import replace
+
+    from forgetalk.train.evalset import relandmarked
+
+    crop = item.face.crop
+    luma = np.rint(crop[..., 0] * 0.299 + crop[..., 1] * 0.587 + crop[..., 2] * 0.114).clip(0, 255).astype(np.uint8)
+    face = replace(item.face, crop=np.repeat(luma[..., None], 3, axis=2))
+    if landmarks_of is not None:
+        face, ok = relandmarked(face, landmarks_of)
+        counts[1] += not ok
+    return replace(item, face=face)
+
+
 def _label_sources(faces: Sequence[object], parsing: Sequence[object]) -> dict[str, str]:
     from forgetalk.train.evalset import face_name
 
@@ -829,6 +848,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="untouched copies per face, each through its own chain (default 1, the README's draws; more narrows an interval the untouched side limits)")
     ap.add_argument("--real-landmarks", action="store_true",
                     help="give every item its untouched face's landmarks and regions (runs before 2026-11-26) instead of measuring them on the item's own crop")
+    ap.add_argument("--greyscale", action="store_true",
+                    help="make every item, untouched and forged, greyscale (luma in all three channels) after its chain and before its landmarks")
     ap.add_argument("--families", default="", help="comma-separated families of forgetalk.train.loop.ALL_FAMILIES or GUARD_FAMILIES (default: ALL_FAMILIES)")
     ap.add_argument("--limit-faces", type=int, default=0, help="quick run: at most N faces, split evenly over the sources")
     ap.add_argument("--engines", default="evidence,fused", help="comma-separated registered engines")
@@ -897,7 +918,9 @@ def main(argv: list[str] | None = None) -> int:
     # held all at once, three items of every family a face peaked at 22 GB.
     made = [0, 0]
     items = iter_family_eval_set(all_faces, seed=a.seed, families=families, forgeries_per_face=per_face, balanced=True,
-                                 untouched_per_face=untouched_per_face, landmarks_of=landmarks_of, counts=made)
+                                 untouched_per_face=untouched_per_face, landmarks_of=None if a.greyscale else landmarks_of, counts=made)
+    if a.greyscale:  # the same items and draws, made greyscale before their landmarks are measured
+        items = (greyscale_item(it, landmarks_of, made) for it in items)
     n_items = len(all_faces) * (per_face + untouched_per_face)
     first = next(items)
     log(f"{len(faces)} + {len(parsing)} {a.split} faces -> {len(all_faces) * per_face} forgeries + {len(all_faces) * untouched_per_face} untouched, "
@@ -1032,11 +1055,13 @@ def main(argv: list[str] | None = None) -> int:
         cmd += ["--variant", v]
     if a.real_landmarks:
         cmd += ["--real-landmarks"]
+    if a.greyscale:
+        cmd += ["--greyscale"]
     setup = (f"Set: {len(all_faces)} held-out faces ({len(faces)} from the `{a.split}` split of `{faces_dir.name if faces_dir else '-'}/` ({n_photos} photos), "
              f"{len(parsing)} from the `{a.split}` split of `{parsing_dir.name if parsing_dir else '-'}/`), "
              f"{sum(n for k, n in kinds.items() if k != 'real')} forgeries ({', '.join(f'{k} {kinds[k]}' for k in families if kinds.get(k))}) + {kinds.get('real', 0)} untouched faces; "
              f"{per_face} forgeries{f' and {a.untouched_per_face} untouched copies' if a.untouched_per_face > 1 else ''} per face, families round-robin from a seeded offset, every item (untouched included) through its own post-edit chain "
-             f"(forgetalk.synth.chain), then {'the untouched face' + chr(39) + 's landmarks' if a.real_landmarks else 'landmarks and regions measured on its own crop by FaceMesh'}; "
+             f"(forgetalk.synth.chain){', then made greyscale' if a.greyscale else ''}, then {'the untouched face' + chr(39) + 's landmarks' if a.real_landmarks else 'landmarks and regions measured on its own crop by FaceMesh'}; "
              f"seed {a.seed}. Split rules: faces: {faces_rule()}; parsing set: {parsing_rule()}. "
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch threads {a.threads}, device {a.device}. Command: `{shlex.join(cmd)}`.")
     if skipped:

@@ -225,6 +225,15 @@ _GRAY_NOTE = "grayscale image: colour cues are not informative"
 
 
 def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) -> np.ndarray:
+    """:func:`_mode_to_rgb8`, and the grayscale note for a colour file whose pixels are all grey
+    (:func:`channels_equal`)."""
+    rgb = _mode_to_rgb8(img, notes, src_mode)
+    if _GRAY_NOTE not in notes and channels_equal(rgb):
+        notes.append(_GRAY_NOTE)
+    return rgb
+
+
+def _mode_to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) -> np.ndarray:
     """Normalise any Pillow mode to uint8 RGB without inventing content.
 
     16-bit data are scaled (not clipped) so dynamic range is preserved proportionally;
@@ -264,6 +273,15 @@ def _to_rgb8(img: Image.Image, notes: list[str], src_mode: str | None = None) ->
     else:
         notes.append(f"unusual mode {mode} converted to RGB")
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def channels_equal(rgb: np.ndarray, step: int = 2) -> bool:
+    """Whether every pixel of ``rgb`` (every ``step``-th row and column) is grey: R, G and B within
+    2 levels. Why: a greyscale photo saved as a colour JPEG or PNG (every scanner and most editors'
+    "black and white") decodes to three exactly equal channels, and was analysed without the note
+    a one-channel file gets; the engines' colour cues then compare equal channels too."""
+    sub = rgb[::step, ::step]
+    return bool(sub.size) and int((sub.max(axis=2).astype(np.int16) - sub.min(axis=2)).max()) <= 2
 
 
 #: A float or 32-bit image whose full range is this many times wider than its 0.1-99.9 %

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from _helpers import load_benchmark
+from PIL import Image
 
 from forgetalk.metrics import pixel_summary, roc_auc
 
@@ -248,3 +249,32 @@ def test_bootstrap_interval_of_the_region_top1_and_its_paired_difference(bench, 
     assert "top1_ci" not in by["MesoNet Meso4_DF"]["bootstrap"]
     md = bench.interval_tables(synthetic.summary, synthetic.families)
     assert "**Region top-1 with 95 % intervals**" in md and "| fused | 100.0% [100.0%, 100.0%] |" in md
+
+
+def test_greyscale_items_keep_their_draws_and_get_landmarks_measured_on_the_grey_crop(bench) -> None:  # noqa: ANN001
+    """``--greyscale``: the same item made greyscale (luma in all three channels), its landmarks
+    measured on that crop; a crop FaceMesh cannot read keeps its landmarks and is counted."""
+    from forgetalk.faces.base import AlignedFace, DetectedFace
+    from forgetalk.train.evalset import EvalItem
+
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 255, (S, S, 3), dtype=np.uint8)
+    regions = _regions()
+    face = AlignedFace(0, DetectedFace((0.0, 0.0, 10.0, 10.0), 0.99, np.zeros((5, 2), np.float32)), crop, np.eye(2, 3), np.eye(2, 3),
+                       regions, np.ones((S, S), bool))
+    item = EvalItem(face, regions["nose"], True, "part_swap", "nose", ("nose",), "p", 90)
+    seen: list[np.ndarray] = []
+
+    def landmarks_of(img: np.ndarray):  # noqa: ANN202
+        seen.append(img)
+        return None
+
+    counts = [1, 0]
+    grey = bench.greyscale_item(item, landmarks_of, counts)
+    g = grey.face.crop
+    assert g.shape == crop.shape and g.dtype == np.uint8 and (g == g[..., :1]).all()
+    want = np.asarray(Image.fromarray(crop).convert("L"))
+    assert np.abs(g[..., 0].astype(int) - want).max() <= 1  # the luma PIL gives
+    assert seen and seen[0] is g and counts == [1, 1]  # measured on the grey crop; not found: counted
+    assert grey.mask is item.mask and grey.kind == item.kind and grey.face.regions is regions
+    assert bench.greyscale_item(item, None, counts).face.regions is regions and counts == [1, 1]  # --real-landmarks

@@ -381,6 +381,20 @@ def test_every_one_channel_picture_is_said_to_be_grayscale(grace_rgb: np.ndarray
         assert "grayscale image: colour cues are not informative" in load_image(tmp_path / name).info.notes, name
 
 
+def test_a_greyscale_photo_saved_as_colour_is_said_to_be_grayscale(grace_rgb: np.ndarray, tmp_path: Path) -> None:
+    """A "black and white" photo saved as an RGB JPEG decodes to three equal channels; it got no
+    note before. A colour photo, and one with a small coloured patch, get none."""
+    grey = Image.fromarray(grace_rgb).convert("L").convert("RGB")
+    grey.save(tmp_path / "bw.jpg", quality=90)
+    assert "grayscale image: colour cues are not informative" in load_image(tmp_path / "bw.jpg").info.notes
+    Image.fromarray(grace_rgb).save(tmp_path / "colour.png")
+    patched = np.asarray(grey).copy()
+    patched[100:140, 100:140] = (200, 40, 40)
+    Image.fromarray(patched).save(tmp_path / "patch.png")
+    for name in ("colour.png", "patch.png"):
+        assert not any("grayscale" in n for n in load_image(tmp_path / name).info.notes), name
+
+
 def test_multi_frame_notes_say_which_image_was_analysed(tmp_path: Path) -> None:
     """An APNG's default image is a still for viewers without animation, not "frame 1" of it; a
     plain multi-frame file (an animation, a GIF) says frame 1 of how many."""
