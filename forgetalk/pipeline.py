@@ -39,7 +39,7 @@ from .results import (
     RegionResult,
 )
 from .retouch_pattern import retouch_note, retouch_pattern
-from .verdict import face_verdict, image_verdict
+from .verdict import face_verdict, image_verdict, photo_verdicts
 
 DEFAULT_ENGINE = "fused"
 #: Backends may return up to this many faces; the pipeline keeps ``max_faces`` and says so.
@@ -213,6 +213,8 @@ class Analyzer:
         if not faces:
             verdict, score = VERDICT_NO_FACE, 0.0
         else:
+            # A photo of several faces: the stated rate is per face (forgetalk/verdict.py).
+            faces = list(photo_verdicts(faces, getattr(self.engine, "real_score_tail", None)))
             verdict, score = image_verdict(faces)
         report = AnalysisReport(
             schema=SCHEMA_VERSION,

@@ -126,7 +126,8 @@ def test_logistic_fit_and_threshold_rule() -> None:
 
 def test_calibration_is_parsed_once_and_reported_as_read() -> None:
     """recipe.json's calibration section becomes a typed FusedCalibration; info() still reports the
-    section key for key (less val_features) and each face's meta the same verdict facts."""
+    section key for key (less val_features, and the real faces' scores as their count) and each
+    face's meta the same verdict facts."""
     import json
     from pathlib import Path
 
@@ -134,7 +135,8 @@ def test_calibration_is_parsed_once_and_reported_as_read() -> None:
 
     section = json.loads((Path(__file__).resolve().parents[1] / "weights" / "localizer" / "recipe.json").read_text(encoding="utf-8"))["calibration"]
     cal = FusedCalibration.from_dict({**section, "val_features": [[0.0]]})
-    assert list(cal.info()) == list(section) and cal.info() == section
+    reported = {k: v for k, v in section.items() if k != "real_scores_oof"} | {"real_scores_oof_n": len(section["real_scores_oof"])}
+    assert list(cal.info()) == list(reported) and cal.info() == reported
     assert cal.fusion_weight == section["fusion_weight"] and cal.heat_gamma == section["heat_gamma"] and cal.region_source == section["region_source"]
     assert cal.features == tuple(section["features"]) and cal.coef == tuple(section["coef"]) and cal.intercept == section["intercept"]
     assert cal.verdict_meta() == {k: section[k] for k in VERDICT_KEYS if k in section}

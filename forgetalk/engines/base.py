@@ -18,6 +18,7 @@ Engines are found through a static table (:data:`BUILTIN_ENGINES`, see
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -80,6 +81,19 @@ class EngineVocabulary:
     def with_cues(self, *extra: CueSpec) -> EngineVocabulary:
         """This vocabulary plus ``extra`` cues (an engine that wraps another adds its own)."""
         return replace(self, cues=self.cues + extra)
+
+
+@dataclass(frozen=True)
+class RealScoreTail:
+    """The calibration's untouched validation items' out-of-fold scores, sorted, and its target
+    false-positive rate: how often a real face scores at least a given score."""
+
+    scores: tuple[float, ...]
+    target_fpr: float
+
+    def share_at_or_above(self, score: float) -> tuple[int, int]:
+        """(real items scoring ``score`` or more, all real items)."""
+        return len(self.scores) - bisect_left(self.scores, score), len(self.scores)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import WeightsError
 from ..faces import AlignedFace
 from ..weights import load_manifest, load_verified, resolve, weights_path
-from .base import CueSpec, EngineOutput, get_engine, warn_ignored_options
+from .base import CueSpec, EngineOutput, RealScoreTail, get_engine, warn_ignored_options
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 from .regioncal import RegionCalibration, load_region_calibration, region_saliency
 
@@ -272,6 +272,9 @@ class FusedCalibration:
     pixel_threshold: float | None = None
     n_val_real: int | None = None  # untouched validation items (several post-edit versions per face)
     n_val_faces: int | None = None  # the distinct faces behind them
+    #: Every untouched validation item's out-of-fold score, sorted (empty in recipes before 2026-11-28):
+    #: how often a real face scores at least a given score (a photo of many faces, forgetalk.verdict).
+    real_scores_oof: tuple[float, ...] = field(default=(), repr=False)
     section: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -282,6 +285,9 @@ class FusedCalibration:
         if len(coef) != len(features):
             raise ValueError(f"{len(features)} features but {len(coef)} coefficients")
         gamma, n_val_real, n_val_faces = _optional(section, "heat_gamma"), _optional(section, "n_val_real"), _optional(section, "n_val_faces")
+        reals = tuple(_as_float(v, "a real score") for v in _list(section, "real_scores_oof")) if "real_scores_oof" in section else ()
+        if list(reals) != sorted(reals):
+            raise ValueError("'real_scores_oof' is not sorted")
         return cls(
             fusion_weight=_as_float(section.get("fusion_weight"), "'fusion_weight'"), features=features, coef=coef,
             intercept=_as_float(section.get("intercept"), "'intercept'"), heat_gamma=1.0 if gamma is None else gamma,
@@ -289,7 +295,7 @@ class FusedCalibration:
             region_cue_floor=_as_float(section.get("region_cue_floor", REGION_CUE_FLOOR), "'region_cue_floor'"),
             threshold=_optional(section, "threshold"), target_fpr=_optional(section, "target_fpr"), measured_fpr=_optional(section, "measured_fpr"),
             pixel_threshold=_optional(section, "pixel_threshold"), n_val_real=None if n_val_real is None else int(n_val_real),
-            n_val_faces=None if n_val_faces is None else int(n_val_faces),
+            n_val_faces=None if n_val_faces is None else int(n_val_faces), real_scores_oof=reals,
             section=MappingProxyType(dict(section)),
         )  # fmt: skip
 
@@ -298,8 +304,12 @@ class FusedCalibration:
         return {k: v for k in VERDICT_KEYS if (v := getattr(self, k)) is not None}
 
     def info(self) -> dict[str, object]:
-        """The section as read, less the per-face validation features (large, and not a setting)."""
-        return {k: v for k, v in self.section.items() if k != "val_features"}
+        """The section as read, less the per-face validation features and the real faces' scores
+        (large, not settings, and pinned with the recipe's sha256); the number of those scores is kept."""
+        out = {k: v for k, v in self.section.items() if k not in ("val_features", "real_scores_oof")}
+        if self.real_scores_oof:
+            out["real_scores_oof_n"] = len(self.real_scores_oof)
+        return out
 
 
 def face_score(features: dict[str, float], cal: FusedCalibration) -> float:
@@ -364,6 +374,15 @@ class FusedEngine:
         except ValueError as exc:  # pinned but unusable: a weights error (exit 5), as for an unparsable recipe
             raise WeightsError(f"{recipe_label}: malformed calibration ({exc})") from None
         self.evidence = evidence if evidence is not None else get_engine("evidence", device=device)
+
+    @property
+    def real_score_tail(self) -> RealScoreTail | None:
+        """The calibration's real faces' scores for :func:`forgetalk.verdict.photo_verdicts`; None
+        where the recipe lists none or states no target rate."""
+        cal = self.calibration
+        if not cal.real_scores_oof or cal.target_fpr is None:
+            return None
+        return RealScoreTail(cal.real_scores_oof, cal.target_fpr)
 
     def analyze_face(self, face: AlignedFace) -> EngineOutput:
         t0 = time.perf_counter()

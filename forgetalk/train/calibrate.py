@@ -388,6 +388,9 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
         "measured_fpr": fpr,
         "tpr_at_threshold_val": tpr,
         "rates_by_face_px": by_size,
+        # Every untouched item's out-of-fold score, sorted: the verdict reads the share of real
+        # faces at or above a score from it (a photo of many faces, forgetalk/verdict.py).
+        "real_scores_oof": [round(float(v), 6) for v in np.sort(oof[y == 0])],
         "image_auc_by_photo_source": by_source,
         "threshold_rule": f"out-of-fold scores of {CV_FOLDS} photo-grouped folds; measured_fpr and tpr_at_threshold_val are out-of-fold rates",
         "in_sample_fpr": float((scores[y == 0] >= thr).mean()),
