@@ -40,7 +40,7 @@ from ..compression import EXCESS_THRESHOLD, Z_THRESHOLD
 from ..environment import describe as describe_environment
 from ..explain import HEAT_CAVEAT
 from ..results import Analysis, AnalysisReport, CueEvidence, FaceResult
-from ..verdict import MIN_FACE_PX, MIN_JPEG_QUALITY
+from ..verdict import MAX_OUTSIDE_SHARE, MIN_FACE_PX, MIN_JPEG_QUALITY
 from .answer import COMPRESSION_DEV_FACES, above_all, band_words, compression_false_reports, count_of, key_notes, plain_summary, region_real_items, share_below
 from .case import CaseInfo
 from .fonts import font_set, visible
@@ -549,7 +549,10 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "where the calibration has it, and the detection rate on validation forgeries. The image's score is the highest among "
         f"faces of {MIN_FACE_PX} px and up (a smaller face's score counts only when no face is that large). A face is \u201cinconclusive\u201d whatever its score "
         f"when it is under {MIN_FACE_PX} px or the JPEG's picture data is damaged, and instead of \u201cno evidence\u201d when the JPEG "
-        f"quality is under {MIN_JPEG_QUALITY}; a \u201clikely manipulated\u201d face of such a JPEG carries that caution.",
+        f"quality is under {MIN_JPEG_QUALITY}; a \u201clikely manipulated\u201d face of such a JPEG carries that caution. It is also "
+        f"\u201cinconclusive\u201d when it is cut by the photo's edge ({100 * MAX_OUTSIDE_SHARE:.0f} % or more outside), and when its score clears the threshold "
+        "in a photo of several judged faces but an untouched photo of that many faces would have a face scoring that high more often "
+        "than the target rate (the rate is per face; the reason gives the photo's). The photo's verdict is its most severe face verdict.",
         _compression_method(),
         f"<b>Overlay.</b> Heat is shown with the perceptually ordered '{COLORMAP_NAME}' colour map; pixels with heat below "
         f"{ALPHA_LOW:g} are left untinted and opacity rises to {ALPHA_MAX:g} at heat {ALPHA_HIGH:g}. Face boxes are cyan. "
