@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from verdict_fpr_photos import split_photos_of  # noqa: E402
+from verdict_fpr_photos import json_rows, split_photos_of  # noqa: E402
 
 from forgetalk.metrics import wilson_interval  # noqa: E402
 
@@ -104,21 +102,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (its --split's portraits are tiled)")
     ap.add_argument("--split", default="test", choices=("val", "test"))
-    ap.add_argument("--json", type=Path, default=None, help="write every row here; with --from, read them instead")
-    ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
-    args = ap.parse_args(argv)
-    if args.load:
-        rows = json.loads(args.json.read_text())
-    else:
+
+    def rows_of(args: argparse.Namespace) -> list[dict]:
         if args.parsing is None:
             ap.error("give --parsing")
-        photos = [rgb for _, rgb in split_photos_of(None, args.parsing, args.split)]
-        t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            rows = measure(photos, Path(tmp))
-        print(f"{len(rows)} collages in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=1))
+            return measure([rgb for _, rgb in split_photos_of(None, args.parsing, args.split)], Path(tmp))
+
+    _, rows = json_rows(ap, rows_of, argv)
     print("\n".join(table(rows)))
 
 

@@ -25,10 +25,8 @@ gain of upright faces, and the highest confidence of upside-down faces (what the
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from verdict_fpr_photos import split_photos_of  # noqa: E402
+from verdict_fpr_photos import json_rows, split_photos_of  # noqa: E402
 
 SPLITS = ("train", "val", "test")
 MARGINS = (0.0, 0.5, 0.8, 1.0, 1.5)
@@ -97,19 +95,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--faces", type=Path, default=None, help="development photos")
     ap.add_argument("--parsing", type=Path, default=None, help="the parsing set")
-    ap.add_argument("--json", type=Path, default=None, help="write every row here; with --from, read them instead")
-    ap.add_argument("--from", dest="load", action="store_true", help="report from --json without detecting again")
-    args = ap.parse_args(argv)
-    if args.load:
-        rows = json.loads(args.json.read_text())
-    else:
+
+    def rows_of(args: argparse.Namespace) -> list[dict]:
         if args.faces is None and args.parsing is None:
             ap.error("give --faces, --parsing or both")
-        t0 = time.perf_counter()
-        rows = measure(args.faces, args.parsing)
-        print(f"{len(rows)} rows in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        if args.json:
-            args.json.write_text(json.dumps(rows, indent=1))
+        return measure(args.faces, args.parsing)
+
+    _, rows = json_rows(ap, rows_of, argv)
     print("\n".join(table(rows)))
 
 

@@ -141,29 +141,41 @@ def table(rows: Sequence[dict], thr: float, target: float = 0.05, bins: Sequence
     return out
 
 
-def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.ndarray]], Path], list[dict]],
-               argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[dict]]:
-    """The command line every whole-photo benchmark shares (--faces, --parsing, --split, --json,
-    --from) and its rows: measured on the split's photos in a scratch folder (``measure_in``), or
-    read back from --json with --from; measured rows are written to --json when given."""
-    ap = argparse.ArgumentParser(description=description)
-    ap.add_argument("--faces", type=Path, default=None, help="development photos (their --split)")
-    ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (its --split)")
-    ap.add_argument("--split", default="test", choices=("val", "test"))
+def json_rows(ap: argparse.ArgumentParser, measure: Callable[[argparse.Namespace], list[dict]],
+              argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[dict]]:
+    """``ap`` with --json and --from added, parsed, and its rows: read back from --json with
+    --from, else measured (``measure(args)``, timed on stderr) and written to --json when given.
+    Every whole-photo benchmark reports from saved rows this way."""
     ap.add_argument("--json", type=Path, default=None, help="write every row here; with --from, read them instead")
     ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
     args = ap.parse_args(argv)
     if args.load:
         return args, json.loads(args.json.read_text())
-    if args.faces is None and args.parsing is None:
-        ap.error("give --faces, --parsing or both")
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = measure_in(split_photos_of(args.faces, args.parsing, args.split), Path(tmp))
+    rows = measure(args)
     print(f"{len(rows)} rows in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return args, rows
+
+
+def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.ndarray]], Path], list[dict]],
+               argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[dict]]:
+    """The command line every whole-photo benchmark of one split shares (--faces, --parsing,
+    --split, and :func:`json_rows`' --json, --from) and its rows: measured on the split's photos in
+    a scratch folder (``measure_in``)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--faces", type=Path, default=None, help="development photos (their --split)")
+    ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (its --split)")
+    ap.add_argument("--split", default="test", choices=("val", "test"))
+
+    def measure(args: argparse.Namespace) -> list[dict]:
+        if args.faces is None and args.parsing is None:
+            ap.error("give --faces, --parsing or both")
+        with tempfile.TemporaryDirectory() as tmp:
+            return measure_in(split_photos_of(args.faces, args.parsing, args.split), Path(tmp))
+
+    return json_rows(ap, measure, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
