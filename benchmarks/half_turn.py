@@ -25,7 +25,6 @@ gain of upright faces, and the highest confidence of upside-down faces (what the
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,13 +37,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from verdict_fpr_photos import json_rows, split_photos_of  # noqa: E402
 
+from forgetalk.faces.upright import log_odds  # noqa: E402
+
 SPLITS = ("train", "val", "test")
 MARGINS = (0.0, 0.5, 0.8, 1.0, 1.5)
-
-
-def log_odds(p: float) -> float:
-    p = min(max(float(p), 1e-7), 1 - 1e-7)
-    return math.log(p / (1 - p))
 
 
 def measure(faces_dir: Path | None, parsing_dir: Path | None) -> list[dict[str, object]]:

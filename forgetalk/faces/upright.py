@@ -113,8 +113,8 @@ def turned_upright(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: np.n
     detection on the photo turned by one, two or three quarter turns, and every level face detected
     with less than ``HALF_TURN_GATE`` confidence by its detection on the photo turned half a turn
     where that one is ``MIN_HALF_TURN_GAIN`` more confident in log-odds (an upside-down face read as
-    upright; module docstring), each
-    mapped back to the photo's coordinates (``turned`` records the turns). Upright: within
+    upright; module docstring), each mapped back to the photo's coordinates (``turned`` records the
+    turns). Upright: within
     ``MAX_TILT_DEG`` and half the face's own tilt; the same face: boxes overlapping by
     ``MIN_MATCH_IOU``. Otherwise the face keeps its own detection. Why the most confident, not the
     least tilted: an upside-down copy's landmarks can read upright too (least tilt chose it for 9
@@ -123,7 +123,8 @@ def turned_upright(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: np.n
     confidence margin was measured for the default backend's detector only. With ``level``, the
     reading on a copy turned by the face's own eye-line angle (:func:`levelled`) competes with
     the quarter turns by the same confidence: a face only tilted 30-60 degrees was otherwise taken
-    from a quarter-turned copy that misread it (flagged 24-40 % of the time)."""
+    from a quarter-turned copy that misread it (flagged 24-40 % of the time); and every face left
+    more than ``LEVEL_MIN_DEG`` from level and from a quarter turn is read on a levelled copy."""
     shape = rgb.shape[:2]
     copies: dict[int, tuple[list[DetectedFace], tuple[int, int]]] = {}
 
@@ -144,9 +145,9 @@ def turned_upright(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: np.n
         if own <= MAX_TILT_DEG:
             if half_turn_check and face.score < HALF_TURN_GATE:
                 flipped = upright_match(face, 2, MAX_TILT_DEG)
-                if flipped is not None and _log_odds(flipped.score) - _log_odds(face.score) > MIN_HALF_TURN_GAIN:
+                if flipped is not None and log_odds(flipped.score) - log_odds(face.score) > MIN_HALF_TURN_GAIN:
                     face = flipped
-            out.append(face)
+            out.append(levelled(detect, rgb, face) if level else face)
             continue
         # At most half the face's own tilt, so a face only tilted (its landmarks right) is not
         # swapped for a turned copy's detection that happens to read level.
@@ -155,11 +156,15 @@ def turned_upright(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: np.n
         reading = _level_reading(detect, rgb, face) if level and not _near_quarter_turn(face) else None
         if reading is not None:
             found.append(reading)
-        out.append(max(found, key=lambda c: c[0], default=(0.0, face))[1])
+        best = max(found, key=lambda c: c[0], default=(0.0, face))[1]
+        if level and best is not face and not best.levelled:  # a quarter-turned copy's face, still tilted there
+            best = levelled(detect, rgb, best)
+        out.append(best)
     return out
 
 
-def _log_odds(p: float) -> float:
+def log_odds(p: float) -> float:
+    """log(p / (1 - p)), finite at the detector's saturated confidences (0 and 1 clipped by 1e-7)."""
     p = min(max(float(p), 1e-7), 1 - 1e-7)
     return math.log(p / (1 - p))
 
@@ -223,19 +228,17 @@ def detect_any_way_up(detect: Callable[[np.ndarray], list[DetectedFace]], rgb: n
                       level: bool = True) -> list[DetectedFace]:
     """The faces of ``rgb`` whichever way up they are: :func:`turned_upright` over the detector's
     faces; where it finds none, the upright faces of the first turn of the photo (half a turn, then
-    one and three quarter turns) that has any, mapped back; then, with ``level``, every face still
+    one and three quarter turns) that has any, mapped back; with ``level``, every face still
     tilted past ``LEVEL_MIN_DEG`` gets its landmarks from a levelled copy (:func:`levelled`).
     Costs one more detection on a photo with a level face under ``HALF_TURN_GATE`` (none where
     every face is above it), one small one per tilted face, and three more before "no face" on a
     photo without any."""
     faces = detect(rgb)
     if faces:
-        faces = turned_upright(detect, rgb, faces, half_turn_check, level)
-    else:
-        for k in (2, 1, 3):  # half a turn first: a face on its side is usually found as it is
-            turned = np.ascontiguousarray(np.rot90(rgb, k))
-            found = [d for d in detect(turned) if tilt_degrees(d.landmarks5) <= MAX_TILT_DEG]
-            if found:
-                faces = [_mapped_back(d, k, turned.shape[:2]) for d in found]
-                break
-    return [f if f.levelled or not level else levelled(detect, rgb, f) for f in faces]
+        return turned_upright(detect, rgb, faces, half_turn_check, level)
+    for k in (2, 1, 3):  # half a turn first: a face on its side is usually found as it is
+        turned = np.ascontiguousarray(np.rot90(rgb, k))
+        found = [_mapped_back(d, k, turned.shape[:2]) for d in detect(turned) if tilt_degrees(d.landmarks5) <= MAX_TILT_DEG]
+        if found:
+            return [levelled(detect, rgb, f) if level else f for f in found]
+    return []
