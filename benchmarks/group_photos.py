@@ -62,7 +62,7 @@ def draws(n_photos: int, sizes: Sequence[int] = SIZES, collages: int = COLLAGES,
 
 def measure(photos: list[np.ndarray], folder: Path) -> list[dict[str, object]]:
     from forgetalk.pipeline import AnalyzeOptions, Analyzer
-    from forgetalk.verdict import MAX_OUTSIDE_SHARE, MIN_FACE_PX
+    from forgetalk.verdict import is_judged
 
     an = Analyzer(AnalyzeOptions())
     path = folder / "collage.jpg"
@@ -72,7 +72,7 @@ def measure(photos: list[np.ndarray], folder: Path) -> list[dict[str, object]]:
         Image.fromarray(collage([photos[i] for i in idx])).save(buf, "JPEG", quality=90)
         path.write_bytes(buf.getvalue())
         rep = an.analyze_path(path).report
-        judged = [f for f in rep.faces if f.face_size_px >= MIN_FACE_PX and f.outside_share < MAX_OUTSIDE_SHARE]
+        judged = [f for f in rep.faces if is_judged(f.face_size_px, f.outside_share)]
         rows.append({"n": n, "photos": list(idx), "verdict": rep.verdict, "faces": len(rep.faces), "judged": len(judged),
                      "flagged_faces": sum(f.verdict == "likely manipulated" for f in judged),
                      "over_threshold": sum(f.score >= float(f.engine_meta.get("threshold", 0.5)) for f in judged)})

@@ -96,17 +96,23 @@ def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = 
     return VERDICT_NO_EVIDENCE, f"score {out.score:.3f} < {basis}"
 
 
-def judged(face: FaceResult) -> bool:
-    """Whether the face's score is read at all: large enough and not cut by the frame."""
-    return face.face_size_px >= MIN_FACE_PX and face.outside_share < MAX_OUTSIDE_SHARE
+def is_judged(size: float, outside: float = 0.0) -> bool:
+    """Whether a face's score is read at all: ``MIN_FACE_PX`` or more and less than
+    ``MAX_OUTSIDE_SHARE`` of it outside the photo (the image score's and the photo rule's faces)."""
+    return size >= MIN_FACE_PX and outside < MAX_OUTSIDE_SHARE
+
+
+def photo_rate(hits: int, total: int, n_faces: int) -> float:
+    """How often an untouched photo of ``n_faces`` faces has one scoring as high as a score that
+    ``hits`` of ``total`` real items reach (faces taken as independent)."""
+    return 1.0 - (1.0 - hits / total) ** n_faces
 
 
 def many_faces_reason(n_faces: int, hits: int, total: int, target: float) -> str:
     """Why a flagged face of a photo of ``n_faces`` judged faces is inconclusive."""
-    rate = 1.0 - (1.0 - hits / total) ** n_faces
     return (f"one of {n_faces} faces judged in this photo: {hits} of {total} untouched validation items score this high, so an "
-            f"untouched photo of {n_faces} faces has one that high about {100 * rate:.0f} % of the time, more than the "
-            f"{100 * target:.0f} % the verdict allows")
+            f"untouched photo of {n_faces} faces has one that high about {100 * photo_rate(hits, total, n_faces):.0f} % of the "
+            f"time, more than the {100 * target:.0f} % the verdict allows")
 
 
 def photo_verdicts(faces: Sequence[FaceResult], tail: RealScoreTail | None) -> tuple[FaceResult, ...]:
@@ -119,15 +125,15 @@ def photo_verdicts(faces: Sequence[FaceResult], tail: RealScoreTail | None) -> t
 
     Why: the verdict's rate is per face. Read as the photo's, "likely manipulated" on the highest of
     24 faces at 0.878 (threshold 0.874) would be wrong about seven untouched photos in ten."""
-    n = sum(judged(f) for f in faces)
+    n = sum(is_judged(f.face_size_px, f.outside_share) for f in faces)
     if tail is None or not tail.scores or n < 2:
         return tuple(faces)
     out: list[FaceResult] = []
     for f in faces:
-        by_score = f.verdict == VERDICT_MANIPULATED and not (f.compression is not None and f.compression.single_regions)
-        if by_score and judged(f):
+        # A face flagged by score is a judged one: face_verdict makes tiny and cut faces inconclusive first.
+        if f.verdict == VERDICT_MANIPULATED and not (f.compression is not None and f.compression.single_regions):
             hits, total = tail.share_at_or_above(f.score)
-            if 1.0 - (1.0 - hits / total) ** n > tail.target_fpr:
+            if photo_rate(hits, total, n) > tail.target_fpr:
                 f = replace(f, verdict=VERDICT_INCONCLUSIVE, verdict_reason=f"{many_faces_reason(n, hits, total, tail.target_fpr)}; {f.verdict_reason}")
         out.append(f)
     return tuple(out)
@@ -162,7 +168,7 @@ def deciding_index(scores: Sequence[float], sizes: Sequence[float], outside: Seq
     ... face 2``) while the image score (0.604) is another face's.
     """
     every = range(len(scores))
-    judged = [i for i in every if sizes[i] >= MIN_FACE_PX and (outside is None or outside[i] < MAX_OUTSIDE_SHARE)]
+    judged = [i for i in every if is_judged(sizes[i], 0.0 if outside is None else outside[i])]
     return max(judged or every, key=lambda i: scores[i], default=None)
 
 
