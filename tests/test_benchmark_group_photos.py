@@ -33,3 +33,18 @@ def test_the_table_compares_the_photo_rate_with_the_independent_prediction(bench
     assert cells[:3] == ["4", "10", "4.0"] and cells[3].startswith("10.0 %")  # the verdict: one photo
     assert cells[4] == "5.0 %" and cells[5] == f"{100 * (1 - 0.95 ** 4):.1f} %"  # 2 of 40 faces over the threshold; 1 - 0.95^4
     assert cells[6] == "20.0 %"  # two photos held such a face
+
+
+def test_a_face_is_placed_in_the_tile_holding_its_centre(bench) -> None:  # noqa: ANN001
+    assert bench.tile_of((10, 10, 50, 50), 4, tile=64) == 0
+    assert bench.tile_of((70, 10, 120, 60), 4, tile=64) == 1  # centre (95, 35): second column
+    assert bench.tile_of((100, 150, 140, 190), 9, tile=64) == 7  # centre (120, 170): row 2, column 1 of a 3 x 3 grid
+
+
+def test_the_forged_table_separates_the_face_threshold_from_the_verdict_after_the_rule(bench) -> None:  # noqa: ANN001
+    forged = [{"judged": True, "over_threshold": i < 6, "face_verdict": "likely manipulated" if i < 2 else "inconclusive",
+               "verdict": "likely manipulated" if i < 3 else "inconclusive"} for i in range(10)]
+    rows = [{"n": 9, "forged": f} for f in forged] + [{"n": 9}]  # a collage whose forgery pasted nothing has no "forged"
+    (line,) = bench.forged_table(rows)[2:]
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:5] == ["9", "10", "10", "6 (60.0 %)", "2 (20.0 %)"] and cells[5].startswith("30.0 %")
