@@ -813,22 +813,16 @@ def _show(p: Path | None) -> str:
 
 
 def greyscale_item(item, landmarks_of, counts: list[int]):  # noqa: ANN001, ANN201 - EvalItem, LandmarksOf | None
-    """``item`` with its crop made greyscale (ITU-R 601 luma, as PIL's "L", in all three channels),
-    then its landmarks measured on that crop as an analysis of a greyscale photo would (or kept,
-    with ``--real-landmarks``); ``counts[1]`` counts crops where FaceMesh found no face, as
-    ``iter_family_eval_set`` does. Why: the report warns that greyscale photos carry no colour
-    evidence; this measures how much of each family the engines still find without it."""
-    from dataclasses import replace
+    """``item`` made greyscale (``forgetalk.train.evalset.greyscale_item``: luma in all three
+    channels, landmarks measured on the grey crop, or kept with ``--real-landmarks``); ``counts[1]``
+    counts crops where FaceMesh found no face, as ``iter_family_eval_set`` does. Why: the report
+    warns that greyscale photos carry no colour evidence; this measures how much of each family the
+    engines still find without it, and how the greyscale threshold does."""
+    from forgetalk.train.evalset import greyscale_item as grey
 
-    from forgetalk.train.evalset import relandmarked
-
-    crop = item.face.crop
-    luma = np.rint(crop[..., 0] * 0.299 + crop[..., 1] * 0.587 + crop[..., 2] * 0.114).clip(0, 255).astype(np.uint8)
-    face = replace(item.face, crop=np.repeat(luma[..., None], 3, axis=2))
-    if landmarks_of is not None:
-        face, ok = relandmarked(face, landmarks_of)
-        counts[1] += not ok
-    return replace(item, face=face)
+    out, ok = grey(item, landmarks_of)
+    counts[1] += not ok
+    return out
 
 
 def _label_sources(faces: Sequence[object], parsing: Sequence[object]) -> dict[str, str]:

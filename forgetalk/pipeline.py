@@ -214,7 +214,7 @@ class Analyzer:
             verdict, score = VERDICT_NO_FACE, 0.0
         else:
             # A photo of several faces: the stated rate is per face (forgetalk/verdict.py).
-            faces = list(photo_verdicts(faces, getattr(self.engine, "real_score_tail", None)))
+            faces = list(photo_verdicts(faces, getattr(self.engine, "real_score_tail", None), getattr(self.engine, "greyscale_score_tail", None)))
             verdict, score = image_verdict(faces)
         report = AnalysisReport(
             schema=SCHEMA_VERSION,

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from .engines.base import EngineOutput, RealScoreTail
+from .engines.base import GREYSCALE_BASIS, EngineOutput, RealScoreTail
 from .faces import AlignedFace
 from .io import InputInfo
 from .results import VERDICT_INCONCLUSIVE, VERDICT_MANIPULATED, VERDICT_NO_EVIDENCE, FaceCompression, FaceResult
@@ -74,7 +74,9 @@ def face_verdict(face: AlignedFace, out: EngineOutput, info: InputInfo | None = 
         basis = f"uncalibrated threshold {thr_f:.2f}"
     else:
         thr_f = float(thr)  # type: ignore[arg-type]
-        basis = f"threshold {thr_f:.3f}" + (f" (false-positive rate {float(fpr) * 100:.1f}% on real faces)" if fpr is not None else "")  # type: ignore[arg-type]
+        grey = out.meta.get("threshold_basis") == GREYSCALE_BASIS
+        basis = (f"{'greyscale ' if grey else ''}threshold {thr_f:.3f}"
+                 + (f" (false-positive rate {float(fpr) * 100:.1f}% on {'greyscale copies of ' if grey else ''}real faces)" if fpr is not None else ""))  # type: ignore[arg-type]
     size = face.detection.size
     if size < MIN_FACE_PX:
         return VERDICT_INCONCLUSIVE, f"face too small ({size:.0f} px < {MIN_FACE_PX} px) for reliable forensic traces; score {out.score:.3f} vs {basis}"
@@ -108,33 +110,41 @@ def photo_rate(hits: int, total: int, n_faces: int) -> float:
     return 1.0 - (1.0 - hits / total) ** n_faces
 
 
-def many_faces_reason(n_faces: int, hits: int, total: int, target: float) -> str:
-    """Why a flagged face of a photo of ``n_faces`` judged faces is inconclusive."""
-    return (f"one of {n_faces} faces judged in this photo: {hits} of {total} untouched validation items score this high, so an "
+#: What a real-score tail's scores are of, as the reason names them.
+REAL_ITEMS = "untouched validation items"
+GREY_ITEMS = "greyscale copies of untouched validation items"
+
+
+def many_faces_reason(n_faces: int, hits: int, total: int, target: float, items: str = REAL_ITEMS) -> str:
+    """Why a flagged face of a photo of ``n_faces`` judged faces is inconclusive (``items``: what the scores are of)."""
+    return (f"one of {n_faces} faces judged in this photo: {hits} of {total} {items} score this high, so an "
             f"untouched photo of {n_faces} faces has one that high about {100 * photo_rate(hits, total, n_faces):.0f} % of the "
             f"time, more than the {100 * target:.0f} % the verdict allows")
 
 
-def photo_verdicts(faces: Sequence[FaceResult], tail: RealScoreTail | None) -> tuple[FaceResult, ...]:
+def photo_verdicts(faces: Sequence[FaceResult], tail: RealScoreTail | None, greyscale_tail: RealScoreTail | None = None) -> tuple[FaceResult, ...]:
     """``faces`` with every face flagged by its score alone turned "inconclusive" where an untouched
     photo of as many judged faces would have a face scoring that high more often than the target
     rate (1 - (1 - p)^N, p the share of real validation faces at or above the score; faces taken
     as independent, which collages of untouched portraits bore out). A face flagged by the JPEG
     compression history, a photo of one judged face, or an engine whose calibration lists no real
-    scores (``tail`` None) is left as it is.
+    scores (``tail`` None) is left as it is. A face judged against the greyscale threshold is read
+    against ``greyscale_tail`` (the grey untouched items' scores; left as it is where None).
 
     Why: the verdict's rate is per face. Read as the photo's, "likely manipulated" on the highest of
     24 faces at 0.878 (threshold 0.874) would be wrong about seven untouched photos in ten."""
     n = sum(is_judged(f.face_size_px, f.outside_share) for f in faces)
-    if tail is None or not tail.scores or n < 2:
+    if n < 2:
         return tuple(faces)
     out: list[FaceResult] = []
     for f in faces:
+        grey = f.engine_meta.get("threshold_basis") == GREYSCALE_BASIS
+        t = greyscale_tail if grey else tail
         # A face flagged by score is a judged one: face_verdict makes tiny and cut faces inconclusive first.
-        if f.verdict == VERDICT_MANIPULATED and not (f.compression is not None and f.compression.single_regions):
-            hits, total = tail.share_at_or_above(f.score)
-            if photo_rate(hits, total, n) > tail.target_fpr:
-                f = replace(f, verdict=VERDICT_INCONCLUSIVE, verdict_reason=f"{many_faces_reason(n, hits, total, tail.target_fpr)}; {f.verdict_reason}")
+        if t is not None and t.scores and f.verdict == VERDICT_MANIPULATED and not (f.compression is not None and f.compression.single_regions):
+            hits, total = t.share_at_or_above(f.score)
+            if photo_rate(hits, total, n) > t.target_fpr:
+                f = replace(f, verdict=VERDICT_INCONCLUSIVE, verdict_reason=f"{many_faces_reason(n, hits, total, t.target_fpr, GREY_ITEMS if grey else REAL_ITEMS)}; {f.verdict_reason}")
         out.append(f)
     return tuple(out)
 

@@ -4,6 +4,8 @@ the forged region ranked first on forgeries generated here from a public-domain 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -110,6 +112,48 @@ def test_fused_with_injected_parts_needs_no_weights() -> None:
     assert fuse_heatmaps(np.ones((2, 2)), np.zeros((2, 2)), 0.25).max() == pytest.approx(0.25)
 
 
+def test_a_greyscale_face_is_judged_against_the_greyscale_threshold() -> None:
+    """Same score model, the greyscale section's threshold and rates for a crop with no colour."""
+    import torch
+
+    from forgetalk.engines.base import EngineOutput
+    from forgetalk.engines.fused import FusedCalibration, FusedEngine
+    from forgetalk.engines.localizer.infer import Localizer
+    from forgetalk.engines.localizer.model import LocalizerConfig, LocalizerNet
+    from forgetalk.train.evalset import greyscale_crop
+    from forgetalk.verdict import face_verdict
+
+    class StubEvidence:
+        def analyze_face(self, face):  # noqa: ANN001, ANN202
+            return EngineOutput(heatmap=np.zeros((512, 512), np.float32), score=0.2)
+
+    torch.manual_seed(0)
+    loc = Localizer(LocalizerNet(LocalizerConfig(input_size=64, widths=(4, 8, 8, 8))))
+    cal = {"fusion_weight": 0.5, "features": ["evidence_score"], "coef": [1.0], "intercept": 0.0, "threshold": 0.7, "target_fpr": 0.05,
+           "measured_fpr": 0.049, "n_val_real": 10,
+           "greyscale": {"threshold": 0.5, "target_fpr": 0.05, "measured_fpr": 0.048, "real_scores_oof": [0.1, 0.5, 0.6]}}
+    eng = FusedEngine(evidence=StubEvidence(), localizer=loc, calibration=cal)
+    face = public_domain_face()
+    colour, grey = eng.analyze_face(face), eng.analyze_face(replace(face, crop=greyscale_crop(face.crop)))
+    assert colour.score == grey.score  # the stub's score only: one model
+    assert colour.meta["threshold"] == 0.7 and colour.meta["measured_fpr"] == 0.049 and "threshold_basis" not in colour.meta
+    assert grey.meta["threshold"] == 0.5 and grey.meta["measured_fpr"] == 0.048 and grey.meta["threshold_basis"] == "greyscale"
+    assert grey.meta["n_val_real"] == 10
+    assert face_verdict(face, grey)[1] == "score 0.550 >= greyscale threshold 0.500 (false-positive rate 4.8% on greyscale copies of real faces)"
+    assert face_verdict(face, colour)[1].startswith("score 0.550 < threshold 0.700")
+    tail = eng.greyscale_score_tail
+    assert tail is not None and tail.scores == (0.1, 0.5, 0.6) and tail.target_fpr == 0.05
+    info = FusedCalibration.from_dict(cal).info()
+    assert "real_scores_oof" not in info["greyscale"] and info["greyscale"]["real_scores_oof_n"] == 3
+    with pytest.raises(WeightsError, match="malformed calibration"):
+        FusedEngine(evidence=StubEvidence(), localizer=loc, calibration={**cal, "greyscale": {"threshold": "low"}})
+    with pytest.raises(WeightsError, match="malformed calibration"):
+        FusedEngine(evidence=StubEvidence(), localizer=loc, calibration={**cal, "greyscale": 0.5})
+    plain = FusedEngine(evidence=StubEvidence(), localizer=loc, calibration={k: v for k, v in cal.items() if k != "greyscale"})
+    assert plain.analyze_face(replace(face, crop=greyscale_crop(face.crop))).meta["threshold"] == 0.7  # older recipes: one threshold
+    assert plain.greyscale_score_tail is None
+
+
 def test_logistic_fit_and_threshold_rule() -> None:
     from forgetalk.metrics import threshold_at_fpr
     from forgetalk.train.calibrate import fit_logistic
@@ -136,6 +180,8 @@ def test_calibration_is_parsed_once_and_reported_as_read() -> None:
     section = json.loads((Path(__file__).resolve().parents[1] / "weights" / "localizer" / "recipe.json").read_text(encoding="utf-8"))["calibration"]
     cal = FusedCalibration.from_dict({**section, "val_features": [[0.0]]})
     reported = {k: v for k, v in section.items() if k != "real_scores_oof"} | {"real_scores_oof_n": len(section["real_scores_oof"])}
+    grey = section["greyscale"]  # its real scores as their count too
+    reported["greyscale"] = {k: v for k, v in grey.items() if k != "real_scores_oof"} | {"real_scores_oof_n": len(grey["real_scores_oof"])}
     assert list(cal.info()) == list(reported) and cal.info() == reported
     assert cal.fusion_weight == section["fusion_weight"] and cal.heat_gamma == section["heat_gamma"] and cal.region_source == section["region_source"]
     assert cal.features == tuple(section["features"]) and cal.coef == tuple(section["coef"]) and cal.intercept == section["intercept"]

@@ -47,6 +47,20 @@ def test_one_judged_face_no_tail_or_a_compression_finding_leave_verdicts_alone()
     assert photo_verdicts([by_history, _face(1, 0.2)], TAIL)[0] is by_history
 
 
+def test_a_greyscale_face_is_read_against_the_greyscale_tail() -> None:
+    """A face judged against the greyscale threshold (``meta["threshold_basis"]``) is compared with
+    the grey untouched items' scores, and the reason says so; without that tail it is left alone."""
+    grey_tail = RealScoreTail(tuple(i / 200 for i in range(100)), 0.05)  # grey faces score lower: 0.00-0.495
+    grey = _face(0, 0.49, VERDICT_MANIPULATED, engine_meta={"threshold_basis": "greyscale"})
+    pair = [grey, _face(1, 0.2, engine_meta={"threshold_basis": "greyscale"})]
+    out = photo_verdicts(pair, TAIL, grey_tail)  # 2 of 100 grey items at 0.49 or more: 1 - 0.98^2 = 4.0 % <= 5 %
+    assert out[0].verdict == VERDICT_MANIPULATED
+    lower = [_face(0, 0.47, VERDICT_MANIPULATED, engine_meta={"threshold_basis": "greyscale"}), pair[1]]  # 6 of 100: 11.6 %
+    reason = photo_verdicts(lower, TAIL, grey_tail)[0].verdict_reason
+    assert reason.startswith("one of 2 faces judged in this photo: 6 of 100 greyscale copies of untouched validation items score this high")
+    assert photo_verdicts(lower, TAIL, None) == tuple(lower)  # no grey tail: the colour scores do not stand in
+
+
 @pytest.mark.parametrize("score,hits", [(0.0, 100), (0.5, 50), (0.995, 0), (0.99, 1)])
 def test_the_tail_counts_real_scores_at_or_above(score: float, hits: int) -> None:
     assert TAIL.share_at_or_above(score) == (hits, 100)

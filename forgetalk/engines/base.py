@@ -83,6 +83,11 @@ class EngineVocabulary:
         return replace(self, cues=self.cues + extra)
 
 
+#: ``meta["threshold_basis"]`` of a face an engine judged against its greyscale threshold (a face
+#: with no colour); the verdict says so and reads that threshold's real-face scores.
+GREYSCALE_BASIS = "greyscale"
+
+
 @dataclass(frozen=True)
 class RealScoreTail:
     """The calibration's untouched validation items' out-of-fold scores, sorted, and its target

@@ -21,8 +21,9 @@ import numpy as np
 
 from ..errors import WeightsError
 from ..faces import AlignedFace
+from ..io import channels_equal
 from ..weights import load_manifest, load_verified, resolve, weights_path
-from .base import CueSpec, EngineOutput, RealScoreTail, get_engine, warn_ignored_options
+from .base import GREYSCALE_BASIS, CueSpec, EngineOutput, RealScoreTail, get_engine, warn_ignored_options
 from .localizer.common import ONNX_FILE, WEIGHTS_COMPONENT, WEIGHTS_FILE, LocalizerOutput
 from .regioncal import RegionCalibration, load_region_calibration, region_saliency
 
@@ -244,6 +245,40 @@ def _weights(section: Mapping[str, object], key: str) -> dict[str, float]:
     return {str(k): _as_float(v, f"{key}[{k!r}]") for k, v in value.items()}
 
 
+def _sorted_scores(section: Mapping[str, object], key: str = "real_scores_oof") -> tuple[float, ...]:
+    reals = tuple(_as_float(v, "a real score") for v in _list(section, key)) if key in section else ()
+    if list(reals) != sorted(reals):
+        raise ValueError(f"{key!r} is not sorted")
+    return reals
+
+
+@dataclass(frozen=True)
+class GreyscaleThreshold:
+    """The calibration's ``greyscale`` section: the face score's threshold for faces with no colour.
+
+    Why a threshold of its own: the face score is the colour model's, but greyscale faces score
+    lower, untouched ones included, so the colour threshold flagged fewer grey untouched faces
+    than stated and caught a third as many grey forgeries (``train/calibrate.greyscale_threshold``
+    sets this one at the same target rate on grey copies of the validation items)."""
+
+    threshold: float
+    target_fpr: float | None = None
+    measured_fpr: float | None = None
+    #: The grey untouched validation items' out-of-fold scores, sorted (a photo of several faces).
+    real_scores_oof: tuple[float, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_dict(cls, section: Mapping[str, object]) -> GreyscaleThreshold:
+        return cls(threshold=_as_float(section.get("threshold"), "'greyscale.threshold'"), target_fpr=_optional(section, "target_fpr"),
+                   measured_fpr=_optional(section, "measured_fpr"), real_scores_oof=_sorted_scores(section))
+
+    def verdict_meta(self) -> dict[str, float | str]:
+        """The facts that replace the colour ones in a greyscale face's meta."""
+        out: dict[str, float | str] = {"threshold": self.threshold, "threshold_basis": GREYSCALE_BASIS}
+        out.update({k: v for k in ("target_fpr", "measured_fpr") if (v := getattr(self, k)) is not None})
+        return out
+
+
 @dataclass(frozen=True)
 class FusedCalibration:
     """The ``calibration`` section of ``recipe.json``, parsed once when the engine is built.
@@ -275,6 +310,9 @@ class FusedCalibration:
     #: Every untouched validation item's out-of-fold score, sorted (empty in recipes before 2026-11-28):
     #: how often a real face scores at least a given score (a photo of many faces, forgetalk.verdict).
     real_scores_oof: tuple[float, ...] = field(default=(), repr=False)
+    #: The threshold for greyscale faces (None in recipes before 2026-11-29: every face is judged
+    #: against the colour threshold).
+    greyscale: GreyscaleThreshold | None = None
     section: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -285,9 +323,9 @@ class FusedCalibration:
         if len(coef) != len(features):
             raise ValueError(f"{len(features)} features but {len(coef)} coefficients")
         gamma, n_val_real, n_val_faces = _optional(section, "heat_gamma"), _optional(section, "n_val_real"), _optional(section, "n_val_faces")
-        reals = tuple(_as_float(v, "a real score") for v in _list(section, "real_scores_oof")) if "real_scores_oof" in section else ()
-        if list(reals) != sorted(reals):
-            raise ValueError("'real_scores_oof' is not sorted")
+        grey = section.get("greyscale")
+        if grey is not None and not isinstance(grey, Mapping):
+            raise ValueError(f"'greyscale' is not an object: {grey!r}")
         return cls(
             fusion_weight=_as_float(section.get("fusion_weight"), "'fusion_weight'"), features=features, coef=coef,
             intercept=_as_float(section.get("intercept"), "'intercept'"), heat_gamma=1.0 if gamma is None else gamma,
@@ -295,13 +333,18 @@ class FusedCalibration:
             region_cue_floor=_as_float(section.get("region_cue_floor", REGION_CUE_FLOOR), "'region_cue_floor'"),
             threshold=_optional(section, "threshold"), target_fpr=_optional(section, "target_fpr"), measured_fpr=_optional(section, "measured_fpr"),
             pixel_threshold=_optional(section, "pixel_threshold"), n_val_real=None if n_val_real is None else int(n_val_real),
-            n_val_faces=None if n_val_faces is None else int(n_val_faces), real_scores_oof=reals,
-            section=MappingProxyType(dict(section)),
+            n_val_faces=None if n_val_faces is None else int(n_val_faces), real_scores_oof=_sorted_scores(section),
+            greyscale=None if grey is None else GreyscaleThreshold.from_dict(grey), section=MappingProxyType(dict(section)),
         )  # fmt: skip
 
-    def verdict_meta(self) -> dict[str, float | int]:
-        """The stated verdict facts, for each face's meta."""
-        return {k: v for k in VERDICT_KEYS if (v := getattr(self, k)) is not None}
+    def verdict_meta(self, greyscale: bool = False) -> dict[str, float | int | str]:
+        """The stated verdict facts, for each face's meta; a greyscale face's threshold and rates
+        are the ``greyscale`` section's where the recipe has one."""
+        out: dict[str, float | int | str] = {k: v for k in VERDICT_KEYS if (v := getattr(self, k)) is not None}
+        if greyscale and self.greyscale is not None:
+            out.pop("measured_fpr", None)
+            out.update(self.greyscale.verdict_meta())
+        return out
 
     def info(self) -> dict[str, object]:
         """The section as read, less the per-face validation features and the real faces' scores
@@ -309,6 +352,9 @@ class FusedCalibration:
         out = {k: v for k, v in self.section.items() if k not in ("val_features", "real_scores_oof")}
         if self.real_scores_oof:
             out["real_scores_oof_n"] = len(self.real_scores_oof)
+        grey = out.get("greyscale")
+        if isinstance(grey, Mapping):
+            out["greyscale"] = {**{k: v for k, v in grey.items() if k != "real_scores_oof"}, "real_scores_oof_n": len(grey.get("real_scores_oof") or ())}
         return out
 
 
@@ -384,6 +430,14 @@ class FusedEngine:
             return None
         return RealScoreTail(cal.real_scores_oof, cal.target_fpr)
 
+    @property
+    def greyscale_score_tail(self) -> RealScoreTail | None:
+        """The same for greyscale faces (their own untouched scores); None where the recipe has none."""
+        grey = self.calibration.greyscale
+        if grey is None or not grey.real_scores_oof or grey.target_fpr is None:
+            return None
+        return RealScoreTail(grey.real_scores_oof, grey.target_fpr)
+
     def analyze_face(self, face: AlignedFace) -> EngineOutput:
         t0 = time.perf_counter()
         ev: EngineOutput = self.evidence.analyze_face(face)  # type: ignore[attr-defined]
@@ -413,7 +467,9 @@ class FusedEngine:
                                  for r, zs in terms.items() if r in region_scores},
             "score_definition": "logistic model of " + ", ".join(self.calibration.features) + " (see forgetalk.engines.fused.face_features), fitted on validation real and forged faces",
             "seconds": round(time.perf_counter() - t0, 4),
-            **self.calibration.verdict_meta(),
+            # A face with no colour (all three channels equal: a greyscale photo) is judged against
+            # the greyscale threshold; the score is the same model's.
+            **self.calibration.verdict_meta(greyscale=channels_equal(face.crop)),
         }
         return EngineOutput(heatmap=heat, score=score, cues=cues, cue_region_stats=ev.cue_region_stats, region_scores=region_scores, meta=meta,
                             vocabulary=ev.vocabulary.with_cues(LOCALIZER_CUE))
