@@ -157,8 +157,8 @@ def share_table(rows: Sequence[dict], thr: float) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    _, rows = photo_rows(__doc__.split("\n\n")[0], measure, argv)
-    thr = verdict_threshold()
+    args, rows = photo_rows(__doc__.split("\n\n")[0], measure, argv)
+    thr = verdict_threshold(args.greyscale)
     print("\n".join(table(rows, thr)))
     print()
     print("\n".join(share_table(rows, thr)))

@@ -226,10 +226,12 @@ def build_web(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
     return rows
 
 
-def _threshold() -> float:
+def _threshold(greyscale: bool = False) -> float:
+    """The shipped verdict threshold (``greyscale``: the one greyscale faces are judged against)."""
     from forgetalk.weights import read_verified
 
-    return float(json.loads(read_verified("localizer", "recipe.json").decode("utf-8"))["calibration"]["threshold"])
+    cal = json.loads(read_verified("localizer", "recipe.json").decode("utf-8"))["calibration"]
+    return float((cal["greyscale"] if greyscale else cal)["threshold"])
 
 
 def _rate(flags: list[bool]) -> str:

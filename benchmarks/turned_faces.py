@@ -93,8 +93,8 @@ def table(rows: Sequence[dict], thr: float) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    _, rows = photo_rows(__doc__.split("\n\n")[0], measure, argv)
-    print("\n".join(table(rows, verdict_threshold())))
+    args, rows = photo_rows(__doc__.split("\n\n")[0], measure, argv)
+    print("\n".join(table(rows, verdict_threshold(args.greyscale))))
 
 
 if __name__ == "__main__":

@@ -162,27 +162,35 @@ def json_rows(ap: argparse.ArgumentParser, measure: Callable[[argparse.Namespace
 def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.ndarray]], Path], list[dict]],
                argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[dict]]:
     """The command line every whole-photo benchmark of one split shares (--faces, --parsing,
-    --split, and :func:`json_rows`' --json, --from) and its rows: measured on the split's photos in
-    a scratch folder (``measure_in``)."""
+    --split, --greyscale, and :func:`json_rows`' --json, --from) and its rows: measured on the
+    split's photos (made greyscale with --greyscale) in a scratch folder (``measure_in``)."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--faces", type=Path, default=None, help="development photos (their --split)")
     ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (its --split)")
     ap.add_argument("--split", default="test", choices=("val", "test"))
+    ap.add_argument("--greyscale", action="store_true", help="make every photo greyscale (luma in three channels) first; "
+                    "tables then read the greyscale threshold")
 
     def measure(args: argparse.Namespace) -> list[dict]:
         if args.faces is None and args.parsing is None:
             ap.error("give --faces, --parsing or both")
+        photos = split_photos_of(args.faces, args.parsing, args.split)
+        if args.greyscale:
+            from forgetalk.train.evalset import greyscale_crop
+
+            photos = ((name, greyscale_crop(rgb)) for name, rgb in photos)
         with tempfile.TemporaryDirectory() as tmp:
-            return measure_in(split_photos_of(args.faces, args.parsing, args.split), Path(tmp))
+            return measure_in(photos, Path(tmp))
 
     return json_rows(ap, measure, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args, rows = photo_rows(__doc__.split("\n\n")[0], lambda photos, tmp: measure(photos, product_analyser(tmp)), argv)
-    thr = verdict_threshold()
-    print(f"Untouched photos of the `{args.split}` split saved as JPEG (quality {QUALITY[0]}-{QUALITY[1]}) at long sides "
-          f"{', '.join(map(str, SIDES))} px; verdict threshold {thr:.3f}\n")
+    thr = verdict_threshold(args.greyscale)
+    print(f"Untouched photos of the `{args.split}` split{', made greyscale,' if args.greyscale else ''} saved as JPEG "
+          f"(quality {QUALITY[0]}-{QUALITY[1]}) at long sides {', '.join(map(str, SIDES))} px; "
+          f"{'greyscale ' if args.greyscale else ''}verdict threshold {thr:.3f}\n")
     print("\n".join(table(rows, thr)))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from _helpers import load_benchmark
 
@@ -21,3 +22,18 @@ def test_table_counts_faces_and_photos_per_source_and_bin(bench) -> None:  # noq
     assert "| 11 | 11 | 27.3 %" in by[("all", "0-100 px")] and ("faces", "100 px and up") not in by
     assert by[("parsing", "0-100 px")].endswith("| 0.900 |")  # the project's threshold_at_fpr: 3 of 10 at 0.9 -> flag none
 
+
+
+def test_greyscale_runs_measure_grey_photos(bench, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    """``--greyscale`` hands every photo to the measurement as a greyscale one (three equal channels)."""
+    from forgetalk.io import channels_equal
+
+    colour = np.zeros((8, 8, 3), np.uint8)
+    colour[..., 0] = 200
+    monkeypatch.setattr(bench, "split_photos_of", lambda faces, parsing, split: iter([("parsing/a", colour)]))
+    seen = []
+    _, rows = bench.photo_rows("test", lambda photos, tmp: [seen.append(rgb) or {"photo": n} for n, rgb in photos],
+                               ["--parsing", str(tmp_path), "--greyscale"])
+    assert rows == [{"photo": "parsing/a"}] and channels_equal(seen[0], step=1) and int(seen[0][0, 0, 0]) == round(200 * 0.299)
+    _, rows = bench.photo_rows("test", lambda photos, tmp: [seen.append(rgb) or {"photo": n} for n, rgb in photos], ["--parsing", str(tmp_path)])
+    assert seen[-1] is colour
