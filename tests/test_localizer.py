@@ -177,6 +177,29 @@ def test_guard_can_keep_the_starting_weights(monkeypatch) -> None:  # noqa: ANN0
     assert set(last) == set(start) and any(not torch.equal(last[k], start[k]) for k in start)
 
 
+def test_the_rolled_back_last_step_is_written_with_its_recipe_and_can_join_an_ensemble(tmp_path) -> None:  # noqa: ANN001
+    """``OUT/last_step`` gets the run's recipe (its data split) marked as the last step's, so that
+    ``forgetalk.train.ensemble`` accepts it beside members of the same split."""
+    import json
+
+    from forgetalk.commands.train import _write_last_step
+    from forgetalk.engines.localizer.model import build_localizer
+    from forgetalk.train.ensemble import write_ensemble
+
+    model = build_localizer(TINY)
+    recipe = {"component": "localizer", "split": {"photos": {"test": ["a.jpg"]}}, "train_config": {"seed": 5},
+              "training": {"guard": {"kept_step": 0, "last_step_image_auc": 0.7}}}
+    write_weights(model, tmp_path / "run", recipe)
+    moved = {k: v + 1 if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    _write_last_step(model, moved, tmp_path / "run", recipe, lambda m: None)
+    last = json.loads((tmp_path / "run" / "last_step" / "recipe.json").read_text())
+    assert last["split"] == recipe["split"] and last["weights"].startswith("the last training step (0.7 on the guard), not step 0")
+    loaded = load_localizer(tmp_path / "run" / "last_step" / "localizer.safetensors")
+    assert all(torch.equal(v, moved[k]) for k, v in loaded.state_dict().items())
+    write_ensemble([tmp_path / "run" / "localizer.safetensors", tmp_path / "run" / "last_step" / "localizer.safetensors"], tmp_path / "ens")
+    assert (tmp_path / "ens" / "localizer.safetensors").is_file()
+
+
 def testmake_guard_batch_uses_every_face_before_any_twice() -> None:
     """The guard batch forges faces in a seeded permutation, cycling, not drawn with replacement,
     and the same batch for every training seed."""

@@ -13,19 +13,28 @@ import click
 from .options import json_option
 
 
-def _write_last_step(model: object, state: dict[str, object], out_dir: Path, seed: int, log) -> None:  # noqa: ANN001
-    """The last step's weights, which the guard did not keep, as ``OUT/last_step/localizer.safetensors``:
-    outside the manifest, so nothing loads them as the trained localizer, but an ensemble or a
-    benchmark can measure them on more than the guard's 96 pairs."""
+def _write_last_step(model: object, state: dict[str, object], out_dir: Path, recipe: dict[str, object], log) -> None:  # noqa: ANN001
+    """The last step's weights, which the guard did not keep, as ``OUT/last_step/localizer.safetensors``
+    with the run's recipe beside them (marked as the last step's): outside the manifest, so nothing
+    loads them as the trained localizer, but an ensemble or a benchmark can measure them on more
+    than the guard's 96 pairs. Why the recipe: ``forgetalk.train.ensemble`` refuses members whose
+    recipes name different data splits, and a member without one names none (2026-11-29: the
+    last step of a rolled-back run could not join an ensemble until its recipe was copied by hand)."""
     import copy
 
     from ..engines.localizer.infer import save_localizer
+    from ..io import atomic_write_json
 
     last = copy.deepcopy(model)
     last.load_state_dict(state)  # type: ignore[attr-defined]
-    (out_dir / "last_step").mkdir(parents=True, exist_ok=True)
-    save_localizer(last, out_dir / "last_step" / "localizer.safetensors", {"seed": str(seed), "note": "last training step, not kept by the guard"})  # type: ignore[arg-type]
-    log(f"[train] the last step's weights (not kept): {out_dir / 'last_step' / 'localizer.safetensors'}")
+    folder = out_dir / "last_step"
+    folder.mkdir(parents=True, exist_ok=True)
+    seed = str((recipe.get("train_config") or {}).get("seed", ""))  # type: ignore[union-attr]
+    save_localizer(last, folder / "localizer.safetensors", {"seed": seed, "note": "last training step, not kept by the guard"})  # type: ignore[arg-type]
+    guard = (recipe.get("training") or {}).get("guard") or {}  # type: ignore[union-attr]
+    atomic_write_json(folder / "recipe.json", {**recipe, "weights": f"the last training step ({guard.get('last_step_image_auc')} on the guard), "
+                                                           f"not step {guard.get('kept_step')}, which the guard kept in the folder above"})
+    log(f"[train] the last step's weights (not kept): {folder / 'localizer.safetensors'}")
 
 
 def _native_range(text: str, chained: bool) -> tuple[int, int]:
@@ -231,7 +240,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     }
     write_weights(model, out_dir, recipe)
     if last_step:
-        _write_last_step(model, last_step, out_dir, cfg.seed, log)
+        _write_last_step(model, last_step, out_dir, recipe, log)
     log(f"wrote {out_dir} after {time.perf_counter() - t0:.0f}s")
     if calibrate:
         from ..io import atomic_write_json
