@@ -57,6 +57,11 @@ REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 REGION_BAND_EDGES = (FACE_PX_AT_512 / 2,)
 
 
+def logistic(logit: np.ndarray) -> np.ndarray:
+    """The face score from its logit (clipped, as ``fit_logistic`` and the engine's ``face_score`` do)."""
+    return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+
+
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
     """Newton-IRLS logistic regression with a small ridge (pure numpy, a few features)."""
     xb = np.c_[x, np.ones(len(x))]
@@ -64,7 +69,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50
     reg = np.eye(xb.shape[1]) * l2
     reg[-1, -1] = 0.0
     for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -50, 50)))
+        p = logistic(xb @ w)
         g = xb.T @ (p - y) + reg @ w
         h = (xb * (p * (1 - p))[:, None]).T @ xb + reg + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(h, g)
@@ -228,7 +233,7 @@ def greyscale_threshold(items: list, feats: np.ndarray, y: np.ndarray, photos: l
     if logits is None:  # too few faces for folds (the tests' tiny sets): the model fitted on all
         coef, icpt = fit_logistic(feats, y)
         logits = g_feats @ coef + icpt
-    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50, 50)))
+    scores = logistic(logits)
     thr, fpr = threshold_at_fpr(scores[y == 0], target_fpr)
     colour_thr, colour_tpr = colour
     out: dict[str, object] = {
@@ -402,10 +407,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     feats = table[:, [candidates.index(c) for c in chosen]]
     coef, intercept = fit_logistic(feats, y)
 
-    def prob(logit: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
-
-    scores = prob(feats @ coef + intercept)
+    scores = logistic(feats @ coef + intercept)
     # The threshold comes from out-of-fold scores (folds grouped by photo, as in the selection):
     # the features were chosen and the model fitted on these same faces, so in-sample real scores
     # sit lower than those of faces the model never saw. Applied to the model fitted on all folds.
@@ -413,7 +415,7 @@ def calibrate_fusion(out_dir: Path, val_faces: list, seed: int = EVAL_SEED, targ
     # held-out test faces that threshold still flags 10.2 % of untouched faces, not 5 %: with 183
     # validation faces the threshold itself is uncertain, see docs/localizer_history.md.)
     oof_l = oof_logits(feats, y, photo_folds(photos))
-    oof = scores if oof_l is None else prob(oof_l)  # None: too few faces for folds (tests' tiny sets)
+    oof = scores if oof_l is None else logistic(oof_l)  # None: too few faces for folds (tests' tiny sets)
     thr, fpr = threshold_at_fpr(oof[y == 0], target_fpr)
     tpr = float((oof[y == 1] >= thr).mean())
     by_size = rates_by_face_px(oof, y, face_px, thr)
