@@ -51,6 +51,17 @@ QUALITY = (75, 95)
 SEED = 20261127
 
 
+#: The sepia filter of image editors and CSS (``filter: sepia(1)``): each output channel a fixed mix
+#: of the input's, clipped. A toned old print or a "vintage" filter gives such a photo: it has one
+#: hue, but its channels differ, so the greyscale threshold does not apply to it.
+SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32)
+
+
+def sepia(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` through :data:`SEPIA` (pure)."""
+    return np.clip(rgb.astype(np.float32) @ SEPIA.T, 0, 255).round().astype(np.uint8)
+
+
 def rate_at(scores: np.ndarray, thr: float) -> float:
     return float((scores >= thr).mean()) if scores.size else 0.0
 
@@ -162,14 +173,16 @@ def json_rows(ap: argparse.ArgumentParser, measure: Callable[[argparse.Namespace
 def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.ndarray]], Path], list[dict]],
                argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[dict]]:
     """The command line every whole-photo benchmark of one split shares (--faces, --parsing,
-    --split, --greyscale, and :func:`json_rows`' --json, --from) and its rows: measured on the
-    split's photos (made greyscale with --greyscale) in a scratch folder (``measure_in``)."""
+    --split, --greyscale or --sepia, and :func:`json_rows`' --json, --from) and its rows: measured
+    on the split's photos (made greyscale or sepia-toned first) in a scratch folder (``measure_in``)."""
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--faces", type=Path, default=None, help="development photos (their --split)")
     ap.add_argument("--parsing", type=Path, default=None, help="the parsing set (its --split)")
     ap.add_argument("--split", default="test", choices=("val", "test"))
-    ap.add_argument("--greyscale", action="store_true", help="make every photo greyscale (luma in three channels) first; "
-                    "tables then read the greyscale threshold")
+    tone = ap.add_mutually_exclusive_group()
+    tone.add_argument("--greyscale", action="store_true", help="make every photo greyscale (luma in three channels) first; "
+                      "tables then read the greyscale threshold")
+    tone.add_argument("--sepia", action="store_true", help="give every photo the editors' sepia tone first (SEPIA); judged in colour")
 
     def measure(args: argparse.Namespace) -> list[dict]:
         if args.faces is None and args.parsing is None:
@@ -179,6 +192,8 @@ def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.nd
             from forgetalk.train.evalset import greyscale_crop
 
             photos = ((name, greyscale_crop(rgb)) for name, rgb in photos)
+        elif args.sepia:
+            photos = ((name, sepia(rgb)) for name, rgb in photos)
         with tempfile.TemporaryDirectory() as tmp:
             return measure_in(photos, Path(tmp))
 
@@ -188,7 +203,8 @@ def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.nd
 def main(argv: Sequence[str] | None = None) -> None:
     args, rows = photo_rows(__doc__.split("\n\n")[0], lambda photos, tmp: measure(photos, product_analyser(tmp)), argv)
     thr = verdict_threshold(args.greyscale)
-    print(f"Untouched photos of the `{args.split}` split{', made greyscale,' if args.greyscale else ''} saved as JPEG "
+    tone = ", made greyscale," if args.greyscale else ", sepia-toned," if args.sepia else ""
+    print(f"Untouched photos of the `{args.split}` split{tone} saved as JPEG "
           f"(quality {QUALITY[0]}-{QUALITY[1]}) at long sides {', '.join(map(str, SIDES))} px; "
           f"{'greyscale ' if args.greyscale else ''}verdict threshold {thr:.3f}\n")
     print("\n".join(table(rows, thr)))

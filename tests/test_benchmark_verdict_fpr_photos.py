@@ -37,3 +37,13 @@ def test_greyscale_runs_measure_grey_photos(bench, monkeypatch, tmp_path) -> Non
     assert rows == [{"photo": "parsing/a"}] and channels_equal(seen[0], step=1) and int(seen[0][0, 0, 0]) == round(200 * 0.299)
     _, rows = bench.photo_rows("test", lambda photos, tmp: [seen.append(rgb) or {"photo": n} for n, rgb in photos], ["--parsing", str(tmp_path)])
     assert seen[-1] is colour
+
+
+def test_sepia_runs_tone_every_photo_with_the_editors_matrix(bench, monkeypatch, tmp_path) -> None:  # noqa: ANN001
+    white = np.full((4, 4, 3), 255, np.uint8)
+    monkeypatch.setattr(bench, "split_photos_of", lambda faces, parsing, split: iter([("parsing/a", white)]))
+    seen = []
+    bench.photo_rows("test", lambda photos, tmp: [seen.append(rgb) or {"photo": n} for n, rgb in photos], ["--parsing", str(tmp_path), "--sepia"])
+    assert seen[0][0, 0].tolist() == [255, 255, 239]  # white: the first two rows of the matrix sum over 1 (clipped), the third to 0.937
+    with pytest.raises(SystemExit):  # one tone at a time
+        bench.photo_rows("test", lambda photos, tmp: [], ["--parsing", str(tmp_path), "--sepia", "--greyscale"])
