@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from forgetalk.metrics import roc_auc  # noqa: E402
 from forgetalk.train.calibrate import fit_logistic, photo_folds  # noqa: E402
+from forgetalk.train.ensemble import trained_families  # noqa: E402
 
 
 def pooled(t, mask):  # noqa: ANN001, ANN201 - (1, C, h, w) torch tensor, (H, W) bool numpy mask
@@ -67,7 +68,7 @@ def score_items(faces_dir: Path, parsing_dir: Path) -> dict[str, np.ndarray]:
     recipe = json.loads(read_verified("localizer", "recipe.json").decode("utf-8"))
     cal = recipe["calibration"]
     faces = [*load_split_faces(faces_dir, "val"), *load_parsing_split(parsing_dir, "val")]
-    items = validation_items(faces, tuple(recipe["train_config"]["families"]))
+    items = validation_items(faces, trained_families(recipe))
     net = load_localizer(resolve("localizer", "localizer.safetensors")).eval()
     members = list(net.members) if hasattr(net, "members") else [net]
     grabbed: dict[str, object] = {}

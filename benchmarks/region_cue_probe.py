@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from forgetalk.metrics import roc_auc, separation_auc  # noqa: E402
 from forgetalk.train.calibrate import fit_logistic, photo_folds  # noqa: E402
+from forgetalk.train.ensemble import trained_families  # noqa: E402
 from forgetalk.weights import read_verified, resolve  # noqa: E402
 
 CONSISTENCY = ("border_colour", "border_noise", "catchlight_level", "catchlight_offset", "eye_area", "eye_openness", "iris_colour", "part_offset",
@@ -80,7 +81,7 @@ def score_items(faces_dir: Path, parsing_dir: Path) -> list[dict]:
     recipe = shipped_recipe()
     cal = recipe["calibration"]
     faces = [*load_split_faces(faces_dir, "val"), *load_parsing_split(parsing_dir, "val")]
-    items = validation_items(faces, tuple(recipe["train_config"]["families"]))
+    items = validation_items(faces, trained_families(recipe))
     loc = Localizer(load_localizer(resolve("localizer", "localizer.safetensors")))
     ev_engine = get_engine("evidence")
     rcal = load_region_calibration("localizer")

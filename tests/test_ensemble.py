@@ -272,3 +272,33 @@ def test_mirrored_channels_refuse_a_side_without_its_counterpart() -> None:
     assert mirrored_channels(("left_eye", "nose", "right_eye")) == [2, 1, 0]
     with pytest.raises(ValueError, match="right_ear"):
         mirrored_channels(("left_ear", "nose"))
+
+
+def test_the_calibration_families_are_every_family_of_every_member_and_its_lineage(tmp_path: Path) -> None:
+    """trained_families: an ensemble whose first member was continued on two families from a
+    network trained on eight was calibrated on those two alone (its ``train_config`` is the first
+    member's); the union over members and the weights each was continued from is what the
+    calibration must draw its validation forgeries from."""
+    from forgetalk.train.ensemble import extract_members, trained_families
+
+    eight = ["self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour"]
+    d0, d1 = tmp_path / "m0", tmp_path / "m1"
+    torch.manual_seed(0)
+    previous = {"component": "localizer", "train_config": {"seed": 1, "families": ["retouch", "eye_colour"]}, "split": SPLIT}
+    write_weights(build_localizer(TINY).eval(), d0, {"component": "localizer", "command": "continued", "train_config": {"seed": 2, "families": ["part_swap", "region_swap"]},
+                                                     "split": SPLIT, "init": {"path": "x", "sha256": "0" * 64, "previous_recipe": previous}})
+    write_weights(build_localizer(TINY).eval(), d1, {"component": "localizer", "command": "fresh", "train_config": {"seed": 3, "families": ["liquify", "inpaint"]}, "split": SPLIT})
+    write_ensemble([d0 / "localizer.safetensors", d1 / "localizer.safetensors"], tmp_path / "ens")
+    recipe = json.loads((tmp_path / "ens" / "recipe.json").read_text())
+    assert recipe["train_config"]["families"] == ["part_swap", "region_swap"]  # the first member's, as before
+    assert trained_families(recipe) == ("region_swap", "part_swap", "liquify", "retouch", "inpaint", "eye_colour")  # registry order
+    assert [m["families"] for m in recipe["ensemble"]["members"]] == [["region_swap", "part_swap", "retouch", "eye_colour"], ["liquify", "inpaint"]]
+    # members taken out and combined again keep every family (each listed entry carries its own)
+    got = extract_members(tmp_path / "ens" / "localizer.safetensors", tmp_path / "out")
+    write_ensemble(got, tmp_path / "again")
+    assert trained_families(json.loads((tmp_path / "again" / "recipe.json").read_text())) == trained_families(recipe)
+    # a recipe that names no family gives none (the calibration's v1 items)
+    assert trained_families({"train_config": {"seed": 1}}) == ()
+    # the shipped recipe: v3 continued on two families from all eight, beside three members trained on all eight
+    shipped = json.loads((Path(__file__).resolve().parents[1] / "weights" / "localizer" / "recipe.json").read_text())
+    assert list(trained_families(shipped)) == eight

@@ -144,8 +144,14 @@ def test_ctrl_c_during_the_decode_never_leaves_stderr_swapped(tmp_path: Path, mo
     photo = tmp_path / "p.jpg"
     photo.write_bytes(GRACE.read_bytes())
     before = os.fstat(2)
-    with pytest.raises(KeyboardInterrupt):
-        load_image(photo)
+    # A suite started in the background inherits SIGINT ignored (POSIX, for `&` without job
+    # control), and Python then never raises KeyboardInterrupt: give the test Python's own handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            load_image(photo)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     after = os.fstat(2)
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
 

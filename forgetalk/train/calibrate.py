@@ -44,6 +44,12 @@ SELECTABLE_SOURCES = ("head", "mask", "mean")
 #: validation items of 2026-11-26 the three eye cues together or every consistency cue did less
 #: (benchmarks/region_cue_probe.py, docs/localizer_history.md).
 REGION_CUES = ("iris_colour",)
+#: How the validation items' families were chosen (``families_from`` in the calibration). The
+#: shipped ensemble's face score is fitted on part and region swaps, the edits of the external
+#: yardstick, while its members were trained on all eight families; measured against a calibration
+#: on all eight in docs/localizer_history.md, "The calibration's families".
+FAMILIES_FROM_OPTION = "the --families option of the calibration command"
+FAMILIES_FROM_LINEAGE = "every family the localizer was trained on along its lineage (forgetalk.train.ensemble.trained_families)"
 REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 #: Face sizes (px in the photo) that split the region calibration into bands
 #: (forgetalk.engines.regioncal.SizeBand): faces the 512 px analysis crop enlarges more than 2x,
@@ -490,6 +496,8 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     ap.add_argument("--table", type=Path, default=None, help="also save every validation item's candidate features here (.npz)")
     ap.add_argument("--pooled-regions", action="store_true", help="one region calibration for every face size (no size bands)")
     ap.add_argument("--no-greyscale", action="store_true", help="no greyscale threshold (skips scoring grey copies of the items)")
+    ap.add_argument("--families", default=None, help="forgery families of the validation items, comma-separated, or 'all' "
+                    "(default: every family the localizer was trained on along its lineage, forgetalk.train.ensemble.trained_families)")
     a = ap.parse_args()
     faces_dir, out = a.faces, a.out
     recipe_path = out / "recipe.json"
@@ -500,10 +508,16 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
         from .parsing import load_parsing_split
 
         val = [*val, *load_parsing_split(Path(parsing["dir"]), "val")]
-    cal = calibrate_fusion(out, val, families=tuple((recipe.get("train_config") or {}).get("families") or ()), table_out=a.table,
+    from .ensemble import trained_families
+    from .loop import ALL_FAMILIES
+
+    families = trained_families(recipe) if a.families is None else ALL_FAMILIES if a.families == "all" else tuple(f for f in a.families.split(",") if f)
+    cal = calibrate_fusion(out, val, families=families, table_out=a.table,
                           band_edges=() if a.pooled_regions else REGION_BAND_EDGES, greyscale=not a.no_greyscale)
+    cal["families_from"] = FAMILIES_FROM_OPTION if a.families is not None else FAMILIES_FROM_LINEAGE
     recipe["calibration"] = cal
-    recipe["calibration_command"] = f"python -m forgetalk.train.calibrate {faces_dir} {out}"
+    recipe["calibration_command"] = (f"python -m forgetalk.train.calibrate {faces_dir} {out}" + (" --pooled-regions" if a.pooled_regions else "")
+                                     + (" --no-greyscale" if a.no_greyscale else "") + (f" --families {a.families}" if a.families is not None else ""))
     from ..io import atomic_write_json
     from .manifest import write_localizer_manifest
 

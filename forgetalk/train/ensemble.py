@@ -19,6 +19,7 @@ ENSEMBLE OUT_DIR`` takes a shipped ensemble apart again (:func:`extract_members`
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,8 +96,46 @@ def member_entry(path: Path, sha256: str, recipe: dict) -> dict[str, object]:
     split = recipe.get("split")
     bundle = trained.get("bundle") if extracted else (split.get("bundle") if isinstance(split, dict) else None)
     return {"path": str(path), "sha256": sha256, **{k: trained.get(k) for k in ("command", "init", "training")},
+            "families": list(trained_families(recipe)),
             **({"bundle": bundle} if bundle is not None else {}),
             **({"extracted_from": {k: source.get(k) for k in ("path", "sha256", "member")}, "as_trained_sha256": trained.get("sha256")} if extracted else {})}
+
+
+def trained_families(recipe: Mapping[str, object]) -> tuple[str, ...]:
+    """Every forgery family the localizer of ``recipe`` was trained on, along its whole lineage:
+    its own ``train_config``, the weights it was continued from (``init.previous_recipe``, at any
+    depth) and, for an ensemble, every member (a member entry's ``families`` and its lineage).
+
+    Why: an ensemble's ``train_config`` is its first member's, and the calibration drew its
+    validation forgeries from that member's families alone. When the first member became v3
+    continued on part and region swaps (2026-11-28), the shipped face score, fusion weight and
+    region-cue weights were fitted on those two families although every member had been trained
+    on all eight (docs/localizer_history.md, "The calibration's families"). Order: the synthesis
+    registry's, unknown names after it.
+    """
+    from ..synth.families import FAMILY_NAMES
+
+    seen: set[str] = set()
+
+    def walk(node: object) -> None:
+        if not isinstance(node, Mapping):
+            return
+        cfg = node.get("train_config")
+        if isinstance(cfg, Mapping):
+            seen.update(str(f) for f in cfg.get("families") or ())
+        seen.update(str(f) for f in node.get("families") or ())
+        init = node.get("init")
+        if isinstance(init, Mapping):
+            walk(init.get("previous_recipe"))
+        source = node.get("extracted_from")
+        if isinstance(source, Mapping):
+            walk(source.get("as_trained"))
+        ens = node.get("ensemble")
+        for member in (ens.get("members") if isinstance(ens, Mapping) else None) or ():
+            walk(member)
+
+    walk(recipe)
+    return tuple(f for f in FAMILY_NAMES if f in seen) + tuple(sorted(seen - set(FAMILY_NAMES)))
 
 
 def extract_members(path: Path, out_dir: Path) -> list[Path]:
