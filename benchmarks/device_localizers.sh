@@ -49,7 +49,8 @@
 # and the tracked tree exceed the call's 64 MiB, so move weights/localizer/localizer.{onnx,safetensors}
 # (15 MB, not used here) out of the working tree for the call and back afterwards.
 # Then, on the VM: screen the candidates with benchmarks/localizer_screen.py (validation faces only),
-# combine with python -m forgetalk.train.ensemble, calibrate, benchmark (docs/localizer.md). A
+# combine with python -m forgetalk.train.ensemble, calibrate (--families part_swap,region_swap, as the
+# shipped ensemble; without it every trained family), benchmark (docs/localizer.md). A
 # leave-one-family-out model is benchmarked alone: calibrate it into its own weights root (10 min on
 # the VM each) and pass that root as --variant lofo-<family>=ROOT.
 #

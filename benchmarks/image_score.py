@@ -29,7 +29,11 @@ edit, as a phone's beauty mode or a portrait studio does to most published portr
 the photo's tone lifted a little (``forgetalk.synth.beauty``). Why: if the engine reads such processing
 as manipulation, a set whose real portraits were retouched and whose forgeries were not (or the
 reverse) is at chance whatever the edits look like. With ``--against`` a plain run, the unpaired
-AUCs compare plain forgeries with retouched untouched photos directly.
+AUCs compare plain forgeries with retouched untouched photos directly. ``--finish grey`` and
+``--finish sepia`` tone both photos after the edit instead (a greyscale photo, judged against the
+greyscale threshold, and the editors' sepia, :data:`SEPIA`, judged in colour): how many toned
+forgeries the verdict still catches, beside ``verdict_fpr_photos.py --greyscale / --sepia``'s
+untouched rates.
 
 Printed, per size: how many photos had a second face and a face below the verdict's minimum size
 (``verdict.MIN_FACE_PX``), and the image AUC and flag rates under three rules for the image score:
@@ -137,6 +141,27 @@ def _span(text: str) -> tuple[float, float]:
     return float(lo), float(hi or lo)
 
 
+#: The sepia filter of image editors and CSS (``filter: sepia(1)``): each output channel a fixed mix
+#: of the input's, clipped. A toned old print or a "vintage" filter gives such a photo: it has one
+#: hue, but its channels differ, so the greyscale threshold does not apply to it.
+SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32)
+
+
+def sepia(rgb: np.ndarray) -> np.ndarray:
+    """``rgb`` through :data:`SEPIA` (pure)."""
+    return np.clip(rgb.astype(np.float32) @ SEPIA.T, 0, 255).round().astype(np.uint8)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    from forgetalk.train.evalset import greyscale_crop
+
+    return greyscale_crop(rgb)
+
+
+#: ``--finish`` tones: forgery and untouched host made greyscale or sepia after the edit.
+TONES = {"grey": _grey, "sepia": sepia}
+
+
 def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
     stems = split_stems(args.parsing, args.split, args.limit)
     rng = np.random.default_rng(args.seed)
@@ -171,6 +196,9 @@ def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:
                 finish, skin = draw_beauty(finish_rng), np.isin(hl, BEAUTY_CLASSES)
                 forged, host = beauty_finish(forged, skin, finish), beauty_finish(host, skin, finish)
                 style = {**style, "finish": finish.as_dict()}
+            elif args.finish in TONES:
+                forged, host = TONES[args.finish](forged), TONES[args.finish](host)
+                style = {**style, "finish": args.finish}
             row = {"stem": stem, "parts": done, "quality": quality, **style}
             for side in sizes:
                 row[f"forged_{side}"] = analyse(an, saved(forged, side, quality), path)
@@ -270,8 +298,9 @@ def ranking_prior(photos: list[dict]) -> str | None:
 
 
 def report(rows: list[dict], sizes: list[int]) -> None:
-    thr = _threshold()
-    print(f"{len(rows)} hosts; verdict threshold {thr:.3f}; MIN_FACE_PX {MIN_FACE_PX}\n")
+    grey = bool(rows) and all(r.get("finish") == "grey" for r in rows)  # greyscale faces are judged against their own threshold
+    thr = _threshold(greyscale=grey)
+    print(f"{len(rows)} hosts; verdict threshold {thr:.3f}{' (greyscale)' if grey else ''}; MIN_FACE_PX {MIN_FACE_PX}\n")
     for side in sizes:
         fo = [r[f"forged_{side}"] for r in rows]
         un = [r[f"untouched_{side}"] for r in rows]
@@ -352,8 +381,9 @@ def main() -> None:
     ap.add_argument("--blend", default="draw", choices=("draw", "poisson", "feather"))
     ap.add_argument("--donor-history", action="store_true", help="give the donor photo a lower resolution and a JPEG save of its own first")
     ap.add_argument("--edit-px", type=int, default=512, help="make the edit on host and donor scaled to this side (512: as they come)")
-    ap.add_argument("--finish", default="none", choices=("none", "beauty"),
-                    help="a global retouch of forgery and untouched host alike after the edit (beauty: skin smoothed, tone lifted)")
+    ap.add_argument("--finish", default="none", choices=("none", "beauty", *TONES),
+                    help="a global finish of forgery and untouched host alike after the edit (beauty: skin smoothed, tone lifted; "
+                         "grey: a greyscale photo, judged against the greyscale threshold; sepia: the editors' sepia tone, judged in colour)")
     ap.add_argument("--json", type=Path, default=None, help="write every photo's faces here; with --from, read them instead")
     ap.add_argument("--from", dest="load", action="store_true", help="report from --json without analysing again")
     ap.add_argument("--against", type=Path, default=None, help="another run's --json (other hosts): add unpaired AUCs between the two")

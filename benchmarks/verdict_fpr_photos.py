@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from image_score import _threshold as verdict_threshold  # noqa: E402
-from image_score import saved  # noqa: E402
+from image_score import saved, sepia  # noqa: E402
 
 from forgetalk.metrics import threshold_at_fpr, wilson_interval  # noqa: E402
 from forgetalk.train.calibrate import FACE_PX_BINS  # noqa: E402
@@ -49,17 +49,6 @@ SIDES = (120, 150, 190, 240, 300, 440, 560, 700)
 #: JPEG quality drawn per saved photo (inclusive), as photos analysts receive are saved.
 QUALITY = (75, 95)
 SEED = 20261127
-
-
-#: The sepia filter of image editors and CSS (``filter: sepia(1)``): each output channel a fixed mix
-#: of the input's, clipped. A toned old print or a "vintage" filter gives such a photo: it has one
-#: hue, but its channels differ, so the greyscale threshold does not apply to it.
-SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], np.float32)
-
-
-def sepia(rgb: np.ndarray) -> np.ndarray:
-    """``rgb`` through :data:`SEPIA` (pure)."""
-    return np.clip(rgb.astype(np.float32) @ SEPIA.T, 0, 255).round().astype(np.uint8)
 
 
 def rate_at(scores: np.ndarray, thr: float) -> float:

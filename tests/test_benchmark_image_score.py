@@ -99,3 +99,20 @@ def test_ranking_prior_counts_the_largest_faces_top_region(bench) -> None:  # no
     assert bench.ranking_prior([photo("nose"), photo("mouth")]).startswith("mouth, 1/2")
     assert bench.ranking_prior([{"faces": [{"size": 300.0}]}]) is None
     assert bench.ranking_prior([]) is None
+
+
+def test_tone_finishes_and_the_greyscale_threshold(bench, capsys) -> None:  # noqa: ANN001
+    """``--finish grey`` makes both photos greyscale (three equal channels) and the table then
+    counts against the greyscale threshold; ``--finish sepia`` applies the editors' matrix."""
+    from forgetalk.io import channels_equal
+
+    colour = np.zeros((8, 8, 3), np.uint8)
+    colour[..., 0] = 200
+    assert channels_equal(bench.TONES["grey"](colour), step=1) and int(bench.TONES["grey"](colour)[0, 0, 0]) == round(200 * 0.299)
+    assert bench.TONES["sepia"](np.full((2, 2, 3), 255, np.uint8))[0, 0].tolist() == [255, 255, 239]
+    rows = [{"stem": "s0", "parts": ["nose"], "quality": 90, "finish": "grey",
+             "forged_160": _photo([(100.0, 0.95)]), "untouched_160": _photo([(100.0, 0.3)])}]
+    bench.report(rows, [160])
+    assert f"verdict threshold {bench._threshold(greyscale=True):.3f} (greyscale)" in capsys.readouterr().out
+    bench.report([{**rows[0], "finish": "sepia"}], [160])
+    assert f"verdict threshold {bench._threshold():.3f};" in capsys.readouterr().out

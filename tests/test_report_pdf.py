@@ -112,6 +112,27 @@ def test_error_rate_sentence_counts_faces_not_versions() -> None:
     assert "(n = 183)" in sentence
 
 
+def test_the_detection_rate_names_the_forgeries_it_was_measured_on() -> None:
+    """The fused engine's detection rate is measured on cross-face part and region swaps only (the
+    families its face score is fitted on); page 1 and the summary say so, an engine whose
+    calibration names no families keeps the plain words, and many families are counted."""
+    from forgetalk.render.answer import forgeries_phrase, plain_summary, verdict_words
+
+    def rep(families: list[str] | None) -> dict[str, object]:
+        face = {"index": 0, "score": 0.9, "verdict": "likely manipulated",
+                "engine_meta": {"threshold": 0.8, "measured_fpr": 0.049, "tpr_at_threshold_val": 0.359}}
+        info = {"calibration": {"families": families}} if families is not None else {}
+        return {"verdict": "likely manipulated", "faces": [face], "engine_info": info}
+
+    _, sentence = verdict_words(rep(["part_swap", "region_swap"]))
+    assert "caught 35.9 % of validation forgeries (cross-face part swaps and region swaps)" in sentence
+    assert "of validation forgeries (cross-face part swaps and region swaps):" in plain_summary(rep(["part_swap", "region_swap"]))
+    _, sentence = verdict_words(rep(None))
+    assert "caught 35.9 % of validation forgeries." in sentence
+    assert forgeries_phrase(("self_blend", "region_swap", "retouch")) == "validation forgeries (3 kinds of edit)"
+    assert forgeries_phrase(("eye_colour",)) == "validation forgeries (eye-colour changes)"
+
+
 def test_error_rate_sentence_gives_the_interval_over_faces() -> None:
     """The stated false-positive rate comes with its 95 % Wilson interval, counted over faces
     (several versions of one face are not independent), so a rate set on a few hundred faces

@@ -245,9 +245,11 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     if calibrate:
         from ..io import atomic_write_json
         from ..train.calibrate import calibrate_fusion
+        from ..train.ensemble import trained_families
         from ..train.manifest import write_localizer_manifest
 
-        cal = calibrate_fusion(out_dir, val_faces, target_fpr=target_fpr, log=log, families=cfg.families)
+        # the whole lineage's families: a run continued from other weights has seen theirs too
+        cal = calibrate_fusion(out_dir, val_faces, target_fpr=target_fpr, log=log, families=trained_families(recipe))
         recipe["calibration"] = cal
         recipe["total_seconds"] = round(time.perf_counter() - t0, 1)
         atomic_write_json(out_dir / "recipe.json", recipe)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..metrics import wilson_interval
 from ..verdict import MIN_FACE_PX, deciding_index
-from .labels import flatten
+from .labels import FAMILY_WORDS, flatten
 
 VERDICT_MANIPULATED = "likely manipulated"
 VERDICT_INCONCLUSIVE = "inconclusive"
@@ -45,6 +45,31 @@ class ErrorRate:
     n_real: int | None  # untouched validation items behind fpr
     n_fake: int | None
     n_faces: int | None = None  # distinct faces behind n_real, where each came in several versions
+    #: Forgery families of the validation forgeries behind ``tpr`` (the engine's calibration), () when not stated.
+    families: tuple[str, ...] = ()
+
+    def forgeries(self) -> str:
+        """"validation forgeries", with their families where the calibration names them."""
+        return forgeries_phrase(self.families)
+
+
+def forgeries_phrase(families: tuple[str, ...]) -> str:
+    """"validation forgeries (cross-face part swaps and region swaps)": what a detection rate was
+    measured on. Why: the fused engine's face score is fitted, and its detection rate measured, on
+    part and region swaps only (docs/localizer_history.md, "The calibration's families"); a rate
+    read as one over every kind of edit would overstate what the verdict catches."""
+    if not families:
+        return "validation forgeries"
+    words = [FAMILY_WORDS.get(f, f.replace("_", " ")) for f in families]
+    kinds = " and ".join(words) if len(words) <= 2 else f"{len(words)} kinds of edit"
+    return f"validation forgeries ({kinds})"
+
+
+def calibration_families(info: Mapping[str, Any]) -> tuple[str, ...]:
+    """The forgery families an engine's calibration names (``engine_info.calibration.families``), () if none."""
+    cal = info.get("calibration")
+    fams = cal.get("families") if isinstance(cal, Mapping) else None
+    return tuple(str(f) for f in fams) if isinstance(fams, list | tuple) else ()
 
 
 @dataclass(frozen=True)
@@ -290,7 +315,8 @@ def error_rate(rep: Mapping[str, Any]) -> ErrorRate:
     return ErrorRate(threshold=pick("threshold", contains="threshold"), fpr=pick("measured_fpr", "fpr", contains="fpr"),
                      tpr=pick("tpr_at_threshold_val", "tpr"),
                      n_real=int(n_real) if n_real is not None else None, n_fake=int(n_fake) if n_fake is not None else None,
-                     n_faces=int(n_faces) if n_faces is not None else None)
+                     n_faces=int(n_faces) if n_faces is not None else None,
+                     families=calibration_families(info))
 
 
 def pct(x: float | None, digits: int = 0) -> str:
@@ -397,7 +423,7 @@ def verdict_words(rep: Mapping[str, Any]) -> tuple[str, str]:
     n = f" (n = {er.n_real})" if er.n_real else ""
     if er.n_real and er.n_faces and er.n_faces != er.n_real:  # several post-edit versions of each face
         n = f" (n = {er.n_real} untouched versions of {er.n_faces} faces)"
-    tpr = f"; at this threshold it caught {pct(er.tpr, 1)} of validation forgeries" if er.tpr is not None else ""
+    tpr = f"; at this threshold it caught {pct(er.tpr, 1)} of {er.forgeries()}" if er.tpr is not None else ""
     interval = fpr_interval(er)
     ci = ""
     if interval is not None:
@@ -593,6 +619,6 @@ def plain_summary(rep: Mapping[str, Any]) -> str:
         else:
             parts.append(f"No hand-made cue in the {first.label} departs from real faces by the firing threshold; its rank comes from the heat map.")
     if er.tpr is not None:
-        parts.append(f"At this threshold the tool caught {pct(er.tpr, 1)} of validation forgeries: a flag is a lead for the examiner and "
+        parts.append(f"At this threshold the tool caught {pct(er.tpr, 1)} of {er.forgeries()}: a flag is a lead for the examiner and "
                      "not proof, and the absence of one does not clear the photo.")
     return " ".join(parts)

@@ -14,6 +14,13 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+#: Forgery families (``forgetalk.synth.families``) as a report names them.
+FAMILY_WORDS: dict[str, str] = {
+    "self_blend": "self-blends", "region_swap": "region swaps", "local_smoothing": "local smoothing",
+    "part_swap": "cross-face part swaps", "liquify": "liquify warps", "retouch": "retouching",
+    "inpaint": "inpainting", "eye_colour": "eye-colour changes", "mirrored_copy": "mirrored copies",
+}  # fmt: skip
+
 #: key path -> (label, unit). Units: "%" renders a fraction as a percentage.
 KNOWN: dict[str, tuple[str, str]] = {
     "name": ("Engine", ""),
@@ -40,12 +47,13 @@ KNOWN: dict[str, tuple[str, str]] = {
     "calibration.heat_gamma": ("Heat-map contrast exponent", ""),
     "calibration.region_source": ("Region score source", ""),
     "calibration.features": ("Face-score features", ""),
-    "calibration.families": ("Forgery families in the validation set", ""),
     "calibration.pixel_best_f1_val": ("Best pixel F1 on validation forgeries", "0-1"),
     "calibration.threshold": ("Verdict threshold", "face score 0-1"),
     "calibration.target_fpr": ("Target false-positive rate", "%"),
     "calibration.measured_fpr": ("Measured false-positive rate (validation real faces)", "%"),
-    "calibration.tpr_at_threshold_val": ("Detection rate at the threshold (validation forgeries)", "%"),
+    "calibration.tpr_at_threshold_val": ("Detection rate at the threshold (validation forgeries of the calibration's families)", "%"),
+    "calibration.families": ("Forgery families of the validation forgeries (the face score is fitted on these)", ""),
+    "calibration.families_from": ("How those families were chosen", ""),
     "calibration.image_auc_val": ("Image-level AUC (validation)", "0-1"),
     "calibration.n_val_real": ("Validation untouched items (each face in its post-edit versions)", "items"),
     "calibration.n_val_faces": ("Validation faces", "faces"),

@@ -41,7 +41,19 @@ from ..environment import describe as describe_environment
 from ..explain import HEAT_CAVEAT
 from ..results import Analysis, AnalysisReport, CueEvidence, FaceResult
 from ..verdict import MAX_OUTSIDE_SHARE, MIN_FACE_PX, MIN_JPEG_QUALITY
-from .answer import COMPRESSION_DEV_FACES, above_all, band_words, compression_false_reports, count_of, key_notes, plain_summary, region_real_items, share_below
+from .answer import (
+    COMPRESSION_DEV_FACES,
+    above_all,
+    band_words,
+    calibration_families,
+    compression_false_reports,
+    count_of,
+    forgeries_phrase,
+    key_notes,
+    plain_summary,
+    region_real_items,
+    share_below,
+)
 from .case import CaseInfo
 from .fonts import font_set, visible
 from .json_out import report_json
@@ -546,7 +558,8 @@ def _methods(rep: AnalysisReport, st: Styles) -> list[Any]:
         "1st-99th percentile; no ratio). z is a robust z-score against real faces; z is 0 when the engine is not calibrated.",
         "<b>Verdict and error rate.</b> The face score is compared with a threshold chosen on validation real faces for a "
         "target false-positive rate; page 1 quotes the measured rate, the rate measured on faces of the same size in the photo "
-        "where the calibration has it, and the detection rate on validation forgeries. The image's score is the highest among "
+        f"where the calibration has it, and the detection rate on {forgeries_phrase(calibration_families(rep.engine_info))}, the kinds of edit the "
+        "face score was fitted on (other edits are still localized and ranked, but flagged less often). The image's score is the highest among "
         f"faces of {MIN_FACE_PX} px and up (a smaller face's score counts only when no face is that large). A face is \u201cinconclusive\u201d whatever its score "
         f"when it is under {MIN_FACE_PX} px or the JPEG's picture data is damaged, and instead of \u201cno evidence\u201d when the JPEG "
         f"quality is under {MIN_JPEG_QUALITY}; a \u201clikely manipulated\u201d face of such a JPEG carries that caution. It is also "
