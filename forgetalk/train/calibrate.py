@@ -44,13 +44,13 @@ SELECTABLE_SOURCES = ("head", "mask", "mean")
 #: validation items of 2026-11-26 the three eye cues together or every consistency cue did less
 #: (benchmarks/region_cue_probe.py, docs/localizer_history.md).
 REGION_CUES = ("iris_colour",)
+REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 #: How the validation items' families were chosen (``families_from`` in the calibration). The
 #: shipped ensemble's face score is fitted on part and region swaps, the edits of the external
 #: yardstick, while its members were trained on all eight families; measured against a calibration
 #: on all eight in docs/localizer_history.md, "The calibration's families".
 FAMILIES_FROM_OPTION = "the --families option of the calibration command"
 FAMILIES_FROM_LINEAGE = "every family the localizer was trained on along its lineage (forgetalk.train.ensemble.trained_families)"
-REGION_CUE_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
 #: Face sizes (px in the photo) that split the region calibration into bands
 #: (forgetalk.engines.regioncal.SizeBand): faces the 512 px analysis crop enlarges more than 2x,
 #: and the rest. Pooled over every size, the eyes of small real faces sat above the pooled median
@@ -502,16 +502,18 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     faces_dir, out = a.faces, a.out
     recipe_path = out / "recipe.json"
     recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
+    from .ensemble import trained_families
+    from .loop import ALL_FAMILIES
+
+    families = trained_families(recipe) if a.families is None else ALL_FAMILIES if a.families == "all" else tuple(f for f in a.families.split(",") if f)
+    if unknown := sorted(set(families) - set(ALL_FAMILIES)):
+        ap.error(f"--families: unknown {', '.join(unknown)}; known: {', '.join(ALL_FAMILIES)}")
     val = load_split_faces(faces_dir, "val")
     parsing = (recipe.get("split") or {}).get("parsing")
     if parsing:
         from .parsing import load_parsing_split
 
         val = [*val, *load_parsing_split(Path(parsing["dir"]), "val")]
-    from .ensemble import trained_families
-    from .loop import ALL_FAMILIES
-
-    families = trained_families(recipe) if a.families is None else ALL_FAMILIES if a.families == "all" else tuple(f for f in a.families.split(",") if f)
     cal = calibrate_fusion(out, val, families=families, table_out=a.table,
                           band_edges=() if a.pooled_regions else REGION_BAND_EDGES, greyscale=not a.no_greyscale)
     cal["families_from"] = FAMILIES_FROM_OPTION if a.families is not None else FAMILIES_FROM_LINEAGE
