@@ -71,6 +71,7 @@ from compression_history import PARTS, host_and_donor, paste_part, split_stems  
 from forgetalk.metrics import separation_auc, wilson_interval  # noqa: E402
 from forgetalk.pipeline import AnalyzeOptions, Analyzer  # noqa: E402
 from forgetalk.synth.beauty import beauty_finish, draw_beauty  # noqa: E402
+from forgetalk.train.evalset import greyscale_crop  # noqa: E402
 from forgetalk.train.parsing import PART  # noqa: E402
 from forgetalk.verdict import MIN_FACE_PX  # noqa: E402
 
@@ -152,14 +153,9 @@ def sepia(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb.astype(np.float32) @ SEPIA.T, 0, 255).round().astype(np.uint8)
 
 
-def _grey(rgb: np.ndarray) -> np.ndarray:
-    from forgetalk.train.evalset import greyscale_crop
-
-    return greyscale_crop(rgb)
-
-
-#: ``--finish`` tones: forgery and untouched host made greyscale or sepia after the edit.
-TONES = {"grey": _grey, "sepia": sepia}
+#: ``--finish`` tones: forgery and untouched host made greyscale or sepia after the edit (also
+#: ``verdict_fpr_photos.py --greyscale / --sepia``'s).
+TONES = {"grey": greyscale_crop, "sepia": sepia}
 
 
 def build(args: argparse.Namespace, sizes: list[int]) -> list[dict]:

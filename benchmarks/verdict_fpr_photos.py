@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from image_score import TONES, saved  # noqa: E402
 from image_score import _threshold as verdict_threshold  # noqa: E402
-from image_score import saved, sepia  # noqa: E402
 
 from forgetalk.metrics import threshold_at_fpr, wilson_interval  # noqa: E402
 from forgetalk.train.calibrate import FACE_PX_BINS  # noqa: E402
@@ -177,12 +177,9 @@ def photo_rows(description: str, measure_in: Callable[[Iterator[tuple[str, np.nd
         if args.faces is None and args.parsing is None:
             ap.error("give --faces, --parsing or both")
         photos = split_photos_of(args.faces, args.parsing, args.split)
-        if args.greyscale:
-            from forgetalk.train.evalset import greyscale_crop
-
-            photos = ((name, greyscale_crop(rgb)) for name, rgb in photos)
-        elif args.sepia:
-            photos = ((name, sepia(rgb)) for name, rgb in photos)
+        toning = TONES["grey"] if args.greyscale else TONES["sepia"] if args.sepia else None
+        if toning is not None:
+            photos = ((name, toning(rgb)) for name, rgb in photos)
         with tempfile.TemporaryDirectory() as tmp:
             return measure_in(photos, Path(tmp))
 

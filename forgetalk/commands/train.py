@@ -114,6 +114,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
         GUARD_FAMILIES,
         TrainConfig,
         build_records,
+        family_names,
         guard_family_error,
         host_draw_error,
         image_loss_error,
@@ -126,7 +127,7 @@ def localizer(faces_dir: Path | None, bundle_path: Path | None, device: str, wor
     for d in (faces_dir, parsing_dir):
         if d is not None and "holdout" in str(d.resolve()).lower():
             raise click.UsageError("refusing to train on a holdout folder")
-    fams = ALL_FAMILIES if families == "all" else tuple(f for f in families.split(",") if f)
+    fams = family_names(families)
     guard = tuple(f for f in guard_families.split(",") if f)
     known = (*ALL_FAMILIES, *GUARD_FAMILIES)
     for what, names in (("forgery", (*fams, *exclude)), ("guard", guard)):

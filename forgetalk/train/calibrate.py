@@ -503,9 +503,9 @@ if __name__ == "__main__":  # pragma: no cover - `python -m forgetalk.train.cali
     recipe_path = out / "recipe.json"
     recipe = json.loads(recipe_path.read_text(encoding="utf-8"))
     from .ensemble import trained_families
-    from .loop import ALL_FAMILIES
+    from .loop import ALL_FAMILIES, family_names
 
-    families = trained_families(recipe) if a.families is None else ALL_FAMILIES if a.families == "all" else tuple(f for f in a.families.split(",") if f)
+    families = trained_families(recipe) if a.families is None else family_names(a.families)
     if unknown := sorted(set(families) - set(ALL_FAMILIES)):
         ap.error(f"--families: unknown {', '.join(unknown)}; known: {', '.join(ALL_FAMILIES)}")
     val = load_split_faces(faces_dir, "val")

@@ -29,6 +29,12 @@ from ..synth import FaceRecord, SynthSample, jpeg_recompress, random_forgery
 #: Every family the trainer can draw from (forgetalk.synth.families); a leave-one-family-out
 #: run trains on all but one.
 ALL_FAMILIES: tuple[str, ...] = ("self_blend", "region_swap", "local_smoothing", "part_swap", "liquify", "retouch", "inpaint", "eye_colour")
+
+
+def family_names(text: str) -> tuple[str, ...]:
+    """A ``--families`` value as names: "all" is :data:`ALL_FAMILIES`, else the comma-separated
+    names as given (checked by the caller, which knows which others it accepts)."""
+    return ALL_FAMILIES if text == "all" else tuple(f for f in text.split(",") if f)
 #: Families kept out of every training mix, so that they stay edits no localizer has seen:
 #: checkpoint-selection guards (``--guard-families``) and the benchmark's unseen-family column.
 GUARD_FAMILIES: tuple[str, ...] = ("mirrored_copy",)
