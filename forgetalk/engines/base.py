@@ -96,6 +96,11 @@ class RealScoreTail:
     scores: tuple[float, ...]
     target_fpr: float
 
+    @classmethod
+    def of(cls, scores: tuple[float, ...], target_fpr: float | None) -> RealScoreTail | None:
+        """The tail of ``scores``, or None where a calibration lists no scores or states no target rate."""
+        return cls(scores, target_fpr) if scores and target_fpr is not None else None
+
     def share_at_or_above(self, score: float) -> tuple[int, int]:
         """(real items scoring ``score`` or more, all real items)."""
         return len(self.scores) - bisect_left(self.scores, score), len(self.scores)

@@ -425,18 +425,13 @@ class FusedEngine:
     def real_score_tail(self) -> RealScoreTail | None:
         """The calibration's real faces' scores for :func:`forgetalk.verdict.photo_verdicts`; None
         where the recipe lists none or states no target rate."""
-        cal = self.calibration
-        if not cal.real_scores_oof or cal.target_fpr is None:
-            return None
-        return RealScoreTail(cal.real_scores_oof, cal.target_fpr)
+        return RealScoreTail.of(self.calibration.real_scores_oof, self.calibration.target_fpr)
 
     @property
     def greyscale_score_tail(self) -> RealScoreTail | None:
         """The same for greyscale faces (their own untouched scores); None where the recipe has none."""
         grey = self.calibration.greyscale
-        if grey is None or not grey.real_scores_oof or grey.target_fpr is None:
-            return None
-        return RealScoreTail(grey.real_scores_oof, grey.target_fpr)
+        return None if grey is None else RealScoreTail.of(grey.real_scores_oof, grey.target_fpr)
 
     def analyze_face(self, face: AlignedFace) -> EngineOutput:
         t0 = time.perf_counter()
